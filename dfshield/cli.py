@@ -1,0 +1,79 @@
+"""The ``dfshield`` command line.
+
+Each sub-command lives in one module that defines ``add_arguments(parser)`` and
+``run(args) -> int``; this file only lists them (imported lazily, so ``dfshield --help`` is fast).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from dfshield import __version__
+from dfshield.errors import DfshieldError
+
+# name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "list": ("dfshield.cli", "list every registered detector, backbone, loss, optimizer and scheduler"),
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``dfshield list``."""
+    parser.add_argument("registry", nargs="?", help="only this registry (e.g. losses)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """``dfshield list``: one line per entry, name and description."""
+    from dfshield.registry import REGISTRIES
+
+    selected = REGISTRIES
+    if args.registry:
+        if args.registry not in REGISTRIES:
+            from dfshield._suggest import did_you_mean
+
+            print(f"error: unknown registry '{args.registry}'.{did_you_mean(args.registry, REGISTRIES)}"
+                  f" Registries: {', '.join(REGISTRIES)}", file=sys.stderr)
+            return 2
+        selected = {args.registry: REGISTRIES[args.registry]}
+    for title, registry in selected.items():
+        names = registry.names()
+        print(f"{title} ({len(names)})")
+        width = max((len(n) for n in names), default=0)
+        for name in names:
+            print(f"  {name:<{width}}  {registry.describe(name)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dfshield", description="Imbalance-robust deepfake detectors for DeepfakeBench data.")
+    parser.add_argument("--version", action="version", version=f"dfshield {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        module = importlib.import_module(module_name)
+        module.add_arguments(sub)
+        sub.set_defaults(_module=module_name)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(importlib.import_module(args._module).run(args) or 0)
+    except DfshieldError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""Registries of named building blocks, in the style of DeepfakeBench's ``register_module``.
+
+Add a class, decorate it, name it in a YAML file::
+
+    from dfshield.registry import LOSS
+
+    @LOSS.register_module(module_name="my_loss")
+    class MyLoss(nn.Module):
+        '''One line that ``dfshield list`` prints.'''
+
+    loss = LOSS.build({"name": "my_loss", "margin": 0.2})
+
+Built-in entries are imported the first time a registry is read, and third-party packages add
+entries through the entry-point groups ``dfshield.detectors``, ``dfshield.losses`` and
+``dfshield.optimizers`` (an entry point names a module to import or a class to register).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import inspect
+from typing import Any, Callable, Iterator
+
+from dfshield._suggest import did_you_mean
+from dfshield.errors import ConfigError, UnknownNameError
+
+
+class Registry:
+    """A mapping from names to classes (or factories) with helpful errors.
+
+    Args:
+        name: what the registry holds, used in messages (``"loss"``).
+        builtin_package: a package whose import registers the built-in entries.
+        entry_point_group: the entry-point group scanned for third-party plugins.
+        register_entry_classes: register a class that an entry point names directly under the
+            entry point's name (off for registries that share another registry's group).
+    """
+
+    def __init__(self, name: str, builtin_package: str | None = None,
+                 entry_point_group: str | None = None, register_entry_classes: bool = True):
+        self.name = name
+        self._register_entry_classes = register_entry_classes
+        self._builtin_package = builtin_package
+        self._entry_point_group = entry_point_group
+        self._entries: dict[str, Any] = {}
+        self._loaded = builtin_package is None and entry_point_group is None
+
+    # -- registration ---------------------------------------------------------------------
+    def register_module(self, module_name: str | None = None, force: bool = False,
+                        module: Any = None) -> Callable[[Any], Any] | Any:
+        """Register ``module`` (or, used as a decorator, the decorated class) under a name.
+
+        The name defaults to the class name. Registering a taken name is an error unless
+        ``force=True``, which replaces the entry.
+        """
+        if module is not None:
+            self._add(module_name or module.__name__, module, force)
+            return module
+
+        def decorator(cls: Any) -> Any:
+            self._add(module_name or cls.__name__, cls, force)
+            return cls
+
+        return decorator
+
+    def _add(self, name: str, obj: Any, force: bool) -> None:
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"{self.name} registry: a name must be a non-empty string, got {name!r}")
+        existing = self._entries.get(name)
+        if existing is not None and existing is not obj and not force:
+            raise ConfigError(
+                f"{self.name} registry: the name '{name}' is already taken by "
+                f"{_qualname(existing)}; pick another name or pass force=True to replace it")
+        self._entries[name] = obj
+
+    # -- lookup ---------------------------------------------------------------------------
+    def get(self, name: str) -> Any:
+        """The entry registered as ``name``; an unknown name lists every registered one."""
+        self._load()
+        if name not in self._entries:
+            raise UnknownNameError(
+                f"unknown {self.name} '{name}'.{did_you_mean(name, self._entries)} "
+                f"Registered {self.name} names: {', '.join(sorted(self._entries)) or '(none)'}")
+        return self._entries[name]
+
+    def build(self, cfg: dict, **context: Any) -> Any:
+        """Instantiate the entry named by ``cfg["name"]`` with the remaining keys.
+
+        ``context`` holds values computed at build time (e.g. training class counts); each is
+        passed only to entries whose constructor accepts it. A key the constructor does not
+        accept is an error that lists the accepted keys.
+        """
+        if not isinstance(cfg, dict):
+            raise ConfigError(f"a {self.name} config must be a mapping with a 'name' key, got {cfg!r}")
+        if "name" not in cfg:
+            raise ConfigError(f"a {self.name} config needs a 'name' key; got keys {sorted(cfg)}. "
+                              f"Registered {self.name} names: {', '.join(self.names())}")
+        kwargs = dict(cfg)
+        name = kwargs.pop("name")
+        factory = self.get(name)
+        accepted, takes_any = _parameters(factory)
+        if not takes_any:
+            for key in kwargs:
+                if key not in accepted:
+                    raise ConfigError(
+                        f"{self.name} '{name}' has no option '{key}'.{did_you_mean(key, accepted)} "
+                        f"Its options: {', '.join(sorted(accepted)) or '(none)'}")
+        for key, value in context.items():
+            if key not in kwargs and (takes_any or key in accepted):
+                kwargs[key] = value
+        return factory(**kwargs)
+
+    def names(self) -> list[str]:
+        self._load()
+        return sorted(self._entries)
+
+    def describe(self, name: str) -> str:
+        """First line of the entry's docstring (what ``dfshield list`` prints)."""
+        doc = inspect.getdoc(self.get(name)) or ""
+        return doc.strip().splitlines()[0] if doc.strip() else "(no description)"
+
+    def __contains__(self, name: object) -> bool:
+        self._load()
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        self._load()
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return f"Registry(name={self.name!r}, entries={sorted(self._entries)})"
+
+    # -- built-ins and plugins ------------------------------------------------------------
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True  # set first: importing the package registers into this registry
+        if self._builtin_package:
+            importlib.import_module(self._builtin_package)
+        if self._entry_point_group:
+            self.load_plugins()
+
+    def load_plugins(self) -> list[str]:
+        """Import every entry point of this registry's group; return the names it provided."""
+        if not self._entry_point_group:
+            return []
+        provided = []
+        for entry_point in importlib.metadata.entry_points(group=self._entry_point_group):
+            try:
+                obj = entry_point.load()
+            except Exception as error:  # a broken plugin must not pass silently
+                raise ConfigError(
+                    f"the {self.name} plugin '{entry_point.name}' ({entry_point.value}) failed "
+                    f"to import: {error}. Fix or uninstall the package that provides it") from error
+            if self._register_entry_classes and callable(obj) and not inspect.ismodule(obj):
+                if obj not in self._entries.values():
+                    self._add(entry_point.name, obj, force=False)
+            provided.append(entry_point.name)
+        return provided
+
+
+def _parameters(factory: Any) -> tuple[set[str], bool]:
+    """Keyword names the factory accepts, and whether it takes ``**kwargs``."""
+    target = factory.__init__ if inspect.isclass(factory) else factory
+    try:
+        signature = inspect.signature(target)
+    except (TypeError, ValueError):
+        return set(), True
+    names, takes_any = set(), False
+    for parameter in signature.parameters.values():
+        if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+            takes_any = True
+        elif parameter.name != "self" and parameter.kind in (
+                inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY):
+            names.add(parameter.name)
+    return names, takes_any
+
+
+def _qualname(obj: Any) -> str:
+    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', repr(obj))}"
+
+
+DETECTOR = Registry("detector", "dfshield.detectors", "dfshield.detectors")
+BACKBONE = Registry("backbone", "dfshield.detectors", "dfshield.detectors",
+                    register_entry_classes=False)
+LOSS = Registry("loss", "dfshield.losses", "dfshield.losses")
+LOSSFUNC = LOSS  # DeepfakeBench's name for the loss registry
+OPTIMIZER = Registry("optimizer", "dfshield.optimizers", "dfshield.optimizers")
+SCHEDULER = Registry("scheduler", "dfshield.optimizers", "dfshield.optimizers",
+                     register_entry_classes=False)
+
+REGISTRIES = {"detectors": DETECTOR, "backbones": BACKBONE, "losses": LOSS,
+              "optimizers": OPTIMIZER, "schedulers": SCHEDULER}
