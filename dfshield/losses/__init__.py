@@ -1,0 +1,38 @@
+"""Losses; importing this package registers every built-in loss in ``dfshield.registry.LOSS``.
+
+All losses take ``(logits, labels)`` with logits of the fake class and labels fake = 1, real = 0
+(bool, integer or float). Build them from a config with :func:`build_loss`.
+
+| name | what | reference |
+| --- | --- | --- |
+| ``bce`` | binary cross-entropy | |
+| ``focal`` | focal loss (γ, optional α) | Lin et al. 2017 |
+| ``vs`` | binary vector-scaling loss, per-class ζ, Δ, ω | methods.md §1 |
+| ``cvar`` | CVaR_α of a per-sample base loss (exact or bisect) | methods.md §1, §3 |
+| ``auc_logistic`` / ``auc_sqhinge`` / ``auc_wmw`` | pairwise AUC surrogates | §1 / §3 / §4 |
+| ``composite`` | weighted sum of terms | |
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from dfshield.losses import auc, bce, composite, cvar, focal, vs  # noqa: F401  (registers)
+from dfshield.registry import LOSS
+
+__all__ = ["build_loss"]
+
+
+def build_loss(cfg: dict | str, class_counts: dict | None = None) -> nn.Module:
+    """Build the loss named by ``cfg["name"]`` (a bare name string is accepted too).
+
+    ``class_counts`` (``{"real": n_real, "fake": n_fake}``, training-set counts) reaches every
+    loss that accepts it (``vs`` with ``weights: balanced``, and ``cvar`` / ``composite``, which
+    forward it to their parts); counts given in the config itself take precedence.
+    """
+    if isinstance(cfg, str):
+        cfg = {"name": cfg}
+    context: dict[str, Any] = {} if class_counts is None else {"class_counts": class_counts}
+    return LOSS.build(cfg, **context)

@@ -1,0 +1,24 @@
+"""Binary cross-entropy on logits (fake = 1, real = 0)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dfshield.losses import _checks
+from dfshield.registry import LOSS
+
+
+@LOSS.register_module(module_name="bce")
+class BCELoss(nn.Module):
+    """Binary cross-entropy on the fake logit: -[y log σ(h) + (1-y) log(1-σ(h))]."""
+
+    def __init__(self, reduction: str = "mean"):
+        """Args: reduction: ``mean`` (a scalar) or ``none`` (one loss per sample)."""
+        super().__init__()
+        self.reduction = _checks.reduction("bce", reduction)
+
+    def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        logits, labels = _checks.inputs("bce", logits, labels)
+        return F.binary_cross_entropy_with_logits(logits, labels, reduction=self.reduction)

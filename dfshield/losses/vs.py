@@ -1,0 +1,88 @@
+"""Binary vector-scaling (VS) loss of the SP Cup 2025 paper (docs/methods.md §1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from dfshield._suggest import did_you_mean
+from dfshield.errors import ConfigError
+from dfshield.losses import _checks
+from dfshield.registry import LOSS
+
+PAPER_ZETA = {"fake": 1.2, "real": 0.8}
+PAPER_DELTA = {"fake": 0.05, "real": -0.05}
+WEIGHT_MODES = ("balanced", "none")
+
+
+@LOSS.register_module(module_name="vs")
+class VSLoss(nn.Module):
+    """Vector-scaling loss ω_y·log(1 + e^Δ_y·e^(-ζ_y·s·h)), per-class ζ, Δ, ω (methods.md §1).
+
+    With s = +1 for fake, -1 for real and h the fake logit, each sample's loss is
+    ``ω_y · softplus(Δ_y - ζ_y · s · h)``, which equals ω_y·log(1 + exp(Δ_y)·exp(-ζ_y·s·h)) and
+    stays finite for any logit. With ζ = 1, Δ = 0, ω = 1 it is BCE. Unlike the authors' public
+    code (where VS only moves the CVaR threshold and BCE is back-propagated), this loss carries
+    the gradient, as the paper states.
+    """
+
+    def __init__(self, zeta: dict | None = None, delta: dict | None = None,
+                 weights: Any = "balanced", class_counts: dict | None = None,
+                 reduction: str = "mean"):
+        """Args:
+            zeta: logit scale by class name, ``{fake: 1.2, real: 0.8}`` (paper), each > 0.
+            delta: additive offset by class name, ``{fake: 0.05, real: -0.05}`` (paper).
+            weights: ``balanced`` (ω_y = n / (2·n_y) from the training class counts),
+                ``none`` (ω = 1), or ``{fake: w, real: w}`` (each >= 0).
+            class_counts: training-set counts ``{real: n_real, fake: n_fake}``; needed only for
+                ``balanced``. Give them here or at build time
+                (``build_loss(cfg, class_counts=...)``); the config value wins.
+            reduction: ``mean`` or ``none``.
+        """
+        super().__init__()
+        self.zeta = _checks.per_class("vs", "zeta", PAPER_ZETA if zeta is None else zeta,
+                                      low=0.0, low_open=True)
+        self.delta = _checks.per_class("vs", "delta", PAPER_DELTA if delta is None else delta)
+        self.weights = _weights(weights, class_counts)
+        self.reduction = _checks.reduction("vs", reduction)
+
+    def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        logits, labels = _checks.inputs("vs", logits, labels)
+        zeta = _checks.by_class(labels, self.zeta["fake"], self.zeta["real"])
+        delta = _checks.by_class(labels, self.delta["fake"], self.delta["real"])
+        sign = 2.0 * labels - 1.0
+        losses = _checks.softplus(delta - zeta * sign * logits)
+        if self.weights != {"fake": 1.0, "real": 1.0}:
+            losses = _checks.by_class(labels, self.weights["fake"], self.weights["real"]) * losses
+        return _checks.reduce(losses, self.reduction)
+
+    def extra_repr(self) -> str:
+        return f"zeta={self.zeta}, delta={self.delta}, weights={self.weights}"
+
+
+def _weights(weights: Any, class_counts: Any) -> dict[str, float]:
+    """Per-class weights ω from the ``weights`` option (and the class counts for balanced)."""
+    counts = None if class_counts is None else _checks.class_counts("vs", class_counts)
+    if weights is None or isinstance(weights, str):
+        if weights is not None and weights not in WEIGHT_MODES:
+            raise ConfigError(f"loss 'vs': 'weights' must be balanced, none or a mapping "
+                              f"{{fake: w, real: w}}; got {weights!r}."
+                              f"{did_you_mean(weights, WEIGHT_MODES)}")
+        if weights in (None, "none"):
+            return {"fake": 1.0, "real": 1.0}
+        if counts is None:
+            raise ConfigError(
+                "loss 'vs': weights: balanced needs the training-set class counts. Pass them in "
+                "the loss config (class_counts: {real: N_REAL, fake: N_FAKE}) or at build time "
+                "(build_loss(cfg, class_counts={'real': n_real, 'fake': n_fake})), or set "
+                "weights: none or weights: {fake: w, real: w}")
+        empty = [name for name in _checks.CLASSES if counts[name] == 0]
+        if empty:
+            raise ConfigError(f"loss 'vs': weights: balanced is undefined because class_counts "
+                              f"has no '{empty[0]}' samples ({counts}); use weights: none or "
+                              f"explicit weights {{fake: w, real: w}}")
+        total = counts["fake"] + counts["real"]
+        return {name: total / (2.0 * counts[name]) for name in _checks.CLASSES}
+    return _checks.per_class("vs", "weights", weights, low=0.0)
