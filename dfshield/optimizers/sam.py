@@ -1,0 +1,280 @@
+"""Sharpness-aware minimisation (SAM) and adaptive SAM (ASAM) around any registered optimizer.
+
+References:
+    Foret, Kleiner, Mobahi, Neyshabur. "Sharpness-Aware Minimization for Efficiently Improving
+    Generalization", ICLR 2021 — the perturbation ε̂(w) of eq. 2 with p = 2 and the gradient
+    approximation ∇L(w)|_{w+ε̂(w)} of eq. 3.
+    Kwon, Kim, Park, Choi. "ASAM: Adaptive Sharpness-Aware Minimization for Scale-Invariant
+    Learning of Deep Neural Networks", ICML 2021 — ε = ρ·T²g/‖Tg‖₂ with T = diag(|w| + η).
+    docs/methods.md §1 (``spcup``): SAM with ρ = 0.1 around AdamW(lr 1e-5, weight decay 6e-5);
+    BatchNorm running statistics must not be updated twice per step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from typing import Any, Callable, Iterator
+
+import torch
+from torch import nn
+
+from dfshield.errors import ConfigError
+from dfshield.optimizers import _checks
+from dfshield.registry import OPTIMIZER
+
+_OWNER = "optimizer 'sam'"
+_BASE_EXAMPLE = "base: {name: adamw, lr: 1.0e-5, weight_decay: 6.0e-5}"
+_CLOSURE_HELP = """SAM.step() needs a closure. SAM evaluates the loss twice per step (at θ and at
+the perturbed θ + ε), so it must be able to recompute the loss itself. Pass a function that
+recomputes the loss on the same batch, calls backward() and returns the loss:
+
+    def closure():
+        loss = criterion(model(inputs), targets)
+        loss.backward()
+        return loss
+
+    loss = optimizer.step(closure)   # the loss at θ, before the update
+
+There is no need to call optimizer.zero_grad() inside the closure: SAM clears the gradients
+before each of its two evaluations."""
+
+
+@OPTIMIZER.register_module(module_name="sam")
+class SAM(torch.optim.Optimizer):
+    """Sharpness-aware minimisation around a base optimizer (Foret et al., ICLR 2021), or ASAM.
+
+    One ``step(closure)`` is (Foret et al., ICLR 2021, eq. 2 with p = 2 and eq. 3; methods.md §1):
+
+    1. clear the gradients; ``loss = closure()`` gives g = ∇L(θ);
+    2. ε = ρ·g/‖g‖₂ (SAM) or, with ``adaptive: true`` (ASAM, Kwon et al., ICML 2021),
+       ε = ρ·T²g/‖Tg‖₂ with T = |θ| + η elementwise; the norm runs over *all* parameters;
+    3. θ ← θ + ε; clear the gradients; ``closure()`` again, which leaves ∇L(θ + ε) in ``.grad``;
+       during this second evaluation every buffer (BatchNorm ``running_mean``, ``running_var``,
+       ``num_batches_tracked``, ...) is saved before and copied back after, so running statistics
+       advance exactly once per step, whatever the BatchNorm ``momentum`` (``None`` included);
+    4. θ is restored bit for bit (a saved copy, not θ + ε − ε) and the base optimizer steps with
+       the gradient taken at θ + ε;
+    5. the first loss (at θ) is returned.
+
+    If ‖g‖ = 0 (or no parameter has a gradient) there is no perturbation and no NaN: the step is
+    the base optimizer's step. ``param_groups`` and ``state`` are the base optimizer's own objects,
+    so learning-rate schedulers attached to SAM change the base optimizer's learning rate, and
+    ``state_dict()`` is the base optimizer's state dict (its groups also carry ``rho``,
+    ``adaptive`` and ``eta``), so a resumed run continues identically. A param-group dict may set
+    its own ``rho``, ``adaptive`` or ``eta``.
+
+    Which buffers are protected: when SAM knows the model (``build_optimizer(cfg, model)`` passes
+    it as ``module``), all buffers of that model; otherwise the buffers of every module that runs
+    during the second closure (found with a global forward pre-hook).
+
+    Args:
+        params: an ``nn.Module`` (its trainable parameters; it also becomes ``module``), tensors or
+            param-group dicts (``build_optimizer`` fills this in).
+        base: the base optimizer's config, e.g. ``{name: adamw, lr: 1.0e-5, weight_decay: 6.0e-5}``;
+            any registered optimizer except ``sam`` itself. Required.
+        rho: neighbourhood radius ρ >= 0. Default 0.05, the value Foret et al. use for most of
+            their experiments; the ``spcup`` paper (methods.md §1) uses 0.1, so its config sets it.
+            ASAM works at larger radii (Kwon et al. use 0.5 to 2.0).
+        adaptive: ASAM's scale-invariant perturbation instead of SAM's.
+        eta: ASAM's η >= 0 in T = |θ| + η (0 = T = |θ|; Kwon et al.'s code uses 0.01, which also
+            perturbs parameters that are exactly zero). Ignored unless ``adaptive``.
+        module: the model whose buffers are saved and restored around the second closure (filled
+            in by ``build_optimizer`` when it is given a model).
+    """
+
+    def __init__(self, params: Any, base: dict | None = None, rho: float = 0.05,
+                 adaptive: bool = False, eta: float = 0.0, module: nn.Module | None = None):
+        params, found_module = _checks.trainable(params, _OWNER)
+        module = found_module if module is None else module
+        if module is not None and not isinstance(module, nn.Module):
+            raise ConfigError(f"{_OWNER}: 'module' must be an nn.Module or None, got "
+                              f"{type(module).__name__}")
+        sam_defaults = dict(rho=_checks.number(_OWNER, "rho", rho, low=0.0),
+                            adaptive=_checks.boolean(_OWNER, "adaptive", adaptive),
+                            eta=_checks.number(_OWNER, "eta", eta, low=0.0))
+        base_optimizer = _build_base(base, params)
+        # Optimizer.__init__ fills SAM's defaults into the base optimizer's group dicts (the same
+        # dict objects), then _link makes SAM's group list *be* the base optimizer's list.
+        super().__init__(base_optimizer.param_groups, sam_defaults)
+        self.defaults = {**base_optimizer.defaults, **sam_defaults}
+        self._sam_defaults = sam_defaults
+        self.base_optimizer = base_optimizer
+        self.module = module
+        self._link()
+
+    # -- the step -------------------------------------------------------------------------
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
+        """One SAM step; ``closure`` re-computes the loss on the batch and calls backward.
+
+        Returns the loss at θ (the first closure's return value).
+        """
+        if closure is None or not callable(closure):
+            raise TypeError(_CLOSURE_HELP)
+        self.zero_grad(set_to_none=True)
+        with torch.enable_grad():
+            loss = closure()
+        originals = self._perturb()
+        self.zero_grad(set_to_none=True)
+        try:
+            with _buffers_restored(self.module), torch.enable_grad():
+                closure()
+        finally:
+            for param, original in originals:
+                param.copy_(original)
+        self.base_optimizer.step()
+        return loss
+
+    def _perturb(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Move every parameter with a gradient to θ + ε; return (parameter, saved θ) pairs."""
+        entries = [(p, group) for group in self.param_groups for p in group["params"]
+                   if p.grad is not None]
+        if not entries:
+            return []
+        device = entries[0][0].grad.device
+        dtype = torch.float32  # half-precision gradients are summed in float32, doubles in double
+        for p, _ in entries:
+            dtype = torch.promote_types(dtype, p.grad.dtype)
+        squared = torch.zeros((), dtype=dtype, device=device)
+        for p, group in entries:
+            scaled = p.grad * _scale(p, group) if group["adaptive"] else p.grad
+            squared += torch.linalg.vector_norm(scaled, dtype=dtype).to(device) ** 2
+        norm = squared.sqrt()
+        tiny = torch.finfo(dtype).tiny
+        inverse = torch.where(norm > 0, 1.0 / norm.clamp_min(tiny), torch.zeros_like(norm))
+        originals = []
+        for p, group in entries:
+            factor = (inverse * group["rho"]).to(device=p.device, dtype=p.dtype)
+            step = p.grad * _scale(p, group) ** 2 if group["adaptive"] else p.grad
+            originals.append((p, p.detach().clone()))
+            p.add_(step * factor)
+        return originals
+
+    # -- groups and state -----------------------------------------------------------------
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a param group to the base optimizer (SAM shares its group list)."""
+        if "base_optimizer" not in self.__dict__:  # called by Optimizer.__init__
+            super().add_param_group(param_group)
+            _check_group(param_group)
+            return
+        for key, value in self._sam_defaults.items():
+            param_group.setdefault(key, value)
+        _check_group(param_group)
+        self.base_optimizer.add_param_group(param_group)
+        self._link()
+
+    def state_dict(self) -> dict[str, Any]:
+        """The base optimizer's state dict; its param groups also hold rho, adaptive and eta."""
+        return self.base_optimizer.state_dict()
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load a state dict saved by :meth:`state_dict` (or by a plain base optimizer)."""
+        self.base_optimizer.load_state_dict(state_dict)
+        self._link()
+
+    def _link(self) -> None:
+        """Share the base optimizer's group list and state (``load_state_dict`` replaces both)."""
+        self.param_groups = self.base_optimizer.param_groups
+        self.state = self.base_optimizer.state
+        for group in self.param_groups:
+            for key, value in self._sam_defaults.items():
+                group.setdefault(key, value)
+            _check_group(group)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state.update(base_optimizer=self.base_optimizer, module=self.module,
+                     _sam_defaults=self._sam_defaults)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self._link()
+
+    def __repr__(self) -> str:
+        return f"SAM(base={self.base_optimizer!r})"
+
+
+def _scale(p: torch.Tensor, group: dict[str, Any]) -> torch.Tensor:
+    """ASAM's T = |θ| + η (elementwise)."""
+    scale = p.detach().abs()
+    return scale.add_(group["eta"]) if group["eta"] else scale
+
+
+def _check_group(group: dict[str, Any]) -> None:
+    group["rho"] = _checks.number(_OWNER, "rho", group["rho"], low=0.0)
+    group["adaptive"] = _checks.boolean(_OWNER, "adaptive", group["adaptive"])
+    group["eta"] = _checks.number(_OWNER, "eta", group["eta"], low=0.0)
+
+
+def _build_base(base: Any, params: list) -> torch.optim.Optimizer:
+    """Build SAM's base optimizer from its config; errors say they are about the 'base' key."""
+    names = ", ".join(n for n in OPTIMIZER.names() if n != "sam")
+    if base is None:
+        raise ConfigError(f"{_OWNER} needs a 'base' optimizer config, e.g. {_BASE_EXAMPLE}. "
+                          f"Base optimizers: {names}")
+    if isinstance(base, torch.optim.Optimizer):
+        raise ConfigError(f"{_OWNER}: 'base' must be a config (a mapping), not an optimizer "
+                          f"object; write e.g. {_BASE_EXAMPLE}")
+    try:
+        cfg = _checks.as_config(base, "SAM base optimizer")
+        if "name" not in cfg:
+            raise ConfigError(f"the 'base' config needs a 'name' key; got keys {sorted(cfg)}. "
+                              f"Base optimizers: {names}")
+        _checks.reject_reserved("the 'base' config", cfg, {
+            "params": "SAM's parameters", "module": "set by build_optimizer"})
+        factory = OPTIMIZER.get(cfg["name"])
+        if inspect.isclass(factory) and issubclass(factory, SAM):
+            raise ConfigError(f"SAM cannot wrap SAM (base name {cfg['name']!r}); give a plain "
+                              f"optimizer as 'base'. Base optimizers: {names}")
+        optimizer = OPTIMIZER.build(cfg, params=params)
+    except ConfigError as error:
+        raise type(error)(f"{_OWNER}, key 'base': {error}") from error
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise ConfigError(f"{_OWNER}, key 'base': optimizer {cfg['name']!r} built a "
+                          f"{type(optimizer).__name__}, not a torch.optim.Optimizer")
+    return optimizer
+
+
+@contextlib.contextmanager
+def _buffers_restored(module: nn.Module | None) -> Iterator[None]:
+    """Save buffers on entry (or when their module first runs) and copy them back on exit.
+
+    Exact for any BatchNorm momentum: running_mean, running_var and num_batches_tracked are
+    restored to the very values they had, so the second SAM forward leaves no trace.
+    """
+    saved: dict[int, tuple[nn.Module, list[tuple[str, torch.Tensor]]]] = {}
+
+    def remember(root: nn.Module) -> None:
+        for sub in root.modules():
+            if id(sub) in saved:
+                continue
+            copies = [(name, buf.detach().clone()) for name, buf in sub._buffers.items()
+                      if isinstance(buf, torch.Tensor)
+                      and not isinstance(buf, nn.parameter.UninitializedBuffer)]
+            saved[id(sub)] = (sub, copies)
+
+    handle = None
+    if module is not None:
+        remember(module)
+    else:
+        handle = nn.modules.module.register_module_forward_pre_hook(
+            lambda sub, args: remember(sub))
+    try:
+        yield
+    finally:
+        if handle is not None:
+            handle.remove()
+        with torch.no_grad():
+            for sub, copies in saved.values():
+                for name, value in copies:
+                    current = sub._buffers.get(name)
+                    if (isinstance(current, torch.Tensor) and current.shape == value.shape
+                            and current.dtype == value.dtype and current.device == value.device):
+                        current.copy_(value)
+                    else:  # the forward replaced the buffer object: put the saved one back
+                        sub._buffers[name] = value
+
+
+__all__ = ["SAM"]
