@@ -1,0 +1,25 @@
+"""``clip_linear``: frozen CLIP features + one linear layer (Cozzolino et al., "Raising the bar of
+AI-generated image detection with CLIP", CVPR-W 2024; SP Cup Baseline 1; methods.md §2).
+
+Trained with BCE and AdamW. Cozzolino's released variant uses the 1024-d pre-projection CLS token,
+L2-normalised (``configs/detectors/clip_linear_cozzolino.yaml``); the protocol default uses the
+same 768-d projected features as ``spcup`` so that the comparison is like for like.
+"""
+
+import torch
+from torch import nn
+
+from dfshield.detectors.base import BaseDetector
+from dfshield.registry import DETECTOR
+
+
+@DETECTOR.register_module(module_name="clip_linear")
+class CLIPLinearDetector(BaseDetector):
+    """Frozen CLIP features + a linear classifier, BCE (Cozzolino et al. 2024)."""
+
+    def __init__(self, backbone: dict | None = None):
+        super().__init__(backbone)
+        self.head = nn.Linear(self.backbone.feature_dim, 1)
+
+    def classifier(self, features: torch.Tensor) -> torch.Tensor:
+        return self.head(features).squeeze(-1)

@@ -1,0 +1,56 @@
+"""Frozen features → MLP head, with optional latent augmentation: the shape shared by ``spcup``
+and ``robust_clip`` (methods.md §1, §3)."""
+
+from __future__ import annotations
+
+import torch
+
+from dfshield.detectors.base import BaseDetector
+from dfshield.detectors.heads import ACTIVATIONS, mlp_head
+from dfshield.detectors.latent_augment import check_beta, latent_augment
+from dfshield.errors import ConfigError
+from dfshield.registry import DETECTOR
+
+
+@DETECTOR.register_module(module_name="mlp")
+class MLPDetector(BaseDetector):
+    """Frozen features + a configurable MLP head with latent augmentation (any loss, any backbone).
+
+    ``spcup`` and ``robust_clip`` are this network with one paper's defaults.
+
+    Args:
+        backbone: backbone config.
+        hidden: width of the hidden layers (null = the feature size, 768 for CLIP ViT-L/14).
+        layers: number of hidden blocks.
+        dropout: dropout probability of each block.
+        activation: ``relu``, ``leaky_relu`` (slope 0.01) or ``gelu``.
+        latent_beta: latent augmentation scale β: ``random`` (β ~ U(0,1) per sample), a number,
+            or null to switch latent augmentation off.
+    """
+
+    default_activation = "relu"
+
+    def __init__(self, backbone: dict | None = None, hidden: int | None = None, layers: int = 3,
+                 dropout: float = 0.335, activation: str | None = None,
+                 latent_beta: float | str | None = "random"):
+        super().__init__(backbone)
+        activation = activation or self.default_activation
+        if activation not in ACTIVATIONS:
+            raise ConfigError(f"detector.activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        if not 0 <= dropout < 1:
+            raise ConfigError(f"detector.dropout must be in [0, 1), got {dropout}")
+        if layers < 0:
+            raise ConfigError(f"detector.layers must be >= 0, got {layers}")
+        check_beta(latent_beta)
+        self.latent_beta = latent_beta
+        self.feature_copies = 1 if latent_beta is None else 2
+        in_dim = self.backbone.feature_dim
+        self.head = mlp_head(in_dim, hidden or in_dim, layers, dropout, activation)
+
+    def classifier(self, features: torch.Tensor) -> torch.Tensor:
+        return self.head(features).squeeze(-1)
+
+    def augment_features(self, features, labels, generator):
+        if self.latent_beta is None:
+            return features, labels
+        return latent_augment(features, labels, self.latent_beta, generator)
