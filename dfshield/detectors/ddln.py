@@ -1,0 +1,187 @@
+"""``ddln``: deep dual-level network (Pu et al., "Learning a deep dual-level network for robust
+DeepFake detection", Pattern Recognition 2022; methods.md §4).
+
+A clip of T face frames (64×64 in the paper) goes frame by frame through a CNN (ImageNet
+ResNet-50, 2048-d, trained end to end), then a 3-layer GRU with 256 hidden units. Two heads share
+the GRU: a **frame head** Linear(256→1) on every GRU step and a **video head** Linear(256→1) on the
+GRU outputs averaged over time. Each level is trained with the same per-level loss
+
+    L = α·BCE + (1 − α)·L_WMW,   L_WMW = mean over (fake, real) pairs of (γ − (p_fake − p_real))^p
+                                  where p_fake − p_real < γ (γ = 0.15, p = 2, on probabilities),
+
+and the total is β·L_video + (1 − β)·L_frame (α = β = 0.5 in the paper). L_WMW ranks fakes
+**above** reals, consistently with BCE and our label convention (fake = 1). The authors' public
+code pairs the classes the other way round (real scores minus fake scores), which opposes BCE;
+we do not copy that.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from dfshield.detectors import timm_backbone  # noqa: F401  (registers the "timm" backbone)
+from dfshield.detectors.base import BaseDetector
+from dfshield.errors import ConfigError
+from dfshield.registry import BACKBONE, DETECTOR
+
+DEFAULT_BACKBONE = {"name": "timm", "model": "resnet50", "pretrained": True, "freeze": False}
+
+
+@DETECTOR.register_module(module_name="ddln")
+class DDLNDetector(BaseDetector):
+    """Deep dual-level network: per-frame CNN → GRU → frame and video heads, BCE + WMW (Pu et al. 2022).
+
+    Args:
+        backbone: per-frame backbone config (default: timm ResNet-50, ImageNet weights, trained
+            end to end). Its ``image_size`` is set to ``input_size`` when it takes that option.
+        input_size: side of the square face frames the loader produces (64 in the paper).
+        gru_layers: number of stacked GRU layers (3).
+        gru_hidden: GRU hidden size (256).
+        alpha: α of the per-level loss α·BCE + (1 − α)·L_WMW: the weights of the two terms of the
+            ``loss`` section (a two-term ``composite``). null: use the ``loss`` section as written.
+        beta: β of the total loss β·L_video + (1 − β)·L_frame.
+
+    ``data_dict["image"]`` is a clip batch ``(B, T, 3, H, W)``; with a frozen backbone
+    ``data_dict["feature"]`` may hold precomputed frame features ``(B, T, D)`` instead.
+    ``forward`` returns ``cls``/``prob`` (video level, ``(B,)``), ``feat`` (pooled GRU output),
+    and ``frame_cls``/``frame_prob`` (``(B, T)``).
+    """
+
+    input_mode = "video"
+
+    def __init__(self, backbone: dict | None = None, input_size: int = 64, gru_layers: int = 3,
+                 gru_hidden: int = 256, alpha: float | None = 0.5, beta: float = 0.5):
+        for key, value in (("input_size", input_size), ("gru_layers", gru_layers),
+                           ("gru_hidden", gru_hidden)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"detector.{key} must be a positive integer, got {value!r}")
+        for key, value in (("alpha", alpha), ("beta", beta)):
+            if value is None and key == "alpha":
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+                raise ConfigError(f"detector.{key} must be a number in [0, 1], got {value!r}"
+                                  + (" (or null to use the loss section's own weights)"
+                                     if key == "alpha" else ""))
+        super().__init__(_backbone_config(backbone, input_size))
+        if self.backbone.image_size != input_size:
+            raise ConfigError(
+                f"detector.input_size is {input_size} but backbone "
+                f"'{self.backbone_config.get('name')}' takes {self.backbone.image_size}×"
+                f"{self.backbone.image_size} images and has no image_size option; set "
+                f"detector.input_size: {self.backbone.image_size}")
+        self.input_size, self.gru_layers, self.gru_hidden = input_size, gru_layers, gru_hidden
+        self.alpha = None if alpha is None else float(alpha)
+        self.beta = float(beta)
+        self.gru = nn.GRU(self.backbone.feature_dim, gru_hidden, num_layers=gru_layers,
+                          batch_first=True)
+        self.frame_head = nn.Linear(gru_hidden, 1)
+        self.video_head = nn.Linear(gru_hidden, 1)
+
+    # -- data ------------------------------------------------------------------------------
+    def input_spec(self) -> dict[str, Any]:
+        """Clips of ``input_size``² frames normalised with the backbone's mean/std. A frozen
+        backbone encodes them with its own preprocessing (which resizes to the same size), so
+        its fingerprint describes the feature bank exactly; a trained one gets the loader's."""
+        return {"mode": self.input_mode, "resolution": self.input_size, "mean": self.backbone.mean,
+                "std": self.backbone.std,
+                "preprocess": self.backbone.preprocess if self.uses_feature_bank else None}
+
+    # -- forward ---------------------------------------------------------------------------
+    def features(self, data_dict: dict) -> torch.Tensor:
+        """Per-frame features ``(B, T, D)``: precomputed ``data_dict["feature"]`` or the backbone
+        run on all B·T frames of ``data_dict["image"]`` as one batch."""
+        features = data_dict.get("feature")
+        if features is not None:
+            if features.dim() != 3:
+                raise ValueError(f"ddln expects precomputed clip features (B, T, D), got shape "
+                                 f"{tuple(features.shape)}")
+            return features
+        images = data_dict["image"]
+        if images.dim() != 5:
+            raise ValueError(f"ddln expects clips (B, T, 3, H, W) (input_mode 'video'), got shape "
+                             f"{tuple(images.shape)}")
+        batch, frames = images.shape[:2]
+        encoded = self.backbone(images.reshape(batch * frames, *images.shape[2:]))
+        return encoded.reshape(batch, frames, -1)
+
+    def sequence(self, features: torch.Tensor) -> torch.Tensor:
+        """GRU outputs ``(B, T, gru_hidden)`` of frame features ``(B, T, D)``."""
+        outputs, _ = self.gru(features)
+        return outputs
+
+    def classifier(self, features: torch.Tensor) -> torch.Tensor:
+        """Video logits ``(B,)`` of frame features ``(B, T, D)``."""
+        return self.video_head(self.sequence(features).mean(dim=1)).squeeze(-1)
+
+    def forward(self, data_dict: dict, inference: bool = False) -> dict:
+        outputs = self.sequence(self.features(data_dict))
+        pooled = outputs.mean(dim=1)
+        video_logits = self.video_head(pooled).squeeze(-1)
+        frame_logits = self.frame_head(outputs).squeeze(-1)
+        return {"cls": video_logits, "prob": torch.sigmoid(video_logits), "feat": pooled,
+                "frame_cls": frame_logits, "frame_prob": torch.sigmoid(frame_logits)}
+
+    # -- loss ------------------------------------------------------------------------------
+    def build_loss(self, config: dict, class_counts: dict | None = None) -> nn.Module:
+        """The per-level loss L from the run's ``loss`` section. With ``alpha`` set, the section
+        must be a two-term ``composite`` ([BCE, WMW] in the paper) and its weights become α and
+        1 − α; a weight written in the section must agree with them."""
+        if self.alpha is not None:
+            config = _alpha_weighted(config, self.alpha)
+        return super().build_loss(config, class_counts)
+
+    def get_losses(self, data_dict: dict, pred_dict: dict) -> dict[str, torch.Tensor]:
+        """β·L(video logits, labels) + (1 − β)·L(frame logits, labels repeated over T)."""
+        if self.loss_fn is None:
+            raise RuntimeError("call build_loss(config) before get_losses")
+        labels = data_dict["label"]
+        frame_logits = pred_dict["frame_cls"]
+        video = self.loss_fn(pred_dict["cls"], labels)
+        frame = self.loss_fn(frame_logits.reshape(-1),
+                             labels.repeat_interleave(frame_logits.shape[1]))
+        return {"overall": self.beta * video + (1 - self.beta) * frame, "video": video,
+                "frame": frame}
+
+
+def _backbone_config(backbone: dict | None, input_size: int) -> dict:
+    """The backbone config with ``image_size = input_size`` when the backbone takes it."""
+    config = dict(DEFAULT_BACKBONE if backbone is None else backbone)
+    if "name" not in config:
+        raise ConfigError(f"detector.backbone needs a 'name' (e.g. {DEFAULT_BACKBONE}); got {config}")
+    accepts = "image_size" in inspect.signature(BACKBONE.get(config["name"]).__init__).parameters
+    if accepts:
+        given = config.get("image_size")
+        if given is not None and given != input_size:
+            raise ConfigError(f"detector.backbone.image_size ({given}) differs from "
+                              f"detector.input_size ({input_size}); set only detector.input_size")
+        config["image_size"] = input_size
+    return config
+
+
+def _alpha_weighted(config: dict, alpha: float) -> dict:
+    """``config`` (a two-term composite) with term weights α and 1 − α."""
+    if not isinstance(config, Mapping) or config.get("name") != "composite" \
+            or not isinstance(config.get("terms"), (list, tuple)) or len(config["terms"]) != 2:
+        raise ConfigError(
+            f"detector.alpha ({alpha}) weights the two terms of the per-level loss α·BCE + "
+            f"(1 − α)·L_WMW, so the loss section must be a composite of two terms, e.g. "
+            f"{{name: composite, terms: [{{name: bce}}, {{name: auc_wmw, gamma: 0.15, p_exp: 2}}]}}; "
+            f"got {config!r}. To use another loss as written, set detector.alpha: null")
+    terms = []
+    for i, (term, weight) in enumerate(zip(config["terms"], (alpha, 1.0 - alpha))):
+        if not isinstance(term, Mapping):
+            raise ConfigError(f"loss.terms[{i}] must be a loss config mapping, got {term!r}")
+        given = term.get("weight")
+        if given is not None and (isinstance(given, bool) or not isinstance(given, (int, float))
+                                  or abs(given - weight) > 1e-9):
+            raise ConfigError(
+                f"loss.terms[{i}].weight ({given}) disagrees with detector.alpha ({alpha}), which "
+                f"sets it to {weight:g}; remove the weight from the loss section and set "
+                f"detector.alpha (or set detector.alpha: null to use the section's weights)")
+        terms.append({**term, "weight": weight})
+    return {**config, "terms": terms}
