@@ -16,6 +16,11 @@ from dfshield.errors import DfshieldError
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "list": ("dfshield.cli", "list every registered detector, backbone, loss, optimizer and scheduler"),
+    "train": ("dfshield.commands.train", "train one detector, select on validation, test"),
+    "test": ("dfshield.commands.test", "evaluate a checkpoint on a test split"),
+    "compare": ("dfshield.commands.compare", "train and test several detectors under one protocol"),
+    "extract": ("dfshield.commands.extract", "encode every frame once into the feature bank"),
+    "data-info": ("dfshield.training.data.info", "check a dataset set-up: counts, missing and undecodable frames"),
 }
 
 

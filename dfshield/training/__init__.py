@@ -1,0 +1,1 @@
+"""Training: data loading, trainer, feature bank, metrics and comparison."""

@@ -1,0 +1,49 @@
+"""The side-by-side comparison: one protocol, one feature bank, one table."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import toy_layer
+from dfshield.detectors.clip_backbone import ClipBackbone
+from dfshield.errors import ConfigError
+from dfshield.training.comparison import load_comparison_configs, run_comparison
+
+DETECTORS = ["clip_linear", "robust_clip", "spcup"]
+
+
+def test_compare_encodes_each_frame_once_and_writes_the_table(toy_dataset, tmp_path, monkeypatch):
+    encoded = []
+    original = ClipBackbone.forward
+
+    def counting_forward(self, images):
+        encoded.append(images.shape[0])
+        return original(self, images)
+
+    monkeypatch.setattr(ClipBackbone, "forward", counting_forward)
+    configs = load_comparison_configs(DETECTORS, extra_layers=[toy_layer(toy_dataset, tmp_path, epochs=2)])
+    rows = run_comparison(configs, tmp_path / "compare", feature_cache=tmp_path / "cache")
+    frames = sum(toy_dataset["summary"].frames[split][label]
+                 for split in ("train", "val", "test") for label in ("real", "fake"))
+    assert sum(encoded) == frames  # three detectors, every split, each frame encoded exactly once
+    assert [row["detector"] for row in rows] == DETECTORS
+    run = tmp_path / "compare"
+    for name in ("results.md", "results.csv", "results.json", "roc.png", "protocol.json"):
+        assert (run / name).is_file(), name
+    table = (run / "results.md").read_text()
+    for column in ("ACC", "AUC", "F1", "Precision", "Recall", "EER", "AP", "video AUC"):
+        assert column in table
+    results = json.loads((run / "results.json").read_text())
+    assert len(results) == 3 if isinstance(results, list) else len(results["rows"]) == 3
+    for name in DETECTORS:
+        assert (run / name / "checkpoints" / "best.pt").is_file()
+        assert (run / name / "log.csv").is_file()
+
+
+def test_a_detector_file_may_not_change_the_protocol(tmp_path):
+    custom = tmp_path / "greedy.yaml"
+    custom.write_text("detector: {name: clip_linear, backbone: {name: clip}}\ntrain: {epochs: 500}\n")
+    with pytest.raises(ConfigError, match=r"sets protocol values \(train.epochs\)"):
+        load_comparison_configs(["clip_linear", str(custom)])
