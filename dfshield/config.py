@@ -45,7 +45,9 @@ class TrainConfig:
         selection_metric: validation metric that picks the ``best`` checkpoint (never a test
             metric); any key of ``compute_metrics``, e.g. ``auc``, ``ap``, ``eer`` (lower is better).
         device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``.
-        amp: mixed precision on GPU: ``auto`` (bf16 where supported), ``bf16``, ``fp16`` or ``none``.
+        amp: mixed precision of the trained part on GPU: ``auto`` (bf16 where supported),
+            ``bf16`` or ``none``. (fp16 would need loss scaling, which PyTorch does not offer for
+            closure-based optimisers such as SAM.) Frozen backbones have their own ``precision``.
         eval_every: validate every this many epochs (the last epoch is always validated).
         output_dir: folder under which run folders are created.
         tensorboard: also write TensorBoard logs (needs the ``tensorboard`` extra).
@@ -57,7 +59,7 @@ class TrainConfig:
     seed: int = 8079
     selection_metric: str = "auc"
     device: str = "auto"
-    amp: Literal["auto", "bf16", "fp16", "none"] = "auto"
+    amp: Literal["auto", "bf16", "none"] = "auto"
     eval_every: int = 1
     output_dir: str = "runs"
     tensorboard: bool = False

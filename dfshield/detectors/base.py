@@ -60,8 +60,10 @@ class BaseDetector(nn.Module, abc.ABC):
 
     @property
     def uses_feature_bank(self) -> bool:
-        """True when the backbone is frozen: images are encoded once into the feature bank."""
-        return self.backbone is not None and not self.backbone.trainable
+        """True when the backbone is frozen and samples are frames: each frame is encoded once
+        into the feature bank. (A video detector with a frozen backbone encodes its clips each
+        step: banks hold frames, not clips.)"""
+        return self.backbone is not None and not self.backbone.trainable and self.input_mode == "frame"
 
     # -- forward ---------------------------------------------------------------------------
     def features(self, data_dict: dict) -> torch.Tensor:

@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Subset
-from tqdm.auto import tqdm
 
 from dfshield.training.distributed import DistInfo, barrier
+from dfshield.training.progress import progress_bar
 
 
 @dataclass
@@ -100,8 +100,8 @@ def _extract(backbone, dataset, folder: Path, *, device, batch_size, num_workers
                         num_workers=num_workers, collate_fn=collate)
     backbone = backbone.to(device).eval()
     indices, chunks = [], []
-    bar = tqdm(loader, desc=f"encoding {description}".strip(), unit="batch",
-               disable=not progress or not dist_info.is_main, leave=False)
+    bar = progress_bar(loader, enabled=progress and dist_info.is_main,
+                       desc=f"encoding {description}".strip(), unit="batch")
     for batch in bar:
         if len(batch["index"]) == 0:  # every frame of the batch was undecodable and skipped
             continue

@@ -27,17 +27,16 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Subset
 from torch.utils.data.distributed import DistributedSampler
-from tqdm.auto import tqdm
 
 from dfshield.config import RunConfig
 from dfshield.detectors import build_detector
-from dfshield.detectors.backbone import autocast_dtype
 from dfshield.errors import ConfigError, DataError, DfshieldError
 from dfshield.optimizers import build_optimizer, build_scheduler
 from dfshield.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from dfshield.training.distributed import DistInfo, gather_objects, init_distributed, resolve_device
 from dfshield.training.feature_bank import FeatureBank, load_or_extract
 from dfshield.training.metrics import compute_metrics, threshold_at_eer
+from dfshield.training.progress import progress_bar
 
 LOG_COLUMNS = ("epoch", "lr", "train_loss", "val_auc", "val_ap", "val_eer", "val_acc", "seconds")
 
@@ -86,9 +85,6 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.feature_cache = Path(feature_cache or Path(cfg.train.output_dir) / "feature_cache")
         self.device = resolve_device(cfg.train.device)
-        if cfg.train.amp == "fp16":
-            raise ConfigError("train.amp: fp16 needs loss scaling, which PyTorch does not support "
-                              "with closure-based optimisers such as SAM; use bf16 (or auto)")
         self.dist = init_distributed(self.device)
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
@@ -96,7 +92,7 @@ class Trainer:
         seed_everything(cfg.train.seed)
         self.detector = build_detector(cfg.detector).to(self.device)
         self.model = self.detector
-        self.amp_dtype = autocast_dtype("none" if cfg.train.amp == "none" else "auto", self.device)
+        self.amp_dtype = _amp_dtype(cfg.train.amp, self.device)
         self._datasets: dict[str, Any] = {}
         self._banks: dict[str, FeatureBank] = {}
         self.optimizer = self.scheduler = None
@@ -233,9 +229,9 @@ class Trainer:
     def _train_epoch(self, epoch: int, generator: torch.Generator) -> float:
         self.model.train()
         total, count = 0.0, 0
-        bar = tqdm(self._train_batches(epoch, generator), total=self.steps_per_epoch(),
-                   desc=f"{self.name} epoch {epoch + 1}/{self.cfg.train.epochs}", unit="step",
-                   disable=not self.progress, leave=False)
+        bar = progress_bar(self._train_batches(epoch, generator), enabled=self.progress,
+                           total=self.steps_per_epoch(), unit="step",
+                           desc=f"{self.name} epoch {epoch + 1}/{self.cfg.train.epochs}")
         for step, data in enumerate(bar):
             loss = self._step(data, epoch, step)
             total, count = total + loss, count + 1
@@ -314,7 +310,7 @@ class Trainer:
                             batch_size=self.cfg.train.batch_size, shuffle=False,
                             num_workers=self.cfg.data.num_workers, collate_fn=collate)
         local = []
-        for batch in tqdm(loader, desc="predicting", disable=not self.progress, leave=False):
+        for batch in progress_bar(loader, enabled=self.progress, desc="predicting"):
             if len(batch["label"]) == 0:  # every sample of the batch was an undecodable frame
                 continue
             data = {k: (v.to(self.device) if torch.is_tensor(v) else v) for k, v in batch.items()}
@@ -398,6 +394,15 @@ class Trainer:
         tmp.replace(path)
         if self.cfg.train.tensorboard:
             _tensorboard_log(self.run_dir / "tensorboard", self.history[-1])
+
+
+def _amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
+    """Autocast dtype for ``train.amp`` on ``device``: bf16 on a GPU that has it, else off."""
+    if amp == "none" or device.type != "cuda":
+        return None
+    if amp == "auto" and not torch.cuda.is_bf16_supported():
+        return None
+    return torch.bfloat16
 
 
 def _batch_bounds(n: int, batch_size: int, world_size: int) -> list[tuple[int, int]]:
