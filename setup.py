@@ -14,8 +14,9 @@ setup(
     packages=find_packages(include=["dfshield", "dfshield.*"]),
     include_package_data=True,
     package_data={"dfshield": ["detectors/model_configs/*.json"]},
-    data_files=[("share/dfshield/configs", ["configs/protocol.yaml"]),
-                ("share/dfshield/configs/detectors", glob("configs/detectors/*.yaml"))],
+    data_files=[("share/dfshield/configs", ["configs/protocol.yaml", "configs/demo.yaml"]),
+                ("share/dfshield/configs/detectors", glob("configs/detectors/*.yaml")),
+                ("share/dfshield/configs/ablation", glob("configs/ablation/*.yaml"))],
     install_requires=[
         "torch>=2.1",
         "torchvision>=0.16",

@@ -15,11 +15,16 @@ from dfshield.errors import DfshieldError
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("dfshield.commands.demo", "the main job on the embedded demo data: compare three detectors"),
     "list": ("dfshield.cli", "list every registered detector, backbone, loss, optimizer and scheduler"),
     "train": ("dfshield.commands.train", "train one detector, select on validation, test"),
     "test": ("dfshield.commands.test", "evaluate a checkpoint on a test split"),
     "compare": ("dfshield.commands.compare", "train and test several detectors under one protocol"),
+    "imbalance": ("dfshield.commands.imbalance",
+                  "compare detectors at several real:fake training ratios (mean ± std over seeds)"),
     "extract": ("dfshield.commands.extract", "encode every frame once into the feature bank"),
+    "demo-data": ("dfshield.training.data.demo", "make the synthetic demo dataset (DeepfakeBench format)"),
+    "build-lmdb": ("dfshield.training.data.builder", "build a DeepfakeBench dataset from images or videos"),
     "data-info": ("dfshield.training.data.info", "check a dataset set-up: counts, missing and undecodable frames"),
 }
 

@@ -36,7 +36,8 @@ def test_compare_encodes_each_frame_once_and_writes_the_table(toy_dataset, tmp_p
     for column in ("ACC", "AUC", "F1", "Precision", "Recall", "EER", "AP", "video AUC"):
         assert column in table
     results = json.loads((run / "results.json").read_text())
-    assert len(results) == 3 if isinstance(results, list) else len(results["rows"]) == 3
+    assert [row["detector"] for row in results["rows"]] == DETECTORS
+    assert all(row["video_source"] == "mean frame probability" for row in results["rows"])
     for name in DETECTORS:
         assert (run / name / "checkpoints" / "best.pt").is_file()
         assert (run / name / "log.csv").is_file()

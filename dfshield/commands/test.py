@@ -1,4 +1,11 @@
-"""``dfshield test``: evaluate a checkpoint on a test split (the one it was trained for, or another)."""
+"""``dfshield test``: evaluate a checkpoint on a test split (the one it was trained for, or another).
+
+``--extra-test PATH_OR_NAME`` (repeatable) adds cross-dataset test sets: a folder with ``real/`` and
+``fake/`` images (converted once) or a DeepfakeBench dataset name. Each adds a row to
+``results.md`` / ``.csv`` / ``.json`` (``detector`` = ``"<detector> on <set>"``, column ``test_set``)
+and a line to ``roc.png``; its scores go to ``extra_tests/<set>/`` (see
+:mod:`dfshield.training.extra_test`).
+"""
 
 from __future__ import annotations
 
@@ -14,13 +21,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="DIR",
                         help="folder for test_metrics.json, test_scores.csv and results.md "
                              "(default: a 'test' folder beside the checkpoint's run)")
+    parser.add_argument("--extra-test", dest="extra_tests", action="append", default=[],
+                        metavar="PATH_OR_NAME",
+                        help="also test on a folder with real/ and fake/ images (converted once into "
+                             "a cache) or a DeepfakeBench dataset name from data.json_dir (repeatable)")
 
 
 def run(args: argparse.Namespace) -> int:
     from dfshield.config import build_config, load_yaml, parse_overrides
     from dfshield.training.checkpoint import load_checkpoint
+    from dfshield.training.extra_test import (ExtraTestTrainer, default_cache_dir,
+                                              resolve_extra_tests, result_rows)
     from dfshield.training.report import format_table, plot_roc, write_results
-    from dfshield.training.trainer import Trainer
 
     checkpoint = Path(args.checkpoint)
     payload = load_checkpoint(checkpoint)
@@ -32,12 +44,19 @@ def run(args: argparse.Namespace) -> int:
         layers.append(("--set", parse_overrides(args.overrides)))
     cfg = build_config(layers)
     out = Path(args.out) if args.out else checkpoint.resolve().parent.parent / "test"
-    trainer = Trainer(cfg, out, feature_cache=args.feature_cache)
+    extra_sets = resolve_extra_tests(getattr(args, "extra_tests", None), cfg.data,
+                                     default_cache_dir(cfg), progress=cfg.train.progress)
+    trainer = ExtraTestTrainer(cfg, out, feature_cache=args.feature_cache, extra_sets=extra_sets)
     result = trainer.test(checkpoint)
+    extras = trainer.test_extra(out)
     if trainer.dist.is_main:
-        row = {"detector": trainer.name, **result["metrics"]}
-        write_results(out, [row], title=f"{trainer.name}: {', '.join(cfg.data.test_datasets)} test split")
-        plot_roc(out / "roc.png", {trainer.name: (result["scores"], result["labels"])})
-        print(format_table([row]))
+        main_set = f"{', '.join(cfg.data.test_datasets)} test"
+        rows = result_rows(trainer.name, main_set, result["metrics"], extras)
+        title = f"{trainer.name}: {main_set} split" + (" and extra test sets" if extras else "")
+        write_results(out, rows, title=title)
+        curves = {trainer.name: (result["scores"], result["labels"])}
+        curves.update({f"{trainer.name} on {e['test_set']}": (e["scores"], e["labels"]) for e in extras})
+        plot_roc(out / "roc.png", curves)
+        print(format_table(rows))
         print(f"results: {out}")
     return 0

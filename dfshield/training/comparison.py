@@ -19,6 +19,12 @@ from dfshield.errors import ConfigError
 PROTOCOL_SECTIONS = ("data", "train")
 
 
+def run_name(detector: str) -> str:
+    """The table row and folder name of a detector config: its name, or a YAML file's stem."""
+    path = Path(detector)
+    return path.stem if path.suffix in (".yaml", ".yml") else detector
+
+
 def load_comparison_configs(detectors: list[str], protocol: str | None = None,
                             overrides: list[str] | None = None,
                             extra_layers: list[tuple[str, dict]] | None = None) -> dict[str, RunConfig]:
@@ -27,7 +33,10 @@ def load_comparison_configs(detectors: list[str], protocol: str | None = None,
         raise ConfigError("compare needs at least one detector, e.g. --detectors clip_linear robust_clip spcup")
     if len(set(detectors)) != len(detectors):
         raise ConfigError(f"a detector is listed twice in {detectors}")
-    configs = {name: load_run_config(protocol, name, overrides, extra_layers) for name in detectors}
+    configs = {run_name(name): load_run_config(protocol, name, overrides, extra_layers)
+               for name in detectors}
+    if len(configs) != len(detectors):
+        raise ConfigError(f"two detector configs share a file name in {detectors}; rename one")
     reference_name, reference = next(iter(configs.items()))
     for name, cfg in configs.items():
         for section in PROTOCOL_SECTIONS:

@@ -1,0 +1,61 @@
+"""``dfshield imbalance``: the comparison at several real:fake training ratios, mean ± std over seeds.
+
+The minority class of the training split is subsampled by video (seeded, exact counts) to each
+ratio; validation and test stay fixed. See :mod:`dfshield.training.imbalance` for the definition
+of a ratio, the reachable range and the outputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from dfshield.commands._common import add_config_arguments, timestamped_dir
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from dfshield.training.imbalance import ABLATIONS
+
+    parser.add_argument("--detectors", nargs="+", default=[], metavar="NAME",
+                        help="detector configs (names in configs/detectors/ or YAML paths)")
+    parser.add_argument("--ablation", choices=sorted(ABLATIONS),
+                        help="add a preset of detector configs: 'losses' = BCE, VS, CVaR(VS), "
+                             "CVaR(VS)+AUC, CVaR(VS)+AUC+SAM on spcup's network (configs/ablation/)")
+    parser.add_argument("--ratios", nargs="+", required=True, metavar="R",
+                        help="majority:minority training ratios r:1, numbers >= 1 (1 = balanced), "
+                             "e.g. --ratios 1 10 30 100")
+    parser.add_argument("--minority", choices=["fake", "real"], default="fake",
+                        help="the class subsampled to n_other / r videos (default fake: every real "
+                             "training video is kept, real:fake = r:1)")
+    parser.add_argument("--seeds", type=int, default=3, metavar="N",
+                        help="seeds per ratio (default 3): train.seed, train.seed + 1, ...; each sets "
+                             "both the subsample and the training seed")
+    parser.add_argument("--extra-test", dest="extra_tests", action="append", default=[],
+                        metavar="PATH_OR_NAME",
+                        help="also test on a folder with real/ and fake/ images (converted once) or "
+                             "a DeepfakeBench dataset name (repeatable)")
+    add_config_arguments(parser)
+    parser.add_argument("--run-dir", metavar="DIR",
+                        help="run folder (default <train.output_dir>/imbalance-<time>)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from dfshield.config import load_run_config
+    from dfshield.training.imbalance import check_seeds, expand_detectors, run_imbalance
+
+    detectors = expand_detectors(args.detectors, args.ablation)
+    check_seeds(args.seeds)
+    run_dir = args.run_dir
+    if not run_dir:
+        output_dir = load_run_config(args.protocol, None, args.overrides).train.output_dir
+        run_dir = timestamped_dir(output_dir, "imbalance")
+    result = run_imbalance(detectors, args.ratios, Path(run_dir), minority=args.minority,
+                           seeds=args.seeds, protocol=args.protocol, overrides=args.overrides,
+                           feature_cache=args.feature_cache, extra_tests=args.extra_tests)
+    markdown = Path(run_dir) / "imbalance.md"
+    if markdown.is_file():
+        print(markdown.read_text(encoding="utf-8"))
+    print(f"run folder: {run_dir} (imbalance.md, imbalance.csv, imbalance_runs.csv, imbalance.json, "
+          f"imbalance.png, one folder a ratio and seed); {len(result['runs'])} results")
+    return 0
