@@ -1,0 +1,55 @@
+"""ddln and rdaa through the shared loader, trainer, metrics and compare (issue 6)."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import toy_layer
+from dfshield.commands.demo import small_backbone
+from dfshield.training.checkpoint import load_checkpoint
+from dfshield.training.comparison import load_comparison_configs, run_comparison
+from dfshield.training.trainer import Trainer
+
+
+def small_configs(names, dataset, tmp_path, **train):
+    layer = toy_layer(dataset, tmp_path, **train)
+    del layer[1]["detector"]  # each detector keeps its own backbone family, made small below
+    layer[1]["data"]["clip_size"] = 2
+    configs = load_comparison_configs(names, extra_layers=[layer])
+    for cfg in configs.values():
+        cfg.detector["backbone"] = small_backbone(cfg.detector["backbone"])
+    return configs
+
+
+def test_compare_runs_ddln_and_rdaa_beside_a_frame_detector(toy_dataset, tmp_path):
+    configs = small_configs(["clip_linear", "ddln", "rdaa"], toy_dataset, tmp_path, epochs=1)
+    configs["ddln"].detector["input_size"] = 32
+    rows = run_comparison(configs, tmp_path / "compare", feature_cache=tmp_path / "cache")
+    by_name = {row["detector"]: row for row in rows}
+    assert by_name["ddln"]["video_source"] == "video head"
+    assert by_name["clip_linear"]["video_source"] == "mean frame probability"
+    assert by_name["rdaa"]["video_source"] == "mean frame probability"
+    summary = toy_dataset["summary"]
+    test_videos = summary.videos["test"]["real"] + summary.videos["test"]["fake"]
+    for row in rows:
+        assert row["n_videos"] == test_videos and 0.0 <= row["auc"] <= 1.0
+    # ddln scores every frame of each 2-frame clip with its frame head
+    assert by_name["ddln"]["n"] == 2 * test_videos
+    table = (tmp_path / "compare" / "results.md").read_text()
+    assert "ddln" in table and "rdaa" in table
+
+
+def test_ddln_and_rdaa_save_resume_and_load(toy_dataset, tmp_path):
+    configs = small_configs(["ddln", "rdaa"], toy_dataset, tmp_path, epochs=2)
+    configs["ddln"].detector["input_size"] = 32
+    for name, cfg in configs.items():
+        run = tmp_path / name
+        cfg.train.epochs = 1
+        Trainer(cfg, run, feature_cache=tmp_path / "cache").fit()
+        cfg.train.epochs = 2
+        resumed = Trainer(cfg, run, feature_cache=tmp_path / "cache")
+        resumed.fit(resume=True)
+        assert [row["epoch"] for row in resumed.history] == [1, 2]
+        assert load_checkpoint(run / "checkpoints" / "last.pt", expected_detector=name)["epoch"] == 2
+        metrics = resumed.test()["metrics"]
+        assert json.loads((run / "test_metrics.json").read_text())["auc"] == metrics["auc"]
