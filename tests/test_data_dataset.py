@@ -1,7 +1,5 @@
 """DeepfakeDataset: frame and video mode, LMDBs and folders, workers, augmentation, bad input."""
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,19 +10,8 @@ from torch.utils.data import DataLoader, Subset
 from dfshield.errors import DataError
 from dfshield.training.data import (AugmentConfig, DataConfig, DeepfakeDataset, MissingKeyError,
                                     collate, make_loader, pil_preprocess, select_frames)
+from fixtures import datagen as dg  # tests/fixtures/datagen.py
 
-
-def _datagen():
-    name = "dfshield_tests_datagen"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).parent / "fixtures" / "datagen.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-dg = _datagen()
 FIX = dg.FIXTURES
 RES = 16
 NO_AUG = AugmentConfig(enabled=False)

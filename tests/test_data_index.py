@@ -1,7 +1,5 @@
 """Reading DeepfakeBench dataset JSONs: nesting variants, the _c40 rule, labels, bad input."""
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
@@ -10,19 +8,8 @@ from dfshield.errors import DataError
 from dfshield.training.data.index import (DEFAULT_LABEL_DICT, FF_FAMILY, VideoRecord,
                                           available_splits, lmdb_name, normalize_path, read_split,
                                           sort_frames, split_name)
+from fixtures import datagen as dg  # tests/fixtures/datagen.py
 
-
-def _datagen():
-    name = "dfshield_tests_datagen"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).parent / "fixtures" / "datagen.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-dg = _datagen()
 FIX = dg.FIXTURES
 
 

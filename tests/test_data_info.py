@@ -1,26 +1,14 @@
 """``dfshield data-info``: counts per split and label, missing and undecodable keys, exit status."""
 
 import argparse
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
 from dfshield.training.data import info
 from dfshield.training.data.info import check_dataset
+from fixtures import datagen as dg  # tests/fixtures/datagen.py
 
-
-def _datagen():
-    name = "dfshield_tests_datagen"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).parent / "fixtures" / "datagen.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-dg = _datagen()
 FIX = dg.FIXTURES
 MISSING = "FaceForensics++\\original_sequences\\youtube\\c23\\frames\\001\\020.png"
 BROKEN = "FaceForensics++\\manipulated_sequences\\Deepfakes\\c23\\frames\\003_002\\015.png"

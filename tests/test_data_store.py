@@ -1,9 +1,7 @@
 """LMDB and folder stores: key spellings, lazy per-process opening, helpful missing-key errors."""
 
-import importlib.util
 import os
 import pickle
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,19 +10,8 @@ from dfshield.errors import DataError
 from dfshield.training.data.config import DataConfig
 from dfshield.training.data.lmdb_store import (FolderStore, LmdbStore, MissingKeyError,
                                                companion_key, key_variants, open_store, store_path)
+from fixtures import datagen as dg  # tests/fixtures/datagen.py
 
-
-def _datagen():
-    name = "dfshield_tests_datagen"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).parent / "fixtures" / "datagen.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-dg = _datagen()
 KEY = "FaceForensics++\\original_sequences\\youtube\\c23\\frames\\000\\003.png"
 
 
