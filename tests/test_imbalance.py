@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import dataclasses
 import json
 from pathlib import Path
 
@@ -16,10 +15,9 @@ from conftest import TINY_BACKBONE, toy_layer, write_toy_dataset
 from dfshield.config import load_run_config
 from dfshield.errors import ConfigError, DataError
 from dfshield.training.data import DeepfakeDataset, DataConfig
-from dfshield.training.data.writer import label_dict_for
-from dfshield.training.imbalance import (expand_detectors, parse_ratios, plan_subsample,
-                                         run_imbalance, select_videos, training_videos,
-                                         write_subsample)
+from dfshield.training.imbalance import expand_detectors, run_imbalance
+from dfshield.training.subsample import (parse_ratios, plan_subsample, select_videos,
+                                         training_videos, write_subsample)
 
 
 @pytest.fixture(scope="module")

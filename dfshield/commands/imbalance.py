@@ -1,8 +1,8 @@
 """``dfshield imbalance``: the comparison at several real:fake training ratios, mean ± std over seeds.
 
 The minority class of the training split is subsampled by video (seeded, exact counts) to each
-ratio; validation and test stay fixed. See :mod:`dfshield.training.imbalance` for the definition
-of a ratio, the reachable range and the outputs.
+ratio; validation and test stay fixed. See :mod:`dfshield.training.subsample` for the definition
+of a ratio and the reachable range, and :mod:`dfshield.training.imbalance_report` for the outputs.
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from dfshield.config import load_run_config
-    from dfshield.training.imbalance import check_seeds, expand_detectors, run_imbalance
+    from dfshield.training.imbalance import expand_detectors, run_imbalance
+    from dfshield.training.subsample import check_seeds
 
     detectors = expand_detectors(args.detectors, args.ablation)
     check_seeds(args.seeds)

@@ -23,7 +23,7 @@ from typing import Any, Mapping, Sequence
 
 from dfshield.errors import ConfigError
 
-__all__ = ["write_results", "format_table", "plot_roc", "table_columns"]
+__all__ = ["write_results", "format_table", "plot_roc", "table_columns", "number"]
 
 MISSING = "—"
 DECIMALS = 4
@@ -51,15 +51,18 @@ def _footnote(macro: bool, mark: str) -> str:
             f"higher is better. Best value per column {mark}.")
 
 
-def _number(value: Any) -> float | None:
-    """The float in a cell, or ``None`` when the value is missing (absent, None, NaN)."""
+def number(value: Any, *, finite: bool = False) -> float | None:
+    """The float in a cell, or ``None`` when the value is missing (absent, None, NaN, not a number;
+    with ``finite=True`` also ±inf)."""
     if value is None or isinstance(value, bool):
         return None
     try:
-        number = float(value)
+        result = float(value)
     except (TypeError, ValueError):
         return None
-    return None if math.isnan(number) else number
+    if math.isnan(result) or (finite and math.isinf(result)):
+        return None
+    return result
 
 
 def _check_rows(rows: Sequence[Mapping[str, Any]]) -> None:
@@ -79,7 +82,7 @@ def _cells(rows: Sequence[Mapping[str, Any]], macro: bool) -> tuple[list[str], l
     shown: list[list[str]] = [[] for _ in rows]
     best: list[list[bool]] = [[] for _ in rows]
     for _, key, higher in columns:
-        values = [_number(row.get(key)) for row in rows]
+        values = [number(row.get(key)) for row in rows]
         rounded = [None if v is None else round(v, DECIMALS) for v in values]
         present = [v for v in rounded if v is not None]
         target = None
