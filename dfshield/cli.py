@@ -25,6 +25,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "extract": ("dfshield.commands.extract", "encode every frame once into the feature bank"),
     "demo-data": ("dfshield.training.data.demo", "make the synthetic demo dataset (DeepfakeBench format)"),
     "build-lmdb": ("dfshield.training.data.builder", "build a DeepfakeBench dataset from images or videos"),
+    "predict": ("dfshield.commands.predict", "score images, folders and videos with a trained checkpoint"),
+    "robustness": ("dfshield.commands.robustness",
+                   "re-test checkpoints under JPEG, blur, downscaling and noise"),
     "data-info": ("dfshield.training.data.info", "check a dataset set-up: counts, missing and undecodable frames"),
 }
 

@@ -208,6 +208,7 @@ class Trainer:
             row = {"epoch": epoch + 1, "lr": self.optimizer.param_groups[0]["lr"],
                    "train_loss": train_loss}
             last_epoch = epoch + 1 == train_cfg.epochs
+            predictions = None
             if (epoch + 1) % train_cfg.eval_every == 0 or last_epoch:
                 metrics, predictions = self.evaluate("val", bootstrap=0)
                 if metric not in metrics:
@@ -217,11 +218,10 @@ class Trainer:
                 value = float(metrics[metric])
                 if self._improves(value):
                     self.best_value, self.best_epoch = value, epoch + 1
-                    self._save("best.pt", epoch + 1,
-                               threshold=_eer_threshold(predictions.scores, predictions.labels))
+                    self._save("best.pt", epoch + 1, validation=predictions)
             row["seconds"] = round(time.time() - started, 3)
             self.history.append(row)
-            self._save("last.pt", epoch + 1)
+            self._save("last.pt", epoch + 1, validation=predictions)
             self._write_log()
         return {"best_epoch": self.best_epoch, f"best_val_{metric}": self.best_value,
                 "history": self.history}
@@ -354,7 +354,10 @@ class Trainer:
                 "video_ids": predictions.video_ids, "predictions": predictions}
 
     # -- checkpoints and logs --------------------------------------------------------------
-    def _save(self, filename: str, epoch: int, threshold: dict | None = None) -> None:
+    def _save(self, filename: str, epoch: int, validation: Predictions | None = None) -> None:
+        """Write a checkpoint. When this epoch was validated it also keeps the validation scores
+        of these weights and the EER decision threshold derived from them (``dfshield predict``
+        uses both)."""
         if not self.dist.is_main:
             return
         payload = {
@@ -365,10 +368,10 @@ class Trainer:
             "best_epoch": self.best_epoch, "class_counts": self.class_counts,
             "backbone": self.detector.backbone.fingerprint() if self.detector.backbone else None,
         }
-        if threshold is not None:
-            payload["threshold"] = threshold
-        elif filename == "last.pt" and (self.run_dir / "checkpoints" / "best.pt").is_file():
-            payload["threshold"] = load_checkpoint(self.run_dir / "checkpoints" / "best.pt").get("threshold")
+        if validation is not None:
+            payload["threshold"] = _eer_threshold(validation.scores, validation.labels)
+            payload["validation"] = {"scores": torch.tensor(validation.scores, dtype=torch.float64),
+                                     "labels": torch.tensor(validation.labels, dtype=torch.long)}
         save_checkpoint(self.run_dir / "checkpoints" / filename, payload)
 
     def _resume(self) -> None:

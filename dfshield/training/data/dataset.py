@@ -54,6 +54,22 @@ def pil_preprocess(transform: Callable[[Any], torch.Tensor]) -> Callable[[np.nda
     return apply
 
 
+def normalizer(mean: Sequence[float], std: Sequence[float]) -> Callable[[np.ndarray], torch.Tensor]:
+    """``HxWx3 uint8 -> (3, H, W) float32``: ``(x / 255 - mean) / std``, computed in NumPy —
+    independent of torch's intra-op thread pool, which is slow for small tensors when the main
+    process loads data (``num_workers = 0``)."""
+    scale = np.array([1.0 / (255.0 * s) for s in std], dtype=np.float32)
+    offset = np.array([m / s for m, s in zip(mean, std)], dtype=np.float32)
+
+    def normalize(image: np.ndarray) -> torch.Tensor:
+        array = image.astype(np.float32)
+        array *= scale
+        array -= offset
+        return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+
+    return normalize
+
+
 class DeepfakeDataset(Dataset):
     """Frames (or clips) of one split of one or several DeepfakeBench-format datasets.
 
@@ -100,8 +116,7 @@ class DeepfakeDataset(Dataset):
         self.resolution = resolution
         self.mean = tuple(float(m) for m in mean)
         self.std = tuple(float(s) for s in std)
-        self._scale = np.array([1.0 / (255.0 * s) for s in self.std], dtype=np.float32)
-        self._offset = np.array([m / s for m, s in zip(self.mean, self.std)], dtype=np.float32)
+        self._normalize = normalizer(self.mean, self.std)
         self.augment = (split == "train") if augment is None else bool(augment)
         self.preprocess = preprocess
         self.transform = FrameTransform(cfg.augment if self.augment else None, resolution,
@@ -271,12 +286,7 @@ class DeepfakeDataset(Dataset):
                 raise DataError(f"preprocess must return a (3, H, W) tensor, got "
                                 f"{getattr(tensor, 'shape', type(tensor).__name__)} for frame '{key}'")
             return tensor
-        # (x / 255 - mean) / std in NumPy: independent of torch's intra-op thread pool, which is
-        # slow for small tensors when the main process loads data (num_workers = 0)
-        array = image.astype(np.float32)
-        array *= self._scale
-        array -= self._offset
-        return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+        return self._normalize(image)
 
     # -- bad-frame accounting -------------------------------------------------------------
     @property
