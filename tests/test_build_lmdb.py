@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from dfshield.errors import ConfigError, DataError
-from dfshield.training.data import builder, video
+from dfshield.training.data import builder, sources, video
 from dfshield.training.data.faces import FaceBox, FaceCropper, center_crop, square_box
 from dfshield.training.data.writer import (
     DatasetWriter, decode_png, frame_key, label_dict_for, parse_reencode, split_videos,
@@ -459,12 +459,12 @@ def test_dfdc_clips_with_metadata(tmp_path):
 def test_layout_detection_on_real_folders():
     videos = shared_videos()
     if (videos / "ffpp").is_dir():
-        assert builder.detect_layout(videos / "ffpp") == "ffpp"
+        assert sources.detect_layout(videos / "ffpp") == "ffpp"
     if (videos / "dfdc").is_dir():
-        assert builder.detect_layout(videos / "dfdc") == "dfdc"
+        assert sources.detect_layout(videos / "dfdc") == "dfdc"
     if (videos / "ffpp").is_dir() and (videos / "dfdc").is_dir():
         with pytest.raises(DataError, match="--layout"):
-            builder.detect_layout(videos)
+            sources.detect_layout(videos)
 
 
 # ---------------------------------------------------------------------------------------------
