@@ -1,0 +1,85 @@
+"""The frozen CLIP backbone and latent augmentation (methods.md §1–2)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from dfshield.detectors import build_detector
+from dfshield.detectors.clip_backbone import ClipBackbone
+from dfshield.detectors.latent_augment import latent_augment
+from dfshield.errors import ConfigError
+
+TINY = {"model": "dfshield-tiny-vit", "pretrained": None}
+
+
+def test_feature_layers_normalisation_and_preprocessing():
+    proj = ClipBackbone(**TINY)
+    pre = ClipBackbone(**TINY, feature="pre_proj", normalize=True)
+    image = np.random.default_rng(0).integers(0, 255, (80, 100, 3), dtype=np.uint8)
+    x = proj.preprocess(image)
+    assert x.shape == (3, proj.image_size, proj.image_size)  # the model's own resize + centre crop
+    assert proj(x[None]).shape == (1, 64) and pre(x[None]).shape == (1, 128)
+    assert torch.allclose(pre(x[None]).norm(dim=-1), torch.ones(1))
+    # pre_proj is the pooled token before the projection matrix of the same (seeded) weights
+    projection = ClipBackbone(**TINY).visual.proj
+    unnormalised = ClipBackbone(**TINY, feature="pre_proj")(x[None])
+    assert torch.allclose(unnormalised @ projection, proj(x[None]), atol=1e-5)
+
+
+def test_frozen_and_seeded():
+    backbone = ClipBackbone(**TINY)
+    assert not backbone.trainable and not any(p.requires_grad for p in backbone.parameters())
+    backbone.train()
+    assert not backbone.training  # stays in eval mode
+    again = ClipBackbone(**TINY)
+    x = torch.randn(2, 3, 64, 64)
+    assert torch.equal(backbone(x), again(x))
+    assert backbone.fingerprint() == again.fingerprint()
+    assert ClipBackbone(**TINY, init_seed=1).fingerprint() != backbone.fingerprint()
+    assert ClipBackbone(**TINY, feature="pre_proj").fingerprint() != backbone.fingerprint()
+
+
+def test_missing_or_offline_weights_are_a_clear_error(tmp_path, monkeypatch):
+    with pytest.raises(ConfigError, match="no checkpoint file at"):
+        ClipBackbone(model="dfshield-tiny-vit", pretrained=str(tmp_path / "missing.bin"))
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(ConfigError, match=r"(?s)could not load CLIP weights 'openai'.*pretrained=/path/to"):
+        ClipBackbone(model="ViT-B-32", pretrained="openai", cache_dir=str(tmp_path))
+    with pytest.raises(ConfigError, match="unknown open_clip model 'ViT-L-41'"):
+        ClipBackbone(model="ViT-L-41", pretrained=None)
+    with pytest.raises(ConfigError, match="backbone.feature"):
+        ClipBackbone(**TINY, feature="cls")
+
+
+def test_latent_augmentation_follows_the_formula():
+    generator = torch.Generator().manual_seed(0)
+    features, labels = torch.randn(4000, 16), torch.randint(0, 2, (4000,))
+    out, out_labels = latent_augment(features, labels, 0.5, generator)
+    assert out.shape == (8000, 16) and torch.equal(out[:4000], features)
+    assert torch.equal(out_labels, torch.cat([labels, labels]))
+    noise = out[4000:] - features
+    # F̂ = F + β·η, η ~ N(0, σ²I), σ ~ U(0,1): Var = β²·E[σ²] = 0.25 / 3
+    assert noise.var().item() == pytest.approx(0.25 / 3, rel=0.05)
+    random_beta, _ = latent_augment(features, labels, "random", torch.Generator().manual_seed(0))
+    # β ~ U(0,1) as well: Var = E[β²]·E[σ²] = 1/9
+    assert (random_beta[4000:] - features).var().item() == pytest.approx(1 / 9, rel=0.05)
+
+
+def test_detectors_expose_the_deepfakebench_interface():
+    detector = build_detector({"name": "spcup", "backbone": {"name": "clip", **TINY}})
+    detector.build_loss({"name": "bce"})
+    data = {"image": torch.randn(4, 3, 64, 64), "label": torch.tensor([0, 1, 0, 1])}
+    pred = detector(data)
+    assert set(pred) >= {"cls", "prob", "feat"} and pred["cls"].shape == (4,)
+    assert torch.allclose(pred["prob"], torch.sigmoid(pred["cls"]))
+    assert set(detector.get_losses(data, pred)) >= {"overall"}
+    assert set(detector.get_train_metrics(data, pred)) == {"acc", "auc"}
+    # features from the bank skip the backbone (eval mode: no dropout)
+    detector.eval()
+    pred = detector(data)
+    from_bank = detector({"feature": pred["feat"], "label": data["label"]})
+    assert torch.allclose(from_bank["cls"], pred["cls"])
