@@ -66,28 +66,13 @@ def _labels(scorers) -> list[str]:
             for i, label in enumerate(labels)]
 
 
-def evaluate_split(split, threshold: float) -> dict[str, Any]:
-    """Frame- and video-level metrics of a scored split, as ``Trainer.evaluate`` computes them
-    (video level: mean frame probability per video, or the video head of a video detector)."""
-    from dfshield.training.metrics import compute_metrics
-
-    metrics = compute_metrics(split.scores, split.labels, split.video_ids, threshold=threshold,
-                              bootstrap=0)
-    metrics["video_source"] = "mean frame probability"
-    if split.clip_scores is not None:
-        clip = compute_metrics(split.clip_scores, split.clip_labels, split.clip_videos,
-                               threshold=threshold, bootstrap=0)
-        metrics.update({k: v for k, v in clip.items() if k.startswith("video_")})
-        metrics["video_source"] = "video head"
-    return metrics
-
-
 def run(args: argparse.Namespace) -> int:
     from dfshield.config import build_config, load_yaml, parse_overrides
     from dfshield.errors import ConfigError
     from dfshield.training.data import DeepfakeDataset
     from dfshield.training.inference import PerturbedDataset, Scorer, score_dataset
     from dfshield.training.perturbations import parse_perturbations
+    from dfshield.training.predictions import evaluate_predictions
     from dfshield.training.progress import progress_bar
 
     if args.batch_size < 1:
@@ -133,7 +118,8 @@ def run(args: argparse.Namespace) -> int:
                                    num_workers=configs[members[0]].data.num_workers,
                                    progress=not args.no_progress, description=perturbation.name)
             for i, split in zip(members, splits):
-                row[labels[i]] = evaluate_split(split, scorers[i].threshold.value)
+                row[labels[i]] = evaluate_predictions(split, threshold=scorers[i].threshold.value,
+                                                      bootstrap=0)
             bar.update(1)
         results.append(row)
     bar.close()

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import Subset
 
 from dfshield.training.distributed import DistInfo, barrier
 from dfshield.training.progress import progress_bar
@@ -91,20 +91,17 @@ def read_bank(folder: Path) -> FeatureBank:
 @torch.no_grad()
 def _extract(backbone, dataset, folder: Path, *, device, batch_size, num_workers, progress,
              dist_info: DistInfo, description: str) -> None:
-    from dfshield.training.data import collate
+    from dfshield.training.data import make_loader
 
     parts = folder.parent / f".{folder.name}.parts"
     parts.mkdir(parents=True, exist_ok=True)
     shard = list(range(dist_info.rank, len(dataset), dist_info.world_size))
-    loader = DataLoader(Subset(dataset, shard), batch_size=batch_size, shuffle=False,
-                        num_workers=num_workers, collate_fn=collate)
+    loader = make_loader(Subset(dataset, shard), batch_size, shuffle=False, num_workers=num_workers)
     backbone = backbone.to(device).eval()
     indices, chunks = [], []
     bar = progress_bar(loader, enabled=progress and dist_info.is_main,
                        desc=f"encoding {description}".strip(), unit="batch")
-    for batch in bar:
-        if len(batch["index"]) == 0:  # every frame of the batch was undecodable and skipped
-            continue
+    for batch in bar:  # batches of only undecodable (skipped) frames are left out
         chunks.append(backbone(batch["image"].to(device, non_blocking=True)).cpu().numpy())
         indices.append(np.asarray(batch["index"], dtype=np.int64))
     dim = backbone.feature_dim

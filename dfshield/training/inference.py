@@ -25,13 +25,15 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
+
 from dfshield.errors import CheckpointError, ConfigError
+from dfshield.training.predictions import Predictions, assemble
 from dfshield.training.progress import progress_bar
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Scorer", "Threshold", "resolve_threshold", "frame_preprocessor", "ScoredSplit",
+__all__ = ["Scorer", "Threshold", "resolve_threshold", "frame_preprocessor", "Predictions",
            "score_dataset", "PerturbedDataset"]
 
 
@@ -327,19 +329,6 @@ def _check_backbone(detector, stored: dict | None, path: Path) -> None:
 # -----------------------------------------------------------------------------------------
 # scoring a dataset split (robustness)
 # -----------------------------------------------------------------------------------------
-@dataclass
-class ScoredSplit:
-    """P(fake) of every frame of a split in dataset order (as ``Trainer.predict_split``), and of
-    every clip from a video head."""
-
-    scores: np.ndarray
-    labels: np.ndarray
-    video_ids: list[str]
-    clip_scores: np.ndarray | None = None
-    clip_labels: np.ndarray | None = None
-    clip_videos: list[str] | None = None
-
-
 class _PerturbFirst:
     """Stands in for a dataset's ``transform``: perturbs the decoded frame, then applies the
     original (resize-only) transform. Seeds: (seed, item index, frame position in the item)."""
@@ -381,24 +370,21 @@ class PerturbedDataset(Dataset):
 
 
 def score_dataset(scorers: Sequence[Scorer], dataset, *, batch_size: int = 64, num_workers: int = 0,
-                  progress: bool = False, description: str = "scoring") -> list[ScoredSplit]:
+                  progress: bool = False, description: str = "scoring") -> list[Predictions]:
     """Score every item of ``dataset`` (a ``DeepfakeDataset`` or :class:`PerturbedDataset` built
     with the scorers' common input spec) with each scorer, reading the frames once. Frozen
     backbones with equal :meth:`Scorer.encoder_key` encode each batch once and share the
     features. Skipped (undecodable, ``on_bad_frame: skip``) frames are left out."""
-    from dfshield.training.data import collate
+    from dfshield.training.data import make_loader
 
     keys = {scorer.spec_key() for scorer in scorers}
     if len(keys) != 1:
         raise ConfigError("score_dataset needs scorers that prepare frames alike (same input spec)")
     base = dataset.base if isinstance(dataset, PerturbedDataset) else dataset
     labels, video_ids = np.asarray(base.labels), base.video_ids
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                        collate_fn=collate)
+    loader = make_loader(dataset, batch_size, shuffle=False, num_workers=num_workers)
     results: list[list[tuple[int, list[float], float | None]]] = [[] for _ in scorers]
     for batch in progress_bar(loader, enabled=progress, desc=description, unit="batch"):
-        if len(batch["label"]) == 0:
-            continue
         index = [int(i) for i in batch["index"]]
         shared: dict[str, torch.Tensor] = {}
         for scorer, local in zip(scorers, results):
@@ -413,21 +399,6 @@ def score_dataset(scorers: Sequence[Scorer], dataset, *, batch_size: int = 64, n
                 local += [(i, f.tolist(), float(p)) for i, f, p in zip(index, out["frame_prob"], out["prob"])]
             else:
                 local += [(i, [float(p)], None) for i, p in zip(index, out["prob"])]
-    return [_assemble(local, labels, video_ids) for local in results]
+    return [assemble(local, labels, video_ids) for local in results]
 
 
-def _assemble(items, labels, video_ids) -> ScoredSplit:
-    """Frame and clip predictions in dataset order, as ``Trainer.predict_split`` assembles them."""
-    items = sorted(items, key=lambda item: item[0])
-    scores, frame_labels, frame_videos = [], [], []
-    for index, frame_probs, _ in items:
-        scores += frame_probs
-        frame_labels += [int(labels[index])] * len(frame_probs)
-        frame_videos += [video_ids[index]] * len(frame_probs)
-    split = ScoredSplit(np.asarray(scores, dtype=np.float64), np.asarray(frame_labels, dtype=np.int64),
-                        frame_videos)
-    if items and items[0][2] is not None:
-        split.clip_scores = np.asarray([item[2] for item in items], dtype=np.float64)
-        split.clip_labels = np.asarray([int(labels[item[0]]) for item in items], dtype=np.int64)
-        split.clip_videos = [video_ids[item[0]] for item in items]
-    return split

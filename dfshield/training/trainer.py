@@ -18,14 +18,13 @@ import json
 import math
 import random
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import Subset
 from torch.utils.data.distributed import DistributedSampler
 
 from dfshield.config import RunConfig
@@ -33,24 +32,13 @@ from dfshield.detectors import build_detector
 from dfshield.errors import ConfigError, DataError, DfshieldError
 from dfshield.optimizers import build_optimizer, build_scheduler
 from dfshield.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from dfshield.training.distributed import DistInfo, gather_objects, init_distributed, resolve_device
+from dfshield.training.distributed import gather_objects, init_distributed, resolve_device
 from dfshield.training.feature_bank import FeatureBank, load_or_extract
-from dfshield.training.metrics import compute_metrics, threshold_at_eer
+from dfshield.training.metrics import threshold_at_eer
+from dfshield.training.predictions import Predictions, assemble, evaluate_predictions
 from dfshield.training.progress import progress_bar
 
 LOG_COLUMNS = ("epoch", "lr", "train_loss", "val_auc", "val_ap", "val_eer", "val_acc", "seconds")
-
-
-@dataclass
-class Predictions:
-    """Predictions of one split: per frame, and per clip when the detector has a video head."""
-
-    scores: np.ndarray  # P(fake) of each frame
-    labels: np.ndarray
-    video_ids: list[str]  # full video path of each frame
-    clip_scores: np.ndarray | None = None  # P(fake) of each clip from a video-level head
-    clip_labels: np.ndarray | None = None
-    clip_videos: list[str] | None = None
 
 
 class TrainingError(DfshieldError):
@@ -153,8 +141,8 @@ class Trainer:
             return len(_batch_bounds(n, self.cfg.train.batch_size, self.dist.world_size))
         return max(1, len(self._train_loader(epoch=0)))
 
-    def _train_loader(self, epoch: int) -> DataLoader:
-        from dfshield.training.data import collate
+    def _train_loader(self, epoch: int):
+        from dfshield.training.data import make_loader
 
         dataset = self.dataset("train")
         per_rank = max(1, self.cfg.train.batch_size // self.dist.world_size)
@@ -162,13 +150,10 @@ class Trainer:
             sampler = DistributedSampler(dataset, self.dist.world_size, self.dist.rank, shuffle=True,
                                          seed=self.cfg.train.seed, drop_last=True)
             sampler.set_epoch(epoch)
-            kwargs = {"sampler": sampler}
+            kwargs = {"sampler": sampler, "shuffle": False}
         else:
-            generator = torch.Generator().manual_seed(self.cfg.train.seed + epoch)
-            kwargs = {"shuffle": True, "generator": generator}
-        return DataLoader(dataset, batch_size=per_rank, drop_last=len(dataset) > per_rank,
-                          num_workers=self.cfg.data.num_workers, collate_fn=collate,
-                          persistent_workers=False, **kwargs)
+            kwargs = {"shuffle": True, "generator": torch.Generator().manual_seed(self.cfg.train.seed + epoch)}
+        return make_loader(dataset, per_rank, drop_last=len(dataset) > per_rank, **kwargs)
 
     def _train_batches(self, epoch: int, generator: torch.Generator):
         """Yield ``data_dict`` batches for one epoch (this rank's share)."""
@@ -180,9 +165,7 @@ class Trainer:
                 index = order[start:stop][self.dist.rank::self.dist.world_size]
                 yield {"feature": features[index], "label": labels[index], "image": None}
             return
-        for batch in self._train_loader(epoch):
-            if len(batch["label"]) == 0:  # every sample of the batch was an undecodable frame
-                continue
+        for batch in self._train_loader(epoch):  # batches of only undecodable frames are left out
             yield {key: (value.to(self.device, non_blocking=True) if torch.is_tensor(value) else value)
                    for key, value in batch.items()}
 
@@ -288,31 +271,17 @@ class Trainer:
             dataset = self.dataset(split)
             local = self._predict_images(dataset, rank, world)
             labels, video_ids = np.asarray(dataset.labels), dataset.video_ids
-        items = sorted((item for part in gather_objects(local, self.dist) for item in part),
-                       key=lambda item: item[0])
-        frame_scores, frame_labels, frame_videos = [], [], []
-        for index, frame_probs, _ in items:
-            frame_scores += frame_probs
-            frame_labels += [int(labels[index])] * len(frame_probs)
-            frame_videos += [video_ids[index]] * len(frame_probs)
-        predictions = Predictions(np.asarray(frame_scores, dtype=np.float64), np.asarray(frame_labels),
-                                  frame_videos)
-        if items and items[0][2] is not None:  # a video-level head scored each clip
-            predictions.clip_scores = np.asarray([item[2] for item in items], dtype=np.float64)
-            predictions.clip_labels = np.asarray([int(labels[item[0]]) for item in items])
-            predictions.clip_videos = [video_ids[item[0]] for item in items]
-        return predictions
+        items = [item for part in gather_objects(local, self.dist) for item in part]
+        return assemble(items, labels, video_ids)
 
     def _predict_images(self, dataset, rank: int, world: int) -> list[tuple[int, list[float], float | None]]:
-        from dfshield.training.data import collate
+        from dfshield.training.data import make_loader
 
-        loader = DataLoader(Subset(dataset, list(range(rank, len(dataset), world))),
-                            batch_size=self.cfg.train.batch_size, shuffle=False,
-                            num_workers=self.cfg.data.num_workers, collate_fn=collate)
+        loader = make_loader(Subset(dataset, list(range(rank, len(dataset), world))),
+                             self.cfg.train.batch_size, shuffle=False,
+                             num_workers=self.cfg.data.num_workers)
         local = []
         for batch in progress_bar(loader, enabled=self.progress, desc="predicting"):
-            if len(batch["label"]) == 0:  # every sample of the batch was an undecodable frame
-                continue
             data = {k: (v.to(self.device) if torch.is_tensor(v) else v) for k, v in batch.items()}
             with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
                 pred = self.detector(data, inference=True)
@@ -328,15 +297,7 @@ class Trainer:
         """Frame- and video-level metrics of a split. Video level is the mean frame probability
         per full video path, or, for a video detector, its video head (``video_source`` says which)."""
         predictions = self.predict_split(split)
-        metrics = compute_metrics(predictions.scores, predictions.labels, predictions.video_ids,
-                                  bootstrap=bootstrap)
-        metrics["video_source"] = "mean frame probability"
-        if predictions.clip_scores is not None:
-            clip_metrics = compute_metrics(predictions.clip_scores, predictions.clip_labels,
-                                           predictions.clip_videos, bootstrap=0)
-            metrics.update({k: v for k, v in clip_metrics.items() if k.startswith("video_")})
-            metrics["video_source"] = "video head"
-        return metrics, predictions
+        return evaluate_predictions(predictions, bootstrap=bootstrap), predictions
 
     def test(self, checkpoint: str | Path | None = None) -> dict[str, Any]:
         """Load a checkpoint (default: this run's ``best.pt``) and evaluate the test split at frame

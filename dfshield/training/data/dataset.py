@@ -24,6 +24,7 @@ import logging
 from collections import Counter
 from typing import Any, Callable, Iterator, Sequence
 
+import cv2
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -356,20 +357,6 @@ DeepfakeDataset.collate_fn = staticmethod(collate)  # type: ignore[assignment]
 DeepfakeDataset.collate = staticmethod(collate)  # type: ignore[attr-defined]
 
 
-class _WorkerInit:
-    """Worker start-up: one OpenCV thread per worker, then the caller's ``worker_init_fn``."""
-
-    def __init__(self, then: Callable[[int], None] | None = None):
-        self.then = then
-
-    def __call__(self, worker_id: int) -> None:
-        import cv2
-
-        cv2.setNumThreads(1)
-        if self.then is not None:
-            self.then(worker_id)
-
-
 class DeepfakeLoader(DataLoader):
     """A DataLoader that leaves out batches whose every sample was skipped as undecodable."""
 
@@ -388,9 +375,12 @@ def make_loader(dataset: DeepfakeDataset, batch_size: int, *, shuffle: bool | No
     ``shuffle`` defaults to ``dataset.split == "train"``; ``num_workers`` to
     ``dataset.cfg.num_workers``. Further keyword arguments go to ``DataLoader``.
     """
-    shuffle = dataset.split == "train" if shuffle is None else shuffle
+    shuffle = dataset.split == "train" and "sampler" not in kwargs if shuffle is None else shuffle
     workers = dataset.cfg.num_workers if num_workers is None else num_workers
-    init = kwargs.pop("worker_init_fn", None)
+    if workers > 0:
+        # OpenCV's thread pool does not survive fork: a worker that touches it (a threaded resize,
+        # or cv2.setNumThreads itself) can wait forever on threads that live only in the parent.
+        # Sequential OpenCV in the parent before forking leaves workers nothing to wait on.
+        cv2.setNumThreads(0)
     return DeepfakeLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=workers,
-                          drop_last=drop_last, generator=generator, collate_fn=collate,
-                          worker_init_fn=_WorkerInit(init) if workers > 0 else init, **kwargs)
+                          drop_last=drop_last, generator=generator, collate_fn=collate, **kwargs)
