@@ -84,12 +84,14 @@ def test_input_spec_trainable_and_frozen():
     assert spec["mode"] == "video" and spec["resolution"] == 32 and spec["preprocess"] is None
     assert spec["mean"] == detector.backbone.mean and spec["std"] == detector.backbone.std
     assert not detector.uses_feature_bank
+    # a frozen backbone still encodes each clip every step: feature banks hold frames, not clips
     frozen = tiny(backbone={**TINY, "freeze": True})
-    assert frozen.uses_feature_bank
+    assert not frozen.uses_feature_bank
     spec = frozen.input_spec()
-    assert spec["resolution"] == 32 and spec["preprocess"] == frozen.backbone.preprocess
+    assert spec["resolution"] == 32 and spec["preprocess"] is None
     frozen.train()
     assert frozen.gru.training and not frozen.backbone.training
+    assert not any(p.requires_grad for p in frozen.backbone.parameters())
 
 
 def wmw_by_hand(probs, labels, gamma=0.15, power=2.0):

@@ -220,3 +220,15 @@ def test_bad_ratios_and_minority_are_clear_errors(fake_heavy, tmp_path):
     with pytest.raises(ConfigError, match="--ablation losses"):
         command.run(parser.parse_args(["--ratios", "1"]))
     assert not (tmp_path / "run" / "ratio-1").exists()
+
+
+def test_detectors_given_as_yaml_paths_run(toy_dataset, tmp_path):
+    """The ablation preset names its detectors by YAML path; results are keyed by the file stem."""
+    from dfshield.config import config_dir
+
+    path = str(config_dir() / "ablation" / "ablation_vs.yaml")
+    layer = toy_layer(toy_dataset, tmp_path, epochs=1)
+    run_imbalance([path], [2], tmp_path / "study", seeds=1, extra_layers=[layer],
+                  feature_cache=tmp_path / "cache")
+    assert (tmp_path / "study" / "imbalance.md").is_file()
+    assert "ablation_vs" in (tmp_path / "study" / "imbalance.md").read_text()

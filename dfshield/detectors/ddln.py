@@ -84,12 +84,11 @@ class DDLNDetector(BaseDetector):
 
     # -- data ------------------------------------------------------------------------------
     def input_spec(self) -> dict[str, Any]:
-        """Clips of ``input_size``² frames normalised with the backbone's mean/std. A frozen
-        backbone encodes them with its own preprocessing (which resizes to the same size), so
-        its fingerprint describes the feature bank exactly; a trained one gets the loader's."""
+        """Clips of ``input_size``² frames normalised with the backbone's mean/std (the loader's
+        resize and normalisation; clips never go through a feature bank, even with a frozen
+        backbone)."""
         return {"mode": self.input_mode, "resolution": self.input_size, "mean": self.backbone.mean,
-                "std": self.backbone.std,
-                "preprocess": self.backbone.preprocess if self.uses_feature_bank else None}
+                "std": self.backbone.std, "preprocess": None}
 
     # -- forward ---------------------------------------------------------------------------
     def features(self, data_dict: dict) -> torch.Tensor:

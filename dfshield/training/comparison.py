@@ -22,7 +22,7 @@ PROTOCOL_SECTIONS = ("data", "train")
 def run_name(detector: str) -> str:
     """The table row and folder name of a detector config: its name, or a YAML file's stem."""
     path = Path(detector)
-    return path.stem if path.suffix in (".yaml", ".yml") else detector
+    return path.stem if path.suffix in (".yaml", ".yml") or path.is_file() else str(detector)
 
 
 def load_comparison_configs(detectors: list[str], protocol: str | None = None,

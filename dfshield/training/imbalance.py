@@ -65,12 +65,6 @@ def expand_detectors(detectors: Sequence[str] | None, ablation: str | None = Non
     return result
 
 
-def detector_label(spec: str) -> str:
-    """The name a detector config gets in tables and folders: a YAML path's stem, else the name."""
-    path = Path(spec)
-    return path.stem if path.suffix in (".yaml", ".yml") or path.is_file() else str(spec)
-
-
 # -- training on a subsample -----------------------------------------------------------------
 
 class SubsampleTrainer(ExtraTestTrainer):
@@ -143,14 +137,14 @@ def run_imbalance(detectors: Sequence[str], ratios: Sequence[Any], run_dir: str 
 
     Returns ``{"summary": rows, "runs": rows, "counts": {ratio: {...}}, "run_dir": Path}``.
     """
-    from dfshield.training.comparison import load_comparison_configs
+    from dfshield.training.comparison import load_comparison_configs, run_name
     from dfshield.training.report import plot_roc, write_results
 
     ratios = parse_ratios(ratios)
     minority = check_minority(minority)
     seeds = check_seeds(seeds)
     specs = list(detectors)
-    labels = [detector_label(spec) for spec in specs]
+    labels = [run_name(spec) for spec in specs]
     if len(set(labels)) != len(labels):
         twice = sorted({label for label in labels if labels.count(label) > 1})
         raise ConfigError(f"two detector configs share the name {', '.join(twice)}; rename a YAML file")
@@ -189,7 +183,7 @@ def run_imbalance(detectors: Sequence[str], ratios: Sequence[Any], run_dir: str 
             configs = load_comparison_configs(specs, protocol, list(overrides or []), [*base_layers, layer])
             rows, curves = [], {}
             for spec, label in zip(specs, labels):
-                trainer = SubsampleTrainer(configs[spec], folder / label, feature_cache=cache,
+                trainer = SubsampleTrainer(configs[label], folder / label, feature_cache=cache,
                                            shared_data=data, extra_sets=extra_sets)
                 summary = trainer.fit()
                 result = trainer.test()

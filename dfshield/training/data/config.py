@@ -109,7 +109,8 @@ class DataConfig:
         compression: level read from FF-family JSONs (``c23``, ``c40`` or ``raw``); a dataset
             name suffixed ``_c40`` always reads ``c40``.
         frame_num: frames used per video, by split (``train``, ``val``, ``test``), chosen evenly
-            over the video; a video with fewer frames uses all of them. Splits left out keep 32.
+            over the video; a video with fewer frames uses all of them. Splits left out keep 32;
+            a single number applies to every split.
         clip_size: frames per clip (T) in video mode.
         label_dict: label strings mapped to 0 (real) or 1 (fake), added to (or overriding)
             DeepfakeBench's defaults (``dfshield.training.data.index.DEFAULT_LABEL_DICT``).
@@ -128,7 +129,7 @@ class DataConfig:
     lmdb_dir: str | None = None
     data_root: str | None = None
     compression: Literal["c23", "c40", "raw"] = "c23"
-    frame_num: dict[str, int] = field(
+    frame_num: dict[str, int] | int = field(
         default_factory=lambda: {split: DEFAULT_FRAME_NUM for split in SPLITS})
     clip_size: int = 32
     label_dict: dict[str, int] = field(default_factory=dict)
