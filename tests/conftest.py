@@ -16,6 +16,31 @@ SHARED_DATA = Path(os.environ.get("DFSHIELD_SHARED_DATA",
 TINY_BACKBONE = {"name": "clip", "model": "dfshield-tiny-vit", "pretrained": None}
 
 
+@pytest.fixture
+def one_thread():
+    """Tiny models on a shared machine run faster on one thread than fighting for two."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def encoded_frames(monkeypatch) -> list[int]:
+    """Batch sizes of every CLIP backbone forward call made during the test."""
+    from dfshield.detectors.clip_backbone import ClipBackbone
+
+    sizes: list[int] = []
+    original = ClipBackbone.forward
+
+    def counting_forward(self, images):
+        sizes.append(images.shape[0])
+        return original(self, images)
+
+    monkeypatch.setattr(ClipBackbone, "forward", counting_forward)
+    return sizes
+
+
 def toy_image(rng: np.random.Generator, fake: bool, size: int = 32) -> np.ndarray:
     """A smooth random image; fakes get a strong checkerboard (a generator-like artefact)."""
     base = rng.uniform(40, 200, size=(4, 4, 3))

@@ -7,22 +7,14 @@ import json
 import pytest
 
 from conftest import toy_layer
-from dfshield.detectors.clip_backbone import ClipBackbone
 from dfshield.errors import ConfigError
 from dfshield.training.comparison import load_comparison_configs, run_comparison
 
 DETECTORS = ["clip_linear", "robust_clip", "spcup"]
 
 
-def test_compare_encodes_each_frame_once_and_writes_the_table(toy_dataset, tmp_path, monkeypatch):
-    encoded = []
-    original = ClipBackbone.forward
-
-    def counting_forward(self, images):
-        encoded.append(images.shape[0])
-        return original(self, images)
-
-    monkeypatch.setattr(ClipBackbone, "forward", counting_forward)
+def test_compare_encodes_each_frame_once_and_writes_the_table(toy_dataset, tmp_path, encoded_frames):
+    encoded = encoded_frames
     configs = load_comparison_configs(DETECTORS, extra_layers=[toy_layer(toy_dataset, tmp_path, epochs=2)])
     rows = run_comparison(configs, tmp_path / "compare", feature_cache=tmp_path / "cache")
     frames = sum(toy_dataset["summary"].frames[split][label]

@@ -21,12 +21,8 @@ PAPER_LOSS = {"name": "composite",
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models on a shared machine run faster on one thread than fighting for two."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _tiny_models_on_one_thread(one_thread):
+    """(conftest's ``one_thread``, for every test of this file)"""
 
 
 def tiny(**options):

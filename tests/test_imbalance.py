@@ -141,17 +141,8 @@ def test_ablation_preset_builds_the_five_objectives():
         assert (group["lr"], group["weight_decay"]) == (1e-5, 6e-5)
 
 
-def test_end_to_end_two_ratios_two_seeds_two_detectors(fake_heavy, tmp_path, monkeypatch):
-    from dfshield.detectors.clip_backbone import ClipBackbone
-
-    encoded = []
-    original = ClipBackbone.forward
-
-    def counting_forward(self, images):
-        encoded.append(images.shape[0])
-        return original(self, images)
-
-    monkeypatch.setattr(ClipBackbone, "forward", counting_forward)
+def test_end_to_end_two_ratios_two_seeds_two_detectors(fake_heavy, tmp_path, encoded_frames):
+    encoded = encoded_frames
     layer = toy_layer(fake_heavy, tmp_path, epochs=1)
     run_dir = tmp_path / "imbalance"
     result = run_imbalance(["clip_linear", "spcup"], ["3", "1"], run_dir, seeds=2,

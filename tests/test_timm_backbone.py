@@ -16,12 +16,8 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models on a shared machine run faster on one thread than fighting for two."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _tiny_models_on_one_thread(one_thread):
+    """(conftest's ``one_thread``, for every test of this file)"""
 
 
 def tiny(**options):

@@ -81,23 +81,10 @@ class MediaItem:
     message: str = ""
 
 
-def media_kind(path: Path) -> str | None:
-    """``image`` or ``video`` by file extension (the extensions build-lmdb reads), else None."""
-    from dfshield.training.data.sources import IMAGE_EXTENSIONS
-    from dfshield.training.data.video import VIDEO_EXTENSIONS
-
-    suffix = path.suffix.lower()
-    if suffix in IMAGE_EXTENSIONS:
-        return "image"
-    if suffix in VIDEO_EXTENSIONS:
-        return "video"
-    return None
-
-
 def discover(inputs: list[str]) -> list[MediaItem]:
     """One item per media file; problems (missing path, empty folder, other file) as ``error``
     items with a message. Folders are searched recursively, files listed in sorted order."""
-    from dfshield.training.data.sources import IMAGE_EXTENSIONS
+    from dfshield.training.data.sources import IMAGE_EXTENSIONS, media_kind
     from dfshield.training.data.video import VIDEO_EXTENSIONS
 
     known = ", ".join(sorted(IMAGE_EXTENSIONS | VIDEO_EXTENSIONS))

@@ -348,13 +348,3 @@ def run(args: argparse.Namespace) -> int:
     print(summary.format())
     problems = summary.failed or summary.missing or summary.faces_not_found or summary.videos_empty
     return 1 if (args.strict and problems) else 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:  # pragma: no cover - convenience entry point
-    parser = argparse.ArgumentParser(prog="dfshield build-lmdb")
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

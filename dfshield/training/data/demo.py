@@ -353,13 +353,3 @@ def run(args: argparse.Namespace) -> int:
     )
     print(summary.format())
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:  # pragma: no cover - convenience entry point
-    parser = argparse.ArgumentParser(prog="dfshield demo-data")
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

@@ -48,11 +48,12 @@ class Discovery:
     notes: list[str] = field(default_factory=list)
 
 
-def _kind_of(path: Path) -> str | None:
-    ext = path.suffix.lower()
-    if ext in IMAGE_EXTENSIONS:
-        return "images"
-    if ext in VIDEO_EXTENSIONS:
+def media_kind(path: Path) -> str | None:
+    """``image`` or ``video`` by file extension, else None (what build-lmdb and predict read)."""
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_EXTENSIONS:
+        return "image"
+    if suffix in VIDEO_EXTENSIONS:
         return "video"
     return None
 
@@ -113,18 +114,18 @@ def discover_tree(root: Path, group_images: str = "image") -> Discovery:
     notes = []
     for label, folder in class_dirs.items():
         files = _sorted_files(folder)
-        skipped = [p for p in files if _kind_of(p) is None]
+        skipped = [p for p in files if media_kind(p) is None]
         if skipped:
             notes.append(f"{len(skipped)} files under {folder} are neither images nor videos and were ignored "
                          f"(e.g. {skipped[0].name})")
         grouped: dict[str, list[Path]] = defaultdict(list)
         for path in files:
-            kind = _kind_of(path)
+            kind = media_kind(path)
             rel = path.relative_to(folder)
             if kind == "video":
                 items.append(SourceItem(names(label, _name_from_parts(rel.with_suffix("").parts)), label,
                                         "video", [path]))
-            elif kind == "images":
+            elif kind == "image":
                 if group_images == "folder" and len(rel.parts) > 1:
                     grouped[_name_from_parts(rel.parent.parts)].append(path)
                 else:
@@ -168,7 +169,7 @@ def discover_csv(csv_path: Path) -> Discovery:
         if not path.is_file():
             missing.append(str(path))
             continue
-        kind = _kind_of(path)
+        kind = media_kind(path)
         if kind is None:
             raise DataError(f"{csv_path}, line {line}: {raw_path} is neither an image "
                             f"({', '.join(sorted(IMAGE_EXTENSIONS))}) nor a video ({', '.join(sorted(VIDEO_EXTENSIONS))}).")
@@ -222,7 +223,7 @@ def discover_ffpp(root: Path, compression: str | None = None) -> Discovery:
             for comp_dir in sorted(p for p in subset_dir.glob("*") if p.is_dir() and _FF_COMPRESSION.match(p.name)):
                 video_dir = comp_dir / "videos"
                 for path in _sorted_files(video_dir) if video_dir.is_dir() else []:
-                    if _kind_of(path) == "video":
+                    if media_kind(path) == "video":
                         found.append((label, subset_dir.name, comp_dir.name, path))
     if not found:
         raise DataError(f"No FaceForensics++ videos under {root}: expected "
@@ -292,7 +293,7 @@ def discover_dfdc(root: Path) -> Discovery:
             if original:
                 uf.union(stem, Path(str(original)).stem)
             items.append(SourceItem(names(label, stem), label, "video", [path], Path(file_name).stem))
-        unlisted = [p.name for p in meta.parent.iterdir() if _kind_of(p) == "video" and p.name not in listed]
+        unlisted = [p.name for p in meta.parent.iterdir() if media_kind(p) == "video" and p.name not in listed]
         if unlisted:
             notes.append(f"{len(unlisted)} videos in {meta.parent} are not in its metadata.json and were ignored")
     for item in items:
