@@ -2,7 +2,7 @@
 
 from glob import glob
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 setup(
     name="dfshield",
@@ -11,7 +11,7 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=find_packages(include=["dfshield", "dfshield.*"]),
+    packages=find_namespace_packages(include=["dfshield", "dfshield.*"]),
     include_package_data=True,
     package_data={"dfshield": ["detectors/model_configs/*.json"]},
     data_files=[("share/dfshield/configs", ["configs/protocol.yaml", "configs/demo.yaml"]),
