@@ -131,3 +131,20 @@ def test_sort_frames_numeric_and_prefix_normalisation():
         ["a\\9.png", "a\\10.png", "a\\100.png", "a\\x.png"]
     assert normalize_path(".\\datasets\\Celeb-DF-v2\\a\\000.png") == "Celeb-DF-v2/a/000.png"
     assert normalize_path("./datasets/FF/x.png") == "FF/x.png"
+
+
+def test_a_built_dataset_needs_no_label_dict(tmp_path):
+    """Labels ``<Name>_real`` / ``<Name>_fake`` (what build-lmdb writes) map without configuration."""
+    import json
+
+    from dfshield.training.data.index import read_split
+
+    entry = {"label": "Mine_fake", "frames": ["Mine\\fake\\frames\\v1\\000.png"]}
+    real = {"label": "Mine_real", "frames": ["Mine\\real\\frames\\v2\\000.png"]}
+    (tmp_path / "Mine.json").write_text(json.dumps(
+        {"Mine": {"Mine_fake": {"train": {"v1": entry}}, "Mine_real": {"train": {"v2": real}}}}))
+    labels = {r.video_name: r.label for r in read_split(tmp_path, "Mine", "train")}
+    assert labels == {"v1": 1, "v2": 0}
+    (tmp_path / "Other.json").write_text(json.dumps({"Other": {"Mine_fake": {"train": {"v1": entry}}}}))
+    with pytest.raises(DataError, match="label string 'Mine_fake'"):
+        read_split(tmp_path, "Other", "train")  # another dataset's strings are still unknown

@@ -28,10 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="override a protocol value, e.g. --set train.epochs=10")
 
 
-def demo_layer(data_dir: Path, label_dict: dict[str, int]) -> tuple[str, dict]:
+def demo_layer(data_dir: Path) -> tuple[str, dict]:
     """The config layer that points every detector at the demo data."""
     return ("dfshield demo", {"data": {"json_dir": str(data_dir / "json"),
-                                       "lmdb_dir": str(data_dir / "lmdb"), "label_dict": label_dict}})
+                                       "lmdb_dir": str(data_dir / "lmdb")}})
 
 
 def small_backbone(backbone: dict) -> dict:
@@ -56,7 +56,6 @@ def run(args: argparse.Namespace) -> int:
     from dfshield.config import config_dir
     from dfshield.training.comparison import load_comparison_configs, run_comparison
     from dfshield.training.data.demo import DEMO_NAME, make_demo_dataset
-    from dfshield.training.data.writer import label_dict_for
     from dfshield.training.report import format_table
 
     data_dir = Path(args.data_dir)
@@ -65,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         summary = make_demo_dataset(data_dir, progress=True)
         print(summary.format())
     configs = load_comparison_configs(args.detectors, config_dir() / "demo.yaml", args.overrides,
-                                      [demo_layer(data_dir, label_dict_for(DEMO_NAME))])
+                                      [demo_layer(data_dir)])
     for cfg in configs.values():
         cfg.detector["backbone"] = small_backbone(cfg.detector.get("backbone", {}))
         cfg.optimizer = with_learning_rate(cfg.optimizer, DEMO_LR)

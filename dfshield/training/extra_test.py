@@ -136,8 +136,6 @@ def _named_set(name: str, data: Any) -> ExtraTestSet:
 
 
 def _folder_set(label: str, folder: Path, data: Any, cache_dir: Path, progress: bool) -> ExtraTestSet:
-    from dfshield.training.data.writer import label_dict_for
-
     missing = [name for name in CLASS_FOLDERS if not (folder / name).is_dir()]
     if missing:
         absent = " and no ".join(f"{m}/" for m in missing)
@@ -149,7 +147,7 @@ def _folder_set(label: str, folder: Path, data: Any, cache_dir: Path, progress: 
     convert_folder(resolved, cache_dir, name, progress=progress)
     converted = dataclasses.replace(
         data, json_dir=str((cache_dir / "json").resolve()), lmdb_dir=str((cache_dir / "lmdb").resolve()),
-        test_datasets=[name], label_dict={**data.label_dict, **label_dict_for(name)})
+        test_datasets=[name])
     return ExtraTestSet(label=label, dataset=name, data=converted, kind="folder")
 
 

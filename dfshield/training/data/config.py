@@ -113,7 +113,9 @@ class DataConfig:
             a single number applies to every split.
         clip_size: frames per clip (T) in video mode.
         label_dict: label strings mapped to 0 (real) or 1 (fake), added to (or overriding)
-            DeepfakeBench's defaults (``dfshield.training.data.index.DEFAULT_LABEL_DICT``).
+            DeepfakeBench's defaults (``dfshield.training.data.index.DEFAULT_LABEL_DICT``). A
+            dataset built by ``dfshield build-lmdb`` (labels ``<Name>_real`` / ``<Name>_fake``)
+            needs no entry.
         on_bad_frame: what an undecodable frame does: ``error`` stops with the key and dataset;
             ``skip`` drops the sample, counts it and reports the count at the end of the epoch.
             A frame missing from the LMDB or disk is always an error.

@@ -187,6 +187,12 @@ def _videos_of(node: Any, dataset: str, group: str, split: str, level: str, forc
     return node
 
 
+def own_label_dict(dataset: str) -> dict[str, int]:
+    """``{dataset}_real`` → 0 and ``{dataset}_fake`` → 1: the label strings ``dfshield
+    build-lmdb`` writes, recognised in a dataset of that name without any ``label_dict``."""
+    return {f"{dataset}_real": 0, f"{dataset}_fake": 1}
+
+
 def read_split(json_dir: str | os.PathLike, dataset: str, split: str, compression: str = "c23",
                label_dict: Mapping[str, int] | None = None, *,
                allow_empty: bool = False) -> list[VideoRecord]:
@@ -197,7 +203,8 @@ def read_split(json_dir: str | os.PathLike, dataset: str, split: str, compressio
         dataset: dataset name (JSON stem), ``_c40`` suffix allowed for FF-family names.
         split: ``train``, ``val`` or ``test``.
         compression: level read where the JSON has levels (overridden by a ``_c40`` suffix).
-        label_dict: entries added to / overriding ``DEFAULT_LABEL_DICT``.
+        label_dict: entries added to / overriding ``DEFAULT_LABEL_DICT`` and the dataset's own
+            ``{dataset}_real`` / ``{dataset}_fake`` strings.
         allow_empty: return ``[]`` for an empty split instead of raising.
 
     Raises:
@@ -206,7 +213,7 @@ def read_split(json_dir: str | os.PathLike, dataset: str, split: str, compressio
     """
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}.{did_you_mean(str(split), SPLITS)}")
-    labels = {**DEFAULT_LABEL_DICT, **(label_dict or {})}
+    labels = {**DEFAULT_LABEL_DICT, **own_label_dict(dataset), **(label_dict or {})}
     info = load_dataset_info(json_dir, dataset)
     _, forced_level = split_name(dataset)
     level = forced_level or compression

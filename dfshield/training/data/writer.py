@@ -13,8 +13,8 @@ which DeepfakeBench only uses for FaceForensics++-family names)::
               "Name_fake": {"train": {...}, "val": {...}, "test": {...}}}}
 
 * **Label strings.** The two label groups are ``"{Name}_real"`` (numeric label 0) and
-  ``"{Name}_fake"`` (numeric label 1). :func:`label_dict_for` returns that mapping; pass it (merged
-  into any other mapping) as the reader's ``label_dict`` — and add the same two lines to
+  ``"{Name}_fake"`` (numeric label 1). dfshield's reader recognises them in a dataset called
+  ``Name`` without configuration; :func:`label_dict_for` returns the two lines to add to
   DeepfakeBench's ``label_dict`` to train there.
 * **Frame paths and LMDB keys** are the same string, with Windows backslashes like DeepfakeBench's
   released data: ``Name\\real\\frames\\<video>\\<idx>.png`` (``fake`` for fakes), where ``<idx>``
@@ -43,6 +43,7 @@ import numpy as np
 
 from dfshield._suggest import did_you_mean
 from dfshield.errors import ConfigError, DataError
+from dfshield.training.data.index import own_label_dict
 
 SPLITS = ("train", "val", "test")
 LABELS = ("real", "fake")  # index = numeric label: real 0, fake 1
@@ -83,9 +84,10 @@ def check_dataset_name(name: str) -> str:
 def label_dict_for(name: str) -> dict[str, int]:
     """The label strings a built dataset uses: ``{"{name}_real": 0, "{name}_fake": 1}``.
 
-    Pass this (merged with other datasets' entries) as the reader's ``label_dict``.
+    dfshield's reader recognises them in a dataset called ``name`` by itself; add these two
+    lines to DeepfakeBench's ``label_dict`` to train there.
     """
-    return {f"{name}_real": 0, f"{name}_fake": 1}
+    return own_label_dict(name)
 
 
 def label_group(name: str, label: str | int) -> str:
