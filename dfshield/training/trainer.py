@@ -80,7 +80,7 @@ class Trainer:
         seed_everything(cfg.train.seed)
         self.detector = build_detector(cfg.detector).to(self.device)
         self.model = self.detector
-        self.amp_dtype = _amp_dtype(cfg.train.amp, self.device)
+        self.amp_dtype = amp_dtype(cfg.train.amp, self.device)
         self._datasets: dict[str, Any] = {}
         self._banks: dict[str, FeatureBank] = {}
         self.optimizer = self.scheduler = None
@@ -138,7 +138,7 @@ class Trainer:
     def steps_per_epoch(self) -> int:
         if self.detector.uses_feature_bank:
             n = len(self.bank("train")) * self.detector.feature_copies
-            return len(_batch_bounds(n, self.cfg.train.batch_size, self.dist.world_size))
+            return len(batch_bounds(n, self.cfg.train.batch_size, self.dist.world_size))
         return max(1, len(self._train_loader(epoch=0)))
 
     def _train_loader(self, epoch: int):
@@ -161,7 +161,7 @@ class Trainer:
             bank = self.bank("train")
             features, labels = self.detector.augment_features(bank.features, bank.labels, generator)
             order = torch.randperm(len(labels), generator=generator, device=labels.device)
-            for start, stop in _batch_bounds(len(labels), self.cfg.train.batch_size, self.dist.world_size):
+            for start, stop in batch_bounds(len(labels), self.cfg.train.batch_size, self.dist.world_size):
                 index = order[start:stop][self.dist.rank::self.dist.world_size]
                 yield {"feature": features[index], "label": labels[index], "image": None}
             return
@@ -360,7 +360,7 @@ class Trainer:
             _tensorboard_log(self.run_dir / "tensorboard", self.history[-1])
 
 
-def _amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
+def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
     """Autocast dtype for ``train.amp`` on ``device``: bf16 on a GPU that has it, else off."""
     if amp == "none" or device.type != "cuda":
         return None
@@ -369,7 +369,7 @@ def _amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
     return torch.bfloat16
 
 
-def _batch_bounds(n: int, batch_size: int, world_size: int) -> list[tuple[int, int]]:
+def batch_bounds(n: int, batch_size: int, world_size: int = 1) -> list[tuple[int, int]]:
     """Global batches ``[start, stop)``; a last batch too small for BatchNorm (< 2 a rank) is dropped."""
     bounds = [(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
     if bounds and (bounds[-1][1] - bounds[-1][0]) < 2 * world_size and len(bounds) > 1:

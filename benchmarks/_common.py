@@ -1,0 +1,169 @@
+"""Pieces shared by the benchmark scripts in this folder (not a benchmark itself).
+
+The scripts are run as ``python benchmarks/NAME.py``, which puts this folder on ``sys.path``, so
+they import this module as ``_common``. It holds the command-line options every script has
+(``--device``, ``--threads``, ``--seed``, ``--amp``), the header and the closing load-average
+line every script prints, the device set-up, and the pieces of a Trainer-style epoch on a feature
+bank (random bank, batch bounds, ``optimizer.step(closure)`` step, shuffled epoch) used by
+``rdaa.py`` and ``feature_bank.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import multiprocessing
+import os
+import platform
+import shlex
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from dfshield.training.distributed import resolve_device
+
+
+# -- command line, header, set-up -----------------------------------------------------------------
+
+def new_parser(doc: str) -> argparse.ArgumentParser:
+    """The script's parser: its docstring's first paragraph as description, defaults in ``--help``."""
+    return argparse.ArgumentParser(description=doc.split("\n\n")[0],
+                                   formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+
+
+def add_run_options(parser, *, seed: int, seed_help: str, device_help: str = "where to run",
+                    threads: bool = True, amp_help: str | None = None) -> None:
+    """Add ``[--amp] --device [--threads] --seed`` to ``parser`` (a parser or an argument group)."""
+    if amp_help is not None:
+        parser.add_argument("--amp", default="auto", choices=("auto", "bf16", "none"), help=amp_help)
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help=device_help)
+    if threads:
+        parser.add_argument("--threads", type=int, default=None,
+                            help="torch intra-op threads (default: torch's choice, one per core)")
+    parser.add_argument("--seed", type=int, default=seed, help=seed_help)
+
+
+def load_average() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def header(device: torch.device) -> str:
+    """Command line, date, host, ``nproc``, load average, torch version, device and threads."""
+    gpu = f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
+    return (f"command: {shlex.join(['python', *sys.argv])}\n"
+            f"date: {datetime.datetime.now().isoformat(timespec='seconds')}  host: {platform.node()}  "
+            f"nproc: {os.cpu_count()}  load average (1/5/15 min): {load_average()}\n"
+            f"torch {torch.__version__}  device: {device}{gpu}  torch threads: {torch.get_num_threads()}")
+
+
+def footer() -> str:
+    """The line every script prints last."""
+    return f"\nload average at the end: {load_average()}"
+
+
+def setup(args: argparse.Namespace) -> torch.device:
+    """Resolve ``--device`` (as the Trainer does), apply ``--threads``, print the header."""
+    device = resolve_device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(header(device))
+    return device
+
+
+def sync(device: torch.device) -> None:
+    """Wait for queued GPU work, so that a clock read after it is meaningful."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def make_demo_in_subprocess(folder: Path, seed: int, **kwargs: Any) -> None:
+    """``make_demo_dataset(folder, seed, **kwargs)`` in a fresh process: generating uses OpenCV's
+    thread pool, and a DataLoader worker forked from a process that has used it can hang in
+    ``cv2.setNumThreads`` (``make_loader``'s worker init)."""
+    from dfshield.training.data.demo import make_demo_dataset
+
+    process = multiprocessing.get_context("spawn").Process(
+        target=make_demo_dataset, args=(folder, seed), kwargs=kwargs)
+    process.start()
+    process.join()
+    if process.exitcode != 0:
+        raise SystemExit(f"generating the demo dataset failed (exit code {process.exitcode})")
+
+
+# -- training steps --------------------------------------------------------------------------------
+
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    """``torch.autocast`` to ``dtype`` on ``device``; off when ``dtype`` is None."""
+    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+
+
+def train_step(detector, optimizer, data: dict, device: torch.device, dtype: torch.dtype | None):
+    """One step as the Trainer takes it: ``optimizer.step(closure)``, the closure computing
+    ``detector.get_losses(...)["overall"]`` under autocast and back-propagating it. Returns the
+    loss tensor the optimiser returns (not synchronised: call ``float`` on it to wait)."""
+    def closure() -> torch.Tensor:
+        with autocast(device, dtype):
+            loss = detector.get_losses(data, detector(data))["overall"]
+        loss.backward()
+        return loss
+
+    optimizer.zero_grad(set_to_none=True)
+    return optimizer.step(closure)
+
+
+# -- feature bank ----------------------------------------------------------------------------------
+
+def feature_backbone(dim: int, folder: Path) -> dict:
+    """A backbone config whose ``feature_dim`` is ``dim``, cheap to build: a one-layer random ViT
+    registered with open_clip from a JSON file in ``folder``. The head benchmarks never run it
+    (features come from the random bank); the detector only reads its ``feature_dim``."""
+    import open_clip
+
+    name = f"dfshield-bench-{dim}d"
+    (folder / f"{name}.json").write_text(json.dumps({
+        "embed_dim": dim,
+        "vision_cfg": {"image_size": 32, "layers": 1, "width": 64, "head_width": 32, "patch_size": 16},
+        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 1}}))
+    open_clip.add_model_config(folder / f"{name}.json")
+    return {"name": "clip", "model": name, "pretrained": None}
+
+
+def random_bank(n: int, dim: int, imbalance: float, seed: int,
+                device: torch.device) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """``n`` random ``dim``-d features on ``device`` and labels real:fake ``imbalance``:1 (at least
+    one fake, placed at random); returns ``(features, labels, n_fake)``."""
+    n_fake = max(1, round(n / (imbalance + 1)))
+    generator = torch.Generator().manual_seed(seed)
+    features = torch.randn(n, dim, generator=generator).to(device)
+    labels = torch.zeros(n, dtype=torch.long)
+    labels[torch.randperm(n, generator=generator)[:n_fake]] = 1
+    return features, labels.to(device), n_fake
+
+
+def warm_up(step: Callable[[dict], Any], features: torch.Tensor, labels: torch.Tensor,
+            batch_size: int, steps: int = 2) -> None:
+    """Untimed steps on random batches of the bank (kernels, allocator)."""
+    for _ in range(steps):
+        index = torch.randint(0, len(features), (batch_size,), device=features.device)
+        step({"feature": features[index], "label": labels[index], "image": None})
+
+
+def bank_epoch(detector, step: Callable[[dict], Any], scheduler, features: torch.Tensor,
+               labels: torch.Tensor, bounds: list[tuple[int, int]], generator: torch.Generator) -> list:
+    """One epoch as the Trainer runs it on a bank: ``detector.augment_features``, a shuffled order,
+    ``step`` on each batch of ``feature`` data_dicts, the scheduler stepped per step or per epoch.
+    Returns what ``step`` returned for each batch."""
+    bank, bank_labels = detector.augment_features(features, labels, generator)
+    order = torch.randperm(len(bank_labels), generator=generator, device=features.device)
+    results = []
+    for start, stop in bounds:
+        index = order[start:stop]
+        results.append(step({"feature": bank[index], "label": bank_labels[index], "image": None}))
+        if scheduler.interval == "step":
+            scheduler.step()
+    if scheduler.interval == "epoch":
+        scheduler.step()
+    return results
