@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from dfshield.commands._common import add_config_arguments, timestamped_dir
+from dfshield.commands._common import add_config_arguments, add_extra_test_argument, timestamped_dir
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,10 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=int, default=3, metavar="N",
                         help="seeds per ratio (default 3): train.seed, train.seed + 1, ...; each sets "
                              "both the subsample and the training seed")
-    parser.add_argument("--extra-test", dest="extra_tests", action="append", default=[],
-                        metavar="PATH_OR_NAME",
-                        help="also test on a folder with real/ and fake/ images (converted once) or "
-                             "a DeepfakeBench dataset name (repeatable)")
+    add_extra_test_argument(parser)
     add_config_arguments(parser)
     parser.add_argument("--run-dir", metavar="DIR",
                         help="run folder (default <train.output_dir>/imbalance-<time>)")

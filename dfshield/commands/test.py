@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dfshield.commands._common import add_config_arguments
+from dfshield.commands._common import add_config_arguments, add_extra_test_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,10 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="DIR",
                         help="folder for test_metrics.json, test_scores.csv and results.md "
                              "(default: a 'test' folder beside the checkpoint's run)")
-    parser.add_argument("--extra-test", dest="extra_tests", action="append", default=[],
-                        metavar="PATH_OR_NAME",
-                        help="also test on a folder with real/ and fake/ images (converted once into "
-                             "a cache) or a DeepfakeBench dataset name from data.json_dir (repeatable)")
+    add_extra_test_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
