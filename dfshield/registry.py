@@ -99,7 +99,7 @@ class Registry:
         kwargs = dict(cfg)
         name = kwargs.pop("name")
         factory = self.get(name)
-        accepted, takes_any = _parameters(factory)
+        accepted, takes_any = accepted_options(factory)
         if not takes_any:
             for key in kwargs:
                 if key not in accepted:
@@ -163,8 +163,8 @@ class Registry:
         return provided
 
 
-def _parameters(factory: Any) -> tuple[set[str], bool]:
-    """Keyword names the factory accepts, and whether it takes ``**kwargs``."""
+def accepted_options(factory: Any) -> tuple[set[str], bool]:
+    """Keyword names a registered factory accepts, and whether it takes ``**kwargs``."""
     target = factory.__init__ if inspect.isclass(factory) else factory
     try:
         signature = inspect.signature(target)

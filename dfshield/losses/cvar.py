@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import math
 
 import torch
@@ -10,7 +9,7 @@ from torch import nn
 
 from dfshield.errors import ConfigError
 from dfshield.losses import _checks
-from dfshield.registry import LOSS
+from dfshield.registry import LOSS, accepted_options
 
 SOLVERS = ("exact", "bisect")
 BISECT_STEPS = 64  # halvings of the λ bracket, in float64: the bracket shrinks to rounding level
@@ -62,7 +61,7 @@ class CVaRLoss(nn.Module):
             factory = LOSS.get(base_cfg["name"])
         except ConfigError as error:
             raise type(error)(f"loss 'cvar': base: {error}") from error
-        if "reduction" not in _parameter_names(factory):
+        if "reduction" not in accepted_options(factory)[0]:
             raise ConfigError(f"loss 'cvar': base loss '{base_cfg['name']}' is not per-sample (it "
                               f"has no 'reduction' option); use a per-sample loss such as bce, "
                               f"focal or vs")
@@ -122,11 +121,3 @@ def cvar_bisect(losses: torch.Tensor, alpha: float, steps: int = BISECT_STEPS) -
     index = torch.where(values > lo, values, torch.inf).argmin()
     lam = losses[index]
     return lam + torch.relu(losses - lam).sum() / k
-
-
-def _parameter_names(factory: object) -> set[str]:
-    target = factory.__init__ if inspect.isclass(factory) else factory
-    try:
-        return set(inspect.signature(target).parameters)
-    except (TypeError, ValueError):
-        return {"reduction"}  # cannot tell; let the registry report a wrong key

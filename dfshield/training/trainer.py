@@ -97,8 +97,9 @@ class Trainer:
             self.model = DistributedDataParallel(
                 self.detector, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self.optimizer = build_optimizer(self.cfg.optimizer, self.detector)
+        self._steps = self.steps_per_epoch()
         self.scheduler = build_scheduler(self.cfg.scheduler, self.optimizer, epochs=self.cfg.train.epochs,
-                                         steps_per_epoch=self.steps_per_epoch())
+                                         steps_per_epoch=self._steps)
 
     # -- data ------------------------------------------------------------------------------
     def dataset(self, split: str):
@@ -213,7 +214,7 @@ class Trainer:
         self.model.train()
         total, count = 0.0, 0
         bar = progress_bar(self._train_batches(epoch, generator), enabled=self.progress,
-                           total=self.steps_per_epoch(), unit="step",
+                           total=self._steps, unit="step",
                            desc=f"{self.name} epoch {epoch + 1}/{self.cfg.train.epochs}")
         for step, data in enumerate(bar):
             loss = self._step(data, epoch, step)
