@@ -1,14 +1,15 @@
 # Two commands set everything up on a fresh machine with Python 3.10+ (see README.md):
 #   make demo   - create .venv, install torch + dfshield, run the demo comparison
 #   make test   - same set-up, then the test suite
+# and, for contributors: make lint (ruff + mypy), make test-fast (skips slow and e2e tests).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 TORCH := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: demo test clean
+.PHONY: demo test test-fast lint format clean
 
-$(BIN)/.installed: setup.py
+$(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(TORCH)
@@ -19,7 +20,19 @@ demo: $(BIN)/.installed
 	$(BIN)/dfshield demo
 
 test: $(BIN)/.installed
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=15
+
+test-fast: $(BIN)/.installed
+	$(BIN)/python -m pytest -m "not slow and not e2e"
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(BIN)/.installed
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -18,31 +18,48 @@ import os
 import platform
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
-from dfshield.training.distributed import resolve_device
-
+from dfshield.engine.distributed import resolve_device
 
 # -- command line, header, set-up -----------------------------------------------------------------
 
+
 def new_parser(doc: str) -> argparse.ArgumentParser:
     """The script's parser: its docstring's first paragraph as description, defaults in ``--help``."""
-    return argparse.ArgumentParser(description=doc.split("\n\n")[0],
-                                   formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    return argparse.ArgumentParser(
+        description=doc.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
 
 
-def add_run_options(parser, *, seed: int, seed_help: str, device_help: str = "where to run",
-                    threads: bool = True, amp_help: str | None = None) -> None:
+def add_run_options(
+    parser,
+    *,
+    seed: int,
+    seed_help: str,
+    device_help: str = "where to run",
+    threads: bool = True,
+    amp_help: str | None = None,
+) -> None:
     """Add ``[--amp] --device [--threads] --seed`` to ``parser`` (a parser or an argument group)."""
     if amp_help is not None:
-        parser.add_argument("--amp", default="auto", choices=("auto", "bf16", "none"), help=amp_help)
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help=device_help)
+        parser.add_argument(
+            "--amp", default="auto", choices=("auto", "bf16", "none"), help=amp_help
+        )
+    parser.add_argument(
+        "--device", default="auto", choices=("auto", "cpu", "cuda"), help=device_help
+    )
     if threads:
-        parser.add_argument("--threads", type=int, default=None,
-                            help="torch intra-op threads (default: torch's choice, one per core)")
+        parser.add_argument(
+            "--threads",
+            type=int,
+            default=None,
+            help="torch intra-op threads (default: torch's choice, one per core)",
+        )
     parser.add_argument("--seed", type=int, default=seed, help=seed_help)
 
 
@@ -53,10 +70,12 @@ def load_average() -> str:
 def header(device: torch.device) -> str:
     """Command line, date, host, ``nproc``, load average, torch version, device and threads."""
     gpu = f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
-    return (f"command: {shlex.join(['python', *sys.argv])}\n"
-            f"date: {datetime.datetime.now().isoformat(timespec='seconds')}  host: {platform.node()}  "
-            f"nproc: {os.cpu_count()}  load average (1/5/15 min): {load_average()}\n"
-            f"torch {torch.__version__}  device: {device}{gpu}  torch threads: {torch.get_num_threads()}")
+    return (
+        f"command: {shlex.join(['python', *sys.argv])}\n"
+        f"date: {datetime.datetime.now().isoformat(timespec='seconds')}  host: {platform.node()}  "
+        f"nproc: {os.cpu_count()}  load average (1/5/15 min): {load_average()}\n"
+        f"torch {torch.__version__}  device: {device}{gpu}  torch threads: {torch.get_num_threads()}"
+    )
 
 
 def footer() -> str:
@@ -83,10 +102,11 @@ def make_demo_in_subprocess(folder: Path, seed: int, **kwargs: Any) -> None:
     """``make_demo_dataset(folder, seed, **kwargs)`` in a fresh process: generating uses OpenCV's
     thread pool, and a DataLoader worker forked from a process that has used it can hang in
     ``cv2.setNumThreads`` (``make_loader``'s worker init)."""
-    from dfshield.training.data.demo import make_demo_dataset
+    from dfshield.datasets.demo import make_demo_dataset
 
     process = multiprocessing.get_context("spawn").Process(
-        target=make_demo_dataset, args=(folder, seed), kwargs=kwargs)
+        target=make_demo_dataset, args=(folder, seed), kwargs=kwargs
+    )
     process.start()
     process.join()
     if process.exitcode != 0:
@@ -94,6 +114,7 @@ def make_demo_in_subprocess(folder: Path, seed: int, **kwargs: Any) -> None:
 
 
 # -- training steps --------------------------------------------------------------------------------
+
 
 def autocast(device: torch.device, dtype: torch.dtype | None):
     """``torch.autocast`` to ``dtype`` on ``device``; off when ``dtype`` is None."""
@@ -104,6 +125,7 @@ def train_step(detector, optimizer, data: dict, device: torch.device, dtype: tor
     """One step as the Trainer takes it: ``optimizer.step(closure)``, the closure computing
     ``detector.get_losses(...)["overall"]`` under autocast and back-propagating it. Returns the
     loss tensor the optimiser returns (not synchronised: call ``float`` on it to wait)."""
+
     def closure() -> torch.Tensor:
         with autocast(device, dtype):
             loss = detector.get_losses(data, detector(data))["overall"]
@@ -116,6 +138,7 @@ def train_step(detector, optimizer, data: dict, device: torch.device, dtype: tor
 
 # -- feature bank ----------------------------------------------------------------------------------
 
+
 def feature_backbone(dim: int, folder: Path) -> dict:
     """A backbone config whose ``feature_dim`` is ``dim``, cheap to build: a one-layer random ViT
     registered with open_clip from a JSON file in ``folder``. The head benchmarks never run it
@@ -123,16 +146,34 @@ def feature_backbone(dim: int, folder: Path) -> dict:
     import open_clip
 
     name = f"dfshield-bench-{dim}d"
-    (folder / f"{name}.json").write_text(json.dumps({
-        "embed_dim": dim,
-        "vision_cfg": {"image_size": 32, "layers": 1, "width": 64, "head_width": 32, "patch_size": 16},
-        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 1}}))
+    (folder / f"{name}.json").write_text(
+        json.dumps(
+            {
+                "embed_dim": dim,
+                "vision_cfg": {
+                    "image_size": 32,
+                    "layers": 1,
+                    "width": 64,
+                    "head_width": 32,
+                    "patch_size": 16,
+                },
+                "text_cfg": {
+                    "context_length": 77,
+                    "vocab_size": 49408,
+                    "width": 64,
+                    "heads": 2,
+                    "layers": 1,
+                },
+            }
+        )
+    )
     open_clip.add_model_config(folder / f"{name}.json")
     return {"name": "clip", "model": name, "pretrained": None}
 
 
-def random_bank(n: int, dim: int, imbalance: float, seed: int,
-                device: torch.device) -> tuple[torch.Tensor, torch.Tensor, int]:
+def random_bank(
+    n: int, dim: int, imbalance: float, seed: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, int]:
     """``n`` random ``dim``-d features on ``device`` and labels real:fake ``imbalance``:1 (at least
     one fake, placed at random); returns ``(features, labels, n_fake)``."""
     n_fake = max(1, round(n / (imbalance + 1)))
@@ -143,16 +184,28 @@ def random_bank(n: int, dim: int, imbalance: float, seed: int,
     return features, labels.to(device), n_fake
 
 
-def warm_up(step: Callable[[dict], Any], features: torch.Tensor, labels: torch.Tensor,
-            batch_size: int, steps: int = 2) -> None:
+def warm_up(
+    step: Callable[[dict], Any],
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    batch_size: int,
+    steps: int = 2,
+) -> None:
     """Untimed steps on random batches of the bank (kernels, allocator)."""
     for _ in range(steps):
         index = torch.randint(0, len(features), (batch_size,), device=features.device)
         step({"feature": features[index], "label": labels[index], "image": None})
 
 
-def bank_epoch(detector, step: Callable[[dict], Any], scheduler, features: torch.Tensor,
-               labels: torch.Tensor, bounds: list[tuple[int, int]], generator: torch.Generator) -> list:
+def bank_epoch(
+    detector,
+    step: Callable[[dict], Any],
+    scheduler,
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    bounds: list[tuple[int, int]],
+    generator: torch.Generator,
+) -> list:
     """One epoch as the Trainer runs it on a bank: ``detector.augment_features``, a shuffled order,
     ``step`` on each batch of ``feature`` data_dicts, the scheduler stepped per step or per epoch.
     Returns what ``step`` returned for each batch."""

@@ -29,13 +29,12 @@ import resource
 import time
 
 import torch
+from _common import add_run_options, autocast, footer, new_parser, setup, sync, train_step
 
 from dfshield.config import find_detector_config, load_yaml
 from dfshield.detectors import build_detector
+from dfshield.engine.trainer import amp_dtype
 from dfshield.optimizers import build_optimizer
-from dfshield.training.trainer import amp_dtype
-
-from _common import add_run_options, autocast, footer, new_parser, setup, sync, train_step
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -43,11 +42,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--backbone", default="resnet50", help="timm model of the per-frame CNN")
     parser.add_argument("--batch-size", type=int, default=2, help="clips per step")
     parser.add_argument("--frames", type=int, default=32, help="frames per clip (T)")
-    parser.add_argument("--size", type=int, default=64, help="frame side in pixels (detector.input_size)")
+    parser.add_argument(
+        "--size", type=int, default=64, help="frame side in pixels (detector.input_size)"
+    )
     parser.add_argument("--steps", type=int, default=8, help="timed steps per phase")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps before each phase")
-    add_run_options(parser, seed=0, seed_help="seed of the weights and the clips",
-                    amp_help="autocast of training and inference on a GPU (the Trainer's train.amp)")
+    add_run_options(
+        parser,
+        seed=0,
+        seed_help="seed of the weights and the clips",
+        amp_help="autocast of training and inference on a GPU (the Trainer's train.amp)",
+    )
     args = parser.parse_args(argv)
     if min(args.batch_size, args.frames, args.size, args.steps) < 1 or args.warmup < 0:
         parser.error("sizes and --steps must be >= 1, --warmup >= 0")
@@ -75,8 +80,11 @@ class Phase:
             fn()
         sync(self.device)
         seconds = time.perf_counter() - started
-        peak = (torch.cuda.max_memory_allocated(self.device) / 2**20 if self.device.type == "cuda"
-                else max_rss_mib())
+        peak = (
+            torch.cuda.max_memory_allocated(self.device) / 2**20
+            if self.device.type == "cuda"
+            else max_rss_mib()
+        )
         return seconds, peak
 
 
@@ -84,8 +92,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     device = setup(args)
     shipped = load_yaml(find_detector_config("ddln"))
-    config = {**shipped["detector"], "input_size": args.size,
-              "backbone": {"name": "timm", "model": args.backbone, "pretrained": False, "freeze": False}}
+    config = {
+        **shipped["detector"],
+        "input_size": args.size,
+        "backbone": {"name": "timm", "model": args.backbone, "pretrained": False, "freeze": False},
+    }
     torch.manual_seed(args.seed)
     detector = build_detector(config).to(device)
     detector.build_loss(shipped["loss"])
@@ -100,7 +111,9 @@ def main(argv: list[str] | None = None) -> int:
         base, base_label = max_rss_mib(), "max RSS after building (MiB)"
 
     generator = torch.Generator().manual_seed(args.seed)
-    clips = torch.randn(args.batch_size, args.frames, 3, args.size, args.size, generator=generator).to(device)
+    clips = torch.randn(
+        args.batch_size, args.frames, 3, args.size, args.size, generator=generator
+    ).to(device)
     labels = (torch.arange(args.batch_size) % 2).to(device)
     data = {"image": clips, "label": labels, "landmark": None, "mask": None}
 
@@ -119,15 +132,24 @@ def main(argv: list[str] | None = None) -> int:
 
     clips_done = args.steps * args.batch_size
     memory = "peak allocated (MiB)" if device.type == "cuda" else "max RSS (MiB)"
-    print(f"\nddln: backbone {args.backbone} (random init, {parameters / 1e6:.1f} M parameters in all), "
-          f"clips {args.batch_size} x T={args.frames} x 3 x {args.size} x {args.size}, "
-          f"autocast {dtype or 'off'}, {args.steps} timed step(s) after {args.warmup} warm-up")
+    print(
+        f"\nddln: backbone {args.backbone} (random init, {parameters / 1e6:.1f} M parameters in all), "
+        f"clips {args.batch_size} x T={args.frames} x 3 x {args.size} x {args.size}, "
+        f"autocast {dtype or 'off'}, {args.steps} timed step(s) after {args.warmup} warm-up"
+    )
     print(f"{base_label}: {base:.0f}")
     print(f"{'phase':<10}  {'clips/s':>8}  {'frames/s':>9}  {'s/step':>7}  {memory:>20}")
-    for name, seconds, peak in (("inference", infer_s, infer_peak), ("training", train_s, train_peak)):
+    for name, seconds, peak in (
+        ("inference", infer_s, infer_peak),
+        ("training", train_s, train_peak),
+    ):
         rate = clips_done / seconds
-        print(f"{name:<10}  {rate:>8.2f}  {rate * args.frames:>9.1f}  {seconds / args.steps:>7.2f}  {peak:>20.0f}")
-    print(f"ratio inference / training speed: {(clips_done / infer_s) / (clips_done / train_s):.1f}x")
+        print(
+            f"{name:<10}  {rate:>8.2f}  {rate * args.frames:>9.1f}  {seconds / args.steps:>7.2f}  {peak:>20.0f}"
+        )
+    print(
+        f"ratio inference / training speed: {(clips_done / infer_s) / (clips_done / train_s):.1f}x"
+    )
     print(footer())
     return 0
 

@@ -8,7 +8,7 @@ one epoch of ``spcup`` head training on 250k × 768 features.
 dfshield-tiny-vit, pretrained: null}``) on the DemoFaces dataset, generated into a temporary
 folder. Two runs of the same detector, built from the same seed:
 
-- *bank*: ``dfshield.training.trainer.Trainer`` — the frozen backbone encodes train and val once
+- *bank*: ``dfshield.engine.trainer.Trainer`` — the frozen backbone encodes train and val once
   (timed as "extract once"), then ``Trainer.fit`` trains ``--epochs`` epochs on the bank; the
   seconds per epoch are the Trainer's own (``history[i]["seconds"]``: training + validation);
 - *re-encode*: the same loss (``detector.build_loss``), optimiser and scheduler
@@ -44,19 +44,30 @@ import time
 from pathlib import Path
 
 import torch
+from _common import (
+    add_run_options,
+    autocast,
+    bank_epoch,
+    feature_backbone,
+    footer,
+    make_demo_in_subprocess,
+    new_parser,
+    random_bank,
+    setup,
+    sync,
+    train_step,
+    warm_up,
+)
 from torch.utils.data import DataLoader
 
 from dfshield.config import config_dir, load_run_config
+from dfshield.data import collate
+from dfshield.datasets.writer import label_dict_for
 from dfshield.detectors import build_detector
+from dfshield.engine.trainer import Trainer, amp_dtype, batch_bounds
+from dfshield.eval.metrics import compute_metrics
 from dfshield.optimizers import build_optimizer, build_scheduler
 from dfshield.registry import BACKBONE
-from dfshield.training.data import collate
-from dfshield.training.data.writer import label_dict_for
-from dfshield.training.metrics import compute_metrics
-from dfshield.training.trainer import Trainer, amp_dtype, batch_bounds
-
-from _common import (add_run_options, autocast, bank_epoch, feature_backbone, footer,
-                     make_demo_in_subprocess, new_parser, random_bank, setup, sync, train_step, warm_up)
 
 TINY_BACKBONE = {"name": "clip", "model": "dfshield-tiny-vit", "pretrained": None}
 
@@ -64,31 +75,78 @@ TINY_BACKBONE = {"name": "clip", "model": "dfshield-tiny-vit", "pretrained": Non
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = new_parser(__doc__)
     bank = parser.add_argument_group("bank vs re-encode")
-    bank.add_argument("--detector", default="clip_linear", choices=("clip_linear", "spcup", "robust_clip"),
-                      help="detector config (configs/detectors/NAME.yaml) with the tiny backbone")
+    bank.add_argument(
+        "--detector",
+        default="clip_linear",
+        choices=("clip_linear", "spcup", "robust_clip"),
+        help="detector config (configs/detectors/NAME.yaml) with the tiny backbone",
+    )
     bank.add_argument("--epochs", type=int, default=3, help="epochs timed on each side")
     bank.add_argument("--batch-size", type=int, default=64, help="samples per step (both sides)")
-    bank.add_argument("--train", type=int, nargs=2, default=(600, 60), metavar=("REAL", "FAKE"),
-                      help="demo training images")
-    bank.add_argument("--val", type=int, nargs=2, default=(200, 20), metavar=("REAL", "FAKE"),
-                      help="demo validation images")
-    bank.add_argument("--size", type=int, default=64, help="demo image size (the tiny ViT takes 64)")
-    bank.add_argument("--workers", type=int, default=0, help="DataLoader workers (extraction and re-encode)")
+    bank.add_argument(
+        "--train",
+        type=int,
+        nargs=2,
+        default=(600, 60),
+        metavar=("REAL", "FAKE"),
+        help="demo training images",
+    )
+    bank.add_argument(
+        "--val",
+        type=int,
+        nargs=2,
+        default=(200, 20),
+        metavar=("REAL", "FAKE"),
+        help="demo validation images",
+    )
+    bank.add_argument(
+        "--size", type=int, default=64, help="demo image size (the tiny ViT takes 64)"
+    )
+    bank.add_argument(
+        "--workers", type=int, default=0, help="DataLoader workers (extraction and re-encode)"
+    )
     bank.add_argument("--skip-bank", action="store_true", help="only run the --gpu-clip part")
     gpu = parser.add_argument_group("--gpu-clip")
-    gpu.add_argument("--gpu-clip", action="store_true",
-                     help="also time ViT-L/14 extraction (fp32 vs bf16) and one spcup head epoch")
-    gpu.add_argument("--clip-model", default="ViT-L-14", help="open_clip model for the extraction timing")
-    gpu.add_argument("--clip-images", type=int, default=None,
-                     help="random images encoded per precision (default 1024 on a GPU, 8 on a CPU)")
-    gpu.add_argument("--clip-batch", type=int, default=None,
-                     help="extraction batch size (default 128 on a GPU, 4 on a CPU)")
-    gpu.add_argument("--n-features", type=int, default=250_000, help="rows of the random feature bank")
-    gpu.add_argument("--head-batch", type=int, default=256, help="spcup head batch size (SP Cup protocol)")
+    gpu.add_argument(
+        "--gpu-clip",
+        action="store_true",
+        help="also time ViT-L/14 extraction (fp32 vs bf16) and one spcup head epoch",
+    )
+    gpu.add_argument(
+        "--clip-model", default="ViT-L-14", help="open_clip model for the extraction timing"
+    )
+    gpu.add_argument(
+        "--clip-images",
+        type=int,
+        default=None,
+        help="random images encoded per precision (default 1024 on a GPU, 8 on a CPU)",
+    )
+    gpu.add_argument(
+        "--clip-batch",
+        type=int,
+        default=None,
+        help="extraction batch size (default 128 on a GPU, 4 on a CPU)",
+    )
+    gpu.add_argument(
+        "--n-features", type=int, default=250_000, help="rows of the random feature bank"
+    )
+    gpu.add_argument(
+        "--head-batch", type=int, default=256, help="spcup head batch size (SP Cup protocol)"
+    )
     add_run_options(parser, seed=8079, seed_help="training seed (SP Cup protocol's)")
     args = parser.parse_args(argv)
-    if min(args.epochs, args.batch_size, args.clip_images or 1, args.clip_batch or 1, args.n_features,
-           args.head_batch) < 1 or args.workers < 0:
+    if (
+        min(
+            args.epochs,
+            args.batch_size,
+            args.clip_images or 1,
+            args.clip_batch or 1,
+            args.n_features,
+            args.head_batch,
+        )
+        < 1
+        or args.workers < 0
+    ):
         parser.error("sizes must be >= 1 and --workers >= 0")
     return args
 
@@ -99,6 +157,7 @@ def head_dtype(device: torch.device) -> torch.dtype | None:
 
 
 # -- bank vs re-encode ---------------------------------------------------------------------------
+
 
 def make_demo(folder: Path, args: argparse.Namespace) -> None:
     """The demo dataset, made in a fresh process (OpenCV's thread pool stays out of this one, so
@@ -111,19 +170,40 @@ def run_config(args: argparse.Namespace, data: Path, output: Path):
     detector = {"backbone": dict(TINY_BACKBONE)}
     if args.detector != "clip_linear":
         detector["latent_beta"] = None  # same samples per epoch on both sides
-    layer = {"data": {"train_datasets": ["DemoFaces"], "test_datasets": ["DemoFaces"],
-                      "json_dir": str(data / "json"), "lmdb_dir": str(data / "lmdb"),
-                      "label_dict": label_dict_for("DemoFaces"), "num_workers": args.workers},
-             "train": {"epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed,
-                       "device": args.device, "progress": False, "output_dir": str(output)},
-             "detector": detector}
-    return load_run_config(config_dir() / "demo.yaml", args.detector, extra_layers=[("benchmark", layer)])
+    layer = {
+        "data": {
+            "train_datasets": ["DemoFaces"],
+            "test_datasets": ["DemoFaces"],
+            "json_dir": str(data / "json"),
+            "lmdb_dir": str(data / "lmdb"),
+            "label_dict": label_dict_for("DemoFaces"),
+            "num_workers": args.workers,
+        },
+        "train": {
+            "epochs": args.epochs,
+            "batch_size": args.batch_size,
+            "seed": args.seed,
+            "device": args.device,
+            "progress": False,
+            "output_dir": str(output),
+        },
+        "detector": detector,
+    }
+    return load_run_config(
+        config_dir() / "demo.yaml", args.detector, extra_layers=[("benchmark", layer)]
+    )
 
 
 def image_loader(dataset, args: argparse.Namespace, shuffle: bool, epoch: int) -> DataLoader:
     generator = torch.Generator().manual_seed(args.seed + epoch)
-    return DataLoader(dataset, batch_size=args.batch_size, shuffle=shuffle, generator=generator,
-                      num_workers=args.workers, collate_fn=collate)
+    return DataLoader(
+        dataset,
+        batch_size=args.batch_size,
+        shuffle=shuffle,
+        generator=generator,
+        num_workers=args.workers,
+        collate_fn=collate,
+    )
 
 
 def reencode_epochs(trainer: Trainer, args: argparse.Namespace) -> list[float]:
@@ -141,7 +221,9 @@ def reencode_epochs(trainer: Trainer, args: argparse.Namespace) -> list[float]:
         torch.manual_seed(args.seed * 1009 + epoch)
         detector.train()
         for batch in image_loader(train_set, args, True, epoch):
-            if len(batch["label"]) < 2:  # as the bank's batches: a last batch of 1 is dropped (BatchNorm)
+            if (
+                len(batch["label"]) < 2
+            ):  # as the bank's batches: a last batch of 1 is dropped (BatchNorm)
                 continue
             features = detector.backbone(batch["image"].to(device, non_blocking=True))
             data = {"feature": features, "label": batch["label"].to(device), "image": None}
@@ -156,7 +238,12 @@ def reencode_epochs(trainer: Trainer, args: argparse.Namespace) -> list[float]:
             for batch in image_loader(val_set, args, False, epoch):
                 features = detector.backbone(batch["image"].to(device, non_blocking=True))
                 with autocast(device, dtype):
-                    scores += detector({"feature": features, "image": None})["prob"].float().cpu().tolist()
+                    scores += (
+                        detector({"feature": features, "image": None})["prob"]
+                        .float()
+                        .cpu()
+                        .tolist()
+                    )
                 labels += batch["label"].tolist()
                 videos += batch["video_id"]
         compute_metrics(scores, labels, videos, bootstrap=0)
@@ -178,25 +265,36 @@ def bank_vs_reencode(args: argparse.Namespace, device: torch.device) -> None:
         extract = time.perf_counter() - started
         bank_trainer.fit()
         bank = [row["seconds"] for row in bank_trainer.history]
-        reencode = reencode_epochs(Trainer(cfg, root / "runs" / "reencode", feature_cache=root / "cache"), args)
+        reencode = reencode_epochs(
+            Trainer(cfg, root / "runs" / "reencode", feature_cache=root / "cache"), args
+        )
         n_train, n_val = len(bank_trainer.dataset("train")), len(bank_trainer.dataset("val"))
 
     bank_epoch, reencode_epoch = statistics.median(bank), statistics.median(reencode)
-    print(f"\n== bank vs re-encode: {args.detector}, tiny ViT (64 px, 64-d), {n_train} train + "
-          f"{n_val} val images, batch {args.batch_size}, {args.workers} workers, {args.epochs} epochs ==")
+    print(
+        f"\n== bank vs re-encode: {args.detector}, tiny ViT (64 px, 64-d), {n_train} train + "
+        f"{n_val} val images, batch {args.batch_size}, {args.workers} workers, {args.epochs} epochs =="
+    )
     print(f"{'path':<30}  {'extract once (s)':>16}  {'s/epoch (median)':>16}  per epoch (s)")
-    print(f"{'bank (Trainer.fit)':<30}  {extract:>16.2f}  {bank_epoch:>16.3f}  "
-          f"{' '.join(f'{s:.3f}' for s in bank)}")
-    print(f"{'re-encode every epoch':<30}  {'-':>16}  {reencode_epoch:>16.3f}  "
-          f"{' '.join(f'{s:.3f}' for s in reencode)}")
+    print(
+        f"{'bank (Trainer.fit)':<30}  {extract:>16.2f}  {bank_epoch:>16.3f}  "
+        f"{' '.join(f'{s:.3f}' for s in bank)}"
+    )
+    print(
+        f"{'re-encode every epoch':<30}  {'-':>16}  {reencode_epoch:>16.3f}  "
+        f"{' '.join(f'{s:.3f}' for s in reencode)}"
+    )
     print(f"ratio re-encode / bank, per epoch: {reencode_epoch / bank_epoch:.1f}x")
     for epochs in (1, 10, 100):
         total_bank = extract + epochs * bank_epoch
-        print(f"  {epochs:>3} epochs: bank {total_bank:8.1f} s (extraction included) vs re-encode "
-              f"{epochs * reencode_epoch:8.1f} s -> {epochs * reencode_epoch / total_bank:.1f}x")
+        print(
+            f"  {epochs:>3} epochs: bank {total_bank:8.1f} s (extraction included) vs re-encode "
+            f"{epochs * reencode_epoch:8.1f} s -> {epochs * reencode_epoch / total_bank:.1f}x"
+        )
 
 
 # -- --gpu-clip -----------------------------------------------------------------------------------
+
 
 def clip_extraction(args: argparse.Namespace, device: torch.device) -> None:
     rows = []
@@ -204,12 +302,14 @@ def clip_extraction(args: argparse.Namespace, device: torch.device) -> None:
     images = torch.randn(args.clip_batch, 3, 224, 224, generator=generator).to(device)
     for precision in ("fp32", "bf16"):
         started = time.perf_counter()
-        backbone = BACKBONE.build({"name": "clip", "model": args.clip_model, "pretrained": None,
-                                   "precision": precision}).to(device)
+        backbone = BACKBONE.build(
+            {"name": "clip", "model": args.clip_model, "pretrained": None, "precision": precision}
+        ).to(device)
         build = time.perf_counter() - started
         if images.shape[-1] != backbone.image_size:
-            images = torch.randn(args.clip_batch, 3, backbone.image_size, backbone.image_size,
-                                 generator=generator).to(device)
+            images = torch.randn(
+                args.clip_batch, 3, backbone.image_size, backbone.image_size, generator=generator
+            ).to(device)
         backbone(images[:2])  # warm-up: kernels, allocator
         sync(device)
         done, started = 0, time.perf_counter()
@@ -223,8 +323,10 @@ def clip_extraction(args: argparse.Namespace, device: torch.device) -> None:
         if device.type == "cuda":
             torch.cuda.empty_cache()
     note = "" if device.type == "cuda" else "  (CPU: precision has no effect, both rows are fp32)"
-    print(f"\n== CLIP {args.clip_model} (random init) extraction: {args.clip_images} images "
-          f"{images.shape[-1]}x{images.shape[-1]}, batch {args.clip_batch} =={note}")
+    print(
+        f"\n== CLIP {args.clip_model} (random init) extraction: {args.clip_images} images "
+        f"{images.shape[-1]}x{images.shape[-1]}, batch {args.clip_batch} =={note}"
+    )
     print(f"{'precision':<10}  {'images/s':>10}  {'build (s)':>9}")
     for precision, rate, build in rows:
         print(f"{precision:<10}  {rate:>10.1f}  {build:>9.1f}")
@@ -235,7 +337,9 @@ def spcup_head_epoch(args: argparse.Namespace, device: torch.device) -> None:
     cfg = load_run_config(detector="spcup")  # loss, optimizer, scheduler and head as shipped
     with tempfile.TemporaryDirectory(prefix="dfshield-bench-768d-") as tmp:
         torch.manual_seed(args.seed)
-        detector = build_detector({**cfg.detector, "backbone": feature_backbone(768, Path(tmp))}).to(device)
+        detector = build_detector(
+            {**cfg.detector, "backbone": feature_backbone(768, Path(tmp))}
+        ).to(device)
     dim = detector.backbone.feature_dim
     n = args.n_features
     features, labels, n_fake = random_bank(n, dim, 10, args.seed, device)  # real:fake 10:1
@@ -257,11 +361,15 @@ def spcup_head_epoch(args: argparse.Namespace, device: torch.device) -> None:
     bank_epoch(detector, step, scheduler, features, labels, bounds, epoch_generator)
     sync(device)
     seconds = time.perf_counter() - started
-    print(f"\n== spcup head, one epoch: {n} x {dim} random features (real:fake {n - n_fake}:{n_fake}), "
-          f"latent augmentation -> {rows} rows, batch {args.head_batch}, "
-          f"{cfg.optimizer['name']} around {cfg.optimizer.get('base', {}).get('name')} ==")
+    print(
+        f"\n== spcup head, one epoch: {n} x {dim} random features (real:fake {n - n_fake}:{n_fake}), "
+        f"latent augmentation -> {rows} rows, batch {args.head_batch}, "
+        f"{cfg.optimizer['name']} around {cfg.optimizer.get('base', {}).get('name')} =="
+    )
     print(f"{'steps':>6}  {'s/epoch':>8}  {'steps/s':>8}  {'rows/s':>10}")
-    print(f"{len(bounds):>6}  {seconds:>8.2f}  {len(bounds) / seconds:>8.1f}  {rows / seconds:>10.0f}")
+    print(
+        f"{len(bounds):>6}  {seconds:>8.2f}  {len(bounds) / seconds:>8.1f}  {rows / seconds:>10.0f}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

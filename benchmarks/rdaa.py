@@ -29,25 +29,41 @@ import time
 from pathlib import Path
 
 import torch
+from _common import (
+    add_run_options,
+    autocast,
+    bank_epoch,
+    feature_backbone,
+    footer,
+    new_parser,
+    random_bank,
+    setup,
+    sync,
+    train_step,
+    warm_up,
+)
 
 from dfshield.config import load_run_config
 from dfshield.detectors import build_detector
+from dfshield.engine.trainer import amp_dtype, batch_bounds
 from dfshield.optimizers import build_optimizer, build_scheduler
-from dfshield.training.trainer import amp_dtype, batch_bounds
-
-from _common import (add_run_options, autocast, bank_epoch, feature_backbone, footer,
-                     new_parser, random_bank, setup, sync, train_step, warm_up)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = new_parser(__doc__)
     parser.add_argument("--n-features", type=int, default=100_000, help="rows of the feature bank")
     parser.add_argument("--dim", type=int, default=768, help="feature size (backbone.feature_dim)")
-    parser.add_argument("--imbalance", type=float, default=10.0, help="real:fake ratio of the labels")
+    parser.add_argument(
+        "--imbalance", type=float, default=10.0, help="real:fake ratio of the labels"
+    )
     parser.add_argument("--batch-size", type=int, default=256, help="samples per step")
     parser.add_argument("--epochs", type=int, default=1, help="timed epochs")
-    add_run_options(parser, seed=8079, seed_help="seed of weights, features and order",
-                    amp_help="autocast on a GPU (the Trainer's train.amp)")
+    add_run_options(
+        parser,
+        seed=8079,
+        seed_help="seed of weights, features and order",
+        amp_help="autocast on a GPU (the Trainer's train.amp)",
+    )
     args = parser.parse_args(argv)
     if min(args.n_features, args.dim, args.batch_size, args.epochs) < 1 or args.imbalance <= 0:
         parser.error("sizes must be >= 1 and --imbalance > 0")
@@ -59,19 +75,26 @@ def main(argv: list[str] | None = None) -> int:
     device = setup(args)
     dtype = amp_dtype(args.amp, device)
 
-    cfg = load_run_config(detector="rdaa")  # detector options, loss, optimizer, scheduler as shipped
+    cfg = load_run_config(
+        detector="rdaa"
+    )  # detector options, loss, optimizer, scheduler as shipped
     with tempfile.TemporaryDirectory(prefix="dfshield-bench-rdaa-") as tmp:
         torch.manual_seed(args.seed)
-        detector = build_detector({**cfg.detector, "backbone": feature_backbone(args.dim, Path(tmp))})
+        detector = build_detector(
+            {**cfg.detector, "backbone": feature_backbone(args.dim, Path(tmp))}
+        )
     detector = detector.to(device)
     detector.build_loss(cfg.loss)
     optimizer = build_optimizer(cfg.optimizer, detector)
     n = args.n_features
     features, labels, n_fake = random_bank(n, args.dim, args.imbalance, args.seed, device)
     bounds = batch_bounds(n, args.batch_size)
-    scheduler = build_scheduler(cfg.scheduler, optimizer, epochs=args.epochs, steps_per_epoch=len(bounds))
+    scheduler = build_scheduler(
+        cfg.scheduler, optimizer, epochs=args.epochs, steps_per_epoch=len(bounds)
+    )
     trainable = sum(p.numel() for p in detector.parameters() if p.requires_grad) - sum(
-        p.numel() for p in detector.backbone.parameters() if p.requires_grad)
+        p.numel() for p in detector.backbone.parameters() if p.requires_grad
+    )
 
     def step(data: dict) -> float:
         return float(train_step(detector, optimizer, data, device, dtype).detach())
@@ -85,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         detector.train()
         epoch_generator = torch.Generator(device=device).manual_seed(args.seed * 1009 + epoch)
-        step_losses = bank_epoch(detector, step, scheduler, features, labels, bounds, epoch_generator)
+        step_losses = bank_epoch(
+            detector, step, scheduler, features, labels, bounds, epoch_generator
+        )
         sync(device)
         epochs.append(time.perf_counter() - started)
         losses.append(sum(step_losses) / len(bounds))
@@ -95,19 +120,27 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     with torch.no_grad(), autocast(device, dtype):
         for start in range(0, n, 4096):
-            detector({"feature": features[start:start + 4096], "image": None})["prob"].float().cpu()
+            detector({"feature": features[start : start + 4096], "image": None})[
+                "prob"
+            ].float().cpu()
     sync(device)
     scoring = time.perf_counter() - started
 
     epoch_s = statistics.median(epochs)
-    print(f"\nrdaa: {n} x {args.dim} random features (real:fake {n - n_fake}:{n_fake}), batch "
-          f"{args.batch_size}, {len(bounds)} steps/epoch, {cfg.optimizer['name']} lr "
-          f"{cfg.optimizer.get('lr')}, {trainable / 1e6:.2f} M trained parameters, autocast {dtype or 'off'}")
+    print(
+        f"\nrdaa: {n} x {args.dim} random features (real:fake {n - n_fake}:{n_fake}), batch "
+        f"{args.batch_size}, {len(bounds)} steps/epoch, {cfg.optimizer['name']} lr "
+        f"{cfg.optimizer.get('lr')}, {trainable / 1e6:.2f} M trained parameters, autocast {dtype or 'off'}"
+    )
     print(f"{'what':<22}  {'seconds':>8}  {'steps/s':>8}  {'samples/s':>10}")
-    print(f"{'train epoch (median)':<22}  {epoch_s:>8.2f}  {len(bounds) / epoch_s:>8.1f}  {n / epoch_s:>10.0f}")
+    print(
+        f"{'train epoch (median)':<22}  {epoch_s:>8.2f}  {len(bounds) / epoch_s:>8.1f}  {n / epoch_s:>10.0f}"
+    )
     print(f"{'score the bank (eval)':<22}  {scoring:>8.2f}  {'-':>8}  {n / scoring:>10.0f}")
-    print(f"per epoch: {' '.join(f'{s:.2f}' for s in epochs)} s; mean training loss: "
-          f"{' '.join(f'{v:.4f}' for v in losses)}")
+    print(
+        f"per epoch: {' '.join(f'{s:.2f}' for s in epochs)} s; mean training loss: "
+        f"{' '.join(f'{v:.4f}' for v in losses)}"
+    )
     print(f"ratio train epoch / scoring pass: {epoch_s / scoring:.1f}x")
     print(footer())
     return 0

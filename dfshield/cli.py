@@ -15,20 +15,42 @@ from dfshield.errors import DfshieldError
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("dfshield.commands.demo", "the main job on the embedded demo data: compare three detectors"),
-    "list": ("dfshield.cli", "list every registered detector, backbone, loss, optimizer and scheduler"),
+    "demo": (
+        "dfshield.commands.demo",
+        "the main job on the embedded demo data: compare three detectors",
+    ),
+    "list": (
+        "dfshield.cli",
+        "list every registered detector, backbone, loss, optimizer and scheduler",
+    ),
     "train": ("dfshield.commands.train", "train one detector, select on validation, test"),
     "test": ("dfshield.commands.test", "evaluate a checkpoint on a test split"),
     "compare": ("dfshield.commands.compare", "train and test several detectors under one protocol"),
-    "imbalance": ("dfshield.commands.imbalance",
-                  "compare detectors at several real:fake training ratios (mean ± std over seeds)"),
+    "imbalance": (
+        "dfshield.commands.imbalance",
+        "compare detectors at several real:fake training ratios (mean ± std over seeds)",
+    ),
     "extract": ("dfshield.commands.extract", "encode every frame once into the feature bank"),
-    "demo-data": ("dfshield.training.data.demo", "make the synthetic demo dataset (DeepfakeBench format)"),
-    "build-lmdb": ("dfshield.training.data.builder", "build a DeepfakeBench dataset from images or videos"),
-    "predict": ("dfshield.commands.predict", "score images, folders and videos with a trained checkpoint"),
-    "robustness": ("dfshield.commands.robustness",
-                   "re-test checkpoints under JPEG, blur, downscaling and noise"),
-    "data-info": ("dfshield.training.data.info", "check a dataset set-up: counts, missing and undecodable frames"),
+    "demo-data": (
+        "dfshield.datasets.demo",
+        "make the synthetic demo dataset (DeepfakeBench format)",
+    ),
+    "build-lmdb": (
+        "dfshield.datasets.builder",
+        "build a DeepfakeBench dataset from images or videos",
+    ),
+    "predict": (
+        "dfshield.commands.predict",
+        "score images, folders and videos with a trained checkpoint",
+    ),
+    "robustness": (
+        "dfshield.commands.robustness",
+        "re-test checkpoints under JPEG, blur, downscaling and noise",
+    ),
+    "data-info": (
+        "dfshield.datasets.info",
+        "check a dataset set-up: counts, missing and undecodable frames",
+    ),
 }
 
 
@@ -46,8 +68,11 @@ def run(args: argparse.Namespace) -> int:
         if args.registry not in REGISTRIES:
             from dfshield._suggest import did_you_mean
 
-            print(f"error: unknown registry '{args.registry}'.{did_you_mean(args.registry, REGISTRIES)}"
-                  f" Registries: {', '.join(REGISTRIES)}", file=sys.stderr)
+            print(
+                f"error: unknown registry '{args.registry}'.{did_you_mean(args.registry, REGISTRIES)}"
+                f" Registries: {', '.join(REGISTRIES)}",
+                file=sys.stderr,
+            )
             return 2
         selected = {args.registry: REGISTRIES[args.registry]}
     for title, registry in selected.items():
@@ -61,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="dfshield", description="Imbalance-robust deepfake detectors for DeepfakeBench data.")
+        prog="dfshield", description="Imbalance-robust deepfake detectors for DeepfakeBench data."
+    )
     parser.add_argument("--version", action="version", version=f"dfshield {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():

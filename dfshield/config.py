@@ -76,7 +76,7 @@ class RunConfig:
     """Everything one training run needs.
 
     Attributes:
-        data: datasets, splits and loading (``dfshield.training.data.config.DataConfig``).
+        data: datasets, splits and loading (``dfshield.data.config.DataConfig``).
         train: the training protocol (``TrainConfig``).
         detector: ``name`` of a registered detector plus its constructor options, including its
             ``backbone`` section.
@@ -85,7 +85,7 @@ class RunConfig:
         scheduler: ``name`` of a registered scheduler plus its options.
     """
 
-    data: "DataConfig" = None  # type: ignore[assignment]  # filled in __post_init__
+    data: DataConfig = None  # type: ignore[assignment]  # filled in __post_init__
     train: TrainConfig = field(default_factory=TrainConfig)
     detector: dict = field(default_factory=dict)
     loss: dict = field(default_factory=lambda: {"name": "bce"})
@@ -101,12 +101,13 @@ class RunConfig:
 
 
 def _data_config_class() -> type:
-    from dfshield.training.data.config import DataConfig
+    from dfshield.data.config import DataConfig
 
     return DataConfig
 
 
 # -- loading and merging ---------------------------------------------------------------------
+
 
 def load_yaml(path: str | os.PathLike) -> dict:
     """Read a YAML mapping with ``yaml.safe_load``; an empty file is an empty mapping."""
@@ -120,7 +121,9 @@ def load_yaml(path: str | os.PathLike) -> dict:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a mapping of keys to values, got {type(data).__name__}")
+        raise ConfigError(
+            f"{path} must hold a mapping of keys to values, got {type(data).__name__}"
+        )
     return data
 
 
@@ -150,8 +153,13 @@ def merge(base: dict, override: dict) -> dict:
     result = copy.deepcopy(base)
     for key, value in override.items():
         old = result.get(key)
-        renamed = (isinstance(old, dict) and isinstance(value, dict) and "name" in value
-                   and "name" in old and value["name"] != old["name"])
+        renamed = (
+            isinstance(old, dict)
+            and isinstance(value, dict)
+            and "name" in value
+            and "name" in old
+            and value["name"] != old["name"]
+        )
         if isinstance(old, dict) and isinstance(value, dict) and not renamed:
             result[key] = merge(old, value)
         else:
@@ -168,10 +176,12 @@ def build_config(layers: list[tuple[str, dict]], cls: type = RunConfig) -> Any:
     return from_dict(cls, merged, "the merged configuration")
 
 
-def load_run_config(protocol: str | os.PathLike | None = None,
-                    detector: str | os.PathLike | None = None,
-                    overrides: list[str] | None = None,
-                    extra_layers: list[tuple[str, dict]] | None = None) -> RunConfig:
+def load_run_config(
+    protocol: str | os.PathLike | None = None,
+    detector: str | os.PathLike | None = None,
+    overrides: list[str] | None = None,
+    extra_layers: list[tuple[str, dict]] | None = None,
+) -> RunConfig:
     """Load protocol file < detector file < ``--set`` overrides into a ``RunConfig``.
 
     ``detector`` is a path or the name of a file in ``configs/detectors/``. ``extra_layers``
@@ -199,8 +209,10 @@ def config_dir() -> Path:
     for candidate in candidates:
         if (candidate / "protocol.yaml").is_file():
             return candidate
-    raise ConfigError("cannot find dfshield's configs folder (looked in "
-                      f"{', '.join(map(str, candidates))}); set DFSHIELD_CONFIG_DIR to it")
+    raise ConfigError(
+        "cannot find dfshield's configs folder (looked in "
+        f"{', '.join(map(str, candidates))}); set DFSHIELD_CONFIG_DIR to it"
+    )
 
 
 def find_detector_config(name_or_path: str | os.PathLike) -> Path:
@@ -214,12 +226,15 @@ def find_detector_config(name_or_path: str | os.PathLike) -> Path:
     shipped = sorted(p.stem for p in folder.glob("*.yaml"))
     candidate = folder / f"{name_or_path}.yaml"
     if not candidate.is_file():
-        raise ConfigError(f"no detector config named '{name_or_path}'.{did_you_mean(str(name_or_path), shipped)}"
-                          f" Shipped configs: {', '.join(shipped)}; or pass a YAML path")
+        raise ConfigError(
+            f"no detector config named '{name_or_path}'.{did_you_mean(str(name_or_path), shipped)}"
+            f" Shipped configs: {', '.join(shipped)}; or pass a YAML path"
+        )
     return candidate
 
 
 # -- typed conversion --------------------------------------------------------------------------
+
 
 def check(cls: type, data: Any, source: str, prefix: str = "") -> None:
     """Check keys and value types of a (possibly partial) mapping against dataclass ``cls``."""
@@ -244,7 +259,8 @@ def _convert(cls: type, data: Any, source: str, prefix: str, partial: bool) -> A
         if key not in names:
             raise ConfigError(
                 f"unknown key '{prefix}{key}' in {source}.{did_you_mean(str(key), names)} "
-                f"Valid keys under {where}: {', '.join(names)}")
+                f"Valid keys under {where}: {', '.join(names)}"
+            )
         values[key] = _value(hints[key], value, source, f"{prefix}{key}", partial)
     if partial:
         return None
@@ -270,12 +286,17 @@ def _value(hint: Any, value: Any, source: str, key: str, partial: bool) -> Any:
                 return _value(option, value, source, key, partial)
             except ConfigError as error:
                 errors.append(str(error))
-        raise ConfigError(errors[0] if len(errors) == 1 else
-                          f"{key} in {source} has an invalid value {value!r}: " + "; ".join(errors))
+        raise ConfigError(
+            errors[0]
+            if len(errors) == 1
+            else f"{key} in {source} has an invalid value {value!r}: " + "; ".join(errors)
+        )
     if origin is Literal:
         if value not in args:
-            raise ConfigError(f"{key} in {source} must be one of {', '.join(map(repr, args))}, "
-                              f"got {value!r}.{did_you_mean(str(value), map(str, args))}")
+            raise ConfigError(
+                f"{key} in {source} must be one of {', '.join(map(repr, args))}, "
+                f"got {value!r}.{did_you_mean(str(value), map(str, args))}"
+            )
         return value
     if hint is Any:
         return value
@@ -301,8 +322,10 @@ def _value(hint: Any, value: Any, source: str, key: str, partial: bool) -> Any:
         if origin is tuple and args and args[-1] is not Ellipsis:
             if len(value) != len(args):
                 raise ConfigError(f"{key} in {source} must have {len(args)} items, got {value!r}")
-            return tuple(_value(a, v, source, f"{key}[{i}]", partial)
-                         for i, (a, v) in enumerate(zip(args, value)))
+            return tuple(
+                _value(a, v, source, f"{key}[{i}]", partial)
+                for i, (a, v) in enumerate(zip(args, value))
+            )
         item_hint = args[0] if args else Any
         items = [_value(item_hint, v, source, f"{key}[{i}]", partial) for i, v in enumerate(value)]
         return tuple(items) if (origin is tuple or hint is tuple) else items

@@ -20,7 +20,8 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import inspect
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from dfshield._suggest import did_you_mean
 from dfshield.errors import ConfigError, UnknownNameError
@@ -37,8 +38,13 @@ class Registry:
             entry point's name (off for registries that share another registry's group).
     """
 
-    def __init__(self, name: str, builtin_package: str | None = None,
-                 entry_point_group: str | None = None, register_entry_classes: bool = True):
+    def __init__(
+        self,
+        name: str,
+        builtin_package: str | None = None,
+        entry_point_group: str | None = None,
+        register_entry_classes: bool = True,
+    ):
         self.name = name
         self._register_entry_classes = register_entry_classes
         self._builtin_package = builtin_package
@@ -47,8 +53,9 @@ class Registry:
         self._loaded = builtin_package is None and entry_point_group is None
 
     # -- registration ---------------------------------------------------------------------
-    def register_module(self, module_name: str | None = None, force: bool = False,
-                        module: Any = None) -> Callable[[Any], Any] | Any:
+    def register_module(
+        self, module_name: str | None = None, force: bool = False, module: Any = None
+    ) -> Callable[[Any], Any] | Any:
         """Register ``module`` (or, used as a decorator, the decorated class) under a name.
 
         The name defaults to the class name. Registering a taken name is an error unless
@@ -66,12 +73,15 @@ class Registry:
 
     def _add(self, name: str, obj: Any, force: bool) -> None:
         if not isinstance(name, str) or not name:
-            raise ConfigError(f"{self.name} registry: a name must be a non-empty string, got {name!r}")
+            raise ConfigError(
+                f"{self.name} registry: a name must be a non-empty string, got {name!r}"
+            )
         existing = self._entries.get(name)
         if existing is not None and existing is not obj and not force:
             raise ConfigError(
                 f"{self.name} registry: the name '{name}' is already taken by "
-                f"{_qualname(existing)}; pick another name or pass force=True to replace it")
+                f"{_qualname(existing)}; pick another name or pass force=True to replace it"
+            )
         self._entries[name] = obj
 
     # -- lookup ---------------------------------------------------------------------------
@@ -81,7 +91,8 @@ class Registry:
         if name not in self._entries:
             raise UnknownNameError(
                 f"unknown {self.name} '{name}'.{did_you_mean(name, self._entries)} "
-                f"Registered {self.name} names: {', '.join(sorted(self._entries)) or '(none)'}")
+                f"Registered {self.name} names: {', '.join(sorted(self._entries)) or '(none)'}"
+            )
         return self._entries[name]
 
     def build(self, cfg: dict, **context: Any) -> Any:
@@ -92,10 +103,14 @@ class Registry:
         accept is an error that lists the accepted keys.
         """
         if not isinstance(cfg, dict):
-            raise ConfigError(f"a {self.name} config must be a mapping with a 'name' key, got {cfg!r}")
+            raise ConfigError(
+                f"a {self.name} config must be a mapping with a 'name' key, got {cfg!r}"
+            )
         if "name" not in cfg:
-            raise ConfigError(f"a {self.name} config needs a 'name' key; got keys {sorted(cfg)}. "
-                              f"Registered {self.name} names: {', '.join(self.names())}")
+            raise ConfigError(
+                f"a {self.name} config needs a 'name' key; got keys {sorted(cfg)}. "
+                f"Registered {self.name} names: {', '.join(self.names())}"
+            )
         kwargs = dict(cfg)
         name = kwargs.pop("name")
         factory = self.get(name)
@@ -105,7 +120,8 @@ class Registry:
                 if key not in accepted:
                     raise ConfigError(
                         f"{self.name} '{name}' has no option '{key}'.{did_you_mean(key, accepted)} "
-                        f"Its options: {', '.join(sorted(accepted)) or '(none)'}")
+                        f"Its options: {', '.join(sorted(accepted)) or '(none)'}"
+                    )
         for key, value in context.items():
             if key not in kwargs and (takes_any or key in accepted):
                 kwargs[key] = value
@@ -155,7 +171,8 @@ class Registry:
             except Exception as error:  # a broken plugin must not pass silently
                 raise ConfigError(
                     f"the {self.name} plugin '{entry_point.name}' ({entry_point.value}) failed "
-                    f"to import: {error}. Fix or uninstall the package that provides it") from error
+                    f"to import: {error}. Fix or uninstall the package that provides it"
+                ) from error
             if self._register_entry_classes and callable(obj) and not inspect.ismodule(obj):
                 if obj not in self._entries.values():
                     self._add(entry_point.name, obj, force=False)
@@ -175,7 +192,9 @@ def accepted_options(factory: Any) -> tuple[set[str], bool]:
         if parameter.kind is inspect.Parameter.VAR_KEYWORD:
             takes_any = True
         elif parameter.name != "self" and parameter.kind in (
-                inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY):
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            inspect.Parameter.KEYWORD_ONLY,
+        ):
             names.add(parameter.name)
     return names, takes_any
 
@@ -185,13 +204,20 @@ def _qualname(obj: Any) -> str:
 
 
 DETECTOR = Registry("detector", "dfshield.detectors", "dfshield.detectors")
-BACKBONE = Registry("backbone", "dfshield.detectors", "dfshield.detectors",
-                    register_entry_classes=False)
+BACKBONE = Registry(
+    "backbone", "dfshield.detectors", "dfshield.detectors", register_entry_classes=False
+)
 LOSS = Registry("loss", "dfshield.losses", "dfshield.losses")
 LOSSFUNC = LOSS  # DeepfakeBench's name for the loss registry
 OPTIMIZER = Registry("optimizer", "dfshield.optimizers", "dfshield.optimizers")
-SCHEDULER = Registry("scheduler", "dfshield.optimizers", "dfshield.optimizers",
-                     register_entry_classes=False)
+SCHEDULER = Registry(
+    "scheduler", "dfshield.optimizers", "dfshield.optimizers", register_entry_classes=False
+)
 
-REGISTRIES = {"detectors": DETECTOR, "backbones": BACKBONE, "losses": LOSS,
-              "optimizers": OPTIMIZER, "schedulers": SCHEDULER}
+REGISTRIES = {
+    "detectors": DETECTOR,
+    "backbones": BACKBONE,
+    "losses": LOSS,
+    "optimizers": OPTIMIZER,
+    "schedulers": SCHEDULER,
+}

@@ -11,8 +11,9 @@ import torch
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
-SHARED_DATA = Path(os.environ.get("DFSHIELD_SHARED_DATA",
-                                  Path(__file__).resolve().parents[2] / "shared" / "data"))
+SHARED_DATA = Path(
+    os.environ.get("DFSHIELD_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
+)
 TINY_BACKBONE = {"name": "clip", "model": "dfshield-tiny-vit", "pretrained": None}
 
 
@@ -52,9 +53,15 @@ def toy_image(rng: np.random.Generator, fake: bool, size: int = 32) -> np.ndarra
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
-def write_toy_dataset(out_dir: Path, name: str = "Toy", n_real: int = 40, n_fake: int = 20,
-                      frames_per_video: int = 2, seed: int = 0) -> dict:
-    from dfshield.training.data.writer import DatasetWriter, label_dict_for
+def write_toy_dataset(
+    out_dir: Path,
+    name: str = "Toy",
+    n_real: int = 40,
+    n_fake: int = 20,
+    frames_per_video: int = 2,
+    seed: int = 0,
+) -> dict:
+    from dfshield.datasets.writer import DatasetWriter, label_dict_for
 
     rng = np.random.default_rng(seed)
     with DatasetWriter(out_dir, name) as writer:
@@ -63,8 +70,13 @@ def write_toy_dataset(out_dir: Path, name: str = "Toy", n_real: int = 40, n_fake
             frames = [(10 * j, toy_image(rng, fake)) for j in range(frames_per_video)]
             writer.add_video(f"v{i:04d}", "fake" if fake else "real", frames)
         summary = writer.close(fractions=(0.5, 0.25, 0.25), seed=seed)
-    return {"name": name, "json_dir": str(out_dir / "json"), "lmdb_dir": str(out_dir / "lmdb"),
-            "label_dict": label_dict_for(name), "summary": summary}
+    return {
+        "name": name,
+        "json_dir": str(out_dir / "json"),
+        "lmdb_dir": str(out_dir / "lmdb"),
+        "label_dict": label_dict_for(name),
+        "summary": summary,
+    }
 
 
 @pytest.fixture(scope="session")
@@ -74,11 +86,26 @@ def toy_dataset(tmp_path_factory) -> dict:
 
 def toy_layer(dataset: dict, cache_dir: Path | str, epochs: int = 3, **train) -> tuple[str, dict]:
     """A config layer that points a run at the toy dataset with the tiny random-init backbone."""
-    return ("test layer", {
-        "data": {"train_datasets": [dataset["name"]], "test_datasets": [dataset["name"]],
-                 "json_dir": dataset["json_dir"], "lmdb_dir": dataset["lmdb_dir"],
-                 "label_dict": dataset["label_dict"], "num_workers": 0},
-        "train": {"epochs": epochs, "batch_size": 16, "seed": 1, "device": "cpu", "progress": False,
-                  "output_dir": str(cache_dir), **train},
-        "detector": {"backbone": dict(TINY_BACKBONE)},
-    })
+    return (
+        "test layer",
+        {
+            "data": {
+                "train_datasets": [dataset["name"]],
+                "test_datasets": [dataset["name"]],
+                "json_dir": dataset["json_dir"],
+                "lmdb_dir": dataset["lmdb_dir"],
+                "label_dict": dataset["label_dict"],
+                "num_workers": 0,
+            },
+            "train": {
+                "epochs": epochs,
+                "batch_size": 16,
+                "seed": 1,
+                "device": "cpu",
+                "progress": False,
+                "output_dir": str(cache_dir),
+                **train,
+            },
+            "detector": {"backbone": dict(TINY_BACKBONE)},
+        },
+    )

@@ -18,12 +18,18 @@ import lmdb
 import numpy as np
 import pytest
 
-from dfshield.errors import ConfigError, DataError
-from dfshield.training.data import builder, sources, video
-from dfshield.training.data.faces import FaceBox, FaceCropper, center_crop, square_box
-from dfshield.training.data.writer import (
-    DatasetWriter, decode_png, frame_key, label_dict_for, parse_reencode, split_videos,
+from dfshield.datasets import builder, sources
+from dfshield.datasets.writer import (
+    DatasetWriter,
+    decode_png,
+    frame_key,
+    label_dict_for,
+    parse_reencode,
+    split_videos,
 )
+from dfshield.errors import ConfigError, DataError
+from dfshield.media import video
+from dfshield.media.faces import FaceBox, FaceCropper, center_crop, square_box
 
 SPLITS = ("train", "val", "test")
 
@@ -39,8 +45,10 @@ def shared_videos() -> Path:
     for path in candidates:
         if (path / "ffpp").is_dir() or (path / "dfdc").is_dir():
             return path
-    pytest.skip("real test clips not found (../shared/data/videos or $DFSHIELD_SHARED_DATA); "
-                "they are not part of the repository")
+    pytest.skip(
+        "real test clips not found (../shared/data/videos or $DFSHIELD_SHARED_DATA); "
+        "they are not part of the repository"
+    )
 
 
 def read_dataset(out: Path, name: str) -> tuple[dict, dict[str, bytes]]:
@@ -229,7 +237,9 @@ def test_read_frames_and_broken_videos(tmp_path):
 # ---------------------------------------------------------------------------------------------
 def test_square_box_stays_square_inside_the_image():
     x0, y0, x1, y1 = square_box(FaceBox(10, 10, 30, 40), 1.3, 100, 80)  # 20x30 face -> 39 px square
-    assert x1 - x0 == y1 - y0 == 39 and abs((x0 + x1) / 2 - 20) <= 1 and abs((y0 + y1) / 2 - 25) <= 1
+    assert (
+        x1 - x0 == y1 - y0 == 39 and abs((x0 + x1) / 2 - 20) <= 1 and abs((y0 + y1) / 2 - 25) <= 1
+    )
     x0, y0, x1, y1 = square_box(FaceBox(90, 70, 100, 80), 2.0, 100, 80)  # at the corner: shifted in
     assert (x1 - x0 == y1 - y0 == 20) and x1 == 100 and y1 == 80
     x0, y0, x1, y1 = square_box(FaceBox(0, 0, 100, 80), 1.3, 100, 80)  # larger than the image
@@ -252,6 +262,7 @@ def test_mtcnn_without_facenet_is_a_clear_error():
     pytest.importorskip("torch")
     try:
         import facenet_pytorch  # noqa: F401
+
         pytest.skip("facenet-pytorch is installed")
     except ImportError:
         pass
@@ -263,7 +274,7 @@ def test_haar_finds_the_face_in_a_real_frame():
     clip = shared_videos() / "ffpp/original_sequences/youtube/c23/videos/004.mp4"
     if not clip.is_file():
         pytest.skip(f"{clip} absent")
-    (_, rgb), = video.read_frames(clip, [0])
+    ((_, rgb),) = video.read_frames(clip, [0])
     cropper = FaceCropper()
     crop, found = cropper.crop(rgb)
     assert found and crop.shape == (256, 256, 3)
@@ -283,10 +294,17 @@ def test_image_tree_round_trip(tmp_path, image_tree):
     for (lab, vid), (split, frames) in vids.items():
         assert frames == [f"Tree\\{lab}\\frames\\{vid}\\000.png"]  # one-frame video, backslashes
         image = decode_png(values[frames[0]])
-        assert image.shape == (256, 256, 3) and image.dtype == np.uint8  # same size for both classes
+        assert (
+            image.shape == (256, 256, 3) and image.dtype == np.uint8
+        )  # same size for both classes
     assert len(values) == 10
     assert summary.total_videos == 10 and summary.total_frames == 10
-    assert summary.videos["train"]["real"] + summary.videos["val"]["real"] + summary.videos["test"]["real"] == 6
+    assert (
+        summary.videos["train"]["real"]
+        + summary.videos["val"]["real"]
+        + summary.videos["test"]["real"]
+        == 6
+    )
     assert min(summary.videos[s]["fake"] for s in SPLITS) >= 1  # stratified: fakes in every split
     assert any("neither images nor videos" in n for n in summary.notes)
     text = summary.format()
@@ -299,20 +317,35 @@ def test_image_tree_round_trip(tmp_path, image_tree):
 
 def test_label_csv_with_video_groups(tmp_path, image_tree):
     csv_path = tmp_path / "labels.csv"
-    rows = [("tree/real/r0.png", "0", "clipA"), ("tree/real/r1.png", "real", "clipA"),
-            ("tree/real/r2.png", "REAL", ""), ("tree/fake/f0.jpg", "1", ""),
-            ("tree/fake/f1.jpg", "fake", ""), ("tree/fake/gone.jpg", "fake", "")]
+    rows = [
+        ("tree/real/r0.png", "0", "clipA"),
+        ("tree/real/r1.png", "real", "clipA"),
+        ("tree/real/r2.png", "REAL", ""),
+        ("tree/fake/f0.jpg", "1", ""),
+        ("tree/fake/f1.jpg", "fake", ""),
+        ("tree/fake/gone.jpg", "fake", ""),
+    ]
     with csv_path.open("w", newline="") as handle:
         w = csv.writer(handle)
         w.writerow(["path", "label", "video"])
         w.writerows(rows)
-    summary = builder.build_from_images(csv_path, tmp_path / "out", "Csv", size=0, fractions=(1, 0, 0))
+    summary = builder.build_from_images(
+        csv_path, tmp_path / "out", "Csv", size=0, fractions=(1, 0, 0)
+    )
     info, values = read_dataset(tmp_path / "out", "Csv")
     vids = videos_of(info, "Csv")
-    assert set(vids) == {("real", "clipA"), ("real", "tree__real__r2"), ("fake", "tree__fake__f0"),
-                         ("fake", "tree__fake__f1")}
+    assert set(vids) == {
+        ("real", "clipA"),
+        ("real", "tree__real__r2"),
+        ("fake", "tree__fake__f0"),
+        ("fake", "tree__fake__f1"),
+    }
     assert [k.rsplit("\\", 1)[1] for k in vids[("real", "clipA")][1]] == ["000.png", "001.png"]
-    assert decode_png(values[vids[("real", "clipA")][1][0]]).shape == (48, 64, 3)  # size 0 keeps images
+    assert decode_png(values[vids[("real", "clipA")][1][0]]).shape == (
+        48,
+        64,
+        3,
+    )  # size 0 keeps images
     assert summary.missing == [str(tmp_path / "tree/fake/gone.jpg")]
 
     bad = tmp_path / "bad.csv"
@@ -340,8 +373,12 @@ def test_empty_sources_are_clear_errors(tmp_path):
 def test_reencode_is_identical_for_both_classes(tmp_path):
     rng = np.random.default_rng(2)
     root = tmp_path / "same"
-    pictures = [np.clip(smooth_image(rng, 64, 64) + rng.integers(0, 6, (64, 64, 3)), 0, 255).astype(np.uint8)
-                for _ in range(3)]
+    pictures = [
+        np.clip(smooth_image(rng, 64, 64) + rng.integers(0, 6, (64, 64, 3)), 0, 255).astype(
+            np.uint8
+        )
+        for _ in range(3)
+    ]
     for i, pic in enumerate(pictures):  # the same pixels in both classes
         write_image(root / "real" / f"{i}.png", pic)
         write_image(root / "fake" / f"{i}.png", pic)
@@ -366,8 +403,15 @@ def test_folder_of_frames_is_one_video_sampled_evenly(tmp_path):
     for clip, label in (("a", "real"), ("b", "fake"), ("c", "real")):
         for idx in range(0, 100, 5):  # frames 000, 005, ... 095 already extracted
             write_image(root / label / clip / f"{idx:03d}.png", smooth_image(rng, 32, 32))
-    summary = builder.build_from_images(root, tmp_path / "out", "Frames", frames=4, size=32,
-                                        group_images="folder", fractions=(1, 1, 1))
+    summary = builder.build_from_images(
+        root,
+        tmp_path / "out",
+        "Frames",
+        frames=4,
+        size=32,
+        group_images="folder",
+        fractions=(1, 1, 1),
+    )
     vids = videos_of(read_dataset(tmp_path / "out", "Frames")[0], "Frames")
     assert set(vids) == {("real", "a"), ("fake", "b"), ("real", "c")}
     chosen = [int(k.rsplit("\\", 1)[1][:-4]) for k in vids[("real", "a")][1]]
@@ -384,9 +428,14 @@ def test_video_tree_with_bad_files_and_faceless_frames(tmp_path):
     write_video(root / "fake" / "noise2.avi", noise_frames(12, 2))
     (root / "fake" / "broken.mp4").write_bytes(b"\x00" * 300)
 
-    summary = builder.build_from_videos(root, tmp_path / "center", "Center", frames=3, size=32,
-                                        on_missing="center")
-    assert summary.faces_not_found == 6 and summary.frames_center_cropped == 6 and summary.frames_skipped == 0
+    summary = builder.build_from_videos(
+        root, tmp_path / "center", "Center", frames=3, size=32, on_missing="center"
+    )
+    assert (
+        summary.faces_not_found == 6
+        and summary.frames_center_cropped == 6
+        and summary.frames_skipped == 0
+    )
     assert [p for p, _ in summary.failed] == [str(root / "fake" / "broken.mp4")]
     assert "broken.mp4" in summary.format() and "could not be read" in summary.format()
     vids = videos_of(read_dataset(tmp_path / "center", "Center")[0], "Center")
@@ -401,11 +450,29 @@ def test_video_tree_with_bad_files_and_faceless_frames(tmp_path):
 def test_cli_runs_and_reports(tmp_path, image_tree, capsys):
     parser = argparse.ArgumentParser()
     builder.add_arguments(parser)
-    args = parser.parse_args([str(image_tree), str(tmp_path / "out"), "--name", "Cli", "--size", "64",
-                              "--split", "0.6,0.2,0.2", "--seed", "5", "--reencode", "jpeg:95", "--no-progress"])
+    args = parser.parse_args(
+        [
+            str(image_tree),
+            str(tmp_path / "out"),
+            "--name",
+            "Cli",
+            "--size",
+            "64",
+            "--split",
+            "0.6,0.2,0.2",
+            "--seed",
+            "5",
+            "--reencode",
+            "jpeg:95",
+            "--no-progress",
+        ]
+    )
     assert builder.run(args) == 0
     out = capsys.readouterr().out
-    assert "Dataset Cli: 10 videos, 10 frames" in out and "re-encoded every source image as jpeg:95" in out
+    assert (
+        "Dataset Cli: 10 videos, 10 frames" in out
+        and "re-encoded every source image as jpeg:95" in out
+    )
     with pytest.raises(SystemExit):
         parser.parse_args([str(image_tree), str(tmp_path / "out"), "--name", "X", "--split", "a,b"])
 
@@ -424,9 +491,17 @@ def test_ffpp_clips(ffpp_build):
     root, out, summary = ffpp_build
     info, values = read_dataset(out, "FFClips")
     vids = videos_of(info, "FFClips")
-    assert sorted(v for lab, v in vids if lab == "real") == ["youtube_004", "youtube_519", "youtube_634"]
+    assert sorted(v for lab, v in vids if lab == "real") == [
+        "youtube_004",
+        "youtube_519",
+        "youtube_634",
+    ]
     assert sorted(v for lab, v in vids if lab == "fake") == [
-        "Deepfakes_519_515", "Face2Face_750_743", "FaceSwap_634_660", "NeuralTextures_004_982"]
+        "Deepfakes_519_515",
+        "Face2Face_750_743",
+        "FaceSwap_634_660",
+        "NeuralTextures_004_982",
+    ]
     # identity guard: a fake shares the split of the real video it was made from
     assert vids[("real", "youtube_519")][0] == vids[("fake", "Deepfakes_519_515")][0]
     assert vids[("real", "youtube_004")][0] == vids[("fake", "NeuralTextures_004_982")][0]
@@ -471,16 +546,25 @@ def test_layout_detection_on_real_folders():
 # through the project's reader
 # ---------------------------------------------------------------------------------------------
 def test_reader_reads_what_the_builder_wrote(tmp_path, image_tree):
-    dataset_mod = pytest.importorskip("dfshield.training.data.dataset")
-    config_mod = pytest.importorskip("dfshield.training.data.config")
-    builder.build_from_images(image_tree, tmp_path, "ReadBack", size=64, fractions=(0.5, 0.25, 0.25))
-    cfg = config_mod.DataConfig(train_datasets=["ReadBack"], test_datasets=["ReadBack"],
-                                json_dir=str(tmp_path / "json"), lmdb_dir=str(tmp_path / "lmdb"),
-                                label_dict=label_dict_for("ReadBack"), num_workers=0)
+    dataset_mod = pytest.importorskip("dfshield.data.dataset")
+    config_mod = pytest.importorskip("dfshield.data.config")
+    builder.build_from_images(
+        image_tree, tmp_path, "ReadBack", size=64, fractions=(0.5, 0.25, 0.25)
+    )
+    cfg = config_mod.DataConfig(
+        train_datasets=["ReadBack"],
+        test_datasets=["ReadBack"],
+        json_dir=str(tmp_path / "json"),
+        lmdb_dir=str(tmp_path / "lmdb"),
+        label_dict=label_dict_for("ReadBack"),
+        num_workers=0,
+    )
     info = json.loads((tmp_path / "json" / "ReadBack.json").read_text())["ReadBack"]
     seen = 0
     for split in SPLITS:
-        expected = sorted([0] * len(info["ReadBack_real"][split]) + [1] * len(info["ReadBack_fake"][split]))
+        expected = sorted(
+            [0] * len(info["ReadBack_real"][split]) + [1] * len(info["ReadBack_fake"][split])
+        )
         if not expected:
             continue
         ds = dataset_mod.DeepfakeDataset(cfg, split, resolution=64, augment=False)

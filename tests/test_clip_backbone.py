@@ -47,7 +47,9 @@ def test_missing_or_offline_weights_are_a_clear_error(tmp_path, monkeypatch):
     import huggingface_hub.constants
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    with pytest.raises(ConfigError, match=r"(?s)could not load CLIP weights 'openai'.*pretrained=/path/to"):
+    with pytest.raises(
+        ConfigError, match=r"(?s)could not load CLIP weights 'openai'.*pretrained=/path/to"
+    ):
         ClipBackbone(model="ViT-B-32", pretrained="openai", cache_dir=str(tmp_path))
     with pytest.raises(ConfigError, match="unknown open_clip model 'ViT-L-41'"):
         ClipBackbone(model="ViT-L-41", pretrained=None)

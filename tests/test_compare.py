@@ -5,20 +5,27 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import toy_layer
+
 from dfshield.errors import ConfigError
-from dfshield.training.comparison import load_comparison_configs, run_comparison
+from dfshield.studies.comparison import load_comparison_configs, run_comparison
 
 DETECTORS = ["clip_linear", "robust_clip", "spcup"]
 
 
-def test_compare_encodes_each_frame_once_and_writes_the_table(toy_dataset, tmp_path, encoded_frames):
+def test_compare_encodes_each_frame_once_and_writes_the_table(
+    toy_dataset, tmp_path, encoded_frames
+):
     encoded = encoded_frames
-    configs = load_comparison_configs(DETECTORS, extra_layers=[toy_layer(toy_dataset, tmp_path, epochs=2)])
+    configs = load_comparison_configs(
+        DETECTORS, extra_layers=[toy_layer(toy_dataset, tmp_path, epochs=2)]
+    )
     rows = run_comparison(configs, tmp_path / "compare", feature_cache=tmp_path / "cache")
-    frames = sum(toy_dataset["summary"].frames[split][label]
-                 for split in ("train", "val", "test") for label in ("real", "fake"))
+    frames = sum(
+        toy_dataset["summary"].frames[split][label]
+        for split in ("train", "val", "test")
+        for label in ("real", "fake")
+    )
     assert sum(encoded) == frames  # three detectors, every split, each frame encoded exactly once
     assert [row["detector"] for row in rows] == DETECTORS
     run = tmp_path / "compare"
@@ -37,6 +44,8 @@ def test_compare_encodes_each_frame_once_and_writes_the_table(toy_dataset, tmp_p
 
 def test_a_detector_file_may_not_change_the_protocol(tmp_path):
     custom = tmp_path / "greedy.yaml"
-    custom.write_text("detector: {name: clip_linear, backbone: {name: clip}}\ntrain: {epochs: 500}\n")
+    custom.write_text(
+        "detector: {name: clip_linear, backbone: {name: clip}}\ntrain: {epochs: 500}\n"
+    )
     with pytest.raises(ConfigError, match=r"sets protocol values \(train.epochs\)"):
         load_comparison_configs(["clip_linear", str(custom)])

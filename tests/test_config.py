@@ -2,8 +2,14 @@
 
 import pytest
 
-from dfshield.config import (RunConfig, TrainConfig, build_config, load_run_config, merge,
-                             parse_overrides)
+from dfshield.config import (
+    RunConfig,
+    TrainConfig,
+    build_config,
+    load_run_config,
+    merge,
+    parse_overrides,
+)
 from dfshield.errors import ConfigError
 
 
@@ -39,18 +45,25 @@ def test_wrong_type_names_key_and_file(tmp_path):
 
 
 def test_precedence_protocol_then_detector_then_set(tmp_path):
-    protocol = write(tmp_path / "protocol.yaml",
-                     "train: {epochs: 5, batch_size: 64, seed: 1}\n"
-                     "optimizer: {name: adamw, lr: 0.1, weight_decay: 0.0}\n")
-    detector = write(tmp_path / "det.yaml",
-                     "detector: {name: spcup}\ntrain: {batch_size: 32, seed: 2}\n"
-                     "optimizer: {name: adamw, lr: 0.01}\n")
-    cfg = load_run_config(protocol=protocol, detector=detector,
-                          overrides=["train.seed=3", "optimizer.weight_decay=0.5"])
+    protocol = write(
+        tmp_path / "protocol.yaml",
+        "train: {epochs: 5, batch_size: 64, seed: 1}\n"
+        "optimizer: {name: adamw, lr: 0.1, weight_decay: 0.0}\n",
+    )
+    detector = write(
+        tmp_path / "det.yaml",
+        "detector: {name: spcup}\ntrain: {batch_size: 32, seed: 2}\n"
+        "optimizer: {name: adamw, lr: 0.01}\n",
+    )
+    cfg = load_run_config(
+        protocol=protocol,
+        detector=detector,
+        overrides=["train.seed=3", "optimizer.weight_decay=0.5"],
+    )
     assert isinstance(cfg, RunConfig) and isinstance(cfg.train, TrainConfig)
-    assert cfg.train.epochs == 5          # protocol only
-    assert cfg.train.batch_size == 32     # detector beats protocol
-    assert cfg.train.seed == 3            # --set beats both
+    assert cfg.train.epochs == 5  # protocol only
+    assert cfg.train.batch_size == 32  # detector beats protocol
+    assert cfg.train.seed == 3  # --set beats both
     assert cfg.optimizer == {"name": "adamw", "lr": 0.01, "weight_decay": 0.5}
     assert cfg.train.eval_every == TrainConfig().eval_every  # default untouched
 

@@ -5,12 +5,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from fixtures import datagen as dg  # tests/fixtures/datagen.py
 from torch.utils.data import DataLoader, Subset
 
+from dfshield.data import (
+    AugmentConfig,
+    DataConfig,
+    DeepfakeDataset,
+    MissingKeyError,
+    collate,
+    make_loader,
+    pil_preprocess,
+)
 from dfshield.errors import DataError
-from dfshield.training.data import (AugmentConfig, DataConfig, DeepfakeDataset, MissingKeyError,
-                                    collate, make_loader, pil_preprocess, select_frames)
-from fixtures import datagen as dg  # tests/fixtures/datagen.py
+from dfshield.media.frames import select_frames
 
 FIX = dg.FIXTURES
 RES = 16
@@ -36,21 +44,30 @@ def assert_colour(image, key, tol=2, **norm):
 
 @pytest.fixture
 def ff_lmdb(tmp_path):
-    dg.build_lmdb(tmp_path / "lmdb", "FaceForensics++", "FaceForensics++", style="windows",
-                  masks=True, landmarks=True)
+    dg.build_lmdb(
+        tmp_path / "lmdb",
+        "FaceForensics++",
+        "FaceForensics++",
+        style="windows",
+        masks=True,
+        landmarks=True,
+    )
     return tmp_path / "lmdb"
 
 
 @pytest.fixture
 def both_lmdbs(tmp_path):
     dg.build_lmdb(tmp_path / "lmdb", "FaceForensics++", "FaceForensics++", style="windows")
-    dg.build_lmdb(tmp_path / "lmdb", "Celeb-DF-v2", "Celeb-DF-v2", style="linux")  # mixed separators
+    dg.build_lmdb(
+        tmp_path / "lmdb", "Celeb-DF-v2", "Celeb-DF-v2", style="linux"
+    )  # mixed separators
     return tmp_path / "lmdb"
 
 
 def test_frame_mode_items_labels_ids_and_pixels(ff_lmdb):
-    ds = DeepfakeDataset(config(ff_lmdb, frame_num={"train": 4}, augment=NO_AUG), "train",
-                         resolution=RES)
+    ds = DeepfakeDataset(
+        config(ff_lmdb, frame_num={"train": 4}, augment=NO_AUG), "train", resolution=RES
+    )
     records = ds.records
     assert [r.video_path.rsplit("/", 1)[1] for r in records] == ["000_001", "001_000", "000", "001"]
     expected_keys = [k for r in records for k in select_frames(r.frames, 4)]
@@ -59,7 +76,12 @@ def test_frame_mode_items_labels_ids_and_pixels(ff_lmdb):
     assert ds.class_counts == {"real": 8, "fake": 6}
     assert ds.video_ids[0] == "FaceForensics++/manipulated_sequences/Deepfakes/c23/frames/000_001"
     # evenly spaced, not the first four: 000, 020, 030, 050 of 000, 010, ..., 050
-    assert [Path(k.replace("\\", "/")).stem for k in ds.frame_keys[:4]] == ["000", "020", "030", "050"]
+    assert [Path(k.replace("\\", "/")).stem for k in ds.frame_keys[:4]] == [
+        "000",
+        "020",
+        "030",
+        "050",
+    ]
     for index in range(len(ds)):
         item = ds[index]
         assert item["image"].shape == (3, RES, RES) and item["image"].dtype == torch.float32
@@ -72,7 +94,10 @@ def test_frame_mode_items_labels_ids_and_pixels(ff_lmdb):
 
 def test_test_split_is_deterministic_and_never_augmented(ff_lmdb):
     cfg = config(ff_lmdb)  # default augmentation: on for train only
-    first, second = DeepfakeDataset(cfg, "test", resolution=RES), DeepfakeDataset(cfg, "test", resolution=RES)
+    first, second = (
+        DeepfakeDataset(cfg, "test", resolution=RES),
+        DeepfakeDataset(cfg, "test", resolution=RES),
+    )
     assert not first.augment and not DeepfakeDataset(cfg, "val", resolution=RES).augment
     assert DeepfakeDataset(cfg, "train", resolution=RES).augment
     assert first.frame_keys == second.frame_keys
@@ -81,24 +106,31 @@ def test_test_split_is_deterministic_and_never_augmented(ff_lmdb):
         assert torch.equal(first[i]["image"], first[i]["image"])
     batches = list(make_loader(first, batch_size=4))
     assert sum(len(b["label"]) for b in batches) == len(first)
-    assert [k for b in batches for k in b["frame_key"]] == first.frame_keys  # test loader keeps order
+    assert [
+        k for b in batches for k in b["frame_key"]
+    ] == first.frame_keys  # test loader keeps order
 
 
 def test_train_augmentation_is_applied_and_seedable(ff_lmdb):
-    flip_only = AugmentConfig(flip_prob=1.0, blur_prob=0, brightness_contrast_prob=0, jpeg_prob=0,
-                              isotropic_resize=False)
+    flip_only = AugmentConfig(
+        flip_prob=1.0, blur_prob=0, brightness_contrast_prob=0, jpeg_prob=0, isotropic_resize=False
+    )
     ds = DeepfakeDataset(config(ff_lmdb, augment=flip_only), "train", resolution=RES)
     item = ds[0]
     inverted = tuple(255 - c for c in dg.colour(item["frame_key"]))
     assert all(abs(g - w) <= 2 for g, w in zip(left_colour(item["image"]), inverted))  # flipped
-    full = DeepfakeDataset(config(ff_lmdb, augment=AugmentConfig(rotate_prob=0.5)), "train", resolution=RES)
+    full = DeepfakeDataset(
+        config(ff_lmdb, augment=AugmentConfig(rotate_prob=0.5)), "train", resolution=RES
+    )
     torch.manual_seed(3)
     a = [full[i]["image"] for i in range(len(full))]
     torch.manual_seed(3)
     b = [full[i]["image"] for i in range(len(full))]
     assert all(torch.equal(x, y) for x, y in zip(a, b))
     assert all(x.shape == (3, RES, RES) for x in a)
-    off = DeepfakeDataset(config(ff_lmdb, augment=flip_only), "train", resolution=RES, augment=False)
+    off = DeepfakeDataset(
+        config(ff_lmdb, augment=flip_only), "train", resolution=RES, augment=False
+    )
     assert_colour(off[0]["image"], off[0]["frame_key"])
 
 
@@ -117,7 +149,9 @@ def test_resolution_mean_std_and_preprocess_come_from_the_backbone(ff_lmdb):
         return torch.from_numpy(array).permute(2, 0, 1).float()
 
     raw_ds = DeepfakeDataset(config(ff_lmdb), "test", preprocess=preprocess)
-    assert raw_ds[0]["image"].shape == (3, dg.HEIGHT, dg.WIDTH) and seen == [(dg.HEIGHT, dg.WIDTH, 3)]
+    assert raw_ds[0]["image"].shape == (3, dg.HEIGHT, dg.WIDTH) and seen == [
+        (dg.HEIGHT, dg.WIDTH, 3)
+    ]
     assert tuple(raw_ds[0]["image"][:, 0, 0].int().tolist()) == dg.colour(raw_ds[0]["frame_key"])
 
     from torchvision import transforms
@@ -133,10 +167,12 @@ def test_video_mode_clips(ff_lmdb):
     ds = DeepfakeDataset(cfg, "train", mode="video", resolution=RES)
     stems = [[Path(k.replace("\\", "/")).stem for k in clip] for clip in ds.frame_keys]
     assert stems == [
-        ["000", "010", "020"], ["030", "040", "050"],  # 000_001: 6 frames -> 2 clips
-        ["000", "008", "008"],                         # 001_000: 2 frames, repeated evenly
-        ["000", "003", "020"], ["040", "100", "1005"], # 000
-        ["010", "020", "030"],                         # 001: 4 frames -> one centred clip
+        ["000", "010", "020"],
+        ["030", "040", "050"],  # 000_001: 6 frames -> 2 clips
+        ["000", "008", "008"],  # 001_000: 2 frames, repeated evenly
+        ["000", "003", "020"],
+        ["040", "100", "1005"],  # 000
+        ["010", "020", "030"],  # 001: 4 frames -> one centred clip
     ]
     assert ds.labels.tolist() == [1, 1, 1, 0, 0, 0]
     item = ds[0]
@@ -149,14 +185,21 @@ def test_video_mode_clips(ff_lmdb):
 
 
 def test_video_mode_clip_shares_one_augmentation(ff_lmdb):
-    flip_half = AugmentConfig(flip_prob=0.5, blur_prob=0, brightness_contrast_prob=0, jpeg_prob=0,
-                              isotropic_resize=False)
-    ds = DeepfakeDataset(config(ff_lmdb, frame_num={"train": 6}, clip_size=3, augment=flip_half),
-                         "train", mode="video", resolution=RES)
+    flip_half = AugmentConfig(
+        flip_prob=0.5, blur_prob=0, brightness_contrast_prob=0, jpeg_prob=0, isotropic_resize=False
+    )
+    ds = DeepfakeDataset(
+        config(ff_lmdb, frame_num={"train": 6}, clip_size=3, augment=flip_half),
+        "train",
+        mode="video",
+        resolution=RES,
+    )
     torch.manual_seed(0)
     for _ in range(6):
         item = ds[0]
-        flipped = [left_colour(item["image"][t]) != dg.colour(k) for t, k in enumerate(item["frame_key"])]
+        flipped = [
+            left_colour(item["image"][t]) != dg.colour(k) for t, k in enumerate(item["frame_key"])
+        ]
         assert len(set(flipped)) == 1  # every frame of the clip flipped, or none
 
 
@@ -171,7 +214,9 @@ def test_dataloader_with_two_workers_over_one_lmdb(ff_lmdb):
     images = torch.cat([b["image"] for b in batches])
     for i, key in enumerate(ds.frame_keys):
         assert torch.equal(images[i], ds[i]["image"])
-    shuffled = list(make_loader(ds, batch_size=5, num_workers=2, generator=torch.Generator().manual_seed(1)))
+    shuffled = list(
+        make_loader(ds, batch_size=5, num_workers=2, generator=torch.Generator().manual_seed(1))
+    )
     assert sorted(k for b in shuffled for k in b["frame_key"]) == sorted(ds.frame_keys)
 
 
@@ -180,10 +225,15 @@ def test_two_datasets_with_their_own_lmdbs_and_two_workers(both_lmdbs):
     ds = DeepfakeDataset(cfg, "train", resolution=RES)
     assert ds.datasets == ["FaceForensics++", "Celeb-DF-v2"]
     assert ds.store("FaceForensics++").path != ds.store("Celeb-DF-v2").path
-    assert ds.item_datasets.count("Celeb-DF-v2") == 7 and ds.class_counts == {"real": 14, "fake": 11}
+    assert ds.item_datasets.count("Celeb-DF-v2") == 7 and ds.class_counts == {
+        "real": 14,
+        "fake": 11,
+    }
     seen = 0
     for batch in make_loader(ds, batch_size=3, shuffle=True, num_workers=2):
-        for image, key, dataset, label in zip(batch["image"], batch["frame_key"], batch["dataset"], batch["label"]):
+        for image, key, dataset, label in zip(
+            batch["image"], batch["frame_key"], batch["dataset"], batch["label"]
+        ):
             assert_colour(image, key)
             assert key.startswith(dataset if dataset != "Celeb-DF-v2" else "Celeb-DF-v2\\")
             seen += 1
@@ -196,20 +246,30 @@ def test_masks_and_landmarks(ff_lmdb):
     fake, real = ds[0], ds[len(ds) - 1]
     assert fake["label"] == 1 and real["label"] == 0
     assert fake["mask"].shape == (1, RES, RES) and fake["mask"].dtype == torch.float32
-    assert fake["mask"][0, :, 0].max() == 0 and abs(float(fake["mask"][0, 0, -1]) - 200 / 255) < 1e-3
+    assert (
+        fake["mask"][0, :, 0].max() == 0 and abs(float(fake["mask"][0, 0, -1]) - 200 / 255) < 1e-3
+    )
     assert real["mask"].abs().sum() == 0  # real videos have no mask: zeros
     scale = np.array([RES / dg.WIDTH, RES / dg.HEIGHT], dtype=np.float32)
-    assert np.allclose(fake["landmark"].numpy(), dg.expected_landmarks(fake["frame_key"]) * scale, atol=1e-4)
+    assert np.allclose(
+        fake["landmark"].numpy(), dg.expected_landmarks(fake["frame_key"]) * scale, atol=1e-4
+    )
     batch = collate([ds[0], ds[1]])
     assert batch["mask"].shape == (2, 1, RES, RES) and batch["landmark"].shape == (2, 81, 2)
-    video = DeepfakeDataset(config(ff_lmdb, with_mask=True, clip_size=2, augment=NO_AUG), "test",
-                            mode="video", resolution=RES)
+    video = DeepfakeDataset(
+        config(ff_lmdb, with_mask=True, clip_size=2, augment=NO_AUG),
+        "test",
+        mode="video",
+        resolution=RES,
+    )
     assert video[0]["mask"].shape == (2, 1, RES, RES) and video[0]["landmark"] is None
 
 
 def test_plain_folder_mode(tmp_path):
     root = dg.build_folder(tmp_path / "rgb", "Celeb-DF-v2")
-    ds = DeepfakeDataset(config(data_root=str(root), test_datasets=["Celeb-DF-v2"]), "test", resolution=RES)
+    ds = DeepfakeDataset(
+        config(data_root=str(root), test_datasets=["Celeb-DF-v2"]), "test", resolution=RES
+    )
     assert len(ds) == 8 and ds.labels.tolist() == [0, 0, 1, 1, 1, 0, 0, 0]
     for i in range(len(ds)):
         assert_colour(ds[i]["image"], ds[i]["frame_key"])
@@ -224,21 +284,30 @@ CELEB_TRUNC = "Celeb-DF-v2\\Celeb-synthesis\\frames\\id1_id0_0001\\010.png"
 
 
 def celeb_lmdb(tmp_path, **options):
-    return dg.build_lmdb(tmp_path / "lmdb", "Celeb-DF-v2", "Celeb-DF-v2", style="linux", **options).parent
+    return dg.build_lmdb(
+        tmp_path / "lmdb", "Celeb-DF-v2", "Celeb-DF-v2", style="linux", **options
+    ).parent
 
 
 def corrupt_cfg(tmp_path, **kwargs):
     full = dg.frame_png(CELEB_TRUNC)
-    lmdb_dir = celeb_lmdb(tmp_path, replace={CELEB_BAD: b"this is no png", CELEB_TRUNC: full[: len(full) // 2]})
+    lmdb_dir = celeb_lmdb(
+        tmp_path, replace={CELEB_BAD: b"this is no png", CELEB_TRUNC: full[: len(full) // 2]}
+    )
     return config(lmdb_dir, test_datasets=["Celeb-DF-v2"], **kwargs)
 
 
 def test_undecodable_frame_fails_with_key_and_dataset(tmp_path):
     ds = DeepfakeDataset(corrupt_cfg(tmp_path), "test", resolution=RES)
     bad = ds.frame_keys.index(CELEB_BAD)
-    with pytest.raises(DataError, match=r"cannot decode image 'Celeb-DF-v2\\YouTube-real.*009.png' of dataset 'Celeb-DF-v2'.*on_bad_frame: skip"):
+    with pytest.raises(
+        DataError,
+        match=r"cannot decode image 'Celeb-DF-v2\\YouTube-real.*009.png' of dataset 'Celeb-DF-v2'.*on_bad_frame: skip",
+    ):
         ds[bad]
-    with pytest.raises(DataError, match=r"(009|010).png' of dataset 'Celeb-DF-v2'.*on_bad_frame: skip"):
+    with pytest.raises(
+        DataError, match=r"(009|010).png' of dataset 'Celeb-DF-v2'.*on_bad_frame: skip"
+    ):
         list(make_loader(ds, batch_size=2, num_workers=2))  # not replaced by another sample
 
 
@@ -247,7 +316,11 @@ def test_skip_bad_frames_counts_them_across_workers(tmp_path):
     bad = ds.frame_keys.index(CELEB_BAD)
     marker = ds[bad]
     ds.end_epoch()
-    assert marker["skipped"] and marker["frame_key"] == CELEB_BAD and "cannot decode" in marker["reason"]
+    assert (
+        marker["skipped"]
+        and marker["frame_key"] == CELEB_BAD
+        and "cannot decode" in marker["reason"]
+    )
     batches = list(make_loader(ds, batch_size=1, num_workers=2))
     assert len(batches) == len(ds) - 2  # batches left empty by skipping are dropped
     keys = [k for b in batches for k in b["frame_key"]]
@@ -258,7 +331,9 @@ def test_skip_bad_frames_counts_them_across_workers(tmp_path):
     assert {f[1] for f in report["frames"]} == {CELEB_BAD, CELEB_TRUNC}
     assert ds.bad_frames == 0  # reset for the next epoch
     # a plain DataLoader over a Subset (as the feature bank uses) is counted as well
-    plain = DataLoader(Subset(ds, list(range(len(ds)))), batch_size=3, num_workers=2, collate_fn=collate)
+    plain = DataLoader(
+        Subset(ds, list(range(len(ds)))), batch_size=3, num_workers=2, collate_fn=collate
+    )
     batches = list(plain)
     assert sum(len(b["skipped"]) for b in batches) == 2 and ds.report_bad_frames()["count"] == 2
     batch = collate([ds[0], marker])
@@ -269,17 +344,26 @@ def test_skip_bad_frames_counts_them_across_workers(tmp_path):
 
 def test_missing_lmdb_key_is_an_error_even_when_skipping(tmp_path):
     lmdb_dir = celeb_lmdb(tmp_path, drop={CELEB_BAD})
-    ds = DeepfakeDataset(config(lmdb_dir, test_datasets=["Celeb-DF-v2"], on_bad_frame="skip"), "test")
+    ds = DeepfakeDataset(
+        config(lmdb_dir, test_datasets=["Celeb-DF-v2"], on_bad_frame="skip"), "test"
+    )
     with pytest.raises(MissingKeyError) as info:
         ds[ds.frame_keys.index(CELEB_BAD)]
     message = str(info.value)
-    assert "009.png" in message and "Celeb-DF-v2_lmdb" in message and "dataset 'Celeb-DF-v2'" in message
+    assert (
+        "009.png" in message
+        and "Celeb-DF-v2_lmdb" in message
+        and "dataset 'Celeb-DF-v2'" in message
+    )
     assert "Closest existing keys" in message and "separator mismatch" in message
     assert "Celeb-DF-v2\\YouTube-real/frames/00001/000.png" in info.value.closest
 
 
 def test_setup_errors_at_construction(tmp_path, ff_lmdb):
-    with pytest.raises(DataError, match=r"Celeb-DF-v2_lmdb' for dataset 'Celeb-DF-v2' does not exist.*FaceForensics\+\+_lmdb"):
+    with pytest.raises(
+        DataError,
+        match=r"Celeb-DF-v2_lmdb' for dataset 'Celeb-DF-v2' does not exist.*FaceForensics\+\+_lmdb",
+    ):
         DeepfakeDataset(config(ff_lmdb, test_datasets=["Celeb-DF-v2"]), "test")
     lmdb_dir = celeb_lmdb(tmp_path)
     with pytest.raises(DataError, match="split 'val' of dataset 'Celeb-DF-v2' is empty"):
@@ -292,8 +376,12 @@ def test_setup_errors_at_construction(tmp_path, ff_lmdb):
     cfg = config(lmdb_dir, json_dir=str(tmp_path / "json"), test_datasets=["Celeb-DF-v2"])
     with pytest.raises(DataError, match="label string 'Celeb_fake'"):
         DeepfakeDataset(cfg, "test")
-    cfg = config(lmdb_dir, json_dir=str(tmp_path / "json"), test_datasets=["Celeb-DF-v2"],
-                 label_dict={"Celeb_fake": 1})
+    cfg = config(
+        lmdb_dir,
+        json_dir=str(tmp_path / "json"),
+        test_datasets=["Celeb-DF-v2"],
+        label_dict={"Celeb_fake": 1},
+    )
     assert DeepfakeDataset(cfg, "test").class_counts == {"real": 5, "fake": 3}
 
 
@@ -301,8 +389,13 @@ def test_grayscale_and_rgba_frames_become_rgb(tmp_path):
     gray_key = "Celeb-DF-v2\\YouTube-real\\frames\\00001\\000.png"
     rgba_key = "Celeb-DF-v2\\YouTube-real\\frames\\00001\\018.png"
     rgba = np.dstack([dg.frame_rgb(rgba_key), np.full((dg.HEIGHT, dg.WIDTH), 7, np.uint8)])
-    lmdb_dir = celeb_lmdb(tmp_path, replace={gray_key: dg.png(np.full((dg.HEIGHT, dg.WIDTH), 90, np.uint8)),
-                                             rgba_key: dg.png(rgba)})
+    lmdb_dir = celeb_lmdb(
+        tmp_path,
+        replace={
+            gray_key: dg.png(np.full((dg.HEIGHT, dg.WIDTH), 90, np.uint8)),
+            rgba_key: dg.png(rgba),
+        },
+    )
     ds = DeepfakeDataset(config(lmdb_dir, test_datasets=["Celeb-DF-v2"]), "test", resolution=RES)
     gray = ds[ds.frame_keys.index(gray_key)]["image"]
     assert gray.shape == (3, RES, RES) and left_colour(gray) == (90, 90, 90)
@@ -328,10 +421,23 @@ def test_video_listed_by_two_datasets_is_read_once(tmp_path, ff_lmdb):
 
 
 def test_collate_without_landmarks_or_masks():
-    items = [{"image": torch.zeros(3, 2, 2), "label": i, "landmark": None, "mask": None,
-              "video_id": f"v{i}", "frame_key": f"k{i}", "dataset": "d", "index": i} for i in range(3)]
+    items = [
+        {
+            "image": torch.zeros(3, 2, 2),
+            "label": i,
+            "landmark": None,
+            "mask": None,
+            "video_id": f"v{i}",
+            "frame_key": f"k{i}",
+            "dataset": "d",
+            "index": i,
+        }
+        for i in range(3)
+    ]
     batch = collate(items)
     assert batch["image"].shape == (3, 3, 2, 2) and batch["label"].dtype == torch.long
     assert batch["landmark"] is None and batch["mask"] is None and batch["skipped"] == []
     assert batch["video_id"] == ["v0", "v1", "v2"] and batch["index"].tolist() == [0, 1, 2]
-    assert DeepfakeDataset.collate_fn is collate or DeepfakeDataset.collate_fn(items)["label"].tolist() == [0, 1, 2]
+    assert DeepfakeDataset.collate_fn is collate or DeepfakeDataset.collate_fn(items)[
+        "label"
+    ].tolist() == [0, 1, 2]

@@ -7,9 +7,15 @@ import numpy as np
 import pytest
 
 from dfshield.errors import DataError
-from dfshield.training.data.frames import (decode_image, decode_landmark, decode_mask,
-                                           even_indices, repeat_evenly, select_clips,
-                                           select_frames)
+from dfshield.media.frames import (
+    decode_image,
+    decode_landmark,
+    decode_mask,
+    even_indices,
+    repeat_evenly,
+    select_clips,
+    select_frames,
+)
 
 
 def frames(n, folder="v"):
@@ -18,7 +24,13 @@ def frames(n, folder="v"):
 
 def test_select_frames_sorts_numerically_then_samples_evenly():
     shuffled = ["v\\100.png", "v\\1005.png", "v\\020.png", "v\\000.png", "v\\003.png"]
-    assert select_frames(shuffled, 10) == ["v\\000.png", "v\\003.png", "v\\020.png", "v\\100.png", "v\\1005.png"]
+    assert select_frames(shuffled, 10) == [
+        "v\\000.png",
+        "v\\003.png",
+        "v\\020.png",
+        "v\\100.png",
+        "v\\1005.png",
+    ]
     chosen = select_frames(frames(10), 4)
     assert chosen == ["v\\000.png", "v\\030.png", "v\\060.png", "v\\090.png"]  # not the first 4
     assert select_frames(frames(32), 32) == frames(32)

@@ -2,15 +2,21 @@
 
 import os
 import pickle
-from pathlib import Path
 
 import pytest
-
-from dfshield.errors import DataError
-from dfshield.training.data.config import DataConfig
-from dfshield.training.data.lmdb_store import (FolderStore, LmdbStore, MissingKeyError,
-                                               companion_key, key_variants, open_store, store_path)
 from fixtures import datagen as dg  # tests/fixtures/datagen.py
+
+from dfshield.data.config import DataConfig
+from dfshield.data.lmdb_store import (
+    FolderStore,
+    LmdbStore,
+    MissingKeyError,
+    companion_key,
+    key_variants,
+    open_store,
+    store_path,
+)
+from dfshield.errors import DataError
 
 KEY = "FaceForensics++\\original_sequences\\youtube\\c23\\frames\\000\\003.png"
 
@@ -33,7 +39,9 @@ def test_lmdb_keys_in_any_separator_style(tmp_path, style):
 
 def test_irregular_mixture_is_found_by_neighbour_search(tmp_path):
     odd = "FaceForensics++/original_sequences\\youtube/c23\\frames/000\\003.png"
-    store = LmdbStore(dg.write_lmdb(tmp_path / "X_lmdb", {odd: b"data", "FaceForensics++/zzz": b"z"}))
+    store = LmdbStore(
+        dg.write_lmdb(tmp_path / "X_lmdb", {odd: b"data", "FaceForensics++/zzz": b"z"})
+    )
     assert store.get(KEY) == b"data" and store.resolve(KEY) == odd
 
 
@@ -55,7 +63,10 @@ def test_missing_key_names_key_path_closest_keys_and_separators(tmp_path):
 
 def test_missing_lmdb_path_lists_present_ones(tmp_path):
     dg.write_lmdb(tmp_path / "Celeb-DF-v2_lmdb", {"a": b"b"})
-    with pytest.raises(DataError, match=r"Celeb-DF-v1_lmdb' for dataset 'Celeb-DF-v1' does not exist.*Did you mean 'Celeb-DF-v2_lmdb'.*lmdb_dir"):
+    with pytest.raises(
+        DataError,
+        match=r"Celeb-DF-v1_lmdb' for dataset 'Celeb-DF-v1' does not exist.*Did you mean 'Celeb-DF-v2_lmdb'.*lmdb_dir",
+    ):
         LmdbStore(tmp_path / "Celeb-DF-v1_lmdb", dataset="Celeb-DF-v1")
     (tmp_path / "empty_lmdb").mkdir()
     with pytest.raises(DataError, match="has no data.mdb"):
@@ -95,7 +106,10 @@ def test_folder_store(tmp_path):
     assert store.get(".\\datasets\\" + key) == dg.frame_png(key)
     absolute = str(root / "Celeb-DF-v2/YouTube-real/frames/00000/006.png")
     assert store.get(absolute) == dg.frame_png(key)
-    with pytest.raises(MissingKeyError, match=r"not on disk.*00000/007.png.*Closest existing paths:.*00000/006.png.*data_root") as info:
+    with pytest.raises(
+        MissingKeyError,
+        match=r"not on disk.*00000/007.png.*Closest existing paths:.*00000/006.png.*data_root",
+    ) as info:
         store.get(key.replace("006", "007"))
     assert info.value.location == str(root)
     with pytest.raises(DataError, match="data root .* does not exist"):
@@ -106,16 +120,26 @@ def test_open_store_shares_the_ff_lmdb(tmp_path):
     dg.build_lmdb(tmp_path, "FaceForensics++", "FaceForensics++")
     cfg = DataConfig(lmdb_dir=str(tmp_path))
     cache: dict = {}
-    stores = {name: open_store(name, cfg, cache) for name in ("FaceForensics++", "FF-DF", "FF-NT_c40")}
+    stores = {
+        name: open_store(name, cfg, cache) for name in ("FaceForensics++", "FF-DF", "FF-NT_c40")
+    }
     assert len({id(s) for s in stores.values()}) == 1
-    assert stores["FF-DF"].path == store_path("FF-DF", tmp_path) == str(tmp_path / "FaceForensics++_lmdb")
+    assert (
+        stores["FF-DF"].path
+        == store_path("FF-DF", tmp_path)
+        == str(tmp_path / "FaceForensics++_lmdb")
+    )
     folder = open_store("Celeb-DF-v2", DataConfig(data_root=str(tmp_path)))
     assert isinstance(folder, FolderStore) and folder.root == tmp_path
 
 
 def test_companion_keys():
     assert companion_key(KEY, "mask") == KEY.replace("frames", "masks")
-    assert companion_key(KEY, "landmark") == KEY.replace("frames", "landmarks").replace(".png", ".npy")
-    assert companion_key("frames_set\\v\\frames\\1\\0.png", "mask") == "frames_set\\v\\masks\\1\\0.png"
+    assert companion_key(KEY, "landmark") == KEY.replace("frames", "landmarks").replace(
+        ".png", ".npy"
+    )
+    assert (
+        companion_key("frames_set\\v\\frames\\1\\0.png", "mask") == "frames_set\\v\\masks\\1\\0.png"
+    )
     with pytest.raises(DataError, match="no 'frames' folder"):
         companion_key("a\\b.png", "mask")

@@ -16,8 +16,10 @@ from dfshield.registry import DETECTOR
 
 YAML = Path(__file__).resolve().parent.parent / "configs" / "detectors" / "ddln.yaml"
 TINY = {"name": "timm", "model": "resnet10t", "pretrained": False}
-PAPER_LOSS = {"name": "composite",
-              "terms": [{"name": "bce"}, {"name": "auc_wmw", "gamma": 0.15, "p_exp": 2.0}]}
+PAPER_LOSS = {
+    "name": "composite",
+    "terms": [{"name": "bce"}, {"name": "auc_wmw", "gamma": 0.15, "p_exp": 2.0}],
+}
 
 
 @pytest.fixture(autouse=True)
@@ -51,9 +53,13 @@ def test_shapes_and_dual_outputs():
     with torch.no_grad():
         features = torch.stack([detector.backbone(images[b]) for b in range(2)])
         steps, _ = detector.gru(features)
-        torch.testing.assert_close(out["frame_cls"], detector.frame_head(steps)[..., 0], rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(
+            out["frame_cls"], detector.frame_head(steps)[..., 0], rtol=1e-4, atol=1e-5
+        )
         torch.testing.assert_close(out["feat"], steps.mean(1), rtol=1e-4, atol=1e-5)
-        torch.testing.assert_close(out["cls"], detector.video_head(steps.mean(1))[:, 0], rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(
+            out["cls"], detector.video_head(steps.mean(1))[:, 0], rtol=1e-4, atol=1e-5
+        )
         # precomputed frame features (a frozen backbone's feature bank) give the same outputs
         from_features = detector({"feature": features, "image": None})
         torch.testing.assert_close(from_features["cls"], out["cls"], rtol=1e-4, atol=1e-5)
@@ -65,13 +71,21 @@ def test_shapes_and_dual_outputs():
 def test_defaults_follow_the_paper():
     detector = DDLNDetector(backbone={"name": "timm", "model": "resnet50", "pretrained": False})
     assert detector.backbone.feature_dim == 2048 and detector.gru.input_size == 2048
-    assert detector.gru.num_layers == 3 and detector.gru.hidden_size == 256 and detector.gru.batch_first
+    assert (
+        detector.gru.num_layers == 3
+        and detector.gru.hidden_size == 256
+        and detector.gru.batch_first
+    )
     assert detector.frame_head.in_features == detector.video_head.in_features == 256
     assert detector.input_size == 64 == detector.backbone.image_size
     assert (detector.alpha, detector.beta) == (0.5, 0.5)
     assert DDLNDetector.input_mode == "video"
-    assert dfshield.detectors.ddln.DEFAULT_BACKBONE == {"name": "timm", "model": "resnet50",
-                                                        "pretrained": True, "freeze": False}
+    assert dfshield.detectors.ddln.DEFAULT_BACKBONE == {
+        "name": "timm",
+        "model": "resnet50",
+        "pretrained": True,
+        "freeze": False,
+    }
 
 
 def test_input_spec_trainable_and_frozen():
@@ -91,9 +105,13 @@ def test_input_spec_trainable_and_frozen():
 
 
 def wmw_by_hand(probs, labels, gamma=0.15, power=2.0):
-    terms = [max(gamma - (pf - pr), 0.0) ** power
-             for pf, yf in zip(probs, labels) if yf == 1
-             for pr, yr in zip(probs, labels) if yr == 0]
+    terms = [
+        max(gamma - (pf - pr), 0.0) ** power
+        for pf, yf in zip(probs, labels)
+        if yf == 1
+        for pr, yr in zip(probs, labels)
+        if yr == 0
+    ]
     return sum(terms) / len(terms)
 
 
@@ -143,11 +161,14 @@ def test_alpha_sets_loss_weights_and_null_keeps_the_section():
     with pytest.raises(ConfigError, match=r"detector.alpha .*two terms.*detector.alpha: null"):
         tiny().build_loss({"name": "bce"})
     bad = {"name": "composite", "terms": [{"name": "bce", "weight": 0.9}, {"name": "auc_wmw"}]}
-    with pytest.raises(ConfigError, match=r"loss.terms\[0\].weight \(0.9\) disagrees with detector.alpha"):
+    with pytest.raises(
+        ConfigError, match=r"loss.terms\[0\].weight \(0.9\) disagrees with detector.alpha"
+    ):
         tiny().build_loss(bad)
     with pytest.raises(RuntimeError, match="build_loss"):
-        tiny().get_losses({"label": torch.tensor([1])},
-                          {"cls": torch.zeros(1), "frame_cls": torch.zeros(1, 2)})
+        tiny().get_losses(
+            {"label": torch.tensor([1])}, {"cls": torch.zeros(1), "frame_cls": torch.zeros(1, 2)}
+        )
 
 
 def test_a_few_steps_reduce_the_loss_end_to_end():
@@ -175,7 +196,9 @@ def test_bad_options_name_the_key():
     for key, value in (("alpha", 1.5), ("beta", -0.1), ("beta", None)):
         with pytest.raises(ConfigError, match=rf"detector.{key} must be a number in \[0, 1\]"):
             tiny(**{key: value})
-    with pytest.raises(ConfigError, match=r"image_size \(48\) differs from detector.input_size \(32\)"):
+    with pytest.raises(
+        ConfigError, match=r"image_size \(48\) differs from detector.input_size \(32\)"
+    ):
         tiny(backbone={**TINY, "image_size": 48})
     with pytest.raises(ConfigError, match="has no option 'gru_hiden'.*Did you mean 'gru_hidden'"):
         DETECTOR.build({"name": "ddln", "backbone": dict(TINY), "gru_hiden": 8})
@@ -183,14 +206,27 @@ def test_bad_options_name_the_key():
 
 def test_yaml_loads_and_builds():
     raw = load_yaml(YAML)
-    assert raw["detector"] == {"name": "ddln", "backbone": {"name": "timm", "model": "resnet50",
-                                                            "pretrained": True, "freeze": False},
-                               "input_size": 64, "gru_layers": 3, "gru_hidden": 256,
-                               "alpha": 0.5, "beta": 0.5}
-    assert raw["optimizer"] == {"name": "adam", "lr": 1.0e-4} and raw["scheduler"] == {"name": "none"}
-    cfg = load_run_config(detector=str(YAML), overrides=[
-        "detector.backbone.model=resnet10t", "detector.backbone.pretrained=false",
-        "detector.input_size=32", "detector.gru_hidden=8"])
+    assert raw["detector"] == {
+        "name": "ddln",
+        "backbone": {"name": "timm", "model": "resnet50", "pretrained": True, "freeze": False},
+        "input_size": 64,
+        "gru_layers": 3,
+        "gru_hidden": 256,
+        "alpha": 0.5,
+        "beta": 0.5,
+    }
+    assert raw["optimizer"] == {"name": "adam", "lr": 1.0e-4} and raw["scheduler"] == {
+        "name": "none"
+    }
+    cfg = load_run_config(
+        detector=str(YAML),
+        overrides=[
+            "detector.backbone.model=resnet10t",
+            "detector.backbone.pretrained=false",
+            "detector.input_size=32",
+            "detector.gru_hidden=8",
+        ],
+    )
     detector = DETECTOR.build(cfg.detector)
     assert isinstance(detector, DDLNDetector)
     loss = detector.build_loss(cfg.loss, class_counts={"real": 4, "fake": 1})

@@ -9,7 +9,10 @@ from dfshield.cli import main
 
 def test_demo_compares_three_detectors_and_they_learn(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # the feature cache goes under ./runs
-    assert main(["demo", "--data-dir", str(tmp_path / "data"), "--run-dir", str(tmp_path / "run")]) == 0
+    assert (
+        main(["demo", "--data-dir", str(tmp_path / "data"), "--run-dir", str(tmp_path / "run")])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "not how well any detector finds real deepfakes" in out
     results = json.loads((tmp_path / "run" / "results.json").read_text())

@@ -16,9 +16,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import StandardScaler
 
+from dfshield.datasets import demo
+from dfshield.datasets.writer import label_dict_for
 from dfshield.errors import ConfigError
-from dfshield.training.data import demo
-from dfshield.training.data.writer import label_dict_for
 
 SPLITS = ("train", "val", "test")
 
@@ -36,13 +36,22 @@ def load(out: Path, name: str = demo.DEMO_NAME) -> dict[str, dict]:
                     assert entry["label"] == group and set(entry) == {"label", "frames"}
                     for key in entry["frames"]:
                         data = bytes(txn.get(key.encode("utf-8")))
-                        images.append(cv2.cvtColor(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR),
-                                                   cv2.COLOR_BGR2RGB))
+                        images.append(
+                            cv2.cvtColor(
+                                cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR),
+                                cv2.COLOR_BGR2RGB,
+                            )
+                        )
                         labels.append(label)
                         raw.append(data)
                         videos.append(video_name)
-            result[split] = {"images": np.stack(images) if images else np.zeros((0, 1, 1, 3), np.uint8),
-                             "labels": np.array(labels), "bytes": raw, "videos": videos, "info": info}
+            result[split] = {
+                "images": np.stack(images) if images else np.zeros((0, 1, 1, 3), np.uint8),
+                "labels": np.array(labels),
+                "bytes": raw,
+                "videos": videos,
+                "info": info,
+            }
     env.close()
     return result
 
@@ -66,8 +75,11 @@ def spectral_peaks(images: np.ndarray) -> np.ndarray:
     feats = []
     for k in sorted({size // 16, size // 8, 3 * size // 16, size // 4}):
         for a, b in ((0, k), (k, 0), (k, k)):
-            around = [power[:, (a + da) % size, (b + db) % size]
-                      for da, db in ((1, 0), (-1, 0), (0, 1), (0, -1)) if (a + da, b + db) != (0, 0)]
+            around = [
+                power[:, (a + da) % size, (b + db) % size]
+                for da, db in ((1, 0), (-1, 0), (0, 1), (0, -1))
+                if (a + da, b + db) != (0, 0)
+            ]
             feats.append(power[:, a, b] - np.mean(around, axis=0))
     return np.stack(feats, 1)
 
@@ -77,9 +89,13 @@ def random_conv_features(images: np.ndarray, seed: int = 0) -> np.ndarray:
     torch = pytest.importorskip("torch")
     torch.manual_seed(seed)
     net = torch.nn.Sequential(
-        torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.ReLU(),
-        torch.nn.Conv2d(16, 32, 3, stride=2, padding=1), torch.nn.ReLU(),
-        torch.nn.Conv2d(32, 64, 3, stride=2, padding=1), torch.nn.ReLU())
+        torch.nn.Conv2d(3, 16, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.Conv2d(16, 32, 3, stride=2, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.Conv2d(32, 64, 3, stride=2, padding=1),
+        torch.nn.ReLU(),
+    )
     with torch.no_grad():
         h = net(torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0)
     return torch.cat([h.mean((2, 3)), h.std((2, 3))], 1).numpy()
@@ -88,21 +104,32 @@ def random_conv_features(images: np.ndarray, seed: int = 0) -> np.ndarray:
 def probe_auc(features, train: dict, test: dict) -> float:
     f_train, f_test = features(train["images"]), features(test["images"])
     scaler = StandardScaler().fit(f_train)
-    clf = LogisticRegression(max_iter=3000, class_weight="balanced").fit(scaler.transform(f_train), train["labels"])
+    clf = LogisticRegression(max_iter=3000, class_weight="balanced").fit(
+        scaler.transform(f_train), train["labels"]
+    )
     return float(roc_auc_score(test["labels"], clf.decision_function(scaler.transform(f_test))))
 
 
 def test_default_demo_is_small_fast_and_imbalanced(default_demo):
     out, summary, seconds, data = default_demo
     assert seconds < 60, f"demo dataset took {seconds:.1f} s"
-    assert summary.videos == {"train": {"real": 600, "fake": 60}, "val": {"real": 200, "fake": 20},
-                              "test": {"real": 200, "fake": 20}}
-    assert summary.label_dict == label_dict_for("DemoFaces") == {"DemoFaces_real": 0, "DemoFaces_fake": 1}
+    assert summary.videos == {
+        "train": {"real": 600, "fake": 60},
+        "val": {"real": 200, "fake": 20},
+        "test": {"real": 200, "fake": 20},
+    }
+    assert (
+        summary.label_dict
+        == label_dict_for("DemoFaces")
+        == {"DemoFaces_real": 0, "DemoFaces_fake": 1}
+    )
     for split in SPLITS:
         labels = data[split]["labels"]
         assert (labels == 0).sum() == 10 * (labels == 1).sum()
         assert (labels == 1).sum() >= 20
-    assert (out / "json" / "DemoFaces.json").is_file() and (out / "lmdb" / "DemoFaces_lmdb" / "data.mdb").is_file()
+    assert (out / "json" / "DemoFaces.json").is_file() and (
+        out / "lmdb" / "DemoFaces_lmdb" / "data.mdb"
+    ).is_file()
 
 
 def test_the_artefact_is_learnable_by_cheap_probes(default_demo):
@@ -118,7 +145,9 @@ def test_nothing_but_the_artefact_tells_the_classes_apart(default_demo):
     raw = [b for s in SPLITS for b in data[s]["bytes"]]
     videos = [v for s in SPLITS for v in data[s]["videos"]]
     assert images.dtype == np.uint8 and images.shape[1:] == (64, 64, 3)  # one size for all
-    assert len({b[:33] for b in raw}) == 1  # PNG signature + IHDR (size, depth, colour type) identical
+    assert (
+        len({b[:33] for b in raw}) == 1
+    )  # PNG signature + IHDR (size, depth, colour type) identical
     lengths = np.array([len(b) for b in raw], dtype=float)
     assert roc_auc_score(labels, lengths) < 0.75, "PNG byte length alone separates the classes"
     assert abs(images[labels == 1].mean() - images[labels == 0].mean()) < 5  # no brightness shift
@@ -126,11 +155,19 @@ def test_nothing_but_the_artefact_tells_the_classes_apart(default_demo):
     assert len(set(videos)) == len(videos)
     assert 0.3 < roc_auc_score(labels, [int(v, 16) for v in videos]) < 0.7
     info = data["train"]["info"]
-    keys = [k for g in info.values() for split in g.values() for e in split.values() for k in e["frames"]]
+    keys = [
+        k
+        for g in info.values()
+        for split in g.values()
+        for e in split.values()
+        for k in e["frames"]
+    ]
     assert {k.rsplit("\\", 1)[1] for k in keys} == {"000.png"}
     # and with the artefact switched off, the same probes are at chance level
     off = out.parent / "demo-off"
-    demo.make_demo_dataset(off, counts={"train": (300, 100), "val": (0, 0), "test": (100, 100)}, strength=0.0)
+    demo.make_demo_dataset(
+        off, counts={"train": (300, 100), "val": (0, 0), "test": (100, 100)}, strength=0.0
+    )
     plain = load(off)
     assert probe_auc(spectral_peaks, plain["train"], plain["test"]) < 0.7
     assert probe_auc(random_conv_features, plain["train"], plain["test"]) < 0.7
@@ -142,9 +179,15 @@ def test_seeded_and_configurable(tmp_path):
     demo.make_demo_dataset(tmp_path / "b", seed=3, counts=counts, size=32, frames_per_video=3)
     demo.make_demo_dataset(tmp_path / "c", seed=4, counts=counts, size=32, frames_per_video=3)
     da, db, dc = load(tmp_path / "a"), load(tmp_path / "b"), load(tmp_path / "c")
-    assert all(da[s]["bytes"] == db[s]["bytes"] and da[s]["videos"] == db[s]["videos"] for s in SPLITS)
+    assert all(
+        da[s]["bytes"] == db[s]["bytes"] and da[s]["videos"] == db[s]["videos"] for s in SPLITS
+    )
     assert da["train"]["bytes"] != dc["train"]["bytes"]
-    assert a.total_videos == 22 and a.total_frames == 66 and da["train"]["images"].shape[1:] == (32, 32, 3)
+    assert (
+        a.total_videos == 22
+        and a.total_frames == 66
+        and da["train"]["images"].shape[1:] == (32, 32, 3)
+    )
     info = da["train"]["info"]
     frames = next(iter(info["DemoFaces_real"]["train"].values()))["frames"]
     assert [f.rsplit("\\", 1)[1] for f in frames] == ["000.png", "015.png", "031.png"]
@@ -159,8 +202,20 @@ def test_seeded_and_configurable(tmp_path):
 def test_cli(tmp_path, capsys):
     parser = argparse.ArgumentParser()
     demo.add_arguments(parser)
-    args = parser.parse_args([str(tmp_path), "--train", "20,4", "--val", "10,2", "--test", "10,2",
-                              "--strength", "0.1", "--no-progress"])
+    args = parser.parse_args(
+        [
+            str(tmp_path),
+            "--train",
+            "20,4",
+            "--val",
+            "10,2",
+            "--test",
+            "10,2",
+            "--strength",
+            "0.1",
+            "--no-progress",
+        ]
+    )
     assert demo.run(args) == 0
     out = capsys.readouterr().out
     assert "Dataset DemoFaces: 48 videos" in out and "DemoFaces_fake: 1" in out
@@ -169,12 +224,17 @@ def test_cli(tmp_path, capsys):
 
 
 def test_reader_reads_the_demo(tmp_path):
-    dataset_mod = pytest.importorskip("dfshield.training.data.dataset")
-    config_mod = pytest.importorskip("dfshield.training.data.config")
+    dataset_mod = pytest.importorskip("dfshield.data.dataset")
+    config_mod = pytest.importorskip("dfshield.data.config")
     demo.make_demo_dataset(tmp_path, counts={"train": (10, 1), "val": (0, 0), "test": (5, 2)})
-    cfg = config_mod.DataConfig(train_datasets=["DemoFaces"], test_datasets=["DemoFaces"],
-                                json_dir=str(tmp_path / "json"), lmdb_dir=str(tmp_path / "lmdb"),
-                                label_dict=label_dict_for("DemoFaces"), num_workers=0)
+    cfg = config_mod.DataConfig(
+        train_datasets=["DemoFaces"],
+        test_datasets=["DemoFaces"],
+        json_dir=str(tmp_path / "json"),
+        lmdb_dir=str(tmp_path / "lmdb"),
+        label_dict=label_dict_for("DemoFaces"),
+        num_workers=0,
+    )
     train = dataset_mod.DeepfakeDataset(cfg, "train", resolution=64, augment=False)
     test = dataset_mod.DeepfakeDataset(cfg, "test", resolution=64, augment=False)
     assert sorted(train.labels.tolist()) == [0] * 10 + [1]

@@ -21,10 +21,23 @@ def test_torchrun_two_processes_train_and_gather(toy_dataset, tmp_path):
     sets = [f"data.{k}={json.dumps(v)}" for k, v in layer["data"].items()]
     sets += [f"train.{k}={json.dumps(v)}" for k, v in layer["train"].items()]
     sets += [f"detector.backbone={json.dumps(TINY_BACKBONE)}"]
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-               f"--master_port={free_port()}", "--master_addr=127.0.0.1", "-m", "dfshield.cli",
-               "train", "--detector", "robust_clip", "--run-dir", str(tmp_path / "ddp"),
-               "--feature-cache", str(tmp_path / "cache")]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        f"--master_port={free_port()}",
+        "--master_addr=127.0.0.1",
+        "-m",
+        "dfshield.cli",
+        "train",
+        "--detector",
+        "robust_clip",
+        "--run-dir",
+        str(tmp_path / "ddp"),
+        "--feature-cache",
+        str(tmp_path / "cache"),
+    ]
     for item in sets:
         command += ["--set", item]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)

@@ -11,12 +11,12 @@ import os
 import cv2
 import numpy as np
 import pytest
-
 from conftest import toy_image, toy_layer
+
+from dfshield.data.config import DataConfig
+from dfshield.data.index import read_split
 from dfshield.errors import ConfigError, DataError
-from dfshield.training.data.config import DataConfig
-from dfshield.training.data.index import read_split
-from dfshield.training.extra_test import resolve_extra_tests
+from dfshield.eval.extra_test import resolve_extra_tests
 
 
 def image_tree(root, n_real: int = 5, n_fake: int = 4, seed: int = 9):
@@ -30,34 +30,58 @@ def image_tree(root, n_real: int = 5, n_fake: int = 4, seed: int = 9):
 
 
 def toy_data(toy_dataset) -> DataConfig:
-    return DataConfig(train_datasets=[toy_dataset["name"]], test_datasets=[toy_dataset["name"]],
-                      json_dir=toy_dataset["json_dir"], lmdb_dir=toy_dataset["lmdb_dir"],
-                      label_dict=toy_dataset["label_dict"], num_workers=0)
+    return DataConfig(
+        train_datasets=[toy_dataset["name"]],
+        test_datasets=[toy_dataset["name"]],
+        json_dir=toy_dataset["json_dir"],
+        lmdb_dir=toy_dataset["lmdb_dir"],
+        label_dict=toy_dataset["label_dict"],
+        num_workers=0,
+    )
 
 
-def test_an_image_folder_is_converted_once_into_a_test_only_dataset(toy_dataset, tmp_path, monkeypatch):
-    import dfshield.training.data.builder as builder
+def test_an_image_folder_is_converted_once_into_a_test_only_dataset(
+    toy_dataset, tmp_path, monkeypatch
+):
+    import dfshield.datasets.builder as builder
 
     folder = image_tree(tmp_path / "faces")
     cache = tmp_path / "cache"
     (extra,) = resolve_extra_tests([str(folder)], toy_data(toy_dataset), cache)
     assert extra.kind == "folder" and extra.label == str(folder)
     assert extra.data.test_datasets == [extra.dataset]
-    records = read_split(extra.data.json_dir, extra.dataset, "test", label_dict=extra.data.label_dict)
+    records = read_split(
+        extra.data.json_dir, extra.dataset, "test", label_dict=extra.data.label_dict
+    )
     assert sorted(r.label for r in records) == [0] * 5 + [1] * 4  # every image, all in test
     for split in ("train", "val"):
-        assert read_split(extra.data.json_dir, extra.dataset, split, label_dict=extra.data.label_dict,
-                          allow_empty=True) == []
+        assert (
+            read_split(
+                extra.data.json_dir,
+                extra.dataset,
+                split,
+                label_dict=extra.data.label_dict,
+                allow_empty=True,
+            )
+            == []
+        )
 
     calls = []
     original = builder.build_from_images
-    monkeypatch.setattr(builder, "build_from_images", lambda *a, **k: calls.append(1) or original(*a, **k))
+    monkeypatch.setattr(
+        builder, "build_from_images", lambda *a, **k: calls.append(1) or original(*a, **k)
+    )
     resolve_extra_tests([str(folder)], toy_data(toy_dataset), cache)
     assert calls == []  # unchanged folder: the conversion is reused
     image_tree(folder, n_real=6)  # one more real image
     (again,) = resolve_extra_tests([str(folder)], toy_data(toy_dataset), cache)
     assert calls == [1]
-    assert len(read_split(again.data.json_dir, again.dataset, "test", label_dict=again.data.label_dict)) == 10
+    assert (
+        len(
+            read_split(again.data.json_dir, again.dataset, "test", label_dict=again.data.label_dict)
+        )
+        == 10
+    )
 
 
 def test_bad_extra_test_specs_are_clear_errors(toy_dataset, tmp_path):
@@ -73,12 +97,16 @@ def test_bad_extra_test_specs_are_clear_errors(toy_dataset, tmp_path):
         resolve_extra_tests(["Toy", "Toy"], data, tmp_path / "cache")
 
 
-def test_dfshield_test_reports_metrics_for_an_image_folder_and_a_dataset_name(toy_dataset, tmp_path):
+def test_dfshield_test_reports_metrics_for_an_image_folder_and_a_dataset_name(
+    toy_dataset, tmp_path
+):
     from dfshield.commands import test as command
     from dfshield.config import load_run_config
-    from dfshield.training.trainer import Trainer
+    from dfshield.engine.trainer import Trainer
 
-    cfg = load_run_config(detector="clip_linear", extra_layers=[toy_layer(toy_dataset, tmp_path, epochs=1)])
+    cfg = load_run_config(
+        detector="clip_linear", extra_layers=[toy_layer(toy_dataset, tmp_path, epochs=1)]
+    )
     trainer = Trainer(cfg, tmp_path / "run", feature_cache=tmp_path / "bank")
     trainer.fit()
     folder = image_tree(tmp_path / "faces")
@@ -86,15 +114,30 @@ def test_dfshield_test_reports_metrics_for_an_image_folder_and_a_dataset_name(to
     parser = argparse.ArgumentParser()
     command.add_arguments(parser)
     out = tmp_path / "test"
-    args = parser.parse_args(["--checkpoint", str(tmp_path / "run" / "checkpoints" / "best.pt"),
-                              "--out", str(out), "--feature-cache", str(tmp_path / "bank"),
-                              "--extra-test", str(folder), "--extra-test", "Toy"])
+    args = parser.parse_args(
+        [
+            "--checkpoint",
+            str(tmp_path / "run" / "checkpoints" / "best.pt"),
+            "--out",
+            str(out),
+            "--feature-cache",
+            str(tmp_path / "bank"),
+            "--extra-test",
+            str(folder),
+            "--extra-test",
+            "Toy",
+        ]
+    )
     assert command.run(args) == 0
 
     with (out / "results.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     assert [r["test_set"] for r in rows] == ["Toy test", str(folder), "Toy"]
-    assert [r["detector"] for r in rows] == ["clip_linear", f"clip_linear on {folder}", "clip_linear on Toy"]
+    assert [r["detector"] for r in rows] == [
+        "clip_linear",
+        f"clip_linear on {folder}",
+        "clip_linear on Toy",
+    ]
     for row in rows:
         assert 0.0 <= float(row["auc"]) <= 1.0 and row["eer"] != ""
     # the name reads the same test split as the protocol: identical numbers

@@ -10,14 +10,19 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import TINY_BACKBONE, toy_layer, write_toy_dataset
+
 from dfshield.config import load_run_config
+from dfshield.data import DataConfig, DeepfakeDataset
 from dfshield.errors import ConfigError, DataError
-from dfshield.training.data import DeepfakeDataset, DataConfig
-from dfshield.training.imbalance import expand_detectors, run_imbalance
-from dfshield.training.subsample import (parse_ratios, plan_subsample, select_videos,
-                                         training_videos, write_subsample)
+from dfshield.studies.imbalance import expand_detectors, run_imbalance
+from dfshield.studies.subsample import (
+    parse_ratios,
+    plan_subsample,
+    select_videos,
+    training_videos,
+    write_subsample,
+)
 
 
 @pytest.fixture(scope="module")
@@ -33,15 +38,20 @@ def fake_heavy(tmp_path_factory) -> dict:
 
 
 def data_config(dataset: dict, **changes) -> DataConfig:
-    values = dict(train_datasets=[dataset["name"]], test_datasets=[dataset["name"]],
-                  json_dir=dataset["json_dir"], lmdb_dir=dataset["lmdb_dir"],
-                  label_dict=dataset["label_dict"], num_workers=0)
+    values = dict(
+        train_datasets=[dataset["name"]],
+        test_datasets=[dataset["name"]],
+        json_dir=dataset["json_dir"],
+        lmdb_dir=dataset["lmdb_dir"],
+        label_dict=dataset["label_dict"],
+        num_workers=0,
+    )
     return DataConfig(**{**values, **changes})
 
 
 def raw_train_videos(json_file: Path, group: str) -> set[str]:
     info = json.loads(Path(json_file).read_text())
-    (name, groups), = info.items()
+    ((name, groups),) = info.items()
     return set(groups[group]["train"])
 
 
@@ -49,17 +59,24 @@ def test_subsampling_is_by_video_seeded_exact_and_leaves_val_and_test_alone(fake
     data = data_config(fake_heavy)
     records = training_videos(data)
     assert sum(r.label == 0 for r in records) == 12 and sum(r.label == 1 for r in records) == 20
-    assert plan_subsample({"real": 12, "fake": 20}, [1, 3, 5.5], "fake") == {1.0: 12, 3.0: 4, 5.5: 2}
+    assert plan_subsample({"real": 12, "fake": 20}, [1, 3, 5.5], "fake") == {
+        1.0: 12,
+        3.0: 4,
+        5.5: 2,
+    }
     assert plan_subsample({"real": 12, "fake": 20}, [2], "real") == {2.0: 10}
 
     kept = select_videos(records, "fake", 4, seed=7)
     assert select_videos(records, "fake", 4, seed=7) == kept  # same seed, same videos
-    assert [r.video_path for r in select_videos(list(reversed(records)), "fake", 4, seed=7)] == \
-        [r.video_path for r in kept]  # independent of the input order
+    assert [r.video_path for r in select_videos(list(reversed(records)), "fake", 4, seed=7)] == [
+        r.video_path for r in kept
+    ]  # independent of the input order
     fakes = {r.video_path for r in kept if r.label == 1}
     assert len(fakes) == 4 and sum(r.label == 0 for r in kept) == 12  # every real kept
-    others = [{r.video_path for r in select_videos(records, "fake", 4, seed=s) if r.label == 1}
-              for s in range(8, 13)]
+    others = [
+        {r.video_path for r in select_videos(records, "fake", 4, seed=s) if r.label == 1}
+        for s in range(8, 13)
+    ]
     assert any(o != fakes for o in others)  # the seed matters
     larger = {r.video_path for r in select_videos(records, "fake", 12, seed=7) if r.label == 1}
     assert fakes < larger  # nested across ratios for one seed
@@ -79,8 +96,10 @@ def test_subsampling_is_by_video_seeded_exact_and_leaves_val_and_test_alone(fake
     assert {r.video_path for r in train.records} == {r.video_path for r in kept}
     assert train.class_counts == {"real": 24, "fake": 8}  # 2 frames a video
     for split in ("val", "test"):
-        assert DeepfakeDataset(copy, split, resolution=8).frame_keys == \
-            DeepfakeDataset(data, split, resolution=8).frame_keys
+        assert (
+            DeepfakeDataset(copy, split, resolution=8).frame_keys
+            == DeepfakeDataset(data, split, resolution=8).frame_keys
+        )
 
 
 def tiny(cfg_layer: dict | None = None) -> list[tuple[str, dict]]:
@@ -98,8 +117,13 @@ def test_ablation_preset_builds_the_five_objectives():
     from dfshield.optimizers import SAM, build_optimizer
 
     paths = expand_detectors(None, "losses")
-    assert [Path(p).stem for p in paths] == ["ablation_bce", "ablation_vs", "ablation_cvar_vs",
-                                             "ablation_cvar_vs_auc", "ablation_cvar_vs_auc_sam"]
+    assert [Path(p).stem for p in paths] == [
+        "ablation_bce",
+        "ablation_vs",
+        "ablation_cvar_vs",
+        "ablation_cvar_vs_auc",
+        "ablation_cvar_vs_auc_sam",
+    ]
     assert expand_detectors(["clip_linear"], "losses")[-1] == "clip_linear"
     configs = [load_run_config(detector=p, extra_layers=tiny()) for p in paths]
     spcup = load_run_config(detector="spcup", extra_layers=tiny())
@@ -119,7 +143,9 @@ def test_ablation_preset_builds_the_five_objectives():
     assert isinstance(bce, BCELoss)
     assert isinstance(vs, VSLoss) and vs.weights == pytest.approx({"fake": 2.0, "real": 40 / 60})
     assert vs.zeta == {"fake": 1.2, "real": 0.8} and vs.delta == {"fake": 0.05, "real": -0.05}
-    assert isinstance(cvar_vs, CVaRLoss) and isinstance(cvar_vs.base, VSLoss) and cvar_vs.alpha == 0.9
+    assert (
+        isinstance(cvar_vs, CVaRLoss) and isinstance(cvar_vs.base, VSLoss) and cvar_vs.alpha == 0.9
+    )
     for composite in (cvar_vs_auc, full):
         assert isinstance(composite, CompositeLoss)
         assert composite.keys == ["cvar", "auc_logistic"] and composite.weights == [1.0, 0.6]
@@ -128,13 +154,17 @@ def test_ablation_preset_builds_the_five_objectives():
     # the same numbers: each step adds one component to the previous objective
     logits, labels = torch.randn(64), (torch.rand(64) < 0.3).long()
     assert torch.allclose(full(logits, labels), cvar_vs_auc(logits, labels))
-    assert torch.allclose(cvar_vs_auc(logits, labels),
-                          cvar_vs(logits, labels) + 0.6 * AUCLogisticLoss()(logits, labels))
+    assert torch.allclose(
+        cvar_vs_auc(logits, labels),
+        cvar_vs(logits, labels) + 0.6 * AUCLogisticLoss()(logits, labels),
+    )
     assert cfg.loss == spcup.loss and cfg.optimizer == spcup.optimizer  # last = spcup's objective
 
     for optimizer in optimizers[:4]:
         assert type(optimizer) is torch.optim.AdamW
-    assert isinstance(optimizers[4], SAM) and type(optimizers[4].base_optimizer) is torch.optim.AdamW
+    assert (
+        isinstance(optimizers[4], SAM) and type(optimizers[4].base_optimizer) is torch.optim.AdamW
+    )
     assert optimizers[4].param_groups[0]["rho"] == 0.1
     for optimizer in optimizers:
         group = optimizer.param_groups[0]
@@ -145,18 +175,35 @@ def test_end_to_end_two_ratios_two_seeds_two_detectors(fake_heavy, tmp_path, enc
     encoded = encoded_frames
     layer = toy_layer(fake_heavy, tmp_path, epochs=1)
     run_dir = tmp_path / "imbalance"
-    result = run_imbalance(["clip_linear", "spcup"], ["3", "1"], run_dir, seeds=2,
-                           extra_layers=[layer], feature_cache=tmp_path / "cache", extra_tests=["Other"])
+    result = run_imbalance(
+        ["clip_linear", "spcup"],
+        ["3", "1"],
+        run_dir,
+        seeds=2,
+        extra_layers=[layer],
+        feature_cache=tmp_path / "cache",
+        extra_tests=["Other"],
+    )
     summary = fake_heavy["summary"]
     frames = sum(summary.frames[s][c] for s in ("train", "val", "test") for c in ("real", "fake"))
     assert sum(encoded) == frames + fake_heavy["other_test_frames"]  # each frame once, for 8 runs
 
-    for name in ("imbalance.md", "imbalance.csv", "imbalance_runs.csv", "imbalance.json", "imbalance.png"):
+    for name in (
+        "imbalance.md",
+        "imbalance.csv",
+        "imbalance_runs.csv",
+        "imbalance.json",
+        "imbalance.png",
+    ):
         assert (run_dir / name).is_file(), name
     with (run_dir / "imbalance.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     assert [(r["test_set"], r["detector"], float(r["ratio"])) for r in rows] == [
-        (s, d, r) for s in ("Imb test", "Other") for d in ("clip_linear", "spcup") for r in (1.0, 3.0)]
+        (s, d, r)
+        for s in ("Imb test", "Other")
+        for d in ("clip_linear", "spcup")
+        for r in (1.0, 3.0)
+    ]
     for row in rows:
         assert row["n_seeds"] == "2" and row["train_real_videos"] == "12"
         assert row["train_fake_videos"] == {1.0: "12", 3.0: "4"}[float(row["ratio"])]
@@ -171,9 +218,14 @@ def test_end_to_end_two_ratios_two_seeds_two_detectors(fake_heavy, tmp_path, enc
     for seed in (1, 2):
         low = json.loads((run_dir / "ratio-3" / f"seed-{seed}" / "subsample.json").read_text())
         high = json.loads((run_dir / "ratio-1" / f"seed-{seed}" / "subsample.json").read_text())
-        assert low["counts"] == {"real": 12, "fake": 4} and high["counts"] == {"real": 12, "fake": 12}
+        assert low["counts"] == {"real": 12, "fake": 4} and high["counts"] == {
+            "real": 12,
+            "fake": 12,
+        }
         assert set(low["kept_minority_videos"]) < set(high["kept_minority_videos"])
-        config = json.loads((run_dir / "ratio-3" / f"seed-{seed}" / "spcup" / "config.json").read_text())
+        config = json.loads(
+            (run_dir / "ratio-3" / f"seed-{seed}" / "spcup" / "config.json").read_text()
+        )
         assert config["train"]["seed"] == seed
         folder = run_dir / "ratio-3" / f"seed-{seed}"
         assert Path(config["data"]["json_dir"]) == (folder / "data" / "json").resolve()
@@ -185,22 +237,33 @@ def test_bad_ratios_and_minority_are_clear_errors(fake_heavy, tmp_path):
         parse_ratios(["0.5"])
     with pytest.raises(ConfigError, match="'ten' is not a number"):
         parse_ratios(["10", "ten"])
-    with pytest.raises(DataError, match=r"leaves 1 fake training video.*12 real and 20 fake.*largest "
-                                        r"reachable ratio is 6"):
+    with pytest.raises(
+        DataError,
+        match=r"leaves 1 fake training video.*12 real and 20 fake.*largest "
+        r"reachable ratio is 6",
+    ):
         plan_subsample({"real": 12, "fake": 20}, [1, 10], "fake")
-    with pytest.raises(DataError, match=r"needs 20 real training videos.*has 12 real and 20 fake.*"
-                                        r"Real is already the minority.*--minority fake"):
+    with pytest.raises(
+        DataError,
+        match=r"needs 20 real training videos.*has 12 real and 20 fake.*"
+        r"Real is already the minority.*--minority fake",
+    ):
         plan_subsample({"real": 12, "fake": 20}, [1], "real")
     # through the command: checked before anything trains
     from dfshield.commands import imbalance as command
 
     parser = argparse.ArgumentParser()
     command.add_arguments(parser)
-    layer_sets = [f"data.json_dir={fake_heavy['json_dir']}", f"data.lmdb_dir={fake_heavy['lmdb_dir']}",
-                  "data.train_datasets=[Imb]", "data.test_datasets=[Imb]",
-                  f"data.label_dict={json.dumps(fake_heavy['label_dict'])}",
-                  f"train.output_dir={tmp_path}", "detector.backbone.model=dfshield-tiny-vit",
-                  "detector.backbone.pretrained=null"]
+    layer_sets = [
+        f"data.json_dir={fake_heavy['json_dir']}",
+        f"data.lmdb_dir={fake_heavy['lmdb_dir']}",
+        "data.train_datasets=[Imb]",
+        "data.test_datasets=[Imb]",
+        f"data.label_dict={json.dumps(fake_heavy['label_dict'])}",
+        f"train.output_dir={tmp_path}",
+        "detector.backbone.model=dfshield-tiny-vit",
+        "detector.backbone.pretrained=null",
+    ]
     base = ["--detectors", "clip_linear", "--run-dir", str(tmp_path / "run")]
     for item in layer_sets:
         base += ["--set", item]
@@ -219,7 +282,13 @@ def test_detectors_given_as_yaml_paths_run(toy_dataset, tmp_path):
 
     path = str(config_dir() / "ablation" / "ablation_vs.yaml")
     layer = toy_layer(toy_dataset, tmp_path, epochs=1)
-    run_imbalance([path], [2], tmp_path / "study", seeds=1, extra_layers=[layer],
-                  feature_cache=tmp_path / "cache")
+    run_imbalance(
+        [path],
+        [2],
+        tmp_path / "study",
+        seeds=1,
+        extra_layers=[layer],
+        feature_cache=tmp_path / "cache",
+    )
     assert (tmp_path / "study" / "imbalance.md").is_file()
     assert "ablation_vs" in (tmp_path / "study" / "imbalance.md").read_text()

@@ -34,8 +34,16 @@ def sigmoid(x: float) -> float:
 
 # -- registration and building -------------------------------------------------------------
 def test_package_registers_every_loss_and_exports_build_loss():
-    assert set(LOSS.names()) >= {"bce", "focal", "vs", "cvar", "auc_logistic", "auc_sqhinge",
-                                 "auc_wmw", "composite"}
+    assert set(LOSS.names()) >= {
+        "bce",
+        "focal",
+        "vs",
+        "cvar",
+        "auc_logistic",
+        "auc_sqhinge",
+        "auc_wmw",
+        "composite",
+    }
     assert "build_loss" in losses_pkg.__all__
     for name in LOSS.names():
         assert LOSS.describe(name) != "(no description)"
@@ -43,8 +51,15 @@ def test_package_registers_every_loss_and_exports_build_loss():
 
 def test_every_class_in_the_package_is_registered():
     registered = {LOSS.get(name) for name in LOSS.names()}
-    for module in (losses_pkg.bce, losses_pkg.focal, losses_pkg.vs, losses_pkg.cvar,
-                   losses_pkg.auc, losses_pkg.composite, losses_pkg._checks):
+    for module in (
+        losses_pkg.bce,
+        losses_pkg.focal,
+        losses_pkg.vs,
+        losses_pkg.cvar,
+        losses_pkg.auc,
+        losses_pkg.composite,
+        losses_pkg._checks,
+    ):
         for _, obj in inspect.getmembers(module, inspect.isclass):
             if obj.__module__ == module.__name__:
                 assert obj in registered, obj
@@ -110,12 +125,25 @@ def test_focal_matches_the_formula():
 # -- VS --------------------------------------------------------------------------------------
 def test_vs_reduces_to_bce():
     logits, labels = batch()
-    vs = build_loss({"name": "vs", "zeta": {"fake": 1, "real": 1}, "delta": {"fake": 0, "real": 0},
-                     "weights": "none", "reduction": "none"})
+    vs = build_loss(
+        {
+            "name": "vs",
+            "zeta": {"fake": 1, "real": 1},
+            "delta": {"fake": 0, "real": 0},
+            "weights": "none",
+            "reduction": "none",
+        }
+    )
     expected = F.binary_cross_entropy_with_logits(logits, labels.double(), reduction="none")
     torch.testing.assert_close(vs(logits, labels), expected)
-    vs_ones = build_loss({"name": "vs", "zeta": {"fake": 1, "real": 1},
-                          "delta": {"fake": 0, "real": 0}, "weights": {"fake": 1, "real": 1}})
+    vs_ones = build_loss(
+        {
+            "name": "vs",
+            "zeta": {"fake": 1, "real": 1},
+            "delta": {"fake": 0, "real": 0},
+            "weights": {"fake": 1, "real": 1},
+        }
+    )
     torch.testing.assert_close(vs_ones(logits, labels), expected.mean())
 
 
@@ -209,7 +237,8 @@ def test_cvar_bisect_matches_exact_in_float32():
     for _, values, alpha in cvar_cases(20):
         values = values.float()
         assert cvar_bisect(values, alpha).item() == pytest.approx(
-            cvar_exact(values, alpha).item(), abs=1e-5)
+            cvar_exact(values, alpha).item(), abs=1e-5
+        )
 
 
 def test_cvar_with_tied_losses():
@@ -243,11 +272,14 @@ def test_cvar_alpha_one_is_the_mean(solver):
 @pytest.mark.parametrize("alpha", [0.25, 0.23])  # k = 5 and k = 4.6: ⌈k⌉ = 5 kept either way
 def test_cvar_gradient_only_on_the_kept_tail(solver, alpha):
     logits, labels = batch(20, seed=3)
-    cvar = build_loss({"name": "cvar", "alpha": alpha, "solver": solver,
-                       "base": {"name": "vs"}}, class_counts=COUNTS)
+    cvar = build_loss(
+        {"name": "cvar", "alpha": alpha, "solver": solver, "base": {"name": "vs"}},
+        class_counts=COUNTS,
+    )
     cvar(logits, labels).backward()
     per_sample = build_loss({"name": "vs", "reduction": "none"}, class_counts=COUNTS)(
-        logits, labels).detach()
+        logits, labels
+    ).detach()
     kept = torch.topk(per_sample, 5).indices  # ⌈0.25·20⌉ = 5
     mask = torch.zeros(20, dtype=torch.bool)
     mask[kept] = True
@@ -285,9 +317,16 @@ def reference_auc(name: str, logits: list[float], labels: list[int], **options) 
     return sum(terms) / len(terms)
 
 
-@pytest.mark.parametrize("name,options", [("auc_logistic", {}), ("auc_sqhinge", {}),
-                                          ("auc_sqhinge", {"eta": 1.5}), ("auc_wmw", {}),
-                                          ("auc_wmw", {"gamma": 0.4, "p_exp": 3})])
+@pytest.mark.parametrize(
+    "name,options",
+    [
+        ("auc_logistic", {}),
+        ("auc_sqhinge", {}),
+        ("auc_sqhinge", {"eta": 1.5}),
+        ("auc_wmw", {}),
+        ("auc_wmw", {"gamma": 0.4, "p_exp": 3}),
+    ],
+)
 def test_auc_equals_double_loop(name, options):
     loss = build_loss({"name": name, **options})
     for seed in range(5):
@@ -340,11 +379,15 @@ def test_sqhinge_zero_beyond_margin():
 
 # -- composite -------------------------------------------------------------------------------
 def test_composite_equals_the_weighted_sum_of_its_terms():
-    cfg = {"name": "composite", "terms": [
-        {"name": "cvar", "weight": 1.0, "alpha": 0.9, "base": {"name": "vs"}},
-        {"name": "auc_logistic", "weight": 0.6},
-        {"name": "bce", "weight": 0.25},
-        {"name": "bce", "weight": 2}]}
+    cfg = {
+        "name": "composite",
+        "terms": [
+            {"name": "cvar", "weight": 1.0, "alpha": 0.9, "base": {"name": "vs"}},
+            {"name": "auc_logistic", "weight": 0.6},
+            {"name": "bce", "weight": 0.25},
+            {"name": "bce", "weight": 2},
+        ],
+    }
     original = {"name": "cvar", "weight": 1.0, "alpha": 0.9, "base": {"name": "vs"}}
     composite = build_loss(cfg, class_counts=COUNTS)
     assert cfg["terms"][0] == original  # the config is not modified
@@ -364,51 +407,72 @@ def test_composite_equals_the_weighted_sum_of_its_terms():
 
 
 # -- bad input: build time ---------------------------------------------------------------------
-@pytest.mark.parametrize("cfg,words", [
-    ({"name": "vss"}, ["vss", "Did you mean 'vs'"]),
-    ({"name": "cvar", "alpha": "high"}, ["alpha", "(0, 1]"]),
-    ({"name": "cvar", "alpha": 0}, ["alpha", "(0, 1]"]),
-    ({"name": "cvar", "alpha": 1.5}, ["alpha", "(0, 1]"]),
-    ({"name": "cvar", "alpha": True}, ["alpha", "(0, 1]"]),
-    ({"name": "cvar", "solver": "newton"}, ["solver", "exact", "bisect"]),
-    ({"name": "cvar", "base": "bce"}, ["base"]),
-    ({"name": "cvar", "base": {"name": "auc_logistic"}}, ["base", "auc_logistic", "per-sample"]),
-    ({"name": "cvar", "base": {"name": "bce", "reduction": "mean"}}, ["base.reduction"]),
-    ({"name": "cvar", "base": {"name": "bcee"}}, ["base", "bcee", "Did you mean 'bce'"]),
-    ({"name": "cvar", "reduction": "none"}, ["reduction", "Its options"]),
-    ({"name": "focal", "gamma": -1}, ["gamma", "[0, inf)"]),
-    ({"name": "focal", "gamma": "two"}, ["gamma", "[0, inf)"]),
-    ({"name": "focal", "alpha": 1.2}, ["alpha", "[0, 1]"]),
-    ({"name": "bce", "reduction": "sum"}, ["reduction", "mean", "none"]),
-    ({"name": "auc_sqhinge", "eta": -0.1}, ["eta", "[0, inf)"]),
-    ({"name": "auc_wmw", "gamma": -0.15}, ["gamma", "[0, 1]"]),
-    ({"name": "auc_wmw", "p_exp": 0.5}, ["p_exp", "[1, inf)"]),
-    ({"name": "auc_logistic", "eta": 0.6}, ["eta", "no option"]),
-    ({"name": "vs", "weights": "none", "zeta": {"fake": 1.2}}, ["zeta", "missing 'real'"]),
-    ({"name": "vs", "weights": "none", "delta": {"fake": 0, "real": 0, "unknown": 1}},
-     ["delta", "'unknown'"]),
-    ({"name": "vs", "weights": "none", "zeta": {"fake": -1, "real": 1}}, ["zeta.fake", "(0, inf)"]),
-    ({"name": "vs", "weights": "none", "zeta": 1.0}, ["zeta", "fake", "real"]),
-    ({"name": "vs", "weights": {"fake": 1}}, ["weights", "missing 'real'"]),
-    ({"name": "vs", "weights": {"fake": -1, "real": 1}}, ["weights.fake", "[0, inf)"]),
-    ({"name": "vs", "weights": "balancd", "class_counts": COUNTS},
-     ["weights", "Did you mean 'balanced'"]),
-    ({"name": "vs"}, ["balanced", "class_counts", "build_loss"]),
-    ({"name": "vs", "class_counts": {"real": 5}}, ["class_counts"]),
-    ({"name": "vs", "class_counts": {"real": 5, "fake": -2}}, ["class_counts.fake"]),
-    ({"name": "vs", "class_counts": {"real": 0, "fake": 3}}, ["balanced", "'real'"]),
-    ({"name": "composite"}, ["terms"]),
-    ({"name": "composite", "terms": [{"weight": 1.0}]}, ["terms[0]", "name"]),
-    ({"name": "composite", "terms": [{"name": "bce", "weight": "big"}]}, ["terms[0].weight"]),
-    ({"name": "composite", "terms": [{"name": "bce", "weight": -1}]},
-     ["terms[0].weight", "[0, inf)"]),
-    ({"name": "composite", "terms": [{"name": "bce"}, {"name": "auc_logistc"}]},
-     ["terms[1]", "auc_logistc", "Did you mean 'auc_logistic'"]),
-    ({"name": "composite", "terms": [{"name": "bce", "reduction": "none"}]},
-     ["terms[0].reduction"]),
-    ({"name": "composite", "terms": [{"name": "cvar", "alpha": 2, "base": {"name": "bce"}}]},
-     ["terms[0]", "alpha", "(0, 1]"]),
-])
+@pytest.mark.parametrize(
+    "cfg,words",
+    [
+        ({"name": "vss"}, ["vss", "Did you mean 'vs'"]),
+        ({"name": "cvar", "alpha": "high"}, ["alpha", "(0, 1]"]),
+        ({"name": "cvar", "alpha": 0}, ["alpha", "(0, 1]"]),
+        ({"name": "cvar", "alpha": 1.5}, ["alpha", "(0, 1]"]),
+        ({"name": "cvar", "alpha": True}, ["alpha", "(0, 1]"]),
+        ({"name": "cvar", "solver": "newton"}, ["solver", "exact", "bisect"]),
+        ({"name": "cvar", "base": "bce"}, ["base"]),
+        (
+            {"name": "cvar", "base": {"name": "auc_logistic"}},
+            ["base", "auc_logistic", "per-sample"],
+        ),
+        ({"name": "cvar", "base": {"name": "bce", "reduction": "mean"}}, ["base.reduction"]),
+        ({"name": "cvar", "base": {"name": "bcee"}}, ["base", "bcee", "Did you mean 'bce'"]),
+        ({"name": "cvar", "reduction": "none"}, ["reduction", "Its options"]),
+        ({"name": "focal", "gamma": -1}, ["gamma", "[0, inf)"]),
+        ({"name": "focal", "gamma": "two"}, ["gamma", "[0, inf)"]),
+        ({"name": "focal", "alpha": 1.2}, ["alpha", "[0, 1]"]),
+        ({"name": "bce", "reduction": "sum"}, ["reduction", "mean", "none"]),
+        ({"name": "auc_sqhinge", "eta": -0.1}, ["eta", "[0, inf)"]),
+        ({"name": "auc_wmw", "gamma": -0.15}, ["gamma", "[0, 1]"]),
+        ({"name": "auc_wmw", "p_exp": 0.5}, ["p_exp", "[1, inf)"]),
+        ({"name": "auc_logistic", "eta": 0.6}, ["eta", "no option"]),
+        ({"name": "vs", "weights": "none", "zeta": {"fake": 1.2}}, ["zeta", "missing 'real'"]),
+        (
+            {"name": "vs", "weights": "none", "delta": {"fake": 0, "real": 0, "unknown": 1}},
+            ["delta", "'unknown'"],
+        ),
+        (
+            {"name": "vs", "weights": "none", "zeta": {"fake": -1, "real": 1}},
+            ["zeta.fake", "(0, inf)"],
+        ),
+        ({"name": "vs", "weights": "none", "zeta": 1.0}, ["zeta", "fake", "real"]),
+        ({"name": "vs", "weights": {"fake": 1}}, ["weights", "missing 'real'"]),
+        ({"name": "vs", "weights": {"fake": -1, "real": 1}}, ["weights.fake", "[0, inf)"]),
+        (
+            {"name": "vs", "weights": "balancd", "class_counts": COUNTS},
+            ["weights", "Did you mean 'balanced'"],
+        ),
+        ({"name": "vs"}, ["balanced", "class_counts", "build_loss"]),
+        ({"name": "vs", "class_counts": {"real": 5}}, ["class_counts"]),
+        ({"name": "vs", "class_counts": {"real": 5, "fake": -2}}, ["class_counts.fake"]),
+        ({"name": "vs", "class_counts": {"real": 0, "fake": 3}}, ["balanced", "'real'"]),
+        ({"name": "composite"}, ["terms"]),
+        ({"name": "composite", "terms": [{"weight": 1.0}]}, ["terms[0]", "name"]),
+        ({"name": "composite", "terms": [{"name": "bce", "weight": "big"}]}, ["terms[0].weight"]),
+        (
+            {"name": "composite", "terms": [{"name": "bce", "weight": -1}]},
+            ["terms[0].weight", "[0, inf)"],
+        ),
+        (
+            {"name": "composite", "terms": [{"name": "bce"}, {"name": "auc_logistc"}]},
+            ["terms[1]", "auc_logistc", "Did you mean 'auc_logistic'"],
+        ),
+        (
+            {"name": "composite", "terms": [{"name": "bce", "reduction": "none"}]},
+            ["terms[0].reduction"],
+        ),
+        (
+            {"name": "composite", "terms": [{"name": "cvar", "alpha": 2, "base": {"name": "bce"}}]},
+            ["terms[0]", "alpha", "(0, 1]"],
+        ),
+    ],
+)
 def test_bad_config_is_a_config_error_naming_the_key(cfg, words):
     with pytest.raises(ConfigError) as info:
         build_loss(cfg)

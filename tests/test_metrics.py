@@ -15,7 +15,7 @@ from sklearn.metrics import (
 )
 
 from dfshield.errors import DataError
-from dfshield.training.metrics import (
+from dfshield.eval.metrics import (
     _aucs_of_draws,
     _pair_bounds,
     compute_metrics,
@@ -65,9 +65,11 @@ def test_every_metric_equals_sklearn(seed, threshold):
     assert m["f1"] == pytest.approx(f1_score(y, pred, zero_division=0), abs=1e-12)
     p, r, f, _ = precision_recall_fscore_support(y, pred, average="macro", zero_division=0)
     assert (m["precision_macro"], m["recall_macro"], m["f1_macro"]) == pytest.approx(
-        (p, r, f), abs=1e-12)
-    assert m["f1_macro"] == pytest.approx(f1_score(y, pred, average="macro", zero_division=0),
-                                          abs=1e-12)
+        (p, r, f), abs=1e-12
+    )
+    assert m["f1_macro"] == pytest.approx(
+        f1_score(y, pred, average="macro", zero_division=0), abs=1e-12
+    )
     assert m["eer"] == pytest.approx(_reference_eer(y, s), abs=1e-12)
     assert (m["n"], m["n_fake"], m["n_real"]) == (len(y), int(y.sum()), int((y == 0).sum()))
     assert m["auc_ci_low"] is None and m["auc_ci_high"] is None
@@ -110,12 +112,14 @@ def test_lists_numpy_and_torch_inputs_agree():
     s, y = _random_case(3)
     ref = compute_metrics(s, y, bootstrap=50)
     assert compute_metrics(s.tolist(), y.tolist(), bootstrap=50) == ref
-    t = compute_metrics(torch.tensor(s, dtype=torch.float64)[:, None], torch.tensor(y),
-                        bootstrap=50)
+    t = compute_metrics(
+        torch.tensor(s, dtype=torch.float64)[:, None], torch.tensor(y), bootstrap=50
+    )
     assert t == ref
     # float32 probabilities (what a model produces) are accepted too
-    m32 = compute_metrics(torch.tensor(s, dtype=torch.float32),
-                          torch.tensor(y, dtype=torch.float32), bootstrap=0)
+    m32 = compute_metrics(
+        torch.tensor(s, dtype=torch.float32), torch.tensor(y, dtype=torch.float32), bootstrap=0
+    )
     assert m32["auc"] == pytest.approx(ref["auc"])
 
 
@@ -271,8 +275,12 @@ def test_full_path_and_parent_name_grouping_differ_on_ffpp():
 
 def test_parent_name_grouping_reproduces_deepfakebench_label_rule():
     # a real and a fake video with the same folder name: DeepfakeBench's int(mean label) -> real
-    ids = ["Celeb-real/frames/id0_0000", "Celeb-real/frames/id0_0000",
-           "other/frames/id0_0000", "other/frames/id0_0000"]
+    ids = [
+        "Celeb-real/frames/id0_0000",
+        "Celeb-real/frames/id0_0000",
+        "other/frames/id0_0000",
+        "other/frames/id0_0000",
+    ]
     groups = group_by_video([0.2, 0.4, 0.9, 0.9], [0, 0, 1, 1], ids, parent_name_only=True)
     assert groups.ids == ["id0_0000"]
     assert groups.labels.tolist() == [0]
@@ -308,7 +316,8 @@ def test_video_metrics_equal_sklearn_on_grouped_scores():
     assert m["video_eer"] == pytest.approx(_reference_eer(vy, vs), abs=1e-12)
     assert m["video_acc"] == pytest.approx(accuracy_score(vy, vs >= 0.5), abs=1e-12)
     assert m["video_f1_macro"] == pytest.approx(
-        f1_score(vy, vs >= 0.5, average="macro", zero_division=0), abs=1e-12)
+        f1_score(vy, vs >= 0.5, average="macro", zero_division=0), abs=1e-12
+    )
     assert len(group_by_video(s, y, ids, parent_name_only=True).ids) == n_videos // 2
 
 
@@ -340,13 +349,16 @@ def test_non_finite_scores_are_counted_in_the_error():
         compute_metrics(s, [0, 1, 0, 1, 0, 1])
 
 
-@pytest.mark.parametrize("scores, labels, pattern", [
-    ([-2.0, 3.0], [0, 1], "sigmoid"),
-    ([0.1, 0.9, 0.5], [0, 1], "3 scores, 2 labels"),
-    ([0.1, 0.9], [0, 2], "0 \\(real\\) or 1 \\(fake\\)"),
-    ([], [], "no samples"),
-    (np.zeros((3, 2)), [0, 1, 0], "shape"),
-])
+@pytest.mark.parametrize(
+    "scores, labels, pattern",
+    [
+        ([-2.0, 3.0], [0, 1], "sigmoid"),
+        ([0.1, 0.9, 0.5], [0, 1], "3 scores, 2 labels"),
+        ([0.1, 0.9], [0, 2], "0 \\(real\\) or 1 \\(fake\\)"),
+        ([], [], "no samples"),
+        (np.zeros((3, 2)), [0, 1, 0], "shape"),
+    ],
+)
 def test_bad_inputs_are_clear_errors(scores, labels, pattern):
     with pytest.raises(DataError, match=pattern):
         compute_metrics(scores, labels)

@@ -22,7 +22,8 @@ ADAMW = {"name": "adamw", "lr": 1e-3, "weight_decay": 6e-5}
 
 # The scheduler tests step schedulers without optimizer steps; torch warns about that call order.
 pytestmark = pytest.mark.filterwarnings(
-    "ignore:Detected call of `lr_scheduler.step\\(\\)`:UserWarning")
+    "ignore:Detected call of `lr_scheduler.step\\(\\)`:UserWarning"
+)
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -42,13 +43,15 @@ def quadratic_closure(a, b, parts):
         loss = 0.5 * theta @ a @ theta - b @ theta
         loss.backward()
         return loss
+
     return closure
 
 
 def bn_model(momentum=0.1, seed=0):
     torch.manual_seed(seed)
-    return nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6, momentum=momentum), nn.ReLU(),
-                         nn.Linear(6, 1))
+    return nn.Sequential(
+        nn.Linear(4, 6), nn.BatchNorm1d(6, momentum=momentum), nn.ReLU(), nn.Linear(6, 1)
+    )
 
 
 def mse_closure(model, x, y):
@@ -56,6 +59,7 @@ def mse_closure(model, x, y):
         loss = nn.functional.mse_loss(model(x).squeeze(1), y)
         loss.backward()
         return loss
+
     return closure
 
 
@@ -65,17 +69,28 @@ def sgd_for_lr(lr=0.1, groups=1):
 
 
 # -- torch optimizers built from configs --------------------------------------------------------
-@pytest.mark.parametrize("cfg, reference", [
-    ({"name": "adamw", "lr": 1e-2, "weight_decay": 6e-5, "betas": [0.8, 0.99], "eps": 1e-7},
-     lambda p: torch.optim.AdamW(p, lr=1e-2, weight_decay=6e-5, betas=(0.8, 0.99), eps=1e-7)),
-    ({"name": "adamw"}, lambda p: torch.optim.AdamW(p)),
-    ({"name": "adam", "lr": 1e-2, "weight_decay": 1e-3, "amsgrad": True},
-     lambda p: torch.optim.Adam(p, lr=1e-2, weight_decay=1e-3, amsgrad=True)),
-    ({"name": "sgd", "lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 1e-4},
-     lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-4)),
-    ({"name": "sgd", "lr": 0.05, "momentum": 0.5, "dampening": 0.1},
-     lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.5, dampening=0.1)),
-])
+@pytest.mark.parametrize(
+    "cfg, reference",
+    [
+        (
+            {"name": "adamw", "lr": 1e-2, "weight_decay": 6e-5, "betas": [0.8, 0.99], "eps": 1e-7},
+            lambda p: torch.optim.AdamW(p, lr=1e-2, weight_decay=6e-5, betas=(0.8, 0.99), eps=1e-7),
+        ),
+        ({"name": "adamw"}, lambda p: torch.optim.AdamW(p)),
+        (
+            {"name": "adam", "lr": 1e-2, "weight_decay": 1e-3, "amsgrad": True},
+            lambda p: torch.optim.Adam(p, lr=1e-2, weight_decay=1e-3, amsgrad=True),
+        ),
+        (
+            {"name": "sgd", "lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 1e-4},
+            lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-4),
+        ),
+        (
+            {"name": "sgd", "lr": 0.05, "momentum": 0.5, "dampening": 0.1},
+            lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.5, dampening=0.1),
+        ),
+    ],
+)
 def test_builtin_optimizers_match_torch(cfg, reference):
     torch.manual_seed(1)
     x, y = torch.randn(32, 4), torch.randn(32)
@@ -99,8 +114,10 @@ def test_module_params_skip_frozen_and_param_groups_work():
     opt = build_optimizer({"name": "sgd", "lr": 0.1}, model)
     assert {id(p) for p in opt.param_groups[0]["params"]} == {id(p) for p in model[1].parameters()}
 
-    groups = [{"params": [nn.Parameter(torch.zeros(3))], "lr": 0.5},
-              {"params": [nn.Parameter(torch.zeros(2))]}]
+    groups = [
+        {"params": [nn.Parameter(torch.zeros(3))], "lr": 0.5},
+        {"params": [nn.Parameter(torch.zeros(2))]},
+    ]
     opt = build_optimizer({"name": "adam", "lr": 0.01}, groups)
     assert [g["lr"] for g in opt.param_groups] == [0.5, 0.01]
 
@@ -116,8 +133,11 @@ def test_numeric_string_from_yaml_is_accepted():
 def test_sam_step_on_quadratic_matches_hand_computation(split):
     a, b, theta0 = quadratic()
     lr, rho = 0.05, 0.1
-    parts = ([nn.Parameter(theta0[:2].clone()), nn.Parameter(theta0[2:].clone())] if split
-             else [nn.Parameter(theta0.clone())])
+    parts = (
+        [nn.Parameter(theta0[:2].clone()), nn.Parameter(theta0[2:].clone())]
+        if split
+        else [nn.Parameter(theta0.clone())]
+    )
     params = [{"params": [p]} for p in parts] if split else parts
     opt = build_optimizer({"name": "sam", "rho": rho, "base": {"name": "sgd", "lr": lr}}, params)
     assert isinstance(opt, SAM) and isinstance(opt.base_optimizer, torch.optim.SGD)
@@ -138,13 +158,21 @@ def test_asam_step_on_quadratic_matches_hand_computation(eta):
     a, b, theta0 = quadratic(seed=3)
     lr, rho = 0.05, 0.5
     theta = nn.Parameter(theta0.clone())
-    opt = build_optimizer({"name": "sam", "rho": rho, "adaptive": True, "eta": eta,
-                           "base": {"name": "sgd", "lr": lr}}, [theta])
+    opt = build_optimizer(
+        {
+            "name": "sam",
+            "rho": rho,
+            "adaptive": True,
+            "eta": eta,
+            "base": {"name": "sgd", "lr": lr},
+        },
+        [theta],
+    )
     opt.step(quadratic_closure(a, b, [theta]))
 
     g = a @ theta0 - b
     t = theta0.abs() + eta
-    e = rho * t ** 2 * g / (t * g).norm()
+    e = rho * t**2 * g / (t * g).norm()
     expected = theta0 - lr * (a @ (theta0 + e) - b)
     assert torch.allclose(theta.detach(), expected, rtol=0, atol=1e-12)
 
@@ -158,21 +186,26 @@ def test_zero_gradient_means_no_perturbation_and_no_nan(adaptive):
         loss = ((theta - centre) ** 2).sum()
         loss.backward()
         return loss
-    opt = build_optimizer({"name": "sam", "rho": 0.1, "adaptive": adaptive,
-                           "base": {"name": "sgd", "lr": 0.1}}, [theta])
+
+    opt = build_optimizer(
+        {"name": "sam", "rho": 0.1, "adaptive": adaptive, "base": {"name": "sgd", "lr": 0.1}},
+        [theta],
+    )
     opt.step(at_minimum)
     assert torch.isfinite(theta).all()
     assert torch.equal(theta.detach(), centre)
 
     # a parameter at exactly 0 under ASAM (T = |θ| = 0): no perturbation, plain base step
     zero = nn.Parameter(torch.zeros(3, dtype=torch.float64))
-    opt = build_optimizer({"name": "sam", "adaptive": True, "base": {"name": "sgd", "lr": 0.1}},
-                          [zero])
+    opt = build_optimizer(
+        {"name": "sam", "adaptive": True, "base": {"name": "sgd", "lr": 0.1}}, [zero]
+    )
 
     def closure():
         loss = ((zero - 1.0) ** 2).sum()
         loss.backward()
         return loss
+
     opt.step(closure)
     assert torch.allclose(zero.detach(), torch.full((3,), 0.2, dtype=torch.float64))
 
@@ -232,9 +265,10 @@ def test_parameters_restored_when_second_closure_fails():
         calls.append(1)
         if len(calls) == 2:
             raise RuntimeError("boom")
-        loss = (theta ** 2).sum()
+        loss = (theta**2).sum()
         loss.backward()
         return loss
+
     with pytest.raises(RuntimeError, match="boom"):
         opt.step(closure)
     assert torch.equal(theta.detach(), torch.tensor([1.0, -2.0]))
@@ -279,8 +313,14 @@ def test_sam_state_dict_round_trip_resumes_identically(adaptive):
 
     # checkpoint as a trainer would write it, loaded with weights_only=True
     buffer = io.BytesIO()
-    torch.save({"model": model_a.state_dict(), "optimizer": opt_a.state_dict(),
-                "scheduler": sched_a.state_dict()}, buffer)
+    torch.save(
+        {
+            "model": model_a.state_dict(),
+            "optimizer": opt_a.state_dict(),
+            "scheduler": sched_a.state_dict(),
+        },
+        buffer,
+    )
     buffer.seek(0)
     checkpoint = torch.load(buffer, weights_only=True)
     assert checkpoint["optimizer"]["state"]  # AdamW's moments are in there
@@ -311,8 +351,9 @@ def cosine_by_hand(base, min_lr, t, total):
 def test_cosine_per_epoch_by_hand_monotone_and_final_min_lr():
     base, min_lr, epochs = 0.1, 1e-3, 10
     opt = sgd_for_lr(base)
-    sched = build_scheduler({"name": "cosine", "min_lr": min_lr}, opt, epochs=epochs,
-                            steps_per_epoch=50)
+    sched = build_scheduler(
+        {"name": "cosine", "min_lr": min_lr}, opt, epochs=epochs, steps_per_epoch=50
+    )
     assert sched.interval == "epoch"
     lrs = []
     for epoch in range(epochs):
@@ -339,8 +380,9 @@ def test_cosine_per_epoch_by_hand_monotone_and_final_min_lr():
 def test_cosine_per_step_by_hand():
     base, epochs, steps = 0.2, 3, 4
     opt = sgd_for_lr(base, groups=2)
-    sched = build_scheduler({"name": "cosine", "interval": "step"}, opt, epochs=epochs,
-                            steps_per_epoch=steps)
+    sched = build_scheduler(
+        {"name": "cosine", "interval": "step"}, opt, epochs=epochs, steps_per_epoch=steps
+    )
     assert sched.interval == "step"
     total = epochs * steps
     previous = math.inf
@@ -389,13 +431,15 @@ def test_none_scheduler_is_constant():
 
 def test_scheduler_state_dict_resume():
     opt_a = sgd_for_lr(0.1)
-    sched_a = build_scheduler({"name": "cosine", "interval": "step"}, opt_a, epochs=2,
-                              steps_per_epoch=5)
+    sched_a = build_scheduler(
+        {"name": "cosine", "interval": "step"}, opt_a, epochs=2, steps_per_epoch=5
+    )
     for _ in range(4):
         sched_a.step()
     opt_b = sgd_for_lr(0.1)
-    sched_b = build_scheduler({"name": "cosine", "interval": "step"}, opt_b, epochs=2,
-                              steps_per_epoch=5)
+    sched_b = build_scheduler(
+        {"name": "cosine", "interval": "step"}, opt_b, epochs=2, steps_per_epoch=5
+    )
     opt_b.load_state_dict(opt_a.state_dict())
     sched_b.load_state_dict(sched_a.state_dict())
     for _ in range(8):
@@ -425,7 +469,8 @@ def test_scheduler_on_sam_changes_base_lr():
 # -- registration --------------------------------------------------------------------------------
 def test_every_class_in_the_package_is_registered():
     registered = {OPTIMIZER.get(n) for n in OPTIMIZER.names()} | {
-        SCHEDULER.get(n) for n in SCHEDULER.names()}
+        SCHEDULER.get(n) for n in SCHEDULER.names()
+    }
     package = dfshield.optimizers
     for info in pkgutil.iter_modules(package.__path__):
         module = importlib.import_module(f"{package.__name__}.{info.name}")
@@ -443,35 +488,38 @@ def test_every_class_in_the_package_is_registered():
 P = [nn.Parameter(torch.zeros(2))]
 
 
-@pytest.mark.parametrize("cfg, words", [
-    ({"name": "adamx"}, ["unknown optimizer 'adamx'", "Did you mean 'adam"]),
-    ({"lr": 0.1}, ["'name'"]),
-    ({"name": "adamw", "lrr": 0.1}, ["'lrr'", "Did you mean 'lr'"]),
-    ({"name": "adamw", "lr": "fast"}, ["'lr'", "a number >= 0", "'fast'"]),
-    ({"name": "adamw", "lr": -1e-3}, ["'lr'", ">= 0"]),
-    ({"name": "adamw", "lr": None}, ["'lr'", ">= 0"]),
-    ({"name": "adamw", "lr": True}, ["'lr'"]),
-    ({"name": "adamw", "weight_decay": -0.1}, ["'weight_decay'", ">= 0"]),
-    ({"name": "adamw", "betas": [0.9]}, ["'betas'", "two numbers"]),
-    ({"name": "adam", "betas": [0.9, 1.0]}, ["'betas[1]'", "[0, 1)"]),
-    ({"name": "adam", "amsgrad": "yes"}, ["'amsgrad'", "true or false"]),
-    ({"name": "sgd", "momentum": -0.9}, ["'momentum'", ">= 0"]),
-    ({"name": "sgd", "nesterov": True}, ["'nesterov: true'", "'momentum' > 0"]),
-    ({"name": "sgd", "params": []}, ["'params'", "cannot be set"]),
-    ({"name": "sam", "module": None, "base": ADAMW}, ["'module'", "cannot be set"]),
-    ({"name": "sam", "rho": -0.1, "base": ADAMW}, ["'rho'", ">= 0"]),
-    ({"name": "sam", "rho": "wide", "base": ADAMW}, ["'rho'", ">= 0"]),
-    ({"name": "sam", "adaptive": "no", "base": ADAMW}, ["'adaptive'", "true or false"]),
-    ({"name": "sam", "eta": -1, "base": ADAMW}, ["'eta'", ">= 0"]),
-    ({"name": "sam", "rho": 0.1}, ["'base'", "adamw", "name: adamw"]),
-    ({"name": "sam", "base": {"name": "sam", "base": ADAMW}}, ["SAM cannot wrap SAM"]),
-    ({"name": "sam", "base": {"lr": 0.1}}, ["'base'", "'name'"]),
-    ({"name": "sam", "base": {"name": "adamw", "lr": -1}}, ["key 'base'", "'lr'", ">= 0"]),
-    ({"name": "sam", "base": {"name": "adamw", "rho": 0.1}}, ["key 'base'", "'rho'"]),
-    ({"name": "sam", "base": {"name": "adamv"}}, ["key 'base'", "Did you mean 'adam"]),
-    ({"name": "sam", "base": "adamw", "radius": 1}, ["'radius'"]),
-    (["adamw"], ["mapping"]),
-])
+@pytest.mark.parametrize(
+    "cfg, words",
+    [
+        ({"name": "adamx"}, ["unknown optimizer 'adamx'", "Did you mean 'adam"]),
+        ({"lr": 0.1}, ["'name'"]),
+        ({"name": "adamw", "lrr": 0.1}, ["'lrr'", "Did you mean 'lr'"]),
+        ({"name": "adamw", "lr": "fast"}, ["'lr'", "a number >= 0", "'fast'"]),
+        ({"name": "adamw", "lr": -1e-3}, ["'lr'", ">= 0"]),
+        ({"name": "adamw", "lr": None}, ["'lr'", ">= 0"]),
+        ({"name": "adamw", "lr": True}, ["'lr'"]),
+        ({"name": "adamw", "weight_decay": -0.1}, ["'weight_decay'", ">= 0"]),
+        ({"name": "adamw", "betas": [0.9]}, ["'betas'", "two numbers"]),
+        ({"name": "adam", "betas": [0.9, 1.0]}, ["'betas[1]'", "[0, 1)"]),
+        ({"name": "adam", "amsgrad": "yes"}, ["'amsgrad'", "true or false"]),
+        ({"name": "sgd", "momentum": -0.9}, ["'momentum'", ">= 0"]),
+        ({"name": "sgd", "nesterov": True}, ["'nesterov: true'", "'momentum' > 0"]),
+        ({"name": "sgd", "params": []}, ["'params'", "cannot be set"]),
+        ({"name": "sam", "module": None, "base": ADAMW}, ["'module'", "cannot be set"]),
+        ({"name": "sam", "rho": -0.1, "base": ADAMW}, ["'rho'", ">= 0"]),
+        ({"name": "sam", "rho": "wide", "base": ADAMW}, ["'rho'", ">= 0"]),
+        ({"name": "sam", "adaptive": "no", "base": ADAMW}, ["'adaptive'", "true or false"]),
+        ({"name": "sam", "eta": -1, "base": ADAMW}, ["'eta'", ">= 0"]),
+        ({"name": "sam", "rho": 0.1}, ["'base'", "adamw", "name: adamw"]),
+        ({"name": "sam", "base": {"name": "sam", "base": ADAMW}}, ["SAM cannot wrap SAM"]),
+        ({"name": "sam", "base": {"lr": 0.1}}, ["'base'", "'name'"]),
+        ({"name": "sam", "base": {"name": "adamw", "lr": -1}}, ["key 'base'", "'lr'", ">= 0"]),
+        ({"name": "sam", "base": {"name": "adamw", "rho": 0.1}}, ["key 'base'", "'rho'"]),
+        ({"name": "sam", "base": {"name": "adamv"}}, ["key 'base'", "Did you mean 'adam"]),
+        ({"name": "sam", "base": "adamw", "radius": 1}, ["'radius'"]),
+        (["adamw"], ["mapping"]),
+    ],
+)
 def test_bad_optimizer_config_names_the_key(cfg, words):
     with pytest.raises(ConfigError) as info:
         build_optimizer(cfg, P)
@@ -489,23 +537,30 @@ def test_bad_params():
         build_optimizer({"name": "lion"}, P)
 
 
-@pytest.mark.parametrize("cfg, kwargs, words", [
-    ({"name": "cosin"}, {}, ["unknown scheduler 'cosin'", "Did you mean 'cosine'"]),
-    ({"name": "cosine", "interval": "epochs"}, {}, ["'interval'", "Did you mean 'epoch'"]),
-    ({"name": "cosine", "min_lr": -1}, {}, ["'min_lr'", ">= 0"]),
-    ({"name": "cosine", "min_lr": 1.0}, {}, ["'min_lr'", "<= every param group"]),
-    ({"name": "cosine", "warmup": 10}, {}, ["'warmup'", "smaller than"]),
-    ({"name": "cosine", "warmup": 1.5}, {}, ["'warmup'", "integer"]),
-    ({"name": "cosine", "interval": "step"}, {"steps_per_epoch": None}, ["steps_per_epoch"]),
-    ({"name": "cosine", "interval": "step"}, {"steps_per_epoch": 0}, ["'steps_per_epoch'", ">= 1"]),
-    ({"name": "cosine"}, {"epochs": 0}, ["'epochs'", ">= 1"]),
-    ({"name": "cosine", "epochs": 5}, {}, ["'epochs'", "cannot be set"]),
-    ({"name": "cosine", "T_max": 5}, {}, ["'T_max'", "Its options"]),
-    ({"name": "step"}, {}, ["'step_size'", ">= 1"]),
-    ({"name": "step", "step_size": 0}, {}, ["'step_size'", ">= 1"]),
-    ({"name": "step", "step_size": 2, "gamma": 0}, {}, ["'gamma'", "> 0"]),
-    ({"name": "none", "interval": "iteration"}, {}, ["'interval'", "'epoch', 'step'"]),
-])
+@pytest.mark.parametrize(
+    "cfg, kwargs, words",
+    [
+        ({"name": "cosin"}, {}, ["unknown scheduler 'cosin'", "Did you mean 'cosine'"]),
+        ({"name": "cosine", "interval": "epochs"}, {}, ["'interval'", "Did you mean 'epoch'"]),
+        ({"name": "cosine", "min_lr": -1}, {}, ["'min_lr'", ">= 0"]),
+        ({"name": "cosine", "min_lr": 1.0}, {}, ["'min_lr'", "<= every param group"]),
+        ({"name": "cosine", "warmup": 10}, {}, ["'warmup'", "smaller than"]),
+        ({"name": "cosine", "warmup": 1.5}, {}, ["'warmup'", "integer"]),
+        ({"name": "cosine", "interval": "step"}, {"steps_per_epoch": None}, ["steps_per_epoch"]),
+        (
+            {"name": "cosine", "interval": "step"},
+            {"steps_per_epoch": 0},
+            ["'steps_per_epoch'", ">= 1"],
+        ),
+        ({"name": "cosine"}, {"epochs": 0}, ["'epochs'", ">= 1"]),
+        ({"name": "cosine", "epochs": 5}, {}, ["'epochs'", "cannot be set"]),
+        ({"name": "cosine", "T_max": 5}, {}, ["'T_max'", "Its options"]),
+        ({"name": "step"}, {}, ["'step_size'", ">= 1"]),
+        ({"name": "step", "step_size": 0}, {}, ["'step_size'", ">= 1"]),
+        ({"name": "step", "step_size": 2, "gamma": 0}, {}, ["'gamma'", "> 0"]),
+        ({"name": "none", "interval": "iteration"}, {}, ["'interval'", "'epoch', 'step'"]),
+    ],
+)
 def test_bad_scheduler_config_names_the_key(cfg, kwargs, words):
     opt = sgd_for_lr(0.1)
     arguments = {"epochs": 10, "steps_per_epoch": 5, **kwargs}

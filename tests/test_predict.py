@@ -14,18 +14,20 @@ import cv2
 import numpy as np
 import pytest
 import torch
-
 from conftest import SHARED_DATA, toy_image, toy_layer
+
 from dfshield import cli
 from dfshield.commands import predict
 from dfshield.config import load_run_config
+from dfshield.engine.checkpoint import load_checkpoint, save_checkpoint
 from dfshield.errors import CheckpointError, ConfigError
-from dfshield.training.checkpoint import load_checkpoint, save_checkpoint
-from dfshield.training.inference import Scorer, frame_preprocessor, resolve_threshold
+from dfshield.eval.inference import Scorer, frame_preprocessor, resolve_threshold
 
 VIDEOS = SHARED_DATA / "videos"
 REAL_VIDEO = VIDEOS / "ffpp" / "original_sequences" / "youtube" / "c23" / "videos" / "004.mp4"
-FAKE_VIDEO = VIDEOS / "ffpp" / "manipulated_sequences" / "NeuralTextures" / "c23" / "videos" / "004_982.mp4"
+FAKE_VIDEO = (
+    VIDEOS / "ffpp" / "manipulated_sequences" / "NeuralTextures" / "c23" / "videos" / "004_982.mp4"
+)
 
 _TRAINED: dict = {}
 
@@ -34,14 +36,21 @@ def train_tiny_checkpoint(dataset: dict, folder: Path) -> dict:
     """One tiny clip_linear run per session (1 epoch), tested with ``Trainer.test``; shared by
     tests/test_predict.py and tests/test_robustness.py."""
     if "run" not in _TRAINED:
-        from dfshield.training.trainer import Trainer
+        from dfshield.engine.trainer import Trainer
 
-        cfg = load_run_config(detector="clip_linear", extra_layers=[toy_layer(dataset, folder, epochs=1)])
+        cfg = load_run_config(
+            detector="clip_linear", extra_layers=[toy_layer(dataset, folder, epochs=1)]
+        )
         trainer = Trainer(cfg, folder / "run", feature_cache=folder / "cache")
         trainer.fit()
         result = trainer.test()
-        _TRAINED["run"] = {"checkpoint": folder / "run" / "checkpoints" / "best.pt", "cfg": cfg,
-                           "run_dir": folder / "run", "test": result, "trainer": trainer}
+        _TRAINED["run"] = {
+            "checkpoint": folder / "run" / "checkpoints" / "best.pt",
+            "cfg": cfg,
+            "run_dir": folder / "run",
+            "test": result,
+            "trainer": trainer,
+        }
     return _TRAINED["run"]
 
 
@@ -87,7 +96,9 @@ def test_predict_gives_the_scores_of_trainer_test(trained, tmp_path):
         # the stored PNG bytes, untouched: predict decodes them as the dataset does
         (folder / f"{i:04d}.png").write_bytes(dataset.store(name).get(key, dataset=name))
     out = tmp_path / "scores.json"
-    assert run_predict(str(folder), "--checkpoint", str(trained["checkpoint"]), "--out", str(out)) == 0
+    assert (
+        run_predict(str(folder), "--checkpoint", str(trained["checkpoint"]), "--out", str(out)) == 0
+    )
     rows = read_rows(out)
     assert [r["kind"] for r in rows] == ["image"] * len(dataset)
     assert all(r["face_found"] is None for r in rows)  # images are not face-cropped by default
@@ -107,13 +118,21 @@ def test_predict_gives_the_scores_of_trainer_test(trained, tmp_path):
 
 def test_scorer_preprocessing_is_the_datasets(trained):
     """Both input paths of DeepfakeDataset: a backbone's own transform, and resize + normalise."""
-    from dfshield.training.data import DeepfakeDataset, decode_image
+    from dfshield.data import DeepfakeDataset
+    from dfshield.media.frames import decode_image
 
     cfg = trained["cfg"]
     scorer = Scorer.from_checkpoint(trained["checkpoint"], device="cpu")
-    specs = [scorer.detector.input_spec(),
-             {"mode": "frame", "resolution": 48, "mean": (0.4, 0.5, 0.6), "std": (0.2, 0.25, 0.3),
-              "preprocess": None}]
+    specs = [
+        scorer.detector.input_spec(),
+        {
+            "mode": "frame",
+            "resolution": 48,
+            "mean": (0.4, 0.5, 0.6),
+            "std": (0.2, 0.25, 0.3),
+            "preprocess": None,
+        },
+    ]
     for spec in specs:
         dataset = DeepfakeDataset(cfg.data, "test", augment=False, **spec)
         prepare = frame_preprocessor(spec)
@@ -138,8 +157,15 @@ def test_images_folders_and_bad_inputs(trained, tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
     out = tmp_path / "rows.csv"
-    code = run_predict(str(folder), str(empty), str(tmp_path / "missing.png"),
-                       "--checkpoint", str(trained["checkpoint"]), "--out", str(out))
+    code = run_predict(
+        str(folder),
+        str(empty),
+        str(tmp_path / "missing.png"),
+        "--checkpoint",
+        str(trained["checkpoint"]),
+        "--out",
+        str(out),
+    )
     assert code == 0  # two images could be scored
     captured = capsys.readouterr()
     rows = {row["path"]: row for row in csv.DictReader(out.open())}
@@ -170,7 +196,10 @@ def test_nothing_scored_exits_non_zero(trained, tmp_path, capsys):
     empty.mkdir()
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "readme.md").write_text("hello")
-    assert run_predict(str(empty), str(tmp_path / "other"), "--checkpoint", str(trained["checkpoint"])) == 1
+    assert (
+        run_predict(str(empty), str(tmp_path / "other"), "--checkpoint", str(trained["checkpoint"]))
+        == 1
+    )
     captured = capsys.readouterr()
     assert "nothing could be scored" in captured.err
     assert "holds no images or videos (no files)" in captured.err
@@ -180,8 +209,18 @@ def test_nothing_scored_exits_non_zero(trained, tmp_path, capsys):
 def test_video_without_a_face_is_scored_on_centre_crops_or_skipped(trained, tmp_path, capsys):
     video = write_video(tmp_path / "noface.avi", frames=12)
     out = tmp_path / "rows.json"
-    assert run_predict(str(video), "--frames", "4", "--checkpoint", str(trained["checkpoint"]),
-                       "--out", str(out)) == 0
+    assert (
+        run_predict(
+            str(video),
+            "--frames",
+            "4",
+            "--checkpoint",
+            str(trained["checkpoint"]),
+            "--out",
+            str(out),
+        )
+        == 0
+    )
     rows = read_rows(out)
     frames = [r for r in rows if r["kind"] == "frame"]
     (head,) = [r for r in rows if r["kind"] == "video"]
@@ -191,8 +230,20 @@ def test_video_without_a_face_is_scored_on_centre_crops_or_skipped(trained, tmp_
     assert head["prob_fake"] == pytest.approx(np.mean([r["prob_fake"] for r in frames]))
     assert "no face found in 4/4 frame(s); scored on the centre square" in capsys.readouterr().err
 
-    assert run_predict(str(video), "--frames", "4", "--on-missing", "skip", "--checkpoint",
-                       str(trained["checkpoint"]), "--out", str(out)) == 1
+    assert (
+        run_predict(
+            str(video),
+            "--frames",
+            "4",
+            "--on-missing",
+            "skip",
+            "--checkpoint",
+            str(trained["checkpoint"]),
+            "--out",
+            str(out),
+        )
+        == 1
+    )
     rows = read_rows(out)
     assert [r["status"] for r in rows] == ["skipped"] * 4 + ["error"]
     assert "no face found in any of 4 frame(s)" in rows[-1]["message"]
@@ -203,8 +254,20 @@ def test_truncated_video_is_sampled_from_the_frames_that_decode(trained, tmp_pat
     cut = tmp_path / "cut.avi"
     cut.write_bytes(data[: len(data) // 2])
     out = tmp_path / "rows.json"
-    assert run_predict(str(cut), "--frames", "4", "--face-crop", "never", "--checkpoint",
-                       str(trained["checkpoint"]), "--out", str(out)) == 0
+    assert (
+        run_predict(
+            str(cut),
+            "--frames",
+            "4",
+            "--face-crop",
+            "never",
+            "--checkpoint",
+            str(trained["checkpoint"]),
+            "--out",
+            str(out),
+        )
+        == 0
+    )
     rows = read_rows(out)
     head = rows[-1]
     assert head["kind"] == "video" and head["status"] == "ok" and "truncated" in head["message"]
@@ -228,7 +291,7 @@ def test_incompatible_checkpoint_is_a_clear_error(trained, tmp_path, monkeypatch
 
 # -- thresholds ----------------------------------------------------------------------------
 def test_thresholds(trained, tmp_path):
-    from dfshield.training.metrics import threshold_at_fpr
+    from dfshield.eval.metrics import threshold_at_fpr
 
     payload = load_checkpoint(trained["checkpoint"])
     eer = resolve_threshold(payload, "eer")
@@ -237,12 +300,19 @@ def test_thresholds(trained, tmp_path):
     assert resolve_threshold(payload, "0.7").value == 0.7
     stored = payload["validation"]  # best.pt keeps the validation scores it was chosen on
     from_checkpoint = resolve_threshold(payload, "fpr:0.01")
-    assert from_checkpoint.value == threshold_at_fpr(stored["scores"].numpy(), stored["labels"].numpy(), 0.01)
+    assert from_checkpoint.value == threshold_at_fpr(
+        stored["scores"].numpy(), stored["labels"].numpy(), 0.01
+    )
     without_scores = {k: v for k, v in payload.items() if k != "validation"}
-    with pytest.raises(CheckpointError, match="needs the validation scores.*only the 'eer' threshold"):
+    with pytest.raises(
+        CheckpointError, match="needs the validation scores.*only the 'eer' threshold"
+    ):
         resolve_threshold(without_scores, "fpr:0.01")
     scores, labels = np.array([0.1, 0.2, 0.3, 0.6, 0.4, 0.9]), np.array([0, 0, 0, 0, 1, 1])
-    with_scores = {**payload, "validation": {"scores": torch.tensor(scores), "labels": torch.tensor(labels)}}
+    with_scores = {
+        **payload,
+        "validation": {"scores": torch.tensor(scores), "labels": torch.tensor(labels)},
+    }
     fpr = resolve_threshold(with_scores, "fpr:0.25")
     assert fpr.value == threshold_at_fpr(scores, labels, 0.25) and fpr.rule == "fpr:0.25"
     for bad in ("1.5", "fpr:2", "median"):
@@ -253,22 +323,47 @@ def test_thresholds(trained, tmp_path):
     image = write_png(tmp_path / "a.png", toy_image(np.random.default_rng(0), fake=True))
     out = tmp_path / "rows.json"
     for value, decision in (("0", "fake"), ("1", "real")):
-        assert run_predict(str(image), "--threshold", value, "--checkpoint", str(trained["checkpoint"]),
-                           "--out", str(out)) == 0
+        assert (
+            run_predict(
+                str(image),
+                "--threshold",
+                value,
+                "--checkpoint",
+                str(trained["checkpoint"]),
+                "--out",
+                str(out),
+            )
+            == 0
+        )
         data = json.loads(out.read_text())
         assert data["threshold"]["rule"] == "fixed" and data["rows"][0]["decision"] == decision
 
 
 # -- real videos -----------------------------------------------------------------------------
-@pytest.mark.skipif(not REAL_VIDEO.is_file() or not FAKE_VIDEO.is_file(),
-                    reason=f"shared videos not found under {VIDEOS}")
+@pytest.mark.skipif(
+    not REAL_VIDEO.is_file() or not FAKE_VIDEO.is_file(),
+    reason=f"shared videos not found under {VIDEOS}",
+)
 def test_real_videos_per_frame_and_per_video_rows(trained, tmp_path):
-    from dfshield.training.data.faces import FaceCropper
-    from dfshield.training.data.video import sample_frames
+    from dfshield.media.faces import FaceCropper
+    from dfshield.media.video import sample_frames
 
     out = tmp_path / "videos.json"
-    assert run_predict(str(REAL_VIDEO), str(FAKE_VIDEO), "--frames", "4", "--aggregate", "max",
-                       "--checkpoint", str(trained["checkpoint"]), "--out", str(out)) == 0
+    assert (
+        run_predict(
+            str(REAL_VIDEO),
+            str(FAKE_VIDEO),
+            "--frames",
+            "4",
+            "--aggregate",
+            "max",
+            "--checkpoint",
+            str(trained["checkpoint"]),
+            "--out",
+            str(out),
+        )
+        == 0
+    )
     rows = read_rows(out)
     assert [r["kind"] for r in rows] == ["frame"] * 4 + ["video"] + ["frame"] * 4 + ["video"]
     for video, block in ((REAL_VIDEO, rows[:5]), (FAKE_VIDEO, rows[5:])):
@@ -289,8 +384,12 @@ def test_video_mode_detector_reports_video_head_and_frame_head(toy_dataset, tmp_
     from dfshield.detectors import build_detector
 
     layer = toy_layer(toy_dataset, tmp_path)[1]
-    layer["detector"] = {"backbone": {"name": "timm", "model": "resnet10t", "pretrained": False},
-                         "input_size": 32, "gru_hidden": 8, "gru_layers": 1}
+    layer["detector"] = {
+        "backbone": {"name": "timm", "model": "resnet10t", "pretrained": False},
+        "input_size": 32,
+        "gru_hidden": 8,
+        "gru_layers": 1,
+    }
     layer["data"]["clip_size"] = 4
     cfg = load_run_config(detector="ddln", extra_layers=[("ddln test layer", layer)])
     torch.manual_seed(0)
@@ -298,14 +397,35 @@ def test_video_mode_detector_reports_video_head_and_frame_head(toy_dataset, tmp_
     checkpoint = tmp_path / "ddln.pt"
     saved = cfg.to_dict()  # as trained from ImageNet weights: predict must not fetch them again
     saved["detector"]["backbone"]["pretrained"] = True
-    save_checkpoint(checkpoint, {"detector": "ddln", "config": saved, "epoch": 1,
-                                 "model": detector.trainable_state_dict(), "backbone": None,
-                                 "threshold": {"value": 0.5, "rule": "eer", "chosen_on": "validation split"}})
+    save_checkpoint(
+        checkpoint,
+        {
+            "detector": "ddln",
+            "config": saved,
+            "epoch": 1,
+            "model": detector.trainable_state_dict(),
+            "backbone": None,
+            "threshold": {"value": 0.5, "rule": "eer", "chosen_on": "validation split"},
+        },
+    )
     image = write_png(tmp_path / "a.png", toy_image(np.random.default_rng(0), fake=True))
     video = write_video(tmp_path / "v.avi", frames=10)
     out = tmp_path / "rows.json"
-    assert run_predict(str(image), str(video), "--frames", "6", "--face-crop", "never",
-                       "--checkpoint", str(checkpoint), "--out", str(out)) == 0
+    assert (
+        run_predict(
+            str(image),
+            str(video),
+            "--frames",
+            "6",
+            "--face-crop",
+            "never",
+            "--checkpoint",
+            str(checkpoint),
+            "--out",
+            str(out),
+        )
+        == 0
+    )
     data = json.loads(out.read_text())
     assert data["video_score"] == "video head"
     rows = data["rows"]
@@ -319,19 +439,23 @@ def test_video_mode_detector_reports_video_head_and_frame_head(toy_dataset, tmp_
     frames, head = rows[1:7], rows[7]
     assert [r["status"] for r in frames] == ["skipped", "ok", "ok", "ok", "ok", "skipped"]
     assert "outside the clip(s) of 4 frames" in frames[0]["message"]
-    from dfshield.training.data.video import sample_frames
+    from dfshield.media.video import sample_frames
 
     sampled, _ = sample_frames(video, 6)
     clip = scorer.score_clips([[rgb for _, rgb in sampled[1:5]]])
     assert head["prob_fake"] == pytest.approx(float(clip["prob"][0]), abs=1e-6)
     assert head["logit"] == pytest.approx(float(clip["logit"][0]), abs=1e-5)
-    np.testing.assert_allclose([r["prob_fake"] for r in frames[1:5]], clip["frame_prob"][0], atol=1e-6)
+    np.testing.assert_allclose(
+        [r["prob_fake"] for r in frames[1:5]], clip["frame_prob"][0], atol=1e-6
+    )
     assert "video head" in head["message"]
 
 
 def test_bad_options(trained, tmp_path):
     image = write_png(tmp_path / "a.png", toy_image(np.random.default_rng(0), fake=True))
     with pytest.raises(ConfigError, match="--out"):
-        run_predict(str(image), "--checkpoint", str(trained["checkpoint"]), "--out", str(tmp_path / "x.txt"))
+        run_predict(
+            str(image), "--checkpoint", str(trained["checkpoint"]), "--out", str(tmp_path / "x.txt")
+        )
     with pytest.raises(ConfigError, match="--frames"):
         run_predict(str(image), "--checkpoint", str(trained["checkpoint"]), "--frames", "0")

@@ -14,8 +14,16 @@ from dfshield.optimizers import build_optimizer
 from dfshield.registry import DETECTOR
 
 TINY = {"name": "clip", "model": "dfshield-tiny-vit", "pretrained": None}  # 64-d features
-SMALL = dict(code_dim=32, ae_hidden=64, num_tokens=4, token_dim=32, heads=4, teacher_depth=1,
-             student_depth=1, augmenter_hidden=64)
+SMALL = dict(
+    code_dim=32,
+    ae_hidden=64,
+    num_tokens=4,
+    token_dim=32,
+    heads=4,
+    teacher_depth=1,
+    student_depth=1,
+    augmenter_hidden=64,
+)
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "detectors" / "rdaa.yaml"
 
 
@@ -30,7 +38,9 @@ def separable(n, seed, dim=64):
     direction = torch.randn(dim, generator=torch.Generator().manual_seed(12345))
     direction = direction / direction.norm()
     labels = torch.arange(n) % 2
-    features = torch.randn(n, dim, generator=generator) + (4.0 * labels.float() - 2.0)[:, None] * direction
+    features = (
+        torch.randn(n, dim, generator=generator) + (4.0 * labels.float() - 2.0)[:, None] * direction
+    )
     return features, labels
 
 
@@ -67,8 +77,12 @@ def trained():
     test_x, test_y = separable(512, seed=2)
     before = evaluate(detector, test_x)["discrepancy"]
     train(detector, train_x, train_y, steps=40)
-    return {"detector": detector, "test": (test_x, test_y), "before": before,
-            "after": evaluate(detector, test_x)}
+    return {
+        "detector": detector,
+        "test": (test_x, test_y),
+        "before": before,
+        "after": evaluate(detector, test_x),
+    }
 
 
 # -- training behaviour ------------------------------------------------------------------------
@@ -102,14 +116,22 @@ def test_forward_outputs_and_eval_without_labels(trained):
 
 def test_discrepancy_is_two_minus_twice_the_correlation():
     generator = torch.Generator().manual_seed(10)
-    teacher, student = torch.randn(6, 50, generator=generator), torch.randn(6, 50, generator=generator)
+    teacher, student = (
+        torch.randn(6, 50, generator=generator),
+        torch.randn(6, 50, generator=generator),
+    )
     student[0] = -teacher[0]
     rho = np.array([np.corrcoef(t, s)[0, 1] for t, s in zip(teacher.numpy(), student.numpy())])
-    torch.testing.assert_close(rdaa.discrepancy(teacher, student),
-                               torch.tensor(2 * (1 - rho), dtype=torch.float32), atol=1e-4, rtol=0)
+    torch.testing.assert_close(
+        rdaa.discrepancy(teacher, student),
+        torch.tensor(2 * (1 - rho), dtype=torch.float32),
+        atol=1e-4,
+        rtol=0,
+    )
     assert rdaa.discrepancy(3 * teacher + 1, teacher).abs().max() < 1e-4  # scale-free
-    torch.testing.assert_close(rdaa.standardise(3 * teacher + 1), torch.nn.functional.layer_norm(
-        3 * teacher + 1, (50,)))
+    torch.testing.assert_close(
+        rdaa.standardise(3 * teacher + 1), torch.nn.functional.layer_norm(3 * teacher + 1, (50,))
+    )
 
 
 # -- gradient reversal and the adversarial game ---------------------------------------------
@@ -149,8 +171,8 @@ def test_one_backward_pass_moves_augmenter_down_and_student_up():
                 p.copy_(old)
         return value
 
-    assert after_step(detector.augmenter) < start - 1e-6   # G reduces the fake discrepancy
-    assert after_step(detector.student) > start + 1e-6     # the student keeps it large
+    assert after_step(detector.augmenter) < start - 1e-6  # G reduces the fake discrepancy
+    assert after_step(detector.student) > start + 1e-6  # the student keeps it large
     assert all(p.grad is None for p in detector.teacher.parameters())  # teacher untouched
 
 
@@ -159,7 +181,10 @@ def test_teacher_learns_only_from_its_bce():
     features, labels = separable(16, seed=3)
     data = {"feature": features, "label": labels, "image": None}
     detector.weights = {name: 0.0 for name in rdaa.DEFAULT_WEIGHTS} | {
-        "real_discrepancy": 1.0, "fake_hinge": 1.0, "augmented_hinge": 1.0}
+        "real_discrepancy": 1.0,
+        "fake_hinge": 1.0,
+        "augmented_hinge": 1.0,
+    }
     detector.get_losses(data, detector(data))["overall"].backward()
     assert all(p.grad is None or not p.grad.any() for p in detector.teacher.parameters())
     assert any(p.grad is not None and p.grad.any() for p in detector.encoder.parameters())
@@ -220,9 +245,15 @@ def test_one_class_batches_give_finite_losses_and_gradients(label):
     grads = [p.grad for p in detector.parameters() if p.grad is not None]
     assert grads and all(torch.isfinite(g).all() for g in grads)
     if label == 0:
-        assert float(losses["fake_hinge"].detach()) == float(losses["augmented_hinge"].detach()) == 0.0
+        assert (
+            float(losses["fake_hinge"].detach()) == float(losses["augmented_hinge"].detach()) == 0.0
+        )
     else:
-        assert float(losses["real_discrepancy"].detach()) == float(losses["compactness"].detach()) == 0.0
+        assert (
+            float(losses["real_discrepancy"].detach())
+            == float(losses["compactness"].detach())
+            == 0.0
+        )
 
 
 def test_overall_is_the_weighted_sum_of_the_terms():
@@ -231,11 +262,15 @@ def test_overall_is_the_weighted_sum_of_the_terms():
     features, labels = separable(16, seed=6)
     data = {"feature": features, "label": labels, "image": None}
     losses = detector.get_losses(data, detector(data))
-    expected = sum({**rdaa.DEFAULT_WEIGHTS, **weights}[k] * v for k, v in losses.items() if k != "overall")
+    expected = sum(
+        {**rdaa.DEFAULT_WEIGHTS, **weights}[k] * v for k, v in losses.items() if k != "overall"
+    )
     torch.testing.assert_close(losses["overall"], expected)
     d = detector(data)["discrepancy"]  # deterministic: same parameters, same discrepancy
     torch.testing.assert_close(losses["real_discrepancy"], d[labels == 0].mean())
-    torch.testing.assert_close(losses["fake_hinge"], torch.relu(detector.margin - d[labels == 1]).mean())
+    torch.testing.assert_close(
+        losses["fake_hinge"], torch.relu(detector.margin - d[labels == 1]).mean()
+    )
 
 
 def test_center_is_an_ema_of_real_codes_updated_in_training_only():
@@ -265,22 +300,25 @@ def test_checkpoint_round_trip_gives_the_same_scores(trained):
 
 
 # -- options and configuration -----------------------------------------------------------------
-@pytest.mark.parametrize("options, key", [
-    ({"code_dim": 0}, "code_dim"),
-    ({"num_tokens": 2.5}, "num_tokens"),
-    ({"student_depth": True}, "student_depth"),
-    ({"heads": 3}, "heads"),
-    ({"margin": 0.0}, "margin"),
-    ({"margin": 4.5}, "margin"),
-    ({"dropout": 1.0}, "dropout"),
-    ({"augment_radius": -0.1}, "augment_radius"),
-    ({"grl_lambda": float("nan")}, "grl_lambda"),
-    ({"center_momentum": 1.0}, "center_momentum"),
-    ({"teacher": "ema"}, "teacher"),
-    ({"weights": {"compactnes": 0.1}}, "compactnes"),
-    ({"weights": {"fake_hinge": -1}}, "fake_hinge"),
-    ({"weights": [1.0]}, "weights"),
-])
+@pytest.mark.parametrize(
+    "options, key",
+    [
+        ({"code_dim": 0}, "code_dim"),
+        ({"num_tokens": 2.5}, "num_tokens"),
+        ({"student_depth": True}, "student_depth"),
+        ({"heads": 3}, "heads"),
+        ({"margin": 0.0}, "margin"),
+        ({"margin": 4.5}, "margin"),
+        ({"dropout": 1.0}, "dropout"),
+        ({"augment_radius": -0.1}, "augment_radius"),
+        ({"grl_lambda": float("nan")}, "grl_lambda"),
+        ({"center_momentum": 1.0}, "center_momentum"),
+        ({"teacher": "ema"}, "teacher"),
+        ({"weights": {"compactnes": 0.1}}, "compactnes"),
+        ({"weights": {"fake_hinge": -1}}, "fake_hinge"),
+        ({"weights": [1.0]}, "weights"),
+    ],
+)
 def test_bad_options_name_the_key(options, key):
     with pytest.raises(ConfigError, match=key):
         rdaa.RDAADetector(backbone=TINY, **{**SMALL, **options})
@@ -306,8 +344,13 @@ def test_build_loss_accepts_only_rdaa():
 def test_shipped_config_loads_and_builds():
     cfg = load_run_config(detector=str(CONFIG))
     assert cfg.detector["name"] == "rdaa" and cfg.loss == {"name": "rdaa"}
-    assert cfg.detector["backbone"] == {"name": "clip", "model": "ViT-L-14", "pretrained": "openai",
-                                        "feature": "proj", "normalize": False}
+    assert cfg.detector["backbone"] == {
+        "name": "clip",
+        "model": "ViT-L-14",
+        "pretrained": "openai",
+        "feature": "proj",
+        "normalize": False,
+    }
     assert cfg.detector["code_dim"] == 150
     assert cfg.optimizer == {"name": "adamw", "lr": 1.0e-4, "weight_decay": 1.0e-4}
     assert cfg.scheduler["name"] == "cosine"

@@ -36,7 +36,9 @@ def make_registry():
 
 def test_register_and_build_with_options_and_context():
     registry, round_widget, square_widget = make_registry()
-    built = registry.build({"name": "round_widget", "radius": 3.0}, class_counts={"real": 5, "fake": 1})
+    built = registry.build(
+        {"name": "round_widget", "radius": 3.0}, class_counts={"real": 5, "fake": 1}
+    )
     assert isinstance(built, round_widget) and built.radius == 3.0
     assert built.class_counts == {"real": 5, "fake": 1}
     # context only reaches constructors that accept it
@@ -76,12 +78,12 @@ def test_loss_alias_is_the_same_registry():
     assert LOSSFUNC is LOSS
 
 
-PLUGIN_SETUP = textwrap.dedent('''
+PLUGIN_SETUP = textwrap.dedent("""
     from setuptools import setup
     setup(name="dfshield-test-plugin", version="0.0.1", py_modules=["dfshield_test_plugin"],
           entry_points={"dfshield.losses": ["plugin_module = dfshield_test_plugin",
                                              "plugin_class = dfshield_test_plugin:BareLoss"]})
-''')
+""")
 PLUGIN_MODULE = textwrap.dedent('''
     """A third-party package that adds losses to dfshield."""
     from dfshield.registry import LOSS
@@ -100,9 +102,23 @@ def test_entry_point_plugin_from_an_installed_package(tmp_path, monkeypatch):
     source.mkdir()
     (source / "setup.py").write_text(PLUGIN_SETUP)
     (source / "dfshield_test_plugin.py").write_text(PLUGIN_MODULE)
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
-                    "--no-build-isolation", "--target", str(target), str(source)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-index",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(source),
+        ],
+        check=True,
+        capture_output=True,
+    )
     monkeypatch.syspath_prepend(str(target))
     importlib.invalidate_caches()
     registry = Registry("loss", entry_point_group="dfshield.losses")
@@ -132,16 +148,25 @@ def _package_modules(package_name):
         yield importlib.import_module(info.name)
 
 
-@pytest.mark.parametrize("package_name", ["dfshield.detectors", "dfshield.losses", "dfshield.optimizers"])
+@pytest.mark.parametrize(
+    "package_name", ["dfshield.detectors", "dfshield.losses", "dfshield.optimizers"]
+)
 def test_every_builtin_class_is_registered(package_name):
-    registered = {id(obj) for registry in REGISTRIES.values() for obj in
-                  (registry.get(name) for name in registry.names())}
+    registered = {
+        id(obj)
+        for registry in REGISTRIES.values()
+        for obj in (registry.get(name) for name in registry.names())
+    }
     unregistered = []
     for module in _package_modules(package_name):
         for name, obj in vars(module).items():
             abstract = inspect.isclass(obj) and inspect.isabstract(obj)  # interfaces, not entries
-            if (inspect.isclass(obj) and obj.__module__ == module.__name__ and not abstract
-                    and id(obj) not in registered):
+            if (
+                inspect.isclass(obj)
+                and obj.__module__ == module.__name__
+                and not abstract
+                and id(obj) not in registered
+            ):
                 unregistered.append(f"{module.__name__}.{name}")
     assert not unregistered, f"classes defined but not registered: {unregistered}"
 

@@ -10,21 +10,53 @@ import numpy as np
 import pytest
 
 from dfshield.errors import ConfigError
-from dfshield.training.metrics import compute_metrics
-from dfshield.training.report import format_table, plot_roc, write_results
+from dfshield.eval.metrics import compute_metrics
+from dfshield.eval.report import format_table, plot_roc, write_results
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 ROWS = [
-    {"detector": "spcup", "acc": 0.9137, "auc": 0.9691, "f1_macro": 0.9137,
-     "precision_macro": 0.9142, "recall_macro": 0.9136, "eer": 0.0932, "ap": 0.97,
-     "f1": 0.5, "precision": 0.99, "recall": 0.2, "video_auc": None},
-    {"detector": "clip_linear", "acc": 0.90, "auc": 0.9642, "f1_macro": 0.92,
-     "precision_macro": 0.91, "recall_macro": 0.90, "eer": 0.0800, "ap": 0.98,
-     "f1": 0.9, "precision": 0.5, "recall": 0.9},
-    {"detector": "robust_clip", "acc": 0.85, "auc": 0.9648, "f1_macro": 0.80,
-     "precision_macro": 0.95, "recall_macro": 0.80, "eer": 0.1500, "ap": np.float64(0.96),
-     "f1": 0.1, "precision": 0.1, "recall": 0.1, "video_auc": float("nan")},
+    {
+        "detector": "spcup",
+        "acc": 0.9137,
+        "auc": 0.9691,
+        "f1_macro": 0.9137,
+        "precision_macro": 0.9142,
+        "recall_macro": 0.9136,
+        "eer": 0.0932,
+        "ap": 0.97,
+        "f1": 0.5,
+        "precision": 0.99,
+        "recall": 0.2,
+        "video_auc": None,
+    },
+    {
+        "detector": "clip_linear",
+        "acc": 0.90,
+        "auc": 0.9642,
+        "f1_macro": 0.92,
+        "precision_macro": 0.91,
+        "recall_macro": 0.90,
+        "eer": 0.0800,
+        "ap": 0.98,
+        "f1": 0.9,
+        "precision": 0.5,
+        "recall": 0.9,
+    },
+    {
+        "detector": "robust_clip",
+        "acc": 0.85,
+        "auc": 0.9648,
+        "f1_macro": 0.80,
+        "precision_macro": 0.95,
+        "recall_macro": 0.80,
+        "eer": 0.1500,
+        "ap": np.float64(0.96),
+        "f1": 0.1,
+        "precision": 0.1,
+        "recall": 0.1,
+        "video_auc": float("nan"),
+    },
 ]
 
 
@@ -83,16 +115,20 @@ def test_non_macro_columns_and_ties_and_single_row(tmp_path):
     assert _md_row(md, "spcup")[3] == "**0.9900**"
     assert "for the fake class" in md
 
-    tied = [{"detector": "a", "auc": 0.91234}, {"detector": "b", "auc": 0.91231},
-            {"detector": "c", "auc": 0.5}]
+    tied = [
+        {"detector": "a", "auc": 0.91234},
+        {"detector": "b", "auc": 0.91231},
+        {"detector": "c", "auc": 0.5},
+    ]
     write_results(tmp_path, tied)
     md = (tmp_path / "results.md").read_text(encoding="utf-8")
     assert _md_row(md, "a")[1] == _md_row(md, "b")[1] == "**0.9123**"  # equal as displayed
     assert _md_row(md, "c")[1] == "0.5000"
 
     write_results(tmp_path, [ROWS[0]])
-    assert "**" not in _md_row((tmp_path / "results.md").read_text(encoding="utf-8"),
-                               "spcup")[0]  # nothing to compare with: no bold
+    assert (
+        "**" not in _md_row((tmp_path / "results.md").read_text(encoding="utf-8"), "spcup")[0]
+    )  # nothing to compare with: no bold
 
 
 def test_rows_need_a_detector_name(tmp_path):

@@ -12,15 +12,22 @@ import cv2
 import numpy as np
 import pytest
 from scipy import ndimage
+from test_predict import train_tiny_checkpoint
 
 from dfshield import cli
 from dfshield.commands import robustness
 from dfshield.errors import ConfigError
-from dfshield.training.metrics import compute_metrics
-from dfshield.training.perturbations import (DEFAULT_PERTURBATIONS, Perturbation, downscale,
-                                             gaussian_blur, gaussian_noise, jpeg, parse_perturbation,
-                                             parse_perturbations)
-from test_predict import train_tiny_checkpoint
+from dfshield.eval.metrics import compute_metrics
+from dfshield.eval.perturbations import (
+    DEFAULT_PERTURBATIONS,
+    Perturbation,
+    downscale,
+    gaussian_blur,
+    gaussian_noise,
+    jpeg,
+    parse_perturbation,
+    parse_perturbations,
+)
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +43,7 @@ def photo(seed: int = 0, shape=(48, 64)) -> np.ndarray:
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
 # -- perturbations -------------------------------------------------------------------------------
@@ -58,14 +65,23 @@ def test_jpeg_loses_more_at_lower_quality():
     assert all(a > b for a, b in zip(scores, scores[1:])), scores
     # the same bytes libjpeg gives for the BGR frame
     ok, buffer = cv2.imencode(".jpg", image[:, :, ::-1].copy(), [cv2.IMWRITE_JPEG_QUALITY, 50])
-    np.testing.assert_array_equal(jpeg(image, 50), cv2.imdecode(buffer, cv2.IMREAD_COLOR)[:, :, ::-1])
+    np.testing.assert_array_equal(
+        jpeg(image, 50), cv2.imdecode(buffer, cv2.IMREAD_COLOR)[:, :, ::-1]
+    )
 
 
 def test_blur_matches_scipy_gaussian_filter():
     image = photo()
     for sigma in (1.0, 2.0):
-        reference = np.stack([ndimage.gaussian_filter(image[:, :, c].astype(np.float64), sigma,
-                                                      mode="mirror", truncate=3.0) for c in range(3)], -1)
+        reference = np.stack(
+            [
+                ndimage.gaussian_filter(
+                    image[:, :, c].astype(np.float64), sigma, mode="mirror", truncate=3.0
+                )
+                for c in range(3)
+            ],
+            -1,
+        )
         difference = np.abs(gaussian_blur(image, sigma).astype(np.float64) - reference)
         assert difference.max() <= 1.0  # rounding to uint8 only
 
@@ -82,7 +98,9 @@ def test_downscale_removes_detail_finer_than_the_new_resolution():
 
 def test_noise_is_seeded_with_the_right_spread():
     grey = np.full((200, 200, 3), 128, np.uint8)
-    first, again, other = (gaussian_noise(grey, 10, seed) for seed in ([0, 1, 0], [0, 1, 0], [0, 2, 0]))
+    first, again, other = (
+        gaussian_noise(grey, 10, seed) for seed in ([0, 1, 0], [0, 1, 0], [0, 2, 0])
+    )
     np.testing.assert_array_equal(first, again)
     assert not np.array_equal(first, other)
     residual = first.astype(np.float64) - 128
@@ -95,8 +113,13 @@ def test_parsing_perturbations():
     assert parse_perturbation("downscale:0.5").name == "downscale:0.5"
     assert parse_perturbation("blur:1").label == "blur σ=1"
     assert [p.name for p in parse_perturbations("clean,noise:5")] == ["clean", "noise:5"]
-    for bad, message in (("jpeg:0", "1..100"), ("jpeg:7.5", "integer"), ("downscale:2", r"\(0, 1\)"),
-                         ("nosie:5", "Did you mean 'noise'"), ("blur", "blur:1")):
+    for bad, message in (
+        ("jpeg:0", "1..100"),
+        ("jpeg:7.5", "integer"),
+        ("downscale:2", r"\(0, 1\)"),
+        ("nosie:5", "Did you mean 'noise'"),
+        ("blur", "blur:1"),
+    ):
         with pytest.raises(ConfigError, match=message):
             parse_perturbation(bad)
     with pytest.raises(ConfigError, match="given twice"):
@@ -104,11 +127,18 @@ def test_parsing_perturbations():
 
 
 def test_perturbed_dataset_perturbs_the_decoded_frame_before_preprocessing(trained):
-    from dfshield.training.data import DeepfakeDataset, decode_image
-    from dfshield.training.inference import PerturbedDataset, frame_preprocessor
+    from dfshield.data import DeepfakeDataset
+    from dfshield.eval.inference import PerturbedDataset, frame_preprocessor
+    from dfshield.media.frames import decode_image
 
     cfg = trained["cfg"]
-    spec = {"mode": "frame", "resolution": 40, "mean": (0.5,) * 3, "std": (0.25,) * 3, "preprocess": None}
+    spec = {
+        "mode": "frame",
+        "resolution": 40,
+        "mean": (0.5,) * 3,
+        "std": (0.25,) * 3,
+        "preprocess": None,
+    }
     dataset = DeepfakeDataset(cfg.data, "test", augment=False, **spec)
     original_transform = dataset.transform
     noise = parse_perturbation("noise:10")
@@ -119,7 +149,9 @@ def test_perturbed_dataset_perturbs_the_decoded_frame_before_preprocessing(train
         rgb = decode_image(dataset.store(name).get(key, dataset=name), key)
         expected = prepare(noise(rgb, seed=[5, i, 0]))
         np.testing.assert_array_equal(perturbed[i]["image"].numpy(), expected.numpy())
-        np.testing.assert_array_equal(dataset[i]["image"].numpy(), prepare(rgb).numpy())  # untouched
+        np.testing.assert_array_equal(
+            dataset[i]["image"].numpy(), prepare(rgb).numpy()
+        )  # untouched
     assert dataset.transform is original_transform
 
 
@@ -135,28 +167,43 @@ def test_robustness_table_and_clean_row_equal_to_trainer_test(trained, tmp_path,
     cache = trained["run_dir"].parent / "cache"
     banks_before = sorted(p.name for p in cache.iterdir())
     out = tmp_path / "robustness"
-    assert run_robustness("--checkpoint", str(checkpoints / "best.pt"), "--checkpoint",
-                          str(checkpoints / "last.pt"), "--out", str(out)) == 0
+    assert (
+        run_robustness(
+            "--checkpoint",
+            str(checkpoints / "best.pt"),
+            "--checkpoint",
+            str(checkpoints / "last.pt"),
+            "--out",
+            str(out),
+        )
+        == 0
+    )
     assert sorted(p.name for p in cache.iterdir()) == banks_before  # no perturbed banks cached
-    assert {p.name for p in out.iterdir()} == {f"robustness.{k}" for k in ("md", "csv", "json", "png")}
+    assert {p.name for p in out.iterdir()} == {
+        f"robustness.{k}" for k in ("md", "csv", "json", "png")
+    }
 
     labels = ["clip_linear (run/best)", "clip_linear (run/last)"]
     rows = list(csv.DictReader((out / "robustness.csv").open()))
     assert [r["perturbation"] for r in rows] == list(DEFAULT_PERTURBATIONS)
-    assert list(rows[0]) == ["perturbation", "label"] + [f"{label} {metric}" for label in labels
-                                                          for metric in ("AUC", "ACC", "EER", "video AUC")]
+    assert list(rows[0]) == ["perturbation", "label"] + [
+        f"{label} {metric}" for label in labels for metric in ("AUC", "ACC", "EER", "video AUC")
+    ]
     data = json.loads((out / "robustness.json").read_text())
     clean = data["rows"][0]["metrics"]
     test = trained["test"]
     threshold = data["checkpoints"][0]["threshold"]["value"]
-    reference = compute_metrics(test["scores"], test["labels"], test["video_ids"], threshold=threshold,
-                                bootstrap=0)
+    reference = compute_metrics(
+        test["scores"], test["labels"], test["video_ids"], threshold=threshold, bootstrap=0
+    )
     for label in labels:  # best.pt and last.pt of a 1-epoch run hold the same weights
         assert clean[label]["auc"] == test["metrics"]["auc"]
         assert float(rows[0][f"{label} AUC"]) == test["metrics"]["auc"]
         assert clean[label]["eer"] == pytest.approx(test["metrics"]["eer"], abs=1e-9)
         assert clean[label]["video_auc"] == pytest.approx(test["metrics"]["video_auc"], abs=1e-9)
-        assert clean[label]["acc"] == pytest.approx(reference["acc"], abs=1e-9)  # at the EER threshold
+        assert clean[label]["acc"] == pytest.approx(
+            reference["acc"], abs=1e-9
+        )  # at the EER threshold
         assert clean[label]["n"] == len(test["scores"])
     # blur and downscaling wash out the toy fakes' pixel-level checkerboard
     by_name = {row["perturbation"]: row["metrics"][labels[0]] for row in data["rows"]}
@@ -170,11 +217,39 @@ def test_robustness_table_and_clean_row_equal_to_trainer_test(trained, tmp_path,
 def test_robustness_errors_are_clear(trained, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(cli.COMMANDS, "robustness", ("dfshield.commands.robustness", "robustness"))
     checkpoint = str(trained["checkpoint"])
-    assert cli.main(["robustness", "--checkpoint", checkpoint, "--perturbations", "jpeg:101",
-                     "--no-progress", "--out", str(tmp_path / "o")]) == 2
+    assert (
+        cli.main(
+            [
+                "robustness",
+                "--checkpoint",
+                checkpoint,
+                "--perturbations",
+                "jpeg:101",
+                "--no-progress",
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 2
+    )
     assert "jpeg needs quality as an integer quality in 1..100" in capsys.readouterr().err
     assert cli.main(["robustness", "--checkpoint", str(tmp_path / "none.pt"), "--no-progress"]) == 2
     assert "no checkpoint at" in capsys.readouterr().err
-    assert cli.main(["robustness", "--checkpoint", checkpoint, "--set", "data.test_datasets=[Nope]",
-                     "--perturbations", "clean", "--no-progress", "--out", str(tmp_path / "o")]) == 2
+    assert (
+        cli.main(
+            [
+                "robustness",
+                "--checkpoint",
+                checkpoint,
+                "--set",
+                "data.test_datasets=[Nope]",
+                "--perturbations",
+                "clean",
+                "--no-progress",
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 2
+    )
     assert "for dataset 'Nope' does not exist" in capsys.readouterr().err

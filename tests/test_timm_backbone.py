@@ -25,8 +25,9 @@ def tiny(**options):
 
 
 def test_registered_and_feature_shapes():
-    backbone = BACKBONE.build({"name": "timm", "model": "resnet10t", "pretrained": False,
-                               "image_size": 32})
+    backbone = BACKBONE.build(
+        {"name": "timm", "model": "resnet10t", "pretrained": False, "image_size": 32}
+    )
     assert isinstance(backbone, TimmBackbone)
     assert backbone.feature_dim == timm.create_model("resnet10t", num_classes=0).num_features == 512
     assert backbone(torch.randn(2, 3, 32, 32)).shape == (2, 512)
@@ -44,7 +45,9 @@ def test_image_size_mean_std_from_timm_data_config():
     backbone = TimmBackbone(model="resnet10t", pretrained=False)
     cfg = timm.get_pretrained_cfg("resnet10t")
     assert backbone.image_size == cfg.input_size[-1] == 176
-    assert backbone.mean == pytest.approx(IMAGENET_MEAN) and backbone.std == pytest.approx(IMAGENET_STD)
+    assert backbone.mean == pytest.approx(IMAGENET_MEAN) and backbone.std == pytest.approx(
+        IMAGENET_STD
+    )
     assert tiny(image_size=48).image_size == 48
 
 
@@ -88,8 +91,9 @@ def test_preprocess_normalises_by_hand_computation():
         out = backbone.preprocess(flat)
         assert out.shape == (3, 32, 32)
         want = (np.array([10, 128, 250]) / 255.0 - np.array(IMAGENET_MEAN)) / np.array(IMAGENET_STD)
-        np.testing.assert_allclose(out.numpy(), np.broadcast_to(want[:, None, None], (3, 32, 32)),
-                                   rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(
+            out.numpy(), np.broadcast_to(want[:, None, None], (3, 32, 32)), rtol=1e-5, atol=1e-5
+        )
 
 
 def test_seeded_random_init_and_fingerprint():

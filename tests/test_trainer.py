@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import TINY_BACKBONE, toy_layer
 
-from conftest import TINY_BACKBONE, toy_layer, write_toy_dataset
 from dfshield.config import load_run_config
+from dfshield.engine.checkpoint import load_checkpoint
+from dfshield.engine.trainer import Trainer
 from dfshield.errors import CheckpointError, DataError
-from dfshield.training.checkpoint import load_checkpoint
-from dfshield.training.trainer import Trainer
 
 
 def make_trainer(dataset, tmp_path, detector="spcup", run="run", extra=None, **train):
@@ -30,18 +30,24 @@ def make_trainer(dataset, tmp_path, detector="spcup", run="run", extra=None, **t
 
 def test_spcup_learns_and_writes_checkpoints_and_logs(toy_dataset, tmp_path):
     # the paper's lr 1e-5 needs its 100 epochs; 1e-3 learns the toy artefact in 4
-    trainer = make_trainer(toy_dataset, tmp_path, epochs=4, extra={"optimizer": {"base": {"lr": 1e-3}}})
+    trainer = make_trainer(
+        toy_dataset, tmp_path, epochs=4, extra={"optimizer": {"base": {"lr": 1e-3}}}
+    )
     summary = trainer.fit()
     result = trainer.test()
     assert result["metrics"]["auc"] > 0.9, result["metrics"]
     run = tmp_path / "run"
-    assert (run / "checkpoints" / "best.pt").is_file() and (run / "checkpoints" / "last.pt").is_file()
+    assert (run / "checkpoints" / "best.pt").is_file() and (
+        run / "checkpoints" / "last.pt"
+    ).is_file()
     rows = list(csv.DictReader((run / "log.csv").open()))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4]
     best = load_checkpoint(run / "checkpoints" / "best.pt", expected_detector="spcup")
     val_aucs = [float(r["val_auc"]) for r in rows]
     assert best["epoch"] == summary["best_epoch"] == 1 + val_aucs.index(max(val_aucs))
-    assert best["threshold"]["rule"] == "eer" and best["threshold"]["chosen_on"] == "validation split"
+    assert (
+        best["threshold"]["rule"] == "eer" and best["threshold"]["chosen_on"] == "validation split"
+    )
     # the frozen CLIP backbone is not stored, only the head
     assert not any(key.startswith("backbone.") for key in best["model"])
     metrics = json.loads((run / "test_metrics.json").read_text())
@@ -80,19 +86,26 @@ def test_checkpoints_are_loaded_weights_only(tmp_path):
 
 
 def test_one_class_validation_split_is_a_clear_error(tmp_path):
-    from dfshield.training.data.writer import DatasetWriter, label_dict_for
-    from conftest import toy_image
     import numpy as np
+    from conftest import toy_image
+
+    from dfshield.datasets.writer import DatasetWriter, label_dict_for
 
     rng = np.random.default_rng(0)
     with DatasetWriter(tmp_path / "data", "OneClassVal") as writer:
         for i in range(6):
             fake = i % 2 == 1
             split = "val" if i >= 4 and not fake else ("test" if i >= 4 else "train")
-            writer.add_video(f"v{i}", "fake" if fake else "real", [(0, toy_image(rng, fake))], split=split)
+            writer.add_video(
+                f"v{i}", "fake" if fake else "real", [(0, toy_image(rng, fake))], split=split
+            )
         writer.add_video("t_fake", "fake", [(0, toy_image(rng, True))], split="test")
-    dataset = {"name": "OneClassVal", "json_dir": str(tmp_path / "data/json"),
-               "lmdb_dir": str(tmp_path / "data/lmdb"), "label_dict": label_dict_for("OneClassVal")}
+    dataset = {
+        "name": "OneClassVal",
+        "json_dir": str(tmp_path / "data/json"),
+        "lmdb_dir": str(tmp_path / "data/lmdb"),
+        "label_dict": label_dict_for("OneClassVal"),
+    }
     trainer = make_trainer(dataset, tmp_path, detector="clip_linear", epochs=1)
     with pytest.raises(DataError, match="val split of OneClassVal has no fake samples"):
         trainer.fit()
@@ -103,8 +116,18 @@ def _train_command(dataset, tmp_path, run_dir, epochs):
     sets = [f"data.{k}={json.dumps(v)}" for k, v in layer["data"].items()]
     sets += [f"train.{k}={json.dumps(v)}" for k, v in layer["train"].items()]
     sets += [f"detector.backbone={json.dumps(TINY_BACKBONE)}", "optimizer.base.lr=0.001"]
-    command = [sys.executable, "-m", "dfshield.cli", "train", "--detector", "spcup",
-               "--run-dir", str(run_dir), "--feature-cache", str(tmp_path / "cache")]
+    command = [
+        sys.executable,
+        "-m",
+        "dfshield.cli",
+        "train",
+        "--detector",
+        "spcup",
+        "--run-dir",
+        str(run_dir),
+        "--feature-cache",
+        str(tmp_path / "cache"),
+    ]
     for item in sets:
         command += ["--set", item]
     return command
@@ -113,11 +136,15 @@ def _train_command(dataset, tmp_path, run_dir, epochs):
 def test_killed_run_resumes_to_the_same_final_metrics(toy_dataset, tmp_path):
     epochs = 6
     straight = tmp_path / "straight"
-    subprocess.run(_train_command(toy_dataset, tmp_path, straight, epochs), check=True,
-                   capture_output=True)
+    subprocess.run(
+        _train_command(toy_dataset, tmp_path, straight, epochs), check=True, capture_output=True
+    )
     killed = tmp_path / "killed"
-    process = subprocess.Popen(_train_command(toy_dataset, tmp_path, killed, epochs),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        _train_command(toy_dataset, tmp_path, killed, epochs),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     last = killed / "checkpoints" / "last.pt"
     deadline = time.time() + 240
     while not last.is_file() and process.poll() is None and time.time() < deadline:
@@ -126,9 +153,21 @@ def test_killed_run_resumes_to_the_same_final_metrics(toy_dataset, tmp_path):
     process.wait()
     done = load_checkpoint(last)["epoch"]
     assert done < epochs, "the run finished before it could be killed; make it longer"
-    subprocess.run([sys.executable, "-m", "dfshield.cli", "train", "--run-dir", str(killed),
-                    "--resume", "--feature-cache", str(tmp_path / "cache")],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dfshield.cli",
+            "train",
+            "--run-dir",
+            str(killed),
+            "--resume",
+            "--feature-cache",
+            str(tmp_path / "cache"),
+        ],
+        check=True,
+        capture_output=True,
+    )
     first = json.loads((straight / "test_metrics.json").read_text())
     second = json.loads((killed / "test_metrics.json").read_text())
     for key in ("auc", "ap", "eer", "acc", "video_auc"):

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 
 from conftest import toy_layer
+
 from dfshield.commands.demo import small_backbone
-from dfshield.training.checkpoint import load_checkpoint
-from dfshield.training.comparison import load_comparison_configs, run_comparison
-from dfshield.training.trainer import Trainer
+from dfshield.engine.checkpoint import load_checkpoint
+from dfshield.engine.trainer import Trainer
+from dfshield.studies.comparison import load_comparison_configs, run_comparison
 
 
 def small_configs(names, dataset, tmp_path, **train):
@@ -50,6 +51,8 @@ def test_ddln_and_rdaa_save_resume_and_load(toy_dataset, tmp_path):
         resumed = Trainer(cfg, run, feature_cache=tmp_path / "cache")
         resumed.fit(resume=True)
         assert [row["epoch"] for row in resumed.history] == [1, 2]
-        assert load_checkpoint(run / "checkpoints" / "last.pt", expected_detector=name)["epoch"] == 2
+        assert (
+            load_checkpoint(run / "checkpoints" / "last.pt", expected_detector=name)["epoch"] == 2
+        )
         metrics = resumed.test()["metrics"]
         assert json.loads((run / "test_metrics.json").read_text())["auc"] == metrics["auc"]

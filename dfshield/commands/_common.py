@@ -9,22 +9,38 @@ from pathlib import Path
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """``--protocol``, ``--set`` and ``--feature-cache``."""
-    parser.add_argument("--protocol", metavar="FILE",
-                        help="protocol YAML (data, splits, epochs, batch, seed, selection metric); "
-                             "default configs/protocol.yaml")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config value, e.g. --set train.epochs=5 (repeatable; "
-                             "values are YAML)")
-    parser.add_argument("--feature-cache", metavar="DIR",
-                        help="folder of cached feature banks (default <train.output_dir>/feature_cache)")
+    parser.add_argument(
+        "--protocol",
+        metavar="FILE",
+        help="protocol YAML (data, splits, epochs, batch, seed, selection metric); "
+        "default configs/protocol.yaml",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set train.epochs=5 (repeatable; values are YAML)",
+    )
+    parser.add_argument(
+        "--feature-cache",
+        metavar="DIR",
+        help="folder of cached feature banks (default <train.output_dir>/feature_cache)",
+    )
 
 
 def add_extra_test_argument(parser: argparse.ArgumentParser) -> None:
     """``--extra-test PATH_OR_NAME`` (repeatable): cross-dataset test sets."""
-    parser.add_argument("--extra-test", dest="extra_tests", action="append", default=[],
-                        metavar="PATH_OR_NAME",
-                        help="also test on a folder with real/ and fake/ images (converted once into "
-                             "a cache) or a DeepfakeBench dataset name from data.json_dir (repeatable)")
+    parser.add_argument(
+        "--extra-test",
+        dest="extra_tests",
+        action="append",
+        default=[],
+        metavar="PATH_OR_NAME",
+        help="also test on a folder with real/ and fake/ images (converted once into "
+        "a cache) or a DeepfakeBench dataset name from data.json_dir (repeatable)",
+    )
 
 
 def timestamped_dir(output_dir: str, prefix: str) -> Path:

@@ -8,23 +8,35 @@ from dfshield.commands._common import add_config_arguments, timestamped_dir
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--detectors", nargs="+", required=True, metavar="NAME",
-                        help="detector configs (names in configs/detectors/ or YAML paths)")
+    parser.add_argument(
+        "--detectors",
+        nargs="+",
+        required=True,
+        metavar="NAME",
+        help="detector configs (names in configs/detectors/ or YAML paths)",
+    )
     add_config_arguments(parser)
-    parser.add_argument("--run-dir", metavar="DIR",
-                        help="run folder (default <train.output_dir>/compare-<time>)")
+    parser.add_argument(
+        "--run-dir", metavar="DIR", help="run folder (default <train.output_dir>/compare-<time>)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from dfshield.training.comparison import load_comparison_configs, run_comparison
-    from dfshield.training.report import format_table
+    from dfshield.eval.report import format_table
+    from dfshield.studies.comparison import load_comparison_configs, run_comparison
 
     configs = load_comparison_configs(args.detectors, args.protocol, args.overrides)
     reference = next(iter(configs.values()))
-    run_dir = Path(args.run_dir) if args.run_dir else timestamped_dir(reference.train.output_dir, "compare")
+    run_dir = (
+        Path(args.run_dir)
+        if args.run_dir
+        else timestamped_dir(reference.train.output_dir, "compare")
+    )
     rows = run_comparison(configs, run_dir, feature_cache=args.feature_cache)
     print(format_table(rows))
-    print(f"run folder: {run_dir} (results.md, results.csv, results.json, roc.png, one folder a detector)")
+    print(
+        f"run folder: {run_dir} (results.md, results.csv, results.json, roc.png, one folder a detector)"
+    )
     return 0

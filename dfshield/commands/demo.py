@@ -20,18 +20,30 @@ DEMO_LR = 1e-3
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", default="data/demo", metavar="DIR",
-                        help="where the demo dataset is (made there if missing; default data/demo)")
+    parser.add_argument(
+        "--data-dir",
+        default="data/demo",
+        metavar="DIR",
+        help="where the demo dataset is (made there if missing; default data/demo)",
+    )
     parser.add_argument("--run-dir", metavar="DIR", help="run folder (default runs/demo-<time>)")
     parser.add_argument("--detectors", nargs="+", default=DEMO_DETECTORS, metavar="NAME")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a protocol value, e.g. --set train.epochs=10")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a protocol value, e.g. --set train.epochs=10",
+    )
 
 
 def demo_layer(data_dir: Path) -> tuple[str, dict]:
     """The config layer that points every detector at the demo data."""
-    return ("dfshield demo", {"data": {"json_dir": str(data_dir / "json"),
-                                       "lmdb_dir": str(data_dir / "lmdb")}})
+    return (
+        "dfshield demo",
+        {"data": {"json_dir": str(data_dir / "json"), "lmdb_dir": str(data_dir / "lmdb")}},
+    )
 
 
 def small_backbone(backbone: dict) -> dict:
@@ -54,25 +66,30 @@ def with_learning_rate(optimizer: dict, lr: float) -> dict:
 def run(args: argparse.Namespace) -> int:
     from dfshield.commands._common import timestamped_dir
     from dfshield.config import config_dir
-    from dfshield.training.comparison import load_comparison_configs, run_comparison
-    from dfshield.training.data.demo import DEMO_NAME, make_demo_dataset
-    from dfshield.training.report import format_table
+    from dfshield.datasets.demo import DEMO_NAME, make_demo_dataset
+    from dfshield.eval.report import format_table
+    from dfshield.studies.comparison import load_comparison_configs, run_comparison
 
     data_dir = Path(args.data_dir)
     if not (data_dir / "json" / f"{DEMO_NAME}.json").is_file():
         print(f"making the demo dataset in {data_dir} ...")
         summary = make_demo_dataset(data_dir, progress=True)
         print(summary.format())
-    configs = load_comparison_configs(args.detectors, config_dir() / "demo.yaml", args.overrides,
-                                      [demo_layer(data_dir)])
+    configs = load_comparison_configs(
+        args.detectors, config_dir() / "demo.yaml", args.overrides, [demo_layer(data_dir)]
+    )
     for cfg in configs.values():
         cfg.detector["backbone"] = small_backbone(cfg.detector.get("backbone", {}))
         cfg.optimizer = with_learning_rate(cfg.optimizer, DEMO_LR)
     reference = next(iter(configs.values()))
-    run_dir = Path(args.run_dir) if args.run_dir else timestamped_dir(reference.train.output_dir, "demo")
+    run_dir = (
+        Path(args.run_dir) if args.run_dir else timestamped_dir(reference.train.output_dir, "demo")
+    )
     rows = run_comparison(configs, run_dir)
     print(format_table(rows))
     print(f"\nrun folder: {run_dir} (results.md, roc.png, checkpoints and logs per detector)")
-    print("These numbers come from synthetic images and a tiny random-init backbone: they show the "
-          "pipeline working, not how well any detector finds real deepfakes.")
+    print(
+        "These numbers come from synthetic images and a tiny random-init backbone: they show the "
+        "pipeline working, not how well any detector finds real deepfakes."
+    )
     return 0

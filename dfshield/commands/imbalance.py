@@ -1,8 +1,8 @@
 """``dfshield imbalance``: the comparison at several real:fake training ratios, mean ± std over seeds.
 
 The minority class of the training split is subsampled by video (seeded, exact counts) to each
-ratio; validation and test stay fixed. See :mod:`dfshield.training.subsample` for the definition
-of a ratio and the reachable range, and :mod:`dfshield.training.imbalance_report` for the outputs.
+ratio; validation and test stay fixed. See :mod:`dfshield.studies.subsample` for the definition
+of a ratio and the reachable range, and :mod:`dfshield.studies.imbalance_report` for the outputs.
 """
 
 from __future__ import annotations
@@ -13,34 +13,57 @@ from dfshield.commands._common import add_config_arguments, add_extra_test_argum
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from dfshield.training.imbalance import ABLATIONS
+    from dfshield.studies.imbalance import ABLATIONS
 
-    parser.add_argument("--detectors", nargs="+", default=[], metavar="NAME",
-                        help="detector configs (names in configs/detectors/ or YAML paths)")
-    parser.add_argument("--ablation", choices=sorted(ABLATIONS),
-                        help="add a preset of detector configs: 'losses' = BCE, VS, CVaR(VS), "
-                             "CVaR(VS)+AUC, CVaR(VS)+AUC+SAM on spcup's network (configs/ablation/)")
-    parser.add_argument("--ratios", nargs="+", required=True, metavar="R",
-                        help="majority:minority training ratios r:1, numbers >= 1 (1 = balanced), "
-                             "e.g. --ratios 1 10 30 100")
-    parser.add_argument("--minority", choices=["fake", "real"], default="fake",
-                        help="the class subsampled to n_other / r videos (default fake: every real "
-                             "training video is kept, real:fake = r:1)")
-    parser.add_argument("--seeds", type=int, default=3, metavar="N",
-                        help="seeds per ratio (default 3): train.seed, train.seed + 1, ...; each sets "
-                             "both the subsample and the training seed")
+    parser.add_argument(
+        "--detectors",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="detector configs (names in configs/detectors/ or YAML paths)",
+    )
+    parser.add_argument(
+        "--ablation",
+        choices=sorted(ABLATIONS),
+        help="add a preset of detector configs: 'losses' = BCE, VS, CVaR(VS), "
+        "CVaR(VS)+AUC, CVaR(VS)+AUC+SAM on spcup's network (configs/ablation/)",
+    )
+    parser.add_argument(
+        "--ratios",
+        nargs="+",
+        required=True,
+        metavar="R",
+        help="majority:minority training ratios r:1, numbers >= 1 (1 = balanced), "
+        "e.g. --ratios 1 10 30 100",
+    )
+    parser.add_argument(
+        "--minority",
+        choices=["fake", "real"],
+        default="fake",
+        help="the class subsampled to n_other / r videos (default fake: every real "
+        "training video is kept, real:fake = r:1)",
+    )
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=3,
+        metavar="N",
+        help="seeds per ratio (default 3): train.seed, train.seed + 1, ...; each sets "
+        "both the subsample and the training seed",
+    )
     add_extra_test_argument(parser)
     add_config_arguments(parser)
-    parser.add_argument("--run-dir", metavar="DIR",
-                        help="run folder (default <train.output_dir>/imbalance-<time>)")
+    parser.add_argument(
+        "--run-dir", metavar="DIR", help="run folder (default <train.output_dir>/imbalance-<time>)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from dfshield.config import load_run_config
-    from dfshield.training.imbalance import expand_detectors, run_imbalance
-    from dfshield.training.subsample import check_seeds
+    from dfshield.studies.imbalance import expand_detectors, run_imbalance
+    from dfshield.studies.subsample import check_seeds
 
     detectors = expand_detectors(args.detectors, args.ablation)
     check_seeds(args.seeds)
@@ -48,12 +71,22 @@ def run(args: argparse.Namespace) -> int:
     if not run_dir:
         output_dir = load_run_config(args.protocol, None, args.overrides).train.output_dir
         run_dir = timestamped_dir(output_dir, "imbalance")
-    result = run_imbalance(detectors, args.ratios, Path(run_dir), minority=args.minority,
-                           seeds=args.seeds, protocol=args.protocol, overrides=args.overrides,
-                           feature_cache=args.feature_cache, extra_tests=args.extra_tests)
+    result = run_imbalance(
+        detectors,
+        args.ratios,
+        Path(run_dir),
+        minority=args.minority,
+        seeds=args.seeds,
+        protocol=args.protocol,
+        overrides=args.overrides,
+        feature_cache=args.feature_cache,
+        extra_tests=args.extra_tests,
+    )
     markdown = Path(run_dir) / "imbalance.md"
     if markdown.is_file():
         print(markdown.read_text(encoding="utf-8"))
-    print(f"run folder: {run_dir} (imbalance.md, imbalance.csv, imbalance_runs.csv, imbalance.json, "
-          f"imbalance.png, one folder a ratio and seed); {len(result['runs'])} results")
+    print(
+        f"run folder: {run_dir} (imbalance.md, imbalance.csv, imbalance_runs.csv, imbalance.json, "
+        f"imbalance.png, one folder a ratio and seed); {len(result['runs'])} results"
+    )
     return 0

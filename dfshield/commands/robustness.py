@@ -2,7 +2,7 @@
 
 Every frame of the test split (of each checkpoint's saved config; ``--protocol`` / ``--set``
 override its data section as in ``dfshield test``) is decoded, perturbed
-(``dfshield.training.perturbations``: JPEG, Gaussian blur, down- and up-scaling, Gaussian noise,
+(``dfshield.eval.perturbations``: JPEG, Gaussian blur, down- and up-scaling, Gaussian noise,
 and ``clean``), prepared exactly as the dataset prepares test frames, and scored. A frozen
 backbone re-encodes the perturbed frames in memory: nothing is read from or written to the
 feature-bank cache, so clean banks are never mixed with perturbed features. Checkpoints whose
@@ -31,23 +31,52 @@ METRICS = (("AUC", "auc"), ("ACC", "acc"), ("EER", "eer"), ("video AUC", "video_
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", dest="checkpoints", action="append", required=True,
-                        metavar="PATH", help="a best.pt (repeat for several checkpoints)")
-    parser.add_argument("--protocol", metavar="FILE",
-                        help="protocol YAML whose data section replaces the checkpoints' (test split)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config value of every checkpoint, e.g. --set "
-                             "data.test_datasets=[Celeb-DF-v2] (repeatable; values are YAML)")
-    parser.add_argument("--perturbations", metavar="LIST",
-                        help="comma-separated, e.g. clean,jpeg:75,blur:1,downscale:0.5,noise:5 "
-                             "(default: clean, jpeg 95/75/50/30, blur 1/2, downscale 0.5/0.25, noise 5/10)")
-    parser.add_argument("--out", metavar="DIR",
-                        help="output folder (default <train.output_dir>/robustness-<time>)")
-    parser.add_argument("--threshold", default="eer", metavar="RULE",
-                        help="threshold for ACC: eer (stored in each checkpoint; default), fpr:X or a number")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the Gaussian noise (default 0)")
-    parser.add_argument("--batch-size", type=int, default=64, help="frames per forward pass (default 64)")
-    parser.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda, cuda:N")
+    parser.add_argument(
+        "--checkpoint",
+        dest="checkpoints",
+        action="append",
+        required=True,
+        metavar="PATH",
+        help="a best.pt (repeat for several checkpoints)",
+    )
+    parser.add_argument(
+        "--protocol",
+        metavar="FILE",
+        help="protocol YAML whose data section replaces the checkpoints' (test split)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value of every checkpoint, e.g. --set "
+        "data.test_datasets=[Celeb-DF-v2] (repeatable; values are YAML)",
+    )
+    parser.add_argument(
+        "--perturbations",
+        metavar="LIST",
+        help="comma-separated, e.g. clean,jpeg:75,blur:1,downscale:0.5,noise:5 "
+        "(default: clean, jpeg 95/75/50/30, blur 1/2, downscale 0.5/0.25, noise 5/10)",
+    )
+    parser.add_argument(
+        "--out", metavar="DIR", help="output folder (default <train.output_dir>/robustness-<time>)"
+    )
+    parser.add_argument(
+        "--threshold",
+        default="eer",
+        metavar="RULE",
+        help="threshold for ACC: eer (stored in each checkpoint; default), fpr:X or a number",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the Gaussian noise (default 0)"
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=64, help="frames per forward pass (default 64)"
+    )
+    parser.add_argument(
+        "--device", default="auto", help="auto (GPU when present), cpu, cuda, cuda:N"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -60,20 +89,24 @@ def _labels(scorers) -> list[str]:
         path = scorer.checkpoint.resolve()
         return f"{path.parent.parent.name}/{path.stem}"
 
-    labels = [f"{name} ({where(scorer)})" if names.count(name) > 1 else name
-              for scorer, name in zip(scorers, names)]
-    return [f"{label} #{labels[:i + 1].count(label)}" if labels.count(label) > 1 else label
-            for i, label in enumerate(labels)]
+    labels = [
+        f"{name} ({where(scorer)})" if names.count(name) > 1 else name
+        for scorer, name in zip(scorers, names)
+    ]
+    return [
+        f"{label} #{labels[: i + 1].count(label)}" if labels.count(label) > 1 else label
+        for i, label in enumerate(labels)
+    ]
 
 
 def run(args: argparse.Namespace) -> int:
     from dfshield.config import build_config, load_yaml, parse_overrides
+    from dfshield.data import DeepfakeDataset
+    from dfshield.engine.progress import progress_bar
     from dfshield.errors import ConfigError
-    from dfshield.training.data import DeepfakeDataset
-    from dfshield.training.inference import PerturbedDataset, Scorer, score_dataset
-    from dfshield.training.perturbations import parse_perturbations
-    from dfshield.training.predictions import evaluate_predictions
-    from dfshield.training.progress import progress_bar
+    from dfshield.eval.inference import PerturbedDataset, Scorer, score_dataset
+    from dfshield.eval.perturbations import parse_perturbations
+    from dfshield.eval.predictions import evaluate_predictions
 
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {args.batch_size}")
@@ -101,12 +134,17 @@ def run(args: argparse.Namespace) -> int:
     for key, members in groups.items():
         first = scorers[members[0]]
         cfg = configs[members[0]]
-        datasets[key] = DeepfakeDataset(cfg.data, "test", cfg.data.test_datasets, augment=False,
-                                        **first.detector.input_spec())
+        datasets[key] = DeepfakeDataset(
+            cfg.data, "test", cfg.data.test_datasets, augment=False, **first.detector.input_spec()
+        )
 
     results: list[dict[str, dict]] = []  # per perturbation: label -> metrics
-    bar = progress_bar(total=len(perturbations) * len(groups), enabled=not args.no_progress,
-                       desc="robustness", unit="run")
+    bar = progress_bar(
+        total=len(perturbations) * len(groups),
+        enabled=not args.no_progress,
+        desc="robustness",
+        unit="run",
+    )
     for perturbation in perturbations:
         row: dict[str, dict] = {}
         for key, members in groups.items():
@@ -114,21 +152,34 @@ def run(args: argparse.Namespace) -> int:
             if perturbation.kind != "clean":
                 dataset = PerturbedDataset(dataset, perturbation, seed=args.seed)
             members_scorers = [scorers[i] for i in members]
-            splits = score_dataset(members_scorers, dataset, batch_size=args.batch_size,
-                                   num_workers=configs[members[0]].data.num_workers,
-                                   progress=not args.no_progress, description=perturbation.name)
+            splits = score_dataset(
+                members_scorers,
+                dataset,
+                batch_size=args.batch_size,
+                num_workers=configs[members[0]].data.num_workers,
+                progress=not args.no_progress,
+                description=perturbation.name,
+            )
             for i, split in zip(members, splits):
-                row[labels[i]] = evaluate_predictions(split, threshold=scorers[i].threshold.value,
-                                                      bootstrap=0)
+                row[labels[i]] = evaluate_predictions(
+                    split, threshold=scorers[i].threshold.value, bootstrap=0
+                )
             bar.update(1)
         results.append(row)
     bar.close()
 
     out = Path(args.out) if args.out else timestamped_dir(configs[0].train.output_dir, "robustness")
-    checkpoints = [{"label": label, "path": str(scorer.checkpoint), "detector": scorer.name,
-                    "epoch": scorer.epoch, "threshold": scorer.threshold.as_dict(),
-                    "test_datasets": list(cfg.data.test_datasets)}
-                   for label, scorer, cfg in zip(labels, scorers, configs)]
+    checkpoints = [
+        {
+            "label": label,
+            "path": str(scorer.checkpoint),
+            "detector": scorer.name,
+            "epoch": scorer.epoch,
+            "threshold": scorer.threshold.as_dict(),
+            "test_datasets": list(cfg.data.test_datasets),
+        }
+        for label, scorer, cfg in zip(labels, scorers, configs)
+    ]
     paths = write_outputs(out, perturbations, labels, results, checkpoints, seed=args.seed)
     print(format_table(perturbations, labels, results, "auc"))
     print(f"results: {', '.join(str(p) for p in paths.values())}")
@@ -146,58 +197,100 @@ def format_table(perturbations, labels, results, key: str) -> str:
     """Plain-text table of one metric: a row per perturbation, a column per checkpoint."""
     title = dict((k, h) for h, k in METRICS)[key]
     table = [["perturbation", *labels]]
-    table += [[p.name, *(_cell(row[label].get(key)) for label in labels)]
-              for p, row in zip(perturbations, results)]
+    table += [
+        [p.name, *(_cell(row[label].get(key)) for label in labels)]
+        for p, row in zip(perturbations, results)
+    ]
     widths = [max(len(r[k]) for r in table) for k in range(len(table[0]))]
     lines = [f"{title} per perturbation"]
     for n, r in enumerate(table):
-        lines.append("  ".join(c.ljust(w) if k == 0 else c.rjust(w)
-                               for k, (c, w) in enumerate(zip(r, widths))).rstrip())
+        lines.append(
+            "  ".join(
+                c.ljust(w) if k == 0 else c.rjust(w) for k, (c, w) in enumerate(zip(r, widths))
+            ).rstrip()
+        )
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
 
 def _markdown(perturbations, labels, results, checkpoints, seed: int) -> str:
-    lines = ["# Robustness to perturbations", "",
-             "Test split of each checkpoint re-scored with every frame perturbed before "
-             "preprocessing (`dfshield robustness`). ACC is at each checkpoint's decision "
-             "threshold; AUC, EER and video AUC need none. Gaussian noise seed: "
-             f"{seed}.", ""]
+    lines = [
+        "# Robustness to perturbations",
+        "",
+        "Test split of each checkpoint re-scored with every frame perturbed before "
+        "preprocessing (`dfshield robustness`). ACC is at each checkpoint's decision "
+        "threshold; AUC, EER and video AUC need none. Gaussian noise seed: "
+        f"{seed}.",
+        "",
+    ]
     for ckpt in checkpoints:
         thr = ckpt["threshold"]
-        lines.append(f"- **{ckpt['label']}**: `{ckpt['path']}` (epoch {ckpt['epoch']}), test "
-                     f"datasets {', '.join(ckpt['test_datasets'])}, threshold {thr['value']:.4f} "
-                     f"({thr['rule']}, {thr['chosen_on']})")
+        lines.append(
+            f"- **{ckpt['label']}**: `{ckpt['path']}` (epoch {ckpt['epoch']}), test "
+            f"datasets {', '.join(ckpt['test_datasets'])}, threshold {thr['value']:.4f} "
+            f"({thr['rule']}, {thr['chosen_on']})"
+        )
     for title, key in METRICS:
-        lines += ["", f"## {title}", "", "| Perturbation | " + " | ".join(
-            label.replace("|", "\\|") for label in labels) + " |",
-                  "| --- | " + " | ".join("---:" for _ in labels) + " |"]
+        lines += [
+            "",
+            f"## {title}",
+            "",
+            "| Perturbation | " + " | ".join(label.replace("|", "\\|") for label in labels) + " |",
+            "| --- | " + " | ".join("---:" for _ in labels) + " |",
+        ]
         for p, row in zip(perturbations, results):
             cells = " | ".join(_cell(row[label].get(key)) for label in labels)
             lines.append(f"| {p.label} | {cells} |")
     return "\n".join(lines) + "\n"
 
 
-def write_outputs(out: Path, perturbations, labels, results, checkpoints, seed: int) -> dict[str, Path]:
+def write_outputs(
+    out: Path, perturbations, labels, results, checkpoints, seed: int
+) -> dict[str, Path]:
     """``robustness.md``, ``.csv``, ``.json`` and ``.png`` in ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     paths = {kind: out / f"robustness.{kind}" for kind in ("md", "csv", "json", "png")}
-    paths["md"].write_text(_markdown(perturbations, labels, results, checkpoints, seed), encoding="utf-8")
-    columns = ["perturbation", "label"] + [f"{label} {title}" for label in labels for title, _ in METRICS]
+    paths["md"].write_text(
+        _markdown(perturbations, labels, results, checkpoints, seed), encoding="utf-8"
+    )
+    columns = ["perturbation", "label"] + [
+        f"{label} {title}" for label in labels for title, _ in METRICS
+    ]
     with paths["csv"].open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(columns)
         for p, row in zip(perturbations, results):
-            writer.writerow([p.name, p.label] + [
-                "" if row[label].get(key) is None else repr(float(row[label][key]))
-                for label in labels for _, key in METRICS])
-    rows = [{"perturbation": p.name, "label": p.label, "kind": p.kind, "value": p.value,
-             "metrics": {label: {k: v for k, v in row[label].items() if not isinstance(v, (list, dict))}
-                         for label in labels}}
-            for p, row in zip(perturbations, results)]
-    paths["json"].write_text(json.dumps({"checkpoints": checkpoints, "noise_seed": seed, "rows": rows},
-                                        indent=2, allow_nan=False) + "\n", encoding="utf-8")
+            writer.writerow(
+                [p.name, p.label]
+                + [
+                    "" if row[label].get(key) is None else repr(float(row[label][key]))
+                    for label in labels
+                    for _, key in METRICS
+                ]
+            )
+    rows = [
+        {
+            "perturbation": p.name,
+            "label": p.label,
+            "kind": p.kind,
+            "value": p.value,
+            "metrics": {
+                label: {k: v for k, v in row[label].items() if not isinstance(v, (list, dict))}
+                for label in labels
+            },
+        }
+        for p, row in zip(perturbations, results)
+    ]
+    paths["json"].write_text(
+        json.dumps(
+            {"checkpoints": checkpoints, "noise_seed": seed, "rows": rows},
+            indent=2,
+            allow_nan=False,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     plot(paths["png"], perturbations, labels, results)
     return paths
 
@@ -215,8 +308,12 @@ def plot(path: Path, perturbations, labels, results) -> Path:
     width = 0.8 / max(1, len(labels))
     for k, label in enumerate(labels):
         values = [row[label].get("auc") for row in results]
-        ax.bar(x - 0.4 + width * (k + 0.5), [np.nan if v is None else v for v in values], width,
-               label=label)
+        ax.bar(
+            x - 0.4 + width * (k + 0.5),
+            [np.nan if v is None else v for v in values],
+            width,
+            label=label,
+        )
     ax.axhline(0.5, linestyle="--", color="grey", linewidth=1, label="chance")
     ax.set_xticks(x)
     ax.set_xticklabels([p.label for p in perturbations], rotation=35, ha="right")

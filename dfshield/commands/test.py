@@ -4,7 +4,7 @@
 ``fake/`` images (converted once) or a DeepfakeBench dataset name. Each adds a row to
 ``results.md`` / ``.csv`` / ``.json`` (``detector`` = ``"<detector> on <set>"``, column ``test_set``)
 and a line to ``roc.png``; its scores go to ``extra_tests/<set>/`` (see
-:mod:`dfshield.training.extra_test`).
+:mod:`dfshield.eval.extra_test`).
 """
 
 from __future__ import annotations
@@ -18,18 +18,25 @@ from dfshield.commands._common import add_config_arguments, add_extra_test_argum
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, metavar="PATH", help="a best.pt or last.pt")
     add_config_arguments(parser)
-    parser.add_argument("--out", metavar="DIR",
-                        help="folder for test_metrics.json, test_scores.csv and results.md "
-                             "(default: a 'test' folder beside the checkpoint's run)")
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        help="folder for test_metrics.json, test_scores.csv and results.md "
+        "(default: a 'test' folder beside the checkpoint's run)",
+    )
     add_extra_test_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from dfshield.config import build_config, load_yaml, parse_overrides
-    from dfshield.training.checkpoint import load_checkpoint
-    from dfshield.training.extra_test import (ExtraTestTrainer, default_cache_dir,
-                                              resolve_extra_tests, result_rows)
-    from dfshield.training.report import format_table, plot_roc, write_results
+    from dfshield.engine.checkpoint import load_checkpoint
+    from dfshield.eval.extra_test import (
+        ExtraTestTrainer,
+        default_cache_dir,
+        resolve_extra_tests,
+        result_rows,
+    )
+    from dfshield.eval.report import format_table, plot_roc, write_results
 
     checkpoint = Path(args.checkpoint)
     payload = load_checkpoint(checkpoint)
@@ -41,8 +48,12 @@ def run(args: argparse.Namespace) -> int:
         layers.append(("--set", parse_overrides(args.overrides)))
     cfg = build_config(layers)
     out = Path(args.out) if args.out else checkpoint.resolve().parent.parent / "test"
-    extra_sets = resolve_extra_tests(getattr(args, "extra_tests", None), cfg.data,
-                                     default_cache_dir(cfg), progress=cfg.train.progress)
+    extra_sets = resolve_extra_tests(
+        getattr(args, "extra_tests", None),
+        cfg.data,
+        default_cache_dir(cfg),
+        progress=cfg.train.progress,
+    )
     trainer = ExtraTestTrainer(cfg, out, feature_cache=args.feature_cache, extra_sets=extra_sets)
     result = trainer.test(checkpoint)
     extras = trainer.test_extra(out)
@@ -52,7 +63,9 @@ def run(args: argparse.Namespace) -> int:
         title = f"{trainer.name}: {main_set} split" + (" and extra test sets" if extras else "")
         write_results(out, rows, title=title)
         curves = {trainer.name: (result["scores"], result["labels"])}
-        curves.update({f"{trainer.name} on {e['test_set']}": (e["scores"], e["labels"]) for e in extras})
+        curves.update(
+            {f"{trainer.name} on {e['test_set']}": (e["scores"], e["labels"]) for e in extras}
+        )
         plot_roc(out / "roc.png", curves)
         print(format_table(rows))
         print(f"results: {out}")

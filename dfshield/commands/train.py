@@ -11,40 +11,56 @@ from dfshield.commands._common import add_config_arguments, timestamped_dir
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--detector", metavar="NAME",
-                        help="a detector config shipped in configs/detectors/ (e.g. spcup)")
+    source.add_argument(
+        "--detector",
+        metavar="NAME",
+        help="a detector config shipped in configs/detectors/ (e.g. spcup)",
+    )
     source.add_argument("--config", metavar="FILE", help="a detector YAML file of your own")
     add_config_arguments(parser)
-    parser.add_argument("--run-dir", metavar="DIR",
-                        help="run folder (default <train.output_dir>/<detector>-<time>)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue the run in --run-dir from its last checkpoint, with its saved config")
+    parser.add_argument(
+        "--run-dir", metavar="DIR", help="run folder (default <train.output_dir>/<detector>-<time>)"
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --run-dir from its last checkpoint, with its saved config",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from dfshield.config import build_config, load_run_config
+    from dfshield.engine.trainer import Trainer
     from dfshield.errors import ConfigError
-    from dfshield.training.report import format_table, write_results
-    from dfshield.training.trainer import Trainer
+    from dfshield.eval.report import format_table, write_results
 
     if args.resume:
         if not args.run_dir:
             raise ConfigError("--resume needs --run-dir: the folder of the run to continue")
         saved = Path(args.run_dir) / "config.json"
         if not saved.is_file():
-            raise ConfigError(f"--resume: {saved} not found; is {args.run_dir} a dfshield run folder?")
+            raise ConfigError(
+                f"--resume: {saved} not found; is {args.run_dir} a dfshield run folder?"
+            )
         if args.overrides or args.detector or args.config or args.protocol:
-            raise ConfigError("--resume continues with the run's saved config; drop --detector, "
-                              "--config, --protocol and --set")
+            raise ConfigError(
+                "--resume continues with the run's saved config; drop --detector, "
+                "--config, --protocol and --set"
+            )
         cfg = build_config([(str(saved), json.loads(saved.read_text()))])
     else:
         detector = args.config or args.detector
         if detector is None:
-            raise ConfigError("choose a detector: --detector NAME (see `dfshield list detectors`) "
-                              "or --config FILE")
+            raise ConfigError(
+                "choose a detector: --detector NAME (see `dfshield list detectors`) "
+                "or --config FILE"
+            )
         cfg = load_run_config(args.protocol, detector, args.overrides)
-    run_dir = Path(args.run_dir) if args.run_dir else timestamped_dir(
-        cfg.train.output_dir, Path(str(args.config or args.detector)).stem)
+    run_dir = (
+        Path(args.run_dir)
+        if args.run_dir
+        else timestamped_dir(cfg.train.output_dir, Path(str(args.config or args.detector)).stem)
+    )
     trainer = Trainer(cfg, run_dir, feature_cache=args.feature_cache)
     summary = trainer.fit(resume=args.resume)
     result = trainer.test()
@@ -52,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
         row = {"detector": trainer.name, **result["metrics"]}
         write_results(run_dir, [row], title=f"{trainer.name}: test split")
         print(format_table([row]))
-        print(f"best epoch {summary['best_epoch']} (validation {cfg.train.selection_metric}); "
-              f"run folder: {run_dir}")
+        print(
+            f"best epoch {summary['best_epoch']} (validation {cfg.train.selection_metric}); "
+            f"run folder: {run_dir}"
+        )
     return 0

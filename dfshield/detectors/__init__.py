@@ -1,7 +1,14 @@
 """Detectors and backbones; importing this package registers the built-in ones."""
 
 from dfshield.detectors import (  # noqa: F401  (importing registers them)
-    clip_backbone, clip_linear, ddln, rdaa, robust_clip, spcup, timm_backbone)
+    clip_backbone,
+    clip_linear,
+    ddln,
+    rdaa,
+    robust_clip,
+    spcup,
+    timm_backbone,
+)
 from dfshield.detectors.base import BaseDetector
 
 __all__ = ["BaseDetector", "build_detector"]

@@ -2,7 +2,7 @@
 
 A backbone maps a batch of preprocessed images ``(B, 3, H, W)`` to features ``(B, feature_dim)``.
 A **frozen** backbone (``trainable = False``) is run once per image into the feature bank
-(``dfshield.training.feature_bank``) and never again; a trainable one is part of the detector and
+(``dfshield.engine.feature_bank``) and never again; a trainable one is part of the detector and
 sees images every step.
 """
 

@@ -32,7 +32,9 @@ class BaseDetector(nn.Module, abc.ABC):
     def __init__(self, backbone: dict | None = None):
         super().__init__()
         self.backbone_config = dict(backbone or {})
-        self.backbone: Backbone | None = self.build_backbone(self.backbone_config) if backbone else None
+        self.backbone: Backbone | None = (
+            self.build_backbone(self.backbone_config) if backbone else None
+        )
         self.loss_fn: nn.Module | None = None
 
     # -- building --------------------------------------------------------------------------
@@ -55,15 +57,22 @@ class BaseDetector(nn.Module, abc.ABC):
         """How the shared loader must prepare images for this detector: mode, resolution,
         normalisation, and the backbone's own preprocessing when it is frozen."""
         backbone = self.backbone
-        return {"mode": self.input_mode, "resolution": backbone.image_size, "mean": backbone.mean,
-                "std": backbone.std, "preprocess": backbone.preprocess if self.uses_feature_bank else None}
+        return {
+            "mode": self.input_mode,
+            "resolution": backbone.image_size,
+            "mean": backbone.mean,
+            "std": backbone.std,
+            "preprocess": backbone.preprocess if self.uses_feature_bank else None,
+        }
 
     @property
     def uses_feature_bank(self) -> bool:
         """True when the backbone is frozen and samples are frames: each frame is encoded once
         into the feature bank. (A video detector with a frozen backbone encodes its clips each
         step: banks hold frames, not clips.)"""
-        return self.backbone is not None and not self.backbone.trainable and self.input_mode == "frame"
+        return (
+            self.backbone is not None and not self.backbone.trainable and self.input_mode == "frame"
+        )
 
     # -- forward ---------------------------------------------------------------------------
     def features(self, data_dict: dict) -> torch.Tensor:
@@ -80,8 +89,9 @@ class BaseDetector(nn.Module, abc.ABC):
         logits = self.classifier(features)
         return {"cls": logits, "prob": torch.sigmoid(logits), "feat": features}
 
-    def augment_features(self, features: torch.Tensor, labels: torch.Tensor,
-                         generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    def augment_features(
+        self, features: torch.Tensor, labels: torch.Tensor, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Training-time augmentation of a feature bank (identity unless a detector overrides it)."""
         return features, labels
 
@@ -99,7 +109,9 @@ class BaseDetector(nn.Module, abc.ABC):
         metrics = {"acc": float(((probs >= 0.5).float() == labels).float().mean())}
         fake, real = probs[labels == 1], probs[labels == 0]
         if len(fake) and len(real):
-            wins = (fake[:, None] > real[None, :]).float() + 0.5 * (fake[:, None] == real[None, :]).float()
+            wins = (fake[:, None] > real[None, :]).float() + 0.5 * (
+                fake[:, None] == real[None, :]
+            ).float()
             metrics["auc"] = float(wins.mean())
         return metrics
 
@@ -117,5 +129,7 @@ class BaseDetector(nn.Module, abc.ABC):
         if self.uses_feature_bank:
             missing = [k for k in missing if not k.startswith("backbone.")]
         if missing or unexpected:
-            raise RuntimeError(f"checkpoint does not fit this detector: missing {missing[:5]}, "
-                               f"unexpected {unexpected[:5]}")
+            raise RuntimeError(
+                f"checkpoint does not fit this detector: missing {missing[:5]}, "
+                f"unexpected {unexpected[:5]}"
+            )

@@ -53,23 +53,37 @@ class ClipBackbone(Backbone):
 
     trainable = False
 
-    def __init__(self, model: str = "ViT-L-14", pretrained: str | None = "openai",
-                 cache_dir: str | None = None, feature: str = "proj", normalize: bool = False,
-                 precision: str = "auto", init_seed: int = 0):
+    def __init__(
+        self,
+        model: str = "ViT-L-14",
+        pretrained: str | None = "openai",
+        cache_dir: str | None = None,
+        feature: str = "proj",
+        normalize: bool = False,
+        precision: str = "auto",
+        init_seed: int = 0,
+    ):
         super().__init__()
         if feature not in FEATURES:
             raise ConfigError(f"backbone.feature must be one of {FEATURES}, got {feature!r}")
         if precision not in PRECISIONS:
             raise ConfigError(f"backbone.precision must be one of {PRECISIONS}, got {precision!r}")
         self.model_name, self.pretrained, self.cache_dir = model, pretrained, cache_dir
-        self.feature, self.normalize, self.precision, self.init_seed = feature, normalize, precision, init_seed
+        self.feature, self.normalize, self.precision, self.init_seed = (
+            feature,
+            normalize,
+            precision,
+            init_seed,
+        )
         clip, transform = _create(model, pretrained, cache_dir, init_seed)
         self.visual = clip.visual
         self.visual.requires_grad_(False)
         if feature == "pre_proj":
             if getattr(self.visual, "proj", None) is None:
-                raise ConfigError(f"backbone.feature 'pre_proj' needs a ViT with a projection; "
-                                  f"{model} has none — use feature: proj")
+                raise ConfigError(
+                    f"backbone.feature 'pre_proj' needs a ViT with a projection; "
+                    f"{model} has none — use feature: proj"
+                )
             self.visual.proj = None
         self._transform = transform
         size = self.visual.image_size
@@ -81,7 +95,7 @@ class ClipBackbone(Backbone):
             self.feature_dim = int(self.visual(probe).shape[-1])
         self.eval()
 
-    def train(self, mode: bool = True) -> "ClipBackbone":
+    def train(self, mode: bool = True) -> ClipBackbone:
         return super().train(False)  # frozen: always in eval mode (no dropout, fixed statistics)
 
     def preprocess(self, rgb: np.ndarray) -> torch.Tensor:
@@ -96,9 +110,15 @@ class ClipBackbone(Backbone):
         return F.normalize(features, dim=-1) if self.normalize else features
 
     def fingerprint(self) -> dict[str, Any]:
-        return {"backbone": "clip", "model": self.model_name, "weights": _weights_identity(
-            self.pretrained, self.init_seed), "feature": self.feature, "normalize": self.normalize,
-            "preprocess": repr(self._transform), "precision": self.precision}
+        return {
+            "backbone": "clip",
+            "model": self.model_name,
+            "weights": _weights_identity(self.pretrained, self.init_seed),
+            "feature": self.feature,
+            "normalize": self.normalize,
+            "preprocess": repr(self._transform),
+            "precision": self.precision,
+        }
 
 
 def _create(model: str, pretrained: str | None, cache_dir: str | None, init_seed: int):
@@ -106,18 +126,23 @@ def _create(model: str, pretrained: str | None, cache_dir: str | None, init_seed
     if model not in open_clip.list_models():
         from dfshield._suggest import did_you_mean
 
-        raise ConfigError(f"unknown open_clip model '{model}' (backbone.model).{did_you_mean(model, open_clip.list_models())}")
+        raise ConfigError(
+            f"unknown open_clip model '{model}' (backbone.model).{did_you_mean(model, open_clip.list_models())}"
+        )
     if pretrained in (None, "", "none", "null"):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(init_seed)
             clip, _, transform = open_clip.create_model_and_transforms(model, pretrained=None)
         return clip, transform
-    looks_like_path = os.sep in str(pretrained) or str(pretrained).endswith((".pt", ".pth", ".bin", ".safetensors"))
+    looks_like_path = os.sep in str(pretrained) or str(pretrained).endswith(
+        (".pt", ".pth", ".bin", ".safetensors")
+    )
     if looks_like_path and not Path(pretrained).is_file():
         raise ConfigError(f"backbone.pretrained: no checkpoint file at {pretrained}")
     try:
         clip, _, transform = open_clip.create_model_and_transforms(
-            model, pretrained=pretrained, cache_dir=cache_dir)
+            model, pretrained=pretrained, cache_dir=cache_dir
+        )
     except (RuntimeError, OSError, ValueError) as error:
         raise ConfigError(
             f"could not load CLIP weights '{pretrained}' for {model}: {error}\n"
@@ -125,7 +150,8 @@ def _create(model: str, pretrained: str | None, cache_dir: str | None, init_seed
             f"model {model}, pretrained '{pretrained}', e.g. open_clip_pytorch_model.bin from the "
             f"Hugging Face hub) and point to the file: --set detector.backbone.pretrained=/path/to/"
             f"open_clip_pytorch_model.bin — or set detector.backbone.cache_dir to a folder that "
-            f"already holds it. For a quick test without weights use pretrained: null.") from error
+            f"already holds it. For a quick test without weights use pretrained: null."
+        ) from error
     return clip, transform
 
 
@@ -135,6 +161,8 @@ def _weights_identity(pretrained: str | None, init_seed: int) -> str:
     path = Path(str(pretrained))
     if path.is_file():
         stat = path.stat()
-        digest = hashlib.sha256(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()
+        digest = hashlib.sha256(
+            f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()
+        ).hexdigest()
         return f"file:{path.name}:{digest[:16]}"
     return f"tag:{pretrained}"

@@ -54,31 +54,48 @@ class DDLNDetector(BaseDetector):
 
     input_mode = "video"
 
-    def __init__(self, backbone: dict | None = None, input_size: int = 64, gru_layers: int = 3,
-                 gru_hidden: int = 256, alpha: float | None = 0.5, beta: float = 0.5):
-        for key, value in (("input_size", input_size), ("gru_layers", gru_layers),
-                           ("gru_hidden", gru_hidden)):
+    def __init__(
+        self,
+        backbone: dict | None = None,
+        input_size: int = 64,
+        gru_layers: int = 3,
+        gru_hidden: int = 256,
+        alpha: float | None = 0.5,
+        beta: float = 0.5,
+    ):
+        for key, value in (
+            ("input_size", input_size),
+            ("gru_layers", gru_layers),
+            ("gru_hidden", gru_hidden),
+        ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"detector.{key} must be a positive integer, got {value!r}")
         for key, value in (("alpha", alpha), ("beta", beta)):
             if value is None and key == "alpha":
                 continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-                raise ConfigError(f"detector.{key} must be a number in [0, 1], got {value!r}"
-                                  + (" (or null to use the loss section's own weights)"
-                                     if key == "alpha" else ""))
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not 0 <= value <= 1
+            ):
+                raise ConfigError(
+                    f"detector.{key} must be a number in [0, 1], got {value!r}"
+                    + (" (or null to use the loss section's own weights)" if key == "alpha" else "")
+                )
         super().__init__(_backbone_config(backbone, input_size))
         if self.backbone.image_size != input_size:
             raise ConfigError(
                 f"detector.input_size is {input_size} but backbone "
                 f"'{self.backbone_config.get('name')}' takes {self.backbone.image_size}×"
                 f"{self.backbone.image_size} images and has no image_size option; set "
-                f"detector.input_size: {self.backbone.image_size}")
+                f"detector.input_size: {self.backbone.image_size}"
+            )
         self.input_size, self.gru_layers, self.gru_hidden = input_size, gru_layers, gru_hidden
         self.alpha = None if alpha is None else float(alpha)
         self.beta = float(beta)
-        self.gru = nn.GRU(self.backbone.feature_dim, gru_hidden, num_layers=gru_layers,
-                          batch_first=True)
+        self.gru = nn.GRU(
+            self.backbone.feature_dim, gru_hidden, num_layers=gru_layers, batch_first=True
+        )
         self.frame_head = nn.Linear(gru_hidden, 1)
         self.video_head = nn.Linear(gru_hidden, 1)
 
@@ -87,8 +104,13 @@ class DDLNDetector(BaseDetector):
         """Clips of ``input_size``² frames normalised with the backbone's mean/std (the loader's
         resize and normalisation; clips never go through a feature bank, even with a frozen
         backbone)."""
-        return {"mode": self.input_mode, "resolution": self.input_size, "mean": self.backbone.mean,
-                "std": self.backbone.std, "preprocess": None}
+        return {
+            "mode": self.input_mode,
+            "resolution": self.input_size,
+            "mean": self.backbone.mean,
+            "std": self.backbone.std,
+            "preprocess": None,
+        }
 
     # -- forward ---------------------------------------------------------------------------
     def features(self, data_dict: dict) -> torch.Tensor:
@@ -97,13 +119,17 @@ class DDLNDetector(BaseDetector):
         features = data_dict.get("feature")
         if features is not None:
             if features.dim() != 3:
-                raise ValueError(f"ddln expects precomputed clip features (B, T, D), got shape "
-                                 f"{tuple(features.shape)}")
+                raise ValueError(
+                    f"ddln expects precomputed clip features (B, T, D), got shape "
+                    f"{tuple(features.shape)}"
+                )
             return features
         images = data_dict["image"]
         if images.dim() != 5:
-            raise ValueError(f"ddln expects clips (B, T, 3, H, W) (input_mode 'video'), got shape "
-                             f"{tuple(images.shape)}")
+            raise ValueError(
+                f"ddln expects clips (B, T, 3, H, W) (input_mode 'video'), got shape "
+                f"{tuple(images.shape)}"
+            )
         batch, frames = images.shape[:2]
         encoded = self.backbone(images.reshape(batch * frames, *images.shape[2:]))
         return encoded.reshape(batch, frames, -1)
@@ -122,8 +148,13 @@ class DDLNDetector(BaseDetector):
         pooled = outputs.mean(dim=1)
         video_logits = self.video_head(pooled).squeeze(-1)
         frame_logits = self.frame_head(outputs).squeeze(-1)
-        return {"cls": video_logits, "prob": torch.sigmoid(video_logits), "feat": pooled,
-                "frame_cls": frame_logits, "frame_prob": torch.sigmoid(frame_logits)}
+        return {
+            "cls": video_logits,
+            "prob": torch.sigmoid(video_logits),
+            "feat": pooled,
+            "frame_cls": frame_logits,
+            "frame_prob": torch.sigmoid(frame_logits),
+        }
 
     # -- loss ------------------------------------------------------------------------------
     def build_loss(self, config: dict, class_counts: dict | None = None) -> nn.Module:
@@ -141,46 +172,63 @@ class DDLNDetector(BaseDetector):
         labels = data_dict["label"]
         frame_logits = pred_dict["frame_cls"]
         video = self.loss_fn(pred_dict["cls"], labels)
-        frame = self.loss_fn(frame_logits.reshape(-1),
-                             labels.repeat_interleave(frame_logits.shape[1]))
-        return {"overall": self.beta * video + (1 - self.beta) * frame, "video": video,
-                "frame": frame}
+        frame = self.loss_fn(
+            frame_logits.reshape(-1), labels.repeat_interleave(frame_logits.shape[1])
+        )
+        return {
+            "overall": self.beta * video + (1 - self.beta) * frame,
+            "video": video,
+            "frame": frame,
+        }
 
 
 def _backbone_config(backbone: dict | None, input_size: int) -> dict:
     """The backbone config with ``image_size = input_size`` when the backbone takes it."""
     config = dict(DEFAULT_BACKBONE if backbone is None else backbone)
     if "name" not in config:
-        raise ConfigError(f"detector.backbone needs a 'name' (e.g. {DEFAULT_BACKBONE}); got {config}")
+        raise ConfigError(
+            f"detector.backbone needs a 'name' (e.g. {DEFAULT_BACKBONE}); got {config}"
+        )
     accepts = "image_size" in inspect.signature(BACKBONE.get(config["name"]).__init__).parameters
     if accepts:
         given = config.get("image_size")
         if given is not None and given != input_size:
-            raise ConfigError(f"detector.backbone.image_size ({given}) differs from "
-                              f"detector.input_size ({input_size}); set only detector.input_size")
+            raise ConfigError(
+                f"detector.backbone.image_size ({given}) differs from "
+                f"detector.input_size ({input_size}); set only detector.input_size"
+            )
         config["image_size"] = input_size
     return config
 
 
 def _alpha_weighted(config: dict, alpha: float) -> dict:
     """``config`` (a two-term composite) with term weights α and 1 − α."""
-    if not isinstance(config, Mapping) or config.get("name") != "composite" \
-            or not isinstance(config.get("terms"), (list, tuple)) or len(config["terms"]) != 2:
+    if (
+        not isinstance(config, Mapping)
+        or config.get("name") != "composite"
+        or not isinstance(config.get("terms"), (list, tuple))
+        or len(config["terms"]) != 2
+    ):
         raise ConfigError(
             f"detector.alpha ({alpha}) weights the two terms of the per-level loss α·BCE + "
             f"(1 − α)·L_WMW, so the loss section must be a composite of two terms, e.g. "
             f"{{name: composite, terms: [{{name: bce}}, {{name: auc_wmw, gamma: 0.15, p_exp: 2}}]}}; "
-            f"got {config!r}. To use another loss as written, set detector.alpha: null")
+            f"got {config!r}. To use another loss as written, set detector.alpha: null"
+        )
     terms = []
     for i, (term, weight) in enumerate(zip(config["terms"], (alpha, 1.0 - alpha))):
         if not isinstance(term, Mapping):
             raise ConfigError(f"loss.terms[{i}] must be a loss config mapping, got {term!r}")
         given = term.get("weight")
-        if given is not None and (isinstance(given, bool) or not isinstance(given, (int, float))
-                                  or abs(given - weight) > 1e-9):
+        if given is not None and (
+            isinstance(given, bool)
+            or not isinstance(given, (int, float))
+            or abs(given - weight) > 1e-9
+        ):
             raise ConfigError(
                 f"loss.terms[{i}].weight ({given}) disagrees with detector.alpha ({alpha}), which "
                 f"sets it to {weight:g}; remove the weight from the loss section and set "
-                f"detector.alpha (or set detector.alpha: null to use the section's weights)")
+                f"detector.alpha (or set detector.alpha: null to use the section's weights)"
+            )
         terms.append({**term, "weight": weight})
     return {**config, "terms": terms}

@@ -7,7 +7,9 @@ from torch import nn
 ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.01), "gelu": nn.GELU}
 
 
-def mlp_head(in_dim: int, hidden: int, layers: int, dropout: float, activation: str) -> nn.Sequential:
+def mlp_head(
+    in_dim: int, hidden: int, layers: int, dropout: float, activation: str
+) -> nn.Sequential:
     """``layers`` × [Linear, BatchNorm1d, activation, Dropout] then Linear(→1).
 
     ``spcup``: 3 × [Linear(768→768), BN, ReLU, Dropout(0.335)] → Linear(768→1) (§1);
@@ -16,8 +18,12 @@ def mlp_head(in_dim: int, hidden: int, layers: int, dropout: float, activation: 
     blocks: list[nn.Module] = []
     width = in_dim
     for _ in range(layers):
-        blocks += [nn.Linear(width, hidden), nn.BatchNorm1d(hidden), ACTIVATIONS[activation](),
-                   nn.Dropout(dropout)]
+        blocks += [
+            nn.Linear(width, hidden),
+            nn.BatchNorm1d(hidden),
+            ACTIVATIONS[activation](),
+            nn.Dropout(dropout),
+        ]
         width = hidden
     blocks.append(nn.Linear(width, 1))
     return nn.Sequential(*blocks)

@@ -16,11 +16,14 @@ def check_beta(beta: float | str | None) -> None:
     if beta is None or beta == "random":
         return
     if isinstance(beta, bool) or not isinstance(beta, (int, float)) or beta < 0:
-        raise ConfigError(f"latent_beta must be 'random', null (off) or a number >= 0, got {beta!r}")
+        raise ConfigError(
+            f"latent_beta must be 'random', null (off) or a number >= 0, got {beta!r}"
+        )
 
 
-def latent_augment(features: torch.Tensor, labels: torch.Tensor, beta: float | str,
-                   generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def latent_augment(
+    features: torch.Tensor, labels: torch.Tensor, beta: float | str, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Return originals ∪ noisy copies (2n rows) and their labels."""
     n = features.shape[0]
     device, dtype = features.device, features.dtype
@@ -29,7 +32,11 @@ def latent_augment(features: torch.Tensor, labels: torch.Tensor, beta: float | s
         return torch.rand(size, 1, generator=generator, device=device, dtype=dtype)
 
     sigma = uniform(n)
-    scale = uniform(n) if beta == "random" else torch.full((n, 1), float(beta), device=device, dtype=dtype)
+    scale = (
+        uniform(n)
+        if beta == "random"
+        else torch.full((n, 1), float(beta), device=device, dtype=dtype)
+    )
     noise = torch.randn(features.shape, generator=generator, device=device, dtype=dtype)
     copies = features + scale * sigma * noise
     return torch.cat([features, copies]), torch.cat([labels, labels])

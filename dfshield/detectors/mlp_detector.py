@@ -30,13 +30,21 @@ class MLPDetector(BaseDetector):
 
     default_activation = "relu"
 
-    def __init__(self, backbone: dict | None = None, hidden: int | None = None, layers: int = 3,
-                 dropout: float = 0.335, activation: str | None = None,
-                 latent_beta: float | str | None = "random"):
+    def __init__(
+        self,
+        backbone: dict | None = None,
+        hidden: int | None = None,
+        layers: int = 3,
+        dropout: float = 0.335,
+        activation: str | None = None,
+        latent_beta: float | str | None = "random",
+    ):
         super().__init__(backbone)
         activation = activation or self.default_activation
         if activation not in ACTIVATIONS:
-            raise ConfigError(f"detector.activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+            raise ConfigError(
+                f"detector.activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}"
+            )
         if not 0 <= dropout < 1:
             raise ConfigError(f"detector.dropout must be in [0, 1), got {dropout}")
         if layers < 0:

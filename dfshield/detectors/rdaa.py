@@ -27,13 +27,13 @@ from dfshield.registry import DETECTOR
 
 #: the loss terms, in the order ``get_losses`` reports them, with their default weights
 DEFAULT_WEIGHTS = {
-    "reconstruction": 1.0,     # autoencoder MSE, every sample
-    "real_discrepancy": 1.0,   # student mimics teacher on reals
-    "fake_hinge": 1.0,         # student diverges by >= margin on fakes
-    "augmented_hinge": 0.5,    # the same hinge on G's augmented fakes (adversarial, via GRL)
-    "compactness": 0.1,        # real codes pulled to the EMA centre
-    "teacher_bce": 1.0,        # teacher head trained as a real/fake classifier (teacher: trained)
-    "calibration": 1.0,        # BCE of the calibrated logit on the detached discrepancy
+    "reconstruction": 1.0,  # autoencoder MSE, every sample
+    "real_discrepancy": 1.0,  # student mimics teacher on reals
+    "fake_hinge": 1.0,  # student diverges by >= margin on fakes
+    "augmented_hinge": 0.5,  # the same hinge on G's augmented fakes (adversarial, via GRL)
+    "compactness": 0.1,  # real codes pulled to the EMA centre
+    "teacher_bce": 1.0,  # teacher head trained as a real/fake classifier (teacher: trained)
+    "calibration": 1.0,  # BCE of the calibrated logit on the detached discrepancy
 }
 TEACHER_MODES = ("trained", "frozen")
 MAX_DISCREPANCY = 4.0  # d = 2(1 − ρ) for standardised outputs, ρ ∈ [−1, 1]
@@ -72,8 +72,15 @@ def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (values * mask).sum() / mask.sum().clamp(min=1.0)
 
 
-def token_transformer(code_dim: int, num_tokens: int, token_dim: int, heads: int, depth: int,
-                      mlp_ratio: float, dropout: float) -> nn.Sequential:
+def token_transformer(
+    code_dim: int,
+    num_tokens: int,
+    token_dim: int,
+    heads: int,
+    depth: int,
+    mlp_ratio: float,
+    dropout: float,
+) -> nn.Sequential:
     """Transformer on one code vector: a learned token sequence read from the whole code.
 
     ``Linear(code_dim → num_tokens·token_dim)`` reshaped to ``num_tokens`` tokens (each token is a
@@ -81,12 +88,21 @@ def token_transformer(code_dim: int, num_tokens: int, token_dim: int, heads: int
     pre-norm encoder layers (GELU MLP of width ``mlp_ratio·token_dim``) and a final LayerNorm, then
     the tokens are flattened and projected back to ``code_dim``.
     """
-    layer = nn.TransformerEncoderLayer(token_dim, heads, dim_feedforward=max(1, round(mlp_ratio * token_dim)),
-                                       dropout=dropout, activation="gelu", batch_first=True, norm_first=True)
+    layer = nn.TransformerEncoderLayer(
+        token_dim,
+        heads,
+        dim_feedforward=max(1, round(mlp_ratio * token_dim)),
+        dropout=dropout,
+        activation="gelu",
+        batch_first=True,
+        norm_first=True,
+    )
     return nn.Sequential(
         nn.Linear(code_dim, num_tokens * token_dim),
         nn.Unflatten(1, (num_tokens, token_dim)),
-        nn.TransformerEncoder(layer, depth, norm=nn.LayerNorm(token_dim), enable_nested_tensor=False),
+        nn.TransformerEncoder(
+            layer, depth, norm=nn.LayerNorm(token_dim), enable_nested_tensor=False
+        ),
         nn.Flatten(1),
         nn.Linear(num_tokens * token_dim, code_dim),
     )
@@ -185,20 +201,43 @@ class RDAADetector(BaseDetector):
             compactness 0.1, teacher_bce 1, calibration 1).
     """
 
-    def __init__(self, backbone: dict | None = None, code_dim: int = 150, ae_hidden: int = 384,
-                 num_tokens: int = 8, token_dim: int = 64, heads: int = 4, teacher_depth: int = 2,
-                 student_depth: int = 2, mlp_ratio: float = 2.0, dropout: float = 0.0,
-                 teacher: str = "trained", margin: float = 2.0, augment_radius: float = 0.5,
-                 augmenter_hidden: int = 256, grl_lambda: float = 1.0, center_momentum: float = 0.99,
-                 weights: dict | None = None):
+    def __init__(
+        self,
+        backbone: dict | None = None,
+        code_dim: int = 150,
+        ae_hidden: int = 384,
+        num_tokens: int = 8,
+        token_dim: int = 64,
+        heads: int = 4,
+        teacher_depth: int = 2,
+        student_depth: int = 2,
+        mlp_ratio: float = 2.0,
+        dropout: float = 0.0,
+        teacher: str = "trained",
+        margin: float = 2.0,
+        augment_radius: float = 0.5,
+        augmenter_hidden: int = 256,
+        grl_lambda: float = 1.0,
+        center_momentum: float = 0.99,
+        weights: dict | None = None,
+    ):
         # check every option before the (possibly large) backbone is built
-        for key, value in (("code_dim", code_dim), ("ae_hidden", ae_hidden), ("num_tokens", num_tokens),
-                           ("token_dim", token_dim), ("heads", heads), ("teacher_depth", teacher_depth),
-                           ("student_depth", student_depth), ("augmenter_hidden", augmenter_hidden)):
+        for key, value in (
+            ("code_dim", code_dim),
+            ("ae_hidden", ae_hidden),
+            ("num_tokens", num_tokens),
+            ("token_dim", token_dim),
+            ("heads", heads),
+            ("teacher_depth", teacher_depth),
+            ("student_depth", student_depth),
+            ("augmenter_hidden", augmenter_hidden),
+        ):
             _positive_int(key, value)
         if token_dim % heads:
-            raise ConfigError(f"detector.heads ({heads}) must divide detector.token_dim ({token_dim}); "
-                              f"pick a divisor of token_dim or change token_dim")
+            raise ConfigError(
+                f"detector.heads ({heads}) must divide detector.token_dim ({token_dim}); "
+                f"pick a divisor of token_dim or change token_dim"
+            )
         _number("mlp_ratio", mlp_ratio, low=0.0, low_open=True)
         _number("dropout", dropout, low=0.0, high=1.0, high_open=True)
         _number("margin", margin, low=0.0, low_open=True, high=MAX_DISCREPANCY)
@@ -206,21 +245,35 @@ class RDAADetector(BaseDetector):
         _number("grl_lambda", grl_lambda, low=0.0)
         _number("center_momentum", center_momentum, low=0.0, high=1.0, high_open=True)
         if teacher not in TEACHER_MODES:
-            raise ConfigError(f"detector.teacher must be one of {TEACHER_MODES}, got {teacher!r}."
-                              f"{did_you_mean(str(teacher), TEACHER_MODES)}")
+            raise ConfigError(
+                f"detector.teacher must be one of {TEACHER_MODES}, got {teacher!r}."
+                f"{did_you_mean(str(teacher), TEACHER_MODES)}"
+            )
         self.weights = _loss_weights(weights)
         super().__init__(backbone)
         if self.backbone is None:
-            raise ConfigError("rdaa needs a backbone section (detector.backbone), e.g. "
-                              "{name: clip, model: ViT-L-14, pretrained: openai, feature: proj, normalize: false}")
+            raise ConfigError(
+                "rdaa needs a backbone section (detector.backbone), e.g. "
+                "{name: clip, model: ViT-L-14, pretrained: openai, feature: proj, normalize: false}"
+            )
         self.code_dim, self.teacher_mode, self.margin = code_dim, teacher, float(margin)
         self.augment_radius, self.grl_lambda = float(augment_radius), float(grl_lambda)
         self.center_momentum = float(center_momentum)
         in_dim = self.backbone.feature_dim
-        self.encoder = nn.Sequential(nn.Linear(in_dim, ae_hidden), nn.GELU(), nn.Linear(ae_hidden, code_dim))
-        self.decoder = nn.Sequential(nn.Linear(code_dim, ae_hidden), nn.GELU(), nn.Linear(ae_hidden, in_dim))
-        shape = dict(code_dim=code_dim, num_tokens=num_tokens, token_dim=token_dim, heads=heads,
-                     mlp_ratio=mlp_ratio, dropout=dropout)
+        self.encoder = nn.Sequential(
+            nn.Linear(in_dim, ae_hidden), nn.GELU(), nn.Linear(ae_hidden, code_dim)
+        )
+        self.decoder = nn.Sequential(
+            nn.Linear(code_dim, ae_hidden), nn.GELU(), nn.Linear(ae_hidden, in_dim)
+        )
+        shape = dict(
+            code_dim=code_dim,
+            num_tokens=num_tokens,
+            token_dim=token_dim,
+            heads=heads,
+            mlp_ratio=mlp_ratio,
+            dropout=dropout,
+        )
         self.teacher = token_transformer(depth=teacher_depth, **shape)
         self.student = token_transformer(depth=student_depth, **shape)
         if teacher == "frozen":
@@ -228,8 +281,12 @@ class RDAADetector(BaseDetector):
             self.teacher_head = None
         else:
             self.teacher_head = nn.Linear(code_dim, 1)
-        self.augmenter = nn.Sequential(nn.Linear(2 * code_dim, augmenter_hidden), nn.GELU(),
-                                       nn.Linear(augmenter_hidden, code_dim), nn.Tanh())
+        self.augmenter = nn.Sequential(
+            nn.Linear(2 * code_dim, augmenter_hidden),
+            nn.GELU(),
+            nn.Linear(augmenter_hidden, code_dim),
+            nn.Tanh(),
+        )
         # calibration: logit = softplus(θ)·(d − τ); τ = m/2, softplus(θ) = 4/m at the start
         self.calib_threshold = nn.Parameter(torch.tensor(self.margin / 2))
         self.calib_scale_raw = nn.Parameter(torch.tensor(math.log(math.expm1(4.0 / self.margin))))
@@ -275,13 +332,21 @@ class RDAADetector(BaseDetector):
         features = self.features(data_dict)
         code = self.encode(features)
         if self.teacher_head is not None and torch.is_grad_enabled():
-            teacher_out, target = self.teacher(code), self.teacher_target(code)  # BCE path, fixed target
+            teacher_out, target = (
+                self.teacher(code),
+                self.teacher_target(code),
+            )  # BCE path, fixed target
         else:
             teacher_out = target = self.teacher(code)
         d = discrepancy(target, self.student(code))
         logits = self.calibrate(d)
-        pred = {"cls": logits, "prob": torch.sigmoid(logits), "feat": code, "discrepancy": d,
-                "recon_error": (self.decoder(code) - features).pow(2).mean(-1)}
+        pred = {
+            "cls": logits,
+            "prob": torch.sigmoid(logits),
+            "feat": code,
+            "discrepancy": d,
+            "recon_error": (self.decoder(code) - features).pow(2).mean(-1),
+        }
         if self.teacher_head is not None:
             pred["teacher_cls"] = self.teacher_head(teacher_out).squeeze(-1)
         labels = data_dict.get("label")
@@ -290,7 +355,9 @@ class RDAADetector(BaseDetector):
         return pred
 
     # -- losses ----------------------------------------------------------------------------
-    def build_loss(self, config: dict | str | None = None, class_counts: dict | None = None) -> None:
+    def build_loss(
+        self, config: dict | str | None = None, class_counts: dict | None = None
+    ) -> None:
         """Check the run's ``loss`` section: rdaa's objective is fixed by the method.
 
         Only ``{name: rdaa}`` (or no section) is accepted; the weights of its terms are detector
@@ -304,12 +371,14 @@ class RDAADetector(BaseDetector):
             raise ConfigError(
                 f"rdaa trains with its own objective (reconstruction, discrepancy, hinge, "
                 f"compactness, ...), not loss '{name}'; set loss: {{name: rdaa}} and tune the terms "
-                f"with detector.weights (e.g. --set detector.weights.compactness=0.2)")
+                f"with detector.weights (e.g. --set detector.weights.compactness=0.2)"
+            )
         if config:
             raise ConfigError(
                 f"loss 'rdaa' has no options (got {sorted(config)}); its weights and margin are "
                 f"detector options: detector.weights.<term> with terms {list(DEFAULT_WEIGHTS)}, "
-                f"and detector.margin")
+                f"and detector.margin"
+            )
         return None
 
     def get_losses(self, data_dict: dict, pred_dict: dict) -> dict[str, torch.Tensor]:
@@ -326,13 +395,20 @@ class RDAADetector(BaseDetector):
             "reconstruction": pred_dict["recon_error"].mean(),
             "real_discrepancy": masked_mean(d, real),
             "fake_hinge": masked_mean(F.relu(self.margin - d), fake),
-            "augmented_hinge": (F.relu(self.margin - augmented).sum() / max(augmented.numel(), 1)
-                                if augmented is not None else zero),
+            "augmented_hinge": (
+                F.relu(self.margin - augmented).sum() / max(augmented.numel(), 1)
+                if augmented is not None
+                else zero
+            ),
             "compactness": masked_mean((code - self.center).pow(2).mean(-1), real),
-            "teacher_bce": (F.binary_cross_entropy_with_logits(pred_dict["teacher_cls"].float(), target.float())
-                            if "teacher_cls" in pred_dict else zero),
+            "teacher_bce": (
+                F.binary_cross_entropy_with_logits(pred_dict["teacher_cls"].float(), target.float())
+                if "teacher_cls" in pred_dict
+                else zero
+            ),
             "calibration": F.binary_cross_entropy_with_logits(
-                self.calibrate(d.detach()).float(), target.float()),
+                self.calibrate(d.detach()).float(), target.float()
+            ),
         }
         if self.training and real.any():
             self._update_center(code[real])
@@ -361,8 +437,14 @@ def _positive_int(key: str, value) -> None:
         raise ConfigError(f"detector.{key} must be a whole number >= 1, got {value!r}")
 
 
-def _number(key: str, value, low: float | None = None, high: float | None = None,
-            low_open: bool = False, high_open: bool = False) -> None:
+def _number(
+    key: str,
+    value,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> None:
     bad = isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value)
     if not bad and low is not None:
         bad = value <= low if low_open else value < low
@@ -371,8 +453,11 @@ def _number(key: str, value, low: float | None = None, high: float | None = None
     if bad:
         lo = "" if low is None else f"{'(' if low_open else '['}{low:g}"
         hi = "" if high is None else f"{high:g}{')' if high_open else ']'}"
-        where = f" in {lo}, {hi}" if low is not None and high is not None else (
-            f" {'>' if low_open else '>='} {low:g}" if low is not None else f" <= {high:g}")
+        where = (
+            f" in {lo}, {hi}"
+            if low is not None and high is not None
+            else (f" {'>' if low_open else '>='} {low:g}" if low is not None else f" <= {high:g}")
+        )
         raise ConfigError(f"detector.{key} must be a number{where}, got {value!r}")
 
 
@@ -380,13 +465,17 @@ def _loss_weights(weights: dict | None) -> dict[str, float]:
     if weights is None:
         return dict(DEFAULT_WEIGHTS)
     if not isinstance(weights, dict):
-        raise ConfigError(f"detector.weights must be a mapping of loss term to weight, e.g. "
-                          f"{{compactness: 0.1}}; got {weights!r}")
+        raise ConfigError(
+            f"detector.weights must be a mapping of loss term to weight, e.g. "
+            f"{{compactness: 0.1}}; got {weights!r}"
+        )
     merged = dict(DEFAULT_WEIGHTS)
     for key, value in weights.items():
         if key not in DEFAULT_WEIGHTS:
-            raise ConfigError(f"detector.weights has no term '{key}'.{did_you_mean(str(key), DEFAULT_WEIGHTS)} "
-                              f"Its terms: {', '.join(DEFAULT_WEIGHTS)}")
+            raise ConfigError(
+                f"detector.weights has no term '{key}'.{did_you_mean(str(key), DEFAULT_WEIGHTS)} "
+                f"Its terms: {', '.join(DEFAULT_WEIGHTS)}"
+            )
         _number(f"weights.{key}", value, low=0.0)
         merged[key] = float(value)
     return merged

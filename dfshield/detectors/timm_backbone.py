@@ -57,17 +57,30 @@ class TimmBackbone(Backbone):
         init_seed: seed of the random initialisation (of every parameter not loaded from weights).
     """
 
-    def __init__(self, model: str = "resnet50", pretrained: bool = True, freeze: bool = False,
-                 checkpoint: str | None = None, cache_dir: str | None = None,
-                 image_size: int | None = None, init_seed: int = 0):
+    def __init__(
+        self,
+        model: str = "resnet50",
+        pretrained: bool = True,
+        freeze: bool = False,
+        checkpoint: str | None = None,
+        cache_dir: str | None = None,
+        image_size: int | None = None,
+        init_seed: int = 0,
+    ):
         super().__init__()
         timm = _timm()
         _check_options(timm, model, pretrained, freeze, checkpoint, image_size, init_seed)
         self.model_name, self.pretrained, self.freeze = model, bool(pretrained), bool(freeze)
         self.checkpoint = str(Path(str(checkpoint)).expanduser()) if checkpoint else None
         self.cache_dir, self.init_seed = cache_dir, int(init_seed)
-        self.model = _create(timm, model, self.pretrained and not self.checkpoint, image_size,
-                             cache_dir, self.init_seed)
+        self.model = _create(
+            timm,
+            model,
+            self.pretrained and not self.checkpoint,
+            image_size,
+            cache_dir,
+            self.init_seed,
+        )
         if self.checkpoint:
             _load_checkpoint(self.model, self.checkpoint)
         self._weights = self._weights_identity()
@@ -83,7 +96,7 @@ class TimmBackbone(Backbone):
             self.eval()
 
     # -- mode ------------------------------------------------------------------------------
-    def train(self, mode: bool = True) -> "TimmBackbone":
+    def train(self, mode: bool = True) -> TimmBackbone:
         """A frozen backbone stays in eval mode (fixed BatchNorm statistics, no dropout)."""
         return super().train(mode and not self.freeze)
 
@@ -93,21 +106,26 @@ class TimmBackbone(Backbone):
         (faces are already cropped, so no centre crop; cv2 INTER_AREA when shrinking, INTER_CUBIC
         when enlarging), scale to [0, 1], subtract ``mean`` and divide by ``std`` per channel."""
         if not isinstance(rgb, np.ndarray) or rgb.ndim != 3 or rgb.shape[2] != 3:
-            raise ValueError(f"preprocess expects an HxWx3 RGB array, got "
-                             f"{getattr(rgb, 'shape', type(rgb).__name__)}")
+            raise ValueError(
+                f"preprocess expects an HxWx3 RGB array, got "
+                f"{getattr(rgb, 'shape', type(rgb).__name__)}"
+            )
         size = self.image_size
         if rgb.shape[:2] != (size, size):
             shrink = rgb.shape[0] * rgb.shape[1] >= size * size
-            rgb = cv2.resize(rgb, (size, size),
-                             interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+            rgb = cv2.resize(
+                rgb, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC
+            )
         image = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div_(255.0)
         mean = torch.tensor(self.mean).view(3, 1, 1)
         std = torch.tensor(self.std).view(3, 1, 1)
         return (image - mean) / std
 
     def _preprocess_description(self) -> str:
-        return (f"resize {self.image_size}x{self.image_size} (cv2 INTER_AREA down / INTER_CUBIC up), "
-                f"/255, mean={self.mean}, std={self.std}")
+        return (
+            f"resize {self.image_size}x{self.image_size} (cv2 INTER_AREA down / INTER_CUBIC up), "
+            f"/255, mean={self.mean}, std={self.std}"
+        )
 
     # -- features --------------------------------------------------------------------------
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -115,8 +133,10 @@ class TimmBackbone(Backbone):
         ``(B, T, 3, H, W)`` is encoded as one ``(B·T, 3, H, W)`` batch and returned as
         ``(B, T, feature_dim)`` (so a feature bank of clips holds one vector per frame)."""
         if images.dim() not in (4, 5) or images.shape[-3] != 3:
-            raise ValueError(f"timm backbone expects images (B, 3, H, W) or clips (B, T, 3, H, W), "
-                             f"got shape {tuple(images.shape)}")
+            raise ValueError(
+                f"timm backbone expects images (B, 3, H, W) or clips (B, T, 3, H, W), "
+                f"got shape {tuple(images.shape)}"
+            )
         leading = images.shape[:-3]
         flat = images.reshape(-1, *images.shape[-3:])
         if self.freeze:
@@ -129,16 +149,23 @@ class TimmBackbone(Backbone):
     # -- identity --------------------------------------------------------------------------
     def fingerprint(self) -> dict[str, Any]:
         timm = _timm()
-        return {"backbone": "timm", "model": self.model_name, "weights": self._weights,
-                "timm_version": timm.__version__, "image_size": self.image_size,
-                "preprocess": self._preprocess_description(), "precision": "fp32"}
+        return {
+            "backbone": "timm",
+            "model": self.model_name,
+            "weights": self._weights,
+            "timm_version": timm.__version__,
+            "image_size": self.image_size,
+            "preprocess": self._preprocess_description(),
+            "precision": "fp32",
+        }
 
     def _weights_identity(self) -> str:
         if self.checkpoint:
             path = Path(self.checkpoint)
             stat = path.stat()
             digest = hashlib.sha256(
-                f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()
+                f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()
+            ).hexdigest()
             return f"file:{path.name}:{digest[:16]}"
         if self.pretrained:
             cfg = self.model.pretrained_cfg
@@ -147,40 +174,57 @@ class TimmBackbone(Backbone):
         return f"random-init-seed-{self.init_seed}"
 
     def extra_repr(self) -> str:
-        return (f"model={self.model_name!r}, weights={self._weights!r}, freeze={self.freeze}, "
-                f"image_size={self.image_size}, feature_dim={self.feature_dim}")
+        return (
+            f"model={self.model_name!r}, weights={self._weights!r}, freeze={self.freeze}, "
+            f"image_size={self.image_size}, feature_dim={self.feature_dim}"
+        )
 
 
 # -- construction helpers --------------------------------------------------------------------
+
 
 def _check_options(timm, model, pretrained, freeze, checkpoint, image_size, init_seed) -> None:
     if not isinstance(model, str) or not timm.is_model(model):
         from dfshield._suggest import did_you_mean
 
-        raise ConfigError(f"unknown timm model {model!r} (backbone.model)."
-                          f"{did_you_mean(str(model), timm.list_models())} "
-                          f"List the names with: python -c \"import timm; print(timm.list_models('resnet*'))\"")
+        raise ConfigError(
+            f"unknown timm model {model!r} (backbone.model)."
+            f"{did_you_mean(str(model), timm.list_models())} "
+            f"List the names with: python -c \"import timm; print(timm.list_models('resnet*'))\""
+        )
     for key, value in (("pretrained", pretrained), ("freeze", freeze)):
         if not isinstance(value, bool):
             raise ConfigError(f"backbone.{key} must be true or false, got {value!r}")
-    if image_size is not None and (isinstance(image_size, bool) or not isinstance(image_size, int)
-                                   or image_size < 1):
-        raise ConfigError(f"backbone.image_size must be a positive integer or null, "
-                          f"got {image_size!r}")
+    if image_size is not None and (
+        isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1
+    ):
+        raise ConfigError(
+            f"backbone.image_size must be a positive integer or null, got {image_size!r}"
+        )
     if isinstance(init_seed, bool) or not isinstance(init_seed, int):
         raise ConfigError(f"backbone.init_seed must be an integer, got {init_seed!r}")
     if checkpoint:
         path = Path(str(checkpoint)).expanduser()
         if not path.is_file():
-            raise ConfigError(f"backbone.checkpoint: no file at {checkpoint}; give the path of a "
-                              f"local weight file ({', '.join(CHECKPOINT_SUFFIXES)})")
+            raise ConfigError(
+                f"backbone.checkpoint: no file at {checkpoint}; give the path of a "
+                f"local weight file ({', '.join(CHECKPOINT_SUFFIXES)})"
+            )
         if not path.name.endswith(CHECKPOINT_SUFFIXES):
-            raise ConfigError(f"backbone.checkpoint {checkpoint} must be one of "
-                              f"{', '.join(CHECKPOINT_SUFFIXES)} (a PyTorch state dict or safetensors)")
+            raise ConfigError(
+                f"backbone.checkpoint {checkpoint} must be one of "
+                f"{', '.join(CHECKPOINT_SUFFIXES)} (a PyTorch state dict or safetensors)"
+            )
 
 
-def _create(timm, model: str, pretrained: bool, image_size: int | None, cache_dir: str | None,
-            init_seed: int) -> torch.nn.Module:
+def _create(
+    timm,
+    model: str,
+    pretrained: bool,
+    image_size: int | None,
+    cache_dir: str | None,
+    init_seed: int,
+) -> torch.nn.Module:
     """The timm model without classifier; ImageNet weights when ``pretrained``."""
     kwargs: dict[str, Any] = {"num_classes": 0}
     pretrained_cfg = timm.get_pretrained_cfg(model)
@@ -212,7 +256,8 @@ def _offline_message(model: str, hub_id: str, error: Exception) -> str:
         f"pretrained_cfg_overlay=dict(file=...))). Alternatively copy a Hugging Face cache that "
         f"holds the weights and set HF_HOME (or HF_HUB_CACHE) to it, or TORCH_HOME for weights "
         f"served by URL. Set HF_HUB_OFFLINE=1 to fail at once instead of retrying for about a "
-        f"minute. For a quick test without weights use pretrained: false.")
+        f"minute. For a quick test without weights use pretrained: false."
+    )
 
 
 def _load_checkpoint(model: torch.nn.Module, checkpoint: str) -> None:
@@ -222,9 +267,11 @@ def _load_checkpoint(model: torch.nn.Module, checkpoint: str) -> None:
     try:
         state = load_state_dict(checkpoint, use_ema=True, weights_only=True)
     except Exception as error:  # unpickling refused, corrupt file, wrong format
-        raise ConfigError(f"backbone.checkpoint {checkpoint} could not be read as a state dict "
-                          f"({type(error).__name__}: {error}); save it with torch.save("
-                          f"model.state_dict(), path) or as safetensors") from error
+        raise ConfigError(
+            f"backbone.checkpoint {checkpoint} could not be read as a state dict "
+            f"({type(error).__name__}: {error}); save it with torch.save("
+            f"model.state_dict(), path) or as safetensors"
+        ) from error
     classifiers = model.pretrained_cfg.get("classifier") or ()
     if isinstance(classifiers, str):
         classifiers = (classifiers,)
@@ -234,11 +281,14 @@ def _load_checkpoint(model: torch.nn.Module, checkpoint: str) -> None:
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as error:  # shape mismatch
-        raise ConfigError(f"backbone.checkpoint {checkpoint} does not fit timm model "
-                          f"{model.pretrained_cfg.get('architecture')}: {error}") from error
+        raise ConfigError(
+            f"backbone.checkpoint {checkpoint} does not fit timm model "
+            f"{model.pretrained_cfg.get('architecture')}: {error}"
+        ) from error
     if missing or unexpected:
         raise ConfigError(
             f"backbone.checkpoint {checkpoint} does not fit timm model "
             f"{model.pretrained_cfg.get('architecture')}: missing keys {missing[:5]}"
             f"{' …' if len(missing) > 5 else ''}, unexpected keys {unexpected[:5]}"
-            f"{' …' if len(unexpected) > 5 else ''}. Use weights saved from the same architecture.")
+            f"{' …' if len(unexpected) > 5 else ''}. Use weights saved from the same architecture."
+        )

@@ -31,8 +31,16 @@ def _range_text(low: float | None, high: float | None, low_open: bool, high_open
     return f"{left}{low_text}, {high_text}{right}"
 
 
-def number(loss: str, key: str, value: Any, *, low: float | None = None,
-           high: float | None = None, low_open: bool = False, high_open: bool = False) -> float:
+def number(
+    loss: str,
+    key: str,
+    value: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
     """``value`` as a finite float inside the given range, or a ConfigError naming ``key``.
 
     Numeric strings (``"1e-3"``, which YAML 1.1 reads as a string) are accepted; booleans and
@@ -48,13 +56,17 @@ def number(loss: str, key: str, value: Any, *, low: float | None = None,
         except ValueError:
             parsed = None
     if parsed is None:
-        raise ConfigError(f"loss '{loss}': '{key}' must be a number in {allowed}, got {value!r} "
-                          f"({type(value).__name__}); set '{key}' to a number in {allowed}")
+        raise ConfigError(
+            f"loss '{loss}': '{key}' must be a number in {allowed}, got {value!r} "
+            f"({type(value).__name__}); set '{key}' to a number in {allowed}"
+        )
     too_low = low is not None and (parsed < low or (low_open and parsed == low))
     too_high = high is not None and (parsed > high or (high_open and parsed == high))
     if not math.isfinite(parsed) or too_low or too_high:
-        raise ConfigError(f"loss '{loss}': '{key}' = {value!r} is outside the allowed range "
-                          f"{allowed}; set '{key}' to a value in {allowed}")
+        raise ConfigError(
+            f"loss '{loss}': '{key}' = {value!r} is outside the allowed range "
+            f"{allowed}; set '{key}' to a value in {allowed}"
+        )
     return parsed
 
 
@@ -62,8 +74,9 @@ def choice(loss: str, key: str, value: Any, choices: tuple[str, ...]) -> str:
     """``value`` if it is one of ``choices``, else a ConfigError naming ``key`` and the choices."""
     if not isinstance(value, str) or value not in choices:
         hint = did_you_mean(value, choices) if isinstance(value, str) else ""
-        raise ConfigError(f"loss '{loss}': '{key}' must be one of {', '.join(choices)}; "
-                          f"got {value!r}.{hint}")
+        raise ConfigError(
+            f"loss '{loss}': '{key}' must be one of {', '.join(choices)}; got {value!r}.{hint}"
+        )
     return value
 
 
@@ -75,8 +88,10 @@ def reduction(loss: str, value: Any) -> str:
 def per_class(loss: str, key: str, value: Any, **limits: Any) -> dict[str, float]:
     """A ``{fake: x, real: y}`` mapping with both classes and nothing else, values in range."""
     if not isinstance(value, Mapping):
-        raise ConfigError(f"loss '{loss}': '{key}' must be a mapping by class name, "
-                          f"{{fake: ..., real: ...}}, got {value!r}")
+        raise ConfigError(
+            f"loss '{loss}': '{key}' must be a mapping by class name, "
+            f"{{fake: ..., real: ...}}, got {value!r}"
+        )
     extra = sorted(str(name) for name in value if name not in CLASSES)
     missing = [name for name in CLASSES if name not in value]
     if extra or missing:
@@ -85,25 +100,33 @@ def per_class(loss: str, key: str, value: Any, **limits: Any) -> dict[str, float
             problems.append(f"missing {', '.join(repr(m) for m in missing)}")
         if extra:
             hints = "".join(did_you_mean(name, CLASSES) for name in extra)
-            problems.append(f"unknown class name(s) {', '.join(repr(e) for e in extra)}"
-                            + (f" ({hints.strip()})" if hints else ""))
-        raise ConfigError(f"loss '{loss}': '{key}' must give exactly the classes 'fake' and "
-                          f"'real' (labels: fake = 1, real = 0): {'; '.join(problems)}")
+            problems.append(
+                f"unknown class name(s) {', '.join(repr(e) for e in extra)}"
+                + (f" ({hints.strip()})" if hints else "")
+            )
+        raise ConfigError(
+            f"loss '{loss}': '{key}' must give exactly the classes 'fake' and "
+            f"'real' (labels: fake = 1, real = 0): {'; '.join(problems)}"
+        )
     return {name: number(loss, f"{key}.{name}", value[name], **limits) for name in CLASSES}
 
 
 def class_counts(loss: str, value: Any) -> dict[str, int]:
     """Training class counts ``{real: n_real, fake: n_fake}`` as non-negative integers."""
     if not isinstance(value, Mapping) or set(value) != set(CLASSES):
-        raise ConfigError(f"loss '{loss}': 'class_counts' must be a mapping "
-                          f"{{real: n_real, fake: n_fake}} of training-set sample counts, "
-                          f"got {value!r}")
+        raise ConfigError(
+            f"loss '{loss}': 'class_counts' must be a mapping "
+            f"{{real: n_real, fake: n_fake}} of training-set sample counts, "
+            f"got {value!r}"
+        )
     counts = {}
     for name in CLASSES:
         count = value[name]
         if isinstance(count, bool) or not isinstance(count, Integral) or count < 0:
-            raise ConfigError(f"loss '{loss}': 'class_counts.{name}' must be a non-negative "
-                              f"integer (a sample count), got {count!r}")
+            raise ConfigError(
+                f"loss '{loss}': 'class_counts.{name}' must be a non-negative "
+                f"integer (a sample count), got {count!r}"
+            )
         counts[name] = int(count)
     return counts
 
@@ -111,8 +134,10 @@ def class_counts(loss: str, value: Any) -> dict[str, int]:
 def sub_config(loss: str, key: str, value: Any) -> dict:
     """A copy of a nested loss config (a mapping with a string ``name``)."""
     if not isinstance(value, Mapping) or not isinstance(value.get("name"), str):
-        raise ConfigError(f"loss '{loss}': '{key}' must be a loss config mapping with a "
-                          f"'name', e.g. {{name: bce}}; got {value!r}")
+        raise ConfigError(
+            f"loss '{loss}': '{key}' must be a loss config mapping with a "
+            f"'name', e.g. {{name: bce}}; got {value!r}"
+        )
     return dict(value)
 
 
@@ -126,33 +151,44 @@ def inputs(loss: str, logits: Any, labels: Any) -> tuple[torch.Tensor, torch.Ten
     details gathered for the message.
     """
     if not isinstance(logits, torch.Tensor) or not isinstance(labels, torch.Tensor):
-        raise TypeError(f"loss '{loss}': expected tensors (logits, labels), got "
-                        f"({type(logits).__name__}, {type(labels).__name__})")
+        raise TypeError(
+            f"loss '{loss}': expected tensors (logits, labels), got "
+            f"({type(logits).__name__}, {type(labels).__name__})"
+        )
     if not logits.is_floating_point():
-        raise TypeError(f"loss '{loss}': logits must be a floating-point tensor, "
-                        f"got {logits.dtype}")
+        raise TypeError(
+            f"loss '{loss}': logits must be a floating-point tensor, got {logits.dtype}"
+        )
     if logits.shape != labels.shape:
-        hint = (" (squeeze the detector output with logits.squeeze(-1))"
-                if logits.dim() == labels.dim() + 1 and logits.shape[-1] == 1 else "")
-        raise ValueError(f"loss '{loss}': logits and labels must have the same shape [B], got "
-                         f"logits {tuple(logits.shape)} and labels {tuple(labels.shape)}{hint}")
+        hint = (
+            " (squeeze the detector output with logits.squeeze(-1))"
+            if logits.dim() == labels.dim() + 1 and logits.shape[-1] == 1
+            else ""
+        )
+        raise ValueError(
+            f"loss '{loss}': logits and labels must have the same shape [B], got "
+            f"logits {tuple(logits.shape)} and labels {tuple(labels.shape)}{hint}"
+        )
     if logits.numel() == 0:
         raise ValueError(f"loss '{loss}': empty batch (0 samples); skip empty batches")
     if logits.dtype in (torch.float16, torch.bfloat16):
         logits = logits.float()
     labels = labels.to(device=logits.device)
     valid_labels = (labels == 0) | (labels == 1)
-    if not bool((torch.isfinite(logits).all() & valid_labels.all())):
+    if not bool(torch.isfinite(logits).all() & valid_labels.all()):
         finite = torch.isfinite(logits)
         if not bool(finite.all()):
             n_nan = int(torch.isnan(logits).sum())
             n_inf = int((~finite).sum()) - n_nan
-            raise ValueError(f"loss '{loss}': logits contain {n_nan} NaN and {n_inf} infinite "
-                             f"value(s) of {logits.numel()}; the model has diverged or its input "
-                             f"is broken (lower the learning rate, check the features)")
+            raise ValueError(
+                f"loss '{loss}': logits contain {n_nan} NaN and {n_inf} infinite "
+                f"value(s) of {logits.numel()}; the model has diverged or its input "
+                f"is broken (lower the learning rate, check the features)"
+            )
         bad = labels[~valid_labels].flatten()[:5].tolist()
-        raise ValueError(f"loss '{loss}': labels must be 0 (real) or 1 (fake); got values such "
-                         f"as {bad}")
+        raise ValueError(
+            f"loss '{loss}': labels must be 0 (real) or 1 (fake); got values such as {bad}"
+        )
     return logits, labels.to(dtype=logits.dtype)
 
 

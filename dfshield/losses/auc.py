@@ -16,8 +16,9 @@ from dfshield.losses import _checks
 from dfshield.registry import LOSS
 
 
-def pairwise_differences(loss: str, logits: torch.Tensor, labels: torch.Tensor,
-                         probabilities: bool = False) -> torch.Tensor | None:
+def pairwise_differences(
+    loss: str, logits: torch.Tensor, labels: torch.Tensor, probabilities: bool = False
+) -> torch.Tensor | None:
     """The [B_fake, B_real] matrix of score_fake − score_real; ``None`` when a class is absent."""
     logits, labels = _checks.inputs(loss, logits, labels)
     scores = torch.sigmoid(logits) if probabilities else logits
@@ -85,8 +86,8 @@ class AUCWMWLoss(nn.Module):
 
     def __init__(self, gamma: float = 0.15, p_exp: float = 2.0):
         """Args:
-            gamma: margin γ on probability differences, in [0, 1].
-            p_exp: exponent p >= 1 (below 1 the gradient is infinite at the margin).
+        gamma: margin γ on probability differences, in [0, 1].
+        p_exp: exponent p >= 1 (below 1 the gradient is infinite at the margin).
         """
         super().__init__()
         self.gamma = _checks.number("auc_wmw", "gamma", gamma, low=0.0, high=1.0)

@@ -31,27 +31,32 @@ class CompositeLoss(nn.Module):
 
     def __init__(self, terms: list | None = None, class_counts: dict | None = None):
         """Args:
-            terms: list of loss configs, each with a ``name`` and an optional ``weight``.
-            class_counts: training class counts ``{real: n, fake: n}`` passed on to each term.
+        terms: list of loss configs, each with a ``name`` and an optional ``weight``.
+        class_counts: training class counts ``{real: n, fake: n}`` passed on to each term.
         """
         super().__init__()
         if not isinstance(terms, (list, tuple)) or not terms:
-            raise ConfigError(f"loss 'composite': 'terms' must be a non-empty list of loss configs "
-                              f"such as [{{name: bce, weight: 1.0}}]; got {terms!r}")
+            raise ConfigError(
+                f"loss 'composite': 'terms' must be a non-empty list of loss configs "
+                f"such as [{{name: bce, weight: 1.0}}]; got {terms!r}"
+            )
         self.keys: list[str] = []
         self.weights: list[float] = []
         self.terms = nn.ModuleList()
         for i, term in enumerate(terms):
             where = f"terms[{i}]"
             if not isinstance(term, Mapping) or not isinstance(term.get("name"), str):
-                raise ConfigError(f"loss 'composite': '{where}' must be a loss config mapping "
-                                  f"with a 'name', e.g. {{name: bce, weight: 1.0}}; got {term!r}")
+                raise ConfigError(
+                    f"loss 'composite': '{where}' must be a loss config mapping "
+                    f"with a 'name', e.g. {{name: bce, weight: 1.0}}; got {term!r}"
+                )
             cfg = dict(term)
-            weight = _checks.number("composite", f"{where}.weight", cfg.pop("weight", 1.0),
-                                    low=0.0)
+            weight = _checks.number("composite", f"{where}.weight", cfg.pop("weight", 1.0), low=0.0)
             if cfg.get("reduction", "mean") != "mean":
-                raise ConfigError(f"loss 'composite': '{where}.reduction' must be mean (each term "
-                                  f"must be a scalar); got {cfg['reduction']!r}")
+                raise ConfigError(
+                    f"loss 'composite': '{where}.reduction' must be mean (each term "
+                    f"must be a scalar); got {cfg['reduction']!r}"
+                )
             try:
                 module = LOSS.build(cfg, class_counts=class_counts)
             except ConfigError as error:
@@ -70,8 +75,10 @@ class CompositeLoss(nn.Module):
         for key, weight, term in zip(self.keys, self.weights, self.terms):
             value = term(logits, labels)
             if value.dim() != 0:
-                raise ValueError(f"loss 'composite': term '{key}' returned shape "
-                                 f"{tuple(value.shape)}, not a scalar")
+                raise ValueError(
+                    f"loss 'composite': term '{key}' returned shape "
+                    f"{tuple(value.shape)}, not a scalar"
+                )
             last[key] = value.detach()
             total = weight * value if total is None else total + weight * value
         self._last = last

@@ -44,14 +44,19 @@ class CVaRLoss(nn.Module):
     ``reduction`` does not apply: CVaR is a statistic of the whole batch and always a scalar.
     """
 
-    def __init__(self, base: dict | None = None, alpha: float = 0.9, solver: str = "exact",
-                 class_counts: dict | None = None):
+    def __init__(
+        self,
+        base: dict | None = None,
+        alpha: float = 0.9,
+        solver: str = "exact",
+        class_counts: dict | None = None,
+    ):
         """Args:
-            base: the per-sample loss, e.g. ``{name: vs}``; built through the registry with
-                ``reduction: none`` and the class counts forwarded. Default ``{name: bce}``.
-            alpha: fraction of the hardest samples kept, in (0, 1]; 1 = the plain mean.
-            solver: ``exact`` (sort / top-k) or ``bisect`` (the paper's binary search on λ).
-            class_counts: training class counts ``{real: n, fake: n}`` passed on to ``base``.
+        base: the per-sample loss, e.g. ``{name: vs}``; built through the registry with
+            ``reduction: none`` and the class counts forwarded. Default ``{name: bce}``.
+        alpha: fraction of the hardest samples kept, in (0, 1]; 1 = the plain mean.
+        solver: ``exact`` (sort / top-k) or ``bisect`` (the paper's binary search on λ).
+        class_counts: training class counts ``{real: n, fake: n}`` passed on to ``base``.
         """
         super().__init__()
         self.alpha = _checks.number("cvar", "alpha", alpha, low=0.0, high=1.0, low_open=True)
@@ -62,12 +67,16 @@ class CVaRLoss(nn.Module):
         except ConfigError as error:
             raise type(error)(f"loss 'cvar': base: {error}") from error
         if "reduction" not in accepted_options(factory)[0]:
-            raise ConfigError(f"loss 'cvar': base loss '{base_cfg['name']}' is not per-sample (it "
-                              f"has no 'reduction' option); use a per-sample loss such as bce, "
-                              f"focal or vs")
+            raise ConfigError(
+                f"loss 'cvar': base loss '{base_cfg['name']}' is not per-sample (it "
+                f"has no 'reduction' option); use a per-sample loss such as bce, "
+                f"focal or vs"
+            )
         if base_cfg.get("reduction", "none") != "none":
-            raise ConfigError(f"loss 'cvar': base.reduction must be none (CVaR needs one loss per "
-                              f"sample); got {base_cfg['reduction']!r}. Drop the key")
+            raise ConfigError(
+                f"loss 'cvar': base.reduction must be none (CVaR needs one loss per "
+                f"sample); got {base_cfg['reduction']!r}. Drop the key"
+            )
         base_cfg["reduction"] = "none"
         try:
             self.base = LOSS.build(base_cfg, class_counts=class_counts)
@@ -77,8 +86,10 @@ class CVaRLoss(nn.Module):
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         losses = self.base(logits, labels)
         if losses.shape != logits.shape:
-            raise ValueError(f"loss 'cvar': the base loss returned shape {tuple(losses.shape)}, "
-                             f"expected one loss per sample {tuple(logits.shape)}")
+            raise ValueError(
+                f"loss 'cvar': the base loss returned shape {tuple(losses.shape)}, "
+                f"expected one loss per sample {tuple(logits.shape)}"
+            )
         losses = losses.flatten()
         if self.solver == "exact":
             return cvar_exact(losses, self.alpha)

@@ -25,8 +25,9 @@ class FocalLoss(nn.Module):
         """
         super().__init__()
         self.gamma = _checks.number("focal", "gamma", gamma, low=0.0)
-        self.alpha = None if alpha is None else _checks.number("focal", "alpha", alpha,
-                                                                low=0.0, high=1.0)
+        self.alpha = (
+            None if alpha is None else _checks.number("focal", "alpha", alpha, low=0.0, high=1.0)
+        )
         self.reduction = _checks.reduction("focal", reduction)
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

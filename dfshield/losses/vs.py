@@ -28,22 +28,28 @@ class VSLoss(nn.Module):
     the gradient, as the paper states.
     """
 
-    def __init__(self, zeta: dict | None = None, delta: dict | None = None,
-                 weights: Any = "balanced", class_counts: dict | None = None,
-                 reduction: str = "mean"):
+    def __init__(
+        self,
+        zeta: dict | None = None,
+        delta: dict | None = None,
+        weights: Any = "balanced",
+        class_counts: dict | None = None,
+        reduction: str = "mean",
+    ):
         """Args:
-            zeta: logit scale by class name, ``{fake: 1.2, real: 0.8}`` (paper), each > 0.
-            delta: additive offset by class name, ``{fake: 0.05, real: -0.05}`` (paper).
-            weights: ``balanced`` (ω_y = n / (2·n_y) from the training class counts),
-                ``none`` (ω = 1), or ``{fake: w, real: w}`` (each >= 0).
-            class_counts: training-set counts ``{real: n_real, fake: n_fake}``; needed only for
-                ``balanced``. Give them here or at build time
-                (``build_loss(cfg, class_counts=...)``); the config value wins.
-            reduction: ``mean`` or ``none``.
+        zeta: logit scale by class name, ``{fake: 1.2, real: 0.8}`` (paper), each > 0.
+        delta: additive offset by class name, ``{fake: 0.05, real: -0.05}`` (paper).
+        weights: ``balanced`` (ω_y = n / (2·n_y) from the training class counts),
+            ``none`` (ω = 1), or ``{fake: w, real: w}`` (each >= 0).
+        class_counts: training-set counts ``{real: n_real, fake: n_fake}``; needed only for
+            ``balanced``. Give them here or at build time
+            (``build_loss(cfg, class_counts=...)``); the config value wins.
+        reduction: ``mean`` or ``none``.
         """
         super().__init__()
-        self.zeta = _checks.per_class("vs", "zeta", PAPER_ZETA if zeta is None else zeta,
-                                      low=0.0, low_open=True)
+        self.zeta = _checks.per_class(
+            "vs", "zeta", PAPER_ZETA if zeta is None else zeta, low=0.0, low_open=True
+        )
         self.delta = _checks.per_class("vs", "delta", PAPER_DELTA if delta is None else delta)
         self.weights = _weights(weights, class_counts)
         self.reduction = _checks.reduction("vs", reduction)
@@ -67,9 +73,11 @@ def _weights(weights: Any, class_counts: Any) -> dict[str, float]:
     counts = None if class_counts is None else _checks.class_counts("vs", class_counts)
     if weights is None or isinstance(weights, str):
         if weights is not None and weights not in WEIGHT_MODES:
-            raise ConfigError(f"loss 'vs': 'weights' must be balanced, none or a mapping "
-                              f"{{fake: w, real: w}}; got {weights!r}."
-                              f"{did_you_mean(weights, WEIGHT_MODES)}")
+            raise ConfigError(
+                f"loss 'vs': 'weights' must be balanced, none or a mapping "
+                f"{{fake: w, real: w}}; got {weights!r}."
+                f"{did_you_mean(weights, WEIGHT_MODES)}"
+            )
         if weights in (None, "none"):
             return {"fake": 1.0, "real": 1.0}
         if counts is None:
@@ -77,12 +85,15 @@ def _weights(weights: Any, class_counts: Any) -> dict[str, float]:
                 "loss 'vs': weights: balanced needs the training-set class counts. Pass them in "
                 "the loss config (class_counts: {real: N_REAL, fake: N_FAKE}) or at build time "
                 "(build_loss(cfg, class_counts={'real': n_real, 'fake': n_fake})), or set "
-                "weights: none or weights: {fake: w, real: w}")
+                "weights: none or weights: {fake: w, real: w}"
+            )
         empty = [name for name in _checks.CLASSES if counts[name] == 0]
         if empty:
-            raise ConfigError(f"loss 'vs': weights: balanced is undefined because class_counts "
-                              f"has no '{empty[0]}' samples ({counts}); use weights: none or "
-                              f"explicit weights {{fake: w, real: w}}")
+            raise ConfigError(
+                f"loss 'vs': weights: balanced is undefined because class_counts "
+                f"has no '{empty[0]}' samples ({counts}); use weights: none or "
+                f"explicit weights {{fake: w, real: w}}"
+            )
         total = counts["fake"] + counts["real"]
         return {name: total / (2.0 * counts[name]) for name in _checks.CLASSES}
     return _checks.per_class("vs", "weights", weights, low=0.0)

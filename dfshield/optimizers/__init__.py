@@ -12,10 +12,16 @@ SAM follows Foret et al. (ICLR 2021) and docs/methods.md §1; see
 :class:`dfshield.optimizers.sam.SAM`.
 """
 
-from dfshield.optimizers import schedulers, sam, torch_optimizers  # noqa: F401  (registers entries)
+from dfshield.optimizers import sam, schedulers, torch_optimizers  # noqa: F401  (registers entries)
 from dfshield.optimizers.build import build_optimizer, build_scheduler
 from dfshield.optimizers.sam import SAM
 from dfshield.optimizers.schedulers import ConstantScheduler, CosineScheduler, StepScheduler
 
-__all__ = ["build_optimizer", "build_scheduler", "SAM", "CosineScheduler", "StepScheduler",
-           "ConstantScheduler"]
+__all__ = [
+    "build_optimizer",
+    "build_scheduler",
+    "SAM",
+    "CosineScheduler",
+    "StepScheduler",
+    "ConstantScheduler",
+]

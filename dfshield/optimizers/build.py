@@ -25,9 +25,14 @@ def build_optimizer(cfg: dict | str, params: Any) -> torch.optim.Optimizer:
     Unknown names and keys, wrong types and out-of-range values raise ConfigError.
     """
     cfg = _checks.as_config(cfg, "optimizer")
-    _checks.reject_reserved("the optimizer config", cfg, {
-        "params": "the model's parameters (build_optimizer's second argument)",
-        "module": "the model passed to build_optimizer"})
+    _checks.reject_reserved(
+        "the optimizer config",
+        cfg,
+        {
+            "params": "the model's parameters (build_optimizer's second argument)",
+            "module": "the model passed to build_optimizer",
+        },
+    )
     params, module = _checks.trainable(params, "build_optimizer")
     context = {"params": params}
     if module is not None:
@@ -35,8 +40,12 @@ def build_optimizer(cfg: dict | str, params: Any) -> torch.optim.Optimizer:
     return OPTIMIZER.build(cfg, **context)
 
 
-def build_scheduler(cfg: dict | str | None, optimizer: torch.optim.Optimizer, epochs: int,
-                    steps_per_epoch: int | None = None) -> Any:
+def build_scheduler(
+    cfg: dict | str | None,
+    optimizer: torch.optim.Optimizer,
+    epochs: int,
+    steps_per_epoch: int | None = None,
+) -> Any:
     """Build the learning-rate scheduler named by ``cfg["name"]`` for a run of ``epochs`` epochs.
 
     The result has ``step()``, ``interval`` (``"epoch"`` or ``"step"``: call ``step()`` after each
@@ -45,12 +54,17 @@ def build_scheduler(cfg: dict | str | None, optimizer: torch.optim.Optimizer, ep
     ``steps_per_epoch`` is needed for ``interval: step``.
     """
     cfg = _checks.as_config({"name": "none"} if cfg is None else cfg, "scheduler")
-    _checks.reject_reserved("the scheduler config", cfg, {
-        "optimizer": "the optimizer passed to build_scheduler",
-        "epochs": "the run's number of epochs (set it in the training config)",
-        "steps_per_epoch": "computed from the dataset and batch size"})
+    _checks.reject_reserved(
+        "the scheduler config",
+        cfg,
+        {
+            "optimizer": "the optimizer passed to build_scheduler",
+            "epochs": "the run's number of epochs (set it in the training config)",
+            "steps_per_epoch": "computed from the dataset and batch size",
+        },
+    )
     if not isinstance(optimizer, torch.optim.Optimizer):
-        raise ConfigError(f"build_scheduler needs a torch.optim.Optimizer, got "
-                          f"{type(optimizer).__name__}")
-    return SCHEDULER.build(cfg, optimizer=optimizer, epochs=epochs,
-                           steps_per_epoch=steps_per_epoch)
+        raise ConfigError(
+            f"build_scheduler needs a torch.optim.Optimizer, got {type(optimizer).__name__}"
+        )
+    return SCHEDULER.build(cfg, optimizer=optimizer, epochs=epochs, steps_per_epoch=steps_per_epoch)

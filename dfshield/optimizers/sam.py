@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 from torch import nn
@@ -83,16 +84,26 @@ class SAM(torch.optim.Optimizer):
             in by ``build_optimizer`` when it is given a model).
     """
 
-    def __init__(self, params: Any, base: dict | None = None, rho: float = 0.05,
-                 adaptive: bool = False, eta: float = 0.0, module: nn.Module | None = None):
+    def __init__(
+        self,
+        params: Any,
+        base: dict | None = None,
+        rho: float = 0.05,
+        adaptive: bool = False,
+        eta: float = 0.0,
+        module: nn.Module | None = None,
+    ):
         params, found_module = _checks.trainable(params, _OWNER)
         module = found_module if module is None else module
         if module is not None and not isinstance(module, nn.Module):
-            raise ConfigError(f"{_OWNER}: 'module' must be an nn.Module or None, got "
-                              f"{type(module).__name__}")
-        sam_defaults = dict(rho=_checks.number(_OWNER, "rho", rho, low=0.0),
-                            adaptive=_checks.boolean(_OWNER, "adaptive", adaptive),
-                            eta=_checks.number(_OWNER, "eta", eta, low=0.0))
+            raise ConfigError(
+                f"{_OWNER}: 'module' must be an nn.Module or None, got {type(module).__name__}"
+            )
+        sam_defaults = dict(
+            rho=_checks.number(_OWNER, "rho", rho, low=0.0),
+            adaptive=_checks.boolean(_OWNER, "adaptive", adaptive),
+            eta=_checks.number(_OWNER, "eta", eta, low=0.0),
+        )
         base_optimizer = _build_base(base, params)
         # Optimizer.__init__ fills SAM's defaults into the base optimizer's group dicts (the same
         # dict objects), then _link makes SAM's group list *be* the base optimizer's list.
@@ -128,8 +139,9 @@ class SAM(torch.optim.Optimizer):
 
     def _perturb(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Move every parameter with a gradient to θ + ε; return (parameter, saved θ) pairs."""
-        entries = [(p, group) for group in self.param_groups for p in group["params"]
-                   if p.grad is not None]
+        entries = [
+            (p, group) for group in self.param_groups for p in group["params"] if p.grad is not None
+        ]
         if not entries:
             return []
         device = entries[0][0].grad.device
@@ -184,8 +196,9 @@ class SAM(torch.optim.Optimizer):
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
-        state.update(base_optimizer=self.base_optimizer, module=self.module,
-                     _sam_defaults=self._sam_defaults)
+        state.update(
+            base_optimizer=self.base_optimizer, module=self.module, _sam_defaults=self._sam_defaults
+        )
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -212,28 +225,41 @@ def _build_base(base: Any, params: list) -> torch.optim.Optimizer:
     """Build SAM's base optimizer from its config; errors say they are about the 'base' key."""
     names = ", ".join(n for n in OPTIMIZER.names() if n != "sam")
     if base is None:
-        raise ConfigError(f"{_OWNER} needs a 'base' optimizer config, e.g. {_BASE_EXAMPLE}. "
-                          f"Base optimizers: {names}")
+        raise ConfigError(
+            f"{_OWNER} needs a 'base' optimizer config, e.g. {_BASE_EXAMPLE}. "
+            f"Base optimizers: {names}"
+        )
     if isinstance(base, torch.optim.Optimizer):
-        raise ConfigError(f"{_OWNER}: 'base' must be a config (a mapping), not an optimizer "
-                          f"object; write e.g. {_BASE_EXAMPLE}")
+        raise ConfigError(
+            f"{_OWNER}: 'base' must be a config (a mapping), not an optimizer "
+            f"object; write e.g. {_BASE_EXAMPLE}"
+        )
     try:
         cfg = _checks.as_config(base, "SAM base optimizer")
         if "name" not in cfg:
-            raise ConfigError(f"the 'base' config needs a 'name' key; got keys {sorted(cfg)}. "
-                              f"Base optimizers: {names}")
-        _checks.reject_reserved("the 'base' config", cfg, {
-            "params": "SAM's parameters", "module": "set by build_optimizer"})
+            raise ConfigError(
+                f"the 'base' config needs a 'name' key; got keys {sorted(cfg)}. "
+                f"Base optimizers: {names}"
+            )
+        _checks.reject_reserved(
+            "the 'base' config",
+            cfg,
+            {"params": "SAM's parameters", "module": "set by build_optimizer"},
+        )
         factory = OPTIMIZER.get(cfg["name"])
         if inspect.isclass(factory) and issubclass(factory, SAM):
-            raise ConfigError(f"SAM cannot wrap SAM (base name {cfg['name']!r}); give a plain "
-                              f"optimizer as 'base'. Base optimizers: {names}")
+            raise ConfigError(
+                f"SAM cannot wrap SAM (base name {cfg['name']!r}); give a plain "
+                f"optimizer as 'base'. Base optimizers: {names}"
+            )
         optimizer = OPTIMIZER.build(cfg, params=params)
     except ConfigError as error:
         raise type(error)(f"{_OWNER}, key 'base': {error}") from error
     if not isinstance(optimizer, torch.optim.Optimizer):
-        raise ConfigError(f"{_OWNER}, key 'base': optimizer {cfg['name']!r} built a "
-                          f"{type(optimizer).__name__}, not a torch.optim.Optimizer")
+        raise ConfigError(
+            f"{_OWNER}, key 'base': optimizer {cfg['name']!r} built a "
+            f"{type(optimizer).__name__}, not a torch.optim.Optimizer"
+        )
     return optimizer
 
 
@@ -250,17 +276,19 @@ def _buffers_restored(module: nn.Module | None) -> Iterator[None]:
         for sub in root.modules():
             if id(sub) in saved:
                 continue
-            copies = [(name, buf.detach().clone()) for name, buf in sub._buffers.items()
-                      if isinstance(buf, torch.Tensor)
-                      and not isinstance(buf, nn.parameter.UninitializedBuffer)]
+            copies = [
+                (name, buf.detach().clone())
+                for name, buf in sub._buffers.items()
+                if isinstance(buf, torch.Tensor)
+                and not isinstance(buf, nn.parameter.UninitializedBuffer)
+            ]
             saved[id(sub)] = (sub, copies)
 
     handle = None
     if module is not None:
         remember(module)
     else:
-        handle = nn.modules.module.register_module_forward_pre_hook(
-            lambda sub, args: remember(sub))
+        handle = nn.modules.module.register_module_forward_pre_hook(lambda sub, args: remember(sub))
     try:
         yield
     finally:
@@ -270,8 +298,12 @@ def _buffers_restored(module: nn.Module | None) -> Iterator[None]:
             for sub, copies in saved.values():
                 for name, value in copies:
                     current = sub._buffers.get(name)
-                    if (isinstance(current, torch.Tensor) and current.shape == value.shape
-                            and current.dtype == value.dtype and current.device == value.device):
+                    if (
+                        isinstance(current, torch.Tensor)
+                        and current.shape == value.shape
+                        and current.dtype == value.dtype
+                        and current.device == value.device
+                    ):
                         current.copy_(value)
                     else:  # the forward replaced the buffer object: put the saved one back
                         sub._buffers[name] = value

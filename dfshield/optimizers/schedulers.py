@@ -51,27 +51,39 @@ class CosineScheduler(LRScheduler):
         warmup: number of warmup epochs or steps (in units of ``interval``), >= 0 and < T.
     """
 
-    def __init__(self, optimizer: torch.optim.Optimizer, epochs: int,
-                 steps_per_epoch: int | None = None, interval: str = "epoch",
-                 min_lr: float = 0.0, warmup: int = 0):
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        epochs: int,
+        steps_per_epoch: int | None = None,
+        interval: str = "epoch",
+        min_lr: float = 0.0,
+        warmup: int = 0,
+    ):
         owner = "scheduler 'cosine'"
         self.interval = _checks.choice(owner, "interval", interval, INTERVALS)
         self.total = _total(owner, epochs, steps_per_epoch, self.interval)
         self.min_lr = _checks.number(owner, "min_lr", min_lr, low=0.0)
         self.warmup = _checks.integer(owner, "warmup", warmup, low=0)
         if self.warmup >= self.total:
-            raise ConfigError(f"{owner}: 'warmup' must be smaller than the run's "
-                              f"{self.total} {self.interval}s, got {warmup!r}")
+            raise ConfigError(
+                f"{owner}: 'warmup' must be smaller than the run's "
+                f"{self.total} {self.interval}s, got {warmup!r}"
+            )
         for index, group in enumerate(optimizer.param_groups):
             base = float(group.get("initial_lr", group["lr"]))
             if self.min_lr > base:
-                raise ConfigError(f"{owner}: 'min_lr' must be <= every param group's learning "
-                                  f"rate, got min_lr={min_lr!r} > lr={base!r} (group {index})")
+                raise ConfigError(
+                    f"{owner}: 'min_lr' must be <= every param group's learning "
+                    f"rate, got min_lr={min_lr!r} > lr={base!r} (group {index})"
+                )
         super().__init__(optimizer)
 
     def get_lr(self) -> list[float]:
-        return [cosine_lr(float(base), self.last_epoch, self.total, self.min_lr, self.warmup)
-                for base in self.base_lrs]
+        return [
+            cosine_lr(float(base), self.last_epoch, self.total, self.min_lr, self.warmup)
+            for base in self.base_lrs
+        ]
 
     _get_closed_form_lr = get_lr
 
@@ -89,20 +101,29 @@ class StepScheduler(LRScheduler):
         interval: ``epoch`` or ``step``: when the trainer calls ``step()``.
     """
 
-    def __init__(self, optimizer: torch.optim.Optimizer, step_size: int | None = None,
-                 gamma: float = 0.1, interval: str = "epoch"):
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        step_size: int | None = None,
+        gamma: float = 0.1,
+        interval: str = "epoch",
+    ):
         owner = "scheduler 'step'"
         self.interval = _checks.choice(owner, "interval", interval, INTERVALS)
         if step_size is None:
-            raise ConfigError(f"{owner} needs 'step_size': the number of {self.interval}s between "
-                              "two learning-rate drops, an integer >= 1 (e.g. step_size: 30)")
+            raise ConfigError(
+                f"{owner} needs 'step_size': the number of {self.interval}s between "
+                "two learning-rate drops, an integer >= 1 (e.g. step_size: 30)"
+            )
         self.step_size = _checks.integer(owner, "step_size", step_size, low=1)
         self.gamma = _checks.number(owner, "gamma", gamma, low=0.0, low_open=True)
         super().__init__(optimizer)
 
     def get_lr(self) -> list[float]:
-        return [float(base) * self.gamma ** (self.last_epoch // self.step_size)
-                for base in self.base_lrs]
+        return [
+            float(base) * self.gamma ** (self.last_epoch // self.step_size)
+            for base in self.base_lrs
+        ]
 
     _get_closed_form_lr = get_lr
 
@@ -142,6 +163,8 @@ def _total(owner: str, epochs: Any, steps_per_epoch: Any, interval: str) -> int:
     if interval == "epoch":
         return epochs
     if steps_per_epoch is None:
-        raise ConfigError(f"{owner}: 'interval: step' needs the number of steps per epoch; pass "
-                          "steps_per_epoch to build_scheduler")
+        raise ConfigError(
+            f"{owner}: 'interval: step' needs the number of steps per epoch; pass "
+            "steps_per_epoch to build_scheduler"
+        )
     return epochs * _checks.integer(owner, "steps_per_epoch", steps_per_epoch, low=1)

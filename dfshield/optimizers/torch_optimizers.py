@@ -7,7 +7,8 @@ so a run built from a config is exactly torch's optimizer. Defaults are torch's.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -17,8 +18,14 @@ from dfshield.registry import OPTIMIZER
 
 
 @OPTIMIZER.register_module(module_name="adamw")
-def adamw(params: Any, lr: float = 1e-3, betas: Sequence[float] = (0.9, 0.999), eps: float = 1e-8,
-          weight_decay: float = 1e-2, amsgrad: bool = False) -> torch.optim.AdamW:
+def adamw(
+    params: Any,
+    lr: float = 1e-3,
+    betas: Sequence[float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: float = 1e-2,
+    amsgrad: bool = False,
+) -> torch.optim.AdamW:
     """AdamW: Adam with decoupled weight decay (Loshchilov & Hutter, ICLR 2019); torch.optim.AdamW.
 
     Args:
@@ -34,8 +41,14 @@ def adamw(params: Any, lr: float = 1e-3, betas: Sequence[float] = (0.9, 0.999), 
 
 
 @OPTIMIZER.register_module(module_name="adam")
-def adam(params: Any, lr: float = 1e-3, betas: Sequence[float] = (0.9, 0.999), eps: float = 1e-8,
-         weight_decay: float = 0.0, amsgrad: bool = False) -> torch.optim.Adam:
+def adam(
+    params: Any,
+    lr: float = 1e-3,
+    betas: Sequence[float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    amsgrad: bool = False,
+) -> torch.optim.Adam:
     """Adam (Kingma & Ba, ICLR 2015) with L2 weight decay added to the gradient; torch.optim.Adam.
 
     Args:
@@ -51,8 +64,14 @@ def adam(params: Any, lr: float = 1e-3, betas: Sequence[float] = (0.9, 0.999), e
 
 
 @OPTIMIZER.register_module(module_name="sgd")
-def sgd(params: Any, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
-        weight_decay: float = 0.0, nesterov: bool = False) -> torch.optim.SGD:
+def sgd(
+    params: Any,
+    lr: float = 1e-3,
+    momentum: float = 0.0,
+    dampening: float = 0.0,
+    weight_decay: float = 0.0,
+    nesterov: bool = False,
+) -> torch.optim.SGD:
     """Stochastic gradient descent with optional (Nesterov) momentum; torch.optim.SGD.
 
     Args:
@@ -64,22 +83,29 @@ def sgd(params: Any, lr: float = 1e-3, momentum: float = 0.0, dampening: float =
         nesterov: Nesterov momentum (needs momentum > 0 and dampening 0).
     """
     owner = "optimizer 'sgd'"
-    options = dict(lr=_checks.number(owner, "lr", lr, low=0.0),
-                   momentum=_checks.number(owner, "momentum", momentum, low=0.0),
-                   dampening=_checks.number(owner, "dampening", dampening, low=0.0),
-                   weight_decay=_checks.number(owner, "weight_decay", weight_decay, low=0.0),
-                   nesterov=_checks.boolean(owner, "nesterov", nesterov))
+    options = dict(
+        lr=_checks.number(owner, "lr", lr, low=0.0),
+        momentum=_checks.number(owner, "momentum", momentum, low=0.0),
+        dampening=_checks.number(owner, "dampening", dampening, low=0.0),
+        weight_decay=_checks.number(owner, "weight_decay", weight_decay, low=0.0),
+        nesterov=_checks.boolean(owner, "nesterov", nesterov),
+    )
     if options["nesterov"] and (options["momentum"] <= 0 or options["dampening"] != 0):
-        raise ConfigError(f"{owner}: 'nesterov: true' needs 'momentum' > 0 and 'dampening' 0, got "
-                          f"momentum={momentum!r}, dampening={dampening!r}; set momentum "
-                          "(e.g. 0.9) or turn nesterov off")
+        raise ConfigError(
+            f"{owner}: 'nesterov: true' needs 'momentum' > 0 and 'dampening' 0, got "
+            f"momentum={momentum!r}, dampening={dampening!r}; set momentum "
+            "(e.g. 0.9) or turn nesterov off"
+        )
     return torch.optim.SGD(params, **options)
 
 
-def _adam_options(owner: str, lr: Any, betas: Any, eps: Any, weight_decay: Any,
-                  amsgrad: Any) -> dict[str, Any]:
-    return dict(lr=_checks.number(owner, "lr", lr, low=0.0),
-                betas=_checks.betas(owner, "betas", betas),
-                eps=_checks.number(owner, "eps", eps, low=0.0),
-                weight_decay=_checks.number(owner, "weight_decay", weight_decay, low=0.0),
-                amsgrad=_checks.boolean(owner, "amsgrad", amsgrad))
+def _adam_options(
+    owner: str, lr: Any, betas: Any, eps: Any, weight_decay: Any, amsgrad: Any
+) -> dict[str, Any]:
+    return dict(
+        lr=_checks.number(owner, "lr", lr, low=0.0),
+        betas=_checks.betas(owner, "betas", betas),
+        eps=_checks.number(owner, "eps", eps, low=0.0),
+        weight_decay=_checks.number(owner, "weight_decay", weight_decay, low=0.0),
+        amsgrad=_checks.boolean(owner, "amsgrad", amsgrad),
+    )

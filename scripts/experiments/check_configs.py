@@ -18,11 +18,26 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-ABLATION = ("ablation_bce", "ablation_vs", "ablation_cvar_vs", "ablation_cvar_vs_auc",
-            "ablation_cvar_vs_auc_sam")
-PAIRS = [(ROOT / "configs" / "ablation" / f"{name}.yaml", ROOT / "configs" / "experiments" / f"{name}.yaml")
-         for name in ABLATION]
-PAIRS.append((ROOT / "configs" / "detectors" / "clip_linear.yaml", ROOT / "configs" / "experiments" / "linear.yaml"))
+ABLATION = (
+    "ablation_bce",
+    "ablation_vs",
+    "ablation_cvar_vs",
+    "ablation_cvar_vs_auc",
+    "ablation_cvar_vs_auc_sam",
+)
+PAIRS = [
+    (
+        ROOT / "configs" / "ablation" / f"{name}.yaml",
+        ROOT / "configs" / "experiments" / f"{name}.yaml",
+    )
+    for name in ABLATION
+]
+PAIRS.append(
+    (
+        ROOT / "configs" / "detectors" / "clip_linear.yaml",
+        ROOT / "configs" / "experiments" / "linear.yaml",
+    )
+)
 
 
 def _load(path: Path) -> dict:
@@ -44,8 +59,10 @@ def main() -> int:
         a, _, _ = _split(_load(shipped))
         b, backbone, lr = _split(_load(study))
         if a != b:
-            problems.append(f"{study.name} differs from {shipped.relative_to(ROOT)} beyond backbone and lr:\n"
-                            f"  shipped: {a}\n  study:   {b}")
+            problems.append(
+                f"{study.name} differs from {shipped.relative_to(ROOT)} beyond backbone and lr:\n"
+                f"  shipped: {a}\n  study:   {b}"
+            )
         backbones.append(backbone)
         rates.append(lr)
     if any(b != backbones[0] for b in backbones):
@@ -55,8 +72,10 @@ def main() -> int:
     if problems:
         print("\n".join(problems), file=sys.stderr)
         return 1
-    print(f"ok: {len(PAIRS)} study configs = shipped configs except backbone "
-          f"({backbones[0]['model']}, frozen) and one learning rate ({rates[0]:g})")
+    print(
+        f"ok: {len(PAIRS)} study configs = shipped configs except backbone "
+        f"({backbones[0]['model']}, frozen) and one learning rate ({rates[0]:g})"
+    )
     return 0
 
 

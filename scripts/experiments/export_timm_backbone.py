@@ -30,7 +30,7 @@ PREFIX = "backbone.model."
 def main(argv: list[str] | None = None) -> int:
     from dfshield.detectors import build_detector
     from dfshield.detectors.timm_backbone import TimmBackbone
-    from dfshield.training.checkpoint import load_checkpoint
+    from dfshield.engine.checkpoint import load_checkpoint
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoint", type=Path, help="dfshield checkpoint (e.g. best.pt)")
@@ -41,11 +41,19 @@ def main(argv: list[str] | None = None) -> int:
     detector_cfg = payload["config"]["detector"]
     backbone_cfg = dict(detector_cfg.get("backbone") or {})
     if backbone_cfg.get("name") != "timm":
-        sys.exit(f"{args.checkpoint}: the backbone is {backbone_cfg.get('name')!r}, not a timm backbone")
-    state = {key[len(PREFIX):]: value for key, value in payload["model"].items() if key.startswith(PREFIX)}
+        sys.exit(
+            f"{args.checkpoint}: the backbone is {backbone_cfg.get('name')!r}, not a timm backbone"
+        )
+    state = {
+        key[len(PREFIX) :]: value
+        for key, value in payload["model"].items()
+        if key.startswith(PREFIX)
+    }
     if not state:
-        sys.exit(f"{args.checkpoint} holds no '{PREFIX}*' weights: was the backbone frozen "
-                 f"(frozen backbones are not saved in checkpoints)?")
+        sys.exit(
+            f"{args.checkpoint} holds no '{PREFIX}*' weights: was the backbone frozen "
+            f"(frozen backbones are not saved in checkpoints)?"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(state, args.out)
 
@@ -53,26 +61,42 @@ def main(argv: list[str] | None = None) -> int:
     detector = build_detector(detector_cfg)
     detector.load_trainable_state_dict(payload["model"])
     detector.eval()
-    frozen = TimmBackbone(model=backbone_cfg["model"], pretrained=False, freeze=True,
-                          checkpoint=str(args.out), image_size=backbone_cfg.get("image_size"))
+    frozen = TimmBackbone(
+        model=backbone_cfg["model"],
+        pretrained=False,
+        freeze=True,
+        checkpoint=str(args.out),
+        image_size=backbone_cfg.get("image_size"),
+    )
     size = frozen.image_size
     images = torch.randn(4, 3, size, size, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         expected = detector.backbone(images)
         got = frozen(images)
     if not torch.allclose(expected, got, atol=1e-5, rtol=1e-5):
-        sys.exit(f"exported weights do not reproduce the checkpoint's features "
-                 f"(max difference {float((expected - got).abs().max()):.3g})")
+        sys.exit(
+            f"exported weights do not reproduce the checkpoint's features "
+            f"(max difference {float((expected - got).abs().max()):.3g})"
+        )
 
-    info = {"source_checkpoint": str(args.checkpoint.resolve()), "epoch": payload.get("epoch"),
-            "best_epoch": payload.get("best_epoch"), "best_value": payload.get("best_value"),
-            "selection_metric": payload["config"]["train"]["selection_metric"],
-            "timm_model": backbone_cfg["model"], "image_size": size, "feature_dim": frozen.feature_dim,
-            "tensors": len(state), "parameters": int(sum(v.numel() for v in state.values()))}
+    info = {
+        "source_checkpoint": str(args.checkpoint.resolve()),
+        "epoch": payload.get("epoch"),
+        "best_epoch": payload.get("best_epoch"),
+        "best_value": payload.get("best_value"),
+        "selection_metric": payload["config"]["train"]["selection_metric"],
+        "timm_model": backbone_cfg["model"],
+        "image_size": size,
+        "feature_dim": frozen.feature_dim,
+        "tensors": len(state),
+        "parameters": int(sum(v.numel() for v in state.values())),
+    }
     args.out.with_suffix(".json").write_text(json.dumps(info, indent=1))
-    print(f"wrote {args.out} ({info['tensors']} tensors, {info['parameters']:,} values; "
-          f"epoch {info['epoch']}, validation {info['selection_metric']} {info['best_value']}); "
-          f"features match the checkpoint's backbone")
+    print(
+        f"wrote {args.out} ({info['tensors']} tensors, {info['parameters']:,} values; "
+        f"epoch {info['epoch']}, validation {info['selection_metric']} {info['best_value']}); "
+        f"features match the checkpoint's backbone"
+    )
     return 0
 
 

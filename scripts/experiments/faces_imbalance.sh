@@ -100,7 +100,7 @@ if has study; then
   stamp "imbalance study"
   rm -rf "$EXP/runs/imbalance"
   # Work-around for a dfshield bug: run_imbalance looks its configs up by the spec as given
-  # (configs[spec], dfshield/training/imbalance.py) while load_comparison_configs keys them by
+  # (configs[spec], dfshield/studies/imbalance.py) while load_comparison_configs keys them by
   # the YAML's stem, so any YAML *path* in --detectors (and every --ablation preset entry) fails
   # with KeyError. Detector *names* work: copy the six YAMLs into a private configs folder and
   # pass their names (same files, same table labels).

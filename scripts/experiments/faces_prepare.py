@@ -35,7 +35,9 @@ import numpy as np
 
 
 def _images(folder: Path, suffix: str) -> list[Path]:
-    files = sorted(folder.glob(f"*{suffix}"), key=lambda p: int("".join(c for c in p.stem if c.isdigit())))
+    files = sorted(
+        folder.glob(f"*{suffix}"), key=lambda p: int("".join(c for c in p.stem if c.isdigit()))
+    )
     if not files:
         sys.exit(f"no *{suffix} files in {folder}; pass the faces-ffhq-stylegan2 folder")
     return files
@@ -49,19 +51,29 @@ def _link_all(files: list[Path], target: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("source", type=Path, help="faces-ffhq-stylegan2 folder (real/*.png, fake/*.jpg)")
+    parser.add_argument(
+        "source", type=Path, help="faces-ffhq-stylegan2 folder (real/*.png, fake/*.jpg)"
+    )
     parser.add_argument("out", type=Path, help="experiment folder, e.g. /tmp/dfshield-exp")
-    parser.add_argument("--pretext", type=int, default=800, help="images per class for the backbone (800)")
+    parser.add_argument(
+        "--pretext", type=int, default=800, help="images per class for the backbone (800)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the permutation (0)")
-    parser.add_argument("--prior-quality", type=int, default=75,
-                        help="JPEG quality of the control's first compression (75 = the fakes')")
+    parser.add_argument(
+        "--prior-quality",
+        type=int,
+        default=75,
+        help="JPEG quality of the control's first compression (75 = the fakes')",
+    )
     args = parser.parse_args(argv)
 
     real = _images(args.source / "real", ".png")
     fake = _images(args.source / "fake", ".jpg")
     if not 2 <= args.pretext < min(len(real), len(fake)) - 20:
-        sys.exit(f"--pretext {args.pretext} leaves too few images for the study "
-                 f"({len(real)} real, {len(fake)} fake)")
+        sys.exit(
+            f"--pretext {args.pretext} leaves too few images for the study "
+            f"({len(real)} real, {len(fake)} fake)"
+        )
     src = args.out / "src"
     if src.exists():
         shutil.rmtree(src)
@@ -69,8 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     split: dict[str, dict[str, list[str]]] = {"pretext": {}, "study": {}}
     for label, files in (("real", real), ("fake", fake)):
         order = rng.permutation(len(files))
-        pretext = sorted((files[i] for i in order[:args.pretext]), key=lambda p: p.name)
-        study = sorted((files[i] for i in order[args.pretext:]), key=lambda p: p.name)
+        pretext = sorted((files[i] for i in order[: args.pretext]), key=lambda p: p.name)
+        study = sorted((files[i] for i in order[args.pretext :]), key=lambda p: p.name)
         _link_all(pretext, src / "pretext" / label)
         _link_all(study, src / "study" / label)
         split["pretext"][label] = [p.name for p in pretext]
@@ -87,9 +99,13 @@ def main(argv: list[str] | None = None) -> int:
         if not ok:
             sys.exit(f"JPEG encoding failed for {path}")
         (double / f"{path.stem}.jpg").write_bytes(buffer.tobytes())
-    split["control"] = {"real": split["study"]["real"],
-                        "fake": [f"{Path(n).stem}.jpg (JPEG q{args.prior_quality} of real/{n})"
-                                 for n in split["study"]["real"]]}
+    split["control"] = {
+        "real": split["study"]["real"],
+        "fake": [
+            f"{Path(n).stem}.jpg (JPEG q{args.prior_quality} of real/{n})"
+            for n in split["study"]["real"]
+        ],
+    }
     (src / "split.json").write_text(json.dumps({"seed": args.seed, **split}, indent=1))
     for name in ("pretext", "study", "control"):
         counts = {label: len(list((src / name / label).iterdir())) for label in ("real", "fake")}

@@ -21,10 +21,12 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-STEPS = (("VS − BCE", "ablation_vs", "ablation_bce"),
-         ("CVaR(VS) − VS", "ablation_cvar_vs", "ablation_vs"),
-         ("+AUC − CVaR(VS)", "ablation_cvar_vs_auc", "ablation_cvar_vs"),
-         ("+SAM − CVaR(VS)+AUC", "ablation_cvar_vs_auc_sam", "ablation_cvar_vs_auc"))
+STEPS = (
+    ("VS − BCE", "ablation_vs", "ablation_bce"),
+    ("CVaR(VS) − VS", "ablation_cvar_vs", "ablation_vs"),
+    ("+AUC − CVaR(VS)", "ablation_cvar_vs_auc", "ablation_cvar_vs"),
+    ("+SAM − CVaR(VS)+AUC", "ablation_cvar_vs_auc_sam", "ablation_cvar_vs_auc"),
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,7 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     print("Test AUC of the first detector minus the second, same ratio, seed and subsample.")
     print()
 
-    print("| ratio | seed | linear: val AUC, epoch 1 | val AUC, last epoch | best epoch | test AUC |")
+    print(
+        "| ratio | seed | linear: val AUC, epoch 1 | val AUC, last epoch | best epoch | test AUC |"
+    )
     print("| ---: | ---: | ---: | ---: | ---: | ---: |")
     for ratio, seed in sorted(auc):
         log = run_dir / f"ratio-{ratio:g}" / f"seed-{seed}" / "linear" / "log.csv"
@@ -55,8 +59,10 @@ def main(argv: list[str] | None = None) -> int:
             continue
         rows = list(csv.DictReader(log.open(newline="")))
         best = max(rows, key=lambda r: float(r["val_auc"]))
-        print(f"| {ratio:g}:1 | {seed} | {float(rows[0]['val_auc']):.3f} | {float(rows[-1]['val_auc']):.3f} "
-              f"| {best['epoch']} | {auc[(ratio, seed)]['linear']:.4f} |")
+        print(
+            f"| {ratio:g}:1 | {seed} | {float(rows[0]['val_auc']):.3f} | {float(rows[-1]['val_auc']):.3f} "
+            f"| {best['epoch']} | {auc[(ratio, seed)]['linear']:.4f} |"
+        )
     return 0
 
 

@@ -1,0 +1,60 @@
+"""Reading DeepfakeBench-format datasets (JSON + LMDB or frame folders) and augmentation.
+
+``DeepfakeDataset(cfg, split)`` is the entry point; :func:`make_loader` wraps it in a DataLoader
+that counts skipped bad frames. Decoding and frame sampling live one floor below, in
+:mod:`dfshield.media`; building datasets one floor above, in :mod:`dfshield.datasets`.
+"""
+
+from dfshield.data.augment import FrameTransform, build_compose
+from dfshield.data.config import AugmentConfig, DataConfig
+from dfshield.data.dataset import (
+    DeepfakeDataset,
+    DeepfakeLoader,
+    collate,
+    make_loader,
+    pil_preprocess,
+)
+from dfshield.data.index import (
+    COMPRESSION_LEVELS,
+    DEFAULT_LABEL_DICT,
+    FF_FAMILY,
+    VideoRecord,
+    available_splits,
+    lmdb_name,
+    normalize_path,
+    read_split,
+)
+from dfshield.data.lmdb_store import (
+    FolderStore,
+    LmdbStore,
+    MissingKeyError,
+    companion_key,
+    key_variants,
+    open_store,
+)
+
+__all__ = [
+    "AugmentConfig",
+    "COMPRESSION_LEVELS",
+    "DEFAULT_LABEL_DICT",
+    "DataConfig",
+    "DeepfakeDataset",
+    "DeepfakeLoader",
+    "FF_FAMILY",
+    "FolderStore",
+    "FrameTransform",
+    "LmdbStore",
+    "MissingKeyError",
+    "VideoRecord",
+    "available_splits",
+    "build_compose",
+    "collate",
+    "companion_key",
+    "key_variants",
+    "lmdb_name",
+    "make_loader",
+    "normalize_path",
+    "open_store",
+    "pil_preprocess",
+    "read_split",
+]

@@ -1,0 +1,270 @@
+"""Configuration of dataset reading and train-time augmentation (the ``data`` section)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from dfshield._suggest import did_you_mean
+from dfshield.errors import ConfigError
+
+SPLITS = ("train", "val", "test")
+DEFAULT_FRAME_NUM = 32
+
+
+def _pair(name: str, value: Any, *, integer: bool = False) -> tuple:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = (-abs(value), abs(value)) if not integer else (value, value)
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise ConfigError(f"data.augment.{name} must be a pair [low, high], got {value!r}")
+    low, high = value
+    for v in (low, high):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or (integer and int(v) != v):
+            kind = "integers" if integer else "numbers"
+            raise ConfigError(f"data.augment.{name} must hold two {kind}, got {value!r}")
+    if low > high:
+        raise ConfigError(
+            f"data.augment.{name} must be [low, high] with low <= high, got {value!r}"
+        )
+    return (int(low), int(high)) if integer else (float(low), float(high))
+
+
+@dataclass
+class AugmentConfig:
+    """Train-time augmentation (albumentations 2.x); never applied to ``val`` or ``test``.
+
+    The operations run in this order, each with its own probability (``0`` switches it off).
+    The defaults are DeepfakeBench's (``xception.yaml``).
+
+    Attributes:
+        enabled: master switch; ``false`` turns every operation off.
+        flip_prob: probability of a horizontal flip.
+        rotate_prob: probability of a rotation by an angle drawn from ``rotate_limit``.
+        rotate_limit: ``[low, high]`` rotation angle in degrees.
+        blur_prob: probability of a Gaussian blur with a kernel size drawn from ``blur_limit``.
+        blur_limit: ``[low, high]`` odd kernel sizes (pixels) of the Gaussian blur.
+        brightness_contrast_prob: probability of a random brightness/contrast change.
+        brightness_limit: ``[low, high]`` brightness change (fraction of the maximum value).
+        contrast_limit: ``[low, high]`` contrast change (fraction).
+        jpeg_prob: probability of a JPEG re-compression at a quality drawn from ``quality_range``.
+        quality_range: ``[low, high]`` JPEG quality, 1..100.
+        isotropic_resize: resize the longest side to the detector's resolution with a randomly
+            chosen interpolation (area/cubic, area/linear or linear/linear for down/up-scaling,
+            as DeepfakeBench's ``IsotropicResize``) and pad to a square.
+    """
+
+    enabled: bool = True
+    flip_prob: float = 0.5
+    rotate_prob: float = 0.0
+    rotate_limit: tuple[float, float] = (-10.0, 10.0)
+    blur_prob: float = 0.5
+    blur_limit: tuple[int, int] = (3, 7)
+    brightness_contrast_prob: float = 0.5
+    brightness_limit: tuple[float, float] = (-0.1, 0.1)
+    contrast_limit: tuple[float, float] = (-0.1, 0.1)
+    jpeg_prob: float = 0.5
+    quality_range: tuple[int, int] = (40, 100)
+    isotropic_resize: bool = True
+
+    def __post_init__(self) -> None:
+        for name in (
+            "flip_prob",
+            "rotate_prob",
+            "blur_prob",
+            "brightness_contrast_prob",
+            "jpeg_prob",
+        ):
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not 0 <= value <= 1
+            ):
+                raise ConfigError(
+                    f"data.augment.{name} must be a probability in [0, 1], got {value!r}"
+                )
+            setattr(self, name, float(value))
+        self.rotate_limit = _pair("rotate_limit", self.rotate_limit)
+        self.brightness_limit = _pair("brightness_limit", self.brightness_limit)
+        self.contrast_limit = _pair("contrast_limit", self.contrast_limit)
+        self.blur_limit = _pair("blur_limit", self.blur_limit, integer=True)
+        if any(k < 3 or k % 2 == 0 for k in self.blur_limit):
+            raise ConfigError(
+                f"data.augment.blur_limit must hold odd kernel sizes >= 3, "
+                f"got {list(self.blur_limit)}; e.g. [3, 7]"
+            )
+        self.quality_range = _pair("quality_range", self.quality_range, integer=True)
+        if not 1 <= self.quality_range[0] <= self.quality_range[1] <= 100:
+            raise ConfigError(
+                f"data.augment.quality_range must lie within 1..100, "
+                f"got {list(self.quality_range)}; e.g. [40, 100]"
+            )
+        for name in ("enabled", "isotropic_resize"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(
+                    f"data.augment.{name} must be true or false, got {getattr(self, name)!r}"
+                )
+
+    @classmethod
+    def from_dict(cls, data: dict) -> AugmentConfig:
+        """Build from a mapping; an unknown key is a ConfigError naming the closest valid key."""
+        return _from_mapping(cls, data, "data.augment")
+
+
+@dataclass
+class DataConfig:
+    """Which datasets to read and how (DeepfakeBench JSON + LMDB, or frames on disk).
+
+    Attributes:
+        train_datasets: dataset names (JSON file stems, e.g. ``FaceForensics++``, ``FF-DF_c40``)
+            read for training; several at once are allowed, each with its own LMDB. Validation
+            uses the ``val`` split of these datasets.
+        test_datasets: dataset names read for testing (their ``test`` split).
+        json_dir: folder of the DeepfakeBench dataset JSONs (``<json_dir>/<name>.json``).
+        lmdb_dir: folder holding ``<Dataset>_lmdb`` environments (FF-family names share
+            ``FaceForensics++_lmdb``); ``null`` reads frames from disk under ``data_root``.
+        data_root: folder that the JSON frame paths are relative to in plain-folder mode
+            (``null``: the current directory). Unused when ``lmdb_dir`` is set.
+        compression: level read from FF-family JSONs (``c23``, ``c40`` or ``raw``); a dataset
+            name suffixed ``_c40`` always reads ``c40``.
+        frame_num: frames used per video, by split (``train``, ``val``, ``test``), chosen evenly
+            over the video; a video with fewer frames uses all of them. Splits left out keep 32;
+            a single number applies to every split.
+        clip_size: frames per clip (T) in video mode.
+        label_dict: label strings mapped to 0 (real) or 1 (fake), added to (or overriding)
+            DeepfakeBench's defaults (``dfshield.data.index.DEFAULT_LABEL_DICT``). A
+            dataset built by ``dfshield build-lmdb`` (labels ``<Name>_real`` / ``<Name>_fake``)
+            needs no entry.
+        on_bad_frame: what an undecodable frame does: ``error`` stops with the key and dataset;
+            ``skip`` drops the sample, counts it and reports the count at the end of the epoch.
+            A frame missing from the LMDB or disk is always an error.
+        with_mask: also return the manipulation mask of each frame (zeros where none exists).
+        with_landmark: also return the 81 facial landmarks of each frame (zeros where none exist).
+        num_workers: DataLoader worker processes.
+        augment: train-time augmentation (``AugmentConfig``).
+    """
+
+    train_datasets: list[str] = field(default_factory=lambda: ["FaceForensics++"])
+    test_datasets: list[str] = field(default_factory=lambda: ["FaceForensics++"])
+    json_dir: str = "datasets/dataset_json"
+    lmdb_dir: str | None = None
+    data_root: str | None = None
+    compression: Literal["c23", "c40", "raw"] = "c23"
+    frame_num: dict[str, int] | int = field(
+        default_factory=lambda: {split: DEFAULT_FRAME_NUM for split in SPLITS}
+    )
+    clip_size: int = 32
+    label_dict: dict[str, int] = field(default_factory=dict)
+    on_bad_frame: Literal["error", "skip"] = "error"
+    with_mask: bool = False
+    with_landmark: bool = False
+    num_workers: int = 4
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def __post_init__(self) -> None:
+        for name in ("train_datasets", "test_datasets"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                value = [value]
+            if not isinstance(value, (list, tuple)) or not all(
+                isinstance(v, str) and v for v in value
+            ):
+                raise ConfigError(f"data.{name} must be a list of dataset names, got {value!r}")
+            setattr(self, name, list(value))
+        if self.compression not in ("c23", "c40", "raw"):
+            raise ConfigError(
+                f"data.compression must be one of 'c23', 'c40', 'raw', got "
+                f"{self.compression!r}.{did_you_mean(str(self.compression), ['c23', 'c40', 'raw'])}"
+            )
+        self.frame_num = _frame_num(self.frame_num)
+        if (
+            isinstance(self.clip_size, bool)
+            or not isinstance(self.clip_size, int)
+            or self.clip_size < 1
+        ):
+            raise ConfigError(f"data.clip_size must be an integer >= 1, got {self.clip_size!r}")
+        if not isinstance(self.label_dict, dict):
+            raise ConfigError(
+                f"data.label_dict must map label strings to 0 or 1, got {self.label_dict!r}"
+            )
+        for key, value in self.label_dict.items():
+            if isinstance(value, bool) or value not in (0, 1):
+                raise ConfigError(
+                    f"data.label_dict['{key}'] must be 0 (real) or 1 (fake), got {value!r}"
+                )
+        if self.on_bad_frame not in ("error", "skip"):
+            raise ConfigError(
+                f"data.on_bad_frame must be 'error' or 'skip', got {self.on_bad_frame!r}."
+                f"{did_you_mean(str(self.on_bad_frame), ['error', 'skip'])}"
+            )
+        if (
+            isinstance(self.num_workers, bool)
+            or not isinstance(self.num_workers, int)
+            or self.num_workers < 0
+        ):
+            raise ConfigError(f"data.num_workers must be an integer >= 0, got {self.num_workers!r}")
+        if isinstance(self.augment, dict):
+            self.augment = AugmentConfig.from_dict(self.augment)
+        elif not isinstance(self.augment, AugmentConfig):
+            raise ConfigError(
+                f"data.augment must be a mapping of augmentation options, got {self.augment!r}"
+            )
+
+    def label_mapping(self) -> dict[str, int]:
+        """DeepfakeBench's default label dictionary updated with ``label_dict``."""
+        from dfshield.data.index import DEFAULT_LABEL_DICT
+
+        return {**DEFAULT_LABEL_DICT, **self.label_dict}
+
+    def datasets_for(self, split: str) -> list[str]:
+        """The datasets a split reads: ``train``/``val`` the train datasets, ``test`` the test ones."""
+        if split not in SPLITS:
+            raise ConfigError(
+                f"unknown split {split!r}; use one of {', '.join(SPLITS)}."
+                f"{did_you_mean(str(split), SPLITS)}"
+            )
+        return list(self.test_datasets if split == "test" else self.train_datasets)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> DataConfig:
+        """Build from a mapping (``augment`` may be a mapping); unknown keys are a ConfigError."""
+        return _from_mapping(cls, data, "data")
+
+
+def _frame_num(value: Any) -> dict[str, int]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = {split: value for split in SPLITS}
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"data.frame_num must map splits (train, val, test) to frame counts, got {value!r}"
+        )
+    result = {split: DEFAULT_FRAME_NUM for split in SPLITS}
+    for key, count in value.items():
+        if key not in SPLITS:
+            raise ConfigError(
+                f"data.frame_num has an unknown split {key!r}; use train, val, test."
+                f"{did_you_mean(str(key), SPLITS)}"
+            )
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ConfigError(f"data.frame_num.{key} must be an integer >= 1, got {count!r}")
+        result[key] = count
+    return result
+
+
+def _from_mapping(cls: type, data: Any, where: str) -> Any:
+    if isinstance(data, cls):
+        return data
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} must be a mapping, got {data!r}")
+    names = [f.name for f in dataclasses.fields(cls)]
+    for key in data:
+        if key not in names:
+            raise ConfigError(
+                f"unknown key '{where}.{key}'.{did_you_mean(str(key), names)} "
+                f"Valid keys under {where}: {', '.join(names)}"
+            )
+    values = dict(data)
+    if cls is DataConfig and isinstance(values.get("augment"), dict):
+        values["augment"] = AugmentConfig.from_dict(values["augment"])
+    return cls(**values)

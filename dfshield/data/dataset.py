@@ -1,0 +1,479 @@
+"""The dataset that detectors train and test on: DeepfakeBench JSONs + LMDBs (or frame folders).
+
+``DeepfakeDataset(cfg, "train")`` reads the ``train`` split of every dataset in
+``cfg.train_datasets`` (each from its own LMDB), picks ``cfg.frame_num["train"]`` evenly spaced
+frames per video and yields DeepfakeBench's ``data_dict`` per frame (frame mode) or per clip of
+``cfg.clip_size`` frames (video mode), plus the full video path for video-level metrics.
+
+Order is deterministic (videos sorted by path, frames by number); the trainer's sampler shuffles
+the training split, nothing in here does.
+
+Bad frames: a frame whose bytes cannot be decoded raises :class:`DataError` naming its key and
+dataset (``on_bad_frame: error``), or (``on_bad_frame: skip``) comes back as a marked sample that
+:func:`collate` drops (the batch lists it under ``skipped``; a batch left empty has ``image``
+``None`` and zero labels, which :func:`make_loader`'s loader leaves out). Each skip also sets the
+item's flag in a shared-memory tensor created with the dataset, so the count is right with any
+DataLoader, sampler, number of workers and start method; the trainer reads and resets it at the
+end of the epoch (:meth:`DeepfakeDataset.end_epoch`, alias ``report_bad_frames``). A frame that is
+missing from the LMDB or disk is always an error.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from dfshield.data.augment import FrameTransform, new_seed
+from dfshield.data.config import SPLITS, DataConfig
+from dfshield.data.index import VideoRecord, read_split
+from dfshield.data.lmdb_store import companion_key, open_store
+from dfshield.errors import ConfigError, DataError
+from dfshield.media.frames import (
+    decode_image,
+    decode_landmark,
+    decode_mask,
+    select_clips,
+    select_frames,
+)
+
+logger = logging.getLogger(__name__)
+
+MODES = ("frame", "video")
+NUM_LANDMARKS = 81
+
+
+def pil_preprocess(
+    transform: Callable[[Any], torch.Tensor],
+) -> Callable[[np.ndarray], torch.Tensor]:
+    """Adapt a transform that expects a PIL image (e.g. open_clip's preprocessing) to the
+    ``HxWx3`` uint8 RGB arrays that ``DeepfakeDataset(preprocess=...)`` passes."""
+    from PIL import Image
+
+    def apply(image: np.ndarray) -> torch.Tensor:
+        return transform(Image.fromarray(image))
+
+    apply.__wrapped__ = transform  # type: ignore[attr-defined]
+    return apply
+
+
+def normalizer(mean: Sequence[float], std: Sequence[float]) -> Callable[[np.ndarray], torch.Tensor]:
+    """``HxWx3 uint8 -> (3, H, W) float32``: ``(x / 255 - mean) / std``, computed in NumPy —
+    independent of torch's intra-op thread pool, which is slow for small tensors when the main
+    process loads data (``num_workers = 0``)."""
+    scale = np.array([1.0 / (255.0 * s) for s in std], dtype=np.float32)
+    offset = np.array([m / s for m, s in zip(mean, std)], dtype=np.float32)
+
+    def normalize(image: np.ndarray) -> torch.Tensor:
+        array = image.astype(np.float32)
+        array *= scale
+        array -= offset
+        return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+
+    return normalize
+
+
+class DeepfakeDataset(Dataset):
+    """Frames (or clips) of one split of one or several DeepfakeBench-format datasets.
+
+    Args:
+        cfg: the data configuration.
+        split: ``train``, ``val`` or ``test``.
+        datasets: dataset names to read; default ``cfg.train_datasets`` for ``train``/``val`` and
+            ``cfg.test_datasets`` for ``test``. A video listed by several of them (FF-real in
+            ``FF-DF`` and ``FF-F2F``) is read once.
+        mode: ``frame`` (one item per frame, ``image`` (3,H,W)) or ``video`` (one item per clip
+            of ``cfg.clip_size`` frames, ``image`` (T,3,H,W); see ``frames.select_clips``).
+        resolution: the detector's input size (square), from its backbone.
+        mean, std: per-channel normalisation of the backbone, applied to ``[0, 1]`` RGB.
+        augment: apply ``cfg.augment``; default: only for ``split == "train"``.
+        preprocess: replaces resize + normalisation: called with each (augmented) ``HxWx3``
+            uint8 RGB array, must return a (3,H,W) tensor (wrap PIL-based transforms with
+            :func:`pil_preprocess`). Masks and landmarks then stay in the frame's pixel grid.
+
+    Items are dicts: ``image``, ``label`` (int), ``landmark`` ((81,2) / (T,81,2) or None),
+    ``mask`` ((1,H,W) / (T,1,H,W) in [0,1], or None), ``video_id`` (full video path),
+    ``frame_key`` (str, in video mode the list of keys), ``dataset`` and ``index``.
+    """
+
+    def __init__(
+        self,
+        cfg: DataConfig,
+        split: str,
+        datasets: Sequence[str] | None = None,
+        *,
+        mode: str = "frame",
+        resolution: int = 256,
+        mean: Sequence[float] = (0.5, 0.5, 0.5),
+        std: Sequence[float] = (0.5, 0.5, 0.5),
+        augment: bool | None = None,
+        preprocess: Callable[[np.ndarray], torch.Tensor] | None = None,
+    ):
+        if split not in SPLITS:
+            raise ConfigError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
+        if mode not in MODES:
+            raise ConfigError(f"unknown dataset mode {mode!r}; use 'frame' or 'video'")
+        if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 1:
+            raise ConfigError(f"resolution must be a positive integer, got {resolution!r}")
+        if len(mean) != 3 or len(std) != 3 or any(s <= 0 for s in std):
+            raise ConfigError(f"mean and std need three values (std > 0), got {mean!r}, {std!r}")
+        self.cfg = cfg
+        self.split = split
+        self.mode = mode
+        self.datasets = list(datasets) if datasets is not None else cfg.datasets_for(split)
+        if not self.datasets:
+            which = "test_datasets" if split == "test" else "train_datasets"
+            raise ConfigError(f"no datasets to read for split '{split}'; set data.{which}")
+        self.resolution = resolution
+        self.mean = tuple(float(m) for m in mean)
+        self.std = tuple(float(s) for s in std)
+        self._normalize = normalizer(self.mean, self.std)
+        self.augment = (split == "train") if augment is None else bool(augment)
+        self.preprocess = preprocess
+        self.transform = FrameTransform(
+            cfg.augment if self.augment else None,
+            resolution,
+            train=self.augment,
+            resize=preprocess is None,
+            with_keypoints=cfg.with_landmark,
+        )
+
+        store_cache: dict = {}
+        self._stores: dict[str, Any] = {}
+        records: list[VideoRecord] = []
+        seen: dict[str, VideoRecord] = {}
+        self.duplicate_videos = 0
+        self.empty_videos: list[VideoRecord] = []
+        for name in self.datasets:
+            self._stores[name] = open_store(name, cfg, store_cache)
+            for record in read_split(cfg.json_dir, name, split, cfg.compression, cfg.label_dict):
+                if not record.frames:
+                    self.empty_videos.append(record)
+                    continue
+                previous = seen.get(record.video_path)
+                if previous is not None:
+                    if previous.label != record.label:
+                        raise DataError(
+                            f"video '{record.video_path}' is labelled {previous.label} "
+                            f"('{previous.label_name}') in dataset '{previous.dataset}' but "
+                            f"{record.label} ('{record.label_name}') in dataset '{record.dataset}'; "
+                            f"fix the label strings or data.label_dict"
+                        )
+                    self.duplicate_videos += 1
+                    continue
+                seen[record.video_path] = record
+                records.append(record)
+        if self.empty_videos:
+            logger.warning(
+                "%d video(s) of split '%s' list no frames and are left out, e.g. %s",
+                len(self.empty_videos),
+                split,
+                self.empty_videos[0].video_path,
+            )
+        if self.duplicate_videos:
+            logger.info(
+                "%d video(s) listed by more than one dataset are read once", self.duplicate_videos
+            )
+        self._records = records
+
+        frame_num = cfg.frame_num[split]
+        items: list[tuple[int, Any]] = []
+        self.short_videos = 0
+        for position, record in enumerate(records):
+            if mode == "frame":
+                chosen = select_frames(record.frames, frame_num)
+                self.short_videos += len(chosen) < frame_num
+                items.extend((position, key) for key in chosen)
+            else:
+                self.short_videos += len(record.frames) < cfg.clip_size
+                items.extend(
+                    (position, tuple(clip))
+                    for clip in select_clips(record.frames, frame_num, cfg.clip_size)
+                )
+        if self.short_videos:
+            needed = frame_num if mode == "frame" else cfg.clip_size
+            logger.info(
+                "%d video(s) of split '%s' have fewer than %d frames (%s)",
+                self.short_videos,
+                split,
+                needed,
+                "all their frames are used"
+                if mode == "frame"
+                else "their frames are repeated evenly to fill a clip",
+            )
+        self._items = items
+        self._labels = np.array([records[p].label for p, _ in items], dtype=np.int64)
+        # one byte per item, set by whichever process skips it (shared with DataLoader workers)
+        self._bad_flags = torch.zeros(max(1, len(items)), dtype=torch.uint8).share_memory_()
+
+    # -- metadata -------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def records(self) -> list[VideoRecord]:
+        """The videos read, in order (duplicates and videos without frames left out)."""
+        return list(self._records)
+
+    @property
+    def labels(self) -> np.ndarray:
+        """The label (0 real, 1 fake) of each item."""
+        return self._labels.copy()
+
+    @property
+    def video_ids(self) -> list[str]:
+        """The full video path of each item."""
+        return [self._records[p].video_path for p, _ in self._items]
+
+    @property
+    def frame_keys(self) -> list[Any]:
+        """The frame key of each item (a tuple of keys per clip in video mode)."""
+        return [keys for _, keys in self._items]
+
+    @property
+    def item_datasets(self) -> list[str]:
+        """The dataset name of each item."""
+        return [self._records[p].dataset for p, _ in self._items]
+
+    @property
+    def class_counts(self) -> dict[str, int]:
+        """Items per class: ``{"real": n, "fake": n}``."""
+        fake = int(self._labels.sum())
+        return {"real": int(len(self._labels) - fake), "fake": fake}
+
+    def store(self, dataset: str) -> Any:
+        """The LMDB or folder store a dataset reads from."""
+        return self._stores[dataset]
+
+    def __repr__(self) -> str:
+        counts = self.class_counts
+        return (
+            f"DeepfakeDataset(split={self.split!r}, datasets={self.datasets}, mode={self.mode!r}, "
+            f"videos={len(self._records)}, items={len(self)}, real={counts['real']}, "
+            f"fake={counts['fake']})"
+        )
+
+    # -- reading --------------------------------------------------------------------------
+    def __getitem__(self, index: int) -> dict:
+        position, keys = self._items[index]
+        record = self._records[position]
+        store = self._stores[record.dataset]
+        key_list = [keys] if self.mode == "frame" else list(keys)
+        seed = new_seed() if self.transform.train else None  # one augmentation per clip
+        images, masks, landmarks = [], [], []
+        for key in key_list:
+            data = store.get(key, dataset=record.dataset)  # a missing key is always an error
+            try:
+                image = decode_image(data, key, record.dataset)
+                mask = (
+                    self._load_mask(store, key, record, image.shape[:2])
+                    if self.cfg.with_mask
+                    else None
+                )
+                landmark = (
+                    self._load_landmark(store, key, record) if self.cfg.with_landmark else None
+                )
+            except DataError as error:
+                if self.cfg.on_bad_frame == "skip":
+                    self._bad_flags[index] = 1
+                    logger.debug("skipping undecodable frame: %s", error)
+                    return {
+                        "skipped": True,
+                        "index": index,
+                        "dataset": record.dataset,
+                        "frame_key": key,
+                        "video_id": record.video_path,
+                        "reason": str(error),
+                    }
+                raise DataError(
+                    f"{error} (split '{self.split}', item {index}). Set "
+                    f"data.on_bad_frame: skip to drop such frames; they are counted and "
+                    f"reported at the end of each epoch"
+                ) from error
+            image, mask, landmark = self.transform(image, mask, landmark, seed)
+            images.append(self._to_tensor(image, key, record))
+            masks.append(
+                None
+                if mask is None
+                else torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None]
+            )
+            landmarks.append(None if landmark is None else torch.from_numpy(landmark))
+        if self.mode == "frame":
+            image_out, mask_out, landmark_out = images[0], masks[0], landmarks[0]
+        else:
+            image_out = torch.stack(images)
+            mask_out = torch.stack(masks) if self.cfg.with_mask else None
+            landmark_out = torch.stack(landmarks) if self.cfg.with_landmark else None
+        return {
+            "image": image_out,
+            "label": int(record.label),
+            "landmark": landmark_out,
+            "mask": mask_out,
+            "video_id": record.video_path,
+            "frame_key": keys if self.mode == "frame" else list(keys),
+            "dataset": record.dataset,
+            "index": index,
+        }
+
+    def _load_mask(self, store: Any, key: str, record: VideoRecord, shape: tuple) -> np.ndarray:
+        mask_key = companion_key(key, "mask")
+        data = store.get_optional(mask_key, thorough=False)
+        if data is None:  # real videos have no mask: DeepfakeBench uses zeros as well
+            return np.zeros(shape, dtype=np.float32)
+        mask = decode_mask(data, mask_key, record.dataset)
+        if mask.shape != tuple(shape):
+            import cv2
+
+            mask = cv2.resize(mask, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+        return mask
+
+    def _load_landmark(self, store: Any, key: str, record: VideoRecord) -> np.ndarray:
+        landmark_key = companion_key(key, "landmark")
+        data = store.get_optional(landmark_key, thorough=False)
+        if data is None:
+            return np.zeros((NUM_LANDMARKS, 2), dtype=np.float32)
+        return decode_landmark(data, landmark_key, record.dataset)
+
+    def _to_tensor(self, image: np.ndarray, key: str, record: VideoRecord) -> torch.Tensor:
+        if self.preprocess is not None:
+            tensor = self.preprocess(np.ascontiguousarray(image))
+            if not isinstance(tensor, torch.Tensor) or tensor.ndim != 3:
+                raise DataError(
+                    f"preprocess must return a (3, H, W) tensor, got "
+                    f"{getattr(tensor, 'shape', type(tensor).__name__)} for frame '{key}'"
+                )
+            return tensor
+        return self._normalize(image)
+
+    # -- bad-frame accounting -------------------------------------------------------------
+    @property
+    def bad_frames(self) -> int:
+        """Items skipped as undecodable (``on_bad_frame: skip``) since the last :meth:`end_epoch`,
+        by any process (the flags live in shared memory)."""
+        return int(self._bad_flags.sum())
+
+    @property
+    def bad_frame_log(self) -> list[tuple[str, Any]]:
+        """``(dataset, frame_key)`` of the items skipped since the last :meth:`end_epoch`."""
+        flagged = torch.nonzero(self._bad_flags[: len(self._items)]).flatten().tolist()
+        return [(self._records[self._items[i][0]].dataset, self._items[i][1]) for i in flagged]
+
+    def end_epoch(self) -> dict:
+        """Report and reset the skipped-frame count: ``{"count", "by_dataset", "frames"}``.
+
+        Call it in the main process once the epoch's batches are all consumed; it logs a warning
+        naming up to five frames when any were skipped.
+        """
+        frames = self.bad_frame_log
+        self._bad_flags.zero_()
+        by_dataset = dict(Counter(dataset for dataset, _ in frames))
+        if frames:
+            shown = ", ".join(f"{dataset}:{key}" for dataset, key in frames[:5])
+            logger.warning(
+                "skipped %d undecodable frame(s) this epoch (split '%s'; %s): %s%s",
+                len(frames),
+                self.split,
+                by_dataset,
+                shown,
+                " ..." if len(frames) > 5 else "",
+            )
+        return {"count": len(frames), "by_dataset": by_dataset, "frames": frames}
+
+    report_bad_frames = end_epoch
+
+
+def _stack_optional(values: list) -> torch.Tensor | None:
+    if any(v is None for v in values):
+        return None
+    return torch.stack(values)
+
+
+def collate(batch: list[dict]) -> dict:
+    """Batch items into DeepfakeBench's ``data_dict`` (plus ids), dropping skipped samples.
+
+    Returns ``image`` (B,3,H,W) or (B,T,3,H,W) (``None`` when every sample was skipped),
+    ``label`` (B,) long, ``landmark`` / ``mask`` stacked or ``None``, ``video_id``,
+    ``frame_key``, ``dataset`` (lists), ``index`` (B,) long, and ``skipped``: the dropped samples
+    (dataset, frame_key, video_id, reason, index) for the main process to count.
+    """
+    kept = [item for item in batch if not item.get("skipped")]
+    skipped = [
+        {k: v for k, v in item.items() if k != "skipped"} for item in batch if item.get("skipped")
+    ]
+    if not kept:
+        return {
+            "image": None,
+            "label": torch.zeros(0, dtype=torch.long),
+            "landmark": None,
+            "mask": None,
+            "video_id": [],
+            "frame_key": [],
+            "dataset": [],
+            "index": torch.zeros(0, dtype=torch.long),
+            "skipped": skipped,
+        }
+    return {
+        "image": torch.stack([item["image"] for item in kept]),
+        "label": torch.tensor([item["label"] for item in kept], dtype=torch.long),
+        "landmark": _stack_optional([item["landmark"] for item in kept]),
+        "mask": _stack_optional([item["mask"] for item in kept]),
+        "video_id": [item["video_id"] for item in kept],
+        "frame_key": [item["frame_key"] for item in kept],
+        "dataset": [item["dataset"] for item in kept],
+        "index": torch.tensor([item["index"] for item in kept], dtype=torch.long),
+        "skipped": skipped,
+    }
+
+
+DeepfakeDataset.collate_fn = staticmethod(collate)  # type: ignore[assignment]
+DeepfakeDataset.collate = staticmethod(collate)  # type: ignore[attr-defined]
+
+
+class DeepfakeLoader(DataLoader):
+    """A DataLoader that leaves out batches whose every sample was skipped as undecodable."""
+
+    def __iter__(self) -> Iterator[dict]:  # type: ignore[override]
+        for batch in super().__iter__():
+            if len(batch["label"]) == 0:
+                continue
+            yield batch
+
+
+def make_loader(
+    dataset: DeepfakeDataset,
+    batch_size: int,
+    *,
+    shuffle: bool | None = None,
+    num_workers: int | None = None,
+    drop_last: bool = False,
+    generator: torch.Generator | None = None,
+    **kwargs: Any,
+) -> DeepfakeLoader:
+    """A :class:`DeepfakeLoader` over ``dataset`` with :func:`collate`.
+
+    ``shuffle`` defaults to ``dataset.split == "train"``; ``num_workers`` to
+    ``dataset.cfg.num_workers``. Further keyword arguments go to ``DataLoader``.
+    """
+    shuffle = dataset.split == "train" and "sampler" not in kwargs if shuffle is None else shuffle
+    workers = dataset.cfg.num_workers if num_workers is None else num_workers
+    if workers > 0:
+        # OpenCV's thread pool does not survive fork: a worker that touches it (a threaded resize,
+        # or cv2.setNumThreads itself) can wait forever on threads that live only in the parent.
+        # Sequential OpenCV in the parent before forking leaves workers nothing to wait on.
+        cv2.setNumThreads(0)
+    return DeepfakeLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        num_workers=workers,
+        drop_last=drop_last,
+        generator=generator,
+        collate_fn=collate,
+        **kwargs,
+    )

@@ -1,0 +1,76 @@
+"""Predictions of one split and their frame- and video-level metrics.
+
+Shared by the trainer (validation, ``dfshield test``) and by ``dfshield robustness``, so that
+every command assembles predictions and computes video-level numbers the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from dfshield.eval.metrics import compute_metrics
+
+# one scored dataset item: (item index, P(fake) of each of its frames, P(fake) of the clip or None)
+Item = tuple[int, list[float], "float | None"]
+
+
+@dataclass
+class Predictions:
+    """Predictions of one split: per frame, and per clip when the detector has a video head."""
+
+    scores: np.ndarray  # P(fake) of each frame
+    labels: np.ndarray
+    video_ids: list[str]  # full video path of each frame
+    clip_scores: np.ndarray | None = None  # P(fake) of each clip from a video-level head
+    clip_labels: np.ndarray | None = None
+    clip_videos: list[str] | None = None
+
+
+def assemble(items: Sequence[Item], labels: Sequence[int], video_ids: Sequence[str]) -> Predictions:
+    """Order scored items by dataset index and spread each item's label and video over its frames."""
+    items = sorted(items, key=lambda item: item[0])
+    scores, frame_labels, frame_videos = [], [], []
+    for index, frame_probs, _ in items:
+        scores += frame_probs
+        frame_labels += [int(labels[index])] * len(frame_probs)
+        frame_videos += [video_ids[index]] * len(frame_probs)
+    predictions = Predictions(
+        np.asarray(scores, dtype=np.float64), np.asarray(frame_labels, dtype=np.int64), frame_videos
+    )
+    if items and items[0][2] is not None:
+        predictions.clip_scores = np.asarray([item[2] for item in items], dtype=np.float64)
+        predictions.clip_labels = np.asarray(
+            [int(labels[item[0]]) for item in items], dtype=np.int64
+        )
+        predictions.clip_videos = [video_ids[item[0]] for item in items]
+    return predictions
+
+
+def evaluate_predictions(
+    predictions: Predictions, *, threshold: float = 0.5, bootstrap: int = 1000
+) -> dict[str, Any]:
+    """Frame-level metrics, and video-level ones from the mean frame probability per full video
+    path or, for a video detector, from its video head (``video_source`` says which)."""
+    metrics = compute_metrics(
+        predictions.scores,
+        predictions.labels,
+        predictions.video_ids,
+        threshold=threshold,
+        bootstrap=bootstrap,
+    )
+    metrics["video_source"] = "mean frame probability"
+    if predictions.clip_scores is not None:
+        clip = compute_metrics(
+            predictions.clip_scores,
+            predictions.clip_labels,
+            predictions.clip_videos,
+            threshold=threshold,
+            bootstrap=0,
+        )
+        metrics.update({k: v for k, v in clip.items() if k.startswith("video_")})
+        metrics["video_source"] = "video head"
+    return metrics

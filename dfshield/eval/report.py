@@ -1,0 +1,238 @@
+"""Comparison reports: ``results.md`` / ``results.csv`` / ``results.json``, a terminal table and
+``roc.png``.
+
+A *row* is ``{"detector": name, **metrics}`` with the keys of
+:func:`dfshield.eval.metrics.compute_metrics`. The table shows one row per detector and the
+columns ACC, AUC, F1, Precision, Recall, EER, AP and video AUC. By default F1/Precision/Recall
+are the **macro** averages over both classes (``f1_macro`` ...), as the SP Cup 2025 paper reports
+them; ``macro=False`` shows the fake-as-positive values (``f1`` ...) instead. A footnote in the
+table says which. EER is lower-is-better, every other column higher-is-better; the best value
+per column is marked (bold in Markdown, ``*`` on the terminal) when at least two detectors have a
+value there, comparing the values as displayed (4 decimals), so ties are all marked. Missing
+values (absent key, ``None`` or NaN) show as "—".
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from dfshield.errors import ConfigError
+
+__all__ = ["write_results", "format_table", "plot_roc", "table_columns", "number"]
+
+MISSING = "—"
+DECIMALS = 4
+
+
+def table_columns(macro: bool = True) -> list[tuple[str, str, bool]]:
+    """``(header, metric key, higher_is_better)`` for each table column after "Detector"."""
+    suffix = "_macro" if macro else ""
+    return [
+        ("ACC", "acc", True),
+        ("AUC", "auc", True),
+        ("F1", "f1" + suffix, True),
+        ("Precision", "precision" + suffix, True),
+        ("Recall", "recall" + suffix, True),
+        ("EER", "eer", False),
+        ("AP", "ap", True),
+        ("video AUC", "video_auc", True),
+    ]
+
+
+def _footnote(macro: bool, mark: str) -> str:
+    which = (
+        "macro-averaged over both classes (fake and real), as in the SP Cup 2025 paper"
+        if macro
+        else "for the fake class (fake = positive)"
+    )
+    return (
+        f"F1, Precision and Recall are {which}. EER: lower is better; all other columns: "
+        f"higher is better. Best value per column {mark}."
+    )
+
+
+def number(value: Any, *, finite: bool = False) -> float | None:
+    """The float in a cell, or ``None`` when the value is missing (absent, None, NaN, not a number;
+    with ``finite=True`` also ±inf)."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        result = float(value)
+    except (TypeError, ValueError):
+        return None
+    if math.isnan(result) or (finite and math.isinf(result)):
+        return None
+    return result
+
+
+def _check_rows(rows: Sequence[Mapping[str, Any]]) -> None:
+    for i, row in enumerate(rows):
+        if not isinstance(row, Mapping) or "detector" not in row:
+            raise ConfigError(
+                f"result row {i} has no 'detector' key; each row must be "
+                "{'detector': name, **metrics} (metrics from compute_metrics)."
+            )
+
+
+def _cells(
+    rows: Sequence[Mapping[str, Any]], macro: bool
+) -> tuple[list[str], list[list[str]], list[list[bool]]]:
+    """Headers, displayed cells and best-marks (without the detector column)."""
+    _check_rows(rows)
+    columns = table_columns(macro)
+    shown: list[list[str]] = [[] for _ in rows]
+    best: list[list[bool]] = [[] for _ in rows]
+    for _, key, higher in columns:
+        values = [number(row.get(key)) for row in rows]
+        rounded = [None if v is None else round(v, DECIMALS) for v in values]
+        present = [v for v in rounded if v is not None]
+        target = None
+        if len(present) >= 2:
+            target = max(present) if higher else min(present)
+        for i, v in enumerate(rounded):
+            shown[i].append(MISSING if v is None else f"{v:.{DECIMALS}f}")
+            best[i].append(v is not None and v == target)
+    return [header for header, _, _ in columns], shown, best
+
+
+def _markdown(rows: Sequence[Mapping[str, Any]], title: str, macro: bool) -> str:
+    headers, shown, best = _cells(rows, macro)
+    lines = [
+        f"# {title}",
+        "",
+        "| Detector | " + " | ".join(headers) + " |",
+        "| --- | " + " | ".join("---:" for _ in headers) + " |",
+    ]
+    for row, cells, marks in zip(rows, shown, best):
+        name = str(row["detector"]).replace("|", "\\|")
+        body = [f"**{c}**" if m else c for c, m in zip(cells, marks)]
+        lines.append(f"| {name} | " + " | ".join(body) + " |")
+    lines += ["", _footnote(macro, "in bold"), ""]
+    return "\n".join(lines)
+
+
+def format_table(rows: Sequence[Mapping[str, Any]], *, macro: bool = True) -> str:
+    """The comparison table as aligned plain text for the terminal (best per column: ``*``)."""
+    headers, shown, best = _cells(rows, macro)
+    table = [["Detector", *headers]]
+    for row, cells, marks in zip(rows, shown, best):
+        marked = [c + ("*" if m else " ") for c, m in zip(cells, marks)]
+        table.append([str(row["detector"]), *marked])
+    widths = [max(len(r[k]) for r in table) for k in range(len(table[0]))]
+    lines = []
+    for n, r in enumerate(table):
+        lines.append(
+            "  ".join(
+                c.ljust(w) if k == 0 else c.rjust(w) for k, (c, w) in enumerate(zip(r, widths))
+            ).rstrip()
+        )
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    lines.append(_footnote(macro, "marked *"))
+    return "\n".join(lines)
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready copy: numpy/torch scalars and arrays to Python, NaN/inf to None."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+        return _plain(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+def write_results(
+    run_dir: str | os.PathLike,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    title: str = "Detector comparison",
+    macro: bool = True,
+) -> dict[str, Path]:
+    """Write ``results.md``, ``results.csv`` and ``results.json`` into ``run_dir`` (created).
+
+    ``results.md`` holds the table described in this module's docstring; ``results.csv`` one row
+    per detector with *every* metric key (table columns first, full precision, missing = empty);
+    ``results.json`` ``{"title": ..., "rows": [...]}`` with every value (NaN as null).
+    Returns ``{"md": path, "csv": path, "json": path}``.
+    """
+    rows = list(rows)
+    _check_rows(rows)
+    out = Path(run_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"md": out / "results.md", "csv": out / "results.csv", "json": out / "results.json"}
+
+    paths["md"].write_text(_markdown(rows, title, macro), encoding="utf-8")
+
+    keys = ["detector"]
+    for key in [k for _, k, _ in table_columns(macro)] + [k for row in rows for k in row]:
+        if key not in keys:
+            keys.append(key)
+    plain_rows = [_plain(dict(row)) for row in rows]
+    with paths["csv"].open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=keys, restval="")
+        writer.writeheader()
+        for row in plain_rows:
+            writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+
+    with paths["json"].open("w", encoding="utf-8") as fh:
+        json.dump({"title": title, "rows": plain_rows}, fh, indent=2, allow_nan=False)
+        fh.write("\n")
+    return paths
+
+
+def plot_roc(
+    path: str | os.PathLike,
+    curves: Mapping[str, tuple[Any, Any]],
+    *,
+    title: str = "ROC (fake = positive)",
+) -> Path:
+    """Draw one ROC line per detector (AUC in the legend) plus the chance diagonal.
+
+    ``curves`` maps a detector name to ``(scores, labels)``. ``path`` is the PNG file, or a
+    directory (existing, or a path without suffix) to write ``roc.png`` into. Uses matplotlib's
+    Agg canvas directly, so no display is needed and the global pyplot backend is untouched.
+    Returns the written path.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from dfshield.eval.metrics import roc_points
+
+    target = Path(path)
+    if target.is_dir() or not target.suffix:
+        target = target / "roc.png"
+    target.parent.mkdir(parents=True, exist_ok=True)
+
+    fig = Figure(figsize=(6, 6), dpi=120)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    for name, (scores, labels) in curves.items():
+        fpr, tpr, _ = roc_points(scores, labels)
+        auc = float(((fpr[1:] - fpr[:-1]) * (tpr[1:] + tpr[:-1])).sum() / 2.0)
+        ax.plot(fpr, tpr, linewidth=1.5, label=f"{name} (AUC = {auc:.4f})")
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="chance")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.005)
+    ax.set_xlabel("False positive rate (real flagged as fake)")
+    ax.set_ylabel("True positive rate (fake detected)")
+    ax.set_title(title)
+    ax.set_aspect("equal")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize="small")
+    fig.tight_layout()
+    fig.savefig(target, format="png")
+    return target

@@ -1,0 +1,6 @@
+"""Media: decoding frames, masks and landmarks, sampling frames from videos, cropping faces.
+
+The lowest floor of the data path, shared by dataset reading (:mod:`dfshield.data`), dataset
+building (:mod:`dfshield.datasets`) and scoring new media (:mod:`dfshield.eval.predict`).
+It imports nothing else of dfshield but its errors.
+"""

@@ -1,0 +1,150 @@
+"""Frame selection (numeric order, even sampling) and decoding of frame, mask and landmark bytes."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Sequence
+from pathlib import PurePosixPath
+from typing import TypeVar
+
+import cv2
+import numpy as np
+
+from dfshield.errors import DataError
+
+T = TypeVar("T")
+
+_NPY_MAGIC = b"\x93NUMPY"
+
+
+def frame_sort_key(path: str) -> tuple:
+    """Sort key of a frame path: integer file stem first (``2 < 10 < 1005``), then the name."""
+    stem = PurePosixPath(str(path).replace("\\", "/")).stem
+    return (0, int(stem), path) if stem.isdigit() else (1, 0, stem, path)
+
+
+def sort_frames(frames: Iterable[str]) -> list[str]:
+    """Frame paths sorted numerically by their file stem (names that are not numbers go last)."""
+    return sorted(frames, key=frame_sort_key)
+
+
+def even_indices(total: int, n: int) -> list[int]:
+    """``n`` indices spread evenly over ``range(total)``, first and last included.
+
+    The exact rule: ``floor(linspace(0, total - 1, n) + 0.5)`` (rounding halves up). For
+    ``n <= total`` the indices are strictly increasing (no repeats); for ``n > total`` each index
+    repeats about ``n / total`` times, still in order.
+    """
+    if total < 1 or n < 1:
+        return []
+    if n == 1:
+        return [0] if total == 1 else [int(np.floor((total - 1) / 2 + 0.5))]
+    return [int(i) for i in np.floor(np.linspace(0, total - 1, n) + 0.5)]
+
+
+def select_frames(frames: Sequence[T], n: int) -> list[T]:
+    """Sort frame paths numerically by integer stem and keep ``n`` evenly spaced ones.
+
+    A video with ``n`` or fewer frames keeps all of them. (DeepfakeBench keeps the first ``n``.)
+    """
+    ordered = sort_frames(frames)  # type: ignore[arg-type]
+    if n >= len(ordered):
+        return list(ordered)
+    return [ordered[i] for i in even_indices(len(ordered), n)]
+
+
+def repeat_evenly(frames: Sequence[T], n: int) -> list[T]:
+    """Stretch a short list to ``n`` items by repeating each item evenly, keeping the order."""
+    return [frames[i] for i in even_indices(len(frames), n)]
+
+
+def select_clips(frames: Sequence[T], frame_num: int, clip_size: int) -> list[list[T]]:
+    """Clips of ``clip_size`` frames for video mode, deterministic.
+
+    ``max(frame_num, clip_size)`` frames are chosen evenly (:func:`select_frames`) and cut into
+    ``len // clip_size`` clips of consecutive chosen frames whose start indices are spread evenly
+    (:func:`even_indices` over the possible starts; one clip is centred). A video with fewer than
+    ``clip_size`` frames gives one clip in which its frames are repeated evenly
+    (:func:`repeat_evenly`: ``[a, b, c]`` -> ``[a, a, b, b, b, b, c, c]`` for 8).
+    """
+    chosen = select_frames(frames, max(frame_num, clip_size))
+    if not chosen:
+        return []
+    if len(chosen) < clip_size:
+        return [repeat_evenly(chosen, clip_size)]
+    count = len(chosen) // clip_size
+    starts = even_indices(len(chosen) - clip_size + 1, count)
+    return [list(chosen[s : s + clip_size]) for s in starts]
+
+
+def _describe(key: str, dataset: str | None) -> str:
+    return f"'{key}'" + (f" of dataset '{dataset}'" if dataset else "")
+
+
+def _to_uint8(img: np.ndarray, key: str, dataset: str | None) -> np.ndarray:
+    if img.dtype == np.uint8:
+        return img
+    if img.dtype == np.uint16:
+        return (img.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)
+    raise DataError(
+        f"image {_describe(key, dataset)} has pixel type {img.dtype}; expected 8- or "
+        f"16-bit integers (re-encode it as an 8-bit PNG)"
+    )
+
+
+def decode_image(data: bytes, key: str, dataset: str | None = None) -> np.ndarray:
+    """Decode image bytes (PNG, JPEG, ...) to an ``HxWx3`` uint8 RGB array.
+
+    Grayscale is replicated to three channels, an alpha channel is dropped, 16-bit is scaled to
+    8-bit. Bytes OpenCV cannot decode raise :class:`DataError` naming ``key`` (and ``dataset``).
+    """
+    if data is None or len(data) == 0:
+        raise DataError(f"image {_describe(key, dataset)} is empty (0 bytes)")
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    img = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+    if img is None or img.size == 0:
+        raise DataError(
+            f"cannot decode image {_describe(key, dataset)} ({len(data)} bytes, starting "
+            f"{bytes(data[:8])!r}): not a readable image or a corrupt/truncated file"
+        )
+    img = _to_uint8(img, key, dataset)
+    if img.ndim == 2:
+        return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+    channels = img.shape[2]
+    if channels == 1:
+        return cv2.cvtColor(img[:, :, 0], cv2.COLOR_GRAY2RGB)
+    if channels == 2:  # gray + alpha
+        return cv2.cvtColor(np.ascontiguousarray(img[:, :, 0]), cv2.COLOR_GRAY2RGB)
+    if channels == 3:
+        return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    if channels == 4:
+        return cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
+    raise DataError(f"image {_describe(key, dataset)} has {channels} channels; expected 1, 3 or 4")
+
+
+def decode_mask(data: bytes, key: str, dataset: str | None = None) -> np.ndarray:
+    """Decode mask bytes to an ``HxW`` float32 array in ``[0, 1]`` (colour masks are averaged)."""
+    img = decode_image(data, key, dataset)
+    return (img.astype(np.float32).mean(axis=2) / 255.0).astype(np.float32)
+
+
+def decode_landmark(data: bytes, key: str, dataset: str | None = None) -> np.ndarray:
+    """Decode landmark bytes to an ``(N, 2)`` float32 array.
+
+    DeepfakeBench's LMDBs store the raw array bytes without an ``.npy`` header, read as uint32
+    ``(81, 2)``; bytes that start with the ``.npy`` magic (a file on disk) are read with
+    ``np.load(allow_pickle=False)``.
+    """
+    if data is None or len(data) == 0:
+        raise DataError(f"landmarks {_describe(key, dataset)} are empty (0 bytes)")
+    try:
+        if bytes(data[:6]) == _NPY_MAGIC:
+            array = np.load(io.BytesIO(data), allow_pickle=False)
+        else:
+            if len(data) % 8:
+                raise ValueError(f"{len(data)} bytes is not a whole number of uint32 (x, y) pairs")
+            array = np.frombuffer(data, dtype=np.uint32)
+        array = np.asarray(array, dtype=np.float32).reshape(-1, 2)
+    except (ValueError, EOFError, OSError) as error:
+        raise DataError(f"cannot read landmarks {_describe(key, dataset)}: {error}") from error
+    return array

@@ -1,0 +1,1 @@
+"""Studies built from many runs: side-by-side comparison, imbalance ratios, minority subsampling."""

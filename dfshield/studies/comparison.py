@@ -1,0 +1,89 @@
+"""Side-by-side comparison of detectors under one protocol (the SP Cup paper's Table II, on your data).
+
+Every detector gets the same data, splits, epochs, batch size, seed and model-selection rule
+(the protocol file, plus ``--set`` overrides applied to all); only the detector files differ. A
+detector file that changes a protocol value is an error, not a silent advantage. Frozen-backbone
+detectors share one feature bank: each frame is encoded once for the whole comparison.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from dfshield.config import RunConfig, load_run_config
+from dfshield.errors import ConfigError
+
+PROTOCOL_SECTIONS = ("data", "train")
+
+
+def run_name(detector: str) -> str:
+    """The table row and folder name of a detector config: its name, or a YAML file's stem."""
+    path = Path(detector)
+    return path.stem if path.suffix in (".yaml", ".yml") or path.is_file() else str(detector)
+
+
+def load_comparison_configs(
+    detectors: list[str],
+    protocol: str | None = None,
+    overrides: list[str] | None = None,
+    extra_layers: list[tuple[str, dict]] | None = None,
+) -> dict[str, RunConfig]:
+    """One run config per detector config name; all must share the protocol sections."""
+    if not detectors:
+        raise ConfigError(
+            "compare needs at least one detector, e.g. --detectors clip_linear robust_clip spcup"
+        )
+    if len(set(detectors)) != len(detectors):
+        raise ConfigError(f"a detector is listed twice in {detectors}")
+    configs = {
+        run_name(name): load_run_config(protocol, name, overrides, extra_layers)
+        for name in detectors
+    }
+    if len(configs) != len(detectors):
+        raise ConfigError(f"two detector configs share a file name in {detectors}; rename one")
+    reference_name, reference = next(iter(configs.items()))
+    for name, cfg in configs.items():
+        for section in PROTOCOL_SECTIONS:
+            ours, theirs = asdict(getattr(cfg, section)), asdict(getattr(reference, section))
+            if ours != theirs:
+                changed = sorted(k for k in ours if ours[k] != theirs.get(k))
+                raise ConfigError(
+                    f"detector config '{name}' sets protocol values ({section}.{', '.join(changed)}) "
+                    f"that differ from '{reference_name}'; in a comparison the protocol is shared — "
+                    f"move them to the protocol file or to --set"
+                )
+    return configs
+
+
+def run_comparison(
+    configs: dict[str, RunConfig], run_dir: Path, feature_cache: str | Path | None = None
+) -> list[dict[str, Any]]:
+    """Train, select and test every detector; write results.md/.csv/.json and roc.png."""
+    from dfshield.engine.trainer import Trainer
+    from dfshield.eval.report import plot_roc, write_results
+
+    run_dir = Path(run_dir)
+    reference = next(iter(configs.values()))
+    cache = feature_cache or Path(reference.train.output_dir) / "feature_cache"
+    rows, curves, is_main = [], {}, True
+    for name, cfg in configs.items():
+        trainer = Trainer(cfg, run_dir / name, feature_cache=cache)
+        summary = trainer.fit()
+        result = trainer.test()
+        is_main = trainer.dist.is_main
+        metrics = result["metrics"]
+        rows.append({"detector": name, **metrics, "best_epoch": summary["best_epoch"]})
+        curves[name] = (result["scores"], result["labels"])
+    if is_main:
+        write_results(run_dir, rows, title="Comparison on the test split")
+        plot_roc(run_dir / "roc.png", curves)
+        (run_dir / "protocol.json").write_text(
+            json.dumps(
+                {section: asdict(getattr(reference, section)) for section in PROTOCOL_SECTIONS},
+                indent=2,
+            )
+        )
+    return rows

@@ -1,0 +1,290 @@
+"""Imbalance study reports: the mean ± std summary over seeds and the files written from it
+(``imbalance.md``, ``imbalance.csv``, ``imbalance_runs.csv``, ``imbalance.json``, ``imbalance.png``);
+the runs themselves come from :func:`dfshield.studies.imbalance.run_imbalance`.
+
+**Outputs** in the run folder:
+
+* ``imbalance.md`` — training counts per ratio, then one table per test set (the protocol's test
+  split first, then each ``--extra-test`` set): rows = detector × ratio, columns AUC, AP, EER and
+  macro F1 as ``mean ± std`` over seeds (sample std, n − 1; one seed: mean only); best mean per
+  ratio and column in bold.
+* ``imbalance.csv`` — the same numbers, one row per (test set, detector, ratio):
+  ``test_set, detector, ratio, minority, n_seeds, train_real_videos, train_fake_videos,
+  auc_mean, auc_std, ap_mean, ap_std, eer_mean, eer_std, f1_macro_mean, f1_macro_std``.
+* ``imbalance_runs.csv`` — every (detector, ratio, seed, test set) with all metrics;
+  ``imbalance.json`` — the settings, the summary and the runs.
+* ``imbalance.png`` — test AUC against the ratio, log x axis, one line per detector, error bars =
+  std over seeds; one panel per test set.
+* ``ratio-<r>/seed-<s>/`` — the subsample (``data/json/``, ``subsample.json`` with the kept
+  minority videos), one run folder per detector, and that comparison's ``results.md`` / ``.csv`` /
+  ``.json`` and ``roc.png`` (extra test sets as extra rows, see :mod:`dfshield.eval.extra_test`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dfshield.eval.report import number
+from dfshield.studies.subsample import majority_class, ratio_text
+
+#: ``(header, metric key, higher is better)`` of the summary tables (frame level).
+SUMMARY_METRICS: tuple[tuple[str, str, bool], ...] = (
+    ("AUC", "auc", True),
+    ("AP", "ap", True),
+    ("EER", "eer", False),
+    ("macro F1", "f1_macro", True),
+)
+
+
+def summarize(
+    runs: Sequence[Mapping[str, Any]], metrics: Sequence[tuple[str, str, bool]] = SUMMARY_METRICS
+) -> list[dict[str, Any]]:
+    """Mean and sample standard deviation (n − 1; ``None`` for one seed) over seeds, one row per
+    (test set, detector, ratio), in the order test sets and detectors first appear, by ratio."""
+    groups: dict[tuple, list[Mapping[str, Any]]] = {}
+    for run in runs:
+        groups.setdefault((run["test_set"], run["detector"], run["ratio"]), []).append(run)
+    set_order = list(dict.fromkeys(run["test_set"] for run in runs))
+    detector_order = list(dict.fromkeys(run["detector"] for run in runs))
+    rows = []
+    for (test_set, detector, ratio), items in groups.items():
+        first = items[0]
+        row: dict[str, Any] = {
+            "test_set": test_set,
+            "detector": detector,
+            "ratio": ratio,
+            "minority": first.get("minority"),
+            "n_seeds": len(items),
+            "train_real_videos": first.get("train_real_videos"),
+            "train_fake_videos": first.get("train_fake_videos"),
+        }
+        for _, key, _ in metrics:
+            values = [
+                v for v in (number(item.get(key), finite=True) for item in items) if v is not None
+            ]
+            row[f"{key}_mean"] = float(np.mean(values)) if values else None
+            row[f"{key}_std"] = float(np.std(values, ddof=1)) if len(values) >= 2 else None
+        rows.append(row)
+    rows.sort(
+        key=lambda r: (
+            set_order.index(r["test_set"]),
+            detector_order.index(r["detector"]),
+            r["ratio"],
+        )
+    )
+    return rows
+
+
+# -- writing ---------------------------------------------------------------------------------
+
+CSV_COLUMNS = (
+    "test_set",
+    "detector",
+    "ratio",
+    "minority",
+    "n_seeds",
+    "train_real_videos",
+    "train_fake_videos",
+) + tuple(f"{key}_{stat}" for _, key, _ in SUMMARY_METRICS for stat in ("mean", "std"))
+
+
+def write_imbalance(
+    run_dir: str | os.PathLike,
+    summary: Sequence[Mapping[str, Any]],
+    runs: Sequence[Mapping[str, Any]],
+    settings: Mapping[str, Any],
+) -> dict[str, Path]:
+    """Write ``imbalance.md``, ``imbalance.csv``, ``imbalance_runs.csv``, ``imbalance.json`` and
+    ``imbalance.png`` into ``run_dir``; returns their paths by suffix."""
+    import csv
+
+    out = Path(run_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "md": out / "imbalance.md",
+        "csv": out / "imbalance.csv",
+        "runs_csv": out / "imbalance_runs.csv",
+        "json": out / "imbalance.json",
+        "png": out / "imbalance.png",
+    }
+    paths["md"].write_text(format_markdown(summary, settings), encoding="utf-8")
+    with paths["csv"].open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        for row in summary:
+            writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in CSV_COLUMNS})
+    keys: list[str] = []
+    for run in runs:
+        keys += [k for k in run if k not in keys]
+    with paths["runs_csv"].open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=keys, restval="")
+        writer.writeheader()
+        for run in runs:
+            writer.writerow({k: ("" if v is None else v) for k, v in run.items()})
+    document = _json_ready({"settings": settings, "summary": summary, "runs": runs})
+    paths["json"].write_text(json.dumps(document, indent=2, allow_nan=False), encoding="utf-8")
+    plot_imbalance(paths["png"], summary, settings)
+    return paths
+
+
+def _json_ready(value: Any) -> Any:
+    """A JSON-safe copy: mappings, lists, numbers (non-finite -> None), strings; others as text."""
+    if isinstance(value, Mapping):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, (np.floating, np.integer)):
+        value = value.item()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    return str(value)
+
+
+def _cell(mean: float | None, std: float | None) -> str:
+    if mean is None:
+        return "—"
+    return f"{mean:.4f}" if std is None else f"{mean:.4f} ± {std:.4f}"
+
+
+def format_markdown(summary: Sequence[Mapping[str, Any]], settings: Mapping[str, Any]) -> str:
+    """``imbalance.md``: settings, training counts per ratio, one table per test set."""
+    minority = settings["minority"]
+    majority = majority_class(minority)
+    counts = settings["protocol_counts"]
+    lines = [
+        "# Imbalance study",
+        "",
+        f"Training split of {', '.join(settings['train_datasets'])}: {counts['real']} real and "
+        f"{counts['fake']} fake videos. Minority class: **{minority}** — every {majority} training "
+        f"video is kept and the {minority} videos are subsampled by video (seeded) to "
+        f"⌊{majority} / r⌋ for each ratio r ({majority}:{minority} = r:1). Validation and test "
+        f"splits are unchanged.",
+        "",
+        f"| Ratio ({majority}:{minority}) | real videos | fake videos |",
+        "| ---: | ---: | ---: |",
+    ]
+    for ratio, row in settings["counts"].items():
+        lines.append(f"| {ratio}:1 | {row['real']} | {row['fake']} |")
+    seeds = settings["seeds"]
+    lines += [
+        "",
+        f"Seeds: {', '.join(map(str, seeds))} (each sets both the subsample and train.seed).",
+        "",
+    ]
+    headers = [header for header, _, _ in SUMMARY_METRICS]
+    for position, test_set in enumerate(settings["test_sets"]):
+        rows = [r for r in summary if r["test_set"] == test_set]
+        if not rows:
+            continue
+        title = "Test split" if position == 0 else "Extra test set"
+        lines += [
+            f"## {title}: {test_set}",
+            "",
+            "| Detector | Ratio | " + " | ".join(headers) + " |",
+            "| --- | ---: | " + " | ".join("---:" for _ in headers) + " |",
+        ]
+        best = _best_marks(rows)
+        for row in rows:
+            cells = []
+            for _, key, _ in SUMMARY_METRICS:
+                text = _cell(row.get(f"{key}_mean"), row.get(f"{key}_std"))
+                cells.append(f"**{text}**" if (id(row), key) in best else text)
+            name = str(row["detector"]).replace("|", "\\|")
+            lines.append(f"| {name} | {ratio_text(row['ratio'])}:1 | " + " | ".join(cells) + " |")
+        lines.append("")
+    lines += [
+        f"Frame level, on the test split. Mean ± sample standard deviation over "
+        f"{len(seeds)} seed(s) (one seed: mean only). EER: lower is better; AUC, AP and "
+        f"macro F1 (averaged over both classes): higher is better. Best mean per ratio and "
+        f"column in bold (when at least two detectors).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _best_marks(rows: Sequence[Mapping[str, Any]]) -> set[tuple[int, str]]:
+    marks: set[tuple[int, str]] = set()
+    for ratio in {r["ratio"] for r in rows}:
+        same = [r for r in rows if r["ratio"] == ratio]
+        if len(same) < 2:
+            continue
+        for _, key, higher in SUMMARY_METRICS:
+            values = [
+                (round(r[f"{key}_mean"], 4), r) for r in same if r.get(f"{key}_mean") is not None
+            ]
+            if len(values) < 2:
+                continue
+            target = (max if higher else min)(v for v, _ in values)
+            marks.update((id(r), key) for v, r in values if v == target)
+    return marks
+
+
+def plot_imbalance(
+    path: str | os.PathLike,
+    summary: Sequence[Mapping[str, Any]],
+    settings: Mapping[str, Any],
+    metric: str = "auc",
+) -> Path:
+    """Test ``metric`` against the ratio (log x), one line per detector with std error bars,
+    one panel per test set. Uses matplotlib's Agg canvas (no display needed)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FixedLocator, NullFormatter
+
+    test_sets = [t for t in settings["test_sets"] if any(r["test_set"] == t for r in summary)]
+    ratios = sorted({float(r["ratio"]) for r in summary})
+    majority, minority = majority_class(settings["minority"]), settings["minority"]
+    fig = Figure(figsize=(6.4 * max(1, len(test_sets)), 4.8), dpi=120)
+    FigureCanvasAgg(fig)
+    axes = [
+        fig.add_subplot(1, max(1, len(test_sets)), i + 1) for i in range(max(1, len(test_sets)))
+    ]
+    for ax, test_set in zip(axes, test_sets):
+        rows = [r for r in summary if r["test_set"] == test_set]
+        for detector in dict.fromkeys(r["detector"] for r in rows):
+            points = sorted(
+                (
+                    r
+                    for r in rows
+                    if r["detector"] == detector and r.get(f"{metric}_mean") is not None
+                ),
+                key=lambda r: r["ratio"],
+            )
+            if not points:
+                continue
+            x = [float(r["ratio"]) for r in points]
+            y = [r[f"{metric}_mean"] for r in points]
+            err = [r[f"{metric}_std"] or 0.0 for r in points]
+            ax.errorbar(x, y, yerr=err, marker="o", capsize=3, linewidth=1.5, label=str(detector))
+        ax.set_xscale("log")
+        if len(ratios) == 1:
+            ax.set_xlim(ratios[0] / 2, ratios[0] * 2)
+        ax.xaxis.set_major_locator(FixedLocator(ratios))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xticks(ratios, [f"{ratio_text(r)}:1" for r in ratios])
+        ax.set_xlabel(f"training ratio {majority}:{minority} (log scale)")
+        if metric in (
+            "auc",
+            "ap",
+            "f1_macro",
+        ):  # bounded by 1: keep error bars from widening the axis
+            low, high = ax.get_ylim()
+            ax.set_ylim(low, min(high, 1.01))
+        ax.set_ylabel(f"test {metric.upper()} (mean ± std over seeds)")
+        ax.set_title(test_set)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize="small")
+    fig.tight_layout()
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(target, format="png")
+    return target

@@ -1,1 +1,0 @@
-"""Training: data loading, trainer, feature bank, metrics and comparison."""
