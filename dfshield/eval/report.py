@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from dfshield.errors import ConfigError
+from dfshield.fileio import json_ready
 
 __all__ = ["write_results", "format_table", "plot_roc", "table_columns", "number"]
 
@@ -138,23 +139,6 @@ def format_table(rows: Sequence[Mapping[str, Any]], *, macro: bool = True) -> st
     return "\n".join(lines)
 
 
-def _plain(value: Any) -> Any:
-    """JSON-ready copy: numpy/torch scalars and arrays to Python, NaN/inf to None."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
-        return _plain(value.tolist())
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)
-
-
 def write_results(
     run_dir: str | os.PathLike,
     rows: Sequence[Mapping[str, Any]],
@@ -181,7 +165,7 @@ def write_results(
     for key in [k for _, k, _ in table_columns(macro)] + [k for row in rows for k in row]:
         if key not in keys:
             keys.append(key)
-    plain_rows = [_plain(dict(row)) for row in rows]
+    plain_rows = [json_ready(dict(row)) for row in rows]
     with paths["csv"].open("w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=keys, restval="")
         writer.writeheader()
