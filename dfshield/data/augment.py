@@ -1,10 +1,17 @@
-"""Per-frame transforms: train-time augmentation (albumentations 2.x) and the final resize.
+"""Per-frame transforms: train-time augmentation (albumentations 1.3.x or 2.x) and the final resize.
 
 The pipeline of a training frame, in DeepfakeBench's order: horizontal flip, rotation, Gaussian
 blur, isotropic resize (longest side to the detector's resolution, random interpolation, padded
 to a square), brightness/contrast, JPEG re-compression (``quality_range``), then a resize to
 ``resolution x resolution`` (bicubic, as DeepfakeBench's loader). Validation and test frames get
 only the final resize. Masks and landmarks follow the geometric operations.
+
+Both albumentations majors build the same pipeline with the same parameters, so dfshield
+installs into a DeepfakeBench environment (whose ``albu.py`` needs 1.x). The few transforms
+whose arguments were renamed in 2.x go through the compatibility functions below, one per
+difference, chosen by the installed major version. The random draws are not bit-identical
+across the two majors: their samplers differ (2.x, for one, draws a blur kernel size among all
+integers of ``blur_limit`` and rounds it up to odd, so 3 is drawn less often than in 1.x).
 
 Randomness: each call draws a fresh seed from ``torch``'s generator (seeded per DataLoader
 worker by PyTorch), so workers do not repeat each other; all frames of one clip share a seed and
@@ -13,8 +20,11 @@ therefore the same augmentation.
 
 from __future__ import annotations
 
+import functools
 import os
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -25,11 +35,115 @@ from dfshield.data.config import AugmentConfig
 # albumentations 2.x asks a web server for updates when imported; a data loader should not.
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
+#: Standard deviation range (pixels) of the Gaussian blur. Explicit because the two majors
+#: default differently (1.x derives sigma from the kernel size, which 2.x cannot express);
+#: this is 2.x's default, the behaviour dfshield has always had.
+BLUR_SIGMA_RANGE = (0.5, 3.0)
+
 
 def _albumentations() -> Any:
     import albumentations as A
 
     return A
+
+
+def _major() -> int:
+    """The installed albumentations major version: 1 or 2."""
+    return int(_albumentations().__version__.split(".")[0])
+
+
+# --- compatibility layer: one function per transform whose arguments differ in 1.x and 2.x ---
+
+
+def _constant_border(value: int) -> dict[str, int]:
+    """Fill of a constant border, for image and mask (Rotate, PadIfNeeded).
+
+    1.x names it ``value``/``mask_value``; 2.x ``fill``/``fill_mask``.
+    """
+    if _major() < 2:
+        return {"value": value, "mask_value": value}
+    return {"fill": value, "fill_mask": value}
+
+
+def _jpeg_compression(quality_range: tuple[int, int], p: float) -> Any:
+    """JPEG re-compression at a quality drawn from ``quality_range`` (both ends included).
+
+    1.x takes ``quality_lower``/``quality_upper``; 2.x one ``quality_range``.
+    """
+    A = _albumentations()
+    low, high = quality_range
+    if _major() < 2:
+        return A.ImageCompression(quality_lower=low, quality_upper=high, p=p)
+    return A.ImageCompression(quality_range=(low, high), p=p)
+
+
+def _longest_max_size(max_size: int, interpolation: int, area_for_downscale: bool) -> Any:
+    """Resize the longest side to ``max_size``, with ``cv2.INTER_AREA`` when shrinking if asked.
+
+    Area interpolation for downscaling is DeepfakeBench's ``IsotropicResize`` (its
+    ``interpolation_down``); ``interpolation`` applies when enlarging, masks stay
+    nearest-neighbour. 2.x (from 2.0.7) has it as ``area_for_downscale="image"``; 1.x has no
+    such option, so a subclass of its ``LongestMaxSize`` picks the interpolation per image.
+    """
+    A = _albumentations()
+    if not area_for_downscale:
+        return A.LongestMaxSize(max_size=max_size, interpolation=interpolation)
+    if _major() >= 2:
+        return A.LongestMaxSize(
+            max_size=max_size, interpolation=interpolation, area_for_downscale="image"
+        )
+    return _longest_max_size_area_down_1x()(max_size=max_size, interpolation=interpolation)
+
+
+@functools.cache
+def _longest_max_size_area_down_1x() -> type:
+    """1.x's ``LongestMaxSize`` with 2.x's ``area_for_downscale="image"`` (made on first use,
+    so that importing this module does not import albumentations)."""
+    import cv2
+
+    A = _albumentations()
+
+    class LongestMaxSizeAreaDown(A.LongestMaxSize):
+        def apply(self, img: np.ndarray, max_size: int = 1024, **params: Any) -> np.ndarray:
+            if max(img.shape[:2]) > max_size:
+                params["interpolation"] = cv2.INTER_AREA
+            return super().apply(img, max_size=max_size, **params)
+
+        def apply_to_mask(self, img: np.ndarray, **params: Any) -> np.ndarray:
+            params["interpolation"] = cv2.INTER_NEAREST
+            return A.LongestMaxSize.apply(self, img, **params)
+
+        def __reduce__(self) -> tuple[Any, ...]:
+            # a class made inside a function cannot be pickled by name; spawned DataLoader
+            # workers rebuild it through the module-level function instead
+            return (_longest_max_size, (self.max_size, self.interpolation, True), self.__dict__)
+
+    return LongestMaxSizeAreaDown
+
+
+@contextmanager
+def _seeded(compose: Any, seed: int) -> Iterator[None]:
+    """Make the calls of ``compose`` inside the block draw their parameters from ``seed``.
+
+    2.x composes own their generators (``set_random_state``). 1.x transforms draw from the
+    global ``random`` and ``numpy.random`` states: they are seeded for the block and restored
+    after it, so no other user of those streams sees a difference.
+    """
+    if _major() >= 2:
+        compose.set_random_state(np.random.default_rng(seed), random.Random(seed))
+        yield
+        return
+    py_state, np_state = random.getstate(), np.random.get_state()
+    random.seed(seed)
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        random.setstate(py_state)
+        np.random.set_state(np_state)
+
+
+# --- the pipeline ---
 
 
 def build_compose(
@@ -60,25 +174,26 @@ def build_compose(
             ops.append(A.HorizontalFlip(p=aug.flip_prob))
         if aug.rotate_prob > 0:
             ops.append(
-                A.Rotate(limit=aug.rotate_limit, border_mode=cv2.BORDER_CONSTANT, p=aug.rotate_prob)
+                A.Rotate(
+                    limit=aug.rotate_limit,
+                    border_mode=cv2.BORDER_CONSTANT,
+                    p=aug.rotate_prob,
+                    **_constant_border(0),
+                )
             )
         if aug.blur_prob > 0:
-            ops.append(A.GaussianBlur(blur_limit=aug.blur_limit, p=aug.blur_prob))
+            ops.append(
+                A.GaussianBlur(
+                    blur_limit=aug.blur_limit, sigma_limit=BLUR_SIGMA_RANGE, p=aug.blur_prob
+                )
+            )
         if aug.isotropic_resize and resolution:
             ops.append(
                 A.OneOf(
                     [
-                        A.LongestMaxSize(
-                            max_size=resolution,
-                            interpolation=cv2.INTER_CUBIC,
-                            area_for_downscale="image",
-                        ),
-                        A.LongestMaxSize(
-                            max_size=resolution,
-                            interpolation=cv2.INTER_LINEAR,
-                            area_for_downscale="image",
-                        ),
-                        A.LongestMaxSize(max_size=resolution, interpolation=cv2.INTER_LINEAR),
+                        _longest_max_size(resolution, cv2.INTER_CUBIC, area_for_downscale=True),
+                        _longest_max_size(resolution, cv2.INTER_LINEAR, area_for_downscale=True),
+                        _longest_max_size(resolution, cv2.INTER_LINEAR, area_for_downscale=False),
                     ],
                     p=1.0,
                 )
@@ -88,8 +203,7 @@ def build_compose(
                     min_height=resolution,
                     min_width=resolution,
                     border_mode=cv2.BORDER_CONSTANT,
-                    fill=0,
-                    fill_mask=0,
+                    **_constant_border(0),
                 )
             )
         if aug.brightness_contrast_prob > 0:
@@ -101,7 +215,7 @@ def build_compose(
                 )
             )
         if aug.jpeg_prob > 0:
-            ops.append(A.ImageCompression(quality_range=aug.quality_range, p=aug.jpeg_prob))
+            ops.append(_jpeg_compression(aug.quality_range, p=aug.jpeg_prob))
     if resize and resolution:
         ops.append(A.Resize(height=resolution, width=resolution, interpolation=cv2.INTER_CUBIC))
     if not ops:
@@ -145,15 +259,16 @@ class FrameTransform:
         """Return the transformed ``(image, mask, landmark)``; equal ``seed`` means equal params."""
         if self.compose is None:
             return image, mask, landmark
-        if self.train:
-            seed = new_seed() if seed is None else seed
-            self.compose.set_random_state(np.random.default_rng(seed), random.Random(seed))
         kwargs: dict[str, Any] = {"image": image}
         if mask is not None:
             kwargs["mask"] = mask
         if landmark is not None:
             kwargs["keypoints"] = np.asarray(landmark, dtype=np.float32)
-        out = self.compose(**kwargs)
+        if self.train:
+            with _seeded(self.compose, new_seed() if seed is None else seed):
+                out = self.compose(**kwargs)
+        else:
+            out = self.compose(**kwargs)
         new_landmark = None
         if landmark is not None:
             new_landmark = np.asarray(out["keypoints"], dtype=np.float32).reshape(-1, 2)
