@@ -220,15 +220,17 @@ def _resolve(path: Path, chain: tuple[Path, ...]) -> tuple[dict, list[Path]]:
     for base in bases:
         parent, grandparents = _resolve(base, (*chain, here))
         ancestors += [*grandparents, base]
-        imports = _add_imports(result.get("imports"), parent.get("imports"))
-        result = merge(result, parent, by_name=False)
-        if imports is not None:
-            result["imports"] = imports
-    imports = _add_imports(result.get("imports"), data.get("imports"))
-    result = merge(result, data, by_name=False)
+        result = _inherit(result, parent)
+    return _inherit(result, data), ancestors
+
+
+def _inherit(parent: dict, child: dict) -> dict:
+    """``child`` merged over ``parent`` as ``_base_`` does: no rename rule, ``imports`` add up."""
+    imports = _add_imports(parent.get("imports"), child.get("imports"))
+    result = merge(parent, child, by_name=False)
     if imports is not None:
         result["imports"] = imports
-    return result, ancestors
+    return result
 
 
 def _base_paths(value: Any, path: Path) -> list[Path]:

@@ -140,6 +140,8 @@ class Registry:
             )
         kwargs = dict(cfg)
         name = kwargs.pop("name")
+        if not isinstance(name, str):
+            raise ConfigError(f"a {self.name} config's 'name' must be a string, got {name!r}")
         return name, kwargs, self.get(name)
 
     def _check_options(

@@ -2,8 +2,8 @@
 ``dfshield config`` prints a complete, checked config.
 
 ``fixtures/shipped_configs.json`` holds each file of ``configs/`` as plain YAML before the
-ablation and study configs became ``_base_`` differences (``yaml.safe_load`` of the files at the
-commit before, ``git show <commit>:configs/...``). Change it only together with a config whose
+ablation and study configs became ``_base_`` differences (``yaml.safe_load`` of ``git show
+8f8732d:configs/...``). Change it only together with a config whose
 meaning you change on purpose.
 """
 

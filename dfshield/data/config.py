@@ -1,4 +1,9 @@
-"""Configuration of dataset reading and train-time augmentation (the ``data`` section)."""
+"""Configuration of dataset reading and train-time augmentation (the ``data`` section).
+
+Mappings become these dataclasses through ``dfshield.config.from_dict``, the one converter of
+every config section (unknown keys and wrong types named with the closest valid key); the
+``__post_init__`` checks here cover what a type cannot say (ranges, pairs, odd kernel sizes).
+"""
 
 from __future__ import annotations
 
