@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "compare detectors at several real:fake training ratios (mean ± std over seeds)",
     ),
     "extract": ("dfshield.commands.extract", "encode every frame once into the feature bank"),
+    "config": ("dfshield.commands.config", "print the merged, checked run config as YAML"),
     "demo-data": (
         "dfshield.datasets.demo",
         "make the synthetic demo dataset (DeepfakeBench format)",

@@ -20,7 +20,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from dfshield._suggest import did_you_mean
@@ -102,6 +102,33 @@ class Registry:
         passed only to entries whose constructor accepts it. A key the constructor does not
         accept is an error that lists the accepted keys.
         """
+        name, kwargs, factory = self._entry(cfg)
+        accepted, takes_any = self._check_options(name, factory, kwargs, hidden=context)
+        for key, value in context.items():
+            if key not in kwargs and (takes_any or key in accepted):
+                kwargs[key] = value
+        return factory(**kwargs)
+
+    def check(self, cfg: dict, build_time: Mapping[str, str] | None = None) -> Any:
+        """Check ``cfg`` as :meth:`build` does, without building: the name is registered and
+        every key is a constructor option. Returns the registered entry.
+
+        ``build_time`` maps the names of values the builder passes (``class_counts``) to where
+        they come from: a config that sets one is an error, and they are not listed as options.
+        """
+        build_time = build_time or {}
+        name, kwargs, factory = self._entry(cfg)
+        for key in kwargs:
+            if key in build_time:
+                raise ConfigError(
+                    f"{self.name} '{name}': '{key}' is not a config option: it is "
+                    f"{build_time[key]}; remove it from the config"
+                )
+        self._check_options(name, factory, kwargs, hidden=build_time)
+        return factory
+
+    def _entry(self, cfg: dict) -> tuple[str, dict, Any]:
+        """``(name, options, entry)`` of a config mapping with a ``name`` key."""
         if not isinstance(cfg, dict):
             raise ConfigError(
                 f"a {self.name} config must be a mapping with a 'name' key, got {cfg!r}"
@@ -113,19 +140,24 @@ class Registry:
             )
         kwargs = dict(cfg)
         name = kwargs.pop("name")
-        factory = self.get(name)
+        if not isinstance(name, str):
+            raise ConfigError(f"a {self.name} config's 'name' must be a string, got {name!r}")
+        return name, kwargs, self.get(name)
+
+    def _check_options(
+        self, name: str, factory: Any, kwargs: dict, hidden: Mapping[str, Any]
+    ) -> tuple[set[str], bool]:
+        """Reject keys the constructor does not take; ``hidden`` names are not listed."""
         accepted, takes_any = accepted_options(factory)
         if not takes_any:
+            options = sorted(accepted - set(hidden))
             for key in kwargs:
                 if key not in accepted:
                     raise ConfigError(
-                        f"{self.name} '{name}' has no option '{key}'.{did_you_mean(key, accepted)} "
-                        f"Its options: {', '.join(sorted(accepted)) or '(none)'}"
+                        f"{self.name} '{name}' has no option '{key}'.{did_you_mean(key, options)} "
+                        f"Its options: {', '.join(options) or '(none)'}"
                     )
-        for key, value in context.items():
-            if key not in kwargs and (takes_any or key in accepted):
-                kwargs[key] = value
-        return factory(**kwargs)
+        return accepted, takes_any
 
     def names(self) -> list[str]:
         self._load()

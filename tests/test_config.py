@@ -1,4 +1,5 @@
-"""Config loading: typed checks, unknown keys with suggestions, and layer precedence."""
+"""Config loading: typed checks, unknown keys with suggestions, layer precedence, YAML files
+(duplicate keys, `_base_` inheritance) and `imports`."""
 
 import pytest
 
@@ -7,6 +8,7 @@ from dfshield.config import (
     TrainConfig,
     build_config,
     load_run_config,
+    load_yaml,
     merge,
     parse_overrides,
 )
@@ -93,3 +95,148 @@ def test_shipped_configs_load():
     for path in sorted((config_dir() / "detectors").glob("*.yaml")):
         cfg = load_run_config(detector=path)
         assert cfg.detector["name"]
+
+
+# -- YAML files: duplicate keys, _base_ inheritance, imports ----------------------------------
+
+
+def test_duplicate_key_names_the_key_the_file_and_the_line(tmp_path):
+    detector = write(
+        tmp_path / "det.yaml",
+        "detector: {name: spcup}\noptimizer:\n  name: adamw\n  lr: 1.0e-4\n  lr: 1.0e-3\n",
+    )
+    with pytest.raises(ConfigError, match=r"duplicate key 'lr' in .*det.yaml \(line 5\)"):
+        load_run_config(detector=detector)
+    with pytest.raises(ConfigError, match="duplicate key 'loss'"):
+        load_yaml(write(tmp_path / "top.yaml", "loss: {name: bce}\nloss: {name: vs}\n"))
+
+
+def test_yaml_merge_keys_may_still_override(tmp_path):
+    path = write(tmp_path / "anchors.yaml", "a: &x {b: 1, c: 2}\nd:\n  <<: *x\n  b: 3\n")
+    assert load_yaml(path)["d"] == {"b": 3, "c": 2}
+
+
+def test_base_merges_recursively_and_the_child_wins_even_over_a_name(tmp_path):
+    write(
+        tmp_path / "parent.yaml",
+        "detector: {name: spcup, hidden: 64, backbone: {name: clip, model: A}}\n"
+        "loss: {name: composite, terms: [{name: bce}]}\n"
+        "optimizer: {name: adamw, lr: 0.1, weight_decay: 0.5}\n",
+    )
+    (tmp_path / "sub").mkdir()
+    child = write(
+        tmp_path / "sub" / "child.yaml",
+        "_base_: ../parent.yaml\n"
+        "detector: {name: mlp, activation: relu, backbone: {model: B}}\n"
+        "loss: {_delete_: true, name: bce}\n"
+        "optimizer: {lr: 0.2}\n",
+    )
+    assert load_yaml(child) == {
+        "detector": {
+            "name": "mlp",
+            "hidden": 64,
+            "activation": "relu",
+            "backbone": {"name": "clip", "model": "B"},
+        },
+        "loss": {"name": "bce"},
+        "optimizer": {"name": "adamw", "lr": 0.2, "weight_decay": 0.5},
+    }
+    cfg = load_run_config(detector=child)
+    assert cfg.loss == {"name": "bce"} and cfg.detector["hidden"] == 64
+
+
+def test_base_list_merges_in_order_and_protocols_inherit_too(tmp_path):
+    from dfshield.config import config_dir
+
+    write(tmp_path / "a.yaml", "train: {epochs: 3, seed: 1}\n")
+    write(tmp_path / "b.yaml", "train: {seed: 2}\n")
+    protocol = write(
+        tmp_path / "protocol.yaml",
+        f"_base_: [{config_dir() / 'protocol.yaml'}, a.yaml, b.yaml]\ntrain: {{batch_size: 8}}\n",
+    )
+    cfg = load_run_config(protocol=protocol)
+    assert (cfg.train.epochs, cfg.train.seed, cfg.train.batch_size) == (3, 2, 8)
+    assert cfg.data.lmdb_dir == "datasets/lmdb"  # from the shipped protocol
+
+
+def test_base_cycle_and_missing_base_are_errors_naming_the_files(tmp_path):
+    write(tmp_path / "a.yaml", "_base_: b.yaml\n")
+    write(tmp_path / "b.yaml", "_base_: a.yaml\n")
+    with pytest.raises(ConfigError, match=r"cycle: .*a.yaml -> .*b.yaml -> .*a.yaml"):
+        load_yaml(tmp_path / "a.yaml")
+    write(tmp_path / "c.yaml", "_base_: nowhere.yaml\n")
+    with pytest.raises(ConfigError, match=r"_base_ 'nowhere.yaml' of .*c.yaml not found"):
+        load_yaml(tmp_path / "c.yaml")
+    write(tmp_path / "d.yaml", "_base_: {x: 1}\n")
+    with pytest.raises(ConfigError, match="must be a file path or a list"):
+        load_yaml(tmp_path / "d.yaml")
+
+
+def test_an_error_inherited_from_a_base_names_the_base(tmp_path):
+    write(tmp_path / "parent.yaml", "detector: {name: spcup, hiddn: 64}\n")
+    child = write(tmp_path / "child.yaml", "_base_: parent.yaml\n")
+    with pytest.raises(ConfigError, match=r"child.yaml \(with _base_ .*parent.yaml\).*'hiddn'"):
+        load_run_config(detector=child)
+
+
+PLUGIN = '''
+import torch
+from dfshield.registry import LOSS
+
+
+@LOSS.register_module(module_name="{name}")
+class PluginLoss(torch.nn.Module):
+    """A loss that a user defines in a file next to the config."""
+
+    def __init__(self, margin=0.5, reduction="mean"):
+        super().__init__()
+        self.margin = margin
+'''
+
+
+@pytest.fixture
+def plugin_loss(tmp_path):
+    """A plugin file in tmp_path that registers a loss; the registry is cleaned up after."""
+    from dfshield.registry import LOSS
+
+    name = f"plugin_loss_{tmp_path.name}".replace("-", "_")
+    (tmp_path / "plugins").mkdir()
+    write(tmp_path / "plugins" / "my_loss.py", PLUGIN.format(name=name))
+    yield name
+    LOSS._entries.pop(name, None)
+
+
+def test_imports_are_relative_to_the_yaml_and_run_before_the_check(tmp_path, plugin_loss):
+    detector = write(
+        tmp_path / "det.yaml",
+        f"imports: [plugins/my_loss.py]\ndetector: {{name: spcup}}\n"
+        f"loss: {{name: {plugin_loss}, margin: 0.2}}\n",
+    )
+    cfg = load_run_config(detector=detector)
+    assert cfg.imports == [str((tmp_path / "plugins" / "my_loss.py").resolve())]
+    assert cfg.loss == {"name": plugin_loss, "margin": 0.2}
+    # a second load (one per detector of a comparison) does not register the loss twice
+    assert load_run_config(detector=detector).imports == cfg.imports
+    # the plugin's options are checked like any other
+    with pytest.raises(ConfigError, match=r"has no option 'margn'.*Did you mean 'margin'"):
+        load_run_config(detector=detector, overrides=["loss.margn=0.1"])
+
+
+def test_imports_of_bases_and_layers_add_up(tmp_path, plugin_loss):
+    write(tmp_path / "plugins" / "parent.yaml", "imports: [my_loss.py]\n")
+    child = write(tmp_path / "child.yaml", "_base_: plugins/parent.yaml\nimports: [json]\n")
+    assert load_yaml(child)["imports"] == [
+        str((tmp_path / "plugins" / "my_loss.py").resolve()),
+        "json",
+    ]
+    cfg = load_run_config(detector=child, overrides=["imports=[csv]"])
+    assert cfg.imports[1:] == ["json", "csv"]
+
+
+def test_an_import_that_fails_names_the_spec_and_the_file(tmp_path):
+    detector = write(tmp_path / "det.yaml", "imports: [missing_plugin.py]\n")
+    with pytest.raises(ConfigError, match=r"imports in .*det.yaml: .*missing_plugin.py"):
+        load_run_config(detector=detector)
+    detector = write(tmp_path / "det2.yaml", "imports: [no_such_module_here]\n")
+    with pytest.raises(ConfigError, match="no_such_module_here"):
+        load_run_config(detector=detector)

@@ -1,8 +1,12 @@
-"""Configuration of dataset reading and train-time augmentation (the ``data`` section)."""
+"""Configuration of dataset reading and train-time augmentation (the ``data`` section).
+
+Mappings become these dataclasses through ``dfshield.config.from_dict``, the one converter of
+every config section (unknown keys and wrong types named with the closest valid key); the
+``__post_init__`` checks here cover what a type cannot say (ranges, pairs, odd kernel sizes).
+"""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -107,9 +111,11 @@ class AugmentConfig:
                 )
 
     @classmethod
-    def from_dict(cls, data: dict) -> AugmentConfig:
+    def from_dict(cls, data: dict, source: str = "the data config") -> AugmentConfig:
         """Build from a mapping; an unknown key is a ConfigError naming the closest valid key."""
-        return _from_mapping(cls, data, "data.augment")
+        from dfshield.config import from_dict
+
+        return from_dict(cls, data, source, prefix="data.augment.")
 
 
 @dataclass
@@ -118,9 +124,9 @@ class DataConfig:
 
     Attributes:
         train_datasets: dataset names (JSON file stems, e.g. ``FaceForensics++``, ``FF-DF_c40``)
-            read for training; several at once are allowed, each with its own LMDB. Validation
-            uses the ``val`` split of these datasets.
-        test_datasets: dataset names read for testing (their ``test`` split).
+            read for training; several at once are allowed, each with its own LMDB (a single name
+            is a list of one). Validation uses the ``val`` split of these datasets.
+        test_datasets: dataset names read for testing (their ``test`` split); as above.
         json_dir: folder of the DeepfakeBench dataset JSONs (``<json_dir>/<name>.json``).
         lmdb_dir: folder holding ``<Dataset>_lmdb`` environments (FF-family names share
             ``FaceForensics++_lmdb``); ``null`` reads frames from disk under ``data_root``.
@@ -145,8 +151,8 @@ class DataConfig:
         augment: train-time augmentation (``AugmentConfig``).
     """
 
-    train_datasets: list[str] = field(default_factory=lambda: ["FaceForensics++"])
-    test_datasets: list[str] = field(default_factory=lambda: ["FaceForensics++"])
+    train_datasets: list[str] | str = field(default_factory=lambda: ["FaceForensics++"])
+    test_datasets: list[str] | str = field(default_factory=lambda: ["FaceForensics++"])
     json_dir: str = "datasets/dataset_json"
     lmdb_dir: str | None = None
     data_root: str | None = None
@@ -218,7 +224,8 @@ class DataConfig:
         return {**DEFAULT_LABEL_DICT, **self.label_dict}
 
     def datasets_for(self, split: str) -> list[str]:
-        """The datasets a split reads: ``train``/``val`` the train datasets, ``test`` the test ones."""
+        """The datasets a split reads: ``train`` and ``val`` the train datasets, ``test`` the
+        test ones."""
         if split not in SPLITS:
             raise ConfigError(
                 f"unknown split {split!r}; use one of {', '.join(SPLITS)}."
@@ -227,9 +234,11 @@ class DataConfig:
         return list(self.test_datasets if split == "test" else self.train_datasets)
 
     @classmethod
-    def from_dict(cls, data: dict) -> DataConfig:
+    def from_dict(cls, data: dict, source: str = "the data config") -> DataConfig:
         """Build from a mapping (``augment`` may be a mapping); unknown keys are a ConfigError."""
-        return _from_mapping(cls, data, "data")
+        from dfshield.config import from_dict
+
+        return from_dict(cls, data, source, prefix="data.")
 
 
 def _frame_num(value: Any) -> dict[str, int]:
@@ -250,21 +259,3 @@ def _frame_num(value: Any) -> dict[str, int]:
             raise ConfigError(f"data.frame_num.{key} must be an integer >= 1, got {count!r}")
         result[key] = count
     return result
-
-
-def _from_mapping(cls: type, data: Any, where: str) -> Any:
-    if isinstance(data, cls):
-        return data
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where} must be a mapping, got {data!r}")
-    names = [f.name for f in dataclasses.fields(cls)]
-    for key in data:
-        if key not in names:
-            raise ConfigError(
-                f"unknown key '{where}.{key}'.{did_you_mean(str(key), names)} "
-                f"Valid keys under {where}: {', '.join(names)}"
-            )
-    values = dict(data)
-    if cls is DataConfig and isinstance(values.get("augment"), dict):
-        values["augment"] = AugmentConfig.from_dict(values["augment"])
-    return cls(**values)
