@@ -209,7 +209,14 @@ def _check_training_step(
     try:
         pred = detector(data)
     except Exception as error:
-        report.failed("forward", error, "make forward(data_dict) work on a training batch")
+        given = (
+            "feature-bank rows in data_dict['feature'], data_dict['image'] None"
+            if "feature" in data
+            else "images in data_dict['image']"
+        )
+        report.failed(
+            "forward", error, f"make forward(data_dict) work on a training batch ({given})"
+        )
         return False
     if not _check_outputs(pred, video, "forward (training)", report):
         return False
