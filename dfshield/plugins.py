@@ -95,10 +95,12 @@ def _module_name(path: Path) -> str:
 def _failed(spec: str, error: Exception, path: Path | None = None) -> ConfigError:
     """The error of a plugin whose own code raised: what, and where (the deepest line of the
     plugin's file when known, else the line that raised)."""
-    frames = traceback.extract_tb(error.__traceback__)
+    frames = list(traceback.extract_tb(error.__traceback__))
     own = [frame for frame in frames if path is not None and frame.filename == str(path)]
-    frame = (own or frames or [None])[-1]
-    where = f" at {frame.filename}:{frame.lineno}" if frame is not None else ""
+    where = ""
+    if own or frames:
+        frame = (own or frames)[-1]
+        where = f" at {frame.filename}:{frame.lineno}"
     return ConfigError(
         f"importing plugin '{spec}' failed{where}: {type(error).__name__}: {error}. "
         f"Fix that error in the plugin and run again"
