@@ -69,8 +69,9 @@ def run(args: argparse.Namespace) -> int:
         if args.registry not in REGISTRIES:
             from dfshield._suggest import did_you_mean
 
+            suggestion = did_you_mean(args.registry, REGISTRIES)
             print(
-                f"error: unknown registry '{args.registry}'.{did_you_mean(args.registry, REGISTRIES)}"
+                f"error: unknown registry '{args.registry}'.{suggestion}"
                 f" Registries: {', '.join(REGISTRIES)}",
                 file=sys.stderr,
             )
@@ -85,16 +86,32 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_import_option(parser: argparse.ArgumentParser, dest: str) -> None:
+    """``--import MODULE_OR_FILE`` (repeatable), accepted before and after the sub-command."""
+    parser.add_argument(
+        "--import",
+        dest=dest,
+        action="append",
+        default=[],
+        metavar="MODULE_OR_FILE",
+        help="import a module (my_pkg.detectors) or .py file (my_head.py) that registers "
+        "detectors, losses or optimizers before the command runs (repeatable)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dfshield", description="Imbalance-robust deepfake detectors for DeepfakeBench data."
     )
     parser.add_argument("--version", action="version", version=f"dfshield {__version__}")
+    # two destinations: a sub-command's defaults would overwrite the main parser's list
+    add_import_option(parser, "imports")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
         module = importlib.import_module(module_name)
         module.add_arguments(sub)
+        add_import_option(sub, "command_imports")
         sub.set_defaults(_module=module_name)
     return parser
 
@@ -106,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        from dfshield.plugins import import_plugins
+
+        import_plugins([*args.imports, *args.command_imports])
         return int(importlib.import_module(args._module).run(args) or 0)
     except DfshieldError as error:
         print(f"error: {error}", file=sys.stderr)

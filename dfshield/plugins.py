@@ -1,9 +1,15 @@
-"""Importing user code before a config is read: ``--import`` and the ``imports:`` config key.
+"""Import user code that registers detectors, losses or optimizers, by module name or file path.
 
-A plugin is a module name (``my_pkg.heads``, found on ``sys.path``) or a ``.py`` file; importing
-it runs its ``@DETECTOR.register_module(...)`` decorators, so the names it registers can be used
-in a config. A file is imported under a module name derived from its resolved path, so importing
-the same file twice (several configs of one comparison) runs it once.
+Registering happens when a module is imported (``@DETECTOR.register_module`` runs with the class
+statement), so making user code known to a run means importing it first: ``dfshield --import
+my_head.py train ...`` on the command line, or ``imports: [my_head.py]`` in a config. Installed
+packages can instead declare an entry point (see ``dfshield.registry``).
+
+A spec is either a module name on the Python path (``my_pkg.detectors``) or the path of a ``.py``
+file (``my_head.py``, ``~/work/my_head.py``; relative to the current folder). A file is imported
+under a name derived from its resolved path, so two files with the same name do not collide and
+importing one file twice (from ``--import`` and from ``imports:``) runs it once — a second run
+would register its classes again and fail on the taken names.
 """
 
 from __future__ import annotations
@@ -11,7 +17,9 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import re
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
@@ -20,35 +28,80 @@ from dfshield.errors import ConfigError
 
 
 def import_plugins(specs: Sequence[str]) -> list[ModuleType]:
-    """Import each module name or ``.py`` file in ``specs``; a failure names the spec."""
-    return [_import_file(spec) if spec.endswith(".py") else _import_module(spec) for spec in specs]
+    """Import every spec (a module name or a ``.py`` file) in order; return the modules."""
+    return [import_plugin(spec) for spec in specs]
+
+
+def import_plugin(spec: str) -> ModuleType:
+    """Import one module name or ``.py`` file; a missing one or a failing import is a ConfigError
+    that names the spec and the fix."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise ConfigError(
+            f"a plugin to import must be a module name (my_pkg.detectors) or the path of a .py "
+            f"file (my_head.py), got {spec!r}"
+        )
+    spec = spec.strip()
+    if spec.endswith(".py") or "/" in spec or "\\" in spec:
+        return _import_file(spec)
+    return _import_module(spec)
 
 
 def _import_module(spec: str) -> ModuleType:
     try:
         return importlib.import_module(spec)
-    except Exception as error:  # a broken plugin must not pass silently
-        raise ConfigError(
-            f"cannot import the plugin module '{spec}': {error}. Check that it is installed or "
-            f"on PYTHONPATH, or give the path of a .py file"
-        ) from error
+    except ModuleNotFoundError as error:
+        if error.name is not None and (spec + ".").startswith(error.name + "."):  # spec missing
+            raise ConfigError(
+                f"cannot import plugin '{spec}': no module named '{error.name}' on the Python "
+                f"path. Give the path of its file instead (e.g. --import {spec.replace('.', '/')}"
+                f".py), install its package, or add its folder to PYTHONPATH"
+            ) from error
+        raise _failed(spec, error) from error
+    except Exception as error:  # any error inside the plugin: report where it happened
+        raise _failed(spec, error) from error
 
 
 def _import_file(spec: str) -> ModuleType:
-    path = Path(spec).expanduser().resolve()
+    path = Path(spec).expanduser()
     if not path.is_file():
-        raise ConfigError(f"plugin file '{spec}' not found (looked for {path})")
-    name = f"dfshield_plugin_{path.stem}_{hashlib.sha1(str(path).encode()).hexdigest()[:10]}"
+        raise ConfigError(
+            f"cannot import plugin '{spec}': no such file ({path.absolute()}). Give the path of "
+            f"a .py file, relative to the current folder or absolute, or a module name"
+        )
+    path = path.resolve()
+    name = _module_name(path)
     if name in sys.modules:
         return sys.modules[name]
     module_spec = importlib.util.spec_from_file_location(name, path)
     if module_spec is None or module_spec.loader is None:
-        raise ConfigError(f"plugin file '{spec}' cannot be imported as a Python module")
+        raise ConfigError(f"cannot import plugin '{spec}': {path} is not a Python source file")
     module = importlib.util.module_from_spec(module_spec)
-    sys.modules[name] = module
+    sys.modules[name] = module  # as ``import`` does: dataclasses and pickling look it up there
     try:
         module_spec.loader.exec_module(module)
     except Exception as error:
         del sys.modules[name]
-        raise ConfigError(f"the plugin file '{spec}' failed to import: {error}") from error
+        raise _failed(spec, error, path) from error
     return module
+
+
+def _module_name(path: Path) -> str:
+    """A module name unique to the file: its stem plus a digest of its resolved path."""
+    stem = re.sub(r"\W", "_", path.stem)
+    digest = hashlib.sha1(str(path).encode()).hexdigest()[:10]
+    return f"dfshield_plugin_{stem}_{digest}"
+
+
+def _failed(spec: str, error: Exception, path: Path | None = None) -> ConfigError:
+    """The error of a plugin whose own code raised: what, and where (the deepest line of the
+    plugin's file when known, else the line that raised)."""
+    frames = list(traceback.extract_tb(error.__traceback__))
+    own = [frame for frame in frames if path is not None and frame.filename == str(path)]
+    where = ""
+    if own or frames:
+        frame = (own or frames)[-1]
+        where = f" at {frame.filename}:{frame.lineno}"
+    return ConfigError(
+        f"importing plugin '{spec}' failed{where}: {type(error).__name__}: {error}. "
+        f"Fix that error in the plugin and run again"
+    )

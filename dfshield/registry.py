@@ -10,9 +10,11 @@ Add a class, decorate it, name it in a YAML file::
 
     loss = LOSS.build({"name": "my_loss", "margin": 0.2})
 
-Built-in entries are imported the first time a registry is read, and third-party packages add
-entries through the entry-point groups ``dfshield.detectors``, ``dfshield.losses`` and
-``dfshield.optimizers`` (an entry point names a module to import or a class to register).
+Built-in entries are imported the first time a registry is read. User code registers itself when
+its module is imported: ``dfshield --import my_module_or_file.py`` or ``imports:`` in the config
+(``dfshield.plugins.import_plugins``), and installed packages add entries through the entry-point
+groups ``dfshield.detectors``, ``dfshield.losses`` and ``dfshield.optimizers`` (an entry point
+names a module to import or a class to register).
 """
 
 from __future__ import annotations
@@ -91,22 +93,38 @@ class Registry:
         if name not in self._entries:
             raise UnknownNameError(
                 f"unknown {self.name} '{name}'.{did_you_mean(name, self._entries)} "
-                f"Registered {self.name} names: {', '.join(sorted(self._entries)) or '(none)'}"
+                f"Registered {self.name} names: {', '.join(sorted(self._entries)) or '(none)'}. "
+                f"{self._how_to_add(name)}"
             )
         return self._entries[name]
+
+    def _how_to_add(self, name: str) -> str:
+        """The two ways to make user code known, for the unknown-name error."""
+        packaged = (
+            f", or install a package that declares it in the entry-point group "
+            f"'{self._entry_point_group}'"
+            if self._entry_point_group
+            else ""
+        )
+        return (
+            f"If '{name}' is your own {self.name}, import the module that registers it: "
+            f"--import my_module_or_file.py on the command line (or imports: "
+            f"[my_module_or_file.py] in the config){packaged}"
+        )
 
     def build(self, cfg: dict, **context: Any) -> Any:
         """Instantiate the entry named by ``cfg["name"]`` with the remaining keys.
 
         ``context`` holds values computed at build time (e.g. training class counts); each is
         passed only to entries whose constructor accepts it. A key the constructor does not
-        accept is an error that lists the accepted keys.
+        accept is an error that lists the accepted keys; so is a missing key it requires.
         """
         name, kwargs, factory = self._entry(cfg)
         accepted, takes_any = self._check_options(name, factory, kwargs, hidden=context)
         for key, value in context.items():
             if key not in kwargs and (takes_any or key in accepted):
                 kwargs[key] = value
+        self._require(name, factory, kwargs)
         return factory(**kwargs)
 
     def check(self, cfg: dict, build_time: Mapping[str, str] | None = None) -> Any:
@@ -125,7 +143,17 @@ class Registry:
                     f"{build_time[key]}; remove it from the config"
                 )
         self._check_options(name, factory, kwargs, hidden=build_time)
+        self._require(name, factory, {**kwargs, **dict.fromkeys(build_time)})
         return factory
+
+    def _require(self, name: str, factory: Any, kwargs: Mapping[str, Any]) -> None:
+        """A ConfigError naming the constructor options without a default that ``kwargs`` lacks."""
+        missing = sorted(required_options(factory) - set(kwargs))
+        if missing:
+            raise ConfigError(
+                f"{self.name} '{name}' needs the option(s) {', '.join(missing)} (no default); "
+                f"add them to the {self.name} section of the config"
+            )
 
     def _entry(self, cfg: dict) -> tuple[str, dict, Any]:
         """``(name, options, entry)`` of a config mapping with a ``name`` key."""
@@ -164,9 +192,10 @@ class Registry:
         return sorted(self._entries)
 
     def describe(self, name: str) -> str:
-        """First line of the entry's docstring (what ``dfshield list`` prints)."""
-        doc = inspect.getdoc(self.get(name)) or ""
-        return doc.strip().splitlines()[0] if doc.strip() else "(no description)"
+        """The entry's summary, its docstring's first paragraph on one line (what ``dfshield
+        list`` prints)."""
+        doc = (inspect.getdoc(self.get(name)) or "").strip()
+        return " ".join(doc.split("\n\n")[0].split()) if doc else "(no description)"
 
     def __contains__(self, name: object) -> bool:
         self._load()
@@ -212,23 +241,44 @@ class Registry:
         return provided
 
 
-def accepted_options(factory: Any) -> tuple[set[str], bool]:
-    """Keyword names a registered factory accepts, and whether it takes ``**kwargs``."""
+_KEYWORD_KINDS = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+
+
+def _signature(factory: Any) -> inspect.Signature | None:
+    """The constructor's (or factory function's) signature; None when it cannot be read."""
     target = factory.__init__ if inspect.isclass(factory) else factory
     try:
-        signature = inspect.signature(target)
+        return inspect.signature(target)
     except (TypeError, ValueError):
+        return None
+
+
+def accepted_options(factory: Any) -> tuple[set[str], bool]:
+    """Keyword names a registered factory accepts, and whether it takes ``**kwargs``."""
+    signature = _signature(factory)
+    if signature is None:
         return set(), True
     names, takes_any = set(), False
     for parameter in signature.parameters.values():
         if parameter.kind is inspect.Parameter.VAR_KEYWORD:
             takes_any = True
-        elif parameter.name != "self" and parameter.kind in (
-            inspect.Parameter.POSITIONAL_OR_KEYWORD,
-            inspect.Parameter.KEYWORD_ONLY,
-        ):
+        elif parameter.name != "self" and parameter.kind in _KEYWORD_KINDS:
             names.add(parameter.name)
     return names, takes_any
+
+
+def required_options(factory: Any) -> set[str]:
+    """Keyword names a registered factory cannot do without (no default value)."""
+    signature = _signature(factory)
+    if signature is None:
+        return set()
+    return {
+        parameter.name
+        for parameter in signature.parameters.values()
+        if parameter.name != "self"
+        and parameter.kind in _KEYWORD_KINDS
+        and parameter.default is inspect.Parameter.empty
+    }
 
 
 def _qualname(obj: Any) -> str:

@@ -54,7 +54,7 @@ def test_precedence_protocol_then_detector_then_set(tmp_path):
     )
     detector = write(
         tmp_path / "det.yaml",
-        "detector: {name: spcup}\ntrain: {batch_size: 32, seed: 2}\n"
+        "detector: {name: spcup, backbone: {name: clip}}\ntrain: {batch_size: 32, seed: 2}\n"
         "optimizer: {name: adamw, lr: 0.01}\n",
     )
     cfg = load_run_config(
@@ -209,7 +209,7 @@ def plugin_loss(tmp_path):
 def test_imports_are_relative_to_the_yaml_and_run_before_the_check(tmp_path, plugin_loss):
     detector = write(
         tmp_path / "det.yaml",
-        f"imports: [plugins/my_loss.py]\ndetector: {{name: spcup}}\n"
+        f"imports: [plugins/my_loss.py]\ndetector: {{name: spcup, backbone: {{name: clip}}}}\n"
         f"loss: {{name: {plugin_loss}, margin: 0.2}}\n",
     )
     cfg = load_run_config(detector=detector)

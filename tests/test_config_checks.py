@@ -116,7 +116,7 @@ def test_a_section_without_a_name_waits_for_the_detector_then_is_an_error(tmp_pa
     # detector files
     cfg = load_run_config(overrides=["loss.alpha=0.3"])
     assert cfg.loss == {"alpha": 0.3}
-    detector = write(tmp_path / "det.yaml", "detector: {name: spcup}\n")
+    detector = write(tmp_path / "det.yaml", "detector: {name: spcup, backbone: {name: clip}}\n")
     with pytest.raises(ConfigError, match="loss in --set has options but no 'name'"):
         load_run_config(detector=detector, overrides=["loss.alpha=0.3"])
 

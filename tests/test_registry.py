@@ -11,7 +11,7 @@ import pytest
 
 import dfshield
 from dfshield.errors import ConfigError, UnknownNameError
-from dfshield.registry import LOSS, LOSSFUNC, REGISTRIES, Registry
+from dfshield.registry import DETECTOR, LOSS, LOSSFUNC, REGISTRIES, Registry
 
 
 def make_registry():
@@ -64,6 +64,43 @@ def test_unknown_name_lists_names_and_closest_match():
     message = str(info.value)
     assert "Did you mean 'round_widget'" in message
     assert "SquareWidget" in message and "round_widget" in message
+
+
+def test_unknown_name_says_how_to_make_user_code_known():
+    with pytest.raises(UnknownNameError) as info:
+        DETECTOR.get("my_head")
+    message = str(info.value)
+    assert "--import my_module_or_file.py" in message
+    assert "imports: [my_module_or_file.py]" in message
+    assert "entry-point group 'dfshield.detectors'" in message
+    with pytest.raises(UnknownNameError, match="Did you mean 'spcup'"):
+        DETECTOR.get("spcp")
+
+
+def test_missing_required_option_is_a_config_error():
+    registry = Registry("widget")
+
+    @registry.register_module(module_name="needy")
+    class Needy:
+        def __init__(self, size, colour="red", class_counts=None):
+            self.size = size
+
+    with pytest.raises(ConfigError, match=r"widget 'needy' needs the option\(s\) size"):
+        registry.build({"name": "needy", "colour": "blue"}, class_counts={"real": 1})
+    assert registry.build({"name": "needy", "size": 2}).size == 2
+
+
+def test_describe_joins_a_wrapped_summary():
+    registry = Registry("widget")
+
+    @registry.register_module(module_name="long")
+    class Long:
+        """A summary that goes on
+        over two lines.
+
+        Details."""
+
+    assert registry.describe("long") == "A summary that goes on over two lines."
 
 
 def test_unknown_option_names_the_key_and_suggests():
@@ -186,3 +223,103 @@ def test_dfshield_list_prints_every_registry(capsys):
     for title in REGISTRIES:
         assert out.count(f"{title} (") == 1
     assert dfshield.__version__
+
+
+# -- plugins from the command line and the config ----------------------------------------------
+PLUGIN_FILE = textwrap.dedent('''
+    """A user's loss in a loose file."""
+    from dfshield.registry import LOSS
+
+    @LOSS.register_module(module_name="{name}")
+    class FileLoss:
+        """Registered when the file is imported."""
+''')
+
+
+def plugin_modules() -> set[str]:
+    return {name for name in sys.modules if name.startswith(("dfshield_plugin_", "pkg_losses"))}
+
+
+@pytest.fixture
+def fresh_losses(monkeypatch):
+    """LOSS with its built-ins; its entries and the imported plugin modules are restored after
+    the test (plugins register into it)."""
+    LOSS.names()
+    monkeypatch.setattr(LOSS, "_entries", dict(LOSS._entries))
+    before = plugin_modules()
+    yield LOSS
+    for name in plugin_modules() - before:
+        del sys.modules[name]
+
+
+def test_import_plugins_takes_files_and_module_names(tmp_path, monkeypatch, fresh_losses):
+    from dfshield.plugins import import_plugins
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "my_loss.py").write_text(PLUGIN_FILE.format(name="file_loss_a"))
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "my_loss.py").write_text(PLUGIN_FILE.format(name="file_loss_b"))
+    (tmp_path / "pkg_losses").mkdir()
+    (tmp_path / "pkg_losses" / "__init__.py").write_text("")
+    (tmp_path / "pkg_losses" / "extra.py").write_text(PLUGIN_FILE.format(name="module_loss"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    first, second, package = import_plugins(
+        ["a/my_loss.py", str(tmp_path / "b" / "my_loss.py"), "pkg_losses.extra"]
+    )
+    assert first is not second  # same file name, two folders: two modules
+    assert package.__name__ == "pkg_losses.extra"
+    assert {"file_loss_a", "file_loss_b", "module_loss"} <= set(fresh_losses.names())
+    # the same file again (--import and imports: both name it) is imported once, not re-registered
+    assert import_plugins([str(tmp_path / "a" / "my_loss.py")]) == [first]
+
+
+@pytest.mark.parametrize(
+    "spec, content, match",
+    [
+        ("missing.py", None, r"plugin 'missing.py': no such file .*Give the path of a .py file"),
+        ("no_such_pkg.detectors", None, r"no module named 'no_such_pkg'.*no_such_pkg/detectors.py"),
+        (
+            "broken.py",
+            "x = 1\nraise ValueError('bad head')\n",
+            r"'broken.py' failed at .*broken.py:2: ValueError: bad head",
+        ),
+        ("syntax.py", "def (:\n", r"'syntax.py' failed.*SyntaxError"),
+        ("", None, "must be a module name"),
+    ],
+)
+def test_a_bad_plugin_names_the_spec_and_the_fix(tmp_path, monkeypatch, spec, content, match):
+    from dfshield.plugins import import_plugins
+
+    monkeypatch.chdir(tmp_path)
+    if content is not None:
+        (tmp_path / spec).write_text(content)
+    before = plugin_modules()
+    with pytest.raises(ConfigError, match=match):
+        import_plugins([spec])
+    assert plugin_modules() == before  # a failed import leaves no half-made module behind
+
+
+@pytest.mark.parametrize("before", [True, False], ids=["before", "after"])
+def test_import_option_before_or_after_the_command(
+    tmp_path, monkeypatch, capsys, fresh_losses, before
+):
+    from dfshield.cli import main
+
+    name = f"cli_loss_{'before' if before else 'after'}"
+    (tmp_path / "cli_loss.py").write_text(PLUGIN_FILE.format(name=name))
+    (tmp_path / "other_loss.py").write_text(PLUGIN_FILE.format(name=name + "_2"))
+    monkeypatch.chdir(tmp_path)
+    imports = ["--import", "cli_loss.py"]
+    argv = [*imports, "list", "losses"] if before else ["list", "losses", *imports]
+    assert main(argv + ["--import", "other_loss.py"]) == 0
+    out = capsys.readouterr().out
+    assert f"  {name} " in out and f"  {name}_2 " in out
+
+
+def test_a_failing_import_option_is_an_error_message(tmp_path, monkeypatch, capsys):
+    from dfshield.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["--import", "nowhere.py", "list"]) == 2
+    assert "error: cannot import plugin 'nowhere.py': no such file" in capsys.readouterr().err

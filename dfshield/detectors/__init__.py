@@ -10,8 +10,9 @@ from dfshield.detectors import (  # noqa: F401  (importing registers them)
     timm_backbone,
 )
 from dfshield.detectors.base import BaseDetector
+from dfshield.detectors.check import check_detector
 
-__all__ = ["BaseDetector", "build_detector"]
+__all__ = ["BaseDetector", "build_detector", "check_detector"]
 
 
 def build_detector(cfg: dict) -> BaseDetector:

@@ -6,52 +6,129 @@ A DeepfakeBench detector ports with minimal change (and ours port back): the sam
 difference: ``pred_dict["cls"]`` is the single logit of *fake*, shape ``(B,)`` (DeepfakeBench
 uses two logits); ``prob = sigmoid(cls)`` as there. Labels: fake = 1, real = 0.
 
-A detector with a frozen backbone may receive precomputed features instead of images:
-``data_dict["feature"]`` (from the feature bank) skips the backbone.
+The contract
+------------
+What the rest of dfshield calls, and what a detector gets for free by subclassing
+:class:`BaseDetector`. ``dfshield.detectors.check_detector(MyDetector)`` checks a class against it.
+Callers: *trainer* = ``dfshield.engine.trainer``; *feature bank* = ``dfshield.engine.feature_bank``
+(encodes every frame once with a frozen backbone); *loader* = ``dfshield.data.DeepfakeDataset``;
+*evaluator* = validation, test and extra test sets; *scorer* = ``dfshield.eval.inference.Scorer``
+(``test``, ``predict``, ``robustness``).
+
+====================================  ================================  ============================
+member                                who calls it                      default
+====================================  ================================  ============================
+``backbone`` (required)               feature bank (encodes frames),    a ``Backbone`` built by
+                                      scorer (encodes frames, checks    ``__init__`` from the
+                                      ``fingerprint()``), trainer       ``backbone`` config; no
+                                      (stores the fingerprint)          config is a ConfigError
+``build_backbone(config)``            ``__init__``                      ``BACKBONE.build(config)``
+``input_mode``                        ``input_spec``,                   ``frame``; ``video``: clips
+                                      ``uses_feature_bank``, scorer     ``(B, T, 3, H, W)``
+                                      (frames or clips)
+``input_spec()``                      trainer, evaluator, scorer →      keys ``mode``,
+                                      loader:                           ``resolution``, ``mean``,
+                                      ``DeepfakeDataset(**spec)``       ``std`` (the backbone's),
+                                                                        ``preprocess`` (the
+                                                                        backbone's own when a bank
+                                                                        is used)
+``uses_feature_bank``                 trainer (batch source: bank or    frozen backbone and
+                                      DataLoader; no image              ``input_mode == "frame"``
+                                      augmentation with a bank),
+                                      scorer, ``extract``
+``feature_copies``                    trainer (steps per epoch with a   ``1``
+                                      bank)
+``augment_features(f, y, gen)``       trainer, every epoch on the       identity (must return
+                                      train bank                        ``feature_copies`` × the
+                                                                        rows)
+``build_loss(config, class_counts)``  trainer, once before training     ``LOSS`` registry →
+                                                                        ``self.loss_fn``
+``get_losses(data, pred)``            trainer, every step:              ``{"overall": loss_fn(cls,
+                                      ``overall``, a finite scalar, is  label)}``
+                                      back-propagated
+``get_train_metrics(data, pred)``     no dfshield code                  batch ``acc`` and ``auc``
+                                      (DeepfakeBench's trainer logs
+                                      it)
+``trainable_state_dict()``            trainer (checkpoints)             every weight but a frozen
+                                                                        backbone's
+``load_trainable_state_dict(s)``      trainer (resume, test), scorer    loads the above; checks the
+                                      (checkpoints)                     keys
+``features(data)``                    ``forward``                       ``data["feature"]`` when
+                                                                        given, else
+                                                                        ``backbone(data["image"])``
+``classifier(features)``              ``forward``                       abstract: logits ``(B,)``
+``forward(data, inference)``          trainer (steps, validation),      ``cls``, ``prob``, ``feat``
+                                      evaluator, scorer
+====================================  ================================  ============================
+
+``data_dict`` (what ``forward`` and ``get_losses`` receive): ``image`` ``(B, 3, H, W)``, or clips
+``(B, T, 3, H, W)`` in video mode (``None`` when features are given); ``label`` ``(B,)`` long;
+``feature`` ``(B, D)`` from the feature bank (training and scoring with a frozen backbone; the
+backbone is then skipped); from the loader also ``index``, ``video_id``, ``frame_key``.
+
+``pred_dict`` (what ``forward`` returns): ``cls`` ``(B,)`` floating logit of *fake* (trainer,
+evaluator, scorer); ``prob`` = ``sigmoid(cls)`` (evaluator, scorer); ``feat`` ``(B, ...)``
+(DeepfakeBench's key; read only by a detector's own ``get_losses``). Video detectors add
+``frame_cls`` and ``frame_prob = sigmoid(frame_cls)``, ``(B, T)``: per-frame scores of the frame
+head (evaluator: frame-level metrics; scorer: per-frame rows). Extra keys are allowed.
 """
 
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import nn
 
 from dfshield.detectors.backbone import Backbone
+from dfshield.errors import ConfigError
 from dfshield.registry import BACKBONE
+
+#: a backbone config quoted by errors that ask for one
+EXAMPLE_BACKBONE = "{name: clip, model: ViT-L-14, pretrained: openai}"
 
 
 class BaseDetector(nn.Module, abc.ABC):
     """Base of every detector (abstract: register concrete subclasses in ``DETECTOR``).
 
     Args:
-        backbone: config of a registered backbone (``{name: clip, model: ViT-L-14, ...}``).
+        backbone: config of a registered backbone (``{name: clip, model: ViT-L-14, ...}``),
+            required: the feature bank, the loader's input spec and checkpoints all derive from
+            it. ``None`` or an empty mapping is a ConfigError that says what to set.
     """
 
-    def __init__(self, backbone: dict | None = None):
+    #: ``frame`` (one image a sample) or ``video`` (a clip of T frames, ``(B, T, 3, H, W)``)
+    input_mode = "frame"
+    #: rows a feature bank has after ``augment_features`` per original row
+    feature_copies = 1
+
+    def __init__(self, backbone: Mapping[str, Any] | None):
         super().__init__()
-        self.backbone_config = dict(backbone or {})
-        self.backbone: Backbone | None = (
-            self.build_backbone(self.backbone_config) if backbone else None
-        )
+        if not backbone:
+            raise ConfigError(
+                f"detector {type(self).__name__} needs a backbone: set detector.backbone to a "
+                f"registered backbone config, e.g. {EXAMPLE_BACKBONE} (`dfshield list "
+                f"backbones` lists them), and pass it on with super().__init__(backbone)"
+            )
+        self.backbone_config = dict(backbone)
+        self.backbone: Backbone = self.build_backbone(self.backbone_config)
         self.loss_fn: nn.Module | None = None
 
     # -- building --------------------------------------------------------------------------
     def build_backbone(self, config: dict) -> Backbone:
         return BACKBONE.build(config)
 
-    def build_loss(self, config: dict, class_counts: dict | None = None) -> nn.Module:
-        """Build the training loss from the run's ``loss`` section (class counts for VS weights)."""
+    def build_loss(self, config: dict, class_counts: dict | None = None) -> nn.Module | None:
+        """Build the training loss from the run's ``loss`` section (class counts for VS weights).
+
+        Returns the loss module, or None for a detector whose objective is built in (``rdaa``).
+        """
         from dfshield.losses import build_loss
 
         self.loss_fn = build_loss(config, class_counts=class_counts)
         return self.loss_fn
-
-    #: ``frame`` (one image a sample) or ``video`` (a clip of T frames, ``(B, T, 3, H, W)``)
-    input_mode = "frame"
-    #: rows a feature bank has after ``augment_features`` per original row
-    feature_copies = 1
 
     def input_spec(self) -> dict[str, Any]:
         """How the shared loader must prepare images for this detector: mode, resolution,
@@ -70,13 +147,11 @@ class BaseDetector(nn.Module, abc.ABC):
         """True when the backbone is frozen and samples are frames: each frame is encoded once
         into the feature bank. (A video detector with a frozen backbone encodes its clips each
         step: banks hold frames, not clips.)"""
-        return (
-            self.backbone is not None and not self.backbone.trainable and self.input_mode == "frame"
-        )
+        return not self.backbone.trainable and self.input_mode == "frame"
 
     # -- forward ---------------------------------------------------------------------------
     def features(self, data_dict: dict) -> torch.Tensor:
-        if "feature" in data_dict and data_dict["feature"] is not None:
+        if data_dict.get("feature") is not None:
             return data_dict["feature"]
         return self.backbone(data_dict["image"])
 
@@ -92,7 +167,8 @@ class BaseDetector(nn.Module, abc.ABC):
     def augment_features(
         self, features: torch.Tensor, labels: torch.Tensor, generator: torch.Generator
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Training-time augmentation of a feature bank (identity unless a detector overrides it)."""
+        """Training-time augmentation of a feature bank (identity unless a detector overrides
+        it); returns ``feature_copies`` times as many rows, labels aligned."""
         return features, labels
 
     # -- losses and metrics ----------------------------------------------------------------

@@ -17,7 +17,7 @@ from dfshield.registry import DETECTOR
 class CLIPLinearDetector(BaseDetector):
     """Frozen CLIP features + a linear classifier, BCE (Cozzolino et al. 2024)."""
 
-    def __init__(self, backbone: dict | None = None):
+    def __init__(self, backbone: dict):
         super().__init__(backbone)
         self.head = nn.Linear(self.backbone.feature_dim, 1)
 

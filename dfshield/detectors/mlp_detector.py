@@ -32,7 +32,7 @@ class MLPDetector(BaseDetector):
 
     def __init__(
         self,
-        backbone: dict | None = None,
+        backbone: dict,
         hidden: int | None = None,
         layers: int = 3,
         dropout: float = 0.335,

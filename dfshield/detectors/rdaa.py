@@ -110,9 +110,11 @@ def token_transformer(
 
 @DETECTOR.register_module(module_name="rdaa")
 class RDAADetector(BaseDetector):
-    """CLIP features → 150-d autoencoder code → teacher–student discrepancy, adversarial augmenter (WiML 2025).
+    """CLIP features → 150-d autoencoder code → teacher–student discrepancy, adversarial
+    augmenter (WiML 2025).
 
-    Network (x: the frozen backbone feature, D = ``backbone.feature_dim``, 768 for ViT-L/14 ``proj``):
+    Network (x: the frozen backbone feature, D = ``backbone.feature_dim``, 768 for ViT-L/14
+    ``proj``):
 
     - **Autoencoder** ("lightweight", one hidden layer each way): encoder
       ``Linear(D→ae_hidden)–GELU–Linear(ae_hidden→code_dim)`` followed by a parameter-free
@@ -131,12 +133,13 @@ class RDAADetector(BaseDetector):
       choice*: d = 2(1 − ρ) with ρ their correlation, so d ∈ [0, 4] on a fixed scale and the
       margin keeps its meaning while the teacher trains).
     - **Teacher training** (``teacher``): GenDet (as we read it) first trains the teacher as a
-      real/fake classifier, then freezes it and trains the student against it. One training loop cannot run
-      stages, so with ``teacher: trained`` (default) a linear head on T's output is trained with
-      BCE *simultaneously*, and T's parameters receive gradient **only** from that BCE: every
-      discrepancy is computed with T's parameters detached (``torch.func.functional_call``), so
-      the teacher is a slowly moving target that the student, the encoder and G see as fixed, while
-      gradients still flow *through* T to its input (the encoder and G need them).
+      real/fake classifier, then freezes it and trains the student against it. One training loop
+      cannot run stages, so with ``teacher: trained`` (default) a linear head on T's output is
+      trained with BCE *simultaneously*, and T's parameters receive gradient **only** from that
+      BCE: every discrepancy is computed with T's parameters detached
+      (``torch.func.functional_call``), so the teacher is a slowly moving target that the
+      student, the encoder and G see as fixed, while gradients still flow *through* T to its
+      input (the encoder and G need them).
       ``teacher: frozen`` keeps the randomly initialised T fixed (``requires_grad`` off, no head,
       as in random-network distillation); ``teacher_bce`` is then 0.
     - **Augmenter G** (GenDet's "feature augmenter", acting here in the code space): for each fake
@@ -175,10 +178,10 @@ class RDAADetector(BaseDetector):
     Score: ``cls`` = softplus(θ)·(d − τ), a learned affine map of the discrepancy with a positive
     slope (so a larger discrepancy always means a larger P(fake)); τ starts at m/2 and softplus(θ)
     at 4/m. No class weights are used (``class_counts`` is ignored); the decision threshold is
-    chosen on the validation split by the trainer (EER). Optimiser (``configs/detectors/rdaa.yaml``):
-    neither the abstract nor our reading of GenDet fixes one for this head; AdamW, lr 1e-4, weight
-    decay 1e-4, cosine schedule — the usual setting for a small transformer head on frozen CLIP
-    features.
+    chosen on the validation split by the trainer (EER). Optimiser
+    (``configs/detectors/rdaa.yaml``): neither the abstract nor our reading of GenDet fixes one
+    for this head; AdamW, lr 1e-4, weight decay 1e-4, cosine schedule — the usual setting for a
+    small transformer head on frozen CLIP features.
 
     Args:
         backbone: backbone config (the CLIP ViT-L/14 ``proj`` feature bank of ``spcup``).
@@ -203,7 +206,7 @@ class RDAADetector(BaseDetector):
 
     def __init__(
         self,
-        backbone: dict | None = None,
+        backbone: dict,
         code_dim: int = 150,
         ae_hidden: int = 384,
         num_tokens: int = 8,
@@ -251,11 +254,6 @@ class RDAADetector(BaseDetector):
             )
         self.weights = _loss_weights(weights)
         super().__init__(backbone)
-        if self.backbone is None:
-            raise ConfigError(
-                "rdaa needs a backbone section (detector.backbone), e.g. "
-                "{name: clip, model: ViT-L-14, pretrained: openai, feature: proj, normalize: false}"
-            )
         self.code_dim, self.teacher_mode, self.margin = code_dim, teacher, float(margin)
         self.augment_radius, self.grl_lambda = float(augment_radius), float(grl_lambda)
         self.center_momentum = float(center_momentum)
@@ -370,8 +368,8 @@ class RDAADetector(BaseDetector):
         if name != "rdaa":
             raise ConfigError(
                 f"rdaa trains with its own objective (reconstruction, discrepancy, hinge, "
-                f"compactness, ...), not loss '{name}'; set loss: {{name: rdaa}} and tune the terms "
-                f"with detector.weights (e.g. --set detector.weights.compactness=0.2)"
+                f"compactness, ...), not loss '{name}'; set loss: {{name: rdaa}} and tune the "
+                f"terms with detector.weights (e.g. --set detector.weights.compactness=0.2)"
             )
         if config:
             raise ConfigError(
