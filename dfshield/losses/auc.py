@@ -12,15 +12,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from dfshield import validation
 from dfshield.losses import _checks
 from dfshield.registry import LOSS
 
 
 def pairwise_differences(
-    loss: str, logits: torch.Tensor, labels: torch.Tensor, probabilities: bool = False
+    owner: str, logits: torch.Tensor, labels: torch.Tensor, probabilities: bool = False
 ) -> torch.Tensor | None:
     """The [B_fake, B_real] matrix of score_fake − score_real; ``None`` when a class is absent."""
-    logits, labels = _checks.inputs(loss, logits, labels)
+    logits, labels = _checks.inputs(owner, logits, labels)
     scores = torch.sigmoid(logits) if probabilities else logits
     scores, is_fake = scores.flatten(), labels.flatten() == 1
     fake, real = scores[is_fake], scores[~is_fake]
@@ -46,7 +47,7 @@ class AUCLogisticLoss(nn.Module):
         super().__init__()
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        diff = pairwise_differences("auc_logistic", logits, labels)
+        diff = pairwise_differences("loss 'auc_logistic'", logits, labels)
         if diff is None:
             return _no_pairs(logits)
         return _checks.softplus(-diff).mean()
@@ -62,10 +63,10 @@ class AUCSquaredHingeLoss(nn.Module):
     def __init__(self, eta: float = 0.6):
         """Args: eta: the margin η >= 0 on logit differences."""
         super().__init__()
-        self.eta = _checks.number("auc_sqhinge", "eta", eta, low=0.0)
+        self.eta = validation.number("loss 'auc_sqhinge'", "eta", eta, low=0.0)
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        diff = pairwise_differences("auc_sqhinge", logits, labels)
+        diff = pairwise_differences("loss 'auc_sqhinge'", logits, labels)
         if diff is None:
             return _no_pairs(logits)
         return torch.relu(self.eta - diff).square().mean()
@@ -90,11 +91,11 @@ class AUCWMWLoss(nn.Module):
         p_exp: exponent p >= 1 (below 1 the gradient is infinite at the margin).
         """
         super().__init__()
-        self.gamma = _checks.number("auc_wmw", "gamma", gamma, low=0.0, high=1.0)
-        self.p_exp = _checks.number("auc_wmw", "p_exp", p_exp, low=1.0)
+        self.gamma = validation.number("loss 'auc_wmw'", "gamma", gamma, low=0.0, high=1.0)
+        self.p_exp = validation.number("loss 'auc_wmw'", "p_exp", p_exp, low=1.0)
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        diff = pairwise_differences("auc_wmw", logits, labels, probabilities=True)
+        diff = pairwise_differences("loss 'auc_wmw'", logits, labels, probabilities=True)
         if diff is None:
             return _no_pairs(logits)
         return torch.relu(self.gamma - diff).pow(self.p_exp).mean()

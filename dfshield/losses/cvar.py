@@ -7,11 +7,13 @@ import math
 import torch
 from torch import nn
 
+from dfshield import validation
 from dfshield.errors import ConfigError
 from dfshield.losses import _checks
 from dfshield.registry import LOSS, accepted_options
 
 SOLVERS = ("exact", "bisect")
+_OWNER = "loss 'cvar'"
 BISECT_STEPS = 64  # halvings of the λ bracket, in float64: the bracket shrinks to rounding level
 
 
@@ -59,9 +61,9 @@ class CVaRLoss(nn.Module):
         class_counts: training class counts ``{real: n, fake: n}`` passed on to ``base``.
         """
         super().__init__()
-        self.alpha = _checks.number("cvar", "alpha", alpha, low=0.0, high=1.0, low_open=True)
-        self.solver = _checks.choice("cvar", "solver", solver, SOLVERS)
-        base_cfg = _checks.sub_config("cvar", "base", {"name": "bce"} if base is None else base)
+        self.alpha = validation.number(_OWNER, "alpha", alpha, low=0.0, high=1.0, low_open=True)
+        self.solver = validation.choice(_OWNER, "solver", solver, SOLVERS)
+        base_cfg = _checks.sub_config(_OWNER, "base", {"name": "bce"} if base is None else base)
         try:
             factory = LOSS.get(base_cfg["name"])
         except ConfigError as error:

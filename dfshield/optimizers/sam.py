@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from dfshield import validation
 from dfshield.errors import ConfigError
 from dfshield.optimizers import _checks
 from dfshield.registry import OPTIMIZER
@@ -93,16 +94,16 @@ class SAM(torch.optim.Optimizer):
         eta: float = 0.0,
         module: nn.Module | None = None,
     ):
-        params, found_module = _checks.trainable(params, _OWNER)
+        params, found_module = _checks.trainable(_OWNER, params)
         module = found_module if module is None else module
         if module is not None and not isinstance(module, nn.Module):
             raise ConfigError(
                 f"{_OWNER}: 'module' must be an nn.Module or None, got {type(module).__name__}"
             )
         sam_defaults = dict(
-            rho=_checks.number(_OWNER, "rho", rho, low=0.0),
-            adaptive=_checks.boolean(_OWNER, "adaptive", adaptive),
-            eta=_checks.number(_OWNER, "eta", eta, low=0.0),
+            rho=validation.number(_OWNER, "rho", rho, low=0.0),
+            adaptive=validation.boolean(_OWNER, "adaptive", adaptive),
+            eta=validation.number(_OWNER, "eta", eta, low=0.0),
         )
         base_optimizer = _build_base(base, params)
         # Optimizer.__init__ fills SAM's defaults into the base optimizer's group dicts (the same
@@ -216,9 +217,9 @@ def _scale(p: torch.Tensor, group: dict[str, Any]) -> torch.Tensor:
 
 
 def _check_group(group: dict[str, Any]) -> None:
-    group["rho"] = _checks.number(_OWNER, "rho", group["rho"], low=0.0)
-    group["adaptive"] = _checks.boolean(_OWNER, "adaptive", group["adaptive"])
-    group["eta"] = _checks.number(_OWNER, "eta", group["eta"], low=0.0)
+    group["rho"] = validation.number(_OWNER, "rho", group["rho"], low=0.0)
+    group["adaptive"] = validation.boolean(_OWNER, "adaptive", group["adaptive"])
+    group["eta"] = validation.number(_OWNER, "eta", group["eta"], low=0.0)
 
 
 def _build_base(base: Any, params: list) -> torch.optim.Optimizer:
@@ -235,7 +236,7 @@ def _build_base(base: Any, params: list) -> torch.optim.Optimizer:
             f"object; write e.g. {_BASE_EXAMPLE}"
         )
     try:
-        cfg = _checks.as_config(base, "SAM base optimizer")
+        cfg = _checks.as_config("SAM base optimizer", base)
         if "name" not in cfg:
             raise ConfigError(
                 f"the 'base' config needs a 'name' key; got keys {sorted(cfg)}. "
