@@ -1,4 +1,4 @@
-"""ddln and rdaa through the shared loader, trainer, metrics and compare (issue 6)."""
+"""ddln and rdaa through the shared loader, trainer, metrics and compare."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Pairwise AUC surrogates over all (fake, real) pairs of a batch (docs/methods.md §1, §3, §4).
+"""Pairwise AUC surrogates over all (fake, real) pairs of a batch (docs/methods.md §7.5–§7.7).
 
 Each loss builds the B_fake × B_real matrix of score differences d = h_fake − h_real (or
 p_fake − p_real on probabilities) and averages a penalty on it, so fakes are pushed to rank
@@ -39,7 +39,7 @@ def _no_pairs(logits: torch.Tensor) -> torch.Tensor:
 class AUCLogisticLoss(nn.Module):
     """Logistic AUC surrogate: mean over (fake, real) pairs of log(1 + exp(−(h_fake − h_real))).
 
-    The AUC loss of the SP Cup 2025 paper (methods.md §1), also its Baseline 2 (§3).
+    docs/methods.md §7.5: the AUC loss of the SP Cup 2025 paper (§1), also its Baseline 2 (§3).
     """
 
     def __init__(self):
@@ -57,7 +57,7 @@ class AUCLogisticLoss(nn.Module):
 class AUCSquaredHingeLoss(nn.Module):
     """Squared-hinge AUC surrogate: mean over pairs of (η − (h_fake − h_real))² where below η.
 
-    The published loss of Lin et al.'s robust CLIP detector (methods.md §3), η = 0.6.
+    docs/methods.md §7.6: the published loss of Lin et al.'s robust CLIP detector (§3), η = 0.6.
     """
 
     def __init__(self, eta: float = 0.6):
@@ -79,10 +79,10 @@ class AUCSquaredHingeLoss(nn.Module):
 class AUCWMWLoss(nn.Module):
     """WMW AUC surrogate on probabilities: mean over pairs of (γ − (p_fake − p_real))^p below γ.
 
-    The L_WMW term of DDLN (Pu et al., Pattern Recognition 2022; methods.md §4), after Yan et
-    al.'s Wilcoxon–Mann–Whitney approximation, with p = sigmoid(logit), γ = 0.15, p = 2. Pairs
-    are oriented so that fakes rank above reals (consistently with BCE; the authors' code uses
-    the opposite direction): a fake already ahead of a real by more than γ costs nothing.
+    docs/methods.md §7.7: the L_WMW term of DDLN (Pu et al., Pattern Recognition 2022; §4), after
+    Yan et al.'s Wilcoxon–Mann–Whitney approximation, with p = sigmoid(logit), γ = 0.15, p = 2.
+    Pairs are oriented so that fakes rank above reals (consistently with BCE; the authors' code
+    uses the opposite direction): a fake already ahead of a real by more than γ costs nothing.
     """
 
     def __init__(self, gamma: float = 0.15, p_exp: float = 2.0):

@@ -14,7 +14,7 @@ from dfshield.registry import LOSS
 
 @LOSS.register_module(module_name="composite")
 class CompositeLoss(nn.Module):
-    """Weighted sum of loss terms, e.g. CVaR_α(VS) + γ·AUC (methods.md §1, §3, §4).
+    """Weighted sum of loss terms, e.g. CVaR_α(VS) + γ·AUC (docs/methods.md §7.8).
 
     Config::
 

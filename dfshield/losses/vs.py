@@ -1,4 +1,4 @@
-"""Binary vector-scaling (VS) loss of the SP Cup 2025 paper (docs/methods.md §1)."""
+"""Binary vector-scaling (VS) loss of the SP Cup 2025 paper (docs/methods.md §7.3, §1)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ _OWNER = "loss 'vs'"
 
 @LOSS.register_module(module_name="vs")
 class VSLoss(nn.Module):
-    """Vector-scaling loss ω_y·log(1 + e^Δ_y·e^(-ζ_y·s·h)), per-class ζ, Δ, ω (methods.md §1).
+    """Vector-scaling loss ω_y·log(1 + e^Δ_y·e^(-ζ_y·s·h)), per-class ζ, Δ, ω (methods.md §7.3).
 
     With s = +1 for fake, -1 for real and h the fake logit, each sample's loss is
     ``ω_y · softplus(Δ_y - ζ_y · s · h)``, which equals ω_y·log(1 + exp(Δ_y)·exp(-ζ_y·s·h)) and

@@ -6,8 +6,8 @@ References:
     approximation ∇L(w)|_{w+ε̂(w)} of eq. 3.
     Kwon, Kim, Park, Choi. "ASAM: Adaptive Sharpness-Aware Minimization for Scale-Invariant
     Learning of Deep Neural Networks", ICML 2021 — ε = ρ·T²g/‖Tg‖₂ with T = diag(|w| + η).
-    docs/methods.md §1 (``spcup``): SAM with ρ = 0.1 around AdamW(lr 1e-5, weight decay 6e-5);
-    BatchNorm running statistics must not be updated twice per step.
+    docs/methods.md §8.1; ``spcup`` (§1) runs SAM with ρ = 0.1 around AdamW(lr 1e-5, weight decay
+    6e-5). BatchNorm running statistics must not be updated twice per step.
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ before each of its two evaluations."""
 class SAM(torch.optim.Optimizer):
     """Sharpness-aware minimisation around a base optimizer (Foret et al., ICLR 2021), or ASAM.
 
-    One ``step(closure)`` is (Foret et al., ICLR 2021, eq. 2 with p = 2 and eq. 3; methods.md §1):
+    One ``step(closure)`` is (Foret et al., ICLR 2021, eq. 2 with p = 2 and eq. 3;
+    docs/methods.md §8.1):
 
     1. clear the gradients; ``loss = closure()`` gives g = ∇L(θ);
     2. ε = ρ·g/‖g‖₂ (SAM) or, with ``adaptive: true`` (ASAM, Kwon et al., ICML 2021),
@@ -76,8 +77,8 @@ class SAM(torch.optim.Optimizer):
         base: the base optimizer's config, e.g. ``{name: adamw, lr: 1.0e-5, weight_decay: 6.0e-5}``;
             any registered optimizer except ``sam`` itself. Required.
         rho: neighbourhood radius ρ >= 0. Default 0.05, the value Foret et al. use for most of
-            their experiments; the ``spcup`` paper (methods.md §1) uses 0.1, so its config sets it.
-            ASAM works at larger radii (Kwon et al. use 0.5 to 2.0).
+            their experiments; the ``spcup`` paper (docs/methods.md §1) uses 0.1, so its config
+            sets it. ASAM works at larger radii (Kwon et al. use 0.5 to 2.0).
         adaptive: ASAM's scale-invariant perturbation instead of SAM's.
         eta: ASAM's η >= 0 in T = |θ| + η (0 = T = |θ|; Kwon et al.'s code uses 0.01, which also
             perturbs parameters that are exactly zero). Ignored unless ``adaptive``.

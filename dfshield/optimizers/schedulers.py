@@ -38,9 +38,9 @@ class CosineScheduler(LRScheduler):
     * t > T:       min_lr                                    (it never goes back up)
 
     so with no warmup the first epoch runs at ``base``, the rate never increases after warmup and
-    it reaches ``min_lr`` after the last ``step()`` call. This follows the paper (methods.md §1:
-    cosine annealing over the whole run); the ``spcup`` authors' code uses T_max = epochs/4, so its
-    rate goes down and up again twice — deliberately not reproduced.
+    it reaches ``min_lr`` after the last ``step()`` call. This follows the ``spcup`` paper
+    (docs/methods.md §8.3, §1: cosine annealing over the whole run); the authors' code uses
+    T_max = epochs/4, so its rate goes down and up again twice — deliberately not reproduced.
 
     Args:
         optimizer: the optimizer (SAM included) whose learning rates are set.
