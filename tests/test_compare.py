@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import toy_layer
+from helpers import toy_layer
 
 from dfshield.errors import ConfigError
 from dfshield.studies.comparison import load_comparison_configs, run_comparison

@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 
-from conftest import TINY_BACKBONE, toy_layer
+from helpers import TINY_BACKBONE, toy_layer
 
 
 def free_port() -> int:

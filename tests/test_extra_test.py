@@ -11,7 +11,7 @@ import os
 import cv2
 import numpy as np
 import pytest
-from conftest import toy_image, toy_layer
+from helpers import toy_image, toy_layer
 
 from dfshield.data.config import DataConfig
 from dfshield.data.index import read_split

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY_BACKBONE, toy_layer, write_toy_dataset
+from helpers import TINY_BACKBONE, toy_layer, write_toy_dataset
 
 from dfshield.config import load_run_config
 from dfshield.data import DataConfig, DeepfakeDataset

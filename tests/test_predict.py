@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import SHARED_DATA, toy_image, toy_layer
+from helpers import SHARED_DATA, toy_image, toy_layer
 
 from dfshield import cli
 from dfshield.commands import predict

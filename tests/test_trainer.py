@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY_BACKBONE, toy_layer
+from helpers import TINY_BACKBONE, toy_layer
 
 from dfshield.config import load_run_config
 from dfshield.engine.checkpoint import load_checkpoint
@@ -87,7 +87,7 @@ def test_checkpoints_are_loaded_weights_only(tmp_path):
 
 def test_one_class_validation_split_is_a_clear_error(tmp_path):
     import numpy as np
-    from conftest import toy_image
+    from helpers import toy_image
 
     from dfshield.datasets.writer import DatasetWriter, label_dict_for
 

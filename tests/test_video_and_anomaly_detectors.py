@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import toy_layer
+from helpers import toy_layer
 
 from dfshield.commands.demo import small_backbone
 from dfshield.engine.checkpoint import load_checkpoint
