@@ -79,3 +79,29 @@ def toy_layer(dataset: dict, cache_dir: Path | str, epochs: int = 3, **train) ->
             "detector": {"backbone": dict(TINY_BACKBONE)},
         },
     )
+
+
+_TRAINED: dict = {}
+
+
+def train_tiny_checkpoint(dataset: dict, folder: Path) -> dict:
+    """One tiny clip_linear run per session (1 epoch), tested with ``Trainer.test``; shared by
+    tests/test_predict.py and tests/test_robustness.py."""
+    if "run" not in _TRAINED:
+        from dfshield.config import load_run_config
+        from dfshield.engine.trainer import Trainer
+
+        cfg = load_run_config(
+            detector="clip_linear", extra_layers=[toy_layer(dataset, folder, epochs=1)]
+        )
+        trainer = Trainer(cfg, folder / "run", feature_cache=folder / "cache")
+        trainer.fit()
+        result = trainer.test()
+        _TRAINED["run"] = {
+            "checkpoint": folder / "run" / "checkpoints" / "best.pt",
+            "cfg": cfg,
+            "run_dir": folder / "run",
+            "test": result,
+            "trainer": trainer,
+        }
+    return _TRAINED["run"]

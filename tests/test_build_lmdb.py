@@ -447,6 +447,7 @@ def test_video_tree_with_bad_files_and_faceless_frames(tmp_path):
     assert not (tmp_path / "skip" / "json" / "Skip.json").exists()
 
 
+@pytest.mark.e2e
 def test_cli_runs_and_reports(tmp_path, image_tree, capsys):
     parser = argparse.ArgumentParser()
     builder.add_arguments(parser)
@@ -487,6 +488,7 @@ def ffpp_build(tmp_path_factory):
     return root, out, summary
 
 
+@pytest.mark.slow
 def test_ffpp_clips(ffpp_build):
     root, out, summary = ffpp_build
     info, values = read_dataset(out, "FFClips")
@@ -518,6 +520,7 @@ def test_ffpp_clips(ffpp_build):
     assert any("c23" in n for n in summary.notes)
 
 
+@pytest.mark.slow
 def test_dfdc_clips_with_metadata(tmp_path):
     root = shared_videos() / "dfdc"
     if not root.is_dir():

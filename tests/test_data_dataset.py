@@ -310,6 +310,7 @@ def test_undecodable_frame_fails_with_key_and_dataset(tmp_path):
         list(make_loader(ds, batch_size=2, num_workers=2))  # not replaced by another sample
 
 
+@pytest.mark.slow
 def test_skip_bad_frames_counts_them_across_workers(tmp_path):
     ds = DeepfakeDataset(corrupt_cfg(tmp_path, on_bad_frame="skip"), "test", resolution=RES)
     bad = ds.frame_keys.index(CELEB_BAD)

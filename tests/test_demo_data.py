@@ -199,6 +199,7 @@ def test_seeded_and_configurable(tmp_path):
         demo.make_demo_dataset(tmp_path / "d", counts={"training": (1, 1)})
 
 
+@pytest.mark.e2e
 def test_cli(tmp_path, capsys):
     parser = argparse.ArgumentParser()
     demo.add_arguments(parser)

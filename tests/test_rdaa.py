@@ -86,6 +86,7 @@ def trained():
 
 
 # -- training behaviour ------------------------------------------------------------------------
+@pytest.mark.slow
 def test_discrepancy_grows_for_fakes_and_shrinks_for_reals(trained):
     _, labels = trained["test"]
     before, after = trained["before"], trained["after"]["discrepancy"]
@@ -95,6 +96,7 @@ def test_discrepancy_grows_for_fakes_and_shrinks_for_reals(trained):
     assert after[real].mean() < 0.5 < trained["detector"].margin - 0.5 < after[fake].mean()
 
 
+@pytest.mark.slow
 def test_held_out_auc_of_the_logit_is_high(trained):
     _, labels = trained["test"]
     logits = trained["after"]["cls"]
@@ -102,6 +104,7 @@ def test_held_out_auc_of_the_logit_is_high(trained):
     assert roc_auc_score(labels.numpy(), trained["after"]["discrepancy"].numpy()) > 0.9
 
 
+@pytest.mark.slow
 def test_forward_outputs_and_eval_without_labels(trained):
     detector = trained["detector"]
     features, _ = trained["test"]
@@ -219,6 +222,7 @@ def test_higher_discrepancy_gives_higher_probability(raw_scale):
     assert (torch.sigmoid(logits)[1:] >= torch.sigmoid(logits)[:-1]).all()
 
 
+@pytest.mark.slow
 def test_probability_orders_samples_like_the_discrepancy(trained):
     after = trained["after"]
     order = torch.argsort(after["discrepancy"])
@@ -292,6 +296,7 @@ def test_center_is_an_ema_of_real_codes_updated_in_training_only():
     assert "center" in detector.trainable_state_dict()
 
 
+@pytest.mark.slow
 def test_checkpoint_round_trip_gives_the_same_scores(trained):
     copy = make_detector(seed=99)
     copy.load_trainable_state_dict(trained["detector"].trainable_state_dict())
