@@ -1,4 +1,5 @@
-"""rdaa (methods.md §5): training behaviour, gradient reversal, calibration, losses, options, config."""
+"""rdaa (docs/methods.md §5): training behaviour, gradient reversal, calibration, losses, options
+and config."""
 
 from pathlib import Path
 
@@ -33,7 +34,7 @@ def make_detector(seed=0, **options):
 
 
 def separable(n, seed, dim=64):
-    """Reals and fakes (alternating) as unit Gaussians 4 apart along one direction (Bayes AUC ≈ 0.998)."""
+    """Reals and fakes (alternating): unit Gaussians 4 apart along one axis (Bayes AUC ≈ 0.998)."""
     generator = torch.Generator().manual_seed(seed)
     direction = torch.randn(dim, generator=torch.Generator().manual_seed(12345))
     direction = direction / direction.norm()
@@ -60,7 +61,7 @@ def train(detector, features, labels, steps, batch=64, lr=1e-3, seed=0):
         index = torch.randperm(len(labels), generator=order)[:batch]
         data = {"feature": features[index], "label": labels[index], "image": None}
 
-        def closure():
+        def closure(data=data):
             optimizer.zero_grad()
             loss = detector.get_losses(data, detector(data))["overall"]
             loss.backward()

@@ -21,11 +21,9 @@ BISECT_STEPS = 64  # halvings of the λ bracket, in float64: the bracket shrinks
 class CVaRLoss(nn.Module):
     """CVaR_α of a per-sample loss: the mean of the hardest α-fraction of the batch.
 
-    docs/methods.md §7.4.
-
     CVaR_α(ℓ) = min_λ { λ + 1/(α·m) · Σ_i [ℓ_i − λ]_+ } over the m per-sample losses ℓ of the
-    batch (Rockafellar & Uryasev; used with VS in the SP Cup 2025 paper, docs/methods.md §1, and
-    with BCE in Lin et al.'s robust CLIP detector, §3). The objective is convex and piecewise
+    batch (docs/methods.md §7.4; Rockafellar & Uryasev; used with VS in the SP Cup 2025 paper, §1,
+    and with BCE in Lin et al.'s robust CLIP detector, §3). The objective is convex and piecewise
     linear in λ, so a minimiser is a data point: with k = α·m and ℓ_(1) ≥ ℓ_(2) ≥ … sorted,
     f = ⌊k⌋, the minimiser is ℓ_(f+1) (when k is fractional) and
 

@@ -20,9 +20,9 @@ _OWNER = "loss 'vs'"
 
 @LOSS.register_module(module_name="vs")
 class VSLoss(nn.Module):
-    """Vector-scaling loss ω_y·log(1 + e^Δ_y·e^(-ζ_y·s·h)), per-class ζ, Δ, ω (methods.md §7.3).
+    """Vector-scaling loss ω_y·log(1 + e^Δ_y·e^(-ζ_y·s·h)), per-class ζ, Δ, ω.
 
-    With s = +1 for fake, -1 for real and h the fake logit, each sample's loss is
+    docs/methods.md §7.3. With s = +1 for fake, -1 for real and h the fake logit, each loss is
     ``ω_y · softplus(Δ_y - ζ_y · s · h)``, which equals ω_y·log(1 + exp(Δ_y)·exp(-ζ_y·s·h)) and
     stays finite for any logit. With ζ = 1, Δ = 0, ω = 1 it is BCE. Unlike the authors' public
     code (where VS only moves the CVaR threshold and BCE is back-propagated), this loss carries
