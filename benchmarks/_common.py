@@ -30,7 +30,7 @@ from dfshield.engine.distributed import resolve_device
 
 
 def new_parser(doc: str) -> argparse.ArgumentParser:
-    """The script's parser: its docstring's first paragraph as description, defaults in ``--help``."""
+    """The script's parser: the docstring's first paragraph as description, defaults in --help."""
     return argparse.ArgumentParser(
         description=doc.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
@@ -74,7 +74,8 @@ def header(device: torch.device) -> str:
         f"command: {shlex.join(['python', *sys.argv])}\n"
         f"date: {datetime.datetime.now().isoformat(timespec='seconds')}  host: {platform.node()}  "
         f"nproc: {os.cpu_count()}  load average (1/5/15 min): {load_average()}\n"
-        f"torch {torch.__version__}  device: {device}{gpu}  torch threads: {torch.get_num_threads()}"
+        f"torch {torch.__version__}  device: {device}{gpu}  "
+        f"torch threads: {torch.get_num_threads()}"
     )
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Benchmark (issue 6): ``ddln`` clips per second (training step and inference) and peak memory
+"""Benchmark: ``ddln`` clips per second (training step and inference) and peak memory
 for clips of T = 32 frames at 64×64.
 
 The detector is ``dfshield.detectors.ddln.DDLNDetector`` built through the registry with the
@@ -133,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     clips_done = args.steps * args.batch_size
     memory = "peak allocated (MiB)" if device.type == "cuda" else "max RSS (MiB)"
     print(
-        f"\nddln: backbone {args.backbone} (random init, {parameters / 1e6:.1f} M parameters in all), "
+        f"\nddln: backbone {args.backbone} (random init, "
+        f"{parameters / 1e6:.1f} M parameters in all), "
         f"clips {args.batch_size} x T={args.frames} x 3 x {args.size} x {args.size}, "
         f"autocast {dtype or 'off'}, {args.steps} timed step(s) after {args.warmup} warm-up"
     )
@@ -145,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     ):
         rate = clips_done / seconds
         print(
-            f"{name:<10}  {rate:>8.2f}  {rate * args.frames:>9.1f}  {seconds / args.steps:>7.2f}  {peak:>20.0f}"
+            f"{name:<10}  {rate:>8.2f}  {rate * args.frames:>9.1f}  "
+            f"{seconds / args.steps:>7.2f}  {peak:>20.0f}"
         )
     print(
         f"ratio inference / training speed: {(clips_done / infer_s) / (clips_done / train_s):.1f}x"

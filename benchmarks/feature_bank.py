@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Benchmark (issue 4, item 9): seconds per training epoch on the feature bank vs re-encoding
+"""Benchmark: seconds per training epoch on the feature bank vs re-encoding
 every image every epoch; with ``--gpu-clip``, CLIP ViT-L/14 extraction speed in fp32 vs bf16 and
 one epoch of ``spcup`` head training on 250k × 768 features.
 
@@ -152,7 +152,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def head_dtype(device: torch.device) -> torch.dtype | None:
-    """The Trainer's ``train.amp: auto`` for the trained part: bf16 on a GPU that has it, else off."""
+    """The trainer's ``train.amp: auto`` for the trained part: bf16 on a GPU that has it, or off."""
     return amp_dtype("auto", device)
 
 
@@ -273,7 +273,8 @@ def bank_vs_reencode(args: argparse.Namespace, device: torch.device) -> None:
     bank_epoch, reencode_epoch = statistics.median(bank), statistics.median(reencode)
     print(
         f"\n== bank vs re-encode: {args.detector}, tiny ViT (64 px, 64-d), {n_train} train + "
-        f"{n_val} val images, batch {args.batch_size}, {args.workers} workers, {args.epochs} epochs =="
+        f"{n_val} val images, batch {args.batch_size}, {args.workers} workers, "
+        f"{args.epochs} epochs =="
     )
     print(f"{'path':<30}  {'extract once (s)':>16}  {'s/epoch (median)':>16}  per epoch (s)")
     print(
@@ -362,7 +363,8 @@ def spcup_head_epoch(args: argparse.Namespace, device: torch.device) -> None:
     sync(device)
     seconds = time.perf_counter() - started
     print(
-        f"\n== spcup head, one epoch: {n} x {dim} random features (real:fake {n - n_fake}:{n_fake}), "
+        f"\n== spcup head, one epoch: {n} x {dim} random features "
+        f"(real:fake {n - n_fake}:{n_fake}), "
         f"latent augmentation -> {rows} rows, batch {args.head_batch}, "
         f"{cfg.optimizer['name']} around {cfg.optimizer.get('base', {}).get('name')} =="
     )

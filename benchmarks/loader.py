@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Benchmark (issue 3): images per second of the LMDB frame loader vs the same frames as PNG files.
+"""Benchmark: images per second of the LMDB frame loader vs the same frames as PNG files.
 
 Both sides use the library's reader unchanged: ``dfshield.data.DeepfakeDataset`` in frame
 mode (augmentation off, resize to ``--resolution``, CLIP mean/std normalisation) wrapped by
@@ -175,7 +175,7 @@ def dataset_for(cfg: DataConfig, args: argparse.Namespace) -> DeepfakeDataset:
 
 
 def export_frames(dataset: DeepfakeDataset, name: str, keys: list[str], root: Path) -> int:
-    """Write every frame of ``keys`` from the LMDB to ``root/<JSON path>`` as its PNG file; bytes."""
+    """Write every frame of ``keys`` from the LMDB to ``root/<JSON path>`` as PNG; bytes written."""
     store, target = dataset.store(name), FolderStore(root, name)
     written = 0
     for key in sorted(set(keys)):
@@ -190,7 +190,7 @@ def export_frames(dataset: DeepfakeDataset, name: str, keys: list[str], root: Pa
 def images_per_second(
     dataset, workers: int, args: argparse.Namespace, device: torch.device
 ) -> float:
-    """One full pass (worker start-up included) over ``dataset``; every batch moved to ``device``."""
+    """One full pass (worker start-up included) over ``dataset``; each batch moved to ``device``."""
     generator = torch.Generator().manual_seed(args.seed)
     loader = make_loader(
         dataset,
@@ -215,7 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     print(header(device))
     if max(args.workers) > (os.cpu_count() or 1):
         print(
-            f"note: up to {max(args.workers)} workers on {os.cpu_count()} cores (oversubscribed on purpose)"
+            f"note: up to {max(args.workers)} workers on {os.cpu_count()} cores "
+            "(oversubscribed on purpose)"
         )
     # torch warns when workers exceed the cores; the note above says it once
     warnings.filterwarnings("ignore", message="This DataLoader will create")
@@ -265,7 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     for workers in args.workers:
         lmdb_rate, folder_rate = best["lmdb", workers], best["folder", workers]
         print(
-            f"{workers:>7}  {lmdb_rate:>10.1f}  {folder_rate:>12.1f}  {lmdb_rate / folder_rate:>11.2f}"
+            f"{workers:>7}  {lmdb_rate:>10.1f}  {folder_rate:>12.1f}  "
+            f"{lmdb_rate / folder_rate:>11.2f}"
         )
     print(footer())
     return 0

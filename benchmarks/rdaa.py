@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Benchmark (issue 6): ``rdaa`` training seconds per epoch on a 100k-feature bank.
+"""Benchmark: ``rdaa`` training seconds per epoch on a 100k-feature bank.
 
 The detector is ``dfshield.detectors.rdaa.RDAADetector`` with the options, optimiser (AdamW
 1e-4, weight decay 1e-4, via ``dfshield.optimizers.build_optimizer``) and scheduler of
@@ -130,11 +130,13 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\nrdaa: {n} x {args.dim} random features (real:fake {n - n_fake}:{n_fake}), batch "
         f"{args.batch_size}, {len(bounds)} steps/epoch, {cfg.optimizer['name']} lr "
-        f"{cfg.optimizer.get('lr')}, {trainable / 1e6:.2f} M trained parameters, autocast {dtype or 'off'}"
+        f"{cfg.optimizer.get('lr')}, {trainable / 1e6:.2f} M trained parameters, "
+        f"autocast {dtype or 'off'}"
     )
     print(f"{'what':<22}  {'seconds':>8}  {'steps/s':>8}  {'samples/s':>10}")
     print(
-        f"{'train epoch (median)':<22}  {epoch_s:>8.2f}  {len(bounds) / epoch_s:>8.1f}  {n / epoch_s:>10.0f}"
+        f"{'train epoch (median)':<22}  {epoch_s:>8.2f}  {len(bounds) / epoch_s:>8.1f}  "
+        f"{n / epoch_s:>10.0f}"
     )
     print(f"{'score the bank (eval)':<22}  {scoring:>8.2f}  {'-':>8}  {n / scoring:>10.0f}")
     print(

@@ -1,20 +1,15 @@
-"""Shared fixtures: a tiny DeepfakeBench-format dataset whose fakes carry a visible artefact."""
+"""Fixtures only (shared helpers live in ``tests/helpers.py``); torch threads capped at 2."""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
+from helpers import write_toy_dataset
 
+# Tiny models on a machine shared by parallel jobs: more intra-op threads only add contention.
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
-
-SHARED_DATA = Path(
-    os.environ.get("DFSHIELD_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
-)
-TINY_BACKBONE = {"name": "clip", "model": "dfshield-tiny-vit", "pretrained": None}
 
 
 @pytest.fixture
@@ -42,70 +37,7 @@ def encoded_frames(monkeypatch) -> list[int]:
     return sizes
 
 
-def toy_image(rng: np.random.Generator, fake: bool, size: int = 32) -> np.ndarray:
-    """A smooth random image; fakes get a strong checkerboard (a generator-like artefact)."""
-    base = rng.uniform(40, 200, size=(4, 4, 3))
-    image = np.kron(base, np.ones((size // 4, size // 4, 1)))
-    image += rng.normal(0, 6, size=image.shape)
-    if fake:
-        checker = (np.indices((size, size)).sum(axis=0) % 2)[..., None] * 2 - 1
-        image += 40 * checker
-    return np.clip(image, 0, 255).astype(np.uint8)
-
-
-def write_toy_dataset(
-    out_dir: Path,
-    name: str = "Toy",
-    n_real: int = 40,
-    n_fake: int = 20,
-    frames_per_video: int = 2,
-    seed: int = 0,
-) -> dict:
-    from dfshield.datasets.writer import DatasetWriter, label_dict_for
-
-    rng = np.random.default_rng(seed)
-    with DatasetWriter(out_dir, name) as writer:
-        for i in range(n_real + n_fake):
-            fake = i >= n_real
-            frames = [(10 * j, toy_image(rng, fake)) for j in range(frames_per_video)]
-            writer.add_video(f"v{i:04d}", "fake" if fake else "real", frames)
-        summary = writer.close(fractions=(0.5, 0.25, 0.25), seed=seed)
-    return {
-        "name": name,
-        "json_dir": str(out_dir / "json"),
-        "lmdb_dir": str(out_dir / "lmdb"),
-        "label_dict": label_dict_for(name),
-        "summary": summary,
-    }
-
-
 @pytest.fixture(scope="session")
 def toy_dataset(tmp_path_factory) -> dict:
+    """A tiny DeepfakeBench-format dataset whose fakes carry a visible artefact."""
     return write_toy_dataset(tmp_path_factory.mktemp("toy"))
-
-
-def toy_layer(dataset: dict, cache_dir: Path | str, epochs: int = 3, **train) -> tuple[str, dict]:
-    """A config layer that points a run at the toy dataset with the tiny random-init backbone."""
-    return (
-        "test layer",
-        {
-            "data": {
-                "train_datasets": [dataset["name"]],
-                "test_datasets": [dataset["name"]],
-                "json_dir": dataset["json_dir"],
-                "lmdb_dir": dataset["lmdb_dir"],
-                "label_dict": dataset["label_dict"],
-                "num_workers": 0,
-            },
-            "train": {
-                "epochs": epochs,
-                "batch_size": 16,
-                "seed": 1,
-                "device": "cpu",
-                "progress": False,
-                "output_dir": str(cache_dir),
-                **train,
-            },
-            "detector": {"backbone": dict(TINY_BACKBONE)},
-        },
-    )

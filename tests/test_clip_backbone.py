@@ -1,4 +1,4 @@
-"""The frozen CLIP backbone and latent augmentation (methods.md §1–2)."""
+"""The frozen CLIP backbone and latent augmentation (docs/methods.md §1–2, §6)."""
 
 from __future__ import annotations
 

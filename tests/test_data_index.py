@@ -1,5 +1,6 @@
 """Reading DeepfakeBench dataset JSONs: nesting variants, the _c40 rule, labels, bad input."""
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -47,8 +48,8 @@ def test_ff_json_with_levels_c23():
         "1005",
     ]
     assert all("\\" in f and "/" not in f for f in real.frames)
-    with pytest.raises(Exception):
-        real.label = 1  # frozen
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        real.label = 1
 
 
 def test_compression_level_and_c40_suffix():
@@ -194,7 +195,7 @@ def test_sort_frames_numeric_and_prefix_normalisation():
 
 
 def test_a_built_dataset_needs_no_label_dict(tmp_path):
-    """Labels ``<Name>_real`` / ``<Name>_fake`` (what build-lmdb writes) map without configuration."""
+    """Labels ``<Name>_real`` / ``<Name>_fake`` (what build-lmdb writes) need no label_dict."""
     import json
 
     from dfshield.data.index import read_split

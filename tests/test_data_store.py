@@ -3,6 +3,7 @@
 import os
 import pickle
 
+import lmdb
 import pytest
 from fixtures import datagen as dg  # tests/fixtures/datagen.py
 
@@ -65,7 +66,8 @@ def test_missing_lmdb_path_lists_present_ones(tmp_path):
     dg.write_lmdb(tmp_path / "Celeb-DF-v2_lmdb", {"a": b"b"})
     with pytest.raises(
         DataError,
-        match=r"Celeb-DF-v1_lmdb' for dataset 'Celeb-DF-v1' does not exist.*Did you mean 'Celeb-DF-v2_lmdb'.*lmdb_dir",
+        match=r"Celeb-DF-v1_lmdb' for dataset 'Celeb-DF-v1' does not exist"
+        r".*Did you mean 'Celeb-DF-v2_lmdb'.*lmdb_dir",
     ):
         LmdbStore(tmp_path / "Celeb-DF-v1_lmdb", dataset="Celeb-DF-v1")
     (tmp_path / "empty_lmdb").mkdir()
@@ -82,7 +84,7 @@ def test_lmdb_opened_lazily_read_only_and_per_process(tmp_path, monkeypatch):
     assert store.is_open
     env = store._environment()
     assert env.flags()["readonly"] is True and env.flags()["lock"] is False
-    with pytest.raises(Exception):
+    with pytest.raises(lmdb.ReadonlyError):
         with env.begin(write=True) as txn:
             txn.put(b"x", b"y")
     twin = LmdbStore(path)  # a second store of the same LMDB (e.g. the val dataset) shares it

@@ -24,7 +24,7 @@ SPLITS = ("train", "val", "test")
 
 
 def load(out: Path, name: str = demo.DEMO_NAME) -> dict[str, dict]:
-    """{split: {"images": (N, H, W, 3) RGB, "labels": (N,), "bytes": [png bytes], "videos": [names]}}"""
+    """{split: {"images": (N, H, W, 3) RGB, "labels": (N,), "bytes": [PNGs], "videos": [names]}}"""
     info = json.loads((out / "json" / f"{name}.json").read_text())[name]
     env = lmdb.open(str(out / "lmdb" / f"{name}_lmdb"), readonly=True, lock=False)
     result = {}
@@ -85,7 +85,7 @@ def spectral_peaks(images: np.ndarray) -> np.ndarray:
 
 
 def random_conv_features(images: np.ndarray, seed: int = 0) -> np.ndarray:
-    """Cheap learnability proxy: a frozen, randomly initialised small conv net, pooled mean and std."""
+    """Cheap learnability proxy: a frozen random small conv net, its pooled mean and std."""
     torch = pytest.importorskip("torch")
     torch.manual_seed(seed)
     net = torch.nn.Sequential(
@@ -199,6 +199,7 @@ def test_seeded_and_configurable(tmp_path):
         demo.make_demo_dataset(tmp_path / "d", counts={"training": (1, 1)})
 
 
+@pytest.mark.e2e
 def test_cli(tmp_path, capsys):
     parser = argparse.ArgumentParser()
     demo.add_arguments(parser)

@@ -11,7 +11,7 @@ import os
 import cv2
 import numpy as np
 import pytest
-from conftest import toy_image, toy_layer
+from helpers import toy_image, toy_layer
 
 from dfshield.data.config import DataConfig
 from dfshield.data.index import read_split
@@ -97,6 +97,8 @@ def test_bad_extra_test_specs_are_clear_errors(toy_dataset, tmp_path):
         resolve_extra_tests(["Toy", "Toy"], data, tmp_path / "cache")
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
 def test_dfshield_test_reports_metrics_for_an_image_folder_and_a_dataset_name(
     toy_dataset, tmp_path
 ):

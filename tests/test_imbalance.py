@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY_BACKBONE, toy_layer, write_toy_dataset
+from helpers import TINY_BACKBONE, toy_layer, write_toy_dataset
 
 from dfshield.config import load_run_config
 from dfshield.data import DataConfig, DeepfakeDataset
@@ -171,6 +171,7 @@ def test_ablation_preset_builds_the_five_objectives():
         assert (group["lr"], group["weight_decay"]) == (1e-5, 6e-5)
 
 
+@pytest.mark.slow
 def test_end_to_end_two_ratios_two_seeds_two_detectors(fake_heavy, tmp_path, encoded_frames):
     encoded = encoded_frames
     layer = toy_layer(fake_heavy, tmp_path, epochs=1)
@@ -276,6 +277,7 @@ def test_bad_ratios_and_minority_are_clear_errors(fake_heavy, tmp_path):
     assert not (tmp_path / "run" / "ratio-1").exists()
 
 
+@pytest.mark.slow
 def test_detectors_given_as_yaml_paths_run(toy_dataset, tmp_path):
     """The ablation preset names its detectors by YAML path; results are keyed by the file stem."""
     from dfshield.config import config_dir

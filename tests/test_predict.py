@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import SHARED_DATA, toy_image, toy_layer
+from helpers import SHARED_DATA, toy_image, toy_layer, train_tiny_checkpoint
 
 from dfshield import cli
 from dfshield.commands import predict
@@ -28,30 +28,6 @@ REAL_VIDEO = VIDEOS / "ffpp" / "original_sequences" / "youtube" / "c23" / "video
 FAKE_VIDEO = (
     VIDEOS / "ffpp" / "manipulated_sequences" / "NeuralTextures" / "c23" / "videos" / "004_982.mp4"
 )
-
-_TRAINED: dict = {}
-
-
-def train_tiny_checkpoint(dataset: dict, folder: Path) -> dict:
-    """One tiny clip_linear run per session (1 epoch), tested with ``Trainer.test``; shared by
-    tests/test_predict.py and tests/test_robustness.py."""
-    if "run" not in _TRAINED:
-        from dfshield.engine.trainer import Trainer
-
-        cfg = load_run_config(
-            detector="clip_linear", extra_layers=[toy_layer(dataset, folder, epochs=1)]
-        )
-        trainer = Trainer(cfg, folder / "run", feature_cache=folder / "cache")
-        trainer.fit()
-        result = trainer.test()
-        _TRAINED["run"] = {
-            "checkpoint": folder / "run" / "checkpoints" / "best.pt",
-            "cfg": cfg,
-            "run_dir": folder / "run",
-            "test": result,
-            "trainer": trainer,
-        }
-    return _TRAINED["run"]
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +63,8 @@ def read_rows(path: Path) -> list[dict]:
 
 
 # -- same scores as Trainer.test ------------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.e2e
 def test_predict_gives_the_scores_of_trainer_test(trained, tmp_path):
     trainer = trained["trainer"]
     dataset = trainer.dataset("test")
@@ -116,6 +94,7 @@ def test_predict_gives_the_scores_of_trainer_test(trained, tmp_path):
         assert row["decision"] == ("fake" if row["prob_fake"] >= threshold else "real")
 
 
+@pytest.mark.slow
 def test_scorer_preprocessing_is_the_datasets(trained):
     """Both input paths of DeepfakeDataset: a backbone's own transform, and resize + normalise."""
     from dfshield.data import DeepfakeDataset
@@ -143,6 +122,8 @@ def test_scorer_preprocessing_is_the_datasets(trained):
 
 
 # -- images, folders, bad inputs ----------------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.e2e
 def test_images_folders_and_bad_inputs(trained, tmp_path, capsys):
     rng = np.random.default_rng(7)
     folder = tmp_path / "media"
@@ -191,6 +172,8 @@ def test_images_folders_and_bad_inputs(trained, tmp_path, capsys):
     assert "scored 2 image(s) and 0 video(s)" in captured.out
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
 def test_nothing_scored_exits_non_zero(trained, tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -206,6 +189,8 @@ def test_nothing_scored_exits_non_zero(trained, tmp_path, capsys):
     assert "holds no images or videos (only 1 other file(s))" in captured.err
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
 def test_video_without_a_face_is_scored_on_centre_crops_or_skipped(trained, tmp_path, capsys):
     video = write_video(tmp_path / "noface.avi", frames=12)
     out = tmp_path / "rows.json"
@@ -249,6 +234,8 @@ def test_video_without_a_face_is_scored_on_centre_crops_or_skipped(trained, tmp_
     assert "no face found in any of 4 frame(s)" in rows[-1]["message"]
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
 def test_truncated_video_is_sampled_from_the_frames_that_decode(trained, tmp_path, capsys):
     data = write_video(tmp_path / "full.avi", frames=12).read_bytes()
     cut = tmp_path / "cut.avi"
@@ -275,6 +262,7 @@ def test_truncated_video_is_sampled_from_the_frames_that_decode(trained, tmp_pat
     assert "truncated" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_incompatible_checkpoint_is_a_clear_error(trained, tmp_path, monkeypatch, capsys):
     payload = load_checkpoint(trained["checkpoint"])
     old = tmp_path / "old.pt"
@@ -290,6 +278,8 @@ def test_incompatible_checkpoint_is_a_clear_error(trained, tmp_path, monkeypatch
 
 
 # -- thresholds ----------------------------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.e2e
 def test_thresholds(trained, tmp_path):
     from dfshield.eval.metrics import threshold_at_fpr
 
@@ -340,6 +330,8 @@ def test_thresholds(trained, tmp_path):
 
 
 # -- real videos -----------------------------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.e2e
 @pytest.mark.skipif(
     not REAL_VIDEO.is_file() or not FAKE_VIDEO.is_file(),
     reason=f"shared videos not found under {VIDEOS}",
@@ -380,6 +372,7 @@ def test_real_videos_per_frame_and_per_video_rows(trained, tmp_path):
 
 
 # -- video-mode detectors ----------------------------------------------------------------------
+@pytest.mark.e2e
 def test_video_mode_detector_reports_video_head_and_frame_head(toy_dataset, tmp_path):
     from dfshield.detectors import build_detector
 
@@ -451,6 +444,7 @@ def test_video_mode_detector_reports_video_head_and_frame_head(toy_dataset, tmp_
     assert "video head" in head["message"]
 
 
+@pytest.mark.slow
 def test_bad_options(trained, tmp_path):
     image = write_png(tmp_path / "a.png", toy_image(np.random.default_rng(0), fake=True))
     with pytest.raises(ConfigError, match="--out"):

@@ -1,4 +1,5 @@
-"""rdaa (methods.md §5): training behaviour, gradient reversal, calibration, losses, options, config."""
+"""rdaa (docs/methods.md §5): training behaviour, gradient reversal, calibration, losses, options
+and config."""
 
 from pathlib import Path
 
@@ -33,7 +34,7 @@ def make_detector(seed=0, **options):
 
 
 def separable(n, seed, dim=64):
-    """Reals and fakes (alternating) as unit Gaussians 4 apart along one direction (Bayes AUC ≈ 0.998)."""
+    """Reals and fakes (alternating): unit Gaussians 4 apart along one axis (Bayes AUC ≈ 0.998)."""
     generator = torch.Generator().manual_seed(seed)
     direction = torch.randn(dim, generator=torch.Generator().manual_seed(12345))
     direction = direction / direction.norm()
@@ -60,7 +61,7 @@ def train(detector, features, labels, steps, batch=64, lr=1e-3, seed=0):
         index = torch.randperm(len(labels), generator=order)[:batch]
         data = {"feature": features[index], "label": labels[index], "image": None}
 
-        def closure():
+        def closure(data=data):
             optimizer.zero_grad()
             loss = detector.get_losses(data, detector(data))["overall"]
             loss.backward()
@@ -86,6 +87,7 @@ def trained():
 
 
 # -- training behaviour ------------------------------------------------------------------------
+@pytest.mark.slow
 def test_discrepancy_grows_for_fakes_and_shrinks_for_reals(trained):
     _, labels = trained["test"]
     before, after = trained["before"], trained["after"]["discrepancy"]
@@ -95,6 +97,7 @@ def test_discrepancy_grows_for_fakes_and_shrinks_for_reals(trained):
     assert after[real].mean() < 0.5 < trained["detector"].margin - 0.5 < after[fake].mean()
 
 
+@pytest.mark.slow
 def test_held_out_auc_of_the_logit_is_high(trained):
     _, labels = trained["test"]
     logits = trained["after"]["cls"]
@@ -102,6 +105,7 @@ def test_held_out_auc_of_the_logit_is_high(trained):
     assert roc_auc_score(labels.numpy(), trained["after"]["discrepancy"].numpy()) > 0.9
 
 
+@pytest.mark.slow
 def test_forward_outputs_and_eval_without_labels(trained):
     detector = trained["detector"]
     features, _ = trained["test"]
@@ -219,6 +223,7 @@ def test_higher_discrepancy_gives_higher_probability(raw_scale):
     assert (torch.sigmoid(logits)[1:] >= torch.sigmoid(logits)[:-1]).all()
 
 
+@pytest.mark.slow
 def test_probability_orders_samples_like_the_discrepancy(trained):
     after = trained["after"]
     order = torch.argsort(after["discrepancy"])
@@ -292,6 +297,7 @@ def test_center_is_an_ema_of_real_codes_updated_in_training_only():
     assert "center" in detector.trainable_state_dict()
 
 
+@pytest.mark.slow
 def test_checkpoint_round_trip_gives_the_same_scores(trained):
     copy = make_detector(seed=99)
     copy.load_trainable_state_dict(trained["detector"].trainable_state_dict())

@@ -215,6 +215,7 @@ def test_builtins_are_registered_on_first_use():
     assert int(out.stdout) > 0
 
 
+@pytest.mark.e2e
 def test_dfshield_list_prints_every_registry(capsys):
     from dfshield.cli import main
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY_BACKBONE, toy_layer
+from helpers import TINY_BACKBONE, toy_layer
 
 from dfshield.config import load_run_config
 from dfshield.engine.checkpoint import load_checkpoint
@@ -28,6 +28,7 @@ def make_trainer(dataset, tmp_path, detector="spcup", run="run", extra=None, **t
     return Trainer(cfg, tmp_path / run, feature_cache=tmp_path / "cache")
 
 
+@pytest.mark.slow
 def test_spcup_learns_and_writes_checkpoints_and_logs(toy_dataset, tmp_path):
     # the paper's lr 1e-5 needs its 100 epochs; 1e-3 learns the toy artefact in 4
     trainer = make_trainer(
@@ -55,6 +56,7 @@ def test_spcup_learns_and_writes_checkpoints_and_logs(toy_dataset, tmp_path):
     assert "video_auc" in metrics
 
 
+@pytest.mark.slow
 def test_cosine_schedule_decays_once_per_epoch(toy_dataset, tmp_path):
     trainer = make_trainer(toy_dataset, tmp_path, detector="clip_linear", epochs=4)
     trainer.fit()
@@ -62,6 +64,7 @@ def test_cosine_schedule_decays_once_per_epoch(toy_dataset, tmp_path):
     assert all(a > b for a, b in zip(lrs, lrs[1:])) and lrs[-1] == pytest.approx(0.0, abs=1e-12)
 
 
+@pytest.mark.slow
 def test_checkpoint_of_another_detector_fails_clearly(toy_dataset, tmp_path):
     make_trainer(toy_dataset, tmp_path, detector="clip_linear", epochs=1).fit()
     other = make_trainer(toy_dataset, tmp_path, detector="spcup", epochs=1)
@@ -87,7 +90,7 @@ def test_checkpoints_are_loaded_weights_only(tmp_path):
 
 def test_one_class_validation_split_is_a_clear_error(tmp_path):
     import numpy as np
-    from conftest import toy_image
+    from helpers import toy_image
 
     from dfshield.datasets.writer import DatasetWriter, label_dict_for
 
@@ -133,6 +136,8 @@ def _train_command(dataset, tmp_path, run_dir, epochs):
     return command
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
 def test_killed_run_resumes_to_the_same_final_metrics(toy_dataset, tmp_path):
     epochs = 6
     straight = tmp_path / "straight"

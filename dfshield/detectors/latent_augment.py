@@ -1,4 +1,4 @@
-"""Latent (feature-space) augmentation of a feature bank (methods.md §1, SP Cup paper).
+"""Latent (feature-space) augmentation of a feature bank (SP Cup paper; docs/methods.md §6).
 
 For each feature F a noisy copy F̂ = F + β·η with η ~ N(0, σ²I) and σ ~ U(0, 1) drawn anew for each
 copy; the bank used for an epoch is the originals plus the copies (m = 2n). β is a number, or

@@ -13,13 +13,13 @@ trained feature augmenter) or is our own choice, and each is listed in ``RDAADet
 from __future__ import annotations
 
 import math
-from numbers import Real
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
+from dfshield import validation
 from dfshield._suggest import did_you_mean
 from dfshield.detectors.base import BaseDetector
 from dfshield.errors import ConfigError
@@ -36,6 +36,7 @@ DEFAULT_WEIGHTS = {
     "calibration": 1.0,  # BCE of the calibrated logit on the detached discrepancy
 }
 TEACHER_MODES = ("trained", "frozen")
+_OWNER = "detector 'rdaa'"
 MAX_DISCREPANCY = 4.0  # d = 2(1 − ρ) for standardised outputs, ρ ∈ [−1, 1]
 
 
@@ -241,12 +242,16 @@ class RDAADetector(BaseDetector):
                 f"detector.heads ({heads}) must divide detector.token_dim ({token_dim}); "
                 f"pick a divisor of token_dim or change token_dim"
             )
-        _number("mlp_ratio", mlp_ratio, low=0.0, low_open=True)
-        _number("dropout", dropout, low=0.0, high=1.0, high_open=True)
-        _number("margin", margin, low=0.0, low_open=True, high=MAX_DISCREPANCY)
-        _number("augment_radius", augment_radius, low=0.0)
-        _number("grl_lambda", grl_lambda, low=0.0)
-        _number("center_momentum", center_momentum, low=0.0, high=1.0, high_open=True)
+        mlp_ratio = validation.number(_OWNER, "mlp_ratio", mlp_ratio, low=0.0, low_open=True)
+        dropout = validation.number(_OWNER, "dropout", dropout, low=0.0, high=1.0, high_open=True)
+        margin = validation.number(
+            _OWNER, "margin", margin, low=0.0, low_open=True, high=MAX_DISCREPANCY
+        )
+        augment_radius = validation.number(_OWNER, "augment_radius", augment_radius, low=0.0)
+        grl_lambda = validation.number(_OWNER, "grl_lambda", grl_lambda, low=0.0)
+        center_momentum = validation.number(
+            _OWNER, "center_momentum", center_momentum, low=0.0, high=1.0, high_open=True
+        )
         if teacher not in TEACHER_MODES:
             raise ConfigError(
                 f"detector.teacher must be one of {TEACHER_MODES}, got {teacher!r}."
@@ -435,30 +440,6 @@ def _positive_int(key: str, value) -> None:
         raise ConfigError(f"detector.{key} must be a whole number >= 1, got {value!r}")
 
 
-def _number(
-    key: str,
-    value,
-    low: float | None = None,
-    high: float | None = None,
-    low_open: bool = False,
-    high_open: bool = False,
-) -> None:
-    bad = isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value)
-    if not bad and low is not None:
-        bad = value <= low if low_open else value < low
-    if not bad and high is not None:
-        bad = value >= high if high_open else value > high
-    if bad:
-        lo = "" if low is None else f"{'(' if low_open else '['}{low:g}"
-        hi = "" if high is None else f"{high:g}{')' if high_open else ']'}"
-        where = (
-            f" in {lo}, {hi}"
-            if low is not None and high is not None
-            else (f" {'>' if low_open else '>='} {low:g}" if low is not None else f" <= {high:g}")
-        )
-        raise ConfigError(f"detector.{key} must be a number{where}, got {value!r}")
-
-
 def _loss_weights(weights: dict | None) -> dict[str, float]:
     if weights is None:
         return dict(DEFAULT_WEIGHTS)
@@ -474,6 +455,5 @@ def _loss_weights(weights: dict | None) -> dict[str, float]:
                 f"detector.weights has no term '{key}'.{did_you_mean(str(key), DEFAULT_WEIGHTS)} "
                 f"Its terms: {', '.join(DEFAULT_WEIGHTS)}"
             )
-        _number(f"weights.{key}", value, low=0.0)
-        merged[key] = float(value)
+        merged[key] = validation.number(_OWNER, f"weights.{key}", value, low=0.0)
     return merged

@@ -3,14 +3,16 @@
 All losses take ``(logits, labels)`` with logits of the fake class and labels fake = 1, real = 0
 (bool, integer or float). Build them from a config with :func:`build_loss`.
 
-| name | what | reference |
+Equations and constants: ``docs/methods.md`` §7 (one subsection per loss).
+
+| name | what | docs/methods.md |
 | --- | --- | --- |
-| ``bce`` | binary cross-entropy | |
-| ``focal`` | focal loss (γ, optional α) | Lin et al. 2017 |
-| ``vs`` | binary vector-scaling loss, per-class ζ, Δ, ω | methods.md §1 |
-| ``cvar`` | CVaR_α of a per-sample base loss (exact or bisect) | methods.md §1, §3 |
-| ``auc_logistic`` / ``auc_sqhinge`` / ``auc_wmw`` | pairwise AUC surrogates | §1 / §3 / §4 |
-| ``composite`` | weighted sum of terms | |
+| ``bce`` | binary cross-entropy | §7.1 |
+| ``focal`` | focal loss (γ, optional α; Lin et al. 2017) | §7.2 |
+| ``vs`` | binary vector-scaling loss, per-class ζ, Δ, ω | §7.3 |
+| ``cvar`` | CVaR_α of a per-sample base loss (exact or bisect) | §7.4 |
+| ``auc_logistic`` / ``auc_sqhinge`` / ``auc_wmw`` | pairwise AUC surrogates | §7.5 / §7.6 / §7.7 |
+| ``composite`` | weighted sum of terms | §7.8 |
 """
 
 from __future__ import annotations

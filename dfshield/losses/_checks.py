@@ -1,20 +1,21 @@
-"""Checks shared by the losses: config values at build time, logits and labels at call time.
+"""Checks and small tensor helpers shared by the losses.
 
-Only functions live here (every class in ``dfshield/losses/`` is a registry entry). Build-time
-problems raise :class:`~dfshield.errors.ConfigError` naming the key and the allowed range;
-call-time problems (shapes, labels outside {0, 1}, non-finite logits) raise ``ValueError`` or
-``TypeError`` naming the loss.
+Only functions live here (every class in ``dfshield/losses/`` is a registry entry). Each takes
+the loss's ``owner`` text first (``"loss 'vs'"``), like :mod:`dfshield.validation`, which checks
+the single numbers and choices. Build-time problems raise :class:`~dfshield.errors.ConfigError`
+naming the key and the allowed range; call-time problems (shapes, labels outside {0, 1},
+non-finite logits) raise ``ValueError`` or ``TypeError`` naming the loss.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
-from numbers import Integral, Real
+from numbers import Integral
 from typing import Any
 
 import torch
 
+from dfshield import validation
 from dfshield._suggest import did_you_mean
 from dfshield.errors import ConfigError
 
@@ -23,73 +24,16 @@ REDUCTIONS = ("mean", "none")
 
 
 # -- build time ------------------------------------------------------------------------------
-def _range_text(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
-    left = "(" if low is None or low_open else "["
-    right = ")" if high is None or high_open else "]"
-    low_text = "-inf" if low is None else f"{low:g}"
-    high_text = "inf" if high is None else f"{high:g}"
-    return f"{left}{low_text}, {high_text}{right}"
-
-
-def number(
-    loss: str,
-    key: str,
-    value: Any,
-    *,
-    low: float | None = None,
-    high: float | None = None,
-    low_open: bool = False,
-    high_open: bool = False,
-) -> float:
-    """``value`` as a finite float inside the given range, or a ConfigError naming ``key``.
-
-    Numeric strings (``"1e-3"``, which YAML 1.1 reads as a string) are accepted; booleans and
-    other strings are not.
-    """
-    allowed = _range_text(low, high, low_open, high_open)
-    parsed: float | None = None
-    if isinstance(value, Real) and not isinstance(value, bool):
-        parsed = float(value)
-    elif isinstance(value, str):
-        try:
-            parsed = float(value)
-        except ValueError:
-            parsed = None
-    if parsed is None:
-        raise ConfigError(
-            f"loss '{loss}': '{key}' must be a number in {allowed}, got {value!r} "
-            f"({type(value).__name__}); set '{key}' to a number in {allowed}"
-        )
-    too_low = low is not None and (parsed < low or (low_open and parsed == low))
-    too_high = high is not None and (parsed > high or (high_open and parsed == high))
-    if not math.isfinite(parsed) or too_low or too_high:
-        raise ConfigError(
-            f"loss '{loss}': '{key}' = {value!r} is outside the allowed range "
-            f"{allowed}; set '{key}' to a value in {allowed}"
-        )
-    return parsed
-
-
-def choice(loss: str, key: str, value: Any, choices: tuple[str, ...]) -> str:
-    """``value`` if it is one of ``choices``, else a ConfigError naming ``key`` and the choices."""
-    if not isinstance(value, str) or value not in choices:
-        hint = did_you_mean(value, choices) if isinstance(value, str) else ""
-        raise ConfigError(
-            f"loss '{loss}': '{key}' must be one of {', '.join(choices)}; got {value!r}.{hint}"
-        )
-    return value
-
-
-def reduction(loss: str, value: Any) -> str:
+def reduction(owner: str, value: Any) -> str:
     """Validate a per-sample loss's ``reduction`` (``mean`` or ``none``)."""
-    return choice(loss, "reduction", value, REDUCTIONS)
+    return validation.choice(owner, "reduction", value, REDUCTIONS)
 
 
-def per_class(loss: str, key: str, value: Any, **limits: Any) -> dict[str, float]:
+def per_class(owner: str, key: str, value: Any, **limits: Any) -> dict[str, float]:
     """A ``{fake: x, real: y}`` mapping with both classes and nothing else, values in range."""
     if not isinstance(value, Mapping):
         raise ConfigError(
-            f"loss '{loss}': '{key}' must be a mapping by class name, "
+            f"{owner}: '{key}' must be a mapping by class name, "
             f"{{fake: ..., real: ...}}, got {value!r}"
         )
     extra = sorted(str(name) for name in value if name not in CLASSES)
@@ -105,17 +49,19 @@ def per_class(loss: str, key: str, value: Any, **limits: Any) -> dict[str, float
                 + (f" ({hints.strip()})" if hints else "")
             )
         raise ConfigError(
-            f"loss '{loss}': '{key}' must give exactly the classes 'fake' and "
+            f"{owner}: '{key}' must give exactly the classes 'fake' and "
             f"'real' (labels: fake = 1, real = 0): {'; '.join(problems)}"
         )
-    return {name: number(loss, f"{key}.{name}", value[name], **limits) for name in CLASSES}
+    return {
+        name: validation.number(owner, f"{key}.{name}", value[name], **limits) for name in CLASSES
+    }
 
 
-def class_counts(loss: str, value: Any) -> dict[str, int]:
+def class_counts(owner: str, value: Any) -> dict[str, int]:
     """Training class counts ``{real: n_real, fake: n_fake}`` as non-negative integers."""
     if not isinstance(value, Mapping) or set(value) != set(CLASSES):
         raise ConfigError(
-            f"loss '{loss}': 'class_counts' must be a mapping "
+            f"{owner}: 'class_counts' must be a mapping "
             f"{{real: n_real, fake: n_fake}} of training-set sample counts, "
             f"got {value!r}"
         )
@@ -124,25 +70,25 @@ def class_counts(loss: str, value: Any) -> dict[str, int]:
         count = value[name]
         if isinstance(count, bool) or not isinstance(count, Integral) or count < 0:
             raise ConfigError(
-                f"loss '{loss}': 'class_counts.{name}' must be a non-negative "
+                f"{owner}: 'class_counts.{name}' must be a non-negative "
                 f"integer (a sample count), got {count!r}"
             )
         counts[name] = int(count)
     return counts
 
 
-def sub_config(loss: str, key: str, value: Any) -> dict:
+def sub_config(owner: str, key: str, value: Any) -> dict:
     """A copy of a nested loss config (a mapping with a string ``name``)."""
     if not isinstance(value, Mapping) or not isinstance(value.get("name"), str):
         raise ConfigError(
-            f"loss '{loss}': '{key}' must be a loss config mapping with a "
+            f"{owner}: '{key}' must be a loss config mapping with a "
             f"'name', e.g. {{name: bce}}; got {value!r}"
         )
     return dict(value)
 
 
 # -- call time -------------------------------------------------------------------------------
-def inputs(loss: str, logits: Any, labels: Any) -> tuple[torch.Tensor, torch.Tensor]:
+def inputs(owner: str, logits: Any, labels: Any) -> tuple[torch.Tensor, torch.Tensor]:
     """Validate ``(logits, labels)``; return float logits and labels as the logits' dtype.
 
     Labels may be bool, integer or floating, with values in {0, 1} (fake = 1, real = 0), and
@@ -152,13 +98,11 @@ def inputs(loss: str, logits: Any, labels: Any) -> tuple[torch.Tensor, torch.Ten
     """
     if not isinstance(logits, torch.Tensor) or not isinstance(labels, torch.Tensor):
         raise TypeError(
-            f"loss '{loss}': expected tensors (logits, labels), got "
+            f"{owner}: expected tensors (logits, labels), got "
             f"({type(logits).__name__}, {type(labels).__name__})"
         )
     if not logits.is_floating_point():
-        raise TypeError(
-            f"loss '{loss}': logits must be a floating-point tensor, got {logits.dtype}"
-        )
+        raise TypeError(f"{owner}: logits must be a floating-point tensor, got {logits.dtype}")
     if logits.shape != labels.shape:
         hint = (
             " (squeeze the detector output with logits.squeeze(-1))"
@@ -166,11 +110,11 @@ def inputs(loss: str, logits: Any, labels: Any) -> tuple[torch.Tensor, torch.Ten
             else ""
         )
         raise ValueError(
-            f"loss '{loss}': logits and labels must have the same shape [B], got "
+            f"{owner}: logits and labels must have the same shape [B], got "
             f"logits {tuple(logits.shape)} and labels {tuple(labels.shape)}{hint}"
         )
     if logits.numel() == 0:
-        raise ValueError(f"loss '{loss}': empty batch (0 samples); skip empty batches")
+        raise ValueError(f"{owner}: empty batch (0 samples); skip empty batches")
     if logits.dtype in (torch.float16, torch.bfloat16):
         logits = logits.float()
     labels = labels.to(device=logits.device)
@@ -181,14 +125,12 @@ def inputs(loss: str, logits: Any, labels: Any) -> tuple[torch.Tensor, torch.Ten
             n_nan = int(torch.isnan(logits).sum())
             n_inf = int((~finite).sum()) - n_nan
             raise ValueError(
-                f"loss '{loss}': logits contain {n_nan} NaN and {n_inf} infinite "
+                f"{owner}: logits contain {n_nan} NaN and {n_inf} infinite "
                 f"value(s) of {logits.numel()}; the model has diverged or its input "
                 f"is broken (lower the learning rate, check the features)"
             )
         bad = labels[~valid_labels].flatten()[:5].tolist()
-        raise ValueError(
-            f"loss '{loss}': labels must be 0 (real) or 1 (fake); got values such as {bad}"
-        )
+        raise ValueError(f"{owner}: labels must be 0 (real) or 1 (fake); got values such as {bad}")
     return logits, labels.to(dtype=logits.dtype)
 
 

@@ -1,4 +1,4 @@
-"""Pairwise AUC surrogates over all (fake, real) pairs of a batch (docs/methods.md §1, §3, §4).
+"""Pairwise AUC surrogates over all (fake, real) pairs of a batch (docs/methods.md §7.5–§7.7).
 
 Each loss builds the B_fake × B_real matrix of score differences d = h_fake − h_real (or
 p_fake − p_real on probabilities) and averages a penalty on it, so fakes are pushed to rank
@@ -12,15 +12,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from dfshield import validation
 from dfshield.losses import _checks
 from dfshield.registry import LOSS
 
 
 def pairwise_differences(
-    loss: str, logits: torch.Tensor, labels: torch.Tensor, probabilities: bool = False
+    owner: str, logits: torch.Tensor, labels: torch.Tensor, probabilities: bool = False
 ) -> torch.Tensor | None:
     """The [B_fake, B_real] matrix of score_fake − score_real; ``None`` when a class is absent."""
-    logits, labels = _checks.inputs(loss, logits, labels)
+    logits, labels = _checks.inputs(owner, logits, labels)
     scores = torch.sigmoid(logits) if probabilities else logits
     scores, is_fake = scores.flatten(), labels.flatten() == 1
     fake, real = scores[is_fake], scores[~is_fake]
@@ -38,7 +39,7 @@ def _no_pairs(logits: torch.Tensor) -> torch.Tensor:
 class AUCLogisticLoss(nn.Module):
     """Logistic AUC surrogate: mean over (fake, real) pairs of log(1 + exp(−(h_fake − h_real))).
 
-    The AUC loss of the SP Cup 2025 paper (methods.md §1), also its Baseline 2 (§3).
+    docs/methods.md §7.5: the AUC loss of the SP Cup 2025 paper (§1), also its Baseline 2 (§3).
     """
 
     def __init__(self):
@@ -46,7 +47,7 @@ class AUCLogisticLoss(nn.Module):
         super().__init__()
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        diff = pairwise_differences("auc_logistic", logits, labels)
+        diff = pairwise_differences("loss 'auc_logistic'", logits, labels)
         if diff is None:
             return _no_pairs(logits)
         return _checks.softplus(-diff).mean()
@@ -56,16 +57,16 @@ class AUCLogisticLoss(nn.Module):
 class AUCSquaredHingeLoss(nn.Module):
     """Squared-hinge AUC surrogate: mean over pairs of (η − (h_fake − h_real))² where below η.
 
-    The published loss of Lin et al.'s robust CLIP detector (methods.md §3), η = 0.6.
+    docs/methods.md §7.6: the published loss of Lin et al.'s robust CLIP detector (§3), η = 0.6.
     """
 
     def __init__(self, eta: float = 0.6):
         """Args: eta: the margin η >= 0 on logit differences."""
         super().__init__()
-        self.eta = _checks.number("auc_sqhinge", "eta", eta, low=0.0)
+        self.eta = validation.number("loss 'auc_sqhinge'", "eta", eta, low=0.0)
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        diff = pairwise_differences("auc_sqhinge", logits, labels)
+        diff = pairwise_differences("loss 'auc_sqhinge'", logits, labels)
         if diff is None:
             return _no_pairs(logits)
         return torch.relu(self.eta - diff).square().mean()
@@ -78,10 +79,10 @@ class AUCSquaredHingeLoss(nn.Module):
 class AUCWMWLoss(nn.Module):
     """WMW AUC surrogate on probabilities: mean over pairs of (γ − (p_fake − p_real))^p below γ.
 
-    The L_WMW term of DDLN (Pu et al., Pattern Recognition 2022; methods.md §4), after Yan et
-    al.'s Wilcoxon–Mann–Whitney approximation, with p = sigmoid(logit), γ = 0.15, p = 2. Pairs
-    are oriented so that fakes rank above reals (consistently with BCE; the authors' code uses
-    the opposite direction): a fake already ahead of a real by more than γ costs nothing.
+    docs/methods.md §7.7: the L_WMW term of DDLN (Pu et al., Pattern Recognition 2022; §4), after
+    Yan et al.'s Wilcoxon–Mann–Whitney approximation, with p = sigmoid(logit), γ = 0.15, p = 2.
+    Pairs are oriented so that fakes rank above reals (consistently with BCE; the authors' code
+    uses the opposite direction): a fake already ahead of a real by more than γ costs nothing.
     """
 
     def __init__(self, gamma: float = 0.15, p_exp: float = 2.0):
@@ -90,11 +91,11 @@ class AUCWMWLoss(nn.Module):
         p_exp: exponent p >= 1 (below 1 the gradient is infinite at the margin).
         """
         super().__init__()
-        self.gamma = _checks.number("auc_wmw", "gamma", gamma, low=0.0, high=1.0)
-        self.p_exp = _checks.number("auc_wmw", "p_exp", p_exp, low=1.0)
+        self.gamma = validation.number("loss 'auc_wmw'", "gamma", gamma, low=0.0, high=1.0)
+        self.p_exp = validation.number("loss 'auc_wmw'", "p_exp", p_exp, low=1.0)
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        diff = pairwise_differences("auc_wmw", logits, labels, probabilities=True)
+        diff = pairwise_differences("loss 'auc_wmw'", logits, labels, probabilities=True)
         if diff is None:
             return _no_pairs(logits)
         return torch.relu(self.gamma - diff).pow(self.p_exp).mean()

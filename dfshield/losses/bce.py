@@ -17,8 +17,8 @@ class BCELoss(nn.Module):
     def __init__(self, reduction: str = "mean"):
         """Args: reduction: ``mean`` (a scalar) or ``none`` (one loss per sample)."""
         super().__init__()
-        self.reduction = _checks.reduction("bce", reduction)
+        self.reduction = _checks.reduction("loss 'bce'", reduction)
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        logits, labels = _checks.inputs("bce", logits, labels)
+        logits, labels = _checks.inputs("loss 'bce'", logits, labels)
         return F.binary_cross_entropy_with_logits(logits, labels, reduction=self.reduction)

@@ -7,14 +7,14 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from dfshield import validation
 from dfshield.errors import ConfigError
-from dfshield.losses import _checks
 from dfshield.registry import LOSS
 
 
 @LOSS.register_module(module_name="composite")
 class CompositeLoss(nn.Module):
-    """Weighted sum of loss terms, e.g. CVaR_α(VS) + γ·AUC (methods.md §1, §3, §4).
+    """Weighted sum of loss terms, e.g. CVaR_α(VS) + γ·AUC (docs/methods.md §7.8).
 
     Config::
 
@@ -51,7 +51,9 @@ class CompositeLoss(nn.Module):
                     f"with a 'name', e.g. {{name: bce, weight: 1.0}}; got {term!r}"
                 )
             cfg = dict(term)
-            weight = _checks.number("composite", f"{where}.weight", cfg.pop("weight", 1.0), low=0.0)
+            weight = validation.number(
+                "loss 'composite'", f"{where}.weight", cfg.pop("weight", 1.0), low=0.0
+            )
             if cfg.get("reduction", "mean") != "mean":
                 raise ConfigError(
                     f"loss 'composite': '{where}.reduction' must be mean (each term "

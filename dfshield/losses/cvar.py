@@ -1,4 +1,4 @@
-"""CVaR (conditional value-at-risk) of a per-sample loss over the batch (docs/methods.md §1, §3)."""
+"""CVaR (conditional value-at-risk) of a per-sample loss over the batch (docs/methods.md §7.4)."""
 
 from __future__ import annotations
 
@@ -7,21 +7,23 @@ import math
 import torch
 from torch import nn
 
+from dfshield import validation
 from dfshield.errors import ConfigError
 from dfshield.losses import _checks
 from dfshield.registry import LOSS, accepted_options
 
 SOLVERS = ("exact", "bisect")
+_OWNER = "loss 'cvar'"
 BISECT_STEPS = 64  # halvings of the λ bracket, in float64: the bracket shrinks to rounding level
 
 
 @LOSS.register_module(module_name="cvar")
 class CVaRLoss(nn.Module):
-    """CVaR_α of a per-sample loss: the mean of the hardest α-fraction of the batch (methods.md §1).
+    """CVaR_α of a per-sample loss: the mean of the hardest α-fraction of the batch.
 
     CVaR_α(ℓ) = min_λ { λ + 1/(α·m) · Σ_i [ℓ_i − λ]_+ } over the m per-sample losses ℓ of the
-    batch (Rockafellar & Uryasev; used with VS in the SP Cup 2025 paper, with BCE in
-    Lin et al.'s robust CLIP detector, methods.md §3). The objective is convex and piecewise
+    batch (docs/methods.md §7.4; Rockafellar & Uryasev; used with VS in the SP Cup 2025 paper, §1,
+    and with BCE in Lin et al.'s robust CLIP detector, §3). The objective is convex and piecewise
     linear in λ, so a minimiser is a data point: with k = α·m and ℓ_(1) ≥ ℓ_(2) ≥ … sorted,
     f = ⌊k⌋, the minimiser is ℓ_(f+1) (when k is fractional) and
 
@@ -59,9 +61,9 @@ class CVaRLoss(nn.Module):
         class_counts: training class counts ``{real: n, fake: n}`` passed on to ``base``.
         """
         super().__init__()
-        self.alpha = _checks.number("cvar", "alpha", alpha, low=0.0, high=1.0, low_open=True)
-        self.solver = _checks.choice("cvar", "solver", solver, SOLVERS)
-        base_cfg = _checks.sub_config("cvar", "base", {"name": "bce"} if base is None else base)
+        self.alpha = validation.number(_OWNER, "alpha", alpha, low=0.0, high=1.0, low_open=True)
+        self.solver = validation.choice(_OWNER, "solver", solver, SOLVERS)
+        base_cfg = _checks.sub_config(_OWNER, "base", {"name": "bce"} if base is None else base)
         try:
             factory = LOSS.get(base_cfg["name"])
         except ConfigError as error:

@@ -6,8 +6,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dfshield import validation
 from dfshield.losses import _checks
 from dfshield.registry import LOSS
+
+_OWNER = "loss 'focal'"
 
 
 @LOSS.register_module(module_name="focal")
@@ -24,14 +27,14 @@ class FocalLoss(nn.Module):
         -log p_t = softplus(-s·h), with s = +1 for fake and -1 for real.
         """
         super().__init__()
-        self.gamma = _checks.number("focal", "gamma", gamma, low=0.0)
+        self.gamma = validation.number(_OWNER, "gamma", gamma, low=0.0)
         self.alpha = (
-            None if alpha is None else _checks.number("focal", "alpha", alpha, low=0.0, high=1.0)
+            None if alpha is None else validation.number(_OWNER, "alpha", alpha, low=0.0, high=1.0)
         )
-        self.reduction = _checks.reduction("focal", reduction)
+        self.reduction = _checks.reduction(_OWNER, reduction)
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        logits, labels = _checks.inputs("focal", logits, labels)
+        logits, labels = _checks.inputs(_OWNER, logits, labels)
         margin = (2.0 * labels - 1.0) * logits  # s·h
         losses = _checks.softplus(-margin)
         if self.gamma != 0.0:

@@ -1,4 +1,4 @@
-"""Binary vector-scaling (VS) loss of the SP Cup 2025 paper (docs/methods.md §1)."""
+"""Binary vector-scaling (VS) loss of the SP Cup 2025 paper (docs/methods.md §7.3, §1)."""
 
 from __future__ import annotations
 
@@ -15,13 +15,14 @@ from dfshield.registry import LOSS
 PAPER_ZETA = {"fake": 1.2, "real": 0.8}
 PAPER_DELTA = {"fake": 0.05, "real": -0.05}
 WEIGHT_MODES = ("balanced", "none")
+_OWNER = "loss 'vs'"
 
 
 @LOSS.register_module(module_name="vs")
 class VSLoss(nn.Module):
-    """Vector-scaling loss ω_y·log(1 + e^Δ_y·e^(-ζ_y·s·h)), per-class ζ, Δ, ω (methods.md §1).
+    """Vector-scaling loss ω_y·log(1 + e^Δ_y·e^(-ζ_y·s·h)), per-class ζ, Δ, ω.
 
-    With s = +1 for fake, -1 for real and h the fake logit, each sample's loss is
+    docs/methods.md §7.3. With s = +1 for fake, -1 for real and h the fake logit, each loss is
     ``ω_y · softplus(Δ_y - ζ_y · s · h)``, which equals ω_y·log(1 + exp(Δ_y)·exp(-ζ_y·s·h)) and
     stays finite for any logit. With ζ = 1, Δ = 0, ω = 1 it is BCE. Unlike the authors' public
     code (where VS only moves the CVaR threshold and BCE is back-propagated), this loss carries
@@ -48,14 +49,14 @@ class VSLoss(nn.Module):
         """
         super().__init__()
         self.zeta = _checks.per_class(
-            "vs", "zeta", PAPER_ZETA if zeta is None else zeta, low=0.0, low_open=True
+            _OWNER, "zeta", PAPER_ZETA if zeta is None else zeta, low=0.0, low_open=True
         )
-        self.delta = _checks.per_class("vs", "delta", PAPER_DELTA if delta is None else delta)
+        self.delta = _checks.per_class(_OWNER, "delta", PAPER_DELTA if delta is None else delta)
         self.weights = _weights(weights, class_counts)
-        self.reduction = _checks.reduction("vs", reduction)
+        self.reduction = _checks.reduction(_OWNER, reduction)
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        logits, labels = _checks.inputs("vs", logits, labels)
+        logits, labels = _checks.inputs(_OWNER, logits, labels)
         zeta = _checks.by_class(labels, self.zeta["fake"], self.zeta["real"])
         delta = _checks.by_class(labels, self.delta["fake"], self.delta["real"])
         sign = 2.0 * labels - 1.0
@@ -70,7 +71,7 @@ class VSLoss(nn.Module):
 
 def _weights(weights: Any, class_counts: Any) -> dict[str, float]:
     """Per-class weights ω from the ``weights`` option (and the class counts for balanced)."""
-    counts = None if class_counts is None else _checks.class_counts("vs", class_counts)
+    counts = None if class_counts is None else _checks.class_counts(_OWNER, class_counts)
     if weights is None or isinstance(weights, str):
         if weights is not None and weights not in WEIGHT_MODES:
             raise ConfigError(
@@ -96,4 +97,4 @@ def _weights(weights: Any, class_counts: Any) -> dict[str, float]:
             )
         total = counts["fake"] + counts["real"]
         return {name: total / (2.0 * counts[name]) for name in _checks.CLASSES}
-    return _checks.per_class("vs", "weights", weights, low=0.0)
+    return _checks.per_class(_OWNER, "weights", weights, low=0.0)

@@ -8,8 +8,8 @@
     scheduler = build_scheduler({"name": "cosine"}, optimizer, epochs=100,
                                 steps_per_epoch=len(loader))
 
-SAM follows Foret et al. (ICLR 2021) and docs/methods.md §1; see
-:class:`dfshield.optimizers.sam.SAM`.
+Equations and constants: docs/methods.md §8 (SAM and ASAM §8.1, the torch optimizers §8.2, the
+schedulers §8.3); see :class:`dfshield.optimizers.sam.SAM`.
 """
 
 from dfshield.optimizers import sam, schedulers, torch_optimizers  # noqa: F401  (registers entries)

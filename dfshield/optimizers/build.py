@@ -24,7 +24,7 @@ def build_optimizer(cfg: dict | str, params: Any) -> torch.optim.Optimizer:
 
     Unknown names and keys, wrong types and out-of-range values raise ConfigError.
     """
-    cfg = _checks.as_config(cfg, "optimizer")
+    cfg = _checks.as_config("optimizer", cfg)
     _checks.reject_reserved(
         "the optimizer config",
         cfg,
@@ -33,7 +33,7 @@ def build_optimizer(cfg: dict | str, params: Any) -> torch.optim.Optimizer:
             "module": "the model passed to build_optimizer",
         },
     )
-    params, module = _checks.trainable(params, "build_optimizer")
+    params, module = _checks.trainable("build_optimizer", params)
     context = {"params": params}
     if module is not None:
         context["module"] = module
@@ -53,7 +53,7 @@ def build_scheduler(
     ``load_state_dict()``. ``cfg`` ``None`` means ``{name: none}`` (constant learning rate).
     ``steps_per_epoch`` is needed for ``interval: step``.
     """
-    cfg = _checks.as_config({"name": "none"} if cfg is None else cfg, "scheduler")
+    cfg = _checks.as_config("scheduler", {"name": "none"} if cfg is None else cfg)
     _checks.reject_reserved(
         "the scheduler config",
         cfg,

@@ -6,8 +6,8 @@ References:
     approximation ∇L(w)|_{w+ε̂(w)} of eq. 3.
     Kwon, Kim, Park, Choi. "ASAM: Adaptive Sharpness-Aware Minimization for Scale-Invariant
     Learning of Deep Neural Networks", ICML 2021 — ε = ρ·T²g/‖Tg‖₂ with T = diag(|w| + η).
-    docs/methods.md §1 (``spcup``): SAM with ρ = 0.1 around AdamW(lr 1e-5, weight decay 6e-5);
-    BatchNorm running statistics must not be updated twice per step.
+    docs/methods.md §8.1; ``spcup`` (§1) runs SAM with ρ = 0.1 around AdamW(lr 1e-5, weight decay
+    6e-5). BatchNorm running statistics must not be updated twice per step.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from dfshield import validation
 from dfshield.errors import ConfigError
 from dfshield.optimizers import _checks
 from dfshield.registry import OPTIMIZER
@@ -45,7 +46,8 @@ before each of its two evaluations."""
 class SAM(torch.optim.Optimizer):
     """Sharpness-aware minimisation around a base optimizer (Foret et al., ICLR 2021), or ASAM.
 
-    One ``step(closure)`` is (Foret et al., ICLR 2021, eq. 2 with p = 2 and eq. 3; methods.md §1):
+    One ``step(closure)`` is (Foret et al., ICLR 2021, eq. 2 with p = 2 and eq. 3;
+    docs/methods.md §8.1):
 
     1. clear the gradients; ``loss = closure()`` gives g = ∇L(θ);
     2. ε = ρ·g/‖g‖₂ (SAM) or, with ``adaptive: true`` (ASAM, Kwon et al., ICML 2021),
@@ -75,8 +77,8 @@ class SAM(torch.optim.Optimizer):
         base: the base optimizer's config, e.g. ``{name: adamw, lr: 1.0e-5, weight_decay: 6.0e-5}``;
             any registered optimizer except ``sam`` itself. Required.
         rho: neighbourhood radius ρ >= 0. Default 0.05, the value Foret et al. use for most of
-            their experiments; the ``spcup`` paper (methods.md §1) uses 0.1, so its config sets it.
-            ASAM works at larger radii (Kwon et al. use 0.5 to 2.0).
+            their experiments; the ``spcup`` paper (docs/methods.md §1) uses 0.1, so its config
+            sets it. ASAM works at larger radii (Kwon et al. use 0.5 to 2.0).
         adaptive: ASAM's scale-invariant perturbation instead of SAM's.
         eta: ASAM's η >= 0 in T = |θ| + η (0 = T = |θ|; Kwon et al.'s code uses 0.01, which also
             perturbs parameters that are exactly zero). Ignored unless ``adaptive``.
@@ -93,16 +95,16 @@ class SAM(torch.optim.Optimizer):
         eta: float = 0.0,
         module: nn.Module | None = None,
     ):
-        params, found_module = _checks.trainable(params, _OWNER)
+        params, found_module = _checks.trainable(_OWNER, params)
         module = found_module if module is None else module
         if module is not None and not isinstance(module, nn.Module):
             raise ConfigError(
                 f"{_OWNER}: 'module' must be an nn.Module or None, got {type(module).__name__}"
             )
         sam_defaults = dict(
-            rho=_checks.number(_OWNER, "rho", rho, low=0.0),
-            adaptive=_checks.boolean(_OWNER, "adaptive", adaptive),
-            eta=_checks.number(_OWNER, "eta", eta, low=0.0),
+            rho=validation.number(_OWNER, "rho", rho, low=0.0),
+            adaptive=validation.boolean(_OWNER, "adaptive", adaptive),
+            eta=validation.number(_OWNER, "eta", eta, low=0.0),
         )
         base_optimizer = _build_base(base, params)
         # Optimizer.__init__ fills SAM's defaults into the base optimizer's group dicts (the same
@@ -216,9 +218,9 @@ def _scale(p: torch.Tensor, group: dict[str, Any]) -> torch.Tensor:
 
 
 def _check_group(group: dict[str, Any]) -> None:
-    group["rho"] = _checks.number(_OWNER, "rho", group["rho"], low=0.0)
-    group["adaptive"] = _checks.boolean(_OWNER, "adaptive", group["adaptive"])
-    group["eta"] = _checks.number(_OWNER, "eta", group["eta"], low=0.0)
+    group["rho"] = validation.number(_OWNER, "rho", group["rho"], low=0.0)
+    group["adaptive"] = validation.boolean(_OWNER, "adaptive", group["adaptive"])
+    group["eta"] = validation.number(_OWNER, "eta", group["eta"], low=0.0)
 
 
 def _build_base(base: Any, params: list) -> torch.optim.Optimizer:
@@ -235,7 +237,7 @@ def _build_base(base: Any, params: list) -> torch.optim.Optimizer:
             f"object; write e.g. {_BASE_EXAMPLE}"
         )
     try:
-        cfg = _checks.as_config(base, "SAM base optimizer")
+        cfg = _checks.as_config("SAM base optimizer", base)
         if "name" not in cfg:
             raise ConfigError(
                 f"the 'base' config needs a 'name' key; got keys {sorted(cfg)}. "

@@ -18,8 +18,8 @@ from typing import Any
 import torch
 from torch.optim.lr_scheduler import LRScheduler
 
+from dfshield import validation
 from dfshield.errors import ConfigError
-from dfshield.optimizers import _checks
 from dfshield.registry import SCHEDULER
 
 INTERVALS = ("epoch", "step")
@@ -38,9 +38,9 @@ class CosineScheduler(LRScheduler):
     * t > T:       min_lr                                    (it never goes back up)
 
     so with no warmup the first epoch runs at ``base``, the rate never increases after warmup and
-    it reaches ``min_lr`` after the last ``step()`` call. This follows the paper (methods.md §1:
-    cosine annealing over the whole run); the ``spcup`` authors' code uses T_max = epochs/4, so its
-    rate goes down and up again twice — deliberately not reproduced.
+    it reaches ``min_lr`` after the last ``step()`` call. This follows the ``spcup`` paper
+    (docs/methods.md §8.3, §1: cosine annealing over the whole run); the authors' code uses
+    T_max = epochs/4, so its rate goes down and up again twice — deliberately not reproduced.
 
     Args:
         optimizer: the optimizer (SAM included) whose learning rates are set.
@@ -61,10 +61,10 @@ class CosineScheduler(LRScheduler):
         warmup: int = 0,
     ):
         owner = "scheduler 'cosine'"
-        self.interval = _checks.choice(owner, "interval", interval, INTERVALS)
+        self.interval = validation.choice(owner, "interval", interval, INTERVALS)
         self.total = _total(owner, epochs, steps_per_epoch, self.interval)
-        self.min_lr = _checks.number(owner, "min_lr", min_lr, low=0.0)
-        self.warmup = _checks.integer(owner, "warmup", warmup, low=0)
+        self.min_lr = validation.number(owner, "min_lr", min_lr, low=0.0)
+        self.warmup = validation.integer(owner, "warmup", warmup, low=0)
         if self.warmup >= self.total:
             raise ConfigError(
                 f"{owner}: 'warmup' must be smaller than the run's "
@@ -109,14 +109,14 @@ class StepScheduler(LRScheduler):
         interval: str = "epoch",
     ):
         owner = "scheduler 'step'"
-        self.interval = _checks.choice(owner, "interval", interval, INTERVALS)
+        self.interval = validation.choice(owner, "interval", interval, INTERVALS)
         if step_size is None:
             raise ConfigError(
                 f"{owner} needs 'step_size': the number of {self.interval}s between "
                 "two learning-rate drops, an integer >= 1 (e.g. step_size: 30)"
             )
-        self.step_size = _checks.integer(owner, "step_size", step_size, low=1)
-        self.gamma = _checks.number(owner, "gamma", gamma, low=0.0, low_open=True)
+        self.step_size = validation.integer(owner, "step_size", step_size, low=1)
+        self.gamma = validation.number(owner, "gamma", gamma, low=0.0, low_open=True)
         super().__init__(optimizer)
 
     def get_lr(self) -> list[float]:
@@ -138,7 +138,7 @@ class ConstantScheduler(LRScheduler):
     """
 
     def __init__(self, optimizer: torch.optim.Optimizer, interval: str = "epoch"):
-        self.interval = _checks.choice("scheduler 'none'", "interval", interval, INTERVALS)
+        self.interval = validation.choice("scheduler 'none'", "interval", interval, INTERVALS)
         super().__init__(optimizer)
 
     def get_lr(self) -> list[float]:
@@ -159,7 +159,7 @@ def cosine_lr(base: float, t: int, total: int, min_lr: float = 0.0, warmup: int 
 
 def _total(owner: str, epochs: Any, steps_per_epoch: Any, interval: str) -> int:
     """Length of the run in scheduler steps."""
-    epochs = _checks.integer(owner, "epochs", epochs, low=1)
+    epochs = validation.integer(owner, "epochs", epochs, low=1)
     if interval == "epoch":
         return epochs
     if steps_per_epoch is None:
@@ -167,4 +167,4 @@ def _total(owner: str, epochs: Any, steps_per_epoch: Any, interval: str) -> int:
             f"{owner}: 'interval: step' needs the number of steps per epoch; pass "
             "steps_per_epoch to build_scheduler"
         )
-    return epochs * _checks.integer(owner, "steps_per_epoch", steps_per_epoch, low=1)
+    return epochs * validation.integer(owner, "steps_per_epoch", steps_per_epoch, low=1)

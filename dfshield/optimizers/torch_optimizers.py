@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from dfshield import validation
 from dfshield.errors import ConfigError
 from dfshield.optimizers import _checks
 from dfshield.registry import OPTIMIZER
@@ -84,11 +85,11 @@ def sgd(
     """
     owner = "optimizer 'sgd'"
     options = dict(
-        lr=_checks.number(owner, "lr", lr, low=0.0),
-        momentum=_checks.number(owner, "momentum", momentum, low=0.0),
-        dampening=_checks.number(owner, "dampening", dampening, low=0.0),
-        weight_decay=_checks.number(owner, "weight_decay", weight_decay, low=0.0),
-        nesterov=_checks.boolean(owner, "nesterov", nesterov),
+        lr=validation.number(owner, "lr", lr, low=0.0),
+        momentum=validation.number(owner, "momentum", momentum, low=0.0),
+        dampening=validation.number(owner, "dampening", dampening, low=0.0),
+        weight_decay=validation.number(owner, "weight_decay", weight_decay, low=0.0),
+        nesterov=validation.boolean(owner, "nesterov", nesterov),
     )
     if options["nesterov"] and (options["momentum"] <= 0 or options["dampening"] != 0):
         raise ConfigError(
@@ -103,9 +104,9 @@ def _adam_options(
     owner: str, lr: Any, betas: Any, eps: Any, weight_decay: Any, amsgrad: Any
 ) -> dict[str, Any]:
     return dict(
-        lr=_checks.number(owner, "lr", lr, low=0.0),
+        lr=validation.number(owner, "lr", lr, low=0.0),
         betas=_checks.betas(owner, "betas", betas),
-        eps=_checks.number(owner, "eps", eps, low=0.0),
-        weight_decay=_checks.number(owner, "weight_decay", weight_decay, low=0.0),
-        amsgrad=_checks.boolean(owner, "amsgrad", amsgrad),
+        eps=validation.number(owner, "eps", eps, low=0.0),
+        weight_decay=validation.number(owner, "weight_decay", weight_decay, low=0.0),
+        amsgrad=validation.boolean(owner, "amsgrad", amsgrad),
     )

@@ -19,7 +19,8 @@ The trees hold symbolic links to the source files (plus the control's JPEGs) and
 
 Usage::
 
-    python scripts/experiments/faces_prepare.py ../shared/data/faces-ffhq-stylegan2 /tmp/dfshield-exp
+    python scripts/experiments/faces_prepare.py \
+        ../shared/data/faces-ffhq-stylegan2 /tmp/dfshield-exp
 """
 
 from __future__ import annotations

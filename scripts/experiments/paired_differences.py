@@ -11,7 +11,8 @@ Markdown tables:
 
 Usage::
 
-    python scripts/experiments/paired_differences.py /tmp/dfshield-exp/runs/imbalance > docs/experiments/paired.md
+    python scripts/experiments/paired_differences.py /tmp/dfshield-exp/runs/imbalance \
+        > docs/experiments/paired.md
 """
 
 from __future__ import annotations
@@ -59,8 +60,9 @@ def main(argv: list[str] | None = None) -> int:
             continue
         rows = list(csv.DictReader(log.open(newline="")))
         best = max(rows, key=lambda r: float(r["val_auc"]))
+        first, last = float(rows[0]["val_auc"]), float(rows[-1]["val_auc"])
         print(
-            f"| {ratio:g}:1 | {seed} | {float(rows[0]['val_auc']):.3f} | {float(rows[-1]['val_auc']):.3f} "
+            f"| {ratio:g}:1 | {seed} | {first:.3f} | {last:.3f} "
             f"| {best['epoch']} | {auc[(ratio, seed)]['linear']:.4f} |"
         )
     return 0

@@ -90,7 +90,7 @@ def _stored_png_bytes(exp: Path, folder: str, dataset: str, keys: list[str]) -> 
 
 
 def _source_files(exp: Path, folder: str, keys: list[str]) -> list[Path]:
-    """``<Dataset>\\<real|fake>\\frames\\<stem>\\000.png`` → the file under src/<folder>/<label>/."""
+    """``<Dataset>\\<real|fake>\\frames\\<stem>\\000.png`` → its file in src/<folder>/<label>/."""
     paths = []
     for key in keys:
         parts = key.replace("\\", "/").split("/")

@@ -1,0 +1,127 @@
+"""Checks of single config values, shared by the losses, the optimizers and the detectors.
+
+Every function takes the same first three arguments, ``(owner, key, value)``: ``owner`` names the
+registry entry in the words a user sees (``"loss 'cvar'"``, ``"optimizer 'sam'"``,
+``"detector 'rdaa'"``), ``key`` is the config key (``"alpha"``, ``"weights.fake"``,
+``"betas[1]"``) and ``value`` what the config gave. A good value comes back converted (a float,
+an int, a bool, a string); a bad one raises :class:`~dfshield.errors.ConfigError` that names the
+owner, the key, the value it got and what it accepts, so the message is also the fix.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from numbers import Integral, Real
+from typing import Any
+
+import torch
+
+from dfshield._suggest import did_you_mean
+from dfshield.errors import ConfigError
+
+__all__ = ["boolean", "choice", "integer", "number"]
+
+
+def number(
+    owner: str,
+    key: str,
+    value: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """``value`` as a finite float within the bounds (inclusive unless ``*_open``).
+
+    Accepted: real numbers (not bools), one-element tensors and strings that spell a number (YAML
+    1.1 reads ``lr: 1e-5`` as the text ``"1e-5"``). ``None``, other strings, bools, NaN and
+    infinities are errors.
+    """
+    wanted = "a number" + _range_text(low, high, low_open, high_open)
+    converted = _as_float(value)
+    if converted is None or not math.isfinite(converted):
+        raise ConfigError(
+            f"{owner}: '{key}' must be {wanted}, got {value!r} ({type(value).__name__})"
+        )
+    too_low = low is not None and (converted <= low if low_open else converted < low)
+    too_high = high is not None and (converted >= high if high_open else converted > high)
+    if too_low or too_high:
+        raise ConfigError(f"{owner}: '{key}' must be {wanted}, got {value!r}")
+    return converted
+
+
+def integer(owner: str, key: str, value: Any, *, low: int | None = None) -> int:
+    """``value`` as an int ``>= low``; a float with no fractional part (``3.0``) is accepted."""
+    wanted = "an integer" + ("" if low is None else f" >= {low}")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (Integral, float))
+        or (isinstance(value, float) and not value.is_integer())
+    ):
+        raise ConfigError(
+            f"{owner}: '{key}' must be {wanted}, got {value!r} ({type(value).__name__})"
+        )
+    converted = int(value)
+    if low is not None and converted < low:
+        raise ConfigError(f"{owner}: '{key}' must be {wanted}, got {value!r}")
+    return converted
+
+
+def boolean(owner: str, key: str, value: Any) -> bool:
+    """``value`` if it is a bool; YAML's true/false arrive as bools, anything else is an error."""
+    if not isinstance(value, bool):
+        raise ConfigError(
+            f"{owner}: '{key}' must be true or false, got {value!r} ({type(value).__name__})"
+        )
+    return value
+
+
+def choice(owner: str, key: str, value: Any, choices: Iterable[str]) -> str:
+    """``value`` if it is one of ``choices``; otherwise an error listing them, with a suggestion."""
+    choices = list(choices)
+    if not isinstance(value, str) or value not in choices:
+        raise ConfigError(
+            f"{owner}: '{key}' must be one of {', '.join(repr(c) for c in choices)}, "
+            f"got {value!r}.{did_you_mean(str(value), choices)}"
+        )
+    return value
+
+
+def _range_text(
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> str:
+    """The bounds as words for a message: ``" in [0, 1)"``, ``" >= 0, i.e. in [0, inf)"``, ``""``.
+
+    A one-sided range is written both ways because either reading is the natural one for some
+    key (``lr >= 0``; ``zeta.fake in (0, inf)``).
+    """
+    left = "(-inf" if low is None else f"{'(' if low_open else '['}{low:g}"
+    right = "inf)" if high is None else f"{high:g}{')' if high_open else ']'}"
+    if low is not None and high is not None:
+        return f" in {left}, {right}"
+    if low is not None:
+        return f" {'>' if low_open else '>='} {low:g}, i.e. in {left}, {right}"
+    if high is not None:
+        return f" {'<' if high_open else '<='} {high:g}, i.e. in {left}, {right}"
+    return ""
+
+
+def _as_float(value: Any) -> float | None:
+    """``value`` as a float, or ``None`` when it is not a number (bools are not numbers here)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, Real):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return None
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and value.dtype != torch.bool:
+        return float(value.item())
+    return None
