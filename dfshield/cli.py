@@ -32,11 +32,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "extract": ("dfshield.commands.extract", "encode every frame once into the feature bank"),
     "demo-data": (
-        "dfshield.datasets.demo",
+        "dfshield.commands.demo_data",
         "make the synthetic demo dataset (DeepfakeBench format)",
     ),
     "build-lmdb": (
-        "dfshield.datasets.builder",
+        "dfshield.commands.build_lmdb",
         "build a DeepfakeBench dataset from images or videos",
     ),
     "predict": (
@@ -48,7 +48,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "re-test checkpoints under JPEG, blur, downscaling and noise",
     ),
     "data-info": (
-        "dfshield.datasets.info",
+        "dfshield.commands.data_info",
         "check a dataset set-up: counts, missing and undecodable frames",
     ),
 }

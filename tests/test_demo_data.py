@@ -16,6 +16,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import StandardScaler
 
+from dfshield.commands import demo_data
 from dfshield.datasets import demo
 from dfshield.datasets.writer import label_dict_for
 from dfshield.errors import ConfigError
@@ -201,7 +202,7 @@ def test_seeded_and_configurable(tmp_path):
 
 def test_cli(tmp_path, capsys):
     parser = argparse.ArgumentParser()
-    demo.add_arguments(parser)
+    demo_data.add_arguments(parser)
     args = parser.parse_args(
         [
             str(tmp_path),
@@ -216,7 +217,7 @@ def test_cli(tmp_path, capsys):
             "--no-progress",
         ]
     )
-    assert demo.run(args) == 0
+    assert demo_data.run(args) == 0
     out = capsys.readouterr().out
     assert "Dataset DemoFaces: 48 videos" in out and "DemoFaces_fake: 1" in out
     with pytest.raises(SystemExit):

@@ -40,7 +40,6 @@ strengths), hence the coarser default periods. Lower ``strength`` for a harder d
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from collections.abc import Sequence
@@ -354,94 +353,3 @@ def make_demo_dataset(
         f"artefact (strength {strength}, periods {tuple(periods)} px); generator seed {seed}",
     ]
     return summary
-
-
-# ---------------------------------------------------------------------------------------------
-# CLI
-# ---------------------------------------------------------------------------------------------
-def _pair(text: str) -> tuple[int, int]:
-    try:
-        real, fake = (int(v) for v in text.replace(":", ",").split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected REAL,FAKE video counts such as 600,60, got {text!r}"
-        ) from None
-    if real < 0 or fake < 0:
-        raise argparse.ArgumentTypeError(f"counts must be >= 0, got {text!r}")
-    return real, fake
-
-
-def _periods(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected powers of two such as 8,16, got {text!r}"
-        ) from None
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``dfshield demo-data``."""
-    parser.description = (
-        "Generate the embedded demo dataset (synthetic, real:fake about 10:1, train/val/test) "
-        "in DeepfakeBench format: OUT/json/NAME.json and OUT/lmdb/NAME_lmdb."
-    )
-    parser.add_argument("out", help="output folder")
-    parser.add_argument("--name", default=DEMO_NAME, help=f"dataset name (default {DEMO_NAME})")
-    parser.add_argument(
-        "--seed", type=int, default=0, help="seed of scenes and generator (default 0)"
-    )
-    parser.add_argument("--size", type=int, default=64, help="image size in pixels (default 64)")
-    parser.add_argument(
-        "--strength",
-        type=float,
-        default=DEFAULT_STRENGTH,
-        help=f"strength of the fakes' generator artefact (default {DEFAULT_STRENGTH})",
-    )
-    parser.add_argument(
-        "--periods",
-        type=_periods,
-        default=DEFAULT_PERIODS,
-        help="artefact periods in pixels, powers of two (default 8,16)",
-    )
-    parser.add_argument(
-        "--noise",
-        type=float,
-        default=DEFAULT_NOISE,
-        help=f"Gaussian noise level of both classes (default {DEFAULT_NOISE})",
-    )
-    parser.add_argument(
-        "--frames-per-video", type=int, default=1, help="frames per video (default 1)"
-    )
-    for split in SPLITS:
-        real, fake = DEFAULT_COUNTS[split]
-        parser.add_argument(
-            f"--{split}",
-            type=_pair,
-            default=(real, fake),
-            metavar="REAL,FAKE",
-            help=f"videos in {split} (default {real},{fake})",
-        )
-    parser.add_argument(
-        "--overwrite", action="store_true", help="replace an existing dataset of that name"
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run ``dfshield demo-data``; prints the summary."""
-    summary = make_demo_dataset(
-        args.out,
-        args.seed,
-        name=args.name,
-        counts={s: getattr(args, s) for s in SPLITS},
-        size=args.size,
-        strength=args.strength,
-        periods=args.periods,
-        noise=args.noise,
-        frames_per_video=args.frames_per_video,
-        overwrite=args.overwrite,
-        progress=not args.no_progress,
-    )
-    print(summary.format())
-    return 0

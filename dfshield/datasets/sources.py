@@ -20,9 +20,9 @@ from typing import Any
 from dfshield._suggest import did_you_mean
 from dfshield.datasets.writer import normalize_label, safe_video_name
 from dfshield.errors import ConfigError, DataError
+from dfshield.media.pipeline import IMAGE_EXTENSIONS, media_kind
 from dfshield.media.video import VIDEO_EXTENSIONS
 
-IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
 LAYOUTS = ("auto", "tree", "csv", "ffpp", "dfdc")
 GROUP_IMAGES = ("image", "folder")
 
@@ -47,16 +47,6 @@ class Discovery:
     layout: str
     missing: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-
-
-def media_kind(path: Path) -> str | None:
-    """``image`` or ``video`` by file extension, else None (what build-lmdb and predict read)."""
-    suffix = path.suffix.lower()
-    if suffix in IMAGE_EXTENSIONS:
-        return "image"
-    if suffix in VIDEO_EXTENSIONS:
-        return "video"
-    return None
 
 
 def _name_from_parts(parts: Sequence[str]) -> str:

@@ -109,11 +109,6 @@ def label_dict_for(name: str) -> dict[str, int]:
     return own_label_dict(name)
 
 
-def label_group(name: str, label: str | int) -> str:
-    """Label group string (JSON level 2 and each video's ``"label"``) of a class."""
-    return f"{name}_{normalize_label(label)}"
-
-
 def normalize_label(value: Any) -> str:
     """``"real"`` or ``"fake"`` from 0/1, real/fake and common spellings (REAL, FAKE, original, ...)."""
     if isinstance(value, (bool, np.bool_)):
@@ -486,9 +481,6 @@ class DatasetWriter:
     @property
     def video_count(self) -> int:
         return len(self._videos)
-
-    def has_video(self, video: str, label: Any) -> bool:
-        return (normalize_label(label), video) in self._videos
 
     def add_video(
         self,

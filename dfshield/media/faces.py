@@ -167,7 +167,9 @@ class FaceCropper:
         return state
 
     # -- detectors -------------------------------------------------------------------------------
-    def _load(self) -> Any:
+    def load(self) -> Any:
+        """Load the detector now (it loads on first use otherwise): a missing dependency or model
+        file then fails before any work is done."""
         if self._model is not None:
             return self._model
         if self.detector == "haar":
@@ -198,7 +200,7 @@ class FaceCropper:
     def detect(self, rgb: Any) -> list[FaceBox]:
         """All confident faces in the image (full-resolution pixel boxes), largest first."""
         image = _as_rgb_uint8(rgb)
-        model = self._load()
+        model = self.load()
         if self.detector == "haar":
             boxes = self._detect_haar(model, image)
         else:
