@@ -90,7 +90,7 @@ def smooth_image(rng: np.random.Generator, h: int = 48, w: int = 64) -> np.ndarr
 
 @pytest.fixture
 def image_tree(tmp_path: Path) -> Path:
-    """real/: 6 PNGs (one in a subfolder), fake/: 4 JPEGs of another size, plus a stray text file."""
+    """real/: 6 PNGs (one in a subfolder), fake/: 4 JPEGs of another size, and a stray text file."""
     rng = np.random.default_rng(0)
     root = tmp_path / "tree"
     for i in range(5):
@@ -183,7 +183,7 @@ def test_writer_round_trip_and_map_growth(tmp_path):
     info, values = read_dataset(tmp_path, "Grow")
     vids = videos_of(info, "Grow")
     assert len(vids) == 12
-    for (lab, vid), (split, frames) in vids.items():
+    for (lab, vid), (_split, frames) in vids.items():
         assert frames == [frame_key("Grow", lab, vid, i) for i in (0, 5, 15)]  # sorted by index
         for key in frames:
             assert decode_png(values[key]).shape == (64, 64, 3)
@@ -292,7 +292,7 @@ def test_image_tree_round_trip(tmp_path, image_tree):
     vids = videos_of(info, "Tree")
     assert Counter(lab for lab, _ in vids) == {"real": 6, "fake": 4}
     assert ("real", "sub_dir__r_5") in vids  # nested path -> one safe name
-    for (lab, vid), (split, frames) in vids.items():
+    for (lab, vid), (_split, frames) in vids.items():
         assert frames == [f"Tree\\{lab}\\frames\\{vid}\\000.png"]  # one-frame video, backslashes
         image = decode_png(values[frames[0]])
         assert (
@@ -448,6 +448,7 @@ def test_video_tree_with_bad_files_and_faceless_frames(tmp_path):
     assert not (tmp_path / "skip" / "json" / "Skip.json").exists()
 
 
+@pytest.mark.e2e
 def test_cli_runs_and_reports(tmp_path, image_tree, capsys):
     parser = argparse.ArgumentParser()
     build_lmdb.add_arguments(parser)
@@ -488,6 +489,7 @@ def ffpp_build(tmp_path_factory):
     return root, out, summary
 
 
+@pytest.mark.slow
 def test_ffpp_clips(ffpp_build):
     root, out, summary = ffpp_build
     info, values = read_dataset(out, "FFClips")
@@ -519,6 +521,7 @@ def test_ffpp_clips(ffpp_build):
     assert any("c23" in n for n in summary.notes)
 
 
+@pytest.mark.slow
 def test_dfdc_clips_with_metadata(tmp_path):
     root = shared_videos() / "dfdc"
     if not root.is_dir():

@@ -25,7 +25,8 @@ SPLITS = ("train", "val", "test")
 
 
 def load(out: Path, name: str = demo.DEMO_NAME) -> dict[str, dict]:
-    """{split: {"images": (N, H, W, 3) RGB, "labels": (N,), "bytes": [png bytes], "videos": [names]}}"""
+    """{split: {"images": (N, H, W, 3) RGB, "labels": (N,), "bytes": [png bytes],
+    "videos": [names]}}"""
     info = json.loads((out / "json" / f"{name}.json").read_text())[name]
     env = lmdb.open(str(out / "lmdb" / f"{name}_lmdb"), readonly=True, lock=False)
     result = {}
@@ -86,7 +87,8 @@ def spectral_peaks(images: np.ndarray) -> np.ndarray:
 
 
 def random_conv_features(images: np.ndarray, seed: int = 0) -> np.ndarray:
-    """Cheap learnability proxy: a frozen, randomly initialised small conv net, pooled mean and std."""
+    """Cheap learnability proxy: a frozen, randomly initialised small conv net, pooled mean and
+    std."""
     torch = pytest.importorskip("torch")
     torch.manual_seed(seed)
     net = torch.nn.Sequential(
@@ -111,6 +113,7 @@ def probe_auc(features, train: dict, test: dict) -> float:
     return float(roc_auc_score(test["labels"], clf.decision_function(scaler.transform(f_test))))
 
 
+@pytest.mark.slow
 def test_default_demo_is_small_fast_and_imbalanced(default_demo):
     out, summary, seconds, data = default_demo
     assert seconds < 60, f"demo dataset took {seconds:.1f} s"
@@ -133,12 +136,14 @@ def test_default_demo_is_small_fast_and_imbalanced(default_demo):
     ).is_file()
 
 
+@pytest.mark.slow
 def test_the_artefact_is_learnable_by_cheap_probes(default_demo):
     data = default_demo[3]
     assert probe_auc(spectral_peaks, data["train"], data["test"]) >= 0.8
     assert probe_auc(random_conv_features, data["train"], data["test"]) >= 0.8
 
 
+@pytest.mark.slow
 def test_nothing_but_the_artefact_tells_the_classes_apart(default_demo):
     out, _, _, data = default_demo
     images = np.concatenate([data[s]["images"] for s in SPLITS])
@@ -200,6 +205,7 @@ def test_seeded_and_configurable(tmp_path):
         demo.make_demo_dataset(tmp_path / "d", counts={"training": (1, 1)})
 
 
+@pytest.mark.e2e
 def test_cli(tmp_path, capsys):
     parser = argparse.ArgumentParser()
     demo_data.add_arguments(parser)

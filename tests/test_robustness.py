@@ -126,6 +126,7 @@ def test_parsing_perturbations():
         parse_perturbations("jpeg:75,jpeg:75")
 
 
+@pytest.mark.slow
 def test_perturbed_dataset_perturbs_the_decoded_frame_before_preprocessing(trained):
     from dfshield.data import DeepfakeDataset
     from dfshield.eval.inference import PerturbedDataset, frame_preprocessor
@@ -162,6 +163,8 @@ def run_robustness(*argv: str) -> int:
     return robustness.run(parser.parse_args([*argv, "--no-progress", "--device", "cpu"]))
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
 def test_robustness_table_and_clean_row_equal_to_trainer_test(trained, tmp_path, capsys):
     checkpoints = trained["run_dir"] / "checkpoints"
     cache = trained["run_dir"].parent / "cache"
@@ -214,6 +217,8 @@ def test_robustness_table_and_clean_row_equal_to_trainer_test(trained, tmp_path,
     assert "AUC per perturbation" in capsys.readouterr().out
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
 def test_robustness_errors_are_clear(trained, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(cli.COMMANDS, "robustness", ("dfshield.commands.robustness", "robustness"))
     checkpoint = str(trained["checkpoint"])
