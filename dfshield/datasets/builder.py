@@ -1,4 +1,4 @@
-"""``dfshield build-lmdb``: build a DeepfakeBench-format dataset (JSON + LMDB) from images or videos.
+"""Building a DeepfakeBench-format dataset (JSON + LMDB) from images or videos (``build-lmdb``).
 
 Sources (``--layout auto`` recognises them):
 
@@ -13,17 +13,20 @@ Sources (``--layout auto`` recognises them):
 * **FaceForensics++** — ``original_sequences/<source>/<cNN|raw>/videos/*.mp4`` (real) and
   ``manipulated_sequences/<method>/<cNN|raw>/videos/*.mp4`` (fake). Videos are named
   ``<source or method>_<id>``; a fake ``519_515`` and the reals ``519`` and ``515`` share one split
-  group (identity leak guard). With several compression levels present, pick one (``--compression``).
-* **DFDC** — folders with a ``metadata.json`` (``{"x.mp4": {"label": "REAL"|"FAKE", "original": ...}}``);
-  a fake and its ``original`` share a split group. Files the metadata names but that are absent are
-  reported as missing.
+  group (identity leak guard). With several compression levels present, pick one
+  (``--compression``).
+* **DFDC** — folders with a ``metadata.json``
+  (``{"x.mp4": {"label": "REAL"|"FAKE", "original": ...}}``); a fake and its ``original`` share a
+  split group. Files the metadata names but that are absent are reported as missing.
 
 Videos: ``--frames`` (default 32) frames sampled evenly over the whole clip; the largest face found
 by :class:`~dfshield.media.faces.FaceCropper` (Haar by default, MTCNN with
 ``--detector mtcnn``) is cut out at ``--scale`` 1.3 and resized to ``--size`` 256. Frames without a
 face are counted and skipped, or kept as centre crops with ``--on-missing center``. Images are
 assumed to be face crops already: centre square, resized to ``--size`` (``--size 0`` stores them
-untouched); ``--detect-faces`` crops them like video frames.
+untouched); ``--detect-faces`` crops them like video frames. Every item is read by
+:func:`dfshield.media.pipeline.read_media`, the reader of ``dfshield predict`` too, so a detector
+is scored on frames made as its training frames were (images turned upright by their EXIF tag).
 
 ``--reencode jpeg:Q`` passes every source image/frame of both classes through the same JPEG
 encoder at quality Q before any cropping or resizing (so its 8×8 block grid lines up with any grid
@@ -33,14 +36,15 @@ higher quality leaves that class's coarser block traces in place. Measured on
 ``shared/data/faces-ffhq-stylegan2`` (PNG reals, JPEG-75 fakes; 400 + 400 images, 8/16-px
 block-grid features + logistic regression, 5-fold AUC): untouched 0.997, ``jpeg:90`` 0.98,
 ``jpeg:75`` 0.74–0.78, ``jpeg:60`` 0.98; re-encoding *after* resizing instead stays at 0.98–0.99.
-No re-encoding removes the shortcut completely (the fakes stay double-compressed): say so in reports.
+No re-encoding removes the shortcut completely (the fakes stay double-compressed): say so in
+reports.
 """
 
 from __future__ import annotations
 
 import shutil
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -118,7 +122,8 @@ def build_dataset(
 
     See the module docstring for layouts and options. ``kind`` (``"images"``/``"video"``) restricts
     the inputs to one kind. Unreadable inputs and frames without a face are reported in the
-    returned :class:`BuildSummary`, not raised; a build that writes nothing raises :class:`DataError`.
+    returned :class:`BuildSummary`, not raised; a build that writes nothing raises
+    :class:`DataError`.
     """
     name = check_dataset_name(name)
     fractions = check_fractions(fractions)
@@ -142,7 +147,8 @@ def build_dataset(
         if wrong:
             other = "build_from_videos" if kind == "images" else "build_from_images"
             raise DataError(
-                f"{source} contains {len(wrong)} {wrong[0].kind} inputs (e.g. {wrong[0].paths[0]}); "
+                f"{source} contains {len(wrong)} {wrong[0].kind} inputs "
+                f"(e.g. {wrong[0].paths[0]}); "
                 f"use {other} or build_dataset for them."
             )
     if any(it.kind == "video" for it in items) or detect_faces:
@@ -226,14 +232,16 @@ def build_from_images(
 ) -> BuildSummary:
     """Build from an image tree (``real/``, ``fake/``) or a label CSV of images. Each image is a
     one-frame video unless ``group_images="folder"`` or a CSV ``video`` column groups them.
-    Options as :func:`build_dataset` (``size``, ``detect_faces``, ``reencode``, ``fractions``, ``seed`` ...)."""
+    Options as :func:`build_dataset` (``size``, ``detect_faces``, ``reencode``, ``fractions``,
+    ``seed`` ...)."""
     return build_dataset(source, out_dir, name, kind="images", **options)
 
 
 def build_from_videos(
     source: str | Path, out_dir: str | Path, name: str, **options: Any
 ) -> BuildSummary:
-    """Build from videos: FaceForensics++ folders, DFDC ``metadata.json`` folders, a ``real/``/``fake/``
-    tree or a label CSV. Options as :func:`build_dataset` (``frames``, ``detector``, ``scale``, ``size``,
-    ``on_missing``, ``compression``, ``reencode``, ``fractions``, ``seed``, ``workers`` ...)."""
+    """Build from videos: FaceForensics++ folders, DFDC ``metadata.json`` folders, a
+    ``real/``/``fake/`` tree or a label CSV. Options as :func:`build_dataset` (``frames``,
+    ``detector``, ``scale``, ``size``, ``on_missing``, ``compression``, ``reencode``, ``fractions``,
+    ``seed``, ``workers`` ...)."""
     return build_dataset(source, out_dir, name, kind="video", **options)

@@ -1,4 +1,4 @@
-"""``dfshield demo-data OUT``: a small synthetic deepfake dataset in DeepfakeBench format, made on the fly.
+"""A small synthetic deepfake dataset in DeepfakeBench format, made on the fly (``demo-data``).
 
 What it holds (defaults): dataset ``DemoFaces``, 64×64 PNG images, each stored as a one-frame video,
 
@@ -125,8 +125,8 @@ class UpsamplerGenerator:
     """Fixed "generator" that rebuilds images from their 2× down-sampled version.
 
     ``real(x)`` = bilinear transposed-convolution up-sampling; ``fake(x)`` adds ``strength`` × the
-    outputs of randomly initialised, zero-sum ``ConvTranspose2d(3, 3, 4, stride=2)`` layers applied at
-    the scales that make ``periods`` (image pixels) — e.g. period 8 = transposed conv from 1/8 to
+    outputs of randomly initialised, zero-sum ``ConvTranspose2d(3, 3, 4, stride=2)`` layers applied
+    at the scales that make ``periods`` (image pixels) — e.g. period 8 = transposed conv from 1/8 to
     1/4 resolution, then bilinear up-sampling. Inputs/outputs: float tensors (N, 3, H, W) in [0, 1].
     """
 
@@ -174,7 +174,8 @@ class UpsamplerGenerator:
         need = 2 * max(self.periods)
         if h % need or w % need:
             raise ConfigError(
-                f"Image size {h}x{w} must be a multiple of {need} for artefact periods {self.periods}."
+                f"Image size {h}x{w} must be a multiple of {need} for artefact periods "
+                f"{self.periods}."
             )
 
     def real(self, x: Any) -> Any:
@@ -199,7 +200,8 @@ class UpsamplerGenerator:
 
 
 def _finish(images: Any, rng: np.random.Generator, noise: float) -> np.ndarray:
-    """Same for both classes: Gaussian noise with a per-image σ ∈ noise × [0.2, 3.0], uint8 rounding."""
+    """Same for both classes: Gaussian noise with a per-image σ ∈ noise × [0.2, 3.0], uint8
+    rounding."""
     arr = images.permute(0, 2, 3, 1).numpy()
     sigma = rng.uniform(*_NOISE_SPREAD, (len(arr), 1, 1, 1)).astype(np.float32) * np.float32(noise)
     arr = arr + rng.normal(0.0, 1.0, arr.shape).astype(np.float32) * sigma
@@ -220,7 +222,8 @@ def generate_images(
 ) -> list[list[np.ndarray]]:
     """RGB uint8 frames for each label (0 real, 1 fake): ``result[i]`` = the frames of video ``i``.
 
-    Scenes come from ``seed``; the fake generator's weights from ``generator_seed`` (default ``seed``).
+    Scenes come from ``seed``; the fake generator's weights from ``generator_seed`` (default
+    ``seed``).
     Frames of one video show the same scene shifted by a few pixels, each with its own noise.
     """
     import torch
@@ -293,9 +296,9 @@ def make_demo_dataset(
 ) -> BuildSummary:
     """Write the demo dataset to ``out_dir/json/<name>.json`` and ``out_dir/lmdb/<name>_lmdb``.
 
-    ``counts`` = ``{split: (real videos, fake videos)}`` (default :data:`DEFAULT_COUNTS`). Deterministic
-    for a given ``seed`` and arguments. Returns the writer's :class:`BuildSummary`; the label strings
-    are ``{name}_real`` → 0 and ``{name}_fake`` → 1 (``summary.label_dict``).
+    ``counts`` = ``{split: (real videos, fake videos)}`` (default :data:`DEFAULT_COUNTS`).
+    Deterministic for a given ``seed`` and arguments. Returns the writer's :class:`BuildSummary`;
+    the label strings are ``{name}_real`` → 0 and ``{name}_fake`` → 1 (``summary.label_dict``).
     """
     started = time.perf_counter()
     plan = _check_counts(dict(DEFAULT_COUNTS if counts is None else counts))
@@ -349,7 +352,8 @@ def make_demo_dataset(
         summary = writer.close()
     summary.seconds = time.perf_counter() - started
     summary.notes = [
-        f"synthetic images {size}x{size}; fakes carry a fixed random transposed-convolution upsampler "
-        f"artefact (strength {strength}, periods {tuple(periods)} px); generator seed {seed}",
+        f"synthetic images {size}x{size}; fakes carry a fixed random transposed-convolution "
+        f"upsampler artefact (strength {strength}, periods {tuple(periods)} px); "
+        f"generator seed {seed}",
     ]
     return summary

@@ -165,8 +165,8 @@ class DataInfoReport:
             if self.missing > listed:
                 lines.append(f"  ... and {self.missing - listed} more (use --json for all)")
             lines.append(
-                "  Every key was tried with '\\' and with '/' separators, so these frames are absent "
-                "under any spelling (a separator mismatch, the usual cause, would have been "
+                "  Every key was tried with '\\' and with '/' separators, so these frames are "
+                "absent under any spelling (a separator mismatch, the usual cause, would have been "
                 "resolved): the LMDB or frame folder is incomplete, or was built from another "
                 "JSON."
             )

@@ -3,7 +3,8 @@
 ``dfshield build-lmdb`` (and so the extra test folders, which go through the builder) and
 ``dfshield predict`` both call :func:`read_media`, so that a detector is scored on frames made
 exactly as its training frames were: the same decoder, the same even frame sampling
-(:func:`~dfshield.media.video.sample_frames`) and the same :class:`~dfshield.media.faces.FaceCropper`.
+(:func:`~dfshield.media.video.sample_frames`) and the same
+:class:`~dfshield.media.faces.FaceCropper`.
 
 What happens to each decoded frame is its *framing*, chosen per kind of file
 (:class:`MediaOptions`):
@@ -157,7 +158,9 @@ def _decoded(paths: Sequence[Path], media: MediaFrames, n: int) -> Iterator[tupl
             media.errors.append((str(paths[position]), str(error)))
 
 
-def _frame(rgb: np.ndarray, framing: str, options: MediaOptions) -> tuple[np.ndarray | None, bool | None]:
+def _frame(
+    rgb: np.ndarray, framing: str, options: MediaOptions
+) -> tuple[np.ndarray | None, bool | None]:
     if framing == "face":
         return face_cropper(options).crop(rgb)
     if framing == "center" and options.size:
