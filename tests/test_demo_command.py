@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from dfshield.cli import main
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
 def test_demo_compares_three_detectors_and_they_learn(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # the feature cache goes under ./runs
     assert (
