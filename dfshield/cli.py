@@ -33,11 +33,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "extract": ("dfshield.commands.extract", "encode every frame once into the feature bank"),
     "config": ("dfshield.commands.config", "print the merged, checked run config as YAML"),
     "demo-data": (
-        "dfshield.datasets.demo",
+        "dfshield.commands.demo_data",
         "make the synthetic demo dataset (DeepfakeBench format)",
     ),
     "build-lmdb": (
-        "dfshield.datasets.builder",
+        "dfshield.commands.build_lmdb",
         "build a DeepfakeBench dataset from images or videos",
     ),
     "predict": (
@@ -49,7 +49,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "re-test checkpoints under JPEG, blur, downscaling and noise",
     ),
     "data-info": (
-        "dfshield.datasets.info",
+        "dfshield.commands.data_info",
         "check a dataset set-up: counts, missing and undecodable frames",
     ),
 }

@@ -18,6 +18,7 @@ import lmdb
 import numpy as np
 import pytest
 
+from dfshield.commands import build_lmdb
 from dfshield.datasets import builder, sources
 from dfshield.datasets.writer import (
     DatasetWriter,
@@ -450,7 +451,7 @@ def test_video_tree_with_bad_files_and_faceless_frames(tmp_path):
 @pytest.mark.e2e
 def test_cli_runs_and_reports(tmp_path, image_tree, capsys):
     parser = argparse.ArgumentParser()
-    builder.add_arguments(parser)
+    build_lmdb.add_arguments(parser)
     args = parser.parse_args(
         [
             str(image_tree),
@@ -468,7 +469,7 @@ def test_cli_runs_and_reports(tmp_path, image_tree, capsys):
             "--no-progress",
         ]
     )
-    assert builder.run(args) == 0
+    assert build_lmdb.run(args) == 0
     out = capsys.readouterr().out
     assert (
         "Dataset Cli: 10 videos, 10 frames" in out

@@ -5,7 +5,7 @@ import json
 
 from fixtures import datagen as dg  # tests/fixtures/datagen.py
 
-from dfshield.datasets import info
+from dfshield.commands import data_info
 from dfshield.datasets.info import check_dataset
 
 FIX = dg.FIXTURES
@@ -15,8 +15,8 @@ BROKEN = "FaceForensics++\\manipulated_sequences\\Deepfakes\\c23\\frames\\003_00
 
 def cli(*argv):
     parser = argparse.ArgumentParser()
-    info.add_arguments(parser)
-    return info.run(parser.parse_args(list(argv)))
+    data_info.add_arguments(parser)
+    return data_info.run(parser.parse_args(list(argv)))
 
 
 def counts(report, split):

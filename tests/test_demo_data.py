@@ -16,6 +16,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import StandardScaler
 
+from dfshield.commands import demo_data
 from dfshield.datasets import demo
 from dfshield.datasets.writer import label_dict_for
 from dfshield.errors import ConfigError
@@ -110,6 +111,7 @@ def probe_auc(features, train: dict, test: dict) -> float:
     return float(roc_auc_score(test["labels"], clf.decision_function(scaler.transform(f_test))))
 
 
+@pytest.mark.slow
 def test_default_demo_is_small_fast_and_imbalanced(default_demo):
     out, summary, seconds, data = default_demo
     assert seconds < 60, f"demo dataset took {seconds:.1f} s"
@@ -132,12 +134,14 @@ def test_default_demo_is_small_fast_and_imbalanced(default_demo):
     ).is_file()
 
 
+@pytest.mark.slow
 def test_the_artefact_is_learnable_by_cheap_probes(default_demo):
     data = default_demo[3]
     assert probe_auc(spectral_peaks, data["train"], data["test"]) >= 0.8
     assert probe_auc(random_conv_features, data["train"], data["test"]) >= 0.8
 
 
+@pytest.mark.slow
 def test_nothing_but_the_artefact_tells_the_classes_apart(default_demo):
     out, _, _, data = default_demo
     images = np.concatenate([data[s]["images"] for s in SPLITS])
@@ -202,7 +206,7 @@ def test_seeded_and_configurable(tmp_path):
 @pytest.mark.e2e
 def test_cli(tmp_path, capsys):
     parser = argparse.ArgumentParser()
-    demo.add_arguments(parser)
+    demo_data.add_arguments(parser)
     args = parser.parse_args(
         [
             str(tmp_path),
@@ -217,7 +221,7 @@ def test_cli(tmp_path, capsys):
             "--no-progress",
         ]
     )
-    assert demo.run(args) == 0
+    assert demo_data.run(args) == 0
     out = capsys.readouterr().out
     assert "Dataset DemoFaces: 48 videos" in out and "DemoFaces_fake: 1" in out
     with pytest.raises(SystemExit):

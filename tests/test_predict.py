@@ -263,6 +263,7 @@ def test_truncated_video_is_sampled_from_the_frames_that_decode(trained, tmp_pat
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 def test_incompatible_checkpoint_is_a_clear_error(trained, tmp_path, monkeypatch, capsys):
     payload = load_checkpoint(trained["checkpoint"])
     old = tmp_path / "old.pt"
@@ -336,6 +337,8 @@ def test_thresholds(trained, tmp_path):
     not REAL_VIDEO.is_file() or not FAKE_VIDEO.is_file(),
     reason=f"shared videos not found under {VIDEOS}",
 )
+@pytest.mark.slow
+@pytest.mark.e2e
 def test_real_videos_per_frame_and_per_video_rows(trained, tmp_path):
     from dfshield.media.faces import FaceCropper
     from dfshield.media.video import sample_frames
@@ -445,6 +448,7 @@ def test_video_mode_detector_reports_video_head_and_frame_head(toy_dataset, tmp_
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 def test_bad_options(trained, tmp_path):
     image = write_png(tmp_path / "a.png", toy_image(np.random.default_rng(0), fake=True))
     with pytest.raises(ConfigError, match="--out"):
@@ -453,3 +457,59 @@ def test_bad_options(trained, tmp_path):
         )
     with pytest.raises(ConfigError, match="--frames"):
         run_predict(str(image), "--checkpoint", str(trained["checkpoint"]), "--frames", "0")
+
+
+# -- one media pipeline with build-lmdb ------------------------------------------------------
+def write_sideways_jpeg(path: Path, upright: np.ndarray) -> Path:
+    """``upright`` stored as a phone stores a portrait photo: the pixels turned on their side and
+    an EXIF orientation tag (6: turn 90° clockwise to show it)."""
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(np.ascontiguousarray(np.rot90(upright))).save(path, quality=95, exif=exif)
+    return path
+
+
+def test_predict_reads_an_image_as_build_lmdb_stores_it(tmp_path):
+    """Both read files through ``media.pipeline.read_media``: the same decoder, upright by EXIF."""
+    import lmdb
+
+    from dfshield.datasets.builder import build_from_images
+    from dfshield.datasets.writer import decode_png
+    from dfshield.eval.predict import PredictOptions
+    from dfshield.media.pipeline import read_media
+
+    rng = np.random.default_rng(3)
+    upright = cv2.resize(toy_image(rng, fake=False, size=32), (48, 32))  # 32 high, 48 wide
+    tree = tmp_path / "tree"
+    (tree / "real").mkdir(parents=True)
+    photo = write_sideways_jpeg(tree / "real" / "photo.jpg", upright)
+    write_png(tree / "fake" / "other.png", upright)
+    build_from_images(tree, tmp_path / "out", "Exif", size=0, fractions=(1, 0, 0))
+    env = lmdb.open(str(tmp_path / "out" / "lmdb" / "Exif_lmdb"), readonly=True, lock=False)
+    with env.begin() as txn:
+        (stored,) = [bytes(v) for k, v in txn.cursor() if b"\\real\\" in k]
+    env.close()
+
+    media = read_media(photo, PredictOptions(face_crop="never").media_options())
+    (frame,) = media.frames
+    assert frame.rgb.shape == upright.shape and frame.face_found is None
+    assert np.abs(frame.rgb.astype(int) - upright).mean() < 6  # upright, up to JPEG loss
+    np.testing.assert_array_equal(frame.rgb, decode_png(stored))  # what build-lmdb stored
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_workers_give_the_rows_of_the_main_process(trained, tmp_path):
+    rng = np.random.default_rng(5)
+    for i in range(3):
+        write_png(tmp_path / "media" / f"{i}.png", toy_image(rng, fake=i == 1))
+    write_video(tmp_path / "media" / "clip.avi", frames=6)
+    rows = []
+    for workers in ("0", "1"):
+        out = tmp_path / f"rows-{workers}.json"
+        argv = [str(tmp_path / "media"), "--checkpoint", str(trained["checkpoint"])]
+        assert run_predict(*argv, "--frames", "3", "--workers", workers, "--out", str(out)) == 0
+        rows.append(read_rows(out))
+    assert len(rows[0]) == 3 + 3 + 1 and rows[0] == rows[1]

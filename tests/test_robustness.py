@@ -218,6 +218,7 @@ def test_robustness_table_and_clean_row_equal_to_trainer_test(trained, tmp_path,
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 def test_robustness_errors_are_clear(trained, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(cli.COMMANDS, "robustness", ("dfshield.commands.robustness", "robustness"))
     checkpoint = str(trained["checkpoint"])

@@ -7,10 +7,10 @@ import json
 import pytest
 from helpers import toy_layer
 
-from dfshield.commands.demo import small_backbone
 from dfshield.engine.checkpoint import load_checkpoint
 from dfshield.engine.trainer import Trainer
 from dfshield.studies.comparison import load_comparison_configs, run_comparison
+from dfshield.studies.demo import small_backbone
 
 
 def small_configs(names, dataset, tmp_path, **train):

@@ -1,22 +1,14 @@
 """``dfshield demo``: the main job on the embedded default — compare clip_linear, robust_clip and
-spcup on the synthetic DemoFaces dataset with a tiny random-init CLIP ViT, on the CPU in minutes.
-
-The demo's numbers say nothing about real deepfakes: it only shows the whole pipeline (dataset in
-DeepfakeBench format, feature bank, three detectors under one protocol, table, ROC plot,
-checkpoints) working end to end.
-"""
+spcup on the synthetic DemoFaces dataset with a tiny random-init CLIP ViT, on the CPU in minutes
+(:mod:`dfshield.studies.demo`). Its numbers say nothing about real deepfakes."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-DEMO_DETECTORS = ["clip_linear", "robust_clip", "spcup"]
-TINY_CLIP = "dfshield-tiny-vit"
-TINY_TIMM = "resnet10t"
-# The papers' learning rates (1e-5 for spcup / robust_clip) are tuned for 100 epochs on 260k CLIP
-# features; the demo trains 30 epochs on 660 images, so every detector gets the same larger rate.
-DEMO_LR = 1e-3
+from dfshield.commands._common import timestamped_dir
+from dfshield.studies.demo import DEMO_DETECTORS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,53 +30,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def demo_layer(data_dir: Path) -> tuple[str, dict]:
-    """The config layer that points every detector at the demo data."""
-    return (
-        "dfshield demo",
-        {"data": {"json_dir": str(data_dir / "json"), "lmdb_dir": str(data_dir / "lmdb")}},
-    )
-
-
-def small_backbone(backbone: dict) -> dict:
-    """The detector's backbone config with a small random-init model of the same family (CPU,
-    no download): the tiny CLIP ViT for ``clip``, ResNet-10-T for ``timm``."""
-    if backbone.get("name") == "clip":
-        return {**backbone, "model": TINY_CLIP, "pretrained": None}
-    if backbone.get("name") == "timm":
-        return {**backbone, "model": TINY_TIMM, "pretrained": False, "checkpoint": None}
-    return backbone
-
-
-def with_learning_rate(optimizer: dict, lr: float) -> dict:
-    """The optimizer config with ``lr`` set on the innermost optimiser (SAM's base, or itself)."""
-    if "base" in optimizer:
-        return {**optimizer, "base": with_learning_rate(optimizer["base"], lr)}
-    return {**optimizer, "lr": lr}
-
-
 def run(args: argparse.Namespace) -> int:
-    from dfshield.commands._common import timestamped_dir
-    from dfshield.config import config_dir
-    from dfshield.datasets.demo import DEMO_NAME, make_demo_dataset
+    from dfshield.datasets.demo import make_demo_dataset
     from dfshield.eval.report import format_table
-    from dfshield.studies.comparison import load_comparison_configs, run_comparison
+    from dfshield.studies.comparison import run_comparison
+    from dfshield.studies.demo import demo_configs, has_demo_data
 
     data_dir = Path(args.data_dir)
-    if not (data_dir / "json" / f"{DEMO_NAME}.json").is_file():
+    if not has_demo_data(data_dir):
         print(f"making the demo dataset in {data_dir} ...")
-        summary = make_demo_dataset(data_dir, progress=True)
-        print(summary.format())
-    configs = load_comparison_configs(
-        args.detectors, config_dir() / "demo.yaml", args.overrides, [demo_layer(data_dir)]
-    )
-    for cfg in configs.values():
-        cfg.detector["backbone"] = small_backbone(cfg.detector.get("backbone", {}))
-        cfg.optimizer = with_learning_rate(cfg.optimizer, DEMO_LR)
-    reference = next(iter(configs.values()))
-    run_dir = (
-        Path(args.run_dir) if args.run_dir else timestamped_dir(reference.train.output_dir, "demo")
-    )
+        print(make_demo_dataset(data_dir, progress=True).format())
+    configs = demo_configs(data_dir, args.detectors, args.overrides)
+    output_dir = next(iter(configs.values())).train.output_dir
+    run_dir = Path(args.run_dir) if args.run_dir else timestamped_dir(output_dir, "demo")
     rows = run_comparison(configs, run_dir)
     print(format_table(rows))
     print(f"\nrun folder: {run_dir} (results.md, roc.png, checkpoints and logs per detector)")

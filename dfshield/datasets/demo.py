@@ -1,4 +1,4 @@
-"""``dfshield demo-data OUT``: a small synthetic deepfake dataset in DeepfakeBench format, made on the fly.
+"""A small synthetic deepfake dataset in DeepfakeBench format, made on the fly (``demo-data``).
 
 What it holds (defaults): dataset ``DemoFaces``, 64×64 PNG images, each stored as a one-frame video,
 
@@ -40,7 +40,6 @@ strengths), hence the coarser default periods. Lower ``strength`` for a harder d
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from collections.abc import Sequence
@@ -126,8 +125,8 @@ class UpsamplerGenerator:
     """Fixed "generator" that rebuilds images from their 2× down-sampled version.
 
     ``real(x)`` = bilinear transposed-convolution up-sampling; ``fake(x)`` adds ``strength`` × the
-    outputs of randomly initialised, zero-sum ``ConvTranspose2d(3, 3, 4, stride=2)`` layers applied at
-    the scales that make ``periods`` (image pixels) — e.g. period 8 = transposed conv from 1/8 to
+    outputs of randomly initialised, zero-sum ``ConvTranspose2d(3, 3, 4, stride=2)`` layers applied
+    at the scales that make ``periods`` (image pixels) — e.g. period 8 = transposed conv from 1/8 to
     1/4 resolution, then bilinear up-sampling. Inputs/outputs: float tensors (N, 3, H, W) in [0, 1].
     """
 
@@ -175,7 +174,8 @@ class UpsamplerGenerator:
         need = 2 * max(self.periods)
         if h % need or w % need:
             raise ConfigError(
-                f"Image size {h}x{w} must be a multiple of {need} for artefact periods {self.periods}."
+                f"Image size {h}x{w} must be a multiple of {need} for artefact periods "
+                f"{self.periods}."
             )
 
     def real(self, x: Any) -> Any:
@@ -200,7 +200,8 @@ class UpsamplerGenerator:
 
 
 def _finish(images: Any, rng: np.random.Generator, noise: float) -> np.ndarray:
-    """Same for both classes: Gaussian noise with a per-image σ ∈ noise × [0.2, 3.0], uint8 rounding."""
+    """Same for both classes: Gaussian noise with a per-image σ ∈ noise × [0.2, 3.0], uint8
+    rounding."""
     arr = images.permute(0, 2, 3, 1).numpy()
     sigma = rng.uniform(*_NOISE_SPREAD, (len(arr), 1, 1, 1)).astype(np.float32) * np.float32(noise)
     arr = arr + rng.normal(0.0, 1.0, arr.shape).astype(np.float32) * sigma
@@ -221,7 +222,8 @@ def generate_images(
 ) -> list[list[np.ndarray]]:
     """RGB uint8 frames for each label (0 real, 1 fake): ``result[i]`` = the frames of video ``i``.
 
-    Scenes come from ``seed``; the fake generator's weights from ``generator_seed`` (default ``seed``).
+    Scenes come from ``seed``; the fake generator's weights from ``generator_seed`` (default
+    ``seed``).
     Frames of one video show the same scene shifted by a few pixels, each with its own noise.
     """
     import torch
@@ -294,9 +296,9 @@ def make_demo_dataset(
 ) -> BuildSummary:
     """Write the demo dataset to ``out_dir/json/<name>.json`` and ``out_dir/lmdb/<name>_lmdb``.
 
-    ``counts`` = ``{split: (real videos, fake videos)}`` (default :data:`DEFAULT_COUNTS`). Deterministic
-    for a given ``seed`` and arguments. Returns the writer's :class:`BuildSummary`; the label strings
-    are ``{name}_real`` → 0 and ``{name}_fake`` → 1 (``summary.label_dict``).
+    ``counts`` = ``{split: (real videos, fake videos)}`` (default :data:`DEFAULT_COUNTS`).
+    Deterministic for a given ``seed`` and arguments. Returns the writer's :class:`BuildSummary`;
+    the label strings are ``{name}_real`` → 0 and ``{name}_fake`` → 1 (``summary.label_dict``).
     """
     started = time.perf_counter()
     plan = _check_counts(dict(DEFAULT_COUNTS if counts is None else counts))
@@ -350,98 +352,8 @@ def make_demo_dataset(
         summary = writer.close()
     summary.seconds = time.perf_counter() - started
     summary.notes = [
-        f"synthetic images {size}x{size}; fakes carry a fixed random transposed-convolution upsampler "
-        f"artefact (strength {strength}, periods {tuple(periods)} px); generator seed {seed}",
+        f"synthetic images {size}x{size}; fakes carry a fixed random transposed-convolution "
+        f"upsampler artefact (strength {strength}, periods {tuple(periods)} px); "
+        f"generator seed {seed}",
     ]
     return summary
-
-
-# ---------------------------------------------------------------------------------------------
-# CLI
-# ---------------------------------------------------------------------------------------------
-def _pair(text: str) -> tuple[int, int]:
-    try:
-        real, fake = (int(v) for v in text.replace(":", ",").split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected REAL,FAKE video counts such as 600,60, got {text!r}"
-        ) from None
-    if real < 0 or fake < 0:
-        raise argparse.ArgumentTypeError(f"counts must be >= 0, got {text!r}")
-    return real, fake
-
-
-def _periods(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected powers of two such as 8,16, got {text!r}"
-        ) from None
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``dfshield demo-data``."""
-    parser.description = (
-        "Generate the embedded demo dataset (synthetic, real:fake about 10:1, train/val/test) "
-        "in DeepfakeBench format: OUT/json/NAME.json and OUT/lmdb/NAME_lmdb."
-    )
-    parser.add_argument("out", help="output folder")
-    parser.add_argument("--name", default=DEMO_NAME, help=f"dataset name (default {DEMO_NAME})")
-    parser.add_argument(
-        "--seed", type=int, default=0, help="seed of scenes and generator (default 0)"
-    )
-    parser.add_argument("--size", type=int, default=64, help="image size in pixels (default 64)")
-    parser.add_argument(
-        "--strength",
-        type=float,
-        default=DEFAULT_STRENGTH,
-        help=f"strength of the fakes' generator artefact (default {DEFAULT_STRENGTH})",
-    )
-    parser.add_argument(
-        "--periods",
-        type=_periods,
-        default=DEFAULT_PERIODS,
-        help="artefact periods in pixels, powers of two (default 8,16)",
-    )
-    parser.add_argument(
-        "--noise",
-        type=float,
-        default=DEFAULT_NOISE,
-        help=f"Gaussian noise level of both classes (default {DEFAULT_NOISE})",
-    )
-    parser.add_argument(
-        "--frames-per-video", type=int, default=1, help="frames per video (default 1)"
-    )
-    for split in SPLITS:
-        real, fake = DEFAULT_COUNTS[split]
-        parser.add_argument(
-            f"--{split}",
-            type=_pair,
-            default=(real, fake),
-            metavar="REAL,FAKE",
-            help=f"videos in {split} (default {real},{fake})",
-        )
-    parser.add_argument(
-        "--overwrite", action="store_true", help="replace an existing dataset of that name"
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run ``dfshield demo-data``; prints the summary."""
-    summary = make_demo_dataset(
-        args.out,
-        args.seed,
-        name=args.name,
-        counts={s: getattr(args, s) for s in SPLITS},
-        size=args.size,
-        strength=args.strength,
-        periods=args.periods,
-        noise=args.noise,
-        frames_per_video=args.frames_per_video,
-        overwrite=args.overwrite,
-        progress=not args.no_progress,
-    )
-    print(summary.format())
-    return 0

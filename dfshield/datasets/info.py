@@ -11,7 +11,6 @@ Library use: :func:`check_dataset` returns a :class:`DataInfoReport`.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -19,7 +18,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from dfshield.data.config import DataConfig
 from dfshield.data.index import SPLITS, json_path, read_split, split_name
 from dfshield.data.lmdb_store import open_store
 from dfshield.errors import DataError
@@ -167,8 +165,8 @@ class DataInfoReport:
             if self.missing > listed:
                 lines.append(f"  ... and {self.missing - listed} more (use --json for all)")
             lines.append(
-                "  Every key was tried with '\\' and with '/' separators, so these frames are absent "
-                "under any spelling (a separator mismatch, the usual cause, would have been "
+                "  Every key was tried with '\\' and with '/' separators, so these frames are "
+                "absent under any spelling (a separator mismatch, the usual cause, would have been "
                 "resolved): the LMDB or frame folder is incomplete, or was built from another "
                 "JSON."
             )
@@ -310,109 +308,3 @@ def _check_keys(
                 report.undecodable.append((key, reason))
         if bar is not None:
             bar.update(len(chunk))
-
-
-# -- command line -------------------------------------------------------------------------------
-
-
-def _label_entry(text: str) -> tuple[str, int]:
-    name, sep, value = text.rpartition("=")
-    if not sep or not name or value not in ("0", "1"):
-        raise argparse.ArgumentTypeError(f"expected LABEL=0 or LABEL=1, got {text!r}")
-    return name, int(value)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``dfshield data-info``."""
-    defaults = DataConfig()
-    parser.add_argument(
-        "--dataset",
-        action="append",
-        required=True,
-        metavar="NAME",
-        help="dataset name (JSON file stem, e.g. FaceForensics++, FF-DF_c40); repeatable",
-    )
-    parser.add_argument(
-        "--json-dir",
-        default=defaults.json_dir,
-        metavar="D",
-        help=f"folder of the dataset JSONs (default: {defaults.json_dir})",
-    )
-    parser.add_argument(
-        "--lmdb-dir",
-        default=None,
-        metavar="D",
-        help="folder of <Dataset>_lmdb environments; without it frames are read from disk",
-    )
-    parser.add_argument(
-        "--data-root",
-        default=None,
-        metavar="D",
-        help="folder the JSON frame paths are relative to (without --lmdb-dir; "
-        "default: the current directory)",
-    )
-    parser.add_argument(
-        "--compression",
-        default=defaults.compression,
-        choices=["c23", "c40", "raw"],
-        help="level read from FF-family JSONs (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--split",
-        action="append",
-        choices=list(SPLITS),
-        default=None,
-        help="check only this split (repeatable; default: all)",
-    )
-    parser.add_argument(
-        "--label",
-        action="append",
-        type=_label_entry,
-        default=[],
-        metavar="LABEL=0|1",
-        help="extra label string for the label dictionary (repeatable)",
-    )
-    parser.add_argument(
-        "--no-decode", action="store_true", help="only resolve keys, do not decode frames (fast)"
-    )
-    parser.add_argument(
-        "--workers", type=int, default=None, help="decoding threads (default: up to 8)"
-    )
-    parser.add_argument(
-        "--max-list",
-        type=int,
-        default=20,
-        metavar="N",
-        help="list at most N missing/undecodable keys (default: %(default)s)",
-    )
-    parser.add_argument("--json", action="store_true", help="print the full report as JSON")
-
-
-def run(args: argparse.Namespace) -> int:
-    """``dfshield data-info``: 0 when every frame is present and decodable, else 1."""
-    reports = []
-    for name in args.dataset:
-        reports.append(
-            check_dataset(
-                name,
-                args.json_dir,
-                args.lmdb_dir,
-                args.data_root,
-                compression=args.compression,
-                label_dict=dict(args.label or []),
-                splits=args.split or SPLITS,
-                decode=not args.no_decode,
-                workers=args.workers,
-                progress=not args.json and sys.stderr.isatty(),
-            )
-        )
-    if args.json:
-        print(
-            json.dumps(
-                [r.to_dict() for r in reports] if len(reports) > 1 else reports[0].to_dict(),
-                indent=2,
-            )
-        )
-    else:
-        print("\n\n".join(r.format(max_list=args.max_list) for r in reports))
-    return 0 if all(r.ok for r in reports) else 1

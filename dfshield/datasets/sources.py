@@ -1,4 +1,5 @@
-r"""Finding what ``dfshield build-lmdb`` builds: the videos and images of a source folder and their labels.
+r"""Finding what ``dfshield build-lmdb`` builds: the videos and images of a source folder and their
+labels.
 
 Layouts (``detect_layout`` recognises them; :mod:`dfshield.datasets.builder` documents each):
 an image or video tree with ``real/`` and ``fake/``, a label CSV, FaceForensics++'s folder
@@ -20,9 +21,9 @@ from typing import Any
 from dfshield._suggest import did_you_mean
 from dfshield.datasets.writer import normalize_label, safe_video_name
 from dfshield.errors import ConfigError, DataError
+from dfshield.media.pipeline import IMAGE_EXTENSIONS, media_kind
 from dfshield.media.video import VIDEO_EXTENSIONS
 
-IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
 LAYOUTS = ("auto", "tree", "csv", "ffpp", "dfdc")
 GROUP_IMAGES = ("image", "folder")
 
@@ -47,16 +48,6 @@ class Discovery:
     layout: str
     missing: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-
-
-def media_kind(path: Path) -> str | None:
-    """``image`` or ``video`` by file extension, else None (what build-lmdb and predict read)."""
-    suffix = path.suffix.lower()
-    if suffix in IMAGE_EXTENSIONS:
-        return "image"
-    if suffix in VIDEO_EXTENSIONS:
-        return "video"
-    return None
 
 
 def _name_from_parts(parts: Sequence[str]) -> str:
@@ -104,7 +95,8 @@ def _sorted_files(folder: Path) -> list[Path]:
 
 
 def discover_tree(root: Path, group_images: str = "image") -> Discovery:
-    """``root/real/**`` and ``root/fake/**``: images (one video each, or one per folder) and videos."""
+    """``root/real/**`` and ``root/fake/**``: images (one video each, or one per folder) and
+    videos."""
     if group_images not in GROUP_IMAGES:
         raise ConfigError(
             f"Unknown --group-images {group_images!r}; use 'image' or 'folder'."
@@ -124,8 +116,8 @@ def discover_tree(root: Path, group_images: str = "image") -> Discovery:
         skipped = [p for p in files if media_kind(p) is None]
         if skipped:
             notes.append(
-                f"{len(skipped)} files under {folder} are neither images nor videos and were ignored "
-                f"(e.g. {skipped[0].name})"
+                f"{len(skipped)} files under {folder} are neither images nor videos and were "
+                f"ignored (e.g. {skipped[0].name})"
             )
         grouped: dict[str, list[Path]] = defaultdict(list)
         for path in files:
@@ -194,7 +186,8 @@ def discover_csv(csv_path: Path) -> Discovery:
         if kind is None:
             raise DataError(
                 f"{csv_path}, line {line}: {raw_path} is neither an image "
-                f"({', '.join(sorted(IMAGE_EXTENSIONS))}) nor a video ({', '.join(sorted(VIDEO_EXTENSIONS))})."
+                f"({', '.join(sorted(IMAGE_EXTENSIONS))}) nor a video "
+                f"({', '.join(sorted(VIDEO_EXTENSIONS))})."
             )
         video = (row.get(header["video"]) or "").strip() if "video" in header else ""
         group = (row.get(header["group"]) or "").strip() or None if "group" in header else None
@@ -254,7 +247,8 @@ def find_ffpp_root(source: Path, max_depth: int = 3) -> Path | None:
 
 
 def discover_ffpp(root: Path, compression: str | None = None) -> Discovery:
-    """FaceForensics++ folders: ``{original,manipulated}_sequences/<name>/<compression>/videos/*``."""
+    """FaceForensics++ folders:
+    ``{original,manipulated}_sequences/<name>/<compression>/videos/*``."""
     root = find_ffpp_root(root) or root
     found: list[tuple[str, str, str, Path]] = []  # (label, subset, compression, path)
     for top, label in (("original_sequences", "real"), ("manipulated_sequences", "fake")):
@@ -355,7 +349,8 @@ def discover_dfdc(root: Path) -> Discovery:
         ]
         if unlisted:
             notes.append(
-                f"{len(unlisted)} videos in {meta.parent} are not in its metadata.json and were ignored"
+                f"{len(unlisted)} videos in {meta.parent} are not in its metadata.json and were "
+                "ignored"
             )
     for item in items:
         item.group = "dfdc:" + uf.find(item.group)
@@ -384,9 +379,9 @@ def detect_layout(source: Path) -> str:
             f"{source} looks like both {' and '.join(candidates)}; choose with --layout."
         )
     raise DataError(
-        f"Cannot tell what {source} holds. Supported: an image/video tree with real/ and fake/ folders, "
-        "a label CSV (path,label), FaceForensics++ (original_sequences/, manipulated_sequences/) or DFDC "
-        "(folders with metadata.json). Choose with --layout."
+        f"Cannot tell what {source} holds. Supported: an image/video tree with real/ and fake/ "
+        "folders, a label CSV (path,label), FaceForensics++ (original_sequences/, "
+        "manipulated_sequences/) or DFDC (folders with metadata.json). Choose with --layout."
     )
 
 

@@ -21,7 +21,8 @@ which DeepfakeBench only uses for FaceForensics++-family names)::
   is the original frame index, zero-padded to at least 3 digits. The key is that string in UTF-8;
   the value is the PNG file bytes from ``cv2.imencode(".png", bgr)``.
 * **Videos.** Every entry is a video: a list of frames with their original indices. Image datasets
-  store each image as a one-frame video (index ``000``) unless the builder groups images into videos.
+  store each image as a one-frame video (index ``000``) unless the builder groups images into
+  videos.
 * **Splits** are assigned per video (never frames of one video in two splits), stratified by label,
   seeded: see :func:`split_videos`. All three split keys are always present (possibly empty).
 """
@@ -50,8 +51,9 @@ SPLITS = ("train", "val", "test")
 LABELS = ("real", "fake")  # index = numeric label: real 0, fake 1
 DEFAULT_FRACTIONS = (0.7, 0.15, 0.15)
 
-#: Names whose DeepfakeBench JSON carries a compression level key and whose frames live in the shared
-#: ``FaceForensics++_lmdb``; a builder dataset must not use them (its JSON has no compression key).
+#: Names whose DeepfakeBench JSON carries a compression level key and whose frames live in the
+#: shared ``FaceForensics++_lmdb``; a builder dataset must not use them (its JSON has no compression
+#: key).
 FF_FAMILY = frozenset(
     {
         "FaceForensics++",
@@ -95,7 +97,8 @@ def check_dataset_name(name: str) -> str:
     if name in FF_FAMILY or name.split("_c")[0] in FF_FAMILY:
         raise ConfigError(
             f"Dataset name {name!r} is a FaceForensics++-family name, which readers expect with a "
-            "compression level and the shared FaceForensics++_lmdb. Choose another name, e.g. 'MyFF'."
+            "compression level and the shared FaceForensics++_lmdb. Choose another name, e.g. "
+            "'MyFF'."
         )
     return name
 
@@ -109,13 +112,9 @@ def label_dict_for(name: str) -> dict[str, int]:
     return own_label_dict(name)
 
 
-def label_group(name: str, label: str | int) -> str:
-    """Label group string (JSON level 2 and each video's ``"label"``) of a class."""
-    return f"{name}_{normalize_label(label)}"
-
-
 def normalize_label(value: Any) -> str:
-    """``"real"`` or ``"fake"`` from 0/1, real/fake and common spellings (REAL, FAKE, original, ...)."""
+    """``"real"`` or ``"fake"`` from 0/1, real/fake and common spellings (REAL, FAKE, original,
+    ...)."""
     if isinstance(value, (bool, np.bool_)):
         value = int(value)
     if isinstance(value, (int, np.integer)) and int(value) in (0, 1):
@@ -130,7 +129,8 @@ def normalize_label(value: Any) -> str:
 
 
 def safe_video_name(text: str) -> str:
-    """A video name safe inside a backslash- or slash-separated key: unsafe characters become ``_``."""
+    """A video name safe inside a backslash- or slash-separated key: unsafe characters become
+    ``_``."""
     cleaned = _UNSAFE.sub("_", str(text)).strip("._")
     return cleaned or "video"
 
@@ -215,8 +215,8 @@ def check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
         ) from exc
     if len(values) != 3 or any(not math.isfinite(v) or v < 0 for v in values) or sum(values) <= 0:
         raise ConfigError(
-            f"Split fractions must be three non-negative numbers (train, val, test) with a positive sum, "
-            f"got {fractions!r}; e.g. 0.7,0.15,0.15."
+            "Split fractions must be three non-negative numbers (train, val, test) with a "
+            f"positive sum, got {fractions!r}; e.g. 0.7,0.15,0.15."
         )
     total = sum(values)
     return tuple(v / total for v in values)  # type: ignore[return-value]
@@ -238,6 +238,19 @@ def _allocate(n: int, fractions: Sequence[float]) -> list[int]:
                 counts[donor] -= 1
                 counts[i] += 1
     return counts
+
+
+def _cost_increase(
+    need: dict[str, int], targets: dict[str, list[int]], current: dict[str, list[int]], split: int
+) -> float:
+    """How much further from the per-label split targets (sum of squared gaps) the counts get when
+    a group of ``need`` videos per label joins ``split``."""
+    total = 0.0
+    for lab in LABELS:
+        before = targets[lab][split] - current[lab][split]
+        after = before - need[lab]
+        total += after * after - before * before
+    return total
 
 
 def split_videos(
@@ -295,23 +308,13 @@ def split_videos(
     keys = sorted(group_members, key=repr)
     rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, 7])
     keys = [keys[i] for i in rng.permutation(len(keys))]
-    keys.sort(
-        key=lambda k: -len(group_members[k])
-    )  # stable: big groups first, seeded order within a size
+    # stable: big groups first, seeded order within a size
+    keys.sort(key=lambda k: -len(group_members[k]))
     result = {}
     for key in keys:
         members = group_members[key]
         need = {lab: sum(1 for n in members if label_of[n] == lab) for lab in LABELS}
-
-        def cost_increase(s: int) -> float:
-            total = 0.0
-            for lab in LABELS:
-                before = targets[lab][s] - current[lab][s]
-                after = before - need[lab]
-                total += after * after - before * before
-            return total
-
-        best = min(range(3), key=lambda s: (cost_increase(s), s))
+        best = min((_cost_increase(need, targets, current, s), s) for s in range(3))[1]
         for lab in LABELS:
             current[lab][best] += need[lab]
         for n in members:
@@ -333,8 +336,8 @@ class BuildSummary:
     ``videos`` and ``frames`` are ``{split: {"real": n, "fake": n}}``. ``faces_not_found`` counts
     frames where no face was detected (of which ``frames_center_cropped`` were kept as centre crops
     and ``frames_skipped`` dropped); ``videos_empty`` lists videos left with no frame;
-    ``failed`` lists ``(source, reason)`` of inputs that could not be read; ``missing`` lists files a
-    metadata file names but that are absent.
+    ``failed`` lists ``(source, reason)`` of inputs that could not be read; ``missing`` lists files
+    a metadata file names but that are absent.
     """
 
     name: str
@@ -375,7 +378,8 @@ class BuildSummary:
             f"{_human_bytes(self.bytes_written)} written in {self.seconds:.1f} s"
         ]
         lines.append(
-            f"  {'split':<6} {'real videos':>12} {'fake videos':>12} {'real frames':>12} {'fake frames':>12}"
+            f"  {'split':<6} {'real videos':>12} {'fake videos':>12} {'real frames':>12} "
+            f"{'fake frames':>12}"
         )
         for s in SPLITS:
             v, f = self.videos[s], self.frames[s]
@@ -385,7 +389,8 @@ class BuildSummary:
         if self.faces_not_found or self.frames_center_cropped or self.frames_skipped:
             lines.append(
                 f"  faces not found: {self.faces_not_found} frames "
-                f"({self.frames_center_cropped} kept as centre crops, {self.frames_skipped} skipped)"
+                f"({self.frames_center_cropped} kept as centre crops, "
+                f"{self.frames_skipped} skipped)"
             )
         for title, items in (
             ("videos with no usable frame", self.videos_empty),
@@ -454,8 +459,9 @@ class DatasetWriter:
         existing = [p for p in (self.json_path, self.lmdb_path) if p.exists()]
         if existing and not overwrite:
             raise DataError(
-                f"Dataset {self.name} already exists in {self.out_dir} ({', '.join(map(str, existing))}). "
-                "Pass overwrite=True (--overwrite) to replace it, or choose another output folder or name."
+                f"Dataset {self.name} already exists in {self.out_dir} "
+                f"({', '.join(map(str, existing))}). Pass overwrite=True (--overwrite) to replace "
+                "it, or choose another output folder or name."
             )
         for p in existing:
             shutil.rmtree(p) if p.is_dir() else p.unlink()
@@ -471,7 +477,7 @@ class DatasetWriter:
         self.summary: BuildSummary | None = None
         self._start = time.perf_counter()
 
-    # -- context manager ----------------------------------------------------------------------------
+    # -- context manager -------------------------------------------------------------------------
     def __enter__(self) -> DatasetWriter:
         return self
 
@@ -482,13 +488,10 @@ class DatasetWriter:
         else:
             self.abort()
 
-    # -- writing ------------------------------------------------------------------------------------
+    # -- writing ---------------------------------------------------------------------------------
     @property
     def video_count(self) -> int:
         return len(self._videos)
-
-    def has_video(self, video: str, label: Any) -> bool:
-        return (normalize_label(label), video) in self._videos
 
     def add_video(
         self,
@@ -499,7 +502,8 @@ class DatasetWriter:
         split: str | None = None,
         group: Hashable | None = None,
     ) -> int:
-        """Store one video's frames ``[(index, rgb_or_png_bytes), ...]``; returns how many were stored.
+        """Store one video's frames ``[(index, rgb_or_png_bytes), ...]``; returns how many were
+        stored.
 
         A video with no frame is not recorded (returns 0). ``video`` must be a safe name (see
         :func:`safe_video_name`) and unique within its label.
@@ -513,7 +517,8 @@ class DatasetWriter:
             )
         if (lab, video) in self._videos:
             raise DataError(
-                f"Video {video!r} ({lab}) was added twice; video names must be unique within a label."
+                f"Video {video!r} ({lab}) was added twice; video names must be unique within a "
+                "label."
             )
         if split is not None and split not in SPLITS:
             raise ConfigError(
@@ -550,11 +555,12 @@ class DatasetWriter:
                 self._env.set_mapsize(self._map_size)
         self.bytes_written += size
 
-    # -- finishing ----------------------------------------------------------------------------------
+    # -- finishing -------------------------------------------------------------------------------
     def assign_splits(
         self, fractions: Sequence[float] = DEFAULT_FRACTIONS, seed: int = 0
     ) -> dict[tuple[str, str], str]:
-        """Split of every stored video ``{(label, video): split}`` (given ones kept, others assigned)."""
+        """Split of every stored video ``{(label, video): split}`` (given ones kept, others
+        assigned)."""
         free = [k for k, r in self._videos.items() if r.split is None]
         assigned = {k: r.split for k, r in self._videos.items() if r.split is not None}
         if free:
@@ -571,7 +577,8 @@ class DatasetWriter:
         return assigned  # type: ignore[return-value]
 
     def close(self, fractions: Sequence[float] = DEFAULT_FRACTIONS, seed: int = 0) -> BuildSummary:
-        """Assign splits, write the JSON, close the LMDB; returns (and keeps) the :class:`BuildSummary`."""
+        """Assign splits, write the JSON, close the LMDB; returns (and keeps) the
+        :class:`BuildSummary`."""
         if self.summary is not None:
             return self.summary
         if self._env is None:

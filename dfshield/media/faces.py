@@ -1,4 +1,5 @@
-"""Face cropping shared by dataset building (``dfshield build-lmdb``) and inference (``dfshield predict``).
+"""Face cropping shared by dataset building (``dfshield build-lmdb``) and inference
+(``dfshield predict``), both through :func:`dfshield.media.pipeline.read_media`.
 
 One class, :class:`FaceCropper`, so that training crops and prediction crops are made the same way:
 detect faces, keep the largest confident one, take a square box around it enlarged by ``scale``
@@ -52,7 +53,8 @@ def _as_rgb_uint8(image: Any) -> np.ndarray:
     if array.ndim != 3 or array.shape[2] not in (3, 4) or array.shape[0] < 1 or array.shape[1] < 1:
         raise DataError(
             f"Expected an RGB image of shape (H, W, 3), got shape {array.shape}. "
-            "Pass a decoded colour image (cv2 images are BGR: convert with cv2.cvtColor(img, cv2.COLOR_BGR2RGB))."
+            "Pass a decoded colour image (cv2 images are BGR: convert with "
+            "cv2.cvtColor(img, cv2.COLOR_BGR2RGB))."
         )
     if array.shape[2] == 4:
         array = array[:, :, :3]
@@ -140,7 +142,8 @@ class FaceCropper:
             raise ConfigError(f"Face crop scale must be > 0 (DeepfakeBench uses 1.3), got {scale}.")
         if size is not None and int(size) < 0:
             raise ConfigError(
-                f"Crop size must be a positive number of pixels (or 0 to keep the crop size), got {size}."
+                "Crop size must be a positive number of pixels (or 0 to keep the crop size), "
+                f"got {size}."
             )
         self.detector = detector
         self.scale = float(scale)
@@ -167,7 +170,9 @@ class FaceCropper:
         return state
 
     # -- detectors -------------------------------------------------------------------------------
-    def _load(self) -> Any:
+    def load(self) -> Any:
+        """Load the detector now (it loads on first use otherwise): a missing dependency or model
+        file then fails before any work is done."""
         if self._model is not None:
             return self._model
         if self.detector == "haar":
@@ -176,12 +181,14 @@ class FaceCropper:
             if not folder:
                 raise ConfigError(
                     "OpenCV's Haar cascades are not available (cv2.data.haarcascades is missing). "
-                    "Install opencv-python-headless<5 (pip install 'opencv-python-headless>=4.8,<5')."
+                    "Install opencv-python-headless<5 "
+                    "(pip install 'opencv-python-headless>=4.8,<5')."
                 )
             cascade = cv2.CascadeClassifier(str(folder) + HAAR_CASCADE)
             if cascade.empty():
                 raise ConfigError(
-                    f"Could not load {HAAR_CASCADE} from {folder}. Reinstall opencv-python-headless<5."
+                    f"Could not load {HAAR_CASCADE} from {folder}. "
+                    "Reinstall opencv-python-headless<5."
                 )
             self._model = cascade
         else:
@@ -198,7 +205,7 @@ class FaceCropper:
     def detect(self, rgb: Any) -> list[FaceBox]:
         """All confident faces in the image (full-resolution pixel boxes), largest first."""
         image = _as_rgb_uint8(rgb)
-        model = self._load()
+        model = self.load()
         if self.detector == "haar":
             boxes = self._detect_haar(model, image)
         else:
@@ -248,7 +255,7 @@ class FaceCropper:
 
     # -- cropping --------------------------------------------------------------------------------
     def box(self, rgb: Any) -> tuple[int, int, int, int] | None:
-        """The square crop box ``(x0, y0, x1, y1)`` of the largest face, or ``None`` without a face."""
+        """The square crop box ``(x0, y0, x1, y1)`` of the largest face (``None``: no face)."""
         image = _as_rgb_uint8(rgb)
         faces = self.detect(image)
         if not faces:
@@ -257,7 +264,8 @@ class FaceCropper:
         return square_box(faces[0], self.scale, w, h)
 
     def crop(self, rgb: Any) -> tuple[np.ndarray | None, bool]:
-        """``(crop, found)``: the resized face crop and whether a face was found (see the class doc)."""
+        """``(crop, found)``: the resized face crop and whether a face was found (see the class
+        doc)."""
         image = _as_rgb_uint8(rgb)
         box = self.box(image)
         found = box is not None

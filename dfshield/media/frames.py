@@ -92,16 +92,23 @@ def _to_uint8(img: np.ndarray, key: str, dataset: str | None) -> np.ndarray:
     )
 
 
-def decode_image(data: bytes, key: str, dataset: str | None = None) -> np.ndarray:
+def decode_image(
+    data: bytes, key: str, dataset: str | None = None, *, exif_orientation: bool = False
+) -> np.ndarray:
     """Decode image bytes (PNG, JPEG, ...) to an ``HxWx3`` uint8 RGB array.
 
     Grayscale is replicated to three channels, an alpha channel is dropped, 16-bit is scaled to
-    8-bit. Bytes OpenCV cannot decode raise :class:`DataError` naming ``key`` (and ``dataset``).
+    8-bit. ``exif_orientation`` turns the picture as its EXIF orientation tag says (media files
+    from cameras; stored dataset frames carry no tag). Bytes OpenCV cannot decode raise
+    :class:`DataError` naming ``key`` (and ``dataset``).
     """
     if data is None or len(data) == 0:
         raise DataError(f"image {_describe(key, dataset)} is empty (0 bytes)")
     buffer = np.frombuffer(data, dtype=np.uint8)
-    img = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+    # IMREAD_UNCHANGED never applies the EXIF orientation; ANYDEPTH | ANYCOLOR keeps the depth and
+    # the colour channels too (it drops alpha, as below) and does apply it
+    flags = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR if exif_orientation else cv2.IMREAD_UNCHANGED
+    img = cv2.imdecode(buffer, flags)
     if img is None or img.size == 0:
         raise DataError(
             f"cannot decode image {_describe(key, dataset)} ({len(data)} bytes, starting "

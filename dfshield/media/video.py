@@ -39,7 +39,7 @@ def sample_frame_indices(n_total: int, n: int) -> list[int]:
     if n >= n_total:
         return list(range(n_total))
     indices = np.linspace(0, n_total - 1, n, dtype=np.int64)
-    # linspace with n <= n_total yields strictly increasing integers, but keep the guarantee explicit.
+    # linspace with n <= n_total yields strictly increasing integers; keep the guarantee explicit
     return sorted(set(int(i) for i in indices))
 
 
@@ -56,14 +56,16 @@ def _open(path: Path) -> cv2.VideoCapture:
     if not cap.isOpened():
         cap.release()
         raise DataError(
-            f"Cannot open video {path}: OpenCV could not read the container (corrupt, truncated, empty or an "
-            "unsupported codec). Re-download or re-encode it (e.g. to H.264 MP4), or remove it from the source."
+            f"Cannot open video {path}: OpenCV could not read the container (corrupt, truncated, "
+            "empty or an unsupported codec). Re-download or re-encode it (e.g. to H.264 MP4), or "
+            "remove it from the source."
         )
     return cap
 
 
 def frame_count(path: str | Path) -> int:
-    """Number of frames the container header announces (may be wrong for damaged files; 0 if unknown)."""
+    """Number of frames the container header announces (may be wrong for damaged files; 0 if
+    unknown)."""
     cap = _open(Path(path))
     try:
         n = cap.get(cv2.CAP_PROP_FRAME_COUNT)
@@ -75,10 +77,10 @@ def frame_count(path: str | Path) -> int:
 def read_frames(path: str | Path, indices: Sequence[int]) -> list[tuple[int, np.ndarray]]:
     """Decode the frames at ``indices`` (original frame numbers) of one video, as RGB arrays.
 
-    Returns ``[(index, rgb), ...]`` in increasing index order for the frames that exist; indices past
-    the real end of a truncated file are left out (compare the result's length with what you asked
-    for). Raises :class:`DataError` naming the file when it is missing, cannot be opened, or yields
-    no decodable frame at all.
+    Returns ``[(index, rgb), ...]`` in increasing index order for the frames that exist; indices
+    past the real end of a truncated file are left out (compare the result's length with what you
+    asked for). Raises :class:`DataError` naming the file when it is missing, cannot be opened, or
+    yields no decodable frame at all.
     """
     path = Path(path)
     wanted = sorted(set(int(i) for i in indices))
@@ -107,7 +109,8 @@ def read_frames(path: str | Path, indices: Sequence[int]) -> list[tuple[int, np.
     except cv2.error as exc:  # pragma: no cover - depends on the codec's failure mode
         if not frames:
             raise DataError(
-                f"Decoding {path} failed: {exc}. The file is probably corrupt; re-encode or remove it."
+                f"Decoding {path} failed: {exc}. The file is probably corrupt; re-encode or remove "
+                "it."
             ) from exc
     finally:
         cap.release()
@@ -118,8 +121,8 @@ def read_frames(path: str | Path, indices: Sequence[int]) -> list[tuple[int, np.
             else f"none of frames {wanted[:5]}... exist"
         )
         raise DataError(
-            f"Cannot read frames from video {path}: {what} (the file is empty, truncated or corrupt). "
-            "Re-download or re-encode it, or remove it from the source."
+            f"Cannot read frames from video {path}: {what} (the file is empty, truncated or "
+            "corrupt). Re-download or re-encode it, or remove it from the source."
         )
     return frames
 

@@ -1,0 +1,498 @@
+"""Scoring images, folders and videos with a trained checkpoint (``dfshield predict``).
+
+Inputs are image files, video files or folders (searched recursively for both; other files are
+reported and passed over). Videos: ``--frames`` frames sampled evenly over the whole clip
+(``video.sample_frames``), the largest face cut out as ``dfshield build-lmdb`` cuts it (Haar,
+box ×1.3, 256×256; both go through :func:`dfshield.media.pipeline.read_media`), each frame
+scored, and the video scored by the mean (``--aggregate``) of its frame probabilities. Images
+are taken as face crops already, as in a DeepfakeBench dataset (``--face-crop auto``; ``always``
+crops them too, ``never`` crops nothing). Images and frames are decoded as the dataset decodes
+its frames (turned upright by their EXIF orientation). A frame without a detectable face is
+scored on its centre square with a warning and marked ``face_found: false`` (``--on-missing
+skip`` leaves it out instead).
+
+Video-mode detectors (``ddln``) get the sampled frames as clips of ``data.clip_size`` frames
+``(1, T, 3, H, W)`` (``frames.select_clips``; an image is a one-frame clip repeated T times): the
+video row holds the video head, the frame rows the frame head.
+
+Each item that cannot be read (corrupt or truncated file, no frame, not an image or video) gets
+a clear message and an ``error`` row; the others are still scored. The exit status is 1 only when
+nothing could be scored.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dfshield.errors import ConfigError
+from dfshield.fileio import atomic_write, write_json_atomic
+from dfshield.media.pipeline import (
+    IMAGE_EXTENSIONS,
+    Frame,
+    MediaFrames,
+    MediaOptions,
+    map_in_workers,
+    media_kind,
+    read_media,
+)
+from dfshield.media.video import VIDEO_EXTENSIONS
+
+COLUMNS = (
+    "path",
+    "kind",
+    "frame_index",
+    "n_frames",
+    "logit",
+    "prob_fake",
+    "decision",
+    "face_found",
+    "status",
+    "message",
+)
+AGGREGATES = ("mean", "max", "median")
+FACE_CROP = ("auto", "always", "never")
+ROW_FORMATS = (".csv", ".json")
+# --face-crop -> (image framing, video framing) of the media pipeline
+_FRAMINGS = {"auto": ("none", "face"), "always": ("face", "face"), "never": ("none", "none")}
+
+
+@dataclass(frozen=True)
+class PredictOptions:
+    """How media are read and scored; checked when made (before any checkpoint is loaded)."""
+
+    frames: int = 32
+    aggregate: str = "mean"
+    face_crop: str = "auto"
+    on_missing: str = "center"
+    face_detector: str = "haar"
+    scale: float = 1.3
+    size: int = 256
+    batch_size: int = 32
+    workers: int = 0
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ConfigError(f"--batch-size must be at least 1, got {self.batch_size}")
+        if self.aggregate not in AGGREGATES:
+            raise ConfigError(f"--aggregate {self.aggregate}: choose one of {AGGREGATES}")
+        if self.face_crop not in FACE_CROP:
+            raise ConfigError(f"--face-crop {self.face_crop}: choose one of {FACE_CROP}")
+        self.media_options()  # checks frames and the face options
+
+    def media_options(self, device: str | None = None) -> MediaOptions:
+        """The media pipeline's options (``device``: of the MTCNN face detector)."""
+        image_framing, video_framing = _FRAMINGS[self.face_crop]
+        return MediaOptions(
+            self.frames,
+            image_framing=image_framing,
+            video_framing=video_framing,
+            detector=self.face_detector,
+            scale=self.scale,
+            size=self.size,
+            on_missing=self.on_missing,
+            device=device,
+        )
+
+
+# -----------------------------------------------------------------------------------------
+# finding the inputs
+# -----------------------------------------------------------------------------------------
+@dataclass
+class MediaItem:
+    path: Path
+    kind: str  # "image" | "video" | "error"
+    message: str = ""
+
+
+def discover(inputs: list[str]) -> list[MediaItem]:
+    """One item per media file; problems (missing path, empty folder, other file) as ``error``
+    items with a message. Folders are searched recursively, files listed in sorted order."""
+    known = ", ".join(sorted(IMAGE_EXTENSIONS | VIDEO_EXTENSIONS))
+    items: list[MediaItem] = []
+    for text in inputs:
+        path = Path(text)
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+            media = [p for p in files if media_kind(p)]
+            if not media:
+                what = f"only {len(files)} other file(s)" if files else "no files"
+                items.append(
+                    MediaItem(
+                        path,
+                        "error",
+                        f"folder holds no images or videos ({what}); supported extensions: {known}",
+                    )
+                )
+                continue
+            for p in files:
+                kind = media_kind(p)
+                items.append(
+                    MediaItem(p, kind)
+                    if kind
+                    else MediaItem(
+                        p,
+                        "error",
+                        f"not an image or video (extension '{p.suffix or 'none'}'), passed over",
+                    )
+                )
+        elif path.is_file():
+            kind = media_kind(path)
+            items.append(
+                MediaItem(path, kind)
+                if kind
+                else MediaItem(
+                    path,
+                    "error",
+                    f"not an image or video (extension '{path.suffix or 'none'}'); "
+                    f"supported: {known}",
+                )
+            )
+        else:
+            items.append(MediaItem(path, "error", "no such file or folder"))
+    return items
+
+
+# -----------------------------------------------------------------------------------------
+# scoring
+# -----------------------------------------------------------------------------------------
+def predict_media(
+    scorer,
+    inputs: Sequence[str | Path],
+    options: PredictOptions,
+    *,
+    progress: bool = False,
+    warn: Callable[[str], None] | None = None,
+) -> list[dict]:
+    """Score every image and video found in ``inputs`` with ``scorer`` (an
+    :class:`~dfshield.eval.inference.Scorer`): rows of :data:`COLUMNS` in input order, one per
+    image, video and sampled video frame, and an ``error`` row per input that cannot be scored.
+    ``warn`` gets one message per problem (default: printed to stderr above the progress bar)."""
+    from tqdm.auto import tqdm
+
+    from dfshield.engine.progress import progress_bar
+
+    if warn is None:
+        warn = partial(tqdm.write, file=sys.stderr)
+    items = discover([str(path) for path in inputs])
+    device = str(scorer.device) if options.face_detector == "mtcnn" else None
+    read = partial(read_media, options=options.media_options(device))
+    predictor = Predictor(scorer, options.batch_size, options.aggregate)
+    readable = [item for item in items if item.kind != "error"]
+    bar = progress_bar(total=len(readable), enabled=progress, desc="predicting", unit="file")
+    loaded = map_in_workers(read, [item.path for item in readable], options.workers)
+    try:
+        for item in items:  # keep the input order, errors included
+            media = MediaFrames(item.kind) if item.kind == "error" else next(loaded)
+            for message in predictor.add(item, media):
+                warn(message)
+            if item.kind != "error":
+                bar.update(1)
+    finally:
+        loaded.close()
+    predictor.flush()
+    bar.close()
+    return predictor.rows
+
+
+def _logit(prob: float) -> float:
+    prob = min(max(prob, 1e-12), 1 - 1e-12)
+    return math.log(prob / (1 - prob))
+
+
+def _aggregate(probs: list[float], how: str) -> float:
+    return float({"mean": np.mean, "max": np.max, "median": np.median}[how](np.asarray(probs)))
+
+
+class Predictor:
+    """Collects frames and clips into batches, scores them, and makes the output rows."""
+
+    def __init__(self, scorer, batch_size: int, aggregate: str):
+        self.scorer, self.batch_size, self.aggregate = scorer, max(1, batch_size), aggregate
+        self.pending: list[tuple[Any, dict]] = []  # (tensor, bookkeeping)
+        self.rows: list[dict] = []  # in input order; scores filled in when their batch runs
+
+    def add(self, item: MediaItem, media: MediaFrames) -> list[str]:
+        """Queue one item as read by the media pipeline; returns the messages to print
+        (``error: ...``, ``warning: ...``)."""
+        path = str(item.path)
+        if item.kind == "error" or media.errors:
+            message = item.message or media.errors[0][1]
+            kind = "other" if item.kind == "error" else item.kind
+            self.rows.append(_row(path, kind, status="error", message=message))
+            return [f"error: {path}: {message}"]
+        frames = media.frames
+        missing = [frame for frame in frames if frame.face_found is False]
+        usable = [frame for frame in frames if frame.rgb is not None]
+        if not usable:
+            return self._add_faceless(item, frames)
+        warnings = []
+        if missing:
+            action = "skipped" if len(usable) < len(frames) else "scored on the centre square"
+            what = "the image" if item.kind == "image" else f"{len(missing)}/{len(frames)} frame(s)"
+            warnings.append(f"warning: {path}: no face found in {what}; {action}")
+        if media.note:
+            warnings.append(f"warning: {path}: {media.note}")
+        counted = f"no face in {len(missing)}/{len(frames)} frame(s)" if missing else ""
+        note = "; ".join(filter(None, [media.note, counted]))
+        if item.kind == "image":
+            head = _row(path, "image", n_frames=1, face_found=frames[0].face_found, message=note)
+            self.rows.append(head)
+            self._queue([usable[0].rgb], head, [])
+            return warnings
+        frame_rows = []
+        for frame in frames:
+            row = _row(path, "frame", frame_index=frame.index, face_found=frame.face_found)
+            if frame.rgb is None:
+                row.update(status="skipped", message="no face found")
+            else:
+                frame_rows.append(row)
+            self.rows.append(row)
+        detected = frames[0].face_found is not None
+        found = any(frame.face_found for frame in frames) if detected else None
+        head = _row(path, "video", n_frames=len(usable), face_found=found, message=note)
+        self.rows.append(head)
+        self._queue([frame.rgb for frame in usable], head, frame_rows)
+        return warnings
+
+    def _add_faceless(self, item: MediaItem, frames: list[Frame]) -> list[str]:
+        """Rows of an item none of whose frames has a face (``on_missing="skip"``)."""
+        path = str(item.path)
+        if item.kind == "video":
+            self.rows += [
+                _row(
+                    path,
+                    "frame",
+                    frame_index=frame.index,
+                    face_found=frame.face_found,
+                    status="skipped",
+                    message="no face found",
+                )
+                for frame in frames
+            ]
+        message = (
+            f"no face found in any of {len(frames)} frame(s); nothing to score "
+            f"(use --on-missing center to score centre squares)"
+        )
+        self.rows.append(_row(path, item.kind, status="error", face_found=False, message=message))
+        return [f"error: {path}: no face found in any of {len(frames)} frame(s); not scored"]
+
+    def _queue(self, images: list[np.ndarray], head: dict, frame_rows: list[dict]) -> None:
+        import torch
+
+        from dfshield.media.frames import select_clips
+
+        scorer = self.scorer
+        tensors = [scorer.preprocess(image) for image in images]
+        head["_parts"] = []
+        if scorer.mode == "video":
+            # positions as numeric strings: select_clips sorts frame names numerically
+            clips = select_clips(
+                [str(i) for i in range(len(tensors))], len(tensors), scorer.clip_size
+            )
+            for clip in clips:
+                positions = [int(p) for p in clip]
+                part = {"head": head, "positions": positions, "frame_rows": frame_rows}
+                head["_parts"].append(part)
+                self.pending.append((torch.stack([tensors[p] for p in positions]), part))
+        else:
+            for position, tensor in enumerate(tensors):
+                part = {"head": head, "positions": [position], "frame_rows": frame_rows}
+                head["_parts"].append(part)
+                self.pending.append((tensor, part))
+        if len(self.pending) >= self.batch_size:
+            self.flush(full_batches_only=True)
+
+    def flush(self, full_batches_only: bool = False) -> None:
+        """Score the queued frames (clips) in batches; the last partial batch too unless
+        ``full_batches_only``."""
+        import torch
+
+        while len(self.pending) >= (self.batch_size if full_batches_only else 1):
+            chunk, self.pending = self.pending[: self.batch_size], self.pending[self.batch_size :]
+            out = self.scorer.score_tensors(torch.stack([tensor for tensor, _ in chunk]))
+            for k, (_, part) in enumerate(chunk):
+                part["logit"], part["prob"] = float(out["logit"][k]), float(out["prob"][k])
+                if "frame_prob" in out:
+                    part["frame_logit"] = out["frame_logit"][k].tolist()
+                    part["frame_prob"] = out["frame_prob"][k].tolist()
+                head = part["head"]
+                if "_parts" in head and all("prob" in p for p in head["_parts"]):
+                    self._finish(head)
+
+    def _finish(self, head: dict) -> None:
+        """All parts of an item are scored: fill its frame rows and its image/video row."""
+        parts = head.pop("_parts")
+        threshold = self.scorer.threshold
+        frame_rows = parts[0]["frame_rows"]
+        if self.scorer.mode == "video":
+            # frame head per frame (averaged over the clips a repeated frame falls in)
+            per_frame: dict[int, list[tuple[float, float]]] = {}
+            for part in parts:
+                for position, logit, prob in zip(
+                    part["positions"], part["frame_logit"], part["frame_prob"]
+                ):
+                    per_frame.setdefault(position, []).append((logit, prob))
+            for position, row in enumerate(frame_rows):
+                values = per_frame.get(position)
+                if not values:  # as in the dataset, frames beyond whole clips are left out
+                    row.update(
+                        status="skipped",
+                        message=f"outside the clip(s) of {self.scorer.clip_size} "
+                        f"frames (use a multiple of it for --frames)",
+                    )
+                    continue
+                prob = float(np.mean([p for _, p in values]))
+                _score(row, float(np.mean([lg for lg, _ in values])), prob, threshold)
+            clip_probs = [part["prob"] for part in parts]
+            prob = _aggregate(clip_probs, self.aggregate)
+            logit = parts[0]["logit"] if len(parts) == 1 else _logit(prob)
+            head["message"] = "; ".join(
+                filter(None, [head.get("message"), f"video head, {len(parts)} clip(s)"])
+            )
+        else:
+            for part, row in zip(parts, frame_rows):
+                _score(row, part["logit"], part["prob"], threshold)
+            if head["kind"] == "image":
+                prob, logit = parts[0]["prob"], parts[0]["logit"]
+            else:
+                prob = _aggregate([part["prob"] for part in parts], self.aggregate)
+                logit = _logit(prob)
+        _score(head, logit, prob, threshold)
+
+
+def _row(
+    path: str,
+    kind: str,
+    *,
+    frame_index=None,
+    n_frames=None,
+    face_found=None,
+    status: str = "ok",
+    message: str = "",
+) -> dict:
+    return {
+        "path": path,
+        "kind": kind,
+        "frame_index": frame_index,
+        "n_frames": n_frames,
+        "logit": None,
+        "prob_fake": None,
+        "decision": None,
+        "face_found": face_found,
+        "status": status,
+        "message": message,
+    }
+
+
+def _score(row: dict, logit: float, prob: float, threshold) -> None:
+    row.update(logit=float(logit), prob_fake=float(prob), decision=threshold.decide(prob))
+
+
+# -----------------------------------------------------------------------------------------
+# output
+# -----------------------------------------------------------------------------------------
+def format_rows(rows: list[dict], show_frames: bool = False) -> str:
+    """The terminal table: one line per image, video and error (and frame with ``show_frames``)."""
+    header = ["path", "kind", "frame", "frames", "P(fake)", "decision", "face", "note"]
+    lines = [header]
+    for row in rows:
+        if row["kind"] == "frame" and not show_frames:
+            continue
+        face = "" if row["face_found"] is None else ("yes" if row["face_found"] else "no")
+        lines.append(
+            [
+                row["path"],
+                row["kind"] or "?",
+                "" if row["frame_index"] is None else str(row["frame_index"]),
+                "" if row["n_frames"] is None else str(row["n_frames"]),
+                "" if row["prob_fake"] is None else f"{row['prob_fake']:.4f}",
+                row["decision"] or row["status"],
+                face,
+                _shorten(row["message"]),
+            ]
+        )
+    widths = [max(len(line[k]) for line in lines) for k in range(len(header) - 1)]
+    out = []
+    for n, line in enumerate(lines):
+        cells = [
+            c.ljust(w) if k in (0, 1, 5, 6) else c.rjust(w)
+            for k, (c, w) in enumerate(zip(line, widths))
+        ]
+        out.append("  ".join(cells + [line[-1]]).rstrip())
+        if n == 0:
+            out.append("  ".join("-" * w for w in widths) + "  ----")
+    return "\n".join(out)
+
+
+def _shorten(text: str, limit: int = 90) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def check_rows_path(path: str | Path) -> Path:
+    """``path`` when it names a file :func:`write_rows` can write (``.csv`` or ``.json``)."""
+    path = Path(path)
+    if path.suffix.lower() not in ROW_FORMATS:
+        raise ConfigError(f"--out {path}: name a .csv or .json file")
+    return path
+
+
+def rows_meta(scorer, options: PredictOptions) -> dict[str, Any]:
+    """What a ``.json`` rows file says besides the rows: checkpoint, threshold and options."""
+    video_score = (
+        "video head" if scorer.mode == "video" else f"{options.aggregate} frame probability"
+    )
+    return {
+        "checkpoint": str(scorer.checkpoint),
+        "detector": scorer.name,
+        "threshold": scorer.threshold.as_dict(),
+        "aggregate": options.aggregate,
+        "face_crop": options.face_crop,
+        "frames": options.frames,
+        "video_score": video_score,
+    }
+
+
+def write_rows(path: str | Path, rows: list[dict], meta: dict) -> None:
+    """``.json``: ``{**meta, "rows": [...]}``; ``.csv``: :data:`COLUMNS` (empty = none).
+    Written atomically: an interrupted run leaves the previous file, not half a file."""
+    path = check_rows_path(path)
+    if path.suffix.lower() == ".json":
+        write_json_atomic(path, {**meta, "rows": rows})
+        return
+    with atomic_write(path, newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({key: _csv_cell(row[key]) for key in COLUMNS})
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    return f"{value:.6f}" if isinstance(value, float) else value
+
+
+def summary_line(rows: list[dict]) -> str:
+    """How many images, videos and video frames were scored and how many items were not."""
+    scored = scored_items(rows)
+    frames = sum(row["kind"] == "frame" and row["prob_fake"] is not None for row in rows)
+    errors = sum(row["status"] == "error" for row in rows)
+    return (
+        f"scored {sum(r['kind'] == 'image' for r in scored)} image(s) and "
+        f"{sum(r['kind'] == 'video' for r in scored)} video(s) ({frames} video frames); "
+        f"{errors} item(s) could not be scored"
+    )
+
+
+def scored_items(rows: list[dict]) -> list[dict]:
+    """The image and video rows that have a score."""
+    return [r for r in rows if r["kind"] in ("image", "video") and r["prob_fake"] is not None]
