@@ -1,5 +1,5 @@
-"""DDLN (Pu et al. 2022, methods.md §4): shapes and dual outputs, the per-level loss and its WMW
-direction, β-weighting of the two levels, training on a toy batch, options and the YAML.
+"""DDLN (Pu et al. 2022, docs/methods.md §4): shapes and dual outputs, the per-level loss and
+its WMW direction, β-weighting of the two levels, training on a toy batch, options and the YAML.
 Tiny random-init timm models only (no internet)."""
 
 from pathlib import Path

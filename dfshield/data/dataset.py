@@ -162,7 +162,8 @@ class DeepfakeDataset(Dataset):
                         raise DataError(
                             f"video '{record.video_path}' is labelled {previous.label} "
                             f"('{previous.label_name}') in dataset '{previous.dataset}' but "
-                            f"{record.label} ('{record.label_name}') in dataset '{record.dataset}'; "
+                            f"{record.label} ('{record.label_name}') in dataset "
+                            f"'{record.dataset}'; "
                             f"fix the label strings or data.label_dict"
                         )
                     self.duplicate_videos += 1

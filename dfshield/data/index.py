@@ -163,7 +163,8 @@ def _load_json_cached(path: str, mtime_ns: int, size: int) -> Any:
 
 
 def load_dataset_info(json_dir: str | os.PathLike, dataset: str) -> dict:
-    """The ``label group -> split -> ...`` mapping of a dataset (read once, cached; do not mutate)."""
+    """The ``label group -> split -> ...`` mapping of a dataset (read once, cached; do not
+    mutate)."""
     path = json_path(json_dir, dataset)
     stat = path.stat()
     data = _load_json_cached(str(path), stat.st_mtime_ns, stat.st_size)
@@ -178,7 +179,8 @@ def load_dataset_info(json_dir: str | os.PathLike, dataset: str) -> dict:
             return info
     raise DataError(
         f"dataset JSON {str(path)!r} has no top-level key '{base}'."
-        f"{did_you_mean(base, map(str, data))} Top-level keys: {', '.join(map(str, data)) or 'none'}"
+        f"{did_you_mean(base, map(str, data))} "
+        f"Top-level keys: {', '.join(map(str, data)) or 'none'}"
     )
 
 
@@ -249,7 +251,8 @@ def read_split(
     """
     if split not in SPLITS:
         raise DataError(
-            f"unknown split {split!r}; use one of {', '.join(SPLITS)}.{did_you_mean(str(split), SPLITS)}"
+            f"unknown split {split!r}; use one of {', '.join(SPLITS)}."
+            f"{did_you_mean(str(split), SPLITS)}"
         )
     labels = {**DEFAULT_LABEL_DICT, **own_label_dict(dataset), **(label_dict or {})}
     info = load_dataset_info(json_dir, dataset)

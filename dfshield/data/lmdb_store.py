@@ -183,7 +183,8 @@ class LmdbStore:
             raise DataError(
                 f"LMDB {self.path!r}{' for dataset ' + repr(dataset) if dataset else ''} {what}."
                 f"{' Did you mean ' + repr(near[0]) + '?' if near else ''} LMDBs in "
-                f"{str(parent)!r}: {', '.join(present) or 'none'}. Set data.lmdb_dir (or --lmdb-dir) "
+                f"{str(parent)!r}: {', '.join(present) or 'none'}. "
+                f"Set data.lmdb_dir (or --lmdb-dir) "
                 f"to the folder holding <Dataset>_lmdb, or set it to null to read frames from disk"
             )
         self._key = os.path.realpath(self.path)
@@ -412,7 +413,8 @@ class FolderStore:
 
 
 def store_path(dataset: str, lmdb_dir: str | os.PathLike) -> str:
-    """``<lmdb_dir>/<Dataset>_lmdb``; FF-family names (and ``_c40``) share ``FaceForensics++_lmdb``."""
+    """``<lmdb_dir>/<Dataset>_lmdb``; FF-family names (and ``_c40``) share
+    ``FaceForensics++_lmdb``."""
     return os.path.join(str(lmdb_dir), f"{lmdb_name(dataset)}_lmdb")
 
 

@@ -1,4 +1,4 @@
-"""Frozen CLIP image encoder from open_clip (methods.md §1–3).
+"""Frozen CLIP image encoder from open_clip (docs/methods.md §1–3).
 
 ``spcup`` uses CLIP ViT-L/14 with OpenAI weights and the final projected embedding (768-d, not
 L2-normalised); Cozzolino et al.'s ``clip_linear`` variant uses the 1024-d pre-projection CLS token
@@ -127,7 +127,8 @@ def _create(model: str, pretrained: str | None, cache_dir: str | None, init_seed
         from dfshield._suggest import did_you_mean
 
         raise ConfigError(
-            f"unknown open_clip model '{model}' (backbone.model).{did_you_mean(model, open_clip.list_models())}"
+            f"unknown open_clip model '{model}' (backbone.model)."
+            f"{did_you_mean(model, open_clip.list_models())}"
         )
     if pretrained in (None, "", "none", "null"):
         with torch.random.fork_rng(devices=[]):

@@ -1,5 +1,5 @@
 """``ddln``: deep dual-level network (Pu et al., "Learning a deep dual-level network for robust
-DeepFake detection", Pattern Recognition 2022; methods.md §4).
+DeepFake detection", Pattern Recognition 2022; docs/methods.md §4).
 
 A clip of T face frames (64×64 in the paper) goes frame by frame through a CNN (ImageNet
 ResNet-50, 2048-d, trained end to end), then a 3-layer GRU with 256 hidden units. Two heads share
@@ -34,7 +34,8 @@ DEFAULT_BACKBONE = {"name": "timm", "model": "resnet50", "pretrained": True, "fr
 
 @DETECTOR.register_module(module_name="ddln")
 class DDLNDetector(BaseDetector):
-    """Deep dual-level network: per-frame CNN → GRU → frame and video heads, BCE + WMW (Pu et al. 2022).
+    """Deep dual-level network: per-frame CNN → GRU → frame and video heads, BCE + WMW
+    (Pu et al. 2022).
 
     Args:
         backbone: per-frame backbone config (default: timm ResNet-50, ImageNet weights, trained
@@ -212,7 +213,8 @@ def _alpha_weighted(config: dict, alpha: float) -> dict:
         raise ConfigError(
             f"detector.alpha ({alpha}) weights the two terms of the per-level loss α·BCE + "
             f"(1 − α)·L_WMW, so the loss section must be a composite of two terms, e.g. "
-            f"{{name: composite, terms: [{{name: bce}}, {{name: auc_wmw, gamma: 0.15, p_exp: 2}}]}}; "
+            f"{{name: composite, terms: [{{name: bce}}, "
+            f"{{name: auc_wmw, gamma: 0.15, p_exp: 2}}]}}; "
             f"got {config!r}. To use another loss as written, set detector.alpha: null"
         )
     terms = []

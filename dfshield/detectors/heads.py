@@ -1,4 +1,4 @@
-"""Classification heads shared by the CLIP detectors (methods.md §1–3)."""
+"""Classification heads shared by the CLIP detectors (docs/methods.md §1–3)."""
 
 from __future__ import annotations
 

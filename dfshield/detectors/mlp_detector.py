@@ -1,5 +1,5 @@
 """Frozen features → MLP head, with optional latent augmentation: the shape shared by ``spcup``
-and ``robust_clip`` (methods.md §1, §3)."""
+and ``robust_clip`` (docs/methods.md §1, §3)."""
 
 from __future__ import annotations
 

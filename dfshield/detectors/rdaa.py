@@ -1,4 +1,5 @@
-"""``rdaa``: reduced-dimensional anomaly-aware detector (seed: WiML 2025 abstract; methods.md §5).
+"""``rdaa``: reduced-dimensional anomaly-aware detector (seed: WiML 2025 abstract;
+docs/methods.md §5).
 
 Frozen CLIP ViT-L/14 768-d features → lightweight autoencoder to a 150-d code (reconstruction
 loss) → transformer teacher and student on the code. The student mimics the teacher on reals,

@@ -1,5 +1,5 @@
 """``robust_clip``: Santosh / Lin et al., "Robust CLIP-based detector for exposing diffusion
-model-generated images" (MIPR 2024; SP Cup Baseline 2; methods.md §3).
+model-generated images" (MIPR 2024; SP Cup Baseline 2; docs/methods.md §3).
 
 Frozen CLIP image features → latent augmentation → 3 × [Linear, BN, LeakyReLU(0.01),
 Dropout(0.335)] → Linear(→1), SAM around AdamW. Two shipped objectives:
@@ -14,6 +14,7 @@ from dfshield.registry import DETECTOR
 
 @DETECTOR.register_module(module_name="robust_clip")
 class RobustCLIPDetector(MLPDetector):
-    """CLIP features + LeakyReLU MLP, latent augmentation, CVaR + AUC loss, SAM (Lin et al. 2024)."""
+    """CLIP features + LeakyReLU MLP, latent augmentation, CVaR + AUC loss, SAM
+    (Lin et al. 2024)."""
 
     default_activation = "leaky_relu"

@@ -1,4 +1,5 @@
-"""``spcup``: robust AI-generated face detection with imbalanced data (SP Cup 2025 paper; methods.md §1).
+"""``spcup``: robust AI-generated face detection with imbalanced data (SP Cup 2025 paper;
+docs/methods.md §1).
 
 Frozen CLIP ViT-L/14 (OpenAI) 768-d features → latent augmentation → 3 × [Linear(768→768), BN,
 ReLU, Dropout(0.335)] → Linear(768→1), trained with L = CVaR_α(ℓ_VS) + γ·L_AUC under SAM around

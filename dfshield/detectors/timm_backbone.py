@@ -1,6 +1,6 @@
 """Any timm image model as a backbone: pooled features, frozen or trained end to end.
 
-``ddln`` (methods.md §4) uses ImageNet ResNet-50 → 2048-d per frame, trained end to end. The
+``ddln`` (docs/methods.md §4) uses ImageNet ResNet-50 → 2048-d per frame, trained end to end. The
 classifier is removed (``num_classes=0``), so the model returns its globally pooled features
 (``feature_dim = model.num_features``). Weights come from one of three places:
 
