@@ -33,7 +33,7 @@ from _common import add_run_options, autocast, footer, new_parser, setup, sync, 
 
 from dfshield.config import find_detector_config, load_yaml
 from dfshield.detectors import build_detector
-from dfshield.engine.trainer import amp_dtype
+from dfshield.eval.evaluator import amp_dtype
 from dfshield.optimizers import build_optimizer
 
 
@@ -133,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     clips_done = args.steps * args.batch_size
     memory = "peak allocated (MiB)" if device.type == "cuda" else "max RSS (MiB)"
     print(
-        f"\nddln: backbone {args.backbone} (random init, {parameters / 1e6:.1f} M parameters in all), "
+        f"\nddln: backbone {args.backbone} (random init, {parameters / 1e6:.1f} M parameters "
+        f"in all), "
         f"clips {args.batch_size} x T={args.frames} x 3 x {args.size} x {args.size}, "
         f"autocast {dtype or 'off'}, {args.steps} timed step(s) after {args.warmup} warm-up"
     )
@@ -145,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     ):
         rate = clips_done / seconds
         print(
-            f"{name:<10}  {rate:>8.2f}  {rate * args.frames:>9.1f}  {seconds / args.steps:>7.2f}  {peak:>20.0f}"
+            f"{name:<10}  {rate:>8.2f}  {rate * args.frames:>9.1f}  "
+            f"{seconds / args.steps:>7.2f}  {peak:>20.0f}"
         )
     print(
         f"ratio inference / training speed: {(clips_done / infer_s) / (clips_done / train_s):.1f}x"

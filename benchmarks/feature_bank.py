@@ -64,7 +64,9 @@ from dfshield.config import config_dir, load_run_config
 from dfshield.data import collate
 from dfshield.datasets.writer import label_dict_for
 from dfshield.detectors import build_detector
-from dfshield.engine.trainer import Trainer, amp_dtype, batch_bounds
+from dfshield.engine.batches import batch_bounds
+from dfshield.engine.trainer import Trainer
+from dfshield.eval.evaluator import amp_dtype
 from dfshield.eval.metrics import compute_metrics
 from dfshield.optimizers import build_optimizer, build_scheduler
 from dfshield.registry import BACKBONE
@@ -152,7 +154,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def head_dtype(device: torch.device) -> torch.dtype | None:
-    """The Trainer's ``train.amp: auto`` for the trained part: bf16 on a GPU that has it, else off."""
+    """The Trainer's ``train.amp: auto`` for the trained part: bf16 on a GPU that has it, else
+    off."""
     return amp_dtype("auto", device)
 
 
@@ -259,8 +262,8 @@ def bank_vs_reencode(args: argparse.Namespace, device: torch.device) -> None:
         cfg = run_config(args, root / "data", root / "runs")
         bank_trainer = Trainer(cfg, root / "runs" / "bank", feature_cache=root / "cache")
         started = time.perf_counter()
-        bank_trainer.bank("train")
-        bank_trainer.bank("val")
+        bank_trainer.batches.bank("train")
+        bank_trainer.batches.bank("val")
         sync(device)
         extract = time.perf_counter() - started
         bank_trainer.fit()
@@ -273,7 +276,8 @@ def bank_vs_reencode(args: argparse.Namespace, device: torch.device) -> None:
     bank_epoch, reencode_epoch = statistics.median(bank), statistics.median(reencode)
     print(
         f"\n== bank vs re-encode: {args.detector}, tiny ViT (64 px, 64-d), {n_train} train + "
-        f"{n_val} val images, batch {args.batch_size}, {args.workers} workers, {args.epochs} epochs =="
+        f"{n_val} val images, batch {args.batch_size}, {args.workers} workers, "
+        f"{args.epochs} epochs =="
     )
     print(f"{'path':<30}  {'extract once (s)':>16}  {'s/epoch (median)':>16}  per epoch (s)")
     print(
@@ -362,7 +366,8 @@ def spcup_head_epoch(args: argparse.Namespace, device: torch.device) -> None:
     sync(device)
     seconds = time.perf_counter() - started
     print(
-        f"\n== spcup head, one epoch: {n} x {dim} random features (real:fake {n - n_fake}:{n_fake}), "
+        f"\n== spcup head, one epoch: {n} x {dim} random features "
+        f"(real:fake {n - n_fake}:{n_fake}), "
         f"latent augmentation -> {rows} rows, batch {args.head_batch}, "
         f"{cfg.optimizer['name']} around {cfg.optimizer.get('base', {}).get('name')} =="
     )
