@@ -13,6 +13,7 @@ from dfshield.studies.comparison import load_comparison_configs, run_comparison
 DETECTORS = ["clip_linear", "robust_clip", "spcup"]
 
 
+@pytest.mark.slow
 def test_compare_encodes_each_frame_once_and_writes_the_table(
     toy_dataset, tmp_path, encoded_frames
 ):

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 
+import pytest
 from conftest import TINY_BACKBONE, toy_layer
 
 
@@ -16,6 +17,8 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
 def test_torchrun_two_processes_train_and_gather(toy_dataset, tmp_path):
     layer = toy_layer(toy_dataset, tmp_path, epochs=2)[1]
     sets = [f"data.{k}={json.dumps(v)}" for k, v in layer["data"].items()]

@@ -97,6 +97,8 @@ def test_bad_extra_test_specs_are_clear_errors(toy_dataset, tmp_path):
         resolve_extra_tests(["Toy", "Toy"], data, tmp_path / "cache")
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
 def test_dfshield_test_reports_metrics_for_an_image_folder_and_a_dataset_name(
     toy_dataset, tmp_path
 ):

@@ -28,6 +28,7 @@ def make_trainer(dataset, tmp_path, detector="spcup", run="run", extra=None, **t
     return Trainer(cfg, tmp_path / run, feature_cache=tmp_path / "cache")
 
 
+@pytest.mark.slow
 def test_spcup_learns_and_writes_checkpoints_and_logs(toy_dataset, tmp_path):
     # the paper's lr 1e-5 needs its 100 epochs; 1e-3 learns the toy artefact in 4
     trainer = make_trainer(
@@ -55,6 +56,7 @@ def test_spcup_learns_and_writes_checkpoints_and_logs(toy_dataset, tmp_path):
     assert "video_auc" in metrics
 
 
+@pytest.mark.slow
 def test_cosine_schedule_decays_once_per_epoch(toy_dataset, tmp_path):
     trainer = make_trainer(toy_dataset, tmp_path, detector="clip_linear", epochs=4)
     trainer.fit()
@@ -62,6 +64,7 @@ def test_cosine_schedule_decays_once_per_epoch(toy_dataset, tmp_path):
     assert all(a > b for a, b in zip(lrs, lrs[1:])) and lrs[-1] == pytest.approx(0.0, abs=1e-12)
 
 
+@pytest.mark.slow
 def test_checkpoint_of_another_detector_fails_clearly(toy_dataset, tmp_path):
     make_trainer(toy_dataset, tmp_path, detector="clip_linear", epochs=1).fit()
     other = make_trainer(toy_dataset, tmp_path, detector="spcup", epochs=1)
@@ -133,6 +136,8 @@ def _train_command(dataset, tmp_path, run_dir, epochs):
     return command
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
 def test_killed_run_resumes_to_the_same_final_metrics(toy_dataset, tmp_path):
     epochs = 6
     straight = tmp_path / "straight"
@@ -175,3 +180,34 @@ def test_killed_run_resumes_to_the_same_final_metrics(toy_dataset, tmp_path):
     straight_log = list(csv.DictReader((straight / "log.csv").open()))
     killed_log = list(csv.DictReader((killed / "log.csv").open()))
     assert [r["val_auc"] for r in killed_log][-1] == [r["val_auc"] for r in straight_log][-1]
+
+
+@pytest.mark.slow
+def test_tensorboard_writer_is_created_once_per_run(toy_dataset, tmp_path, monkeypatch):
+    import types
+
+    created, scalars = [], []
+
+    class FakeWriter:
+        def __init__(self, folder):
+            created.append(folder)
+
+        def add_scalar(self, key, value, step):
+            scalars.append((key, step))
+
+        def flush(self):
+            pass
+
+        def close(self):
+            pass
+
+    module = types.ModuleType("torch.utils.tensorboard")
+    module.SummaryWriter = FakeWriter
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", module)
+    trainer = make_trainer(
+        toy_dataset, tmp_path, detector="clip_linear", epochs=3, tensorboard=True
+    )
+    trainer.fit()
+    assert created == [str(tmp_path / "run" / "tensorboard")]
+    assert sorted({step for _, step in scalars}) == [1, 2, 3]
+    assert ("val_auc", 3) in scalars and not any(key == "epoch" for key, _ in scalars)

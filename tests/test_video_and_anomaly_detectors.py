@@ -1,9 +1,10 @@
-"""ddln and rdaa through the shared loader, trainer, metrics and compare (issue 6)."""
+"""ddln and rdaa through the shared loader, trainer, metrics and compare."""
 
 from __future__ import annotations
 
 import json
 
+import pytest
 from conftest import toy_layer
 
 from dfshield.commands.demo import small_backbone
@@ -22,6 +23,7 @@ def small_configs(names, dataset, tmp_path, **train):
     return configs
 
 
+@pytest.mark.slow
 def test_compare_runs_ddln_and_rdaa_beside_a_frame_detector(toy_dataset, tmp_path):
     configs = small_configs(["clip_linear", "ddln", "rdaa"], toy_dataset, tmp_path, epochs=1)
     configs["ddln"].detector["input_size"] = 32
@@ -40,6 +42,7 @@ def test_compare_runs_ddln_and_rdaa_beside_a_frame_detector(toy_dataset, tmp_pat
     assert "ddln" in table and "rdaa" in table
 
 
+@pytest.mark.slow
 def test_ddln_and_rdaa_save_resume_and_load(toy_dataset, tmp_path):
     configs = small_configs(["ddln", "rdaa"], toy_dataset, tmp_path, epochs=2)
     configs["ddln"].detector["input_size"] = 32

@@ -25,7 +25,9 @@ import torch
 from torch.utils.data import Subset
 from torch.utils.data.distributed import DistributedSampler
 
-from dfshield.engine.distributed import DistInfo
+from dfshield.detectors import build_detector
+from dfshield.engine.checkpoint import seed_everything
+from dfshield.engine.distributed import DistInfo, prepare_device
 from dfshield.engine.feature_bank import (
     FeatureBank,
     feature_cache_dir,
@@ -34,6 +36,7 @@ from dfshield.engine.feature_bank import (
 )
 from dfshield.engine.progress import progress_bar
 from dfshield.engine.splits import SplitProvider
+from dfshield.errors import ConfigError
 
 #: rows of a feature bank scored at once when evaluating (the head is small)
 EVAL_ROWS = 4096
@@ -60,11 +63,6 @@ def extract_banks(
     """``dfshield extract``: encode the frames of each split of ``cfg.data`` with the detector's
     frozen backbone into the feature cache, once (a bank already there is read, not re-encoded).
     Returns the banks as stored and whether this process is the main rank."""
-    from dfshield.detectors import build_detector
-    from dfshield.engine.checkpoint import seed_everything
-    from dfshield.engine.distributed import prepare_device
-    from dfshield.errors import ConfigError
-
     device, dist = prepare_device(cfg.train.device)
     seed_everything(cfg.train.seed)  # as the trainer builds the detector
     detector = build_detector(cfg.detector).to(device)

@@ -21,6 +21,7 @@ import torch
 
 from dfshield import __version__
 from dfshield.errors import CheckpointError
+from dfshield.fileio import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -31,17 +32,14 @@ FORMAT_VERSION = 1
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> None:
     """Write ``payload`` (plus format tags) to ``path`` via a temporary file and an atomic
     rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "dfshield_version": __version__,
         **payload,
     }
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    with atomic_write(path, "wb") as handle:
+        torch.save(payload, handle)
 
 
 def load_checkpoint(

@@ -25,7 +25,11 @@ import numpy as np
 import torch
 
 from dfshield.detectors.backbone import autocast_dtype
-from dfshield.engine.distributed import gather_objects
+from dfshield.engine.batches import batch_source
+from dfshield.engine.checkpoint import detector_from_checkpoint, load_checkpoint, seed_everything
+from dfshield.engine.distributed import gather_objects, prepare_device
+from dfshield.engine.splits import SplitProvider
+from dfshield.eval.extra_test import result_rows, run_extra_tests, with_extra_tests
 from dfshield.eval.predictions import (
     Predictions,
     assemble,
@@ -33,6 +37,7 @@ from dfshield.eval.predictions import (
     evaluate_predictions,
     write_scores,
 )
+from dfshield.eval.report import plot_roc, write_results
 from dfshield.fileio import write_json_atomic
 
 
@@ -143,17 +148,6 @@ def evaluate_checkpoint(
     and ``roc.png`` with one line per row. Returns the rows and whether this process is the main
     rank (the one that wrote the files).
     """
-    from dfshield.engine.batches import batch_source
-    from dfshield.engine.checkpoint import (
-        detector_from_checkpoint,
-        load_checkpoint,
-        seed_everything,
-    )
-    from dfshield.engine.distributed import prepare_device
-    from dfshield.engine.splits import SplitProvider
-    from dfshield.eval.extra_test import result_rows, run_extra_tests, with_extra_tests
-    from dfshield.eval.report import plot_roc, write_results
-
     name = str(cfg.detector.get("name"))
     path = Path(checkpoint)
     device, dist = prepare_device(cfg.train.device)
