@@ -33,7 +33,7 @@ from _common import add_run_options, autocast, footer, new_parser, setup, sync, 
 
 from dfshield.config import find_detector_config, load_yaml
 from dfshield.detectors import build_detector
-from dfshield.engine.trainer import amp_dtype
+from dfshield.eval.evaluator import amp_dtype
 from dfshield.optimizers import build_optimizer
 
 

@@ -64,7 +64,9 @@ from dfshield.config import config_dir, load_run_config
 from dfshield.data import collate
 from dfshield.datasets.writer import label_dict_for
 from dfshield.detectors import build_detector
-from dfshield.engine.trainer import Trainer, amp_dtype, batch_bounds
+from dfshield.engine.batches import batch_bounds
+from dfshield.engine.trainer import Trainer
+from dfshield.eval.evaluator import amp_dtype
 from dfshield.eval.metrics import compute_metrics
 from dfshield.optimizers import build_optimizer, build_scheduler
 from dfshield.registry import BACKBONE
@@ -259,8 +261,8 @@ def bank_vs_reencode(args: argparse.Namespace, device: torch.device) -> None:
         cfg = run_config(args, root / "data", root / "runs")
         bank_trainer = Trainer(cfg, root / "runs" / "bank", feature_cache=root / "cache")
         started = time.perf_counter()
-        bank_trainer.bank("train")
-        bank_trainer.bank("val")
+        bank_trainer.batches.bank("train")
+        bank_trainer.batches.bank("val")
         sync(device)
         extract = time.perf_counter() - started
         bank_trainer.fit()

@@ -8,7 +8,7 @@ The detector is ``dfshield.detectors.rdaa.RDAADetector`` with the options, optim
 as the Trainer runs a bank epoch: ``augment_features`` (identity for rdaa), a shuffled order,
 batches of ``--batch-size`` ``feature`` data_dicts, one ``optimizer.step(closure)`` each with
 ``detector.get_losses`` (the closure API), scheduler step at the end; then the whole bank is
-scored once in eval mode in chunks of 4,096 (as ``Trainer.predict_split`` does).
+scored once in eval mode in chunks of 4,096 (as the evaluator scores a bank).
 
 rdaa reads its input size from ``backbone.feature_dim``. Building CLIP ViT-L/14 only to learn
 that it gives 768 would cost seconds and 1.2 GB, and the tiny demo ViT gives 64-d; so the backbone
@@ -45,7 +45,8 @@ from _common import (
 
 from dfshield.config import load_run_config
 from dfshield.detectors import build_detector
-from dfshield.engine.trainer import amp_dtype, batch_bounds
+from dfshield.engine.batches import batch_bounds
+from dfshield.eval.evaluator import amp_dtype
 from dfshield.optimizers import build_optimizer, build_scheduler
 
 

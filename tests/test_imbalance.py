@@ -233,6 +233,38 @@ def test_end_to_end_two_ratios_two_seeds_two_detectors(fake_heavy, tmp_path, enc
         assert (run_dir / "ratio-3" / f"seed-{seed}" / "results.md").is_file()
 
 
+def test_every_run_config_is_loaded_before_the_first_detector_trains(
+    fake_heavy, tmp_path, monkeypatch
+):
+    import dfshield.engine.trainer as trainer_module
+    import dfshield.studies.comparison as comparison
+
+    loaded = []
+    original = comparison.load_run_config
+    monkeypatch.setattr(
+        comparison, "load_run_config", lambda *a, **k: loaded.append(a) or original(*a, **k)
+    )
+
+    class Stop(Exception):
+        pass
+
+    def first_training(*args, **kwargs):
+        raise Stop(len(loaded))
+
+    monkeypatch.setattr(trainer_module.Trainer, "__init__", first_training)
+    with pytest.raises(Stop) as stopped:
+        run_imbalance(
+            ["clip_linear", "spcup"],
+            ["3", "1"],
+            tmp_path / "study",
+            seeds=2,
+            extra_layers=[toy_layer(fake_heavy, tmp_path, epochs=1)],
+            feature_cache=tmp_path / "cache",
+        )
+    # the protocol's configs, then one per detector at each of 2 ratios x 2 seeds
+    assert stopped.value.args == (2 + 2 * 2 * 2,)
+
+
 def test_bad_ratios_and_minority_are_clear_errors(fake_heavy, tmp_path):
     with pytest.raises(ConfigError, match="must be a number >= 1"):
         parse_ratios(["0.5"])

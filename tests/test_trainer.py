@@ -180,3 +180,34 @@ def test_killed_run_resumes_to_the_same_final_metrics(toy_dataset, tmp_path):
     straight_log = list(csv.DictReader((straight / "log.csv").open()))
     killed_log = list(csv.DictReader((killed / "log.csv").open()))
     assert [r["val_auc"] for r in killed_log][-1] == [r["val_auc"] for r in straight_log][-1]
+
+
+@pytest.mark.slow
+def test_tensorboard_writer_is_created_once_per_run(toy_dataset, tmp_path, monkeypatch):
+    import types
+
+    created, scalars = [], []
+
+    class FakeWriter:
+        def __init__(self, folder):
+            created.append(folder)
+
+        def add_scalar(self, key, value, step):
+            scalars.append((key, step))
+
+        def flush(self):
+            pass
+
+        def close(self):
+            pass
+
+    module = types.ModuleType("torch.utils.tensorboard")
+    module.SummaryWriter = FakeWriter
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", module)
+    trainer = make_trainer(
+        toy_dataset, tmp_path, detector="clip_linear", epochs=3, tensorboard=True
+    )
+    trainer.fit()
+    assert created == [str(tmp_path / "run" / "tensorboard")]
+    assert sorted({step for _, step in scalars}) == [1, 2, 3]
+    assert ("val_auc", 3) in scalars and not any(key == "epoch" for key, _ in scalars)

@@ -21,18 +21,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dfshield.config import load_run_config
-    from dfshield.engine.trainer import Trainer
-    from dfshield.errors import ConfigError
+    from dfshield.engine.batches import extract_banks
 
     cfg = load_run_config(args.protocol, args.config or args.detector, args.overrides)
-    trainer = Trainer(cfg, run_dir=".", feature_cache=args.feature_cache)
-    if not trainer.detector.uses_feature_bank:
-        raise ConfigError(
-            f"detector '{trainer.name}' trains its backbone end to end; only frozen "
-            "backbones have a feature bank"
-        )
-    for split in args.splits:
-        bank = trainer.bank(split)
-        if trainer.dist.is_main:
+    banks, is_main = extract_banks(cfg, args.splits, feature_cache=args.feature_cache)
+    if is_main:
+        for split, bank in banks.items():
             print(f"{split}: {len(bank)} frames x {bank.features.shape[1]} features -> {bank.path}")
     return 0

@@ -1,9 +1,10 @@
-"""``dfshield test``: evaluate a checkpoint on a test split (the one it was trained for, or another).
+"""``dfshield test``: evaluate a checkpoint on a test split (the one it was trained for, or
+another), through :func:`dfshield.eval.evaluator.evaluate_checkpoint`.
 
-``--extra-test PATH_OR_NAME`` (repeatable) adds cross-dataset test sets: a folder with ``real/`` and
-``fake/`` images (converted once) or a DeepfakeBench dataset name. Each adds a row to
-``results.md`` / ``.csv`` / ``.json`` (``detector`` = ``"<detector> on <set>"``, column ``test_set``)
-and a line to ``roc.png``; its scores go to ``extra_tests/<set>/`` (see
+``--extra-test PATH_OR_NAME`` (repeatable) adds cross-dataset test sets: a folder with ``real/``
+and ``fake/`` images (converted once) or a DeepfakeBench dataset name. Each adds a row to
+``results.md`` / ``.csv`` / ``.json`` (``detector`` = ``"<detector> on <set>"``, column
+``test_set``) and a line to ``roc.png``; its scores go to ``extra_tests/<set>/`` (see
 :mod:`dfshield.eval.extra_test`).
 """
 
@@ -30,43 +31,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from dfshield.config import build_config, load_yaml, parse_overrides
     from dfshield.engine.checkpoint import load_checkpoint
-    from dfshield.eval.extra_test import (
-        ExtraTestTrainer,
-        default_cache_dir,
-        resolve_extra_tests,
-        result_rows,
-    )
-    from dfshield.eval.report import format_table, plot_roc, write_results
+    from dfshield.eval.evaluator import evaluate_checkpoint
+    from dfshield.eval.extra_test import default_cache_dir, resolve_extra_tests
+    from dfshield.eval.report import format_table
 
     checkpoint = Path(args.checkpoint)
-    payload = load_checkpoint(checkpoint)
-    layers = [(f"{checkpoint} (saved config)", payload["config"])]
+    layers = [(f"{checkpoint} (saved config)", load_checkpoint(checkpoint)["config"])]
     if args.protocol:
-        protocol = load_yaml(args.protocol)
-        layers.append((args.protocol, {"data": protocol.get("data", {})}))
+        layers.append((args.protocol, {"data": load_yaml(args.protocol).get("data", {})}))
     if args.overrides:
         layers.append(("--set", parse_overrides(args.overrides)))
     cfg = build_config(layers)
     out = Path(args.out) if args.out else checkpoint.resolve().parent.parent / "test"
     extra_sets = resolve_extra_tests(
-        getattr(args, "extra_tests", None),
-        cfg.data,
-        default_cache_dir(cfg),
-        progress=cfg.train.progress,
+        args.extra_tests, cfg.data, default_cache_dir(cfg), progress=cfg.train.progress
     )
-    trainer = ExtraTestTrainer(cfg, out, feature_cache=args.feature_cache, extra_sets=extra_sets)
-    result = trainer.test(checkpoint)
-    extras = trainer.test_extra(out)
-    if trainer.dist.is_main:
-        main_set = f"{', '.join(cfg.data.test_datasets)} test"
-        rows = result_rows(trainer.name, main_set, result["metrics"], extras)
-        title = f"{trainer.name}: {main_set} split" + (" and extra test sets" if extras else "")
-        write_results(out, rows, title=title)
-        curves = {trainer.name: (result["scores"], result["labels"])}
-        curves.update(
-            {f"{trainer.name} on {e['test_set']}": (e["scores"], e["labels"]) for e in extras}
-        )
-        plot_roc(out / "roc.png", curves)
+    rows, is_main = evaluate_checkpoint(
+        cfg, checkpoint, out, feature_cache=args.feature_cache, extra_sets=extra_sets
+    )
+    if is_main:
         print(format_table(rows))
         print(f"results: {out}")
     return 0

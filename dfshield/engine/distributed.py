@@ -18,7 +18,6 @@ import torch.distributed as dist
 class DistInfo:
     rank: int = 0
     world_size: int = 1
-    local_rank: int = 0
 
     @property
     def enabled(self) -> bool:
@@ -36,11 +35,17 @@ def init_distributed(device: torch.device) -> DistInfo:
         return DistInfo()
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return DistInfo(
-        rank=dist.get_rank(),
-        world_size=dist.get_world_size(),
-        local_rank=int(os.environ.get("LOCAL_RANK", "0")),
-    )
+    return DistInfo(rank=dist.get_rank(), world_size=dist.get_world_size())
+
+
+def prepare_device(name: str) -> tuple[torch.device, DistInfo]:
+    """The device named by ``train.device`` (see :func:`resolve_device`), made current, and this
+    process's place among the ``torchrun`` ranks (a process group joined when there are several)."""
+    device = resolve_device(name)
+    info = init_distributed(device)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    return device, info
 
 
 def barrier(info: DistInfo) -> None:

@@ -50,6 +50,12 @@ class FeatureBank:
         )
 
 
+def feature_cache_dir(cfg, given: str | os.PathLike | None = None) -> Path:
+    """The folder of feature banks: ``given``, else ``<train.output_dir>/feature_cache`` (shared by
+    every run under that output folder)."""
+    return Path(given) if given else Path(cfg.train.output_dir) / "feature_cache"
+
+
 def bank_fingerprint(backbone, dataset) -> str:
     """A hex digest of the backbone's fingerprint and the dataset's exact frame list."""
     description = {
@@ -102,6 +108,28 @@ def load_or_extract(
         )
     barrier(dist_info)
     return read_bank(folder)
+
+
+def subset_bank(full: FeatureBank, dataset) -> FeatureBank | None:
+    """The rows of ``full`` that hold ``dataset``'s frames, in the dataset's order (as encoding the
+    dataset itself would give them); ``None`` when a frame is not in ``full`` or its label
+    differs, so the caller encodes the dataset on its own instead."""
+    row_of = {key: row for row, key in enumerate(full.frame_keys)}
+    try:
+        rows = [row_of[str(key)] for key in dataset.frame_keys]
+    except KeyError:
+        return None
+    index = torch.tensor(rows, dtype=torch.long)
+    labels = full.labels[index]
+    if not torch.equal(labels, torch.as_tensor(dataset.labels, dtype=labels.dtype)):
+        return None
+    return FeatureBank(
+        full.features[index],
+        labels,
+        [full.video_ids[r] for r in rows],
+        [full.frame_keys[r] for r in rows],
+        full.path,
+    )
 
 
 def read_bank(folder: Path) -> FeatureBank:

@@ -1,9 +1,10 @@
-"""One training loop for every detector.
+"""One training loop for every detector, composed of a split provider and a batch source.
 
-- Frozen backbone → the feature bank is encoded once and moved whole onto the device; each epoch
-  the detector may augment it in feature space (latent augmentation) and the head trains on it
-  in shuffled batches. Trainable backbone → a DataLoader over the images (DistributedSampler
-  under ``torchrun``, with ``set_epoch``).
+- The trainer reads data only through a split provider (:mod:`dfshield.engine.splits`: the
+  dataset of each named split; by default the run's data config) and one batch source chosen at
+  construction (:mod:`dfshield.engine.batches`): the feature bank for a frozen backbone, a
+  DataLoader over the images otherwise. Validation and test go through the one evaluator
+  (:mod:`dfshield.eval.evaluator`).
 - Every optimiser is stepped through a closure, so SAM recomputes the loss at the perturbed point.
 - The scheduler is stepped per epoch or per iteration as configured (never once at the end).
 - Model selection by the validation metric only; ``best.pt`` and ``last.pt`` are written
@@ -14,9 +15,7 @@
 from __future__ import annotations
 
 import csv
-import json
 import math
-import random
 import time
 from pathlib import Path
 from typing import Any
@@ -24,18 +23,25 @@ from typing import Any
 import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import Subset
-from torch.utils.data.distributed import DistributedSampler
 
 from dfshield.config import RunConfig
 from dfshield.detectors import build_detector
-from dfshield.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from dfshield.engine.distributed import gather_objects, init_distributed, resolve_device
-from dfshield.engine.feature_bank import FeatureBank, load_or_extract
+from dfshield.engine.batches import batch_source
+from dfshield.engine.checkpoint import (
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    seed_everything,
+    set_rng_state,
+)
+from dfshield.engine.distributed import prepare_device
 from dfshield.engine.progress import progress_bar
+from dfshield.engine.splits import SplitProvider
 from dfshield.errors import ConfigError, DataError, DfshieldError
+from dfshield.eval.evaluator import Evaluator, amp_dtype
 from dfshield.eval.metrics import threshold_at_eer
-from dfshield.eval.predictions import Predictions, assemble, evaluate_predictions
+from dfshield.eval.predictions import Predictions
+from dfshield.fileio import atomic_write, write_json_atomic
 from dfshield.optimizers import build_optimizer, build_scheduler
 
 LOG_COLUMNS = ("epoch", "lr", "train_loss", "val_auc", "val_ap", "val_eer", "val_acc", "seconds")
@@ -43,12 +49,6 @@ LOG_COLUMNS = ("epoch", "lr", "train_loss", "val_auc", "val_ap", "val_eer", "val
 
 class TrainingError(DfshieldError):
     """Training cannot go on (e.g. the loss became NaN)."""
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 def lower_is_better(metric: str) -> bool:
@@ -63,10 +63,21 @@ class Trainer:
         run_dir: folder for checkpoints, logs and results.
         feature_cache: folder of feature banks shared between runs (default
             ``<train.output_dir>/feature_cache``).
+        splits: where the named splits are read from (default: ``cfg.data``,
+            :meth:`SplitProvider.from_data`); e.g. a subsampled training split, or extra test
+            sets as more splits.
+
+    Attributes:
+        batches: the batch source (feature bank or DataLoader), chosen once here.
+        evaluator: scores splits of ``batches`` with the detector (validation and test).
     """
 
     def __init__(
-        self, cfg: RunConfig, run_dir: str | Path, feature_cache: str | Path | None = None
+        self,
+        cfg: RunConfig,
+        run_dir: str | Path,
+        feature_cache: str | Path | None = None,
+        splits: SplitProvider | None = None,
     ):
         self.cfg = cfg
         self.name = cfg.detector.get("name")
@@ -75,24 +86,29 @@ class Trainer:
                 "the run config has no detector.name; pick one of `dfshield list detectors`"
             )
         self.run_dir = Path(run_dir)
-        self.feature_cache = Path(feature_cache or Path(cfg.train.output_dir) / "feature_cache")
-        self.device = resolve_device(cfg.train.device)
-        self.dist = init_distributed(self.device)
-        if self.device.type == "cuda":
-            torch.cuda.set_device(self.device)
+        self.device, self.dist = prepare_device(cfg.train.device)
         self.progress = cfg.train.progress and self.dist.is_main
         seed_everything(cfg.train.seed)
         self.detector = build_detector(cfg.detector).to(self.device)
         self.model = self.detector
         self.amp_dtype = amp_dtype(cfg.train.amp, self.device)
-        self._datasets: dict[str, Any] = {}
-        self._banks: dict[str, FeatureBank] = {}
+        self.splits = splits or SplitProvider.from_data(cfg.data)
+        self.batches = batch_source(
+            self.detector, self.splits, cfg, self.device, self.dist, feature_cache
+        )
+        self.evaluator = Evaluator(self.detector, self.batches, self.amp_dtype)
         self.optimizer = self.scheduler = None
         self.start_epoch, self.best_value, self.best_epoch = 0, None, None
         self.history: list[dict[str, Any]] = []
+        self._tensorboard = None
+
+    def dataset(self, split: str):
+        """The dataset of a split as this trainer reads it (from its batch source)."""
+        return self.batches.dataset(split)
 
     def _prepare_training(self) -> None:
-        """Check the splits, build the loss (with training class counts), optimiser and scheduler."""
+        """Check the splits, build the loss (with training class counts), optimiser and
+        scheduler."""
         for split in ("train", "val"):
             self._require_both_classes(split)
         self.class_counts = self.dataset("train").class_counts
@@ -103,46 +119,13 @@ class Trainer:
                 device_ids=[self.device.index] if self.device.type == "cuda" else None,
             )
         self.optimizer = build_optimizer(self.cfg.optimizer, self.detector)
-        self._steps = self.steps_per_epoch()
+        self._steps = self.batches.steps_per_epoch()
         self.scheduler = build_scheduler(
             self.cfg.scheduler,
             self.optimizer,
             epochs=self.cfg.train.epochs,
             steps_per_epoch=self._steps,
         )
-
-    # -- data ------------------------------------------------------------------------------
-    def dataset(self, split: str):
-        """The shared loader's dataset of a split (train and val: train datasets; test: test datasets)."""
-        if split not in self._datasets:
-            from dfshield.data import DeepfakeDataset
-
-            data = self.cfg.data
-            names = data.test_datasets if split == "test" else data.train_datasets
-            # a frozen backbone encodes each frame once: image augmentation would freeze one
-            # random draw into the bank, so banks see clean frames (latent augmentation instead)
-            augment = split == "train" and not self.detector.uses_feature_bank
-            self._datasets[split] = DeepfakeDataset(
-                data, split, names, augment=augment, **self.detector.input_spec()
-            )
-        return self._datasets[split]
-
-    def bank(self, split: str) -> FeatureBank:
-        """The split's feature bank on the training device (encoded once, then read from the cache)."""
-        if split not in self._banks:
-            bank = load_or_extract(
-                self.detector.backbone,
-                self.dataset(split),
-                self.feature_cache,
-                device=self.device,
-                batch_size=min(self.cfg.train.batch_size, 256),
-                num_workers=self.cfg.data.num_workers,
-                progress=self.progress,
-                dist_info=self.dist,
-                description=f"{split} frames",
-            )
-            self._banks[split] = bank.to(self.device)
-        return self._banks[split]
 
     def _require_both_classes(self, split: str) -> None:
         counts = self.dataset(split).class_counts
@@ -155,53 +138,6 @@ class Trainer:
                 f"dataset with {missing} videos"
             )
 
-    def steps_per_epoch(self) -> int:
-        if self.detector.uses_feature_bank:
-            n = len(self.bank("train")) * self.detector.feature_copies
-            return len(batch_bounds(n, self.cfg.train.batch_size, self.dist.world_size))
-        return max(1, len(self._train_loader(epoch=0)))
-
-    def _train_loader(self, epoch: int):
-        from dfshield.data import make_loader
-
-        dataset = self.dataset("train")
-        per_rank = max(1, self.cfg.train.batch_size // self.dist.world_size)
-        if self.dist.enabled:
-            sampler = DistributedSampler(
-                dataset,
-                self.dist.world_size,
-                self.dist.rank,
-                shuffle=True,
-                seed=self.cfg.train.seed,
-                drop_last=True,
-            )
-            sampler.set_epoch(epoch)
-            kwargs = {"sampler": sampler, "shuffle": False}
-        else:
-            kwargs = {
-                "shuffle": True,
-                "generator": torch.Generator().manual_seed(self.cfg.train.seed + epoch),
-            }
-        return make_loader(dataset, per_rank, drop_last=len(dataset) > per_rank, **kwargs)
-
-    def _train_batches(self, epoch: int, generator: torch.Generator):
-        """Yield ``data_dict`` batches for one epoch (this rank's share)."""
-        if self.detector.uses_feature_bank:
-            bank = self.bank("train")
-            features, labels = self.detector.augment_features(bank.features, bank.labels, generator)
-            order = torch.randperm(len(labels), generator=generator, device=labels.device)
-            for start, stop in batch_bounds(
-                len(labels), self.cfg.train.batch_size, self.dist.world_size
-            ):
-                index = order[start:stop][self.dist.rank :: self.dist.world_size]
-                yield {"feature": features[index], "label": labels[index], "image": None}
-            return
-        for batch in self._train_loader(epoch):  # batches of only undecodable frames are left out
-            yield {
-                key: (value.to(self.device, non_blocking=True) if torch.is_tensor(value) else value)
-                for key, value in batch.items()
-            }
-
     # -- training --------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> dict[str, Any]:
         """Train for ``train.epochs``, keeping the best epoch by the validation metric."""
@@ -209,8 +145,7 @@ class Trainer:
         if resume:
             self._resume()
         elif self.dist.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "config.json").write_text(json.dumps(self.cfg.to_dict(), indent=2))
+            write_json_atomic(self.run_dir / "config.json", self.cfg.to_dict())
         train_cfg = self.cfg.train
         metric = train_cfg.selection_metric
         for epoch in range(self.start_epoch, train_cfg.epochs):
@@ -229,7 +164,7 @@ class Trainer:
             last_epoch = epoch + 1 == train_cfg.epochs
             predictions = None
             if (epoch + 1) % train_cfg.eval_every == 0 or last_epoch:
-                metrics, predictions = self.evaluate("val", bootstrap=0)
+                metrics, predictions = self.evaluator.evaluate("val", bootstrap=0)
                 if metric not in metrics:
                     raise ConfigError(
                         f"train.selection_metric '{metric}' is not a metric; choose "
@@ -246,6 +181,9 @@ class Trainer:
             self.history.append(row)
             self._save("last.pt", epoch + 1, validation=predictions)
             self._write_log()
+        if self._tensorboard is not None:
+            self._tensorboard.close()
+            self._tensorboard = None
         return {
             "best_epoch": self.best_epoch,
             f"best_val_{metric}": self.best_value,
@@ -256,7 +194,7 @@ class Trainer:
         self.model.train()
         total, count = 0.0, 0
         bar = progress_bar(
-            self._train_batches(epoch, generator),
+            self.batches.train_batches(epoch, generator),
             enabled=self.progress,
             total=self._steps,
             unit="step",
@@ -268,9 +206,6 @@ class Trainer:
             bar.set_postfix(loss=f"{loss:.4f}")
             if self.scheduler.interval == "step":
                 self.scheduler.step()
-        bad = getattr(self.dataset("train"), "report_bad_frames", None)
-        if bad is not None and not self.detector.uses_feature_bank:
-            bad()
         return total / max(count, 1)
 
     def _step(self, data: dict, epoch: int, step: int) -> float:
@@ -300,94 +235,16 @@ class Trainer:
             return value < self.best_value
         return value > self.best_value
 
-    # -- evaluation ------------------------------------------------------------------------
-    @torch.no_grad()
-    def predict_split(self, split: str) -> Predictions:
-        """P(fake) of every frame of a split (and of every clip, for video detectors), with labels
-        and full video paths, gathered over every rank in dataset order."""
-        self.detector.eval()
-        rank, world = self.dist.rank, self.dist.world_size
-        if self.detector.uses_feature_bank:
-            bank = self.bank(split)
-            mine = list(range(rank, len(bank), world))
-            local = []
-            for start in range(0, len(mine), 4096):
-                index = mine[start : start + 4096]
-                features = bank.features[torch.tensor(index, device=self.device)]
-                probs = (
-                    self.detector({"feature": features, "image": None})["prob"]
-                    .float()
-                    .cpu()
-                    .tolist()
-                )
-                local += [(i, [p], None) for i, p in zip(index, probs)]
-            labels, video_ids = bank.labels.cpu().numpy(), bank.video_ids
-        else:
-            dataset = self.dataset(split)
-            local = self._predict_images(dataset, rank, world)
-            labels, video_ids = np.asarray(dataset.labels), dataset.video_ids
-        items = [item for part in gather_objects(local, self.dist) for item in part]
-        return assemble(items, labels, video_ids)
-
-    def _predict_images(
-        self, dataset, rank: int, world: int
-    ) -> list[tuple[int, list[float], float | None]]:
-        from dfshield.data import make_loader
-
-        loader = make_loader(
-            Subset(dataset, list(range(rank, len(dataset), world))),
-            self.cfg.train.batch_size,
-            shuffle=False,
-            num_workers=self.cfg.data.num_workers,
-        )
-        local = []
-        for batch in progress_bar(loader, enabled=self.progress, desc="predicting"):
-            data = {k: (v.to(self.device) if torch.is_tensor(v) else v) for k, v in batch.items()}
-            with torch.autocast(
-                self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None
-            ):
-                pred = self.detector(data, inference=True)
-            probs = pred["prob"].float().cpu().tolist()
-            if "frame_prob" in pred:  # video detector: frame head per step, video head per clip
-                frames = pred["frame_prob"].float().cpu().tolist()
-                local += [(int(i), f, p) for i, f, p in zip(batch["index"], frames, probs)]
-            else:
-                local += [(int(i), [p], None) for i, p in zip(batch["index"], probs)]
-        return local
-
-    def evaluate(self, split: str, bootstrap: int = 1000) -> tuple[dict[str, Any], Predictions]:
-        """Frame- and video-level metrics of a split. Video level is the mean frame probability
-        per full video path, or, for a video detector, its video head (``video_source`` says which)."""
-        predictions = self.predict_split(split)
-        return evaluate_predictions(predictions, bootstrap=bootstrap), predictions
-
+    # -- testing ---------------------------------------------------------------------------
     def test(self, checkpoint: str | Path | None = None) -> dict[str, Any]:
         """Load a checkpoint (default: this run's ``best.pt``) and evaluate the test split at frame
-        and video level; write ``test_metrics.json`` and ``test_scores.csv`` into the run folder."""
+        and video level; write ``test_metrics.json`` and ``test_scores.csv`` into the run folder
+        (see :meth:`dfshield.eval.evaluator.Evaluator.test` for the result)."""
         path = Path(checkpoint) if checkpoint else self.run_dir / "checkpoints" / "best.pt"
         payload = load_checkpoint(path, expected_detector=self.name)
         self.detector.load_trainable_state_dict(payload["model"])
-        metrics, predictions = self.evaluate("test")
-        if self.dist.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            _write_scores(self.run_dir / "test_scores.csv", predictions)
-            (self.run_dir / "test_metrics.json").write_text(
-                json.dumps(
-                    {
-                        "detector": self.name,
-                        "checkpoint_epoch": payload["epoch"],
-                        **_plain(metrics),
-                    },
-                    indent=2,
-                )
-            )
-        return {
-            "metrics": metrics,
-            "scores": predictions.scores,
-            "labels": predictions.labels,
-            "video_ids": predictions.video_ids,
-            "predictions": predictions,
-        }
+        header = {"detector": self.name, "checkpoint_epoch": payload["epoch"]}
+        return self.evaluator.test("test", self.run_dir, header)
 
     # -- checkpoints and logs --------------------------------------------------------------
     def _save(self, filename: str, epoch: int, validation: Predictions | None = None) -> None:
@@ -434,32 +291,21 @@ class Trainer:
         """Rewrite ``log.csv`` from the history (which a resumed run restores from ``last.pt``)."""
         if not self.dist.is_main:
             return
-        path = self.run_dir / "log.csv"
-        tmp = path.with_name(".log.csv.tmp")
-        with tmp.open("w", newline="") as handle:
+        with atomic_write(self.run_dir / "log.csv", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=LOG_COLUMNS, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(self.history)
-        tmp.replace(path)
         if self.cfg.train.tensorboard:
-            _tensorboard_log(self.run_dir / "tensorboard", self.history[-1])
+            self._log_tensorboard(self.history[-1])
 
-
-def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
-    """Autocast dtype for ``train.amp`` on ``device``: bf16 on a GPU that has it, else off."""
-    if amp == "none" or device.type != "cuda":
-        return None
-    if amp == "auto" and not torch.cuda.is_bf16_supported():
-        return None
-    return torch.bfloat16
-
-
-def batch_bounds(n: int, batch_size: int, world_size: int = 1) -> list[tuple[int, int]]:
-    """Global batches ``[start, stop)``; a last batch too small for BatchNorm (< 2 a rank) is dropped."""
-    bounds = [(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
-    if bounds and (bounds[-1][1] - bounds[-1][0]) < 2 * world_size and len(bounds) > 1:
-        bounds.pop()
-    return bounds
+    def _log_tensorboard(self, row: dict[str, Any]) -> None:
+        """Add an epoch's finite numbers to TensorBoard (one writer for the whole run)."""
+        if self._tensorboard is None:
+            self._tensorboard = tensorboard_writer(self.run_dir / "tensorboard")
+        for key, value in row.items():
+            if key != "epoch" and isinstance(value, (int, float)) and math.isfinite(value):
+                self._tensorboard.add_scalar(key, value, row["epoch"])
+        self._tensorboard.flush()
 
 
 def _eer_threshold(scores: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
@@ -470,29 +316,8 @@ def _eer_threshold(scores: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
     }
 
 
-def _write_scores(path: Path, predictions: Predictions) -> None:
-    """One row per frame: full video path, label, P(fake)."""
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["video_id", "label", "prob_fake"])
-        for video, label, score in zip(
-            predictions.video_ids, predictions.labels, predictions.scores
-        ):
-            writer.writerow([video, int(label), f"{float(score):.6f}"])
-
-
-def _plain(metrics: dict) -> dict:
-    return {
-        k: (float(v) if isinstance(v, (np.floating, float)) else v)
-        for k, v in metrics.items()
-        if not isinstance(v, (np.ndarray, list))
-    }
-
-
-_TB_WRITERS: dict[str, Any] = {}
-
-
-def _tensorboard_log(folder: Path, row: dict[str, Any]) -> None:
+def tensorboard_writer(folder: Path):
+    """A TensorBoard ``SummaryWriter`` writing into ``folder``."""
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError as error:
@@ -500,8 +325,4 @@ def _tensorboard_log(folder: Path, row: dict[str, Any]) -> None:
             "train.tensorboard is true but TensorBoard is not installed; "
             "pip install 'dfshield[tensorboard]'"
         ) from error
-    writer = _TB_WRITERS.setdefault(str(folder), SummaryWriter(str(folder)))
-    for key, value in row.items():
-        if key != "epoch" and isinstance(value, (int, float)) and math.isfinite(value):
-            writer.add_scalar(key, value, row["epoch"])
-    writer.flush()
+    return SummaryWriter(str(folder))

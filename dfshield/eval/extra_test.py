@@ -1,22 +1,25 @@
-"""Extra test sets: cross-dataset evaluation with one flag, ``--extra-test PATH_OR_NAME`` (repeatable).
+"""Extra test sets: cross-dataset evaluation with one flag, ``--extra-test PATH_OR_NAME``
+(repeatable).
 
 A spec is either
 
 * **a folder with ``real/`` and ``fake/`` subfolders of images** (face crops): it is converted once
   into a DeepfakeBench-format dataset with the builder's image-tree function
   (:func:`dfshield.datasets.builder.build_from_images`, every image a one-frame video, every
-  video in the ``test`` split; images are taken as face crops: centre square, resized to 256 × 256
-  like ``dfshield build-lmdb``'s default) under a cache folder (``<train.output_dir>/extra_test_cache`` by
-  default): ``json/<Name>.json`` and ``lmdb/<Name>_lmdb`` with ``Name = extra-<folder>-<hash of its
-  absolute path>``. The conversion is reused until a file under ``real/`` or ``fake/`` is added,
-  removed or changed (names, sizes and modification times are fingerprinted), and a lock keeps
+  video in the ``test`` split; images are taken as face crops: centre square, resized to
+  256 × 256 like ``dfshield build-lmdb``'s default) under a cache folder
+  (``<train.output_dir>/extra_test_cache`` by default): ``json/<Name>.json`` and
+  ``lmdb/<Name>_lmdb`` with ``Name = extra-<folder>-<hash of its absolute path>``. The
+  conversion is reused until a file under ``real/`` or ``fake/`` is added, removed or changed
+  (names, sizes and modification times are fingerprinted), and a lock (``filelock``) keeps
   concurrent processes (``torchrun`` ranks) from converting the same folder twice;
 * **a DeepfakeBench dataset name** (e.g. ``Celeb-DF-v2``): its ``test`` split, read from the run's
   ``data.json_dir`` / ``data.lmdb_dir`` with the run's ``label_dict`` and compression level.
 
-Each set is evaluated as one more test split of the trained detector (frame and video level, same
-metrics as the protocol's test split); frozen-backbone detectors encode it into the shared
-feature bank once. Where the results go:
+Each set is one more named split of the run's split provider (:func:`with_extra_tests`, read
+from the set's own data config), evaluated by the same evaluator as the protocol's test split
+(:func:`run_extra_tests`: frame and video level, same metrics); frozen-backbone detectors encode
+it into the shared feature bank once. Where the results go:
 
 * ``<run>/extra_tests/<label>/test_metrics.json`` and ``test_scores.csv`` (one folder a set;
   ``<label>`` is the spec as given, made safe for a file name);
@@ -29,23 +32,22 @@ feature bank once. Where the results go:
 
 from __future__ import annotations
 
-import contextlib
-import csv
 import dataclasses
 import hashlib
 import json
 import logging
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from filelock import FileLock
 
-from dfshield.engine.trainer import Trainer
+from dfshield.engine.splits import Split, SplitProvider
 from dfshield.errors import ConfigError, DataError
+from dfshield.fileio import write_json_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -73,8 +75,13 @@ class ExtraTestSet:
 
     @property
     def key(self) -> str:
-        """The split name under which a :class:`ExtraTestTrainer` reads this set."""
+        """This set's split name in a :class:`~dfshield.engine.splits.SplitProvider`."""
         return EXTRA_PREFIX + self.label
+
+    @property
+    def split(self) -> Split:
+        """The set as a split: the ``test`` split of its dataset, read with its data config."""
+        return Split(self.data, "test", (self.dataset,))
 
 
 def safe_label(label: str) -> str:
@@ -83,7 +90,8 @@ def safe_label(label: str) -> str:
 
 
 def default_cache_dir(cfg: Any) -> Path:
-    """Where folders are converted unless told otherwise: ``<train.output_dir>/extra_test_cache``."""
+    """Where folders are converted unless told otherwise:
+    ``<train.output_dir>/extra_test_cache``."""
     return Path(cfg.train.output_dir) / "extra_test_cache"
 
 
@@ -158,7 +166,8 @@ def _folder_set(
             f"{folder}/real/0001.png and {folder}/fake/0001.png"
         )
     resolved = folder.resolve()
-    name = f"extra-{safe_label(resolved.name)[:40]}-{hashlib.sha1(str(resolved).encode()).hexdigest()[:8]}"
+    digest = hashlib.sha1(str(resolved).encode()).hexdigest()[:8]
+    name = f"extra-{safe_label(resolved.name)[:40]}-{digest}"
     convert_folder(resolved, cache_dir, name, progress=progress)
     converted = dataclasses.replace(
         data,
@@ -189,7 +198,9 @@ def convert_folder(folder: Path, cache_dir: Path, name: str, *, progress: bool =
     cache_dir.mkdir(parents=True, exist_ok=True)
     stamp_path = cache_dir / "stamps" / f"{name}.json"
     fingerprint = folder_fingerprint(folder)
-    with file_lock(cache_dir / "stamps" / f".{name}.lock"):
+    lock = cache_dir / "stamps" / f".{name}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(lock):
         stamp = _read_json(stamp_path)
         built = (cache_dir / "json" / f"{name}.json").is_file() and (
             cache_dir / "lmdb" / f"{name}_lmdb" / "data.mdb"
@@ -226,25 +237,8 @@ def convert_folder(folder: Path, cache_dir: Path, name: str, *, progress: bool =
             "videos": counts,
             "failed": len(summary.failed),
         }
-        _write_atomic(stamp_path, json.dumps(stamp, indent=2))
+        write_json_atomic(stamp_path, stamp)
         return stamp
-
-
-@contextlib.contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """An exclusive advisory lock on ``path`` (POSIX ``flock``; a no-op where unavailable)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        yield
-        return
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _read_json(path: Path) -> dict | None:
@@ -254,90 +248,32 @@ def _read_json(path: Path) -> dict | None:
         return None
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+def with_extra_tests(splits: SplitProvider, sets: Sequence[ExtraTestSet]) -> SplitProvider:
+    """``splits`` plus one split per extra test set, named by its :attr:`ExtraTestSet.key`."""
+    return splits.with_splits({extra.key: extra.split for extra in sets})
 
 
-class ExtraTestTrainer(Trainer):
-    """A :class:`~dfshield.engine.trainer.Trainer` that also reads extra test sets.
-
-    Each set is one more split, named ``extra:<label>``, built by the shared loader from the set's
-    own data config (``test`` split, no augmentation); :meth:`test_extra` evaluates the weights
-    currently loaded (call it after :meth:`test`, which loads the selected checkpoint).
-    """
-
-    def __init__(self, cfg, run_dir, feature_cache=None, extra_sets: Sequence[ExtraTestSet] = ()):
-        super().__init__(cfg, run_dir, feature_cache=feature_cache)
-        self.extra_sets = {extra.key: extra for extra in extra_sets}
-        self._extra_datasets: dict[str, Any] = {}
-
-    def dataset(self, split: str):
-        extra = self.extra_sets.get(split)
-        if extra is None:
-            return super().dataset(split)
-        if split not in self._extra_datasets:
-            from dfshield.data import DeepfakeDataset
-
-            self._extra_datasets[split] = DeepfakeDataset(
-                extra.data,
-                "test",
-                extra.data.test_datasets,
-                augment=False,
-                **self.detector.input_spec(),
-            )
-        return self._extra_datasets[split]
-
-    def test_extra(self, out_dir: str | os.PathLike | None = None) -> list[dict[str, Any]]:
-        """Evaluate every extra set with the loaded weights; write ``extra_tests/<label>/`` under
-        ``out_dir`` (default the run folder). Returns one ``{"test_set", "metrics", "scores",
-        "labels"}`` per set, in the order given."""
-        out = Path(out_dir) if out_dir is not None else self.run_dir
-        results = []
-        for key, extra in self.extra_sets.items():
-            metrics, predictions = self.evaluate(key)
-            if self.dist.is_main:
-                folder = out / "extra_tests" / safe_label(extra.label)
-                folder.mkdir(parents=True, exist_ok=True)
-                write_scores(folder / "test_scores.csv", predictions)
-                plain = {
-                    k: (float(v) if isinstance(v, (np.floating, float)) else v)
-                    for k, v in metrics.items()
-                    if not isinstance(v, (np.ndarray, list, tuple))
-                }
-                (folder / "test_metrics.json").write_text(
-                    json.dumps(
-                        {
-                            "detector": self.name,
-                            "test_set": extra.label,
-                            "dataset": extra.dataset,
-                            **plain,
-                        },
-                        indent=2,
-                    )
-                )
-            results.append(
-                {
-                    "test_set": extra.label,
-                    "metrics": metrics,
-                    "scores": predictions.scores,
-                    "labels": predictions.labels,
-                }
-            )
-        return results
-
-
-def write_scores(path: Path, predictions: Any) -> None:
-    """One row per frame: full video path, label, P(fake) (the layout of ``test_scores.csv``)."""
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["video_id", "label", "prob_fake"])
-        for video, label, score in zip(
-            predictions.video_ids, predictions.labels, predictions.scores
-        ):
-            writer.writerow([video, int(label), f"{float(score):.6f}"])
+def run_extra_tests(
+    evaluator, sets: Sequence[ExtraTestSet], out_dir: str | os.PathLike, detector: str
+) -> list[dict[str, Any]]:
+    """Evaluate every extra set with the evaluator's detector as it is (its splits must include
+    the sets: :func:`with_extra_tests`); write ``extra_tests/<label>/test_metrics.json`` and
+    ``test_scores.csv`` under ``out_dir``. Returns one ``{"test_set", "metrics", "scores",
+    "labels"}`` per set, in the order given."""
+    results = []
+    for extra in sets:
+        folder = Path(out_dir) / "extra_tests" / safe_label(extra.label)
+        header = {"detector": detector, "test_set": extra.label, "dataset": extra.dataset}
+        result = evaluator.test(extra.key, folder, header)
+        results.append(
+            {
+                "test_set": extra.label,
+                "metrics": result["metrics"],
+                "scores": result["scores"],
+                "labels": result["labels"],
+            }
+        )
+    return results
 
 
 def result_rows(detector: str, main_set: str, metrics: dict, extras: Sequence[dict]) -> list[dict]:

@@ -6,9 +6,10 @@ detector's name and full run config (the detector is rebuilt with ``build_detect
 backbone is rebuilt from its config and checked against the stored fingerprint), the trainable
 weights, and the decision threshold with how it was chosen. The model input of a frame is made
 exactly as ``DeepfakeDataset`` makes a validation/test frame (:func:`frame_preprocessor`), and
-the model is run exactly as ``Trainer.predict_split`` runs it (frozen backbone: backbone, then the
-head on the features; trainable backbone: the whole detector under the run's autocast), so a
-frame scores the same through ``predict`` as through ``dfshield test``.
+the model is run by the evaluator's forward pass
+(:func:`dfshield.eval.evaluator.forward_batch`; frozen backbone: backbone, then the head on the
+features; trainable backbone: the whole detector under the run's autocast policy), so a frame
+scores the same through ``predict`` as through ``dfshield test``.
 
 Scores: ``logit`` is ``pred_dict["cls"]`` (the logit of *fake*), ``prob = sigmoid(logit)``; a frame
 is called fake when ``prob >= threshold`` (``dfshield.eval.metrics`` convention).
@@ -30,7 +31,8 @@ from torch.utils.data import Dataset
 
 from dfshield.engine.progress import progress_bar
 from dfshield.errors import CheckpointError, ConfigError
-from dfshield.eval.predictions import Predictions, assemble
+from dfshield.eval.evaluator import amp_dtype, forward_batch, pred_scores
+from dfshield.eval.predictions import Predictions, assemble, batch_items
 
 logger = logging.getLogger(__name__)
 
@@ -204,8 +206,6 @@ class Scorer:
         checkpoint: Path | None = None,
         epoch: int | None = None,
     ):
-        from dfshield.detectors.backbone import autocast_dtype
-
         self.detector = detector.to(device).eval()
         self.config = config
         self.device = device
@@ -217,9 +217,9 @@ class Scorer:
         self.mode = self.spec["mode"]
         self.clip_size = int(config.data.clip_size)
         self.preprocess = frame_preprocessor(self.spec)
-        # as Trainer: the run's amp setting decides autocast for a trainable backbone; a frozen
+        # as the trainer: the run's amp setting decides autocast for a trainable backbone; a frozen
         # backbone autocasts itself (its ``precision`` option) and its head runs in float32
-        self.amp_dtype = autocast_dtype("none" if config.train.amp == "none" else "auto", device)
+        self.amp_dtype = amp_dtype(config.train.amp, device)
         self.frozen = bool(detector.uses_feature_bank)
 
     @classmethod
@@ -230,8 +230,7 @@ class Scorer:
         put it in eval mode on ``device`` (``auto``: CUDA when available) and resolve the
         decision ``threshold`` (see :func:`resolve_threshold`)."""
         from dfshield.config import build_config
-        from dfshield.detectors import build_detector
-        from dfshield.engine.checkpoint import load_checkpoint
+        from dfshield.engine.checkpoint import detector_from_checkpoint, load_checkpoint
         from dfshield.engine.distributed import resolve_device
 
         path = Path(path)
@@ -243,20 +242,7 @@ class Scorer:
             )
         config = build_config([(f"{path} (saved config)", payload["config"])])
         resolved = resolve_device(str(device)) if not isinstance(device, torch.device) else device
-        detector_cfg = dict(config.detector)
-        if any(key.startswith("backbone.") for key in payload["model"]):
-            # a trained backbone's weights are all in the checkpoint: do not fetch its initial ones
-            detector_cfg["backbone"] = _no_initial_weights(detector_cfg.get("backbone"))
-        detector = build_detector(detector_cfg)
-        try:
-            detector.load_trainable_state_dict(payload["model"])
-        except RuntimeError as error:
-            raise CheckpointError(
-                f"{path}: the weights do not fit detector '{payload.get('detector')}' "
-                f"as built from the checkpoint's config ({error}); the checkpoint may "
-                f"come from another dfshield version — retrain it"
-            ) from error
-        _check_backbone(detector, payload.get("backbone"), path)
+        detector = detector_from_checkpoint(config.detector, payload, path)
         return cls(
             detector,
             config,
@@ -312,22 +298,11 @@ class Scorer:
         """
         if features is None and self.frozen and self.mode == "frame":
             features = self.encode(images)
-        if features is not None:  # as the trainer scores a feature bank: head only, float32
-            pred = self.detector({"feature": features.to(self.device), "image": None})
+        if features is not None:  # as the evaluator scores a feature bank
+            data = {"feature": features.to(self.device), "image": None}
         else:
             data = {"image": images.to(self.device)}
-            with torch.autocast(
-                self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None
-            ):
-                pred = self.detector(data, inference=True)
-        out = {
-            "logit": pred["cls"].float().cpu().double().numpy().reshape(-1),
-            "prob": pred["prob"].float().cpu().double().numpy().reshape(-1),
-        }
-        if "frame_prob" in pred:
-            out["frame_logit"] = pred["frame_cls"].float().cpu().double().numpy()
-            out["frame_prob"] = pred["frame_prob"].float().cpu().double().numpy()
-        return out
+        return pred_scores(forward_batch(self.detector, data, self.amp_dtype))
 
     # -- scoring RGB frames -----------------------------------------------------------------
     def score_images(
@@ -372,49 +347,6 @@ class Scorer:
             {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
             if parts
             else {}
-        )
-
-
-def _no_initial_weights(backbone: dict | None) -> dict | None:
-    """A trained backbone's config with its initial-weight options off (a boolean ``pretrained``
-    set to False, ``checkpoint`` to None), so rebuilding it downloads and reads nothing that the
-    checkpoint's own weights then replace (scoring works offline)."""
-    import inspect
-
-    from dfshield.registry import BACKBONE
-
-    if not isinstance(backbone, dict) or "name" not in backbone:
-        return backbone
-    try:
-        parameters = inspect.signature(BACKBONE.get(backbone["name"]).__init__).parameters
-    except Exception:  # an unknown name: building reports it
-        return backbone
-    backbone = dict(backbone)
-    if "pretrained" in parameters and isinstance(parameters["pretrained"].default, bool):
-        backbone["pretrained"] = False
-    if "checkpoint" in parameters:
-        backbone["checkpoint"] = None
-    return backbone
-
-
-def _check_backbone(detector, stored: dict | None, path: Path) -> None:
-    """Warn when the rebuilt frozen backbone differs from the one the checkpoint was trained on
-    (e.g. another weights file): its head would score features it never saw."""
-    if stored is None or detector.backbone is None or not detector.uses_feature_bank:
-        return
-    current = detector.backbone.fingerprint()
-    differing = sorted(k for k in set(current) | set(stored) if current.get(k) != stored.get(k))
-    if differing:
-        details = "; ".join(
-            f"{k}: trained with {stored.get(k)!r}, now {current.get(k)!r}" for k in differing
-        )
-        logger.warning(
-            "%s: the frozen backbone rebuilt from the checkpoint's config differs from "
-            "the one it was trained with (%s). Scores may be meaningless unless this is "
-            "the same weights file moved or copied; point detector.backbone.pretrained "
-            "at the original weights",
-            path,
-            details,
         )
 
 
@@ -495,12 +427,5 @@ def score_dataset(
                 if key not in shared:
                     shared[key] = scorer.encode(batch["image"])
                 features = shared[key]
-            out = scorer.score_tensors(batch["image"], features=features)
-            if "frame_prob" in out:
-                local += [
-                    (i, f.tolist(), float(p))
-                    for i, f, p in zip(index, out["frame_prob"], out["prob"])
-                ]
-            else:
-                local += [(i, [float(p)], None) for i, p in zip(index, out["prob"])]
+            local += batch_items(index, scorer.score_tensors(batch["image"], features=features))
     return [assemble(local, labels, video_ids) for local in results]

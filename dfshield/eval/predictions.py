@@ -1,18 +1,22 @@
-"""Predictions of one split and their frame- and video-level metrics.
+"""Predictions of one split, their frame- and video-level metrics and their scores file.
 
-Shared by the trainer (validation, ``dfshield test``) and by ``dfshield robustness``, so that
-every command assembles predictions and computes video-level numbers the same way.
+Shared by the evaluator (validation, ``dfshield test``, extra test sets) and by the scorer
+(``dfshield predict``, ``dfshield robustness``), so that every command assembles predictions and
+computes video-level numbers the same way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import csv
+import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from dfshield.eval.metrics import compute_metrics
+from dfshield.fileio import atomic_write
 
 # one scored dataset item: (item index, P(fake) of each of its frames, P(fake) of the clip or None)
 Item = tuple[int, list[float], "float | None"]
@@ -30,8 +34,21 @@ class Predictions:
     clip_videos: list[str] | None = None
 
 
+def batch_items(index: Sequence[Any], scores: Mapping[str, np.ndarray]) -> list[Item]:
+    """The items of one scored batch: ``index`` are the dataset indices of its items, ``scores``
+    the detector's ``prob`` ``(B,)`` and, for a video detector, its frame head's ``frame_prob``
+    ``(B, T)`` (one score a frame of each clip)."""
+    if "frame_prob" in scores:
+        return [
+            (int(i), [float(f) for f in frames], float(p))
+            for i, frames, p in zip(index, scores["frame_prob"], scores["prob"])
+        ]
+    return [(int(i), [float(p)], None) for i, p in zip(index, scores["prob"])]
+
+
 def assemble(items: Sequence[Item], labels: Sequence[int], video_ids: Sequence[str]) -> Predictions:
-    """Order scored items by dataset index and spread each item's label and video over its frames."""
+    """Order scored items by dataset index and spread each item's label and video over its
+    frames."""
     items = sorted(items, key=lambda item: item[0])
     scores, frame_labels, frame_videos = [], [], []
     for index, frame_probs, _ in items:
@@ -74,3 +91,15 @@ def evaluate_predictions(
         metrics.update({k: v for k, v in clip.items() if k.startswith("video_")})
         metrics["video_source"] = "video head"
     return metrics
+
+
+def write_scores(path: str | os.PathLike, predictions: Predictions) -> None:
+    """``test_scores.csv``: one row per frame — full video path, label, P(fake) (written
+    atomically)."""
+    with atomic_write(path, newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["video_id", "label", "prob_fake"])
+        for video, label, score in zip(
+            predictions.video_ids, predictions.labels, predictions.scores
+        ):
+            writer.writerow([video, int(label), f"{float(score):.6f}"])

@@ -15,7 +15,6 @@ values (absent key, ``None`` or NaN) show as "—".
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -23,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from dfshield.errors import ConfigError
-from dfshield.fileio import json_ready
+from dfshield.fileio import atomic_write, json_ready, write_json_atomic, write_text_atomic
 
-__all__ = ["write_results", "format_table", "plot_roc", "table_columns", "number"]
+__all__ = ["write_results", "format_table", "plot_roc", "save_figure", "table_columns", "number"]
 
 MISSING = "—"
 DECIMALS = 4
@@ -159,22 +158,19 @@ def write_results(
     out.mkdir(parents=True, exist_ok=True)
     paths = {"md": out / "results.md", "csv": out / "results.csv", "json": out / "results.json"}
 
-    paths["md"].write_text(_markdown(rows, title, macro), encoding="utf-8")
+    write_text_atomic(paths["md"], _markdown(rows, title, macro))
 
     keys = ["detector"]
     for key in [k for _, k, _ in table_columns(macro)] + [k for row in rows for k in row]:
         if key not in keys:
             keys.append(key)
     plain_rows = [json_ready(dict(row)) for row in rows]
-    with paths["csv"].open("w", newline="", encoding="utf-8") as fh:
+    with atomic_write(paths["csv"], newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=keys, restval="")
         writer.writeheader()
         for row in plain_rows:
             writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
-
-    with paths["json"].open("w", encoding="utf-8") as fh:
-        json.dump({"title": title, "rows": plain_rows}, fh, indent=2, allow_nan=False)
-        fh.write("\n")
+    write_json_atomic(paths["json"], {"title": title, "rows": plain_rows})
     return paths
 
 
@@ -199,7 +195,6 @@ def plot_roc(
     target = Path(path)
     if target.is_dir() or not target.suffix:
         target = target / "roc.png"
-    target.parent.mkdir(parents=True, exist_ok=True)
 
     fig = Figure(figsize=(6, 6), dpi=120)
     FigureCanvasAgg(fig)
@@ -218,5 +213,11 @@ def plot_roc(
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize="small")
     fig.tight_layout()
-    fig.savefig(target, format="png")
-    return target
+    return save_figure(fig, target)
+
+
+def save_figure(fig, path: str | os.PathLike) -> Path:
+    """Write a matplotlib figure to ``path`` as PNG, atomically; returns the path."""
+    with atomic_write(path, "wb") as handle:
+        fig.savefig(handle, format="png")
+    return Path(path)

@@ -1,4 +1,5 @@
-"""Side-by-side comparison of detectors under one protocol (the SP Cup paper's Table II, on your data).
+"""Side-by-side comparison of detectors under one protocol (the SP Cup paper's Table II, on your
+data).
 
 Every detector gets the same data, splits, epochs, batch size, seed and model-selection rule
 (the protocol file, plus ``--set`` overrides applied to all); only the detector files differ. A
@@ -8,13 +9,13 @@ detectors share one feature bank: each frame is encoded once for the whole compa
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from dfshield.config import RunConfig, load_run_config
 from dfshield.errors import ConfigError
+from dfshield.fileio import write_json_atomic
 
 PROTOCOL_SECTIONS = ("data", "train")
 
@@ -31,7 +32,8 @@ def load_comparison_configs(
     overrides: list[str] | None = None,
     extra_layers: list[tuple[str, dict]] | None = None,
 ) -> dict[str, RunConfig]:
-    """One run config per detector config name; all must share the protocol sections."""
+    """One run config per detector config name; all must share the protocol sections. Every
+    config is loaded (and so checked) here, before any detector trains."""
     if not detectors:
         raise ConfigError(
             "compare needs at least one detector, e.g. --detectors clip_linear robust_clip spcup"
@@ -51,9 +53,10 @@ def load_comparison_configs(
             if ours != theirs:
                 changed = sorted(k for k in ours if ours[k] != theirs.get(k))
                 raise ConfigError(
-                    f"detector config '{name}' sets protocol values ({section}.{', '.join(changed)}) "
-                    f"that differ from '{reference_name}'; in a comparison the protocol is shared — "
-                    f"move them to the protocol file or to --set"
+                    f"detector config '{name}' sets protocol values "
+                    f"({section}.{', '.join(changed)}) that differ from '{reference_name}'; in a "
+                    f"comparison the protocol is shared — move them to the protocol file or to "
+                    f"--set"
                 )
     return configs
 
@@ -62,12 +65,13 @@ def run_comparison(
     configs: dict[str, RunConfig], run_dir: Path, feature_cache: str | Path | None = None
 ) -> list[dict[str, Any]]:
     """Train, select and test every detector; write results.md/.csv/.json and roc.png."""
+    from dfshield.engine.feature_bank import feature_cache_dir
     from dfshield.engine.trainer import Trainer
     from dfshield.eval.report import plot_roc, write_results
 
     run_dir = Path(run_dir)
     reference = next(iter(configs.values()))
-    cache = feature_cache or Path(reference.train.output_dir) / "feature_cache"
+    cache = feature_cache_dir(reference, feature_cache)
     rows, curves, is_main = [], {}, True
     for name, cfg in configs.items():
         trainer = Trainer(cfg, run_dir / name, feature_cache=cache)
@@ -80,10 +84,6 @@ def run_comparison(
     if is_main:
         write_results(run_dir, rows, title="Comparison on the test split")
         plot_roc(run_dir / "roc.png", curves)
-        (run_dir / "protocol.json").write_text(
-            json.dumps(
-                {section: asdict(getattr(reference, section)) for section in PROTOCOL_SECTIONS},
-                indent=2,
-            )
-        )
+        protocol = {section: asdict(getattr(reference, section)) for section in PROTOCOL_SECTIONS}
+        write_json_atomic(run_dir / "protocol.json", protocol)
     return rows

@@ -1,4 +1,4 @@
-"""Imbalance study: how each detector degrades as one class becomes rare in training (issue 5).
+"""Imbalance study: how each detector degrades as one class becomes rare in training.
 
 ``dfshield imbalance --detectors ... --ratios 1 10 30 100`` runs the identical-protocol comparison
 (:func:`dfshield.studies.comparison.load_comparison_configs`) once per training ratio and seed
@@ -7,32 +7,33 @@ training and testing on each subsample); :mod:`dfshield.studies.subsample` defin
 reachable range and which videos are kept, and :mod:`dfshield.studies.imbalance_report` lists and
 writes the outputs.
 
-**Feature banks.** Validation and test are read through the protocol's own JSON folder, so their
-banks are the same as in ``dfshield compare`` and are encoded once for all ratios, seeds and
-detectors. For frozen-backbone detectors the training bank is the protocol's full training bank
-(encoded once) restricted to the subsample's frames, row for row in the order the loader would
-encode them; should a frame be missing from it, the subsample is encoded on its own instead.
+**Feature banks.** Each run reads its splits through :func:`subsample_splits`. Validation and
+test are read through the protocol's own JSON folder, so their banks are the same as in
+``dfshield compare`` and are encoded once for all ratios, seeds and detectors. For
+frozen-backbone detectors the training bank is the protocol's full training bank (encoded once)
+restricted to the subsample's frames, row for row in the order the loader would encode them;
+should a frame be missing from it, the subsample is encoded on its own instead.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-
 from dfshield._suggest import did_you_mean
+from dfshield.engine.splits import Split, SplitProvider
 from dfshield.errors import ConfigError
 from dfshield.eval.extra_test import (
-    ExtraTestTrainer,
     default_cache_dir,
     resolve_extra_tests,
     result_rows,
+    run_extra_tests,
+    with_extra_tests,
 )
+from dfshield.fileio import json_ready
 from dfshield.studies.imbalance_report import summarize, write_imbalance
 from dfshield.studies.subsample import (
     LABEL_OF,
@@ -90,75 +91,23 @@ def expand_detectors(detectors: Sequence[str] | None, ablation: str | None = Non
     return result
 
 
-# -- training on a subsample -----------------------------------------------------------------
+# -- the splits of one subsample -------------------------------------------------------------
 
 
-class SubsampleTrainer(ExtraTestTrainer):
-    """A trainer whose training split is the subsample (``cfg.data``) while validation, test and
-    the full training bank are read through the protocol's data config (``shared_data``), so their
-    feature banks are shared by every ratio, seed and detector (see the module docstring)."""
-
-    FULL_TRAIN = "train (all videos)"
-
-    def __init__(self, cfg, run_dir, feature_cache=None, *, shared_data, extra_sets=()):
-        super().__init__(cfg, run_dir, feature_cache=feature_cache, extra_sets=extra_sets)
-        self.shared_data = shared_data
-        self._shared_datasets: dict[str, Any] = {}
-        self._train_bank = None
-
-    def dataset(self, split: str):
-        if split not in ("val", "test", self.FULL_TRAIN):
-            return super().dataset(split)
-        if split not in self._shared_datasets:
-            from dfshield.data import DeepfakeDataset
-
-            data = self.shared_data
-            read = "train" if split == self.FULL_TRAIN else split
-            names = data.test_datasets if split == "test" else data.train_datasets
-            self._shared_datasets[split] = DeepfakeDataset(
-                data, read, names, augment=False, **self.detector.input_spec()
-            )
-        return self._shared_datasets[split]
-
-    def bank(self, split: str):
-        if split != "train":
-            return super().bank(split)
-        if self._train_bank is None:
-            self._train_bank = self._subset_of_full_bank() or super().bank("train")
-        return self._train_bank
-
-    def _subset_of_full_bank(self):
-        from dfshield.engine.feature_bank import FeatureBank, load_or_extract
-
-        full = load_or_extract(
-            self.detector.backbone,
-            self.dataset(self.FULL_TRAIN),
-            self.feature_cache,
-            device=self.device,
-            batch_size=min(self.cfg.train.batch_size, 256),
-            num_workers=self.cfg.data.num_workers,
-            progress=self.progress,
-            dist_info=self.dist,
-            description="train frames (all videos)",
-        )
-        subset = self.dataset("train")
-        row_of = {key: row for row, key in enumerate(full.frame_keys)}
-        try:
-            rows = [row_of[str(key)] for key in subset.frame_keys]
-        except KeyError:
-            return None
-        index = torch.tensor(rows, dtype=torch.long)
-        labels = full.labels[index]
-        if not torch.equal(labels, torch.as_tensor(subset.labels, dtype=labels.dtype)):
-            return None
-        bank = FeatureBank(
-            full.features[index],
-            labels,
-            [full.video_ids[r] for r in rows],
-            [full.frame_keys[r] for r in rows],
-            full.path,
-        )
-        return bank.to(self.device)
+def subsample_splits(protocol_data: Any, subsample_data: Any) -> SplitProvider:
+    """The splits a run of the study reads: ``train`` is the subsample (``subsample_data``, whose
+    ``json_dir`` holds the filtered JSON copies) with the protocol's full training split as its
+    superset, so a frozen backbone takes its rows from the full training bank; ``val`` and
+    ``test`` are the protocol's own (``protocol_data``), so their banks are shared by every ratio,
+    seed and detector (see the module docstring)."""
+    protocol = SplitProvider.from_data(protocol_data)
+    train = Split(
+        subsample_data,
+        "train",
+        tuple(subsample_data.train_datasets),
+        superset=protocol.split("train"),
+    )
+    return protocol.with_splits({"train": train})
 
 
 # -- the study -------------------------------------------------------------------------------
@@ -179,10 +128,13 @@ def run_imbalance(
     extra_test_cache: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Train and test every detector at every ratio and seed; write the outputs listed in the
-    module docstring. Everything is checked (configs, ratios, extra test sets) before training.
+    module docstring. Everything is checked before anything trains: the ratios, the extra test
+    sets and the run config of every detector at every ratio and seed.
 
     Returns ``{"summary": rows, "runs": rows, "counts": {ratio: {...}}, "run_dir": Path}``.
     """
+    from dfshield.engine.feature_bank import feature_cache_dir
+    from dfshield.engine.trainer import Trainer
     from dfshield.eval.report import plot_roc, write_results
     from dfshield.studies.comparison import load_comparison_configs, run_name
 
@@ -204,9 +156,7 @@ def run_imbalance(
     counts = class_counts(records)
     where = f"the training split of {', '.join(data.train_datasets)}"
     plan = plan_subsample(counts, ratios, minority, where)
-    cache = (
-        Path(feature_cache) if feature_cache else Path(reference.train.output_dir) / "feature_cache"
-    )
+    cache = feature_cache_dir(reference, feature_cache)
     extra_sets = resolve_extra_tests(
         extra_tests,
         data,
@@ -221,31 +171,26 @@ def run_imbalance(
         for ratio, kept in plan.items()
     }
 
-    runs: list[dict[str, Any]] = []
-    is_main = True
+    # every subsample written and every run config loaded before the first detector trains
+    planned = []
     for ratio in ratios:
         for seed in seed_values:
             folder = run_dir / f"ratio-{ratio_text(ratio)}" / f"seed-{seed}"
             kept = select_videos(records, minority, plan[ratio], seed)
             json_dir = write_subsample(data, kept, folder / "data" / "json")
-            write_if_changed(
-                folder / "subsample.json",
-                json.dumps(
-                    {
-                        "ratio": ratio,
-                        "minority": minority,
-                        "seed": seed,
-                        "counts": class_counts(kept),
-                        "protocol_counts": counts,
-                        "json_dir": str(json_dir),
-                        "lmdb_dir": data.lmdb_dir,
-                        "kept_minority_videos": [
-                            r.video_path for r in kept if r.label == LABEL_OF[minority]
-                        ],
-                    },
-                    indent=1,
-                ),
-            )
+            described = {
+                "ratio": ratio,
+                "minority": minority,
+                "seed": seed,
+                "counts": class_counts(kept),
+                "protocol_counts": counts,
+                "json_dir": str(json_dir),
+                "lmdb_dir": data.lmdb_dir,
+                "kept_minority_videos": [
+                    r.video_path for r in kept if r.label == LABEL_OF[minority]
+                ],
+            }
+            write_if_changed(folder / "subsample.json", json.dumps(described, indent=1))
             layer = (
                 f"imbalance ratio {ratio_text(ratio)} seed {seed}",
                 {"data": {"json_dir": str(json_dir)}, "train": {"seed": seed}},
@@ -253,42 +198,41 @@ def run_imbalance(
             configs = load_comparison_configs(
                 specs, protocol, list(overrides or []), [*base_layers, layer]
             )
-            rows, curves = [], {}
-            for spec, label in zip(specs, labels):
-                trainer = SubsampleTrainer(
-                    configs[label],
-                    folder / label,
-                    feature_cache=cache,
-                    shared_data=data,
-                    extra_sets=extra_sets,
-                )
-                summary = trainer.fit()
-                result = trainer.test()
-                extras = trainer.test_extra()
-                is_main = trainer.dist.is_main
-                rows += result_rows(label, main_set, result["metrics"], extras)
-                curves[label] = (result["scores"], result["labels"])
-                curves.update(
-                    {f"{label} on {e['test_set']}": (e["scores"], e["labels"]) for e in extras}
-                )
-                common = {
-                    "detector": label,
-                    "ratio": ratio,
-                    "seed": seed,
-                    "minority": minority,
-                    "train_real_videos": ratio_counts[ratio]["real"],
-                    "train_fake_videos": ratio_counts[ratio]["fake"],
-                    "best_epoch": summary["best_epoch"],
-                }
-                runs.append({**common, "test_set": main_set, **_scalars(result["metrics"])})
-                runs += [
-                    {**common, "test_set": e["test_set"], **_scalars(e["metrics"])} for e in extras
-                ]
-            if is_main:
-                write_results(
-                    folder, rows, title=f"Comparison at {ratio_text(ratio)}:1, seed {seed}"
-                )
-                plot_roc(folder / "roc.png", curves)
+            planned.append((ratio, seed, folder, configs))
+
+    runs: list[dict[str, Any]] = []
+    is_main = True
+    for ratio, seed, folder, configs in planned:
+        rows, curves = [], {}
+        for label in labels:
+            cfg = configs[label]
+            splits = with_extra_tests(subsample_splits(data, cfg.data), extra_sets)
+            trainer = Trainer(cfg, folder / label, feature_cache=cache, splits=splits)
+            summary = trainer.fit()
+            result = trainer.test()
+            extras = run_extra_tests(trainer.evaluator, extra_sets, trainer.run_dir, trainer.name)
+            is_main = trainer.dist.is_main
+            rows += result_rows(label, main_set, result["metrics"], extras)
+            curves[label] = (result["scores"], result["labels"])
+            curves.update(
+                {f"{label} on {e['test_set']}": (e["scores"], e["labels"]) for e in extras}
+            )
+            common = {
+                "detector": label,
+                "ratio": ratio,
+                "seed": seed,
+                "minority": minority,
+                "train_real_videos": ratio_counts[ratio]["real"],
+                "train_fake_videos": ratio_counts[ratio]["fake"],
+                "best_epoch": summary["best_epoch"],
+            }
+            runs.append({**common, "test_set": main_set, **json_ready(result["metrics"])})
+            runs += [
+                {**common, "test_set": e["test_set"], **json_ready(e["metrics"])} for e in extras
+            ]
+        if is_main:
+            write_results(folder, rows, title=f"Comparison at {ratio_text(ratio)}:1, seed {seed}")
+            plot_roc(folder / "roc.png", curves)
 
     summary_rows = summarize(runs)
     if is_main:
@@ -303,13 +247,3 @@ def run_imbalance(
         }
         write_imbalance(run_dir, summary_rows, runs, settings)
     return {"summary": summary_rows, "runs": runs, "counts": ratio_counts, "run_dir": run_dir}
-
-
-def _scalars(metrics: Mapping[str, Any]) -> dict[str, Any]:
-    out = {}
-    for key, value in metrics.items():
-        if isinstance(value, (np.floating, np.integer)):
-            value = value.item()
-        if value is None or isinstance(value, (bool, int, float, str)):
-            out[key] = value
-    return out

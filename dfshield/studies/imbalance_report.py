@@ -1,6 +1,7 @@
 """Imbalance study reports: the mean ± std summary over seeds and the files written from it
-(``imbalance.md``, ``imbalance.csv``, ``imbalance_runs.csv``, ``imbalance.json``, ``imbalance.png``);
-the runs themselves come from :func:`dfshield.studies.imbalance.run_imbalance`.
+(``imbalance.md``, ``imbalance.csv``, ``imbalance_runs.csv``, ``imbalance.json``,
+``imbalance.png``, each written atomically); the runs themselves come from
+:func:`dfshield.studies.imbalance.run_imbalance`.
 
 **Outputs** in the run folder:
 
@@ -22,8 +23,6 @@ the runs themselves come from :func:`dfshield.studies.imbalance.run_imbalance`.
 
 from __future__ import annotations
 
-import json
-import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -31,7 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from dfshield.eval.report import number
+from dfshield.eval.report import number, save_figure
+from dfshield.fileio import atomic_write, write_json_atomic, write_text_atomic
 from dfshield.studies.subsample import majority_class, ratio_text
 
 #: ``(header, metric key, higher is better)`` of the summary tables (frame level).
@@ -114,8 +114,8 @@ def write_imbalance(
         "json": out / "imbalance.json",
         "png": out / "imbalance.png",
     }
-    paths["md"].write_text(format_markdown(summary, settings), encoding="utf-8")
-    with paths["csv"].open("w", newline="", encoding="utf-8") as handle:
+    write_text_atomic(paths["md"], format_markdown(summary, settings))
+    with atomic_write(paths["csv"], newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS, extrasaction="ignore")
         writer.writeheader()
         for row in summary:
@@ -123,30 +123,14 @@ def write_imbalance(
     keys: list[str] = []
     for run in runs:
         keys += [k for k in run if k not in keys]
-    with paths["runs_csv"].open("w", newline="", encoding="utf-8") as handle:
+    with atomic_write(paths["runs_csv"], newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=keys, restval="")
         writer.writeheader()
         for run in runs:
             writer.writerow({k: ("" if v is None else v) for k, v in run.items()})
-    document = _json_ready({"settings": settings, "summary": summary, "runs": runs})
-    paths["json"].write_text(json.dumps(document, indent=2, allow_nan=False), encoding="utf-8")
+    write_json_atomic(paths["json"], {"settings": settings, "summary": summary, "runs": runs})
     plot_imbalance(paths["png"], summary, settings)
     return paths
-
-
-def _json_ready(value: Any) -> Any:
-    """A JSON-safe copy: mappings, lists, numbers (non-finite -> None), strings; others as text."""
-    if isinstance(value, Mapping):
-        return {str(k): _json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_ready(v) for v in value]
-    if isinstance(value, (np.floating, np.integer)):
-        value = value.item()
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    return str(value)
 
 
 def _cell(mean: float | None, std: float | None) -> str:
@@ -284,7 +268,4 @@ def plot_imbalance(
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize="small")
     fig.tight_layout()
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(target, format="png")
-    return target
+    return save_figure(fig, path)

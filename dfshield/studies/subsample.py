@@ -45,10 +45,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from filelock import FileLock
 
 from dfshield._suggest import did_you_mean
 from dfshield.errors import ConfigError, DataError
-from dfshield.eval.extra_test import file_lock
+from dfshield.fileio import write_text_atomic
 
 MINORITY_CLASSES = ("fake", "real")
 LABEL_OF = {"real": 0, "fake": 1}
@@ -288,22 +289,20 @@ def write_subsample(data: Any, kept: Sequence[Any], json_dir: str | os.PathLike)
 def write_if_changed(path: Path, text: str) -> None:
     """Write ``text`` atomically unless the file already holds it (keeps mtimes stable, so
     concurrent ranks and re-runs agree on feature-bank fingerprints)."""
-    with file_lock(path.with_name(f".{path.name}.lock")):
+    with _lock(path):
         if path.is_file() and not path.is_symlink():
             try:
                 if path.read_text(encoding="utf-8") == text:
                     return
             except OSError:
                 pass
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        write_text_atomic(path, text)
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
     import shutil
 
-    with file_lock(target.with_name(f".{target.name}.lock")):
+    with _lock(target):
         if target.is_symlink() and target.resolve() == source:
             return
         if target.exists() or target.is_symlink():
@@ -312,3 +311,11 @@ def _link_or_copy(source: Path, target: Path) -> None:
             target.symlink_to(source)
         except OSError:  # pragma: no cover - file systems without symlinks
             shutil.copy2(source, target)
+
+
+def _lock(path: Path) -> FileLock:
+    """A cross-process lock for writing ``path`` (a ``.<name>.lock`` file beside it), so that
+    ``torchrun`` ranks and concurrent studies write each file once."""
+    lock = path.with_name(f".{path.name}.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(lock)

@@ -1,0 +1,243 @@
+"""Batch sources: how a detector reads its splits, chosen once per run by :func:`batch_source`.
+
+* :class:`BankBatches` — a frozen backbone on single frames: every frame is encoded once into
+  the feature bank (:mod:`dfshield.engine.feature_bank`), the bank is moved whole onto the device,
+  and each epoch the detector may augment it in feature space (latent augmentation) before the
+  head trains on it in shuffled batches. There is no per-epoch DataLoader.
+* :class:`LoaderBatches` — a trainable backbone (or a video detector): a DataLoader over the
+  images, with a ``DistributedSampler`` (and ``set_epoch``) under ``torchrun``.
+
+Both offer the same interface: :meth:`dataset` (a split's dataset, built once from the split
+provider), ``steps_per_epoch()``, ``train_batches(epoch, generator)`` (``data_dict`` batches of
+this rank's share), ``eval_batches(split)`` (this rank's share of a split, each batch with the
+dataset ``index`` of its items) and ``targets(split)`` (labels and full video paths the indices
+refer to). The trainer and the evaluator (:mod:`dfshield.eval.evaluator`) use only these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Subset
+from torch.utils.data.distributed import DistributedSampler
+
+from dfshield.detectors import build_detector
+from dfshield.engine.checkpoint import seed_everything
+from dfshield.engine.distributed import DistInfo, prepare_device
+from dfshield.engine.feature_bank import (
+    FeatureBank,
+    feature_cache_dir,
+    load_or_extract,
+    subset_bank,
+)
+from dfshield.engine.progress import progress_bar
+from dfshield.engine.splits import SplitProvider
+from dfshield.errors import ConfigError
+
+#: rows of a feature bank scored at once when evaluating (the head is small)
+EVAL_ROWS = 4096
+
+
+def batch_source(
+    detector,
+    splits: SplitProvider,
+    cfg,
+    device: torch.device,
+    dist: DistInfo,
+    feature_cache: str | Path | None = None,
+) -> BankBatches | LoaderBatches:
+    """The batch source for ``detector``: the feature bank when it has a frozen frame backbone
+    (``detector.uses_feature_bank``), else a DataLoader over the images."""
+    if detector.uses_feature_bank:
+        return BankBatches(detector, splits, cfg, device, dist, feature_cache)
+    return LoaderBatches(detector, splits, cfg, device, dist)
+
+
+def extract_banks(
+    cfg, splits: Sequence[str], feature_cache: str | Path | None = None
+) -> tuple[dict[str, FeatureBank], bool]:
+    """``dfshield extract``: encode the frames of each split of ``cfg.data`` with the detector's
+    frozen backbone into the feature cache, once (a bank already there is read, not re-encoded).
+    Returns the banks as stored and whether this process is the main rank."""
+    device, dist = prepare_device(cfg.train.device)
+    seed_everything(cfg.train.seed)  # as the trainer builds the detector
+    detector = build_detector(cfg.detector).to(device)
+    if not detector.uses_feature_bank:
+        raise ConfigError(
+            f"detector '{cfg.detector.get('name')}' trains its backbone end to end; only frozen "
+            "backbones have a feature bank"
+        )
+    source = BankBatches(
+        detector, SplitProvider.from_data(cfg.data), cfg, device, dist, feature_cache
+    )
+    return {split: source.encode(split) for split in splits}, dist.is_main
+
+
+def batch_bounds(n: int, batch_size: int, world_size: int = 1) -> list[tuple[int, int]]:
+    """Global batches ``[start, stop)``; a last batch too small for BatchNorm (< 2 a rank) is
+    dropped."""
+    bounds = [(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
+    if bounds and (bounds[-1][1] - bounds[-1][0]) < 2 * world_size and len(bounds) > 1:
+        bounds.pop()
+    return bounds
+
+
+class _Batches:
+    """What both sources share: the run's settings and the datasets of the splits read so far."""
+
+    #: whether the training split is augmented in image space
+    augment_train = False
+
+    def __init__(self, detector, splits: SplitProvider, cfg, device: torch.device, dist: DistInfo):
+        self.detector, self.splits, self.cfg = detector, splits, cfg
+        self.device, self.dist = device, dist
+        self.batch_size = cfg.train.batch_size
+        self.progress = cfg.train.progress and dist.is_main
+        self._datasets: dict[str, Any] = {}
+
+    def dataset(self, split: str):
+        """The shared loader's dataset of ``split``, prepared for the detector (built once)."""
+        if split not in self._datasets:
+            augment = self.augment_train and split == "train"
+            self._datasets[split] = self.splits.dataset(
+                split, self.detector.input_spec(), augment=augment
+            )
+        return self._datasets[split]
+
+
+class LoaderBatches(_Batches):
+    """Images through a DataLoader, every epoch."""
+
+    augment_train = True
+
+    def steps_per_epoch(self) -> int:
+        return max(1, len(self._train_loader(epoch=0)))
+
+    def _train_loader(self, epoch: int):
+        from dfshield.data import make_loader
+
+        dataset = self.dataset("train")
+        per_rank = max(1, self.batch_size // self.dist.world_size)
+        seed = self.cfg.train.seed
+        if self.dist.enabled:
+            sampler = DistributedSampler(
+                dataset,
+                self.dist.world_size,
+                self.dist.rank,
+                shuffle=True,
+                seed=seed,
+                drop_last=True,
+            )
+            sampler.set_epoch(epoch)
+            kwargs = {"sampler": sampler, "shuffle": False}
+        else:
+            kwargs = {"shuffle": True, "generator": torch.Generator().manual_seed(seed + epoch)}
+        return make_loader(dataset, per_rank, drop_last=len(dataset) > per_rank, **kwargs)
+
+    def train_batches(self, epoch: int, generator: torch.Generator) -> Iterator[dict]:
+        """This rank's batches of one epoch (batches of only undecodable frames are left out);
+        the epoch's skipped frames are reported when the last batch has been taken."""
+        for batch in self._train_loader(epoch):
+            yield _on_device(batch, self.device, non_blocking=True)
+        self.dataset("train").report_bad_frames()
+
+    def eval_batches(self, split: str) -> Iterator[dict]:
+        from dfshield.data import make_loader
+
+        dataset = self.dataset(split)
+        loader = make_loader(
+            Subset(dataset, list(range(self.dist.rank, len(dataset), self.dist.world_size))),
+            self.batch_size,
+            shuffle=False,
+            num_workers=self.cfg.data.num_workers,
+        )
+        for batch in progress_bar(loader, enabled=self.progress, desc="predicting"):
+            yield _on_device(batch, self.device)
+
+    def targets(self, split: str) -> tuple[np.ndarray, list[str]]:
+        dataset = self.dataset(split)
+        return np.asarray(dataset.labels), dataset.video_ids
+
+
+class BankBatches(_Batches):
+    """The frozen backbone's features, encoded once, held whole on the device.
+
+    Args (beyond the shared ones):
+        feature_cache: folder of feature banks shared between runs (default
+            ``<train.output_dir>/feature_cache``).
+    """
+
+    def __init__(self, detector, splits, cfg, device, dist, feature_cache=None):
+        super().__init__(detector, splits, cfg, device, dist)
+        self.feature_cache = feature_cache_dir(cfg, feature_cache)
+        self._banks: dict[str, FeatureBank] = {}
+
+    def encode(self, split: str) -> FeatureBank:
+        """The split's bank as stored (memory-mapped): read from the cache, or encoded once.
+        A split with a superset takes its rows from the superset's bank."""
+        superset = self.splits.split(split).superset
+        if superset is not None:
+            full = self._load_or_extract(
+                superset.dataset(self.detector.input_spec()), f"{split} frames (all videos)"
+            )
+            subset = subset_bank(full, self.dataset(split))
+            if subset is not None:
+                return subset
+        return self._load_or_extract(self.dataset(split), f"{split} frames")
+
+    def _load_or_extract(self, dataset, description: str) -> FeatureBank:
+        return load_or_extract(
+            self.detector.backbone,
+            dataset,
+            self.feature_cache,
+            device=self.device,
+            batch_size=min(self.batch_size, 256),
+            num_workers=self.cfg.data.num_workers,
+            progress=self.progress,
+            dist_info=self.dist,
+            description=description,
+        )
+
+    def bank(self, split: str) -> FeatureBank:
+        """The split's bank on the device (encoded or read once, then kept)."""
+        if split not in self._banks:
+            self._banks[split] = self.encode(split).to(self.device)
+        return self._banks[split]
+
+    def steps_per_epoch(self) -> int:
+        rows = len(self.bank("train")) * self.detector.feature_copies
+        return len(batch_bounds(rows, self.batch_size, self.dist.world_size))
+
+    def train_batches(self, epoch: int, generator: torch.Generator) -> Iterator[dict]:
+        """The (augmented) bank in a shuffled order, in global batches of which this rank takes
+        every ``world_size``-th row."""
+        bank = self.bank("train")
+        features, labels = self.detector.augment_features(bank.features, bank.labels, generator)
+        order = torch.randperm(len(labels), generator=generator, device=labels.device)
+        rank, world = self.dist.rank, self.dist.world_size
+        for start, stop in batch_bounds(len(labels), self.batch_size, world):
+            index = order[start:stop][rank::world]
+            yield {"feature": features[index], "label": labels[index], "image": None}
+
+    def eval_batches(self, split: str) -> Iterator[dict]:
+        bank = self.bank(split)
+        mine = list(range(self.dist.rank, len(bank), self.dist.world_size))
+        for start in range(0, len(mine), EVAL_ROWS):
+            index = mine[start : start + EVAL_ROWS]
+            rows = torch.tensor(index, device=self.device)
+            yield {"feature": bank.features[rows], "image": None, "index": index}
+
+    def targets(self, split: str) -> tuple[np.ndarray, list[str]]:
+        bank = self.bank(split)
+        return bank.labels.cpu().numpy(), bank.video_ids
+
+
+def _on_device(batch: dict, device: torch.device, non_blocking: bool = False) -> dict:
+    return {
+        key: (value.to(device, non_blocking=non_blocking) if torch.is_tensor(value) else value)
+        for key, value in batch.items()
+    }

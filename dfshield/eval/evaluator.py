@@ -1,0 +1,171 @@
+"""One evaluator: how a detector is run to score data, for every command that scores.
+
+* :func:`amp_dtype` — the one autocast policy of the trained part (``train.amp``), used by the
+  training step, validation, ``dfshield test``, extra test sets, ``predict`` and ``robustness``.
+* :func:`forward_batch` — the one forward pass that scores a batch: bank features run the head
+  alone in float32 (as validation always has; a frozen backbone autocasts itself by its own
+  ``precision``), images run the whole detector under the autocast policy. The
+  :class:`~dfshield.eval.inference.Scorer` calls it too, so a frame scores the same through
+  ``predict`` as through ``dfshield test``.
+* :class:`Evaluator` — scores a split of a batch source (:mod:`dfshield.engine.batches`) into
+  :class:`~dfshield.eval.predictions.Predictions`, gathered over ``torchrun`` ranks, computes its
+  metrics and writes ``test_metrics.json`` / ``test_scores.csv``.
+* :func:`evaluate_checkpoint` — ``dfshield test``: a checkpoint on the test split and on extra test
+  sets, without a trainer.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dfshield.detectors.backbone import autocast_dtype
+from dfshield.engine.batches import batch_source
+from dfshield.engine.checkpoint import detector_from_checkpoint, load_checkpoint, seed_everything
+from dfshield.engine.distributed import gather_objects, prepare_device
+from dfshield.engine.splits import SplitProvider
+from dfshield.eval.extra_test import result_rows, run_extra_tests, with_extra_tests
+from dfshield.eval.predictions import (
+    Predictions,
+    assemble,
+    batch_items,
+    evaluate_predictions,
+    write_scores,
+)
+from dfshield.eval.report import plot_roc, write_results
+from dfshield.fileio import write_json_atomic
+
+
+def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``train.amp`` on ``device`` (None: autocast off).
+
+    ``bf16``: bfloat16 on a GPU; ``auto``: bfloat16 on a GPU that supports it, else off; ``none``
+    and the CPU: off. Never float16, which training would need loss scaling for (PyTorch offers
+    none for closure-based optimisers such as SAM); scoring follows training so that a frame
+    scores as it did during validation.
+    """
+    if amp == "auto" and not (device.type == "cuda" and torch.cuda.is_bf16_supported()):
+        return None
+    return autocast_dtype("none" if amp == "none" else "bf16", device)
+
+
+def forward_batch(detector, data: Mapping[str, Any], dtype: torch.dtype | None) -> dict:
+    """``detector(data, inference=True)`` for scoring: the ``pred_dict`` of one batch already on
+    the detector's device. ``data["feature"]`` (bank features) runs the head in float32; images
+    run under autocast to ``dtype`` (None: off)."""
+    if data.get("feature") is not None:
+        return detector(data, inference=True)
+    device_type = data["image"].device.type
+    with torch.autocast(device_type, dtype=dtype, enabled=dtype is not None):
+        return detector(data, inference=True)
+
+
+def pred_scores(pred: Mapping[str, torch.Tensor]) -> dict[str, np.ndarray]:
+    """float64 arrays of a ``pred_dict``: ``logit`` and ``prob`` ``(B,)``; a video detector's
+    frame head adds ``frame_logit`` and ``frame_prob`` ``(B, T)``."""
+    out = {
+        "logit": pred["cls"].float().cpu().double().numpy().reshape(-1),
+        "prob": pred["prob"].float().cpu().double().numpy().reshape(-1),
+    }
+    if "frame_prob" in pred:
+        out["frame_logit"] = pred["frame_cls"].float().cpu().double().numpy()
+        out["frame_prob"] = pred["frame_prob"].float().cpu().double().numpy()
+    return out
+
+
+class Evaluator:
+    """Scores the splits of a batch source with a detector and computes their metrics.
+
+    Args:
+        detector: the detector (its weights as they are: the trainer's current ones, or a
+            checkpoint's).
+        batches: a :class:`~dfshield.engine.batches.BankBatches` or
+            :class:`~dfshield.engine.batches.LoaderBatches` over the detector's splits.
+        dtype: the autocast dtype of image batches (:func:`amp_dtype`).
+    """
+
+    def __init__(self, detector, batches, dtype: torch.dtype | None):
+        self.detector, self.batches, self.dtype = detector, batches, dtype
+
+    @torch.no_grad()
+    def predict(self, split: str) -> Predictions:
+        """P(fake) of every frame of a split (and of every clip, for video detectors), with labels
+        and full video paths, gathered over every rank in dataset order."""
+        self.detector.eval()
+        local = []
+        for data in self.batches.eval_batches(split):
+            scores = pred_scores(forward_batch(self.detector, data, self.dtype))
+            local += batch_items(data["index"], scores)
+        items = [item for part in gather_objects(local, self.batches.dist) for item in part]
+        labels, video_ids = self.batches.targets(split)
+        return assemble(items, labels, video_ids)
+
+    def evaluate(self, split: str, bootstrap: int = 1000) -> tuple[dict[str, Any], Predictions]:
+        """Frame- and video-level metrics of a split. Video level is the mean frame probability
+        per full video path, or, for a video detector, its video head (``video_source`` says
+        which)."""
+        predictions = self.predict(split)
+        return evaluate_predictions(predictions, bootstrap=bootstrap), predictions
+
+    def test(
+        self, split: str, folder: str | os.PathLike, header: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Evaluate a split and write ``test_metrics.json`` (``header`` then the metrics) and
+        ``test_scores.csv`` into ``folder`` (main rank). Returns ``{"metrics", "predictions",
+        "scores", "labels", "video_ids"}``."""
+        metrics, predictions = self.evaluate(split)
+        if self.batches.dist.is_main:
+            folder = Path(folder)
+            write_scores(folder / "test_scores.csv", predictions)
+            write_json_atomic(folder / "test_metrics.json", {**header, **metrics})
+        return {
+            "metrics": metrics,
+            "scores": predictions.scores,
+            "labels": predictions.labels,
+            "video_ids": predictions.video_ids,
+            "predictions": predictions,
+        }
+
+
+def evaluate_checkpoint(
+    cfg,
+    checkpoint: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    feature_cache: str | os.PathLike | None = None,
+    extra_sets: Sequence[Any] = (),
+) -> tuple[list[dict[str, Any]], bool]:
+    """``dfshield test``: load a checkpoint of ``cfg``'s detector and evaluate it on ``cfg.data``'s
+    test split and on each extra test set (:mod:`dfshield.eval.extra_test`).
+
+    Writes into ``out_dir``: ``test_metrics.json`` / ``test_scores.csv`` (and the same under
+    ``extra_tests/<set>/``), then ``results.md`` / ``.csv`` / ``.json`` with one row per test set
+    and ``roc.png`` with one line per row. Returns the rows and whether this process is the main
+    rank (the one that wrote the files).
+    """
+    name = str(cfg.detector.get("name"))
+    path = Path(checkpoint)
+    device, dist = prepare_device(cfg.train.device)
+    seed_everything(cfg.train.seed)  # as the trainer builds the detector
+    payload = load_checkpoint(path, expected_detector=name)
+    detector = detector_from_checkpoint(cfg.detector, payload, path).to(device)
+    splits = with_extra_tests(SplitProvider.from_data(cfg.data), extra_sets)
+    batches = batch_source(detector, splits, cfg, device, dist, feature_cache)
+    evaluator = Evaluator(detector, batches, amp_dtype(cfg.train.amp, device))
+    header = {"detector": name, "checkpoint_epoch": payload["epoch"]}
+    result = evaluator.test("test", out_dir, header)
+    extras = run_extra_tests(evaluator, extra_sets, out_dir, name)
+    main_set = f"{', '.join(cfg.data.test_datasets)} test"
+    rows = result_rows(name, main_set, result["metrics"], extras)
+    if dist.is_main:
+        title = f"{name}: {main_set} split" + (" and extra test sets" if extras else "")
+        write_results(out_dir, rows, title=title)
+        curves = {name: (result["scores"], result["labels"])}
+        curves.update({f"{name} on {e['test_set']}": (e["scores"], e["labels"]) for e in extras})
+        plot_roc(Path(out_dir) / "roc.png", curves)
+    return rows, dist.is_main
