@@ -69,7 +69,7 @@ def _md_row(md: str, detector: str) -> list[str]:
 
 
 def _md_header(md: str) -> list[str]:
-    line = next(l for l in md.splitlines() if l.startswith("| Detector"))
+    line = next(line for line in md.splitlines() if line.startswith("| Detector"))
     return [c.strip() for c in line.strip().strip("|").split("|")][1:]
 
 
@@ -141,13 +141,13 @@ def test_format_table_for_terminal():
     lines = text.splitlines()
     assert lines[0].split()[:3] == ["Detector", "ACC", "AUC"]
     assert set(lines[1].replace(" ", "")) == {"-"}
-    spcup = next(l for l in lines if l.startswith("spcup"))
+    spcup = next(line for line in lines if line.startswith("spcup"))
     assert "0.9691*" in spcup and "0.0932" in spcup and "0.0932*" not in spcup
-    linear = next(l for l in lines if l.startswith("clip_linear"))
+    linear = next(line for line in lines if line.startswith("clip_linear"))
     assert "0.0800*" in linear
     assert "—" in spcup and "macro" in lines[-1]
     # columns line up
-    assert len({len(l) for l in lines[:2]}) == 1
+    assert len({len(line) for line in lines[:2]}) == 1
 
 
 def test_report_from_compute_metrics_rows(tmp_path):

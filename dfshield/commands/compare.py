@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     rows = run_comparison(configs, run_dir, feature_cache=args.feature_cache)
     print(format_table(rows))
     print(
-        f"run folder: {run_dir} (results.md, results.csv, results.json, roc.png, one folder a detector)"
+        f"run folder: {run_dir} (results.md, results.csv, results.json, roc.png, "
+        "one folder a detector)"
     )
     return 0

@@ -1,4 +1,5 @@
-"""``dfshield imbalance``: the comparison at several real:fake training ratios, mean ± std over seeds.
+"""``dfshield imbalance``: the comparison at several real:fake training ratios, mean ± std
+over seeds.
 
 The minority class of the training split is subsampled by video (seeded, exact counts) to each
 ratio; validation and test stay fixed. See :mod:`dfshield.studies.subsample` for the definition

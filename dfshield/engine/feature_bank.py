@@ -1,5 +1,6 @@
 """Feature bank: a frozen backbone encodes each frame once, and every epoch and every detector of
-a comparison reuses the result (the SP Cup paper's "feature bank C", methods.md §1).
+a comparison reuses the result (the SP Cup paper's "feature bank C",
+docs/methods.md §6).
 
 A bank is identified by a fingerprint of everything that determines its features — backbone,
 weights, feature layer, preprocessing, precision and the exact frame list (with the dataset files

@@ -1,6 +1,6 @@
 """Frame- and video-level metrics for binary deepfake detection.
 
-Conventions (see ``docs/design.md``): labels are fake = 1 (the positive class) and real = 0;
+Conventions (see ``docs/architecture.md``): labels are fake = 1 (the positive class) and real = 0;
 ``scores`` are probabilities of *fake*, ``P(fake) = sigmoid(logit)``, in ``[0, 1]``.
 A sample is predicted fake when ``prob >= threshold``.
 
