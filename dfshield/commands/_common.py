@@ -7,27 +7,44 @@ import time
 from pathlib import Path
 
 
-def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--protocol``, ``--set`` and ``--feature-cache``."""
-    parser.add_argument(
-        "--protocol",
-        metavar="FILE",
-        help="protocol YAML (data, splits, epochs, batch, seed, selection metric); "
-        "default configs/protocol.yaml",
+def add_detector_arguments(parser: argparse.ArgumentParser, required: bool = False) -> None:
+    """``--detector NAME`` or ``--config FILE``: the detector config of a run."""
+    source = parser.add_mutually_exclusive_group(required=required)
+    source.add_argument(
+        "--detector",
+        metavar="NAME",
+        help="a detector config shipped in configs/detectors/ (e.g. spcup)",
     )
+    source.add_argument("--config", metavar="FILE", help="a detector YAML file of your own")
+
+
+def add_set_argument(parser: argparse.ArgumentParser, example: str = "train.epochs=5") -> None:
+    """``--set KEY=VALUE`` (repeatable; values are YAML), collected in ``args.overrides``."""
     parser.add_argument(
         "--set",
         dest="overrides",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a config value, e.g. --set train.epochs=5 (repeatable; values are YAML)",
+        help=f"override a config value, e.g. --set {example} (repeatable; values are YAML)",
     )
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, feature_cache: bool = True) -> None:
+    """``--protocol``, ``--set`` and (unless ``feature_cache`` is False) ``--feature-cache``."""
     parser.add_argument(
-        "--feature-cache",
-        metavar="DIR",
-        help="folder of cached feature banks (default <train.output_dir>/feature_cache)",
+        "--protocol",
+        metavar="FILE",
+        help="protocol YAML (data, splits, epochs, batch, seed, selection metric); "
+        "default configs/protocol.yaml",
     )
+    add_set_argument(parser)
+    if feature_cache:
+        parser.add_argument(
+            "--feature-cache",
+            metavar="DIR",
+            help="folder of cached feature banks (default <train.output_dir>/feature_cache)",
+        )
 
 
 def add_extra_test_argument(parser: argparse.ArgumentParser) -> None:

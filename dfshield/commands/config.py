@@ -7,26 +7,12 @@ from __future__ import annotations
 
 import argparse
 
+from dfshield.commands._common import add_config_arguments, add_detector_arguments
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument(
-        "--detector",
-        metavar="NAME",
-        help="a detector config shipped in configs/detectors/ (e.g. spcup)",
-    )
-    source.add_argument("--config", metavar="FILE", help="a detector YAML file of your own")
-    parser.add_argument(
-        "--protocol", metavar="FILE", help="protocol YAML; default configs/protocol.yaml"
-    )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config value, e.g. --set loss.alpha=0.3 (repeatable; values are YAML)",
-    )
+    add_detector_arguments(parser)
+    add_config_arguments(parser, feature_cache=False)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dfshield.commands._common import timestamped_dir
+from dfshield.commands._common import add_set_argument, timestamped_dir
 from dfshield.studies.demo import DEMO_DETECTORS
 
 
@@ -20,14 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--run-dir", metavar="DIR", help="run folder (default runs/demo-<time>)")
     parser.add_argument("--detectors", nargs="+", default=DEMO_DETECTORS, metavar="NAME")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a protocol value, e.g. --set train.epochs=10",
-    )
+    add_set_argument(parser, example="train.epochs=10")
 
 
 def run(args: argparse.Namespace) -> int:

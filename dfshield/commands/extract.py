@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from dfshield.commands._common import add_config_arguments
+from dfshield.commands._common import add_config_arguments, add_detector_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument(
-        "--detector", metavar="NAME", help="a detector config (its backbone is used)"
-    )
-    source.add_argument("--config", metavar="FILE", help="a detector YAML file of your own")
+    add_detector_arguments(parser, required=True)
     add_config_arguments(parser)
     parser.add_argument(
         "--splits", nargs="+", default=["train", "val", "test"], choices=["train", "val", "test"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dfshield.commands._common import timestamped_dir
+from dfshield.commands._common import add_set_argument, timestamped_dir
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,15 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add(
         "--protocol", metavar="FILE", help="protocol YAML whose data section replaces the saved one"
     )
-    add(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config value of every checkpoint, e.g. --set "
-        "data.test_datasets=[Celeb-DF-v2] (repeatable; values are YAML)",
-    )
+    add_set_argument(parser, example="data.test_datasets=[Celeb-DF-v2]")
     add(
         "--perturbations",
         metavar="LIST",

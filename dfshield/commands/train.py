@@ -6,17 +6,15 @@ import argparse
 import json
 from pathlib import Path
 
-from dfshield.commands._common import add_config_arguments, timestamped_dir
+from dfshield.commands._common import (
+    add_config_arguments,
+    add_detector_arguments,
+    timestamped_dir,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument(
-        "--detector",
-        metavar="NAME",
-        help="a detector config shipped in configs/detectors/ (e.g. spcup)",
-    )
-    source.add_argument("--config", metavar="FILE", help="a detector YAML file of your own")
+    add_detector_arguments(parser)
     add_config_arguments(parser)
     parser.add_argument(
         "--run-dir", metavar="DIR", help="run folder (default <train.output_dir>/<detector>-<time>)"
