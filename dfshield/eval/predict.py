@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from dfshield.errors import ConfigError
+from dfshield.eval.report import text_table
 from dfshield.fileio import atomic_write, write_json_atomic
 from dfshield.media.pipeline import (
     IMAGE_EXTENSIONS,
@@ -420,17 +421,7 @@ def format_rows(rows: list[dict], show_frames: bool = False) -> str:
                 _shorten(row["message"]),
             ]
         )
-    widths = [max(len(line[k]) for line in lines) for k in range(len(header) - 1)]
-    out = []
-    for n, line in enumerate(lines):
-        cells = [
-            c.ljust(w) if k in (0, 1, 5, 6) else c.rjust(w)
-            for k, (c, w) in enumerate(zip(line, widths))
-        ]
-        out.append("  ".join(cells + [line[-1]]).rstrip())
-        if n == 0:
-            out.append("  ".join("-" * w for w in widths) + "  ----")
-    return "\n".join(out)
+    return "\n".join(text_table(lines, left=(0, 1, 5, 6), free_last=True))
 
 
 def _shorten(text: str, limit: int = 90) -> str:

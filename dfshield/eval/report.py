@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -124,18 +124,30 @@ def format_table(rows: Sequence[Mapping[str, Any]], *, macro: bool = True) -> st
     for row, cells, marks in zip(rows, shown, best):
         marked = [c + ("*" if m else " ") for c, m in zip(cells, marks)]
         table.append([str(row["detector"]), *marked])
-    widths = [max(len(r[k]) for r in table) for k in range(len(table[0]))]
-    lines = []
-    for n, r in enumerate(table):
-        lines.append(
-            "  ".join(
-                c.ljust(w) if k == 0 else c.rjust(w) for k, (c, w) in enumerate(zip(r, widths))
-            ).rstrip()
-        )
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
+    lines = text_table(table)
     lines.append(_footnote(macro, "marked *"))
     return "\n".join(lines)
+
+
+def text_table(
+    table: Sequence[Sequence[str]], left: Collection[int] = (0,), free_last: bool = False
+) -> list[str]:
+    """Lines of an aligned plain-text table: ``table[0]`` is the header, underlined with dashes;
+    columns in ``left`` are left-aligned, the others right-aligned (numbers), two spaces apart.
+    ``free_last`` leaves the last column unpadded (a free-text note)."""
+    aligned = len(table[0]) - 1 if free_last else len(table[0])
+    widths = [max(len(row[k]) for row in table) for k in range(aligned)]
+    dashes = ["-" * w for w in widths] + (["----"] if free_last else [])
+    lines = []
+    for n, row in enumerate(table):
+        cells = [
+            cell.ljust(w) if k in left else cell.rjust(w)
+            for k, (cell, w) in enumerate(zip(row, widths))
+        ]
+        lines.append("  ".join(cells + list(row[aligned:])).rstrip())
+        if n == 0:
+            lines.append("  ".join(dashes))
+    return lines
 
 
 def write_results(

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dfshield.eval.report import text_table
 from dfshield.fileio import atomic_write, write_json_atomic, write_text_atomic
 
 METRICS = (("AUC", "auc"), ("ACC", "acc"), ("EER", "eer"), ("video AUC", "video_auc"))
@@ -192,17 +193,7 @@ def format_table(result: RobustnessResult, key: str = "auc") -> str:
         [p.name, *(_cell(row[label].get(key)) for label in labels)]
         for p, row in zip(result.perturbations, result.rows)
     ]
-    widths = [max(len(r[k]) for r in table) for k in range(len(table[0]))]
-    lines = [f"{title} per perturbation"]
-    for n, r in enumerate(table):
-        lines.append(
-            "  ".join(
-                c.ljust(w) if k == 0 else c.rjust(w) for k, (c, w) in enumerate(zip(r, widths))
-            ).rstrip()
-        )
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return "\n".join([f"{title} per perturbation", *text_table(table)])
 
 
 def _markdown(result: RobustnessResult) -> str:
