@@ -184,7 +184,8 @@ def load_dataset_info(json_dir: str | os.PathLike, dataset: str) -> dict:
     )
 
 
-def _is_level_mapping(node: Any) -> bool:
+def is_level_mapping(node: Any) -> bool:
+    """True for a ``{c23: {...}, c40: {...}}`` level of an FF-family JSON split."""
     return (
         isinstance(node, dict)
         and bool(node)
@@ -202,7 +203,7 @@ def _videos_of(node: Any, dataset: str, group: str, split: str, level: str, forc
             f"dataset '{dataset}': label group '{group}', split '{split}' must be a "
             f"mapping of videos (or of compression levels), got {type(node).__name__}"
         )
-    if _is_level_mapping(node):
+    if is_level_mapping(node):
         if level not in node:
             raise DataError(
                 f"dataset '{dataset}': label group '{group}', split '{split}' has no "
@@ -316,7 +317,7 @@ def read_split(
 
 def _has_levels(info: dict) -> bool:
     return any(
-        _is_level_mapping(s) for g in info.values() if isinstance(g, dict) for s in g.values()
+        is_level_mapping(s) for g in info.values() if isinstance(g, dict) for s in g.values()
     )
 
 

@@ -206,17 +206,6 @@ def select_videos(records: Sequence[Any], minority: str, n_keep: int, seed: int)
     )
 
 
-def _is_level_mapping(node: Any) -> bool:
-    from dfshield.data.index import COMPRESSION_LEVELS
-
-    return (
-        isinstance(node, dict)
-        and bool(node)
-        and all(k in COMPRESSION_LEVELS for k in node)
-        and all(isinstance(v, dict) for v in node.values())
-    )
-
-
 def _filter_videos(videos: Any, keep: set[str]) -> Any:
     from dfshield.data.index import video_path_of
     from dfshield.media.frames import sort_frames
@@ -235,6 +224,8 @@ def _filter_videos(videos: Any, keep: set[str]) -> Any:
 def filter_train_split(info: dict, keep: set[str]) -> dict:
     """A copy of a dataset JSON whose ``train`` split (at every compression level) holds only the
     videos whose full video path is in ``keep``; every other split is unchanged."""
+    from dfshield.data.index import is_level_mapping
+
     result = {}
     for dataset, groups in info.items():
         if not isinstance(groups, dict):
@@ -246,7 +237,7 @@ def filter_train_split(info: dict, keep: set[str]) -> dict:
                 new_groups[group] = splits
                 continue
             node = splits["train"]
-            if _is_level_mapping(node):
+            if is_level_mapping(node):
                 node = {level: _filter_videos(videos, keep) for level, videos in node.items()}
             else:
                 node = _filter_videos(node, keep)
