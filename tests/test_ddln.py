@@ -191,10 +191,12 @@ def test_a_few_steps_reduce_the_loss_end_to_end():
 
 def test_bad_options_name_the_key():
     for key, value in (("gru_layers", 0), ("gru_hidden", 2.5), ("input_size", "64")):
-        with pytest.raises(ConfigError, match=f"detector.{key}"):
+        with pytest.raises(ConfigError, match=f"detector 'ddln': '{key}' must be an integer >= 1"):
             tiny(**{key: value})
     for key, value in (("alpha", 1.5), ("beta", -0.1), ("beta", None)):
-        with pytest.raises(ConfigError, match=rf"detector.{key} must be a number in \[0, 1\]"):
+        with pytest.raises(
+            ConfigError, match=rf"detector 'ddln': '{key}' must be a number in \[0, 1\]"
+        ):
             tiny(**{key: value})
     with pytest.raises(
         ConfigError, match=r"image_size \(48\) differs from detector.input_size \(32\)"

@@ -28,6 +28,7 @@ from dfshield.detectors import timm_backbone  # noqa: F401  (registers the "timm
 from dfshield.detectors.base import BaseDetector
 from dfshield.errors import ConfigError
 from dfshield.registry import BACKBONE, DETECTOR
+from dfshield.validation import integer, number
 
 DEFAULT_BACKBONE = {"name": "timm", "model": "resnet50", "pretrained": True, "freeze": False}
 
@@ -64,25 +65,18 @@ class DDLNDetector(BaseDetector):
         alpha: float | None = 0.5,
         beta: float = 0.5,
     ):
-        for key, value in (
-            ("input_size", input_size),
-            ("gru_layers", gru_layers),
-            ("gru_hidden", gru_hidden),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"detector.{key} must be a positive integer, got {value!r}")
-        for key, value in (("alpha", alpha), ("beta", beta)):
-            if value is None and key == "alpha":
-                continue
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or not 0 <= value <= 1
-            ):
-                raise ConfigError(
-                    f"detector.{key} must be a number in [0, 1], got {value!r}"
-                    + (" (or null to use the loss section's own weights)" if key == "alpha" else "")
-                )
+        owner = "detector 'ddln'"
+        input_size, gru_layers, gru_hidden = (
+            integer(owner, key, value, low=1)
+            for key, value in (
+                ("input_size", input_size),
+                ("gru_layers", gru_layers),
+                ("gru_hidden", gru_hidden),
+            )
+        )
+        if alpha is not None:  # null: the loss section's own weights
+            alpha = number(owner, "alpha", alpha, low=0, high=1)
+        beta = number(owner, "beta", beta, low=0, high=1)
         super().__init__(_backbone_config(backbone, input_size))
         if self.backbone.image_size != input_size:
             raise ConfigError(
@@ -92,7 +86,7 @@ class DDLNDetector(BaseDetector):
                 f"detector.input_size: {self.backbone.image_size}"
             )
         self.input_size, self.gru_layers, self.gru_hidden = input_size, gru_layers, gru_hidden
-        self.alpha = None if alpha is None else float(alpha)
+        self.alpha = alpha
         self.beta = float(beta)
         self.gru = nn.GRU(
             self.backbone.feature_dim, gru_hidden, num_layers=gru_layers, batch_first=True
