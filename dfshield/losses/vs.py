@@ -43,8 +43,9 @@ class VSLoss(nn.Module):
         weights: ``balanced`` (ω_y = n / (2·n_y) from the training class counts),
             ``none`` (ω = 1), or ``{fake: w, real: w}`` (each >= 0).
         class_counts: training-set counts ``{real: n_real, fake: n_fake}``; needed only for
-            ``balanced``. Give them here or at build time
-            (``build_loss(cfg, class_counts=...)``); the config value wins.
+            ``balanced``. The trainer passes the counts of the training split at build time
+            (``build_loss(cfg, class_counts=...)``); run configs cannot set them (they would
+            go stale when the data changes), Python callers may.
         reduction: ``mean`` or ``none``.
         """
         super().__init__()
@@ -83,10 +84,10 @@ def _weights(weights: Any, class_counts: Any) -> dict[str, float]:
             return {"fake": 1.0, "real": 1.0}
         if counts is None:
             raise ConfigError(
-                "loss 'vs': weights: balanced needs the training-set class counts. Pass them in "
-                "the loss config (class_counts: {real: N_REAL, fake: N_FAKE}) or at build time "
-                "(build_loss(cfg, class_counts={'real': n_real, 'fake': n_fake})), or set "
-                "weights: none or weights: {fake: w, real: w}"
+                "loss 'vs': weights: balanced needs the training-set class counts, which the "
+                "trainer passes at build time (build_loss(cfg, class_counts={'real': n_real, "
+                "'fake': n_fake})); outside the trainer pass them so, or set weights: none or "
+                "weights: {fake: w, real: w}"
             )
         empty = [name for name in _checks.CLASSES if counts[name] == 0]
         if empty:
