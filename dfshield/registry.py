@@ -10,6 +10,10 @@ Add a class, decorate it, name it in a YAML file::
 
     loss = LOSS.build({"name": "my_loss", "margin": 0.2})
 
+A registry is also read the way DeepfakeBench reads its own: ``DETECTOR[name]`` (same as
+``DETECTOR.get(name)``), ``name in DETECTOR``, ``for name in DETECTOR`` (sorted names) and
+``len(DETECTOR)``.
+
 Built-in entries are imported the first time a registry is read. User code registers itself when
 its module is imported: ``dfshield --import my_module_or_file.py`` or ``imports:`` in the config
 (``dfshield.plugins.import_plugins``), and installed packages add entries through the entry-point
@@ -196,6 +200,11 @@ class Registry:
         list`` prints)."""
         doc = (inspect.getdoc(self.get(name)) or "").strip()
         return " ".join(doc.split("\n\n")[0].split()) if doc else "(no description)"
+
+    def __getitem__(self, name: str) -> Any:
+        """``DETECTOR[name]``, DeepfakeBench's lookup (``DETECTOR[config['model_name']]``): the
+        same entry and the same unknown-name error as :meth:`get`."""
+        return self.get(name)
 
     def __contains__(self, name: object) -> bool:
         self._load()

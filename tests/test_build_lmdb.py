@@ -17,6 +17,7 @@ import cv2
 import lmdb
 import numpy as np
 import pytest
+import yaml
 
 from dfshield.commands import build_lmdb
 from dfshield.datasets import builder, sources
@@ -123,8 +124,8 @@ def noise_frames(n: int, seed: int = 0, h: int = 64, w: int = 96) -> list[np.nda
 # ---------------------------------------------------------------------------------------------
 def test_label_dict_and_keys_follow_deepfakebench():
     assert label_dict_for("MyFaces") == {"MyFaces_real": 0, "MyFaces_fake": 1}
-    assert frame_key("MyFaces", "fake", "abc", 7) == "MyFaces\\fake\\frames\\abc\\007.png"
-    assert frame_key("MyFaces", 0, "abc", 1005) == "MyFaces\\real\\frames\\abc\\1005.png"
+    assert frame_key("MyFaces", "fake", "abc", 7) == "MyFaces\\fake\\frames\\fake_abc\\007.png"
+    assert frame_key("MyFaces", 0, "abc", 1005) == "MyFaces\\real\\frames\\real_abc\\1005.png"
     with pytest.raises(DataError):
         frame_key("MyFaces", "fake", "a/b", 0)
 
@@ -189,6 +190,56 @@ def test_writer_round_trip_and_map_growth(tmp_path):
             assert decode_png(values[key]).shape == (64, 64, 3)
     assert set(values) == {k for _, fr in vids.values() for k in fr}
     assert summary.bytes_written == sum(len(v) for v in values.values())
+
+
+def test_video_folders_are_unique_across_classes(tmp_path):
+    # DeepfakeBench's video-level metrics group frames by the name of their parent folder only
+    rng = np.random.default_rng(1)
+    with DatasetWriter(tmp_path, "Same") as writer:
+        for label in ("real", "fake"):
+            for video in ("001", "002"):
+                frames = [(i, rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)) for i in range(3)]
+                writer.add_video(video, label, frames, split="test")
+    info, _ = read_dataset(tmp_path, "Same")
+    by_folder: dict[str, set] = {}
+    for (lab, vid), (_split, frames) in videos_of(info, "Same").items():
+        for key in frames:
+            by_folder.setdefault(key.split("\\")[-2], set()).add((lab, vid))
+    assert len(by_folder) == 4 and all(len(videos) == 1 for videos in by_folder.values())
+    assert set(by_folder) == {"real_001", "real_002", "fake_001", "fake_002"}
+
+
+def test_deepfakebench_yaml_beside_the_json(tmp_path):
+    def build(name):
+        with DatasetWriter(tmp_path / "out", name) as writer:
+            for label in ("real", "fake"):
+                writer.add_video("v", label, [(0, np.zeros((8, 8, 3), np.uint8))], split="train")
+        return writer.summary
+
+    summary = build("First")
+    path = tmp_path / "out" / "json" / "deepfakebench.yaml"
+    assert summary.deepfakebench_yaml == str(path.resolve())
+    assert f"DeepfakeBench settings: {path.resolve()}" in summary.format()
+    settings = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert settings["label_dict"] == label_dict_for("First") and settings["lmdb"] is True
+    assert (Path(settings["lmdb_dir"]) / "First_lmdb" / "data.mdb").is_file()
+    assert (Path(settings["dataset_json_folder"]) / "First.json").is_file()
+    text = path.read_text(encoding="utf-8")
+    # train.py's override of the JSON folder whenever lmdb is true, and the way around it
+    assert "config['dataset_json_folder'] = 'preprocessing/dataset_json_v3'" in text
+    assert (
+        f'ln -s "{settings["dataset_json_folder"]}/First.json" preprocessing/dataset_json_v3/'
+        in text
+    )
+    assert "rgb_dir" in text and "train_config.yaml" in text
+
+    build("Second")  # a second dataset in the same folder keeps the first one's lines
+    settings = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert settings["label_dict"] == {**label_dict_for("First"), **label_dict_for("Second")}
+    (tmp_path / "out" / "json" / "First.json").unlink()
+    build("Third")  # ... while its JSON is there
+    settings = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert settings["label_dict"] == {**label_dict_for("Second"), **label_dict_for("Third")}
 
 
 def test_existing_dataset_needs_overwrite(tmp_path, image_tree):
@@ -293,7 +344,7 @@ def test_image_tree_round_trip(tmp_path, image_tree):
     assert Counter(lab for lab, _ in vids) == {"real": 6, "fake": 4}
     assert ("real", "sub_dir__r_5") in vids  # nested path -> one safe name
     for (lab, vid), (_split, frames) in vids.items():
-        assert frames == [f"Tree\\{lab}\\frames\\{vid}\\000.png"]  # one-frame video, backslashes
+        assert frames == [f"Tree\\{lab}\\frames\\{lab}_{vid}\\000.png"]  # one-frame video
         image = decode_png(values[frames[0]])
         assert (
             image.shape == (256, 256, 3) and image.dtype == np.uint8
@@ -470,6 +521,7 @@ def test_cli_runs_and_reports(tmp_path, image_tree, capsys):
         ]
     )
     assert build_lmdb.run(args) == 0
+    assert (tmp_path / "out" / "json" / "deepfakebench.yaml").is_file()
     out = capsys.readouterr().out
     assert (
         "Dataset Cli: 10 videos, 10 frames" in out
@@ -516,7 +568,7 @@ def test_ffpp_clips(ffpp_build):
     got = [int(k.rsplit("\\", 1)[1][:-4]) for k in vids[("real", "youtube_519")][1]]
     assert set(got) <= set(expected) and len(got) >= 3
     for key in vids[("fake", "FaceSwap_634_660")][1]:
-        assert key.startswith("FFClips\\fake\\frames\\FaceSwap_634_660\\")
+        assert key.startswith("FFClips\\fake\\frames\\fake_FaceSwap_634_660\\")
         assert decode_png(values[key]).shape == (256, 256, 3)
     assert any("c23" in n for n in summary.notes)
 

@@ -13,6 +13,7 @@ def test_defaults_follow_deepfakebench():
     cfg = DataConfig()
     assert cfg.frame_num == {"train": 32, "val": 32, "test": 32}
     assert cfg.compression == "c23" and cfg.on_bad_frame == "error" and cfg.lmdb_dir is None
+    assert cfg.frame_sampling == "even"  # not DeepfakeBench's first N: see frame_sampling
     aug = cfg.augment
     assert aug.quality_range == (40, 100) and aug.flip_prob == 0.5 and aug.blur_limit == (3, 7)
     assert cfg.label_mapping() == DEFAULT_LABEL_DICT
@@ -36,6 +37,7 @@ def test_partial_frame_num_keeps_other_splits():
         ({"frame_num": {"tets": 4}}, "unknown split 'tets'.*Did you mean 'test'"),
         ({"frame_num": {"train": 0}}, r"frame_num.train must be an integer >= 1"),
         ({"on_bad_frame": "skipp"}, "on_bad_frame.*Did you mean 'skip'"),
+        ({"frame_sampling": "evenly"}, "frame_sampling must be one of even, first"),
         (
             {"label_dict": {"Mine_fake": 2}},
             r"label_dict\['Mine_fake'\] must be 0 \(real\) or 1 \(fake\)",
@@ -72,6 +74,9 @@ def test_from_dict_converts_augment_and_rejects_unknown_keys():
     )
     assert cfg.train_datasets == ["Celeb-DF-v2"]
     assert isinstance(cfg.augment, AugmentConfig) and cfg.augment.quality_range == (50, 90)
+    assert DataConfig.from_dict({"frame_sampling": "first"}).frame_sampling == "first"
+    with pytest.raises(ConfigError, match="frame_sampling.*Did you mean 'first'"):
+        DataConfig.from_dict({"frame_sampling": "frist"})
     with pytest.raises(
         ConfigError, match="'data.augment.quality_rnge'.*Did you mean 'quality_range'"
     ):

@@ -92,6 +92,21 @@ def test_frame_mode_items_labels_ids_and_pixels(ff_lmdb):
         assert_colour(item["image"], item["frame_key"])
 
 
+def test_frame_sampling_first_keeps_the_first_frames_like_deepfakebench(ff_lmdb):
+    cfg = config(ff_lmdb, frame_num={"train": 4}, frame_sampling="first", augment=NO_AUG)
+    ds = DeepfakeDataset(cfg, "train", resolution=RES)
+    records = ds.records
+    assert ds.frame_keys == [k for r in records for k in r.frames[:4]]  # frames sorted by number
+    # video 000_001 has frames 000, 010, ..., 050: the first four, not 000, 020, 030, 050
+    assert [Path(k.replace("\\", "/")).stem for k in ds.frame_keys[:4]] == [
+        "000",
+        "010",
+        "020",
+        "030",
+    ]
+    assert_colour(ds[3]["image"], ds.frame_keys[3])
+
+
 def test_test_split_is_deterministic_and_never_augmented(ff_lmdb):
     cfg = config(ff_lmdb)  # default augmentation: on for train only
     first, second = (

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from dfshield.errors import DataError
+from dfshield.errors import ConfigError, DataError
 from dfshield.media.frames import (
     decode_image,
     decode_landmark,
@@ -59,6 +59,21 @@ def test_repeat_evenly_and_clips():
     short = select_clips(frames(3), frame_num=32, clip_size=5)
     assert short == [["v\\000.png", "v\\010.png", "v\\010.png", "v\\020.png", "v\\020.png"]]
     assert select_clips([], 4, 4) == []
+
+
+def test_first_sampling_keeps_the_first_frames_in_numeric_order():
+    shuffled = ["v\\100.png", "v\\1005.png", "v\\020.png", "v\\000.png", "v\\003.png"]
+    assert select_frames(shuffled, 3, "first") == ["v\\000.png", "v\\003.png", "v\\020.png"]
+    assert select_frames(frames(10), 4, "first") == frames(4)
+    assert select_frames(frames(3), 8, "first") == frames(3)  # fewer frames than asked: all
+    assert select_frames(frames(10), 4, "even") == select_frames(frames(10), 4)
+    clips = select_clips(frames(32), frame_num=16, clip_size=8, sampling="first")
+    assert clips == [frames(8), frames(16)[8:]]  # cut from the first 16 frames
+
+
+def test_unknown_sampling_names_the_choices():
+    with pytest.raises(ConfigError, match="frame_sampling must be one of even, first.*'first'"):
+        select_frames(frames(10), 4, "frist")
 
 
 def encode(array, ext=".png", params=()):

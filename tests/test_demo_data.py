@@ -12,6 +12,7 @@ import cv2
 import lmdb
 import numpy as np
 import pytest
+import yaml
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import StandardScaler
@@ -226,6 +227,23 @@ def test_cli(tmp_path, capsys):
     assert "Dataset DemoFaces: 48 videos" in out and "DemoFaces_fake: 1" in out
     with pytest.raises(SystemExit):
         parser.parse_args([str(tmp_path), "--train", "20"])
+
+
+def test_demo_is_ready_for_deepfakebench(tmp_path):
+    demo.make_demo_dataset(tmp_path, counts={"train": (4, 4), "val": (0, 0), "test": (3, 3)})
+    settings = yaml.safe_load((tmp_path / "json" / "deepfakebench.yaml").read_text("utf-8"))
+    assert settings["label_dict"] == label_dict_for("DemoFaces")
+    assert Path(settings["dataset_json_folder"]) == (tmp_path / "json").resolve()
+    assert Path(settings["lmdb_dir"]) == (tmp_path / "lmdb").resolve()
+    # DeepfakeBench's video-level metrics group frames by their parent folder's name
+    info = json.loads((tmp_path / "json" / "DemoFaces.json").read_text("utf-8"))["DemoFaces"]
+    folders = [
+        {key.split("\\")[-2] for key in video["frames"]}
+        for group in info.values()
+        for split in group.values()
+        for video in split.values()
+    ]
+    assert all(len(f) == 1 for f in folders) and len(set().union(*folders)) == len(folders) == 14
 
 
 def test_reader_reads_the_demo(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib
 import inspect
@@ -16,6 +17,7 @@ from torch import nn
 import dfshield.optimizers
 from dfshield.errors import ConfigError, UnknownNameError
 from dfshield.optimizers import SAM, build_optimizer, build_scheduler
+from dfshield.optimizers.sam import buffers_restored
 from dfshield.registry import OPTIMIZER, SCHEDULER
 
 ADAMW = {"name": "adamw", "lr": 1e-3, "weight_decay": 6e-5}
@@ -254,6 +256,78 @@ def test_batchnorm_running_stats_updated_once_per_step(momentum, pass_module):
     # a second step: still one update per step
     opt.step(mse_closure(model, x, y))
     assert int(bn.num_batches_tracked) == 2
+
+
+def deepfakebench_train_step(model, optimizer, x, y, second_forward=contextlib.nullcontext):
+    """DeepfakeBench's Trainer.train_step for SAM: two forwards, first_step then second_step."""
+    for i in range(2):
+        with second_forward() if i == 1 else contextlib.nullcontext():  # forward and backward
+            loss = nn.functional.mse_loss(model(x).squeeze(1), y)
+            optimizer.zero_grad()
+            loss.backward()
+        if i == 0:
+            optimizer.first_step(zero_grad=True)
+        else:
+            optimizer.second_step(zero_grad=True)
+
+
+def assert_same_state(a, b):
+    for (name, p), q in zip(a.named_parameters(), b.parameters()):
+        assert torch.equal(p, q), name
+    for (name, p), q in zip(a.named_buffers(), b.buffers()):
+        assert torch.equal(p, q), name
+
+
+@pytest.mark.parametrize("adaptive", [False, True])
+def test_two_step_api_equals_the_closure_path(adaptive):
+    cfg = {"name": "sam", "rho": 0.2, "adaptive": adaptive, "eta": 0.01, "base": ADAMW}
+    closure_model = bn_model()
+    two_step_model = copy.deepcopy(closure_model)
+    closure_opt = build_optimizer(cfg, closure_model)
+    two_step_opt = build_optimizer(cfg, two_step_model)
+    generator = torch.Generator().manual_seed(3)
+    steps = 4
+    for _ in range(steps):
+        x, y = torch.randn(8, 4, generator=generator), torch.randn(8, generator=generator)
+        closure_opt.step(mse_closure(closure_model, x, y))
+        deepfakebench_train_step(two_step_model, two_step_opt, x, y)
+    assert_same_state(closure_model, two_step_model)
+    assert int(two_step_model[1].num_batches_tracked) == steps  # BatchNorm: once per step
+    assert not torch.equal(two_step_model[0].weight, bn_model()[0].weight)  # it did train
+
+
+def test_two_step_api_without_the_model_needs_buffers_restored():
+    cfg = {"name": "sam", "rho": 0.2, "base": {"name": "sgd", "lr": 0.1}}
+    reference = bn_model()
+    bare, guarded = copy.deepcopy(reference), copy.deepcopy(reference)
+    reference_opt = build_optimizer(cfg, reference)
+    bare_opt = build_optimizer(cfg, list(bare.parameters()))  # SAM does not know the model
+    guarded_opt = build_optimizer(cfg, list(guarded.parameters()))
+    generator = torch.Generator().manual_seed(4)
+    for _ in range(3):
+        x, y = torch.randn(8, 4, generator=generator), torch.randn(8, generator=generator)
+        reference_opt.step(mse_closure(reference, x, y))
+        deepfakebench_train_step(bare, bare_opt, x, y)
+        deepfakebench_train_step(guarded, guarded_opt, x, y, second_forward=buffers_restored)
+    assert int(bare[1].num_batches_tracked) == 6  # both forwards updated the running stats
+    assert_same_state(reference, guarded)
+
+
+def test_two_step_api_misuse_is_a_clear_error():
+    model = bn_model()
+    opt = build_optimizer({"name": "sam", "base": ADAMW}, model)
+    with pytest.raises(RuntimeError, match="needs a first_step"):
+        opt.second_step()
+    mse_closure(model, torch.randn(4, 4), torch.randn(4))()
+    before = [p.detach().clone() for p in model.parameters()]
+    opt.first_step()
+    with pytest.raises(RuntimeError, match="between first_step.*second_step"):
+        opt.first_step()
+    with pytest.raises(RuntimeError, match="Call second_step"):
+        opt.step(mse_closure(model, torch.randn(4, 4), torch.randn(4)))
+    opt.zero_grad()
+    opt.second_step()  # no gradient at θ + ε: θ is restored and the base optimizer does nothing
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), before))
 
 
 def test_parameters_restored_when_second_closure_fails():

@@ -77,6 +77,42 @@ def test_unknown_name_says_how_to_make_user_code_known():
         DETECTOR.get("spcp")
 
 
+def test_deepfakebench_access_patterns():
+    # DeepfakeBench's train.py: DETECTOR[config['model_name']]; plus `in`, iteration and len()
+    registry, round_widget, _ = make_registry()
+    assert registry["round_widget"] is round_widget is registry.get("round_widget")
+    assert "round_widget" in registry and "oval_widget" not in registry
+    assert list(registry) == registry.names() == ["SquareWidget", "round_widget"]
+    assert len(registry) == 2
+    with pytest.raises(UnknownNameError) as info:
+        registry["round_widgte"]
+    assert "Did you mean 'round_widget'" in str(info.value)
+    assert "SquareWidget" in str(info.value)
+
+
+def test_builtin_registries_are_subscriptable_like_deepfakebench():
+    assert DETECTOR["spcup"] is DETECTOR.get("spcup")
+    assert LOSSFUNC["vs"] is LOSS.get("vs")
+    assert "spcup" in DETECTOR and set(DETECTOR) == set(DETECTOR.names())
+    assert len(DETECTOR) == len(DETECTOR.names()) > 0
+    with pytest.raises(UnknownNameError, match="Did you mean 'spcup'.*--import"):
+        DETECTOR["spcp"]
+
+
+def test_deepfakebench_register_module_decorator_form():
+    # their detectors: @DETECTOR.register_module(module_name="xception") returns the class as is
+    registry = Registry("detector")
+
+    @registry.register_module(module_name="xception")
+    class XceptionDetector:
+        def __init__(self, config):
+            self.config = config
+
+    assert isinstance(XceptionDetector, type) and XceptionDetector.__name__ == "XceptionDetector"
+    model = registry["xception"]({"model_name": "xception"})
+    assert isinstance(model, XceptionDetector) and model.config["model_name"] == "xception"
+
+
 def test_missing_required_option_is_a_config_error():
     registry = Registry("widget")
 

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from dfshield._suggest import did_you_mean
 from dfshield.errors import ConfigError
+from dfshield.media.frames import check_sampling
 
 SPLITS = ("train", "val", "test")
 DEFAULT_FRAME_NUM = 32
@@ -134,9 +135,13 @@ class DataConfig:
             (``null``: the current directory). Unused when ``lmdb_dir`` is set.
         compression: level read from FF-family JSONs (``c23``, ``c40`` or ``raw``); a dataset
             name suffixed ``_c40`` always reads ``c40``.
-        frame_num: frames used per video, by split (``train``, ``val``, ``test``), chosen evenly
-            over the video; a video with fewer frames uses all of them. Splits left out keep 32;
-            a single number applies to every split.
+        frame_num: frames used per video, by split (``train``, ``val``, ``test``), picked as
+            ``frame_sampling`` says; a video with fewer frames uses all of them. Splits left out
+            keep 32; a single number applies to every split.
+        frame_sampling: which frames of a longer video: ``even`` (spread over the whole video)
+            or ``first`` (the first ``frame_num``, what DeepfakeBench's loader does; choose it to
+            reproduce DeepfakeBench's numbers). In video mode it picks the frames the clips are
+            cut from.
         clip_size: frames per clip (T) in video mode.
         label_dict: label strings mapped to 0 (real) or 1 (fake), added to (or overriding)
             DeepfakeBench's defaults (``dfshield.data.index.DEFAULT_LABEL_DICT``). A
@@ -160,6 +165,7 @@ class DataConfig:
     frame_num: dict[str, int] | int = field(
         default_factory=lambda: {split: DEFAULT_FRAME_NUM for split in SPLITS}
     )
+    frame_sampling: Literal["even", "first"] = "even"
     clip_size: int = 32
     label_dict: dict[str, int] = field(default_factory=dict)
     on_bad_frame: Literal["error", "skip"] = "error"
@@ -184,6 +190,7 @@ class DataConfig:
                 f"{self.compression!r}.{did_you_mean(str(self.compression), ['c23', 'c40', 'raw'])}"
             )
         self.frame_num = _frame_num(self.frame_num)
+        check_sampling(self.frame_sampling)
         if (
             isinstance(self.clip_size, bool)
             or not isinstance(self.clip_size, int)

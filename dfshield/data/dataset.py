@@ -1,9 +1,10 @@
 """The dataset that detectors train and test on: DeepfakeBench JSONs + LMDBs (or frame folders).
 
 ``DeepfakeDataset(cfg, "train")`` reads the ``train`` split of every dataset in
-``cfg.train_datasets`` (each from its own LMDB), picks ``cfg.frame_num["train"]`` evenly spaced
-frames per video and yields DeepfakeBench's ``data_dict`` per frame (frame mode) or per clip of
-``cfg.clip_size`` frames (video mode), plus the full video path for video-level metrics.
+``cfg.train_datasets`` (each from its own LMDB), picks ``cfg.frame_num["train"]`` frames per
+video (evenly spaced, or the first ones: ``cfg.frame_sampling``) and yields DeepfakeBench's
+``data_dict`` per frame (frame mode) or per clip of ``cfg.clip_size`` frames (video mode), plus the
+full video path for video-level metrics.
 
 Order is deterministic (videos sorted by path, frames by number); the trainer's sampler shuffles
 the training split, nothing in here does.
@@ -188,14 +189,16 @@ class DeepfakeDataset(Dataset):
         self.short_videos = 0
         for position, record in enumerate(records):
             if mode == "frame":
-                chosen = select_frames(record.frames, frame_num)
+                chosen = select_frames(record.frames, frame_num, cfg.frame_sampling)
                 self.short_videos += len(chosen) < frame_num
                 items.extend((position, key) for key in chosen)
             else:
                 self.short_videos += len(record.frames) < cfg.clip_size
                 items.extend(
                     (position, tuple(clip))
-                    for clip in select_clips(record.frames, frame_num, cfg.clip_size)
+                    for clip in select_clips(
+                        record.frames, frame_num, cfg.clip_size, cfg.frame_sampling
+                    )
                 )
         if self.short_videos:
             needed = frame_num if mode == "frame" else cfg.clip_size

@@ -76,6 +76,7 @@ COMPRESSION_LEVELS: tuple[str, ...] = ("c23", "c40", "raw")
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 _C40_SUFFIX = "_c40"
 _DATASETS_PREFIX = re.compile(r"^\.[\\/]+datasets[\\/]+")
+_ABSOLUTE = re.compile(r"^(?:[A-Za-z]:)?[\\/]")  # /data/..., \\server\..., C:\..., C:/...
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,22 @@ def normalize_path(path: str) -> str:
     while path.startswith("./"):
         path = path[2:]
     return path
+
+
+def dataset_relative_paths(path: str, folder: str) -> list[str]:
+    """The dataset-relative forms of an absolute frame path: the part from each component named
+    ``folder`` (the dataset's folder, e.g. ``Celeb-DF-v2``) on, the last such component first,
+    with ``/`` separators; ``[]`` for a relative path or one without that component.
+
+    DeepfakeBench's ``rearrange.py`` given an absolute ``dataset_root_path`` writes frame paths
+    such as ``/data/Celeb-DF-v2/YouTube-real/frames/00000/000.png`` (or ``D:\\data\\...``),
+    while its LMDB keys, and frame folders under another root, are relative to the folder that
+    holds the dataset: ``Celeb-DF-v2/YouTube-real/frames/00000/000.png``.
+    """
+    if not _ABSOLUTE.match(str(path)):
+        return []
+    parts = [p for p in re.split(r"[\\/]+", str(path)) if p]
+    return ["/".join(parts[i:]) for i in range(len(parts) - 1, -1, -1) if parts[i] == folder]
 
 
 def video_path_of(frame_path: str) -> str:

@@ -5,8 +5,10 @@ LMDB keys are ``"<Dataset>\\\\" + <path relative to the dataset folder>`` in UTF
 Windows they equal the JSON's backslash paths; built on Linux by the same script they mix ``\\``
 (after the dataset name) and ``/``. A key is therefore tried as given, with ``\\`` everywhere, with
 ``/`` everywhere and in the Linux mixture; if none exists, neighbouring keys are searched for one
-that differs only in its separators. A key that is still missing raises :class:`MissingKeyError`
-with the closest existing keys.
+that differs only in its separators. An absolute JSON path (DeepfakeBench's ``rearrange.py`` run
+with an absolute root) is also tried from the dataset's folder on (``<Dataset>\\...``), and in
+folder mode under ``data_root``. A key that is still missing raises :class:`MissingKeyError` with
+the closest existing keys.
 
 The LMDB environment is opened read-only, ``lock=False``, lazily (on the first read) and once per
 process: every store of the same LMDB in a process shares one environment (py-lmdb refuses a
@@ -24,7 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from dfshield.data.index import lmdb_name, normalize_path
+from dfshield.data.index import dataset_relative_paths, lmdb_name, normalize_path
 from dfshield.errors import DataError
 
 _DATASETS_PREFIX = re.compile(r"^\.[\\/]+datasets[\\/]+")
@@ -109,10 +111,18 @@ class MissingKeyError(DataError):
         self.closest = tuple(closest)
 
 
-def key_variants(key: str) -> list[str]:
+def key_variants(key: str, folder: str | None = None) -> list[str]:
     """The spellings of a key to try, in order: as given, without DeepfakeBench's
-    ``./datasets\\`` prefix, all ``\\``, all ``/``, and ``<first part>\\<rest with />``."""
+    ``./datasets\\`` prefix, all ``\\``, all ``/``, and ``<first part>\\<rest with />``.
+
+    ``folder`` (the dataset's folder name, which starts every key of its LMDB): an absolute key
+    is also tried from that folder on, in each of the spellings above, right after the key as
+    given (see :func:`dfshield.data.index.dataset_relative_paths`).
+    """
     variants = [key]
+    if folder:
+        for relative in dataset_relative_paths(key, folder):
+            variants += key_variants(relative)
     stripped = _DATASETS_PREFIX.sub("", key)
     parts = [p for p in re.split(r"[\\/]+", stripped) if p not in ("", ".")]
     if stripped != key:
@@ -188,6 +198,7 @@ class LmdbStore:
                 f"to the folder holding <Dataset>_lmdb, or set it to null to read frames from disk"
             )
         self._key = os.path.realpath(self.path)
+        self._folder = folder.name.removesuffix("_lmdb")  # its keys start with this name
         self._variant_hint = 0
 
     # -- process-local environment --------------------------------------------------------
@@ -207,7 +218,7 @@ class LmdbStore:
 
     # -- reading --------------------------------------------------------------------------
     def _lookup(self, key: str, thorough: bool = True) -> tuple[str, bytes] | None:
-        variants = key_variants(key)
+        variants = key_variants(key, self._folder)
         order = list(range(len(variants)))
         if self._variant_hint < len(order):
             order.insert(0, order.pop(self._variant_hint))
@@ -226,7 +237,7 @@ class LmdbStore:
         """Existing keys near ``key`` in sort order, probing each of its folder prefixes."""
         found: set[str] = set()
         with txn.cursor() as cursor:
-            for variant in key_variants(key):
+            for variant in key_variants(key, self._folder):
                 probes = [variant] + [variant[: m.end()] for m in re.finditer(r"[\\/]", variant)][
                     ::-1
                 ]
@@ -252,9 +263,9 @@ class LmdbStore:
         return found
 
     def _equivalent_key(self, txn: Any, key: str) -> str | None:
-        target = normalize_path(key)
+        targets = {normalize_path(key), *dataset_relative_paths(key, self._folder)}
         for candidate in sorted(self._neighbours(txn, key, per_probe=3)):
-            if normalize_path(candidate) == target:
+            if normalize_path(candidate) in targets:
                 return candidate
         return None
 
@@ -286,7 +297,7 @@ class LmdbStore:
     def missing_error(self, key: str, dataset: str | None = None) -> MissingKeyError:
         dataset = dataset or self.dataset
         closest = self.closest_keys(key)
-        tried = key_variants(key)[1:]
+        tried = key_variants(key, self._folder)[1:]
         text = (
             f"frame key {key!r}{' of dataset ' + repr(dataset) if dataset else ''} is not "
             f"in the LMDB {self.path!r}"
@@ -324,11 +335,14 @@ class FolderStore:
     """Frames as files on disk: a JSON path is read relative to ``root``.
 
     Separators are normalised and DeepfakeBench's ``./datasets\\`` prefix is dropped (the path is
-    also tried with it kept); absolute paths are used as they are.
+    also tried with it kept). An absolute path is used as it is, then (data moved, or a Windows
+    path read elsewhere) from the dataset's folder on under ``root``:
+    ``/old/place/Celeb-DF-v2/YouTube-real/...`` -> ``<root>/Celeb-DF-v2/YouTube-real/...``.
 
     Args:
         root: the folder the JSON paths are relative to (``None``: the current directory).
-        dataset: dataset name, used in messages.
+        dataset: dataset name, used in messages and to find its folder in absolute paths
+            (FF-family names: ``FaceForensics++``).
     """
 
     kind = "folder"
@@ -336,6 +350,7 @@ class FolderStore:
     def __init__(self, root: str | os.PathLike | None = None, dataset: str | None = None):
         self.root = Path(root) if root is not None else Path(".")
         self.dataset = dataset
+        self._folder = lmdb_name(dataset) if dataset else None
         if not self.root.is_dir():
             raise DataError(
                 f"data root {str(self.root)!r}{' for dataset ' + repr(dataset) if dataset else ''} "
@@ -347,8 +362,12 @@ class FolderStore:
         """The file paths tried for ``key``, in order."""
         plain = normalize_path(key)
         kept = key.replace("\\", "/")
+        relative = dataset_relative_paths(key, self._folder) if self._folder else []
+        moved = [self.root / p for p in relative]
         if Path(kept).is_absolute():
-            return [Path(kept)]
+            return [Path(kept), *moved]
+        if moved:  # a Windows drive path read on another system
+            return moved
         paths = [self.root / plain]
         if kept.lstrip("./") != plain:
             paths.append(self.root / kept)
@@ -426,8 +445,8 @@ def open_store(dataset: str, cfg: Any, cache: dict | None = None) -> LmdbStore |
     lmdb_dir = getattr(cfg, "lmdb_dir", None)
     if lmdb_dir:
         location = ("lmdb", store_path(dataset, lmdb_dir))
-    else:
-        location = ("folder", str(getattr(cfg, "data_root", None) or "."))
+    else:  # per dataset folder: absolute JSON paths are re-rooted at it
+        location = ("folder", str(getattr(cfg, "data_root", None) or "."), lmdb_name(dataset))
     if cache is not None and location in cache:
         return cache[location]
     store = (

@@ -1,5 +1,8 @@
 """Building a DeepfakeBench-format dataset (JSON + LMDB) from images or videos (``build-lmdb``).
 
+Written by :class:`~dfshield.datasets.writer.DatasetWriter`, with ``json/deepfakebench.yaml``
+beside the JSON: the settings DeepfakeBench's own ``train.py`` needs to read the dataset.
+
 Sources (``--layout auto`` recognises them):
 
 * **Image or video tree** — ``<root>/real/**`` and ``<root>/fake/**``. Each image is its own

@@ -294,7 +294,8 @@ def make_demo_dataset(
     overwrite: bool = False,
     progress: bool = False,
 ) -> BuildSummary:
-    """Write the demo dataset to ``out_dir/json/<name>.json`` and ``out_dir/lmdb/<name>_lmdb``.
+    """Write the demo dataset to ``out_dir/json/<name>.json`` and ``out_dir/lmdb/<name>_lmdb``,
+    with ``out_dir/json/deepfakebench.yaml`` (DeepfakeBench's settings to read it).
 
     ``counts`` = ``{split: (real videos, fake videos)}`` (default :data:`DEFAULT_COUNTS`).
     Deterministic for a given ``seed`` and arguments. Returns the writer's :class:`BuildSummary`;

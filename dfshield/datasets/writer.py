@@ -3,6 +3,7 @@
 Layout written under ``out_dir`` for a dataset called ``Name``::
 
     out_dir/json/Name.json
+    out_dir/json/deepfakebench.yaml         (the settings DeepfakeBench needs to read it)
     out_dir/lmdb/Name_lmdb/{data.mdb,lock.mdb}
 
 JSON (the shape DeepfakeBench's released ``dataset_json`` files have, without a compression level,
@@ -15,11 +16,14 @@ which DeepfakeBench only uses for FaceForensics++-family names)::
 * **Label strings.** The two label groups are ``"{Name}_real"`` (numeric label 0) and
   ``"{Name}_fake"`` (numeric label 1). dfshield's reader recognises them in a dataset called
   ``Name`` without configuration; :func:`label_dict_for` returns the two lines to add to
-  DeepfakeBench's ``label_dict`` to train there.
+  DeepfakeBench's ``label_dict`` to train there, and ``deepfakebench.yaml`` holds them with the
+  folders (:func:`write_deepfakebench_yaml`).
 * **Frame paths and LMDB keys** are the same string, with Windows backslashes like DeepfakeBench's
-  released data: ``Name\\real\\frames\\<video>\\<idx>.png`` (``fake`` for fakes), where ``<idx>``
-  is the original frame index, zero-padded to at least 3 digits. The key is that string in UTF-8;
-  the value is the PNG file bytes from ``cv2.imencode(".png", bgr)``.
+  released data: ``Name\\real\\frames\\real_<video>\\<idx>.png`` (``fake`` for fakes), where
+  ``<idx>`` is the original frame index, zero-padded to at least 3 digits. The key is that string
+  in UTF-8; the value is the PNG file bytes from ``cv2.imencode(".png", bgr)``. The class starts
+  the video's folder name because DeepfakeBench's video-level metrics group frames by that name
+  alone: a real ``001`` and a fake ``001`` stay two videos.
 * **Videos.** Every entry is a video: a list of frames with their original indices. Image datasets
   store each image as a one-frame video (index ``000``) unless the builder groups images into
   videos.
@@ -42,12 +46,15 @@ from typing import Any
 import cv2
 import lmdb
 import numpy as np
+import yaml
 
 from dfshield._suggest import did_you_mean
 from dfshield.data.index import own_label_dict
 from dfshield.errors import ConfigError, DataError
+from dfshield.fileio import write_text_atomic
 
 SPLITS = ("train", "val", "test")
+DEEPFAKEBENCH_YAML = "deepfakebench.yaml"
 LABELS = ("real", "fake")  # index = numeric label: real 0, fake 1
 DEFAULT_FRACTIONS = (0.7, 0.15, 0.15)
 
@@ -112,6 +119,87 @@ def label_dict_for(name: str) -> dict[str, int]:
     return own_label_dict(name)
 
 
+def write_deepfakebench_yaml(out_dir: str | Path, name: str) -> Path:
+    """Write ``<out_dir>/json/deepfakebench.yaml``: what DeepfakeBench needs to train and test on
+    the datasets built into ``out_dir`` — their ``label_dict`` lines, ``lmdb_dir`` and
+    ``dataset_json_folder`` (absolute), and how its ``train.py`` overrides the JSON folder.
+
+    Datasets built into the same folder before (listed by the file being replaced, JSON still
+    present) keep their lines. Returns the path.
+    """
+    out = Path(out_dir).resolve()
+    path = out / "json" / DEEPFAKEBENCH_YAML
+    names = sorted({name} | _datasets_listed(path))
+    write_text_atomic(path, _deepfakebench_yaml(out, names))
+    return path
+
+
+def _datasets_listed(path: Path) -> set[str]:
+    """The built datasets a previous ``deepfakebench.yaml`` lists (its ``<Name>_real`` labels)
+    whose JSON is still beside it."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return set()
+    labels = data.get("label_dict") if isinstance(data, dict) else None
+    if not isinstance(labels, dict):
+        return set()
+    names = {key.removesuffix("_real") for key in labels if str(key).endswith("_real")}
+    return {n for n in names if (path.parent / f"{n}.json").is_file()}
+
+
+_DEEPFAKEBENCH_TEMPLATE = """\
+# DeepfakeBench settings for the dataset(s) dfshield built in {out}: {names}.
+# DeepfakeBench's training/train.py reads the detector YAML, then
+# training/config/train_config.yaml, whose keys win (training/test.py: test_config.yaml).
+# Put these keys in train_config.yaml and test_config.yaml.
+#
+# label_dict: add these lines to the label_dict already there. (A label_dict in the
+# detector YAML replaces train_config.yaml's whole label_dict in train.py.)
+label_dict:
+{labels}
+
+# The frames are stored only in the LMDB (no frame folders): keep lmdb true. rgb_dir, the
+# folder of frame folders read when lmdb is false, is not used by these datasets: leave
+# yours as it is.
+lmdb: true
+lmdb_dir: {lmdb_dir}  # holds <Name>_lmdb
+
+# dataset_json_folder: test.py uses this value, but train.py replaces it whenever lmdb is
+# true, after reading the YAML files:
+#     if config['lmdb']:
+#         config['dataset_json_folder'] = 'preprocessing/dataset_json_v3'
+# (relative to the DeepfakeBench folder you run it from). For training, link the JSON
+# there, or delete those two lines of training/train.py:
+#     mkdir -p preprocessing/dataset_json_v3
+{links}
+dataset_json_folder: {json_dir}
+
+# Then, from the DeepfakeBench folder:
+#     python training/train.py --detector_path training/config/detector/<detector>.yaml \\
+#         --train_dataset {first} --test_dataset {first}
+"""
+
+
+def _deepfakebench_yaml(out: Path, names: Sequence[str]) -> str:
+    """The text of ``deepfakebench.yaml`` (paths as JSON strings: valid YAML, any characters)."""
+    json_dir = out / "json"
+    return _DEEPFAKEBENCH_TEMPLATE.format(
+        out=out,
+        names=", ".join(names),
+        labels="\n".join(
+            f"  {label}: {value}" for n in names for label, value in label_dict_for(n).items()
+        ),
+        lmdb_dir=json.dumps(str(out / "lmdb")),
+        links="\n".join(
+            f"#     ln -s {json.dumps(str(json_dir / f'{n}.json'))} preprocessing/dataset_json_v3/"
+            for n in names
+        ),
+        json_dir=json.dumps(str(json_dir)),
+        first=names[0],
+    )
+
+
 def normalize_label(value: Any) -> str:
     """``"real"`` or ``"fake"`` from 0/1, real/fake and common spellings (REAL, FAKE, original,
     ...)."""
@@ -136,12 +224,15 @@ def safe_video_name(text: str) -> str:
 
 
 def frame_key(name: str, label: str | int, video: str, index: int) -> str:
-    """``Name\\<real|fake>\\frames\\<video>\\<idx>.png`` — JSON frame path and LMDB key."""
+    """``Name\\<real|fake>\\frames\\<real|fake>_<video>\\<idx>.png`` — JSON frame path and LMDB
+    key. The video's folder name carries the class so that it is unique in the whole dataset
+    (DeepfakeBench groups frames into videos by that name alone)."""
     if "\\" in video or "/" in video:
         raise DataError(
             f"Video name {video!r} contains a path separator; use safe_video_name() first."
         )
-    return f"{name}\\{normalize_label(label)}\\frames\\{video}\\{int(index):03d}.png"
+    label = normalize_label(label)
+    return f"{name}\\{label}\\frames\\{label}_{video}\\{int(index):03d}.png"
 
 
 def encode_png(rgb: np.ndarray) -> bytes:
@@ -356,6 +447,7 @@ class BuildSummary:
     missing: list[str] = field(default_factory=list)
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    deepfakebench_yaml: str = ""
 
     @property
     def total_videos(self) -> int:
@@ -406,6 +498,8 @@ class BuildSummary:
         lines.append(f"  JSON: {self.json_path}")
         lines.append(f"  LMDB: {self.lmdb_path}")
         lines.append("  label_dict: " + ", ".join(f"{k}: {v}" for k, v in self.label_dict.items()))
+        if self.deepfakebench_yaml:
+            lines.append(f"  DeepfakeBench settings: {self.deepfakebench_yaml}")
         return "\n".join(lines)
 
 
@@ -604,6 +698,7 @@ class DatasetWriter:
         tmp = self.json_path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps({self.name: index}, indent=1), encoding="utf-8")
         tmp.replace(self.json_path)
+        summary.deepfakebench_yaml = str(write_deepfakebench_yaml(self.out_dir, self.name))
         self._env.sync(True)
         self._env.close()
         self._env = None

@@ -1,4 +1,5 @@
-"""Frame selection (numeric order, even sampling) and decoding of frame, mask and landmark bytes."""
+"""Frame selection (numeric order; evenly spaced or the first N) and decoding of frame, mask and
+landmark bytes."""
 
 from __future__ import annotations
 
@@ -10,9 +11,16 @@ from typing import TypeVar
 import cv2
 import numpy as np
 
-from dfshield.errors import DataError
+from dfshield._suggest import did_you_mean
+from dfshield.errors import ConfigError, DataError
 
 T = TypeVar("T")
+
+#: How frames are picked from a video that has more than asked for: ``even`` spreads them over the
+#: whole video; ``first`` keeps the first ones, as DeepfakeBench's ``abstract_dataset.py`` does
+#: (its ``step = total_frames // frame_num`` is computed after ``total_frames = frame_num``, so the
+#: step is always 1).
+FRAME_SAMPLING: tuple[str, ...] = ("even", "first")
 
 _NPY_MAGIC = b"\x93NUMPY"
 
@@ -42,14 +50,28 @@ def even_indices(total: int, n: int) -> list[int]:
     return [int(i) for i in np.floor(np.linspace(0, total - 1, n) + 0.5)]
 
 
-def select_frames(frames: Sequence[T], n: int) -> list[T]:
-    """Sort frame paths numerically by integer stem and keep ``n`` evenly spaced ones.
+def check_sampling(sampling: str) -> str:
+    """``sampling`` if it is one of :data:`FRAME_SAMPLING`, else a ConfigError naming them."""
+    if sampling not in FRAME_SAMPLING:
+        raise ConfigError(
+            f"data.frame_sampling must be one of {', '.join(FRAME_SAMPLING)}, got "
+            f"{sampling!r}.{did_you_mean(str(sampling), FRAME_SAMPLING)}"
+        )
+    return sampling
 
-    A video with ``n`` or fewer frames keeps all of them. (DeepfakeBench keeps the first ``n``.)
+
+def select_frames(frames: Sequence[T], n: int, sampling: str = "even") -> list[T]:
+    """Sort frame paths numerically by integer stem and keep ``n`` of them: evenly spaced
+    (``sampling="even"``) or the first ``n`` (``"first"``, what DeepfakeBench does).
+
+    A video with ``n`` or fewer frames keeps all of them.
     """
+    check_sampling(sampling)
     ordered = sort_frames(frames)  # type: ignore[arg-type]
     if n >= len(ordered):
         return list(ordered)
+    if sampling == "first":
+        return list(ordered[:n])
     return [ordered[i] for i in even_indices(len(ordered), n)]
 
 
@@ -58,16 +80,19 @@ def repeat_evenly(frames: Sequence[T], n: int) -> list[T]:
     return [frames[i] for i in even_indices(len(frames), n)]
 
 
-def select_clips(frames: Sequence[T], frame_num: int, clip_size: int) -> list[list[T]]:
+def select_clips(
+    frames: Sequence[T], frame_num: int, clip_size: int, sampling: str = "even"
+) -> list[list[T]]:
     """Clips of ``clip_size`` frames for video mode, deterministic.
 
-    ``max(frame_num, clip_size)`` frames are chosen evenly (:func:`select_frames`) and cut into
+    ``max(frame_num, clip_size)`` frames are chosen by :func:`select_frames` (evenly, or the first
+    ones with ``sampling="first"``) and cut into
     ``len // clip_size`` clips of consecutive chosen frames whose start indices are spread evenly
     (:func:`even_indices` over the possible starts; one clip is centred). A video with fewer than
     ``clip_size`` frames gives one clip in which its frames are repeated evenly
     (:func:`repeat_evenly`: ``[a, b, c]`` -> ``[a, a, b, b, b, b, c, c]`` for 8).
     """
-    chosen = select_frames(frames, max(frame_num, clip_size))
+    chosen = select_frames(frames, max(frame_num, clip_size), sampling)
     if not chosen:
         return []
     if len(chosen) < clip_size:

@@ -8,6 +8,10 @@ References:
     Learning of Deep Neural Networks", ICML 2021 — ε = ρ·T²g/‖Tg‖₂ with T = diag(|w| + η).
     docs/methods.md §8.1; ``spcup`` (§1) runs SAM with ρ = 0.1 around AdamW(lr 1e-5, weight decay
     6e-5). BatchNorm running statistics must not be updated twice per step.
+
+Two ways to drive it: ``step(closure)`` (torch's closure convention), or ``first_step`` /
+``second_step`` (the API of the widely used SAM implementation, which DeepfakeBench's trainer
+calls); both give the same weights.
 """
 
 from __future__ import annotations
@@ -41,6 +45,11 @@ recomputes the loss on the same batch, calls backward() and returns the loss:
 There is no need to call optimizer.zero_grad() inside the closure: SAM clears the gradients
 before each of its two evaluations."""
 
+#: A module and copies of its buffers, (name, tensor) pairs.
+_SavedBuffers = tuple[nn.Module, list[tuple[str, torch.Tensor]]]
+#: What SAM.first_step saves for SAM.second_step: (parameter, θ) pairs and the model's buffers.
+_Pending = tuple[list[tuple[torch.Tensor, torch.Tensor]], list[_SavedBuffers]]
+
 
 @OPTIMIZER.register_module(module_name="sam")
 class SAM(torch.optim.Optimizer):
@@ -66,6 +75,20 @@ class SAM(torch.optim.Optimizer):
     ``state_dict()`` is the base optimizer's state dict (its groups also carry ``rho``,
     ``adaptive`` and ``eta``), so a resumed run continues identically. A param-group dict may set
     its own ``rho``, ``adaptive`` or ``eta``.
+
+    The two-step API does the same step with the caller running both forwards::
+
+        loss_fn(model(x), y).backward()
+        optimizer.first_step(zero_grad=True)    # steps 2-3: θ ← θ + ε
+        loss_fn(model(x), y).backward()
+        optimizer.second_step(zero_grad=True)   # step 4: θ restored, base optimizer steps
+
+    Same seed, same batches: the same weights and buffers as ``step(closure)``, bit for bit.
+    BatchNorm: both forwards run in training mode, so the second would update the running
+    statistics again. When SAM knows the model (see below), ``first_step`` saves its buffers and
+    ``second_step`` copies them back, so they still advance once per step. Without the model,
+    run the second forward and its backward inside :func:`buffers_restored`
+    (``with buffers_restored(model):``).
 
     Which buffers are protected: when SAM knows the model (``build_optimizer(cfg, model)`` passes
     it as ``module``), all buffers of that model; otherwise the buffers of every module that runs
@@ -114,6 +137,7 @@ class SAM(torch.optim.Optimizer):
         self._sam_defaults = sam_defaults
         self.base_optimizer = base_optimizer
         self.module = module
+        self._pending: _Pending | None = None
         self._link()
 
     # -- the step -------------------------------------------------------------------------
@@ -125,19 +149,60 @@ class SAM(torch.optim.Optimizer):
         """
         if closure is None or not callable(closure):
             raise TypeError(_CLOSURE_HELP)
+        self._check_no_pending("step(closure)")
         self.zero_grad(set_to_none=True)
         with torch.enable_grad():
             loss = closure()
         originals = self._perturb()
         self.zero_grad(set_to_none=True)
         try:
-            with _buffers_restored(self.module), torch.enable_grad():
+            with buffers_restored(self.module), torch.enable_grad():
                 closure()
         finally:
             for param, original in originals:
                 param.copy_(original)
         self.base_optimizer.step()
         return loss
+
+    @torch.no_grad()
+    def first_step(self, zero_grad: bool = False) -> None:
+        """Move every parameter to θ + ε computed from the gradients now in ``.grad`` (step 2-3
+        of :class:`SAM`), and save θ (and the model's buffers, when SAM knows the model).
+
+        Call it after the first ``backward()``; run the second forward and ``backward()`` at
+        θ + ε, then :meth:`second_step`. ``zero_grad=True`` clears the gradients afterwards.
+        """
+        self._check_no_pending("first_step()")
+        buffers = _save_buffers(self.module) if self.module is not None else []
+        self._pending = (self._perturb(), buffers)
+        if zero_grad:
+            self.zero_grad(set_to_none=True)
+
+    @torch.no_grad()
+    def second_step(self, zero_grad: bool = False) -> None:
+        """Restore θ (bit for bit) and the buffers saved by :meth:`first_step`, then step the base
+        optimizer with the gradients now in ``.grad`` (taken at θ + ε). ``zero_grad=True``
+        clears the gradients afterwards."""
+        if self._pending is None:
+            raise RuntimeError(
+                "SAM.second_step() needs a first_step() before it: call first_step() after the "
+                "first backward() and second_step() after the second one"
+            )
+        (parameters, buffers), self._pending = self._pending, None
+        for param, original in parameters:
+            param.copy_(original)
+        _restore_buffers(buffers)
+        self.base_optimizer.step()
+        if zero_grad:
+            self.zero_grad(set_to_none=True)
+
+    def _check_no_pending(self, caller: str) -> None:
+        if self._pending is not None:
+            raise RuntimeError(
+                f"SAM.{caller} was called between first_step() and second_step(): the "
+                f"parameters are still at the perturbed point θ + ε. Call second_step() first "
+                f"(after the second backward())"
+            )
 
     def _perturb(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Move every parameter with a gradient to θ + ε; return (parameter, saved θ) pairs."""
@@ -205,6 +270,7 @@ class SAM(torch.optim.Optimizer):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
+        self._pending = None
         self._link()
 
     def __repr__(self) -> str:
@@ -265,50 +331,67 @@ def _build_base(base: Any, params: list) -> torch.optim.Optimizer:
     return optimizer
 
 
+def _save_buffers(root: nn.Module, seen: set[int] | None = None) -> list[_SavedBuffers]:
+    """Copies of the tensor buffers of ``root`` and its submodules (those not in ``seen``)."""
+    seen = set() if seen is None else seen
+    saved = []
+    for sub in root.modules():
+        if id(sub) in seen:
+            continue
+        seen.add(id(sub))
+        copies = [
+            (name, buf.detach().clone())
+            for name, buf in sub._buffers.items()
+            if isinstance(buf, torch.Tensor)
+            and not isinstance(buf, nn.parameter.UninitializedBuffer)
+        ]
+        saved.append((sub, copies))
+    return saved
+
+
+@torch.no_grad()
+def _restore_buffers(saved: list[_SavedBuffers]) -> None:
+    """Copy saved buffers back (put the saved tensor back where a forward replaced the object)."""
+    for sub, copies in saved:
+        for name, value in copies:
+            current = sub._buffers.get(name)
+            if (
+                isinstance(current, torch.Tensor)
+                and current.shape == value.shape
+                and current.dtype == value.dtype
+                and current.device == value.device
+            ):
+                current.copy_(value)
+            else:
+                sub._buffers[name] = value
+
+
 @contextlib.contextmanager
-def _buffers_restored(module: nn.Module | None) -> Iterator[None]:
-    """Save buffers on entry (or when their module first runs) and copy them back on exit.
+def buffers_restored(module: nn.Module | None = None) -> Iterator[None]:
+    """Leave no trace of the forwards run inside: buffers are saved on entry (or, with
+    ``module=None``, when their module first runs) and copied back on exit.
 
-    Exact for any BatchNorm momentum: running_mean, running_var and num_batches_tracked are
-    restored to the very values they had, so the second SAM forward leaves no trace.
+    Exact for any BatchNorm momentum: ``running_mean``, ``running_var`` and
+    ``num_batches_tracked`` get back the very values they had. SAM uses it around its second
+    evaluation; wrap the second forward of the two-step API in it when SAM was built without the
+    model (``with buffers_restored(model): loss_fn(model(x), y).backward()``). The backward must
+    run inside too: BatchNorm's backward checks that its running statistics were not changed.
     """
-    saved: dict[int, tuple[nn.Module, list[tuple[str, torch.Tensor]]]] = {}
-
-    def remember(root: nn.Module) -> None:
-        for sub in root.modules():
-            if id(sub) in saved:
-                continue
-            copies = [
-                (name, buf.detach().clone())
-                for name, buf in sub._buffers.items()
-                if isinstance(buf, torch.Tensor)
-                and not isinstance(buf, nn.parameter.UninitializedBuffer)
-            ]
-            saved[id(sub)] = (sub, copies)
-
+    saved: list[_SavedBuffers] = []
+    seen: set[int] = set()
     handle = None
     if module is not None:
-        remember(module)
+        saved = _save_buffers(module, seen)
     else:
-        handle = nn.modules.module.register_module_forward_pre_hook(lambda sub, args: remember(sub))
+        handle = nn.modules.module.register_module_forward_pre_hook(
+            lambda sub, args: saved.extend(_save_buffers(sub, seen))
+        )
     try:
         yield
     finally:
         if handle is not None:
             handle.remove()
-        with torch.no_grad():
-            for sub, copies in saved.values():
-                for name, value in copies:
-                    current = sub._buffers.get(name)
-                    if (
-                        isinstance(current, torch.Tensor)
-                        and current.shape == value.shape
-                        and current.dtype == value.dtype
-                        and current.device == value.device
-                    ):
-                        current.copy_(value)
-                    else:  # the forward replaced the buffer object: put the saved one back
-                        sub._buffers[name] = value
+        _restore_buffers(saved)
 
 
-__all__ = ["SAM"]
+__all__ = ["SAM", "buffers_restored"]
