@@ -62,6 +62,8 @@ BANK_FORMAT = 2
 LIBRARIES = ("torch", "open_clip_torch", "timm")
 #: rows copied at once when the parts are assembled into the final memory map
 ASSEMBLE_ROWS = 16384
+#: what :func:`_try_read` reports for a bank that is not there (as opposed to a damaged one)
+_MISSING = "missing"
 
 
 class DamagedBankError(DataError):
@@ -242,7 +244,7 @@ def load_or_extract(
             bank, problem = _try_read(folder, dataset) if dist_info.is_main else (None, None)
             problem = _from_main(problem, dist_info)  # another process may have encoded it
             if problem is not None:
-                if problem != MISSING:
+                if problem != _MISSING:
                     logger.warning("feature bank %s is damaged (%s); encoding it again", *problem)
                 _extract(
                     backbone,
@@ -259,14 +261,11 @@ def load_or_extract(
     return bank if bank is not None else read_bank(folder, dataset)
 
 
-MISSING = "missing"
-
-
 def _try_read(folder: Path, dataset) -> tuple[FeatureBank | None, Any]:
-    """``(bank, None)`` when a sound bank of ``dataset`` is at ``folder``; ``(None, MISSING)``
+    """``(bank, None)`` when a sound bank of ``dataset`` is at ``folder``; ``(None, _MISSING)``
     when there is none; ``(None, (folder, what is wrong))`` when it is damaged."""
     if not folder.exists():
-        return None, MISSING
+        return None, _MISSING
     try:
         return read_bank(folder, dataset), None
     except DamagedBankError as error:
