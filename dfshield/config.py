@@ -97,6 +97,10 @@ class TrainConfig:
         output_dir: folder under which run folders are created.
         tensorboard: also write TensorBoard logs (needs the ``tensorboard`` extra).
         progress: show tqdm progress bars.
+        bank_device_budget_gb: the largest feature bank (GiB, per split) copied whole onto the
+            training device; a larger one stays memory-mapped on disk and the rows of each batch
+            are read from it (the same batches, more slowly). ``null``: no limit; ``0``: always
+            read from disk.
     """
 
     epochs: int = 10
@@ -109,6 +113,7 @@ class TrainConfig:
     output_dir: str = "runs"
     tensorboard: bool = False
     progress: bool = True
+    bank_device_budget_gb: float | None = 8.0
 
     def __post_init__(self) -> None:
         for key in ("epochs", "batch_size", "eval_every"):

@@ -70,6 +70,22 @@ def test_latent_augmentation_follows_the_formula():
     # β ~ U(0,1) as well: Var = E[β²]·E[σ²] = 1/9
     assert (random_beta[4000:] - features).var().item() == pytest.approx(1 / 9, rel=0.05)
 
+    # σ (and a random β) is drawn once per copied row, not per element: the noise of row i has
+    # standard deviation β·σ_i, so the rows' standard deviations follow σ's distribution — a
+    # per-element σ would give every row nearly the same one (β/√3) with the same variance
+    wide = torch.randn(2000, 512)
+    grid = np.linspace(0.05, 0.95, 19)
+
+    def row_std_cdf(beta, scale: float = 1.0) -> np.ndarray:
+        out, _ = latent_augment(wide, labels[:2000], beta, torch.Generator().manual_seed(1))
+        stds = (out[2000:] - wide).std(dim=1).numpy() / scale
+        return np.array([(stds <= x).mean() for x in grid])
+
+    # β = 0.5: std/β = σ ~ U(0, 1), CDF(x) = x
+    assert np.abs(row_std_cdf(0.5, scale=0.5) - grid).max() < 0.05
+    # β, σ ~ U(0, 1) per row: std = βσ, CDF(x) = x - x·ln x
+    assert np.abs(row_std_cdf("random") - (grid - grid * np.log(grid))).max() < 0.05
+
 
 def test_detectors_expose_the_deepfakebench_interface():
     detector = build_detector({"name": "spcup", "backbone": {"name": "clip", **TINY}})

@@ -1,9 +1,11 @@
 """Batch sources: how a detector reads its splits, chosen once per run by :func:`batch_source`.
 
 * :class:`BankBatches` — a frozen backbone on single frames: every frame is encoded once into
-  the feature bank (:mod:`dfshield.engine.feature_bank`), the bank is moved whole onto the device,
-  and each epoch the detector may augment it in feature space (latent augmentation) before the
-  head trains on it in shuffled batches. There is no per-epoch DataLoader.
+  the feature bank (:mod:`dfshield.engine.feature_bank`); a bank within
+  ``train.bank_device_budget_gb`` is copied whole onto the device, a larger one stays
+  memory-mapped and its rows go to the device batch by batch. The head trains on shuffled
+  batches of the bank's rows and their copies, which the detector may augment in feature space
+  (latent augmentation); both ways give the same batches. There is no per-epoch DataLoader.
 * :class:`LoaderBatches` — a trainable backbone (or a video detector): a DataLoader over the
   images, with a ``DistributedSampler`` (and ``set_epoch``) under ``torchrun``.
 
@@ -37,6 +39,7 @@ from dfshield.engine.feature_bank import (
 from dfshield.engine.progress import progress_bar
 from dfshield.engine.splits import SplitProvider
 from dfshield.errors import ConfigError
+from dfshield.validation import number
 
 #: rows of a feature bank scored at once when evaluating (the head is small)
 EVAL_ROWS = 4096
@@ -164,7 +167,7 @@ class LoaderBatches(_Batches):
 
 
 class BankBatches(_Batches):
-    """The frozen backbone's features, encoded once, held whole on the device.
+    """The frozen backbone's features, encoded once; held on the device when they fit.
 
     Args (beyond the shared ones):
         feature_cache: folder of feature banks shared between runs (default
@@ -174,6 +177,12 @@ class BankBatches(_Batches):
     def __init__(self, detector, splits, cfg, device, dist, feature_cache=None):
         super().__init__(detector, splits, cfg, device, dist)
         self.feature_cache = feature_cache_dir(cfg, feature_cache)
+        budget = cfg.train.bank_device_budget_gb
+        self.device_budget = (
+            None
+            if budget is None
+            else number("train", "bank_device_budget_gb", budget, low=0) * 2**30
+        )
         self._banks: dict[str, FeatureBank] = {}
 
     def encode(self, split: str) -> FeatureBank:
@@ -203,9 +212,13 @@ class BankBatches(_Batches):
         )
 
     def bank(self, split: str) -> FeatureBank:
-        """The split's bank on the device (encoded or read once, then kept)."""
+        """The split's bank (encoded or read once, then kept), its labels on the device and its
+        features too unless they exceed ``train.bank_device_budget_gb`` (then they stay
+        memory-mapped and :meth:`FeatureBank.take` reads the rows a batch needs)."""
         if split not in self._banks:
-            self._banks[split] = self.encode(split).to(self.device)
+            bank = self.encode(split)
+            fits = self.device_budget is None or bank.nbytes <= self.device_budget
+            self._banks[split] = bank.to(self.device, features=fits)
         return self._banks[split]
 
     def steps_per_epoch(self) -> int:
@@ -213,23 +226,47 @@ class BankBatches(_Batches):
         return len(batch_bounds(rows, self.batch_size, self.dist.world_size))
 
     def train_batches(self, epoch: int, generator: torch.Generator) -> Iterator[dict]:
-        """The (augmented) bank in a shuffled order, in global batches of which this rank takes
-        every ``world_size``-th row."""
+        """The epoch's rows — every bank row in each of the detector's ``feature_copies`` —
+        in a shuffled order, in global batches of which this rank takes every
+        ``world_size``-th row.
+
+        Each batch's rows are gathered (from the device or the memory map) and augmented by the
+        detector as they are needed (:meth:`_augmented`), so neither the bank nor its copies
+        are ever materialised for the whole epoch, and where the bank is held does not change
+        a single number."""
         bank = self.bank("train")
-        features, labels = self.detector.augment_features(bank.features, bank.labels, generator)
-        order = torch.randperm(len(labels), generator=generator, device=labels.device)
+        n, copies = len(bank), self.detector.feature_copies
+        order = torch.randperm(n * copies, generator=generator, device=self.device)
         rank, world = self.dist.rank, self.dist.world_size
-        for start, stop in batch_bounds(len(labels), self.batch_size, world):
+        for start, stop in batch_bounds(n * copies, self.batch_size, world):
             index = order[start:stop][rank::world]
-            yield {"feature": features[index], "label": labels[index], "image": None}
+            features, labels = self._augmented(bank, index % n, index // n, generator)
+            yield {"feature": features, "label": labels, "image": None}
+
+    def _augmented(
+        self, bank: FeatureBank, rows: torch.Tensor, copy: torch.Tensor, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Copy ``copy[i]`` of bank row ``rows[i]``: the detector augments the rows
+        (``augment_features`` gives ``feature_copies`` blocks of them, block ``k`` holding copy
+        ``k`` of every row) and the wanted copy of each is kept."""
+        features, labels = bank.take(rows, self.device), bank.labels[rows]
+        augmented, augmented_labels = self.detector.augment_features(features, labels, generator)
+        if len(augmented) != len(rows) * self.detector.feature_copies:
+            raise ConfigError(
+                f"detector '{self.cfg.detector.get('name')}': augment_features returned "
+                f"{len(augmented)} rows for {len(rows)}, not feature_copies = "
+                f"{self.detector.feature_copies} times as many"
+            )
+        pick = copy * len(rows) + torch.arange(len(rows), device=copy.device)
+        return augmented[pick], augmented_labels[pick]
 
     def eval_batches(self, split: str) -> Iterator[dict]:
         bank = self.bank(split)
-        mine = list(range(self.dist.rank, len(bank), self.dist.world_size))
+        mine = torch.arange(self.dist.rank, len(bank), self.dist.world_size)
         for start in range(0, len(mine), EVAL_ROWS):
             index = mine[start : start + EVAL_ROWS]
-            rows = torch.tensor(index, device=self.device)
-            yield {"feature": bank.features[rows], "image": None, "index": index}
+            features = bank.take(index, self.device)
+            yield {"feature": features, "image": None, "index": index.tolist()}
 
     def targets(self, split: str) -> tuple[np.ndarray, list[str]]:
         bank = self.bank(split)

@@ -2,53 +2,134 @@
 a comparison reuses the result (the SP Cup paper's "feature bank C",
 docs/methods.md §6).
 
-A bank is identified by a fingerprint of everything that determines its features — backbone,
-weights, feature layer, preprocessing, precision and the exact frame list (with the dataset files
-it came from) — and stored on disk as ``features.npy`` (memory-mappable) plus ``meta.json``.
-For head training the whole bank is moved onto the training device once; there is no per-epoch
-DataLoader. Under ``torchrun`` each rank encodes its share of the frames.
+A bank is identified by a fingerprint (:func:`bank_fingerprint`) of everything that determines
+its rows, so that a bank is never reused where it would be stale: the backbone's own fingerprint
+(model, weights, feature layer, preprocessing, precision setting), the autocast dtype the
+extraction actually runs in on this device, the torch / open_clip / timm versions, and for every
+frame its dataset, key and resolved label (``data.label_dict`` as applied to its video), the
+dataset JSONs (size and modification time) and where the bytes come from: each LMDB read (path,
+size, modification time of ``data.mdb``) or, for frames read from disk, the resolved
+``data.data_root`` and every frame file's size and modification time. ``docs/reliability.md``
+lists what is and is not covered.
+
+On disk a bank is a folder ``<cache>/<fingerprint>/`` holding ``features.npy`` (float32
+``(rows, dim)``, memory-mapped when read) and ``meta.json`` (row count, the dataset index, label,
+video and frame key of each row, and the identity that was hashed). Both are checked when read:
+a damaged bank (truncated file, unreadable JSON, wrong or extra rows, rows that disagree with the
+dataset) is a :class:`~dfshield.errors.DataError` naming the folder from :func:`read_bank`, and
+:func:`load_or_extract` encodes it again with a warning.
+
+Extraction writes each batch's rows into a pre-allocated memory map as they come (one part per
+``torchrun`` rank), then assembles the parts in dataset order into the final memory map, so host
+memory stays at one batch whatever the bank's size. Parts and the assembled folder are private to
+the process (their names carry its pid and a random token) and only moved into place when
+complete; a lock file per fingerprint (``filelock``) makes a second process that wants the same
+bank wait for the first and then read its result instead of encoding it again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import os
 import shutil
+import uuid
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+from filelock import FileLock, Timeout
 from torch.utils.data import Subset
 
-from dfshield.engine.distributed import DistInfo, barrier
+from dfshield.detectors.backbone import autocast_dtype
+from dfshield.engine.distributed import DistInfo, barrier, gather_objects
 from dfshield.engine.progress import progress_bar
+from dfshield.errors import DataError
+from dfshield.fileio import write_json_atomic
+
+logger = logging.getLogger(__name__)
+
+#: version of the folder layout; part of the fingerprint, so a new layout never reads an old bank
+BANK_FORMAT = 2
+#: libraries whose code computes the features (distribution names)
+LIBRARIES = ("torch", "open_clip_torch", "timm")
+#: rows copied at once when the parts are assembled into the final memory map
+ASSEMBLE_ROWS = 16384
+#: what :func:`_try_read` reports for a bank that is not there (as opposed to a damaged one)
+_MISSING = "missing"
+
+
+class DamagedBankError(DataError):
+    """A bank folder whose files are incomplete or disagree with each other or the dataset."""
+
+    def __init__(self, folder: Path, reason: str):
+        super().__init__(
+            f"feature bank {folder} is damaged: {reason}. Delete the folder {folder} (the next "
+            f"run encodes the frames again)"
+        )
+        self.folder, self.reason = folder, reason
 
 
 @dataclass
 class FeatureBank:
-    """Features of one split, row-aligned with labels, video ids and frame keys."""
+    """Features of one split, row-aligned with labels, video ids and frame keys.
 
-    features: torch.Tensor  # (N, D) float32
-    labels: torch.Tensor  # (N,) long, fake = 1
+    Attributes:
+        features: float32 ``(M, D)``: the rows as stored (memory-mapped from ``features.npy``)
+            or copied onto a device (:meth:`to`).
+        labels: ``(N,)`` long, fake = 1.
+        video_ids, frame_keys: of each of the ``N`` rows.
+        path: the bank's folder.
+        rows: which rows of ``features`` this bank holds, in order (``None``: all of them); a
+            subset of a larger bank (:func:`subset_bank`) shares its memory map instead of
+            copying it.
+    """
+
+    features: torch.Tensor
+    labels: torch.Tensor
     video_ids: list[str]
     frame_keys: list[str]
     path: Path | None = None
+    rows: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
 
-    def to(self, device: torch.device) -> FeatureBank:
-        """A copy held whole in ``device`` memory (the bank on disk stays memory-mapped)."""
-        return FeatureBank(
-            self.features.to(device, copy=True),
-            self.labels.to(device),
-            self.video_ids,
-            self.frame_keys,
-            self.path,
-        )
+    @property
+    def dim(self) -> int:
+        return int(self.features.shape[1])
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of this bank's features (its own rows only)."""
+        return len(self) * self.dim * self.features.element_size()
+
+    def to(self, device: torch.device, *, features: bool = True) -> FeatureBank:
+        """A copy with its labels, and unless ``features=False`` its features, in ``device``
+        memory (the bank on disk stays memory-mapped; ``features=False`` keeps reading it)."""
+        labels = self.labels.to(device)
+        if not features:
+            return FeatureBank(
+                self.features, labels, self.video_ids, self.frame_keys, self.path, self.rows
+            )
+        held = self.features if self.rows is None else self.features[self.rows]
+        held = held.to(device, copy=held is self.features)
+        return FeatureBank(held, labels, self.video_ids, self.frame_keys, self.path)
+
+    def take(self, index: torch.Tensor, device: torch.device) -> torch.Tensor:
+        """The features of rows ``index`` (positions in this bank) on ``device``, gathered where
+        the features are held: on the device, or from the memory map on the host."""
+        index = index.to(self.features.device)
+        if self.rows is not None:
+            index = self.rows[index]
+        return self.features[index].to(device, non_blocking=True)
 
 
 def feature_cache_dir(cfg, given: str | os.PathLike | None = None) -> Path:
@@ -57,28 +138,88 @@ def feature_cache_dir(cfg, given: str | os.PathLike | None = None) -> Path:
     return Path(given) if given else Path(cfg.train.output_dir) / "feature_cache"
 
 
-def bank_fingerprint(backbone, dataset) -> str:
-    """A hex digest of the backbone's fingerprint and the dataset's exact frame list."""
-    description = {
+# -- identity ------------------------------------------------------------------------------------
+
+
+def bank_fingerprint(backbone, dataset, device: torch.device) -> str:
+    """A hex digest of :func:`bank_identity` and of every frame's :func:`frame_entries`."""
+    digest = hashlib.sha256(
+        json.dumps(bank_identity(backbone, dataset, device), sort_keys=True).encode()
+    )
+    for entry in frame_entries(dataset):
+        digest.update(entry.encode("utf-8", "backslashreplace"))
+    return digest.hexdigest()[:24]
+
+
+def bank_identity(backbone, dataset, device: torch.device) -> dict[str, Any]:
+    """What determines a bank besides its frame list: the backbone's fingerprint, the dtype the
+    extraction computes in on ``device``, the library versions and the dataset's sources."""
+    return {
+        "format": BANK_FORMAT,
         "backbone": backbone.fingerprint(),
-        "frames": list(map(str, dataset.frame_keys)),
+        "dtype": str(extraction_dtype(backbone, device)),
+        "libraries": library_versions(),
         "sources": dataset_sources(dataset),
     }
-    return hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def extraction_dtype(backbone, device: torch.device) -> torch.dtype:
+    """The dtype a backbone's forward pass computes in on ``device``: the autocast dtype of its
+    ``precision`` (the helper the CLIP backbone itself calls), float32 when it has none."""
+    return autocast_dtype(getattr(backbone, "precision", "fp32"), device) or torch.float32
+
+
+def library_versions() -> dict[str, str]:
+    """Installed versions of :data:`LIBRARIES` (``absent`` when not installed)."""
+    versions = {}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    return versions
 
 
 def dataset_sources(dataset) -> list[str]:
-    """Files that the frames are read from (JSON and LMDB), with size and modification time."""
-    cfg, sources = dataset.cfg, []
-    for name in sorted({record.dataset for record in dataset.records}):
-        candidates = [Path(cfg.json_dir) / f"{name}.json"]
-        if cfg.lmdb_dir:
-            candidates += sorted(Path(cfg.lmdb_dir).glob("*_lmdb/data.mdb"))
-        for path in candidates:
-            if path.is_file():
-                stat = path.stat()
-                sources.append(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}")
+    """The files and folders the dataset is read from: each JSON (size and modification time),
+    each LMDB actually read (its ``data.mdb``, likewise) and each frame folder (its resolved
+    path; the frame files themselves are in :func:`frame_entries`)."""
+    from dfshield.data.index import json_path
+
+    sources = []
+    for name in sorted(set(dataset.item_datasets)):
+        sources.append(f"json:{_file_identity(json_path(dataset.cfg.json_dir, name))}")
+        store = dataset.store(name)
+        if store.kind == "lmdb":
+            sources.append(f"lmdb:{_file_identity(Path(store.path) / 'data.mdb')}")
+        else:
+            sources.append(f"folder:{store.root.resolve()}")
     return sorted(set(sources))
+
+
+def frame_entries(dataset) -> Iterator[str]:
+    """One line per item: dataset, frame key, resolved label and, for frames read from disk, the
+    frame file's path, size and modification time."""
+    names, keys, labels = dataset.item_datasets, dataset.frame_keys, dataset.labels
+    for name, key, label in zip(names, keys, labels):
+        store = dataset.store(name)
+        source = _frame_file_identity(store, str(key)) if store.kind == "folder" else ""
+        yield f"{name}\0{key}\0{int(label)}\0{source}\n"
+
+
+def _frame_file_identity(store, key: str) -> str:
+    for path in store.candidates(key):
+        with contextlib.suppress(OSError):
+            return _file_identity(path)
+    return "missing"
+
+
+def _file_identity(path: Path) -> str:
+    stat = path.stat()
+    return f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+
+
+# -- loading -------------------------------------------------------------------------------------
 
 
 def load_or_extract(
@@ -93,28 +234,72 @@ def load_or_extract(
     dist_info: DistInfo = DistInfo(),
     description: str = "",
 ) -> FeatureBank:
-    """The dataset's bank from ``cache_dir`` if it is there, else encode it (once) and store it."""
-    folder = Path(cache_dir).expanduser() / bank_fingerprint(backbone, dataset)
-    if not (folder / "meta.json").is_file():
-        _extract(
-            backbone,
-            dataset,
-            folder,
-            device=device,
-            batch_size=batch_size,
-            num_workers=num_workers,
-            progress=progress,
-            dist_info=dist_info,
-            description=description,
-        )
+    """The dataset's bank from ``cache_dir`` if it is there and sound, else encode it (once) and
+    store it. A damaged bank is encoded again, with a warning naming its folder. Only one
+    process at a time encodes a given bank; another that needs it waits, then reads it."""
+    folder = Path(cache_dir).expanduser() / bank_fingerprint(backbone, dataset, device)
+    bank, problem = _try_read(folder, dataset) if dist_info.is_main else (None, None)
+    if _from_main(problem, dist_info) is not None:
+        with _extraction_lock(folder, dist_info):
+            bank, problem = _try_read(folder, dataset) if dist_info.is_main else (None, None)
+            problem = _from_main(problem, dist_info)  # another process may have encoded it
+            if problem is not None:
+                if problem != _MISSING:
+                    logger.warning("feature bank %s is damaged (%s); encoding it again", *problem)
+                _extract(
+                    backbone,
+                    dataset,
+                    folder,
+                    device=device,
+                    batch_size=batch_size,
+                    num_workers=num_workers,
+                    progress=progress,
+                    dist_info=dist_info,
+                    description=description,
+                )
     barrier(dist_info)
-    return read_bank(folder)
+    return bank if bank is not None else read_bank(folder, dataset)
+
+
+def _try_read(folder: Path, dataset) -> tuple[FeatureBank | None, Any]:
+    """``(bank, None)`` when a sound bank of ``dataset`` is at ``folder``; ``(None, _MISSING)``
+    when there is none; ``(None, (folder, what is wrong))`` when it is damaged."""
+    if not folder.exists():
+        return None, _MISSING
+    try:
+        return read_bank(folder, dataset), None
+    except DamagedBankError as error:
+        return None, (str(folder), error.reason)
+
+
+def _from_main(value, info: DistInfo):
+    """The main rank's ``value`` on every rank."""
+    return gather_objects(value, info)[0]
+
+
+@contextlib.contextmanager
+def _extraction_lock(folder: Path, info: DistInfo) -> Iterator[None]:
+    """Held by the main rank while a bank is encoded (the other ranks follow it)."""
+    if not info.is_main:
+        yield
+        return
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(folder.parent / f".{folder.name}.lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        logger.info("another process is encoding feature bank %s; waiting for it", folder)
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def subset_bank(full: FeatureBank, dataset) -> FeatureBank | None:
     """The rows of ``full`` that hold ``dataset``'s frames, in the dataset's order (as encoding the
-    dataset itself would give them); ``None`` when a frame is not in ``full`` or its label
-    differs, so the caller encodes the dataset on its own instead."""
+    dataset itself would give them), sharing ``full``'s memory map; ``None`` when a frame is not
+    in ``full`` or its label differs, so the caller encodes the dataset on its own instead."""
     row_of = {key: row for row, key in enumerate(full.frame_keys)}
     try:
         rows = [row_of[str(key)] for key in dataset.frame_keys]
@@ -124,20 +309,33 @@ def subset_bank(full: FeatureBank, dataset) -> FeatureBank | None:
     labels = full.labels[index]
     if not torch.equal(labels, torch.as_tensor(dataset.labels, dtype=labels.dtype)):
         return None
+    if full.rows is not None:
+        index = full.rows[index]
     return FeatureBank(
-        full.features[index],
+        full.features,
         labels,
         [full.video_ids[r] for r in rows],
         [full.frame_keys[r] for r in rows],
         full.path,
+        index,
     )
 
 
-def read_bank(folder: Path) -> FeatureBank:
-    meta = json.loads((folder / "meta.json").read_text())
-    with warnings.catch_warnings():  # read-only memory map: ``to()`` copies before anything writes
-        warnings.simplefilter("ignore", UserWarning)
-        features = torch.from_numpy(np.load(folder / "features.npy", mmap_mode="r"))
+def read_bank(folder: str | os.PathLike, dataset=None) -> FeatureBank:
+    """The bank stored in ``folder``, its features memory-mapped. Its files are checked (and,
+    given ``dataset``, its rows against the dataset's frames and labels); anything wrong is a
+    :class:`~dfshield.errors.DataError` that names the folder to delete."""
+    folder = Path(folder)
+    meta = _read_meta(folder)
+    dim = _check_features_file(folder, meta["count"])
+    if dataset is not None:
+        _check_rows(folder, meta, dataset)
+    if meta["count"]:
+        with warnings.catch_warnings():  # read-only memory map: nothing writes into it
+            warnings.simplefilter("ignore", UserWarning)
+            features = torch.from_numpy(np.load(folder / "features.npy", mmap_mode="r"))
+    else:  # older numpy cannot memory-map an empty array
+        features = torch.zeros((0, dim))
     return FeatureBank(
         features,
         torch.tensor(meta["labels"], dtype=torch.long),
@@ -147,7 +345,78 @@ def read_bank(folder: Path) -> FeatureBank:
     )
 
 
-@torch.no_grad()
+def _read_meta(folder: Path) -> dict[str, Any]:
+    path = folder / "meta.json"
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DamagedBankError(folder, "meta.json is missing") from None
+    except (OSError, ValueError) as error:  # UnicodeDecodeError and JSONDecodeError included
+        raise DamagedBankError(folder, f"meta.json cannot be read ({error})") from error
+    if not isinstance(meta, dict) or not isinstance(meta.get("count"), int):
+        raise DamagedBankError(folder, "meta.json has no row count")
+    count = meta["count"]
+    for key in ("indices", "labels", "video_ids", "frame_keys"):
+        if not isinstance(meta.get(key), list) or len(meta[key]) != count:
+            raise DamagedBankError(folder, f"meta.json's {key!r} does not list {count} rows")
+    if any(label not in (0, 1) for label in meta["labels"]):
+        raise DamagedBankError(folder, "meta.json holds labels other than 0 and 1")
+    return meta
+
+
+def _check_features_file(folder: Path, count: int) -> int:
+    """The feature dimension, once ``features.npy`` is known to hold exactly ``count`` float32
+    rows (header and file size: a truncated or extended file is caught before it is mapped)."""
+    path = folder / "features.npy"
+    try:
+        shape, dtype, fortran, offset = _npy_header(path)
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise DamagedBankError(folder, "features.npy is missing") from None
+    except (OSError, ValueError) as error:
+        raise DamagedBankError(folder, f"features.npy cannot be read ({error})") from error
+    if dtype != np.float32 or fortran or len(shape) != 2:
+        raise DamagedBankError(folder, f"features.npy holds {dtype} {shape}, not float32 rows")
+    if shape[0] != count:
+        raise DamagedBankError(folder, f"features.npy has {shape[0]} rows, meta.json lists {count}")
+    expected = offset + shape[0] * shape[1] * dtype.itemsize
+    if size != expected:
+        raise DamagedBankError(folder, f"features.npy is {size} bytes, {shape} needs {expected}")
+    return int(shape[1])
+
+
+def _npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype, bool, int]:
+    """Shape, dtype, Fortran order and data offset of a ``.npy`` file, from its header alone."""
+    with path.open("rb") as handle:
+        version = np.lib.format.read_magic(handle)
+        read_header = (
+            np.lib.format.read_array_header_1_0
+            if version == (1, 0)
+            else np.lib.format.read_array_header_2_0
+        )
+        shape, fortran, dtype = read_header(handle)
+        return shape, dtype, fortran, handle.tell()
+
+
+def _check_rows(folder: Path, meta: dict[str, Any], dataset) -> None:
+    """Each row must be a frame of ``dataset`` (in order, each once) with the dataset's label."""
+    indices = np.asarray(meta["indices"], dtype=np.int64)
+    if len(indices) and (
+        indices[0] < 0 or indices[-1] >= len(dataset) or np.any(np.diff(indices) <= 0)
+    ):
+        raise DamagedBankError(
+            folder, "meta.json's row indices are not frames of the dataset in order"
+        )
+    keys, labels = dataset.frame_keys, dataset.labels
+    if meta["frame_keys"] != [str(keys[i]) for i in indices]:
+        raise DamagedBankError(folder, "its frame keys differ from the dataset's")
+    if not np.array_equal(np.asarray(meta["labels"]), labels[indices]):
+        raise DamagedBankError(folder, "its labels differ from the dataset's")
+
+
+# -- extraction ----------------------------------------------------------------------------------
+
+
 def _extract(
     backbone,
     dataset,
@@ -160,56 +429,137 @@ def _extract(
     dist_info: DistInfo,
     description: str,
 ) -> None:
+    """Encode this rank's share into a private parts folder; the main rank assembles the parts
+    and moves the bank into place (called by every rank, the main one holding the lock)."""
+    token = _from_main(f"{os.getpid()}-{uuid.uuid4().hex[:8]}", dist_info)
+    parts = folder.parent / f".{folder.name}.{token}.parts"
+    if dist_info.is_main:
+        _remove_leftovers(folder, token)
+    parts.mkdir(parents=True, exist_ok=True)
+    try:
+        encode_part(
+            backbone,
+            dataset,
+            parts,
+            device=device,
+            batch_size=batch_size,
+            num_workers=num_workers,
+            progress=progress and dist_info.is_main,
+            dist_info=dist_info,
+            description=description,
+        )
+        barrier(dist_info)
+        if dist_info.is_main:
+            identity = bank_identity(backbone, dataset, device)
+            assemble(dataset, parts, folder, dist_info.world_size, identity, token)
+        barrier(dist_info)
+    finally:
+        if dist_info.is_main:
+            shutil.rmtree(parts, ignore_errors=True)
+
+
+def _remove_leftovers(folder: Path, token: str) -> None:
+    """Parts and half-assembled folders of this fingerprint left by killed processes (none is
+    in use: the caller holds the fingerprint's lock)."""
+    for path in folder.parent.glob(f".{folder.name}.*"):
+        if path.is_dir() and token not in path.name:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+@torch.no_grad()
+def encode_part(
+    backbone,
+    dataset,
+    parts: Path,
+    *,
+    device: torch.device,
+    batch_size: int,
+    num_workers: int,
+    progress: bool,
+    dist_info: DistInfo,
+    description: str = "",
+) -> int:
+    """Encode every ``world_size``-th item (from ``rank``) into ``parts``: ``features-<rank>.npy``,
+    pre-allocated for the whole share and filled batch by batch, and ``indices-<rank>.npy``,
+    the dataset index of each row written (undecodable frames that were skipped have none).
+    Returns the rows written."""
     from dfshield.data import make_loader
 
-    parts = folder.parent / f".{folder.name}.parts"
-    parts.mkdir(parents=True, exist_ok=True)
-    shard = list(range(dist_info.rank, len(dataset), dist_info.world_size))
+    rank = dist_info.rank
+    shard = list(range(rank, len(dataset), dist_info.world_size))
     loader = make_loader(Subset(dataset, shard), batch_size, shuffle=False, num_workers=num_workers)
     backbone = backbone.to(device).eval()
-    indices, chunks = [], []
+    rows = _new_rows(parts / f"features-{rank}.npy", len(shard), backbone.feature_dim)
+    indices = np.zeros(len(shard), dtype=np.int64)
+    count = 0
     bar = progress_bar(
-        loader,
-        enabled=progress and dist_info.is_main,
-        desc=f"encoding {description}".strip(),
-        unit="batch",
+        loader, enabled=progress, desc=f"encoding {description}".strip(), unit="batch"
     )
     for batch in bar:  # batches of only undecodable (skipped) frames are left out
-        chunks.append(backbone(batch["image"].to(device, non_blocking=True)).cpu().numpy())
-        indices.append(np.asarray(batch["index"], dtype=np.int64))
-    dim = backbone.feature_dim
-    np.save(
-        parts / f"features-{dist_info.rank}.npy",
-        np.concatenate(chunks) if chunks else np.zeros((0, dim), np.float32),
-    )
-    np.save(
-        parts / f"indices-{dist_info.rank}.npy",
-        np.concatenate(indices) if indices else np.zeros(0, np.int64),
-    )
-    barrier(dist_info)
-    if dist_info.is_main:
-        _assemble(dataset, parts, folder, dist_info.world_size)
-    barrier(dist_info)
+        features = backbone(batch["image"].to(device, non_blocking=True)).float().cpu().numpy()
+        rows[count : count + len(features)] = features
+        indices[count : count + len(features)] = np.asarray(batch["index"])
+        count += len(features)
+    rows.flush()
+    del rows
+    np.save(parts / f"indices-{rank}.npy", indices[:count])
+    return count
 
 
-def _assemble(dataset, parts: Path, folder: Path, world_size: int) -> None:
-    features = np.concatenate([np.load(parts / f"features-{r}.npy") for r in range(world_size)])
-    indices = np.concatenate([np.load(parts / f"indices-{r}.npy") for r in range(world_size)])
-    order = np.argsort(indices, kind="stable")
-    features, indices = features[order].astype(np.float32), indices[order]
+def assemble(
+    dataset,
+    parts: Path,
+    folder: Path,
+    world_size: int,
+    identity: dict[str, Any],
+    token: str = "",
+) -> None:
+    """Copy the parts' rows in dataset order into a new bank folder, chunk by chunk, write its
+    ``meta.json`` (with ``identity``, :func:`bank_identity`), then move it to ``folder``
+    (replacing a damaged bank there)."""
+    indices = [np.load(parts / f"indices-{rank}.npy") for rank in range(world_size)]
+    order = np.sort(np.concatenate(indices))
+    staging = folder.parent / f".{folder.name}.{token}.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    dim = _npy_header(parts / "features-0.npy")[0][1]
+    features = _new_rows(staging / "features.npy", len(order), dim)
+    for rank, part_indices in enumerate(indices):
+        if not len(part_indices):
+            continue
+        part = np.load(parts / f"features-{rank}.npy", mmap_mode="r")
+        positions = np.searchsorted(order, part_indices)
+        for start in range(0, len(part_indices), ASSEMBLE_ROWS):
+            stop = start + ASSEMBLE_ROWS
+            features[positions[start:stop]] = part[start:stop]
+        del part
+    features.flush()
+    del features
     labels, video_ids, frame_keys = dataset.labels, dataset.video_ids, dataset.frame_keys
-    meta = {
-        "count": int(len(indices)),
-        "skipped": int(len(dataset) - len(indices)),
-        "labels": [int(labels[i]) for i in indices],
-        "video_ids": [str(video_ids[i]) for i in indices],
-        "frame_keys": [str(frame_keys[i]) for i in indices],
-    }
-    tmp = folder.parent / f".{folder.name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    np.save(tmp / "features.npy", features)
-    (tmp / "meta.json").write_text(json.dumps(meta))
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(tmp, folder)
-    shutil.rmtree(parts, ignore_errors=True)
+    write_json_atomic(
+        staging / "meta.json",
+        {
+            "count": int(len(order)),
+            "skipped": int(len(dataset) - len(order)),
+            "indices": [int(i) for i in order],
+            "labels": [int(labels[i]) for i in order],
+            "video_ids": [str(video_ids[i]) for i in order],
+            "frame_keys": [str(frame_keys[i]) for i in order],
+            "identity": identity,
+        },
+        indent=None,
+    )
+    old = folder.parent / f".{folder.name}.{token}.old"
+    if folder.exists():
+        os.replace(folder, old)
+    os.replace(staging, folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _new_rows(path: Path, count: int, dim: int) -> np.ndarray:
+    """A float32 ``(count, dim)`` ``.npy`` file, memory-mapped for writing (an empty one is
+    written directly: older numpy cannot map it)."""
+    if count == 0:
+        np.save(path, np.zeros((0, dim), np.float32))
+        return np.zeros((0, dim), np.float32)
+    return np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(count, dim))
