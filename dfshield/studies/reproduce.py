@@ -60,6 +60,7 @@ from dfshield.studies.reproduce_tables import TABLES, Section, Subset, Table, Te
 
 __all__ = [
     "Plan",
+    "build_report",
     "format_plan",
     "format_report",
     "get_table",
@@ -68,6 +69,8 @@ __all__ = [
     "missing_datasets",
     "plan_reproduction",
     "prepare_splits",
+    "protocol_path",
+    "published_values",
     "run_reproduction",
     "write_report",
 ]
@@ -311,81 +314,108 @@ def _missing_text(plan: Plan, missing: Mapping[str, str]) -> str:
 def prepare_splits(split: Split) -> tuple[list[str], list[str]]:
     """Write the filtered JSON copies of one split (see the module docstring) and check that they
     read back as planned. Returns (the training datasets that keep training videos, notes)."""
-    from dfshield.data.index import json_path
-    from dfshield.studies.subsample import class_counts, write_if_changed
+    work = _Preparation(split)
+    training = [name for name in split.train if work.training(name)]
+    for name in split.test:
+        work.testing(name)
+    work.write()
+    return training, work.notes
 
-    data, notes = split.data, []
-    infos: dict[Path, dict] = {}
-    expected: dict[tuple[str, str], dict[str, int]] = {}
 
-    def info(name: str) -> dict:
-        path = json_path(data.json_dir, name)
-        if path not in infos:
-            infos[path] = json.loads(path.read_text(encoding="utf-8"))
-        return infos[path]
+class _Preparation:
+    """The JSON copies of one :class:`Split` being prepared, with the class counts each prepared
+    split must read back and notes on what was done."""
 
-    def read(name: str, which: str) -> list:
+    def __init__(self, split: Split):
+        self.split, self.data = split, split.data
+        self.infos: dict[Path, dict] = {}
+        self.expected: dict[tuple[str, str], dict[str, int]] = {}
+        self.notes: list[str] = []
+
+    def info(self, name: str) -> dict:
+        """The (mutable) JSON content of dataset ``name``, read once."""
+        from dfshield.data.index import json_path
+
+        path = json_path(self.data.json_dir, name)
+        if path not in self.infos:
+            self.infos[path] = json.loads(path.read_text(encoding="utf-8"))
+        return self.infos[path]
+
+    def read(self, name: str, which: str) -> list:
         from dfshield.data.index import read_split
 
+        data = self.data
         return read_split(
             data.json_dir, name, which, data.compression, data.label_dict, allow_empty=True
         )
 
-    training = []
-    for name in split.train:
-        tests = {r.video_path for r in read(name, "test")}
-        listed = read(name, "train")
+    def training(self, name: str) -> bool:
+        """Train and val of ``name`` without test videos (and the subset); False when no
+        training video is left."""
+        from dfshield.studies.subsample import class_counts
+
+        subset, info = self.split.subset, self.info(name)
+        tests = {r.video_path for r in self.read(name, "test")}
+        listed = self.read(name, "train")
         train = [r for r in listed if r.video_path not in tests]
         if len(train) < len(listed):
-            notes.append(
+            self.notes.append(
                 f"{name}: {len(listed) - len(train)} training videos are test videos too; "
                 f"removed from train"
             )
-        if split.subset is not None:
-            train = _pick(train, split.subset.train, split.seed, f"the training split of {name}")
+        if subset is not None:
+            train = _pick(train, subset.train, self.split.seed, f"the training split of {name}")
         paths = {r.video_path for r in train}
-        val = (
-            []
-            if split.subset
-            else [r for r in read(name, "val") if r.video_path not in tests | paths]
-        )
-        infos_name = info(name)
-        _keep(infos_name, "train", paths)
+        _keep(info, "train", paths)
         if not train:
-            notes.append(f"{name}: no training videos left; used for testing only")
-            continue
-        training.append(name)
+            self.notes.append(f"{name}: no training videos left; used for testing only")
+            return False
+        val = [] if subset else self.read(name, "val")
+        val = [r for r in val if r.video_path not in tests | paths]
         if val:
-            _keep(infos_name, "val", {r.video_path for r in val})
+            _keep(info, "val", {r.video_path for r in val})
         else:
-            _copy_split(infos_name, "train", "val")
-            notes.append(
-                f"{name}: selects on its training split (no validation videos apart from its "
-                f"test or training videos{', or a subset' if split.subset else ''})"
-            )
+            _copy_split(info, "train", "val")
             val = train
-        expected[(name, "train")] = class_counts(train)
-        expected[(name, "val")] = class_counts(val)
-    for name in split.test:
-        info(name)  # every JSON the runs read is in the prepared folder, changed or not
+            self.notes.append(
+                f"{name}: selects on its training split (no validation videos apart from its "
+                f"test or training videos{', or a subset' if subset else ''})"
+            )
+        self.expected[(name, "train")] = class_counts(train)
+        self.expected[(name, "val")] = class_counts(val)
+        return True
+
+    def testing(self, name: str) -> None:
+        """The test split of ``name``: the subset, or another compression level."""
+        from dfshield.studies.subsample import class_counts
+
+        split, info = self.split, self.info(name)  # every JSON read is copied, changed or not
         if split.subset is not None:
             test = _pick(
-                read(name, "test"), split.subset.test, split.seed, f"the test split of {name}"
+                self.read(name, "test"), split.subset.test, split.seed, f"the test split of {name}"
             )
-            _keep(info(name), "test", {r.video_path for r in test})
-            expected[(name, "test")] = class_counts(test)
+            _keep(info, "test", {r.video_path for r in test})
+            self.expected[(name, "test")] = class_counts(test)
         if split.level is not None:
-            _test_level(info(name), name, split.level, data.compression)
-            notes.append(f"{name}: tested on its {split.level} test videos")
-    out = split.json_dir
-    out.mkdir(parents=True, exist_ok=True)
-    for path, content in infos.items():
-        write_if_changed(out / path.name, json.dumps(content))
-    _check_counts(dataclasses.replace(data, json_dir=str(out)), expected)
-    for (name, which), counts in expected.items():
-        if split.subset is not None and which != "val":
-            notes.append(f"{name} {which}: {counts['real']} real and {counts['fake']} fake videos")
-    return training, notes
+            _test_level(info, name, split.level, self.data.compression)
+            self.notes.append(f"{name}: tested on its {split.level} test videos")
+
+    def write(self) -> None:
+        """Write the copies (unchanged files keep their time stamps, so feature banks stay
+        valid) and check that each prepared split reads back the planned class counts."""
+        from dfshield.studies.subsample import write_if_changed
+
+        out = self.split.json_dir
+        out.mkdir(parents=True, exist_ok=True)
+        for path, content in self.infos.items():
+            write_if_changed(out / path.name, json.dumps(content))
+        _check_counts(dataclasses.replace(self.data, json_dir=str(out)), self.expected)
+        if self.split.subset is not None:
+            self.notes += [
+                f"{name} {which}: {counts['real']} real and {counts['fake']} fake videos"
+                for (name, which), counts in self.expected.items()
+                if which != "val"
+            ]
 
 
 def _pick(records: list, counts: tuple[int, int], seed: int, where: str) -> list:
