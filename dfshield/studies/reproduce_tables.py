@@ -281,8 +281,8 @@ _DDLN = (
     "Backbone: ResNet-50 with timm's ImageNet weights; batch size 16 clips (the paper gives none).",
 )
 _DDLN_SEEDS = (
-    "Five training runs with seeds train.seed, train.seed + 1, … (the paper's seeds are not "
-    "published).",
+    "Training runs (five unless --seeds says otherwise) with seeds train.seed, train.seed + 1, "
+    "… (the paper's seeds are not published).",
 )
 _NO_VALIDATION = (
     "Celeb-DF and DFDC have no validation split apart from the test split: the checkpoint is "
@@ -388,7 +388,7 @@ _DDLN_TABLES = (
         differences=(
             *_DDLN,
             *_DDLN_SEEDS,
-            "The paper reports one run here; we report the mean of the five.",
+            "The paper reports one run here; we report the mean over the seeds.",
             "Each test level trains its own model (same seed, same data, so the same model on "
             "one machine): the comparison study tests one split a run.",
         ),
@@ -454,7 +454,7 @@ _DDLN_TABLES = (
             "The switches are options of ddln: FLC alone = detector.beta 0, VLC alone = "
             "detector.beta 1, no TLM = detector.temporal false, no AUC loss = detector.alpha 1. "
             "Rows without the frame-level classifier select their checkpoint on video AUC.",
-            "The paper reports one run here; we report the mean of the five.",
+            "The paper reports one run here; we report the mean over the seeds.",
         ),
     ),
     Table(
@@ -526,7 +526,7 @@ _DDLN_TABLES = (
             "P = the share of reals) show that real was its positive class here.",
             "'Ours w Focal Loss' is read as the focal loss (γ 2) in place of BCE + AUC loss; "
             "'default γ' is the WMW margin 0.15.",
-            "The paper reports one run here; we report the mean of the five.",
+            "The paper reports one run here; we report the mean over the seeds.",
         ),
         not_reproduced=(*_DDLN_BASELINES, "Xception w AUC loss", "BBN [28]"),
     ),
