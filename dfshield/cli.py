@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "dfshield.commands.imbalance",
         "compare detectors at several real:fake training ratios (mean ± std over seeds)",
     ),
+    "reproduce": ("dfshield.commands.reproduce", "re-run a published table; ours beside theirs"),
     "extract": ("dfshield.commands.extract", "encode every frame once into the feature bank"),
     "config": ("dfshield.commands.config", "print the merged, checked run config as YAML"),
     "demo-data": (

@@ -68,6 +68,25 @@ def test_shapes_and_dual_outputs():
         detector({"image": images[:, 0]})
 
 
+def test_without_the_temporal_module_the_heads_read_the_cnn_features():
+    """The paper's ablation without TLM (its Table 6): no GRU, both heads on the frame features."""
+    detector = tiny(temporal=False).eval()
+    assert detector.gru is None
+    assert detector.frame_head.in_features == detector.backbone.feature_dim
+    images = clips()
+    with torch.no_grad():
+        out = detector({"image": images})
+        features = torch.stack([detector.backbone(images[b]) for b in range(2)])
+    torch.testing.assert_close(
+        out["frame_cls"], detector.frame_head(features)[..., 0], rtol=1e-4, atol=1e-5
+    )
+    torch.testing.assert_close(
+        out["cls"], detector.video_head(features.mean(1))[:, 0], rtol=1e-4, atol=1e-5
+    )
+    with pytest.raises(ConfigError, match="detector 'ddln': 'temporal' must be true or false"):
+        tiny(temporal="no")
+
+
 def test_defaults_follow_the_paper():
     detector = DDLNDetector(backbone={"name": "timm", "model": "resnet50", "pretrained": False})
     assert detector.backbone.feature_dim == 2048 and detector.gru.input_size == 2048

@@ -13,6 +13,10 @@ and the total is β·L_video + (1 − β)·L_frame (α = β = 0.5 in the paper).
 **above** reals, consistently with BCE and our label convention (fake = 1). The authors' public
 code pairs the classes the other way round (real scores minus fake scores), which opposes BCE;
 we do not copy that.
+
+The paper's ablation (its Table 6) switches parts off; each is an option, not another network:
+the frame-level classifier alone is ``beta: 0``, the video-level classifier alone ``beta: 1``,
+no AUC loss ``alpha: 1`` and no temporal learning module (GRU) ``temporal: false``.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from dfshield.detectors import timm_backbone  # noqa: F401  (registers the "timm
 from dfshield.detectors.base import BaseDetector
 from dfshield.errors import ConfigError
 from dfshield.registry import BACKBONE, DETECTOR
-from dfshield.validation import integer, number
+from dfshield.validation import boolean, integer, number
 
 DEFAULT_BACKBONE = {"name": "timm", "model": "resnet50", "pretrained": True, "freeze": False}
 
@@ -47,6 +51,9 @@ class DDLNDetector(BaseDetector):
         alpha: α of the per-level loss α·BCE + (1 − α)·L_WMW: the weights of the two terms of the
             ``loss`` section (a two-term ``composite``). null: use the ``loss`` section as written.
         beta: β of the total loss β·L_video + (1 − β)·L_frame.
+        temporal: keep the temporal learning module (the GRU). ``false`` is the paper's ablation
+            without it: both heads read the per-frame CNN features directly (the video head their
+            time average), and ``gru_layers`` / ``gru_hidden`` are unused.
 
     ``data_dict["image"]`` is a clip batch ``(B, T, 3, H, W)``; with a frozen backbone
     ``data_dict["feature"]`` may hold precomputed frame features ``(B, T, D)`` instead.
@@ -64,8 +71,10 @@ class DDLNDetector(BaseDetector):
         gru_hidden: int = 256,
         alpha: float | None = 0.5,
         beta: float = 0.5,
+        temporal: bool = True,
     ):
         owner = "detector 'ddln'"
+        temporal = boolean(owner, "temporal", temporal)
         input_size, gru_layers, gru_hidden = (
             integer(owner, key, value, low=1)
             for key, value in (
@@ -88,11 +97,14 @@ class DDLNDetector(BaseDetector):
         self.input_size, self.gru_layers, self.gru_hidden = input_size, gru_layers, gru_hidden
         self.alpha = alpha
         self.beta = float(beta)
-        self.gru = nn.GRU(
-            self.backbone.feature_dim, gru_hidden, num_layers=gru_layers, batch_first=True
+        self.gru = (
+            nn.GRU(self.backbone.feature_dim, gru_hidden, num_layers=gru_layers, batch_first=True)
+            if temporal
+            else None
         )
-        self.frame_head = nn.Linear(gru_hidden, 1)
-        self.video_head = nn.Linear(gru_hidden, 1)
+        width = gru_hidden if temporal else self.backbone.feature_dim
+        self.frame_head = nn.Linear(width, 1)
+        self.video_head = nn.Linear(width, 1)
 
     # -- data ------------------------------------------------------------------------------
     def input_spec(self) -> dict[str, Any]:
@@ -130,7 +142,10 @@ class DDLNDetector(BaseDetector):
         return encoded.reshape(batch, frames, -1)
 
     def sequence(self, features: torch.Tensor) -> torch.Tensor:
-        """GRU outputs ``(B, T, gru_hidden)`` of frame features ``(B, T, D)``."""
+        """GRU outputs ``(B, T, gru_hidden)`` of frame features ``(B, T, D)`` (the features
+        themselves with ``temporal: false``)."""
+        if self.gru is None:
+            return features
         outputs, _ = self.gru(features)
         return outputs
 
