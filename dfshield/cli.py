@@ -49,6 +49,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "dfshield.commands.robustness",
         "re-test checkpoints under JPEG, blur, downscaling and noise",
     ),
+    "export": (
+        "dfshield.commands.export",
+        "write a checkpoint in DeepfakeBench's format (the state_dict their test.py loads)",
+    ),
     "data-info": (
         "dfshield.commands.data_info",
         "check a dataset set-up: counts, missing and undecodable frames",

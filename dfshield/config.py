@@ -136,7 +136,8 @@ class RunConfig:
         train: the training protocol (``TrainConfig``).
         detector: ``name`` of a registered detector plus its constructor options, including its
             ``backbone`` section.
-        loss: ``name`` of a registered loss plus its options (``dfshield list`` shows the names).
+        loss: ``name`` of a registered loss plus its options (``dfshield list`` shows the names);
+            empty: the detector's own default (BCE; a DeepfakeBench class: its ``get_losses``).
         optimizer: ``name`` of a registered optimizer plus its options.
         scheduler: ``name`` of a registered scheduler plus its options.
         imports: plugin modules or ``.py`` files imported before the sections above are checked
@@ -146,7 +147,7 @@ class RunConfig:
     data: DataConfig = field(default_factory=_default_data)
     train: TrainConfig = field(default_factory=TrainConfig)
     detector: dict = field(default_factory=dict)
-    loss: dict = field(default_factory=lambda: {"name": "bce"})
+    loss: dict = field(default_factory=dict)
     optimizer: dict = field(default_factory=lambda: {"name": "adamw", "lr": 1e-4})
     scheduler: dict = field(default_factory=lambda: {"name": "none"})
     imports: list[str] = field(default_factory=list)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
+from dfshield.commands.test import add_detector_config_argument
 from dfshield.eval.predict import (
     AGGREGATES,
     FACE_CROP,
@@ -27,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("inputs", nargs="+", metavar="INPUT", help="image, video or folder (searched recursively)")
     add("--checkpoint", required=True, metavar="PATH", help="a best.pt or last.pt")
+    add_detector_config_argument(parser)
     add("--out", metavar="FILE", help="also write every row (frames too) to FILE.csv or FILE.json")
     add(
         "--threshold",
@@ -61,10 +64,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dfshield.eval.inference import Scorer
+    from dfshield.integrations.deepfakebench import imported_checkpoint
 
     options = PredictOptions(**{name: getattr(args, name) for name in OPTIONS.split()})
     out = check_rows_path(args.out) if args.out else None
-    scorer = Scorer.from_checkpoint(args.checkpoint, device=args.device, threshold=args.threshold)
+    with imported_checkpoint(args.checkpoint, args.detector_config) as checkpoint:
+        scorer = Scorer.from_checkpoint(checkpoint, device=args.device, threshold=args.threshold)
+    scorer.checkpoint = Path(args.checkpoint)  # the file given, not an imported copy
     rows = predict_media(scorer, args.inputs, options, progress=not args.no_progress)
     threshold = scorer.threshold
     print(

@@ -6,6 +6,9 @@ and ``fake/`` images (converted once) or a DeepfakeBench dataset name. Each adds
 ``results.md`` / ``.csv`` / ``.json`` (``detector`` = ``"<detector> on <set>"``, column
 ``test_set``) and a line to ``roc.png``; its scores go to ``extra_tests/<set>/`` (see
 :mod:`dfshield.eval.extra_test`).
+
+``--detector-config THEIR.yaml`` tests DeepfakeBench weights (their ``ckpt_best.pth``) on the
+protocol's test split (:func:`dfshield.integrations.deepfakebench.imported_checkpoint`).
 """
 
 from __future__ import annotations
@@ -16,8 +19,19 @@ from pathlib import Path
 from dfshield.commands._common import add_config_arguments, add_extra_test_argument
 
 
+def add_detector_config_argument(parser: argparse.ArgumentParser) -> None:
+    """``--detector-config``: the checkpoint is DeepfakeBench weights made with this YAML."""
+    parser.add_argument(
+        "--detector-config",
+        metavar="YAML",
+        help="the checkpoint is DeepfakeBench weights (their ckpt_best.pth): their detector "
+        "YAML it was trained with (model_name, resolution, mean, std; see docs/deepfakebench.md)",
+    )
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, metavar="PATH", help="a best.pt or last.pt")
+    add_detector_config_argument(parser)
     add_config_arguments(parser)
     parser.add_argument(
         "--out",
@@ -29,20 +43,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dfshield.integrations.deepfakebench import imported_checkpoint
+
+    given = Path(args.checkpoint)
+    with imported_checkpoint(given, args.detector_config, args.protocol) as checkpoint:
+        return _test(args, checkpoint, given)
+
+
+def _test(args: argparse.Namespace, checkpoint: Path, given: Path) -> int:
     from dfshield.config import build_config, load_yaml, parse_overrides
     from dfshield.engine.checkpoint import load_checkpoint
     from dfshield.eval.evaluator import evaluate_checkpoint
     from dfshield.eval.extra_test import default_cache_dir, resolve_extra_tests
     from dfshield.eval.report import format_table
 
-    checkpoint = Path(args.checkpoint)
-    layers = [(f"{checkpoint} (saved config)", load_checkpoint(checkpoint)["config"])]
+    layers = [(f"{given} (saved config)", load_checkpoint(checkpoint)["config"])]
     if args.protocol:
         layers.append((args.protocol, {"data": load_yaml(args.protocol).get("data", {})}))
     if args.overrides:
         layers.append(("--set", parse_overrides(args.overrides)))
     cfg = build_config(layers)
-    out = Path(args.out) if args.out else checkpoint.resolve().parent.parent / "test"
+    out = Path(args.out) if args.out else given.resolve().parent.parent / "test"
     extra_sets = resolve_extra_tests(
         args.extra_tests, cfg.data, default_cache_dir(cfg), progress=cfg.train.progress
     )

@@ -4,6 +4,7 @@ from dfshield.detectors import (  # noqa: F401  (importing registers them)
     clip_backbone,
     clip_linear,
     ddln,
+    deepfakebench,
     rdaa,
     robust_clip,
     spcup,
@@ -16,7 +17,16 @@ __all__ = ["BaseDetector", "build_detector", "check_detector"]
 
 
 def build_detector(cfg: dict) -> BaseDetector:
-    """Build a registered detector from ``{name: ..., backbone: {...}, **options}``."""
+    """Build a registered detector from ``{name: ..., backbone: {...}, **options}``.
+
+    A DeepfakeBench-style class registered in ``DETECTOR`` (constructor ``(config)``) is wrapped
+    in the ``deepfakebench`` detector: ``{name: <its name>, config: <their YAML or mapping>}``.
+    """
+    from dfshield.detectors.deepfakebench import DeepfakeBenchDetector, is_deepfakebench_class
     from dfshield.registry import DETECTOR
 
+    name = cfg.get("name") if isinstance(cfg, dict) else None
+    if isinstance(name, str) and is_deepfakebench_class(DETECTOR.get(name)):
+        options = {key: value for key, value in cfg.items() if key != "name"}
+        return DeepfakeBenchDetector(**options, **{"class": DETECTOR.get(name)})
     return DETECTOR.build(cfg)

@@ -1,10 +1,16 @@
 """The detector interface, compatible with DeepfakeBench's ``AbstractDetector``.
 
-A DeepfakeBench detector ports with minimal change (and ours port back): the same
-``features`` / ``classifier`` / ``forward`` / ``build_backbone`` / ``build_loss`` / ``get_losses``
-/ ``get_train_metrics`` methods and the same ``data_dict`` / ``pred_dict`` keys. One deliberate
-difference: ``pred_dict["cls"]`` is the single logit of *fake*, shape ``(B,)`` (DeepfakeBench
-uses two logits); ``prob = sigmoid(cls)`` as there. Labels: fake = 1, real = 0.
+The same ``features`` / ``classifier`` / ``forward`` / ``build_backbone`` / ``build_loss`` /
+``get_losses`` / ``get_train_metrics`` methods and ``data_dict`` / ``pred_dict`` keys as
+DeepfakeBench. Two deliberate differences: the constructor takes the ``detector`` section's
+options as keyword arguments (DeepfakeBench: one ``config`` dict), and ``pred_dict["cls"]`` is the
+single logit of *fake*, shape ``(B,)`` (DeepfakeBench uses two logits ``(B, 2)``, which dfshield's
+losses and evaluator also accept, through ``dfshield.losses.fake_logit``); ``prob = sigmoid(cls)``
+equals their ``softmax(cls)[:, 1]``. Labels: fake = 1, real = 0. Both directions are automatic:
+``dfshield.integrations.deepfakebench.register`` puts every dfshield frame detector into
+DeepfakeBench's registry (``Cls(config)``, two logits), and the ``deepfakebench`` detector
+(``dfshield/detectors/deepfakebench.py``) runs any DeepfakeBench detector class in dfshield
+(docs/deepfakebench.md).
 
 The contract
 ------------
@@ -42,7 +48,8 @@ member                                who calls it                      default
                                       train bank                        ``feature_copies`` × the
                                                                         rows)
 ``build_loss(config, class_counts)``  trainer, once before training     ``LOSS`` registry →
-                                                                        ``self.loss_fn``
+                                                                        ``self.loss_fn``; an
+                                                                        empty section: BCE
 ``get_losses(data, pred)``            trainer, every step:              ``{"overall": loss_fn(cls,
                                       ``overall``, a finite scalar, is  label)}``
                                       back-propagated
@@ -88,6 +95,8 @@ from dfshield.registry import BACKBONE
 
 #: a backbone config quoted by errors that ask for one
 EXAMPLE_BACKBONE = "{name: clip, model: ViT-L-14, pretrained: openai}"
+#: the loss of a run whose config has no ``loss`` section
+DEFAULT_LOSS = {"name": "bce"}
 
 
 class BaseDetector(nn.Module, abc.ABC):
@@ -121,13 +130,14 @@ class BaseDetector(nn.Module, abc.ABC):
         return BACKBONE.build(config)
 
     def build_loss(self, config: dict, class_counts: dict | None = None) -> nn.Module | None:
-        """Build the training loss from the run's ``loss`` section (class counts for VS weights).
+        """Build the training loss from the run's ``loss`` section (class counts for VS weights;
+        an empty section is :data:`DEFAULT_LOSS`).
 
         Returns the loss module, or None for a detector whose objective is built in (``rdaa``).
         """
         from dfshield.losses import build_loss
 
-        self.loss_fn = build_loss(config, class_counts=class_counts)
+        self.loss_fn = build_loss(config or DEFAULT_LOSS, class_counts=class_counts)
         return self.loss_fn
 
     def input_spec(self) -> dict[str, Any]:

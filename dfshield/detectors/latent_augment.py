@@ -1,8 +1,17 @@
-"""Latent (feature-space) augmentation of a feature bank (SP Cup paper; docs/methods.md §6).
+"""Latent (feature-space) augmentation (SP Cup paper; docs/methods.md §6).
 
 For each feature F a noisy copy F̂ = F + β·η with η ~ N(0, σ²I) and σ ~ U(0, 1) drawn anew for each
-copy; the bank used for an epoch is the originals plus the copies (m = 2n). β is a number, or
-``"random"``: β ~ U(0, 1) per sample, as the authors' code draws it.
+copy. β is a number, or ``"random"``: β ~ U(0, 1) per sample, as the authors' code draws it.
+
+Two places apply it, with the same rows in the same proportions — half originals, half noisy
+copies drawn by :func:`noisy_copies`:
+
+* the feature bank (frozen backbone in dfshield's trainer): :func:`latent_augment` makes the
+  epoch's bank of originals plus one copy of each (m = 2n), shuffled into batches;
+* the detector's training-mode forward on images (a trainable backbone, or any trainer that feeds
+  images, e.g. DeepfakeBench's): :func:`latent_mix` replaces each row of the batch by its noisy
+  copy with probability 1/2. An epoch then holds n rows instead of 2n, and each forward draws its
+  own noise (SAM's two passes see different copies, as they see different dropout masks).
 """
 
 from __future__ import annotations
@@ -21,10 +30,10 @@ def check_beta(beta: float | str | None) -> None:
         )
 
 
-def latent_augment(
-    features: torch.Tensor, labels: torch.Tensor, beta: float | str, generator: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return originals ∪ noisy copies (2n rows) and their labels."""
+def noisy_copies(
+    features: torch.Tensor, beta: float | str, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """F̂ = F + β·σ·η for every row (σ, and β when ``"random"``, drawn per row; η ~ N(0, I))."""
     n = features.shape[0]
     device, dtype = features.device, features.dtype
 
@@ -38,5 +47,22 @@ def latent_augment(
         else torch.full((n, 1), float(beta), device=device, dtype=dtype)
     )
     noise = torch.randn(features.shape, generator=generator, device=device, dtype=dtype)
-    copies = features + scale * sigma * noise
+    return features + scale * sigma * noise
+
+
+def latent_augment(
+    features: torch.Tensor, labels: torch.Tensor, beta: float | str, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The feature bank's augmentation: originals ∪ noisy copies (2n rows) and their labels."""
+    copies = noisy_copies(features, beta, generator)
     return torch.cat([features, copies]), torch.cat([labels, labels])
+
+
+def latent_mix(
+    features: torch.Tensor, beta: float | str, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """The in-forward augmentation: each row replaced by its noisy copy with probability 1/2,
+    so rows are originals and copies in the bank's proportions (labels unchanged)."""
+    copies = noisy_copies(features, beta, generator)
+    keep = torch.rand(features.shape[0], 1, generator=generator, device=features.device) < 0.5
+    return torch.where(keep, features, copies)

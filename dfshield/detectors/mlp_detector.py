@@ -1,5 +1,12 @@
 """Frozen features → MLP head, with optional latent augmentation: the shape shared by ``spcup``
-and ``robust_clip`` (docs/methods.md §1, §3)."""
+and ``robust_clip`` (docs/methods.md §1, §3, §6).
+
+Latent augmentation happens where the features are made: on the feature bank once an epoch
+(``augment_features``, dfshield's trainer with a frozen backbone), or in the training-mode
+forward when the detector is given images (a trainable backbone, or a trainer that feeds images
+every step, such as DeepfakeBench's). Either way half the rows the head trains on are noisy
+copies (``dfshield/detectors/latent_augment.py``).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,7 @@ import torch
 
 from dfshield.detectors.base import BaseDetector
 from dfshield.detectors.heads import ACTIVATIONS, mlp_head
-from dfshield.detectors.latent_augment import check_beta, latent_augment
+from dfshield.detectors.latent_augment import check_beta, latent_augment, latent_mix
 from dfshield.errors import ConfigError
 from dfshield.registry import DETECTOR
 
@@ -25,7 +32,8 @@ class MLPDetector(BaseDetector):
         dropout: dropout probability of each block.
         activation: ``relu``, ``leaky_relu`` (slope 0.01) or ``gelu``.
         latent_beta: latent augmentation scale β: ``random`` (β ~ U(0,1) per sample), a number,
-            or null to switch latent augmentation off.
+            or null to switch latent augmentation off. Applied to the feature bank, or in the
+            training-mode forward on images (any backbone, frozen or trained).
     """
 
     default_activation = "relu"
@@ -54,6 +62,14 @@ class MLPDetector(BaseDetector):
         self.feature_copies = 1 if latent_beta is None else 2
         in_dim = self.backbone.feature_dim
         self.head = mlp_head(in_dim, hidden or in_dim, layers, dropout, activation)
+
+    def features(self, data_dict: dict) -> torch.Tensor:
+        """The backbone's features; in training mode on images (not bank rows, which
+        ``augment_features`` has augmented already) half of them are replaced by noisy copies."""
+        features = super().features(data_dict)
+        if self.training and self.latent_beta is not None and data_dict.get("feature") is None:
+            features = latent_mix(features, self.latent_beta)
+        return features
 
     def classifier(self, features: torch.Tensor) -> torch.Tensor:
         return self.head(features).squeeze(-1)

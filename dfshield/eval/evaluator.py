@@ -39,6 +39,7 @@ from dfshield.eval.predictions import (
 )
 from dfshield.eval.report import plot_roc, write_results
 from dfshield.fileio import write_json_atomic
+from dfshield.losses import fake_logit
 
 
 def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
@@ -66,10 +67,11 @@ def forward_batch(detector, data: Mapping[str, Any], dtype: torch.dtype | None) 
 
 
 def pred_scores(pred: Mapping[str, torch.Tensor]) -> dict[str, np.ndarray]:
-    """float64 arrays of a ``pred_dict``: ``logit`` and ``prob`` ``(B,)``; a video detector's
-    frame head adds ``frame_logit`` and ``frame_prob`` ``(B, T)``."""
+    """float64 arrays of a ``pred_dict``: ``logit`` (of fake, also from two logits ``(B, 2)``)
+    and ``prob`` ``(B,)``; a video detector's frame head adds ``frame_logit`` and ``frame_prob``
+    ``(B, T)``."""
     out = {
-        "logit": pred["cls"].float().cpu().double().numpy().reshape(-1),
+        "logit": fake_logit(pred["cls"]).float().cpu().double().numpy().reshape(-1),
         "prob": pred["prob"].float().cpu().double().numpy().reshape(-1),
     }
     if "frame_prob" in pred:

@@ -1,7 +1,8 @@
 """Losses; importing this package registers every built-in loss in ``dfshield.registry.LOSS``.
 
-All losses take ``(logits, labels)`` with logits of the fake class and labels fake = 1, real = 0
-(bool, integer or float). Build them from a config with :func:`build_loss`.
+All losses take ``(logits, labels)`` with logits of the fake class ``(B,)`` (or DeepfakeBench's two
+logits ``(B, 2)``, read through :func:`fake_logit`) and labels fake = 1, real = 0 (bool, integer
+or float). Build them from a config with :func:`build_loss`.
 
 Equations and constants: ``docs/methods.md`` §7 (one subsection per loss).
 
@@ -22,9 +23,10 @@ from typing import Any
 from torch import nn
 
 from dfshield.losses import auc, bce, composite, cvar, focal, vs  # noqa: F401  (registers)
+from dfshield.losses._checks import fake_logit
 from dfshield.registry import LOSS
 
-__all__ = ["build_loss"]
+__all__ = ["build_loss", "fake_logit"]
 
 
 def build_loss(cfg: dict | str, class_counts: dict | None = None) -> nn.Module:

@@ -88,11 +88,21 @@ def sub_config(owner: str, key: str, value: Any) -> dict:
 
 
 # -- call time -------------------------------------------------------------------------------
+def fake_logit(cls: torch.Tensor) -> torch.Tensor:
+    """The logit of *fake* of a detector's ``cls`` output: ``(B,)`` as it is (dfshield's
+    convention), or DeepfakeBench's two logits ``(B, 2)`` → ``cls[:, 1] - cls[:, 0]``, whose sigmoid
+    is ``softmax(cls)[:, 1]``, the class-1 probability their detectors report."""
+    if cls.dim() == 2 and cls.shape[-1] == 2:
+        return cls[:, 1] - cls[:, 0]
+    return cls
+
+
 def inputs(owner: str, logits: Any, labels: Any) -> tuple[torch.Tensor, torch.Tensor]:
     """Validate ``(logits, labels)``; return float logits and labels as the logits' dtype.
 
     Labels may be bool, integer or floating, with values in {0, 1} (fake = 1, real = 0), and
-    must have the logits' shape. Half-precision logits are computed in float32. One host sync:
+    must have the logits' shape; two logits a sample ``(B, 2)`` are turned into the logit of fake
+    first (:func:`fake_logit`). Half-precision logits are computed in float32. One host sync:
     a single ``.all()`` over "logits finite and labels in {0, 1}"; only when it fails are the
     details gathered for the message.
     """
@@ -103,6 +113,8 @@ def inputs(owner: str, logits: Any, labels: Any) -> tuple[torch.Tensor, torch.Te
         )
     if not logits.is_floating_point():
         raise TypeError(f"{owner}: logits must be a floating-point tensor, got {logits.dtype}")
+    if logits.dim() == labels.dim() + 1:
+        logits = fake_logit(logits)
     if logits.shape != labels.shape:
         hint = (
             " (squeeze the detector output with logits.squeeze(-1))"
