@@ -6,6 +6,10 @@ and ``fake/`` images (converted once) or a DeepfakeBench dataset name. Each adds
 ``results.md`` / ``.csv`` / ``.json`` (``detector`` = ``"<detector> on <set>"``, column
 ``test_set``) and a line to ``roc.png``; its scores go to ``extra_tests/<set>/`` (see
 :mod:`dfshield.eval.extra_test`).
+
+A ``--set`` that changes the frozen backbone (``detector.backbone.*``) is allowed, with a warning
+naming what differs from the backbone the checkpoint was trained with (as ``predict`` warns);
+one that changes the weights' shapes or the detector's name is an error.
 """
 
 from __future__ import annotations
@@ -29,25 +33,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dfshield.config import build_config, load_yaml, parse_overrides
-    from dfshield.engine.checkpoint import load_checkpoint
+    from dfshield.config import load_yaml, parse_overrides
+    from dfshield.engine.checkpoint import checkpoint_run_config
     from dfshield.eval.evaluator import evaluate_checkpoint
-    from dfshield.eval.extra_test import default_cache_dir, resolve_extra_tests
     from dfshield.eval.report import format_table
 
     checkpoint = Path(args.checkpoint)
-    layers = [(f"{checkpoint} (saved config)", load_checkpoint(checkpoint)["config"])]
+    layers = []
     if args.protocol:
         layers.append((args.protocol, {"data": load_yaml(args.protocol).get("data", {})}))
     if args.overrides:
         layers.append(("--set", parse_overrides(args.overrides)))
-    cfg = build_config(layers)
+    cfg = checkpoint_run_config(checkpoint, layers)
     out = Path(args.out) if args.out else checkpoint.resolve().parent.parent / "test"
-    extra_sets = resolve_extra_tests(
-        args.extra_tests, cfg.data, default_cache_dir(cfg), progress=cfg.train.progress
-    )
     rows, is_main = evaluate_checkpoint(
-        cfg, checkpoint, out, feature_cache=args.feature_cache, extra_sets=extra_sets
+        cfg, checkpoint, out, feature_cache=args.feature_cache, extra_tests=args.extra_tests
     )
     if is_main:
         print(format_table(rows))
