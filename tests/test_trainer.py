@@ -327,8 +327,16 @@ def test_a_used_run_folder_needs_overwrite_and_is_never_left_mixed(
     def killed_in_epoch_1(self, epoch, generator):
         raise Killed
 
-    monkeypatch.setattr(Trainer, "_train_epoch", killed_in_epoch_1)
+    def killed_while_preparing(self):
+        raise Killed
+
     replacing = dict(detector="clip_linear", epochs=2, extra=new, overwrite=True)
+    monkeypatch.setattr(Trainer, "_prepare_training", killed_while_preparing)
+    with pytest.raises(Killed):
+        make_trainer(toy_dataset, tmp_path, **replacing).fit()
+    assert load_checkpoint(run / "checkpoints" / "last.pt")["config"]["optimizer"]["lr"] == 1e-4
+    monkeypatch.undo()
+    monkeypatch.setattr(Trainer, "_train_epoch", killed_in_epoch_1)
     with pytest.raises(Killed):
         make_trainer(toy_dataset, tmp_path, **replacing).fit()
     # the old run was removed when the new one started, and the new one wrote nothing yet: no
@@ -454,8 +462,8 @@ def test_dfshield_test_names_what_makes_a_checkpoint_unusable(tiny_run, tmp_path
     checkpoint, out, cache = tiny_run["checkpoint"], tmp_path / "out", tmp_path / "cache"
     with pytest.raises(
         CheckpointError,
-        match=r"(?s)best\.pt: the weights do not fit detector 'clip_linear' as configured now .*size "
-        r"mismatch.*differs from the checkpoint's in detector\.backbone\.feature: 'proj' → "
+        match=r"(?s)best\.pt: the weights do not fit detector 'clip_linear' as configured now "
+        r".*size mismatch.*differs from the checkpoint's in detector\.backbone\.feature: 'proj' → "
         r"'pre_proj'; drop these changes",
     ):
         dfshield_test(checkpoint, out, cache, "--set", "detector.backbone.feature=pre_proj")

@@ -162,10 +162,13 @@ class Trainer:
         trainer's. Otherwise the folder must not hold a run yet, unless ``overwrite``.
         """
         with self.run_folder.held():
-            saved = self._last_checkpoint() if resume else self._claim_run_folder()
+            saved = self._last_checkpoint() if resume else None
+            previous = [] if resume else self._previous_run()
             self._prepare_training()
             if saved is not None:
                 self._restore(saved)
+            elif previous and self.dist.is_main:
+                remove_run(self.run_dir)  # only now: a bad split or config keeps the old run
             return self._train()
 
     def _train(self) -> dict[str, Any]:
@@ -210,9 +213,10 @@ class Trainer:
             "history": self.history,
         }
 
-    def _claim_run_folder(self) -> None:
-        """A new run: the folder must not hold another run's files unless ``overwrite``, which
-        removes them now (so no file of the old run is left beside the new run's)."""
+    def _previous_run(self) -> list[str]:
+        """The files of a run already in the folder, which a new run may replace only with
+        ``overwrite`` (:meth:`fit` removes them once the new run is ready to train, so that no
+        file of the old run is left beside the new run's)."""
         previous = previous_run(self.run_dir)
         if previous and not self.overwrite:
             raise RunFolderError(
@@ -220,8 +224,7 @@ class Trainer:
                 f"continue it with --resume, replace it with --overwrite "
                 f"(Trainer(..., overwrite=True)), or choose another --run-dir"
             )
-        if previous and self.dist.is_main:
-            remove_run(self.run_dir)
+        return previous
 
     def _train_epoch(self, epoch: int, generator: torch.Generator) -> float:
         self.model.train()
