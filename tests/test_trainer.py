@@ -19,7 +19,7 @@ from helpers import TINY_BACKBONE, toy_layer
 
 from dfshield.config import load_run_config
 from dfshield.engine.checkpoint import load_checkpoint
-from dfshield.engine.run_folder import RunFolderError
+from dfshield.engine.run_folder import RunFolder, RunFolderError
 from dfshield.engine.trainer import Trainer
 from dfshield.errors import CheckpointError, ConfigError, DataError
 
@@ -380,8 +380,8 @@ def test_a_run_folder_is_used_by_one_run_at_a_time(toy_dataset, tmp_path):
     finally:
         holder.kill()
         holder.wait()
-    trainer.fit()  # the lock went with the process that held it
-    assert load_checkpoint(run / "checkpoints" / "last.pt")["epoch"] == 1
+    with RunFolder(run).held():  # the lock went with the process that held it
+        assert json.loads((run / ".dfshield.lock.json").read_text())["pid"] == os.getpid()
 
 
 def test_an_unwritable_run_folder_fails_before_anything_is_encoded(
