@@ -105,3 +105,18 @@ def train_tiny_checkpoint(dataset: dict, folder: Path) -> dict:
             "trainer": trainer,
         }
     return _TRAINED["run"]
+
+
+def auc_of_written_scores(path: Path) -> tuple[float, float]:
+    """scikit-learn's ROC AUC of a ``test_scores.csv`` as written, and the AUC weight of one
+    (fake, real) pair, ``1 / (n_fake · n_real)``: the file keeps P(fake) to 6 decimals, which
+    may tie a pair that the full-precision scores ordered."""
+    import csv
+
+    from sklearn.metrics import roc_auc_score
+
+    with Path(path).open() as handle:
+        rows = list(csv.DictReader(handle))
+    labels = [int(row["label"]) for row in rows]
+    scores = [float(row["prob_fake"]) for row in rows]
+    return float(roc_auc_score(labels, scores)), 1 / (labels.count(1) * labels.count(0))

@@ -455,6 +455,10 @@ def test_collate_without_landmarks_or_masks():
     assert batch["image"].shape == (3, 3, 2, 2) and batch["label"].dtype == torch.long
     assert batch["landmark"] is None and batch["mask"] is None and batch["skipped"] == []
     assert batch["video_id"] == ["v0", "v1", "v2"] and batch["index"].tolist() == [0, 1, 2]
-    assert DeepfakeDataset.collate_fn is collate or DeepfakeDataset.collate_fn(items)[
-        "label"
-    ].tolist() == [0, 1, 2]
+    # DeepfakeBench's training code hands ``dataset.collate_fn`` of an instance to its DataLoader:
+    # it must collate there too (not be bound to the dataset as a method)
+    instance = DeepfakeDataset.__new__(DeepfakeDataset)
+    for collate_fn in (DeepfakeDataset.collate_fn, instance.collate_fn):
+        same = collate_fn(items)
+        assert same["label"].tolist() == [0, 1, 2] and same["video_id"] == batch["video_id"]
+        assert torch.equal(same["image"], batch["image"])

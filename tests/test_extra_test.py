@@ -11,12 +11,12 @@ import os
 import cv2
 import numpy as np
 import pytest
-from helpers import toy_image, toy_layer
+from helpers import auc_of_written_scores, toy_image, toy_layer
 
 from dfshield.data.config import DataConfig
 from dfshield.data.index import read_split
 from dfshield.errors import ConfigError, DataError
-from dfshield.eval.extra_test import resolve_extra_tests
+from dfshield.eval.extra_test import resolve_extra_tests, safe_label
 
 
 def image_tree(root, n_real: int = 5, n_fake: int = 4, seed: int = 9):
@@ -140,12 +140,16 @@ def test_dfshield_test_reports_metrics_for_an_image_folder_and_a_dataset_name(
         f"clip_linear on {folder}",
         "clip_linear on Toy",
     ]
-    for row in rows:
-        assert 0.0 <= float(row["auc"]) <= 1.0 and row["eer"] != ""
+    # each row's AUC is scikit-learn's on the scores written for its set
+    scores = [out, out / "extra_tests" / safe_label(str(folder)), out / "extra_tests" / "Toy"]
+    for row, folder_of_set in zip(rows, scores):
+        auc, one_pair = auc_of_written_scores(folder_of_set / "test_scores.csv")
+        assert float(row["auc"]) == pytest.approx(auc, abs=one_pair) and row["eer"] != ""
     # the name reads the same test split as the protocol: identical numbers
     assert rows[2]["auc"] == rows[0]["auc"] and rows[2]["ap"] == rows[0]["ap"]
     metrics = json.loads(next((out / "extra_tests").glob("*faces*/test_metrics.json")).read_text())
-    assert metrics["test_set"] == str(folder) and 0.0 <= metrics["auc"] <= 1.0
+    auc, one_pair = auc_of_written_scores(scores[1] / "test_scores.csv")
+    assert metrics["test_set"] == str(folder) and metrics["auc"] == pytest.approx(auc, abs=one_pair)
     with next((out / "extra_tests").glob("*faces*/test_scores.csv")).open() as handle:
         scores = list(csv.DictReader(handle))
     assert sorted(int(r["label"]) for r in scores) == [0] * 5 + [1] * 4

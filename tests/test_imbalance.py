@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import statistics
 from pathlib import Path
 
 import pytest
@@ -210,6 +211,24 @@ def test_end_to_end_two_ratios_two_seeds_two_detectors(fake_heavy, tmp_path, enc
         assert row["train_fake_videos"] == {1.0: "12", 3.0: "4"}[float(row["ratio"])]
         for key in ("auc", "ap", "eer", "f1_macro"):
             assert 0.0 <= float(row[f"{key}_mean"]) <= 1.0 and float(row[f"{key}_std"]) >= 0.0
+        # mean and sample std (n − 1) over the seeds of the numbers each run wrote itself
+        per_seed = [
+            json.loads(
+                (
+                    run_dir
+                    / f"ratio-{float(row['ratio']):g}"
+                    / f"seed-{seed}"
+                    / row["detector"]
+                    / ("" if row["test_set"] == "Imb test" else "extra_tests/Other")
+                    / "test_metrics.json"
+                ).read_text()
+            )
+            for seed in (1, 2)
+        ]
+        for key in ("auc", "ap", "eer", "f1_macro"):
+            values = [metrics[key] for metrics in per_seed]
+            assert float(row[f"{key}_mean"]) == pytest.approx(statistics.mean(values), abs=1e-12)
+            assert float(row[f"{key}_std"]) == pytest.approx(statistics.stdev(values), abs=1e-12)
     markdown = (run_dir / "imbalance.md").read_text()
     assert "## Test split: Imb test" in markdown and "## Extra test set: Other" in markdown
     assert " ± " in markdown and "| spcup | 3:1 |" in markdown

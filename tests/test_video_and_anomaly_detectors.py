@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers import toy_layer
+import torch
+from helpers import auc_of_written_scores, toy_layer
 
 from dfshield.engine.checkpoint import load_checkpoint
 from dfshield.engine.trainer import Trainer
 from dfshield.studies.comparison import load_comparison_configs, run_comparison
 from dfshield.studies.demo import small_backbone
+
+SCORES = "test_scores.csv"
 
 
 def small_configs(names, dataset, tmp_path, **train):
@@ -35,7 +38,8 @@ def test_compare_runs_ddln_and_rdaa_beside_a_frame_detector(toy_dataset, tmp_pat
     summary = toy_dataset["summary"]
     test_videos = summary.videos["test"]["real"] + summary.videos["test"]["fake"]
     for row in rows:
-        assert row["n_videos"] == test_videos and 0.0 <= row["auc"] <= 1.0
+        auc, one_pair = auc_of_written_scores(tmp_path / "compare" / row["detector"] / SCORES)
+        assert row["n_videos"] == test_videos and row["auc"] == pytest.approx(auc, abs=one_pair)
     # ddln scores every frame of each 2-frame clip with its frame head
     assert by_name["ddln"]["n"] == 2 * test_videos
     table = (tmp_path / "compare" / "results.md").read_text()
@@ -43,19 +47,39 @@ def test_compare_runs_ddln_and_rdaa_beside_a_frame_detector(toy_dataset, tmp_pat
 
 
 @pytest.mark.slow
-def test_ddln_and_rdaa_save_resume_and_load(toy_dataset, tmp_path):
+def test_ddln_and_rdaa_save_resume_and_load(toy_dataset, tmp_path, monkeypatch):
+    """Killed after epoch 1 and resumed, each ends with the weights of an uninterrupted run."""
     configs = small_configs(["ddln", "rdaa"], toy_dataset, tmp_path, epochs=2)
     configs["ddln"].detector["input_size"] = 32
+
+    class Killed(Exception):
+        pass
+
+    write_log = Trainer._write_log
+
+    def killed_after_epoch_1(self):
+        write_log(self)
+        if len(self.history) == 1:
+            raise Killed
+
     for name, cfg in configs.items():
-        run = tmp_path / name
-        cfg.train.epochs = 1
-        Trainer(cfg, run, feature_cache=tmp_path / "cache").fit()
-        cfg.train.epochs = 2
+        straight, run = tmp_path / f"{name}-straight", tmp_path / name
+        Trainer(cfg, straight, feature_cache=tmp_path / "cache").fit()
+        with monkeypatch.context() as patch:
+            patch.setattr(Trainer, "_write_log", killed_after_epoch_1)
+            with pytest.raises(Killed):
+                Trainer(cfg, run, feature_cache=tmp_path / "cache").fit()
+        assert load_checkpoint(run / "checkpoints" / "last.pt")["epoch"] == 1
         resumed = Trainer(cfg, run, feature_cache=tmp_path / "cache")
         resumed.fit(resume=True)
         assert [row["epoch"] for row in resumed.history] == [1, 2]
-        assert (
-            load_checkpoint(run / "checkpoints" / "last.pt", expected_detector=name)["epoch"] == 2
-        )
+        last = load_checkpoint(run / "checkpoints" / "last.pt", expected_detector=name)
+        assert last["epoch"] == 2
+        expected = load_checkpoint(straight / "checkpoints" / "last.pt")["model"]
+        assert last["model"].keys() == expected.keys()
+        for key, value in expected.items():
+            assert torch.equal(last["model"][key], value), (name, key)
         metrics = resumed.test()["metrics"]
         assert json.loads((run / "test_metrics.json").read_text())["auc"] == metrics["auc"]
+        auc, one_pair = auc_of_written_scores(run / SCORES)
+        assert metrics["auc"] == pytest.approx(auc, abs=one_pair)

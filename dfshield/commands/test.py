@@ -9,6 +9,10 @@ and ``fake/`` images (converted once) or a DeepfakeBench dataset name. Each adds
 
 ``--detector-config THEIR.yaml`` tests DeepfakeBench weights (their ``ckpt_best.pth``) on the
 protocol's test split (:func:`dfshield.integrations.deepfakebench.imported_checkpoint`).
+
+A ``--set`` that changes the frozen backbone (``detector.backbone.*``) is allowed, with a warning
+naming what differs from the backbone the checkpoint was trained with (as ``predict`` warns);
+one that changes the weights' shapes or the detector's name is an error.
 """
 
 from __future__ import annotations
@@ -43,33 +47,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dfshield.config import load_yaml, parse_overrides
+    from dfshield.engine.checkpoint import checkpoint_run_config
+    from dfshield.eval.evaluator import evaluate_checkpoint
+    from dfshield.eval.report import format_table
     from dfshield.integrations.deepfakebench import imported_checkpoint
 
     given = Path(args.checkpoint)
-    with imported_checkpoint(given, args.detector_config, args.protocol) as checkpoint:
-        return _test(args, checkpoint, given)
-
-
-def _test(args: argparse.Namespace, checkpoint: Path, given: Path) -> int:
-    from dfshield.config import build_config, load_yaml, parse_overrides
-    from dfshield.engine.checkpoint import load_checkpoint
-    from dfshield.eval.evaluator import evaluate_checkpoint
-    from dfshield.eval.extra_test import default_cache_dir, resolve_extra_tests
-    from dfshield.eval.report import format_table
-
-    layers = [(f"{given} (saved config)", load_checkpoint(checkpoint)["config"])]
+    layers = []
     if args.protocol:
         layers.append((args.protocol, {"data": load_yaml(args.protocol).get("data", {})}))
     if args.overrides:
         layers.append(("--set", parse_overrides(args.overrides)))
-    cfg = build_config(layers)
     out = Path(args.out) if args.out else given.resolve().parent.parent / "test"
-    extra_sets = resolve_extra_tests(
-        args.extra_tests, cfg.data, default_cache_dir(cfg), progress=cfg.train.progress
-    )
-    rows, is_main = evaluate_checkpoint(
-        cfg, checkpoint, out, feature_cache=args.feature_cache, extra_sets=extra_sets
-    )
+    with imported_checkpoint(given, args.detector_config, args.protocol) as checkpoint:
+        cfg = checkpoint_run_config(checkpoint, layers)
+        rows, is_main = evaluate_checkpoint(
+            cfg, checkpoint, out, feature_cache=args.feature_cache, extra_tests=args.extra_tests
+        )
     if is_main:
         print(format_table(rows))
         print(f"results: {out}")

@@ -19,10 +19,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--run-dir", metavar="DIR", help="run folder (default <train.output_dir>/<detector>-<time>)"
     )
-    parser.add_argument(
+    reuse = parser.add_mutually_exclusive_group()
+    reuse.add_argument(
         "--resume",
         action="store_true",
         help="continue the run in --run-dir from its last checkpoint, with its saved config",
+    )
+    reuse.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run already in --run-dir (its files are removed when training starts)",
     )
 
 
@@ -59,15 +65,16 @@ def run(args: argparse.Namespace) -> int:
         if args.run_dir
         else timestamped_dir(cfg.train.output_dir, Path(str(args.config or args.detector)).stem)
     )
-    trainer = Trainer(cfg, run_dir, feature_cache=args.feature_cache)
-    summary = trainer.fit(resume=args.resume)
-    result = trainer.test()
-    if trainer.dist.is_main:
-        row = {"detector": trainer.name, **result["metrics"]}
-        write_results(run_dir, [row], title=f"{trainer.name}: test split")
-        print(format_table([row]))
-        print(
-            f"best epoch {summary['best_epoch']} (validation {cfg.train.selection_metric}); "
-            f"run folder: {run_dir}"
-        )
+    trainer = Trainer(cfg, run_dir, feature_cache=args.feature_cache, overwrite=args.overwrite)
+    with trainer.hold_run_folder():
+        summary = trainer.fit(resume=args.resume)
+        result = trainer.test()
+        if trainer.dist.is_main:
+            row = {"detector": trainer.name, **result["metrics"]}
+            write_results(run_dir, [row], title=f"{trainer.name}: test split")
+            print(format_table([row]))
+            print(
+                f"best epoch {summary['best_epoch']} (validation {cfg.train.selection_metric}); "
+                f"run folder: {run_dir}"
+            )
     return 0

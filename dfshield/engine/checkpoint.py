@@ -4,15 +4,23 @@ A checkpoint holds the detector's name and full run config (so it can be rebuilt
 score new media), the trainable weights (a frozen backbone is rebuilt from its config), the
 optimiser, scheduler and RNG states (for ``--resume``), the training history and, once chosen, the
 decision threshold with how it was chosen. :func:`detector_from_checkpoint` rebuilds the
-detector of a checkpoint with its weights (``dfshield test``, ``predict`` and ``robustness``).
+detector of a checkpoint with its weights (``dfshield test``, ``predict`` and ``robustness``);
+:func:`checkpoint_run_config` is the config ``dfshield test`` evaluates it under.
+
+Whatever is loaded is compared with what it was made with, and a difference is named by its
+dotted config keys (:func:`config_differences`): weights that do not fit the detector as
+configured now, a frozen backbone other than the one the head was trained on (a warning), a
+resumed run under another config (the trainer refuses it).
 """
 
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 import os
 import random
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +29,14 @@ import torch
 
 from dfshield import __version__
 from dfshield.errors import CheckpointError
-from dfshield.fileio import atomic_write
+from dfshield.fileio import atomic_write, json_ready
 
 logger = logging.getLogger(__name__)
 
 FORMAT = "dfshield-checkpoint"
 FORMAT_VERSION = 1
+#: what every checkpoint of dfshield's trainer holds (besides the format tags)
+REQUIRED_KEYS = ("detector", "config", "epoch", "model")
 
 
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> None:
@@ -45,7 +55,8 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> None:
 def load_checkpoint(
     path: str | os.PathLike, expected_detector: str | None = None
 ) -> dict[str, Any]:
-    """Read a checkpoint safely; a file of another detector or format is a clear error."""
+    """Read a checkpoint safely; a file of another detector or format, or one without
+    :data:`REQUIRED_KEYS`, is a clear error."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
@@ -64,6 +75,12 @@ def load_checkpoint(
             f"{payload.get('dfshield_version')}); this dfshield {__version__} reads version "
             f"{FORMAT_VERSION}. Use the dfshield version that wrote it, or retrain"
         )
+    missing = [key for key in REQUIRED_KEYS if key not in payload]
+    if missing or not isinstance(payload["config"], dict):
+        raise CheckpointError(
+            f"{path} has no {', '.join(missing) or 'valid config'}; it was not written by "
+            "dfshield's trainer or is damaged. Use a best.pt or last.pt of a training run"
+        )
     if expected_detector is not None and payload.get("detector") != expected_detector:
         raise CheckpointError(
             f"{path} is a checkpoint of detector '{payload.get('detector')}', not "
@@ -71,6 +88,29 @@ def load_checkpoint(
             f"'{payload.get('detector')}' instead"
         )
     return payload
+
+
+def checkpoint_run_config(path: str | os.PathLike, layers: Sequence[tuple[str, dict]] = ()):
+    """The run config to evaluate a checkpoint under: the one it was trained with, then
+    ``layers`` (``(source, values)``, e.g. another protocol's data or ``--set`` values) on top.
+
+    A layer that names another detector is refused (a checkpoint's weights fit only its own).
+    """
+    from dfshield.config import build_config
+
+    path = Path(path)
+    payload = load_checkpoint(path)
+    for source, layer in layers:
+        section = layer.get("detector")
+        wanted = section.get("name") if isinstance(section, dict) else None
+        if wanted is not None and wanted != payload["detector"]:
+            raise CheckpointError(
+                f"{path} is a checkpoint of detector '{payload['detector']}', but {source} sets "
+                f"detector.name to '{wanted}'; a checkpoint's weights fit only the detector they "
+                f"were trained for. Drop detector.name from {source}, or pass a checkpoint of "
+                f"'{wanted}'"
+            )
+    return build_config([(f"{path} (saved config)", payload["config"]), *layers])
 
 
 def detector_from_checkpoint(detector_config: dict, payload: dict[str, Any], path: Path):
@@ -82,20 +122,39 @@ def detector_from_checkpoint(detector_config: dict, payload: dict[str, Any], pat
     """
     from dfshield.detectors import build_detector
 
-    detector_config = dict(detector_config)
+    built_config = dict(detector_config)
     if any(key.startswith("backbone.") for key in payload["model"]):
-        detector_config["backbone"] = _no_initial_weights(detector_config.get("backbone"))
-    detector = build_detector(detector_config)
+        built_config["backbone"] = _no_initial_weights(built_config.get("backbone"))
+    detector = build_detector(built_config)
+    load_weights(detector, payload, path, detector_config)
+    _check_backbone(detector, payload, path, detector_config)
+    return detector
+
+
+def load_weights(detector, payload: dict[str, Any], path: Path, detector_config: Mapping) -> None:
+    """Load a checkpoint's trainable weights into ``detector`` (built from ``detector_config``).
+
+    Weights that do not fit are a :class:`CheckpointError` naming the checkpoint and the config
+    keys in which ``detector_config`` differs from the checkpoint's (e.g. a ``--set`` that changed
+    a layer size), or, when none does, the likely cause: another dfshield version.
+    """
     try:
         detector.load_trainable_state_dict(payload["model"])
     except RuntimeError as error:
+        changed = config_differences(
+            {"detector": payload["config"].get("detector")}, {"detector": detector_config}
+        )
+        fix = (
+            f"the detector config differs from the checkpoint's in "
+            f"{format_differences(changed)}; drop these changes (--set or config edits), or "
+            "use a checkpoint trained with them"
+            if changed
+            else "the checkpoint may come from another dfshield version; retrain it"
+        )
         raise CheckpointError(
-            f"{path}: the weights do not fit detector '{payload.get('detector')}' "
-            f"as built from the checkpoint's config ({error}); the checkpoint may "
-            f"come from another dfshield version — retrain it"
+            f"{path}: the weights do not fit detector '{payload['detector']}' as configured now "
+            f"({error}); {fix}"
         ) from error
-    _check_backbone(detector, payload.get("backbone"), path)
-    return detector
 
 
 def _no_initial_weights(backbone: dict | None) -> dict | None:
@@ -118,25 +177,80 @@ def _no_initial_weights(backbone: dict | None) -> dict | None:
     return backbone
 
 
-def _check_backbone(detector, stored: dict | None, path: Path) -> None:
-    """Warn when the rebuilt frozen backbone differs from the one the checkpoint was trained on
-    (e.g. another weights file): its head would score features it never saw."""
+def _check_backbone(detector, payload: dict[str, Any], path: Path, detector_config) -> None:
+    """Warn when the frozen backbone as configured now differs from the one the checkpoint was
+    trained on (another weights file, another ``init_seed`` ...): its head would score features it
+    never saw. A warning, not an error, because the same weights file moved or copied has another
+    fingerprint too; the warning names the differing fingerprint and config keys."""
+    stored = payload.get("backbone")
     if stored is None or detector.backbone is None or not detector.uses_feature_bank:
         return
-    current = detector.backbone.fingerprint()
-    differing = sorted(k for k in set(current) | set(stored) if current.get(k) != stored.get(k))
-    if differing:
-        details = "; ".join(
-            f"{k}: trained with {stored.get(k)!r}, now {current.get(k)!r}" for k in differing
-        )
-        logger.warning(
-            "%s: the frozen backbone rebuilt from the checkpoint's config differs from "
-            "the one it was trained with (%s). Scores may be meaningless unless this is "
-            "the same weights file moved or copied; point detector.backbone.pretrained "
-            "at the original weights",
-            path,
-            details,
-        )
+    differing = config_differences(stored, detector.backbone.fingerprint())
+    if not differing:
+        return
+    configured = config_differences(
+        {"detector": {"backbone": payload["config"].get("detector", {}).get("backbone")}},
+        {"detector": {"backbone": detector_config.get("backbone")}},
+    )
+    logger.warning(
+        "%s: the frozen backbone as configured now differs from the one this checkpoint was "
+        "trained with (fingerprint: %s; config: %s). Its head would score features it never saw, "
+        "so the scores may be meaningless unless this is the same weights file moved or copied. "
+        "Drop the changes to detector.backbone, or point detector.backbone.pretrained at the "
+        "original weights",
+        path,
+        format_differences(differing),
+        format_differences(configured) if configured else "unchanged",
+    )
+
+
+class _Absent:
+    """A key one of two compared configs does not have."""
+
+    def __repr__(self) -> str:
+        return "(not set)"
+
+
+_ABSENT = _Absent()
+
+
+def config_differences(saved: Any, current: Any) -> list[tuple[str, Any, Any]]:
+    """Where two configs (nested mappings and lists) differ: ``(dotted key, saved, current)`` per
+    differing value, list items by index (``loss.terms.0.alpha``), in ``saved``'s key order.
+    Values are compared as JSON stores them, so a tuple equals a list (``config.json`` and a
+    checkpoint's config compare equal when they hold the same run)."""
+    return _differences(_as_json(saved), _as_json(current), "")
+
+
+def format_differences(differences: Sequence[tuple[str, Any, Any]], separator: str = "; ") -> str:
+    """``key: saved → current`` items (values as Python literals) joined by ``separator``."""
+    return separator.join(f"{key}: {old!r} → {new!r}" for key, old, new in differences)
+
+
+def _as_json(value: Any) -> Any:
+    return json.loads(json.dumps(json_ready(value)))
+
+
+def _differences(saved: Any, current: Any, key: str) -> list[tuple[str, Any, Any]]:
+    def below(name: Any) -> str:
+        return f"{key}.{name}" if key else str(name)
+
+    if isinstance(saved, dict) and isinstance(current, dict):
+        names = [*saved, *(name for name in current if name not in saved)]
+        return [
+            item
+            for name in names
+            for item in _differences(
+                saved.get(name, _ABSENT), current.get(name, _ABSENT), below(name)
+            )
+        ]
+    if isinstance(saved, list) and isinstance(current, list) and len(saved) == len(current):
+        return [
+            item
+            for index, (old, new) in enumerate(zip(saved, current))
+            for item in _differences(old, new, below(index))
+        ]
+    return [] if saved == current else [(key, saved, current)]
 
 
 def seed_everything(seed: int) -> None:

@@ -10,11 +10,16 @@
 - Model selection by the validation metric only; ``best.pt`` and ``last.pt`` are written
   atomically with optimiser, scheduler and RNG state; ``resume`` continues from ``last.pt``.
   Each epoch reseeds every RNG from (seed, epoch), so a resumed run equals an uninterrupted one.
+- The run folder (:mod:`dfshield.engine.run_folder`) is held by one run at a time and checked
+  before anything is encoded or trained, as are the three splits; a new run does not replace a
+  run already in the folder unless asked (``overwrite``), and ``resume`` refuses a config other
+  than the one ``last.pt`` was trained with. ``docs/reliability.md`` lists the guarantees.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import math
 import time
 from pathlib import Path
@@ -28,7 +33,10 @@ from dfshield.config import RunConfig
 from dfshield.detectors import build_detector
 from dfshield.engine.batches import batch_source
 from dfshield.engine.checkpoint import (
+    config_differences,
+    format_differences,
     load_checkpoint,
+    load_weights,
     rng_state,
     save_checkpoint,
     seed_everything,
@@ -36,8 +44,9 @@ from dfshield.engine.checkpoint import (
 )
 from dfshield.engine.distributed import prepare_device
 from dfshield.engine.progress import progress_bar
+from dfshield.engine.run_folder import RunFolder, RunFolderError, previous_run, remove_run
 from dfshield.engine.splits import SplitProvider
-from dfshield.errors import ConfigError, DataError, DfshieldError
+from dfshield.errors import CheckpointError, ConfigError, DataError, DfshieldError
 from dfshield.eval.evaluator import Evaluator, amp_dtype
 from dfshield.eval.metrics import threshold_at_eer
 from dfshield.eval.predictions import Predictions
@@ -66,6 +75,8 @@ class Trainer:
         splits: where the named splits are read from (default: ``cfg.data``,
             :meth:`SplitProvider.from_data`); e.g. a subsampled training split, or extra test
             sets as more splits.
+        overwrite: let :meth:`fit` replace a run already in ``run_dir`` (its files are removed
+            when the new run starts); without it that is an error.
 
     Attributes:
         batches: the batch source (feature bank or DataLoader), chosen once here.
@@ -78,6 +89,7 @@ class Trainer:
         run_dir: str | Path,
         feature_cache: str | Path | None = None,
         splits: SplitProvider | None = None,
+        overwrite: bool = False,
     ):
         self.cfg = cfg
         self.name = cfg.detector.get("name")
@@ -85,8 +97,9 @@ class Trainer:
             raise ConfigError(
                 "the run config has no detector.name; pick one of `dfshield list detectors`"
             )
-        self.run_dir = Path(run_dir)
+        self.run_dir, self.overwrite = Path(run_dir), overwrite
         self.device, self.dist = prepare_device(cfg.train.device)
+        self.run_folder = RunFolder(self.run_dir, enabled=self.dist.is_main)
         self.progress = cfg.train.progress and self.dist.is_main
         seed_everything(cfg.train.seed)
         self.detector = build_detector(cfg.detector).to(self.device)
@@ -109,7 +122,7 @@ class Trainer:
     def _prepare_training(self) -> None:
         """Check the splits, build the loss (with training class counts), optimiser and
         scheduler."""
-        for split in ("train", "val"):
+        for split in ("train", "val", "test"):
             self._require_both_classes(split)
         self.class_counts = self.dataset("train").class_counts
         self.detector.build_loss(self.cfg.loss, class_counts=self.class_counts)
@@ -128,24 +141,37 @@ class Trainer:
         )
 
     def _require_both_classes(self, split: str) -> None:
+        """Both classes in ``split``, checked before training: training needs both, and so do
+        model selection (validation AUC) and the test metrics."""
         counts = self.dataset(split).class_counts
         if min(counts["real"], counts["fake"]) == 0:
             missing = "fake" if counts["fake"] == 0 else "real"
+            datasets = ", ".join(self.splits.split(split).datasets)
             raise DataError(
-                f"the {split} split of {', '.join(self.cfg.data.train_datasets)} has no {missing} "
-                f"samples ({counts}); training needs both classes and model selection needs both "
-                f"for AUC. Rebuild the splits (dfshield build-lmdb stratifies them) or add a "
+                f"the {split} split of {datasets} has no {missing} samples ({counts}); training, "
+                f"model selection and the test metrics (AUC, EER) need both classes, so nothing "
+                f"was trained. Rebuild the splits (dfshield build-lmdb stratifies them) or add a "
                 f"dataset with {missing} videos"
             )
 
     # -- training --------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> dict[str, Any]:
-        """Train for ``train.epochs``, keeping the best epoch by the validation metric."""
-        self._prepare_training()
-        if resume:
-            self._resume()
-        elif self.dist.is_main:
-            write_json_atomic(self.run_dir / "config.json", self.cfg.to_dict())
+        """Train for ``train.epochs``, keeping the best epoch by the validation metric.
+
+        ``resume``: continue from ``last.pt`` of this run folder, whose config must equal this
+        trainer's. Otherwise the folder must not hold a run yet, unless ``overwrite``.
+        """
+        with self.run_folder.held():
+            saved = self._last_checkpoint() if resume else None
+            previous = [] if resume else self._previous_run()
+            self._prepare_training()
+            if saved is not None:
+                self._restore(saved)
+            elif previous and self.dist.is_main:
+                remove_run(self.run_dir)  # only now: a bad split or config keeps the old run
+            return self._train()
+
+    def _train(self) -> dict[str, Any]:
         train_cfg = self.cfg.train
         metric = train_cfg.selection_metric
         for epoch in range(self.start_epoch, train_cfg.epochs):
@@ -153,14 +179,11 @@ class Trainer:
             epoch_seed = train_cfg.seed * 1009 + epoch
             seed_everything(epoch_seed)
             generator = torch.Generator(device=self.device).manual_seed(epoch_seed)
+            lr = self.optimizer.param_groups[0]["lr"]  # the rate this epoch runs at
             train_loss = self._train_epoch(epoch, generator)
             if self.scheduler.interval == "epoch":
                 self.scheduler.step()
-            row = {
-                "epoch": epoch + 1,
-                "lr": self.optimizer.param_groups[0]["lr"],
-                "train_loss": train_loss,
-            }
+            row = {"epoch": epoch + 1, "lr": lr, "train_loss": train_loss}
             last_epoch = epoch + 1 == train_cfg.epochs
             predictions = None
             if (epoch + 1) % train_cfg.eval_every == 0 or last_epoch:
@@ -189,6 +212,19 @@ class Trainer:
             f"best_val_{metric}": self.best_value,
             "history": self.history,
         }
+
+    def _previous_run(self) -> list[str]:
+        """The files of a run already in the folder, which a new run may replace only with
+        ``overwrite`` (:meth:`fit` removes them once the new run is ready to train, so that no
+        file of the old run is left beside the new run's)."""
+        previous = previous_run(self.run_dir)
+        if previous and not self.overwrite:
+            raise RunFolderError(
+                f"the run folder {self.run_dir} already holds a run ({', '.join(previous)}); "
+                f"continue it with --resume, replace it with --overwrite "
+                f"(Trainer(..., overwrite=True)), or choose another --run-dir"
+            )
+        return previous
 
     def _train_epoch(self, epoch: int, generator: torch.Generator) -> float:
         self.model.train()
@@ -241,18 +277,31 @@ class Trainer:
         and video level; write ``test_metrics.json`` and ``test_scores.csv`` into the run folder
         (see :meth:`dfshield.eval.evaluator.Evaluator.test` for the result)."""
         path = Path(checkpoint) if checkpoint else self.run_dir / "checkpoints" / "best.pt"
-        payload = load_checkpoint(path, expected_detector=self.name)
-        self.detector.load_trainable_state_dict(payload["model"])
-        header = {"detector": self.name, "checkpoint_epoch": payload["epoch"]}
-        return self.evaluator.test("test", self.run_dir, header)
+        with self.run_folder.held():
+            payload = load_checkpoint(path, expected_detector=self.name)
+            load_weights(self.detector, payload, path, self.cfg.detector)
+            header = {"detector": self.name, "checkpoint_epoch": payload["epoch"]}
+            return self.evaluator.test("test", self.run_dir, header)
+
+    def hold_run_folder(self):
+        """A context in which no other run may use the run folder (:meth:`fit` and :meth:`test`
+        hold it themselves; hold it around both, and whatever else writes into the folder, to
+        keep it from the first line to the last)."""
+        return self.run_folder.held()
 
     # -- checkpoints and logs --------------------------------------------------------------
     def _save(self, filename: str, epoch: int, validation: Predictions | None = None) -> None:
         """Write a checkpoint. When this epoch was validated it also keeps the validation scores
         of these weights and the EER decision threshold derived from them (``dfshield predict``
-        uses both)."""
+        uses both).
+
+        ``config.json`` is written (atomically) just before a run's first checkpoint, not when it
+        starts: a run killed before its first checkpoint leaves no config beside nothing to
+        resume, and each ``config.json`` stands beside checkpoints of its own run."""
         if not self.dist.is_main:
             return
+        if not (self.run_dir / "config.json").is_file():
+            write_json_atomic(self.run_dir / "config.json", self.cfg.to_dict())
         payload = {
             "detector": self.name,
             "config": self.cfg.to_dict(),
@@ -275,11 +324,41 @@ class Trainer:
             }
         save_checkpoint(self.run_dir / "checkpoints" / filename, payload)
 
-    def _resume(self) -> None:
-        payload = load_checkpoint(
-            self.run_dir / "checkpoints" / "last.pt", expected_detector=self.name
-        )
-        self.detector.load_trainable_state_dict(payload["model"])
+    def _last_checkpoint(self) -> dict[str, Any]:
+        """``last.pt`` of the run to resume, read before anything is encoded or trained, and
+        refused when this trainer's config differs from the one the run was trained with (in
+        ``last.pt`` and in ``config.json``): a resumed run continues the saved weights, optimiser
+        and scheduler state, which only mean the same under the same config."""
+        path = self.run_dir / "checkpoints" / "last.pt"
+        if not path.is_file():
+            raise CheckpointError(
+                f"nothing to resume in {self.run_dir}: it has no checkpoints/last.pt (a run "
+                f"writes it at the end of its first epoch); start the run again, with --overwrite "
+                f"if the folder holds anything of it"
+            )
+        payload = load_checkpoint(path, expected_detector=self.name)
+        self._require_same_config(payload["config"], path)
+        saved = self.run_dir / "config.json"
+        if saved.is_file():
+            self._require_same_config(json.loads(saved.read_text(encoding="utf-8")), saved)
+        return payload
+
+    def _require_same_config(self, saved: dict, source: Path) -> None:
+        changed = config_differences(saved, self.cfg.to_dict())
+        if changed:
+            item = "\n  "
+            raise ConfigError(
+                f"cannot resume {self.run_dir}: the config differs from the one in {source} "
+                f"that the run was trained with:{item}{format_differences(changed, item)}\n"
+                f"A resumed run continues the saved weights, optimiser and scheduler state, so "
+                f"it needs the same config: undo these changes (dfshield train --resume reads "
+                f"config.json), or start a new run with them: another --run-dir, or --overwrite"
+            )
+
+    def _restore(self, payload: dict[str, Any]) -> None:
+        """Continue from a checkpoint read by :meth:`_last_checkpoint`."""
+        path = self.run_dir / "checkpoints" / "last.pt"
+        load_weights(self.detector, payload, path, self.cfg.detector)
         self.optimizer.load_state_dict(payload["optimizer"])
         self.scheduler.load_state_dict(payload["scheduler"])
         set_rng_state(payload["rng"])

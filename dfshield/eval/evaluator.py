@@ -28,8 +28,15 @@ from dfshield.detectors.backbone import autocast_dtype
 from dfshield.engine.batches import batch_source
 from dfshield.engine.checkpoint import detector_from_checkpoint, load_checkpoint, seed_everything
 from dfshield.engine.distributed import gather_objects, prepare_device
+from dfshield.engine.run_folder import RunFolder
 from dfshield.engine.splits import SplitProvider
-from dfshield.eval.extra_test import result_rows, run_extra_tests, with_extra_tests
+from dfshield.eval.extra_test import (
+    default_cache_dir,
+    resolve_extra_tests,
+    result_rows,
+    run_extra_tests,
+    with_extra_tests,
+)
 from dfshield.eval.predictions import (
     Predictions,
     assemble,
@@ -140,12 +147,16 @@ def evaluate_checkpoint(
     out_dir: str | os.PathLike,
     *,
     feature_cache: str | os.PathLike | None = None,
-    extra_sets: Sequence[Any] = (),
+    extra_tests: Sequence[str] = (),
 ) -> tuple[list[dict[str, Any]], bool]:
     """``dfshield test``: load a checkpoint of ``cfg``'s detector and evaluate it on ``cfg.data``'s
-    test split and on each extra test set (:mod:`dfshield.eval.extra_test`).
+    test split and on each extra test set (``--extra-test`` paths or dataset names, resolved by
+    :func:`~dfshield.eval.extra_test.resolve_extra_tests`).
 
-    Writes into ``out_dir``: ``test_metrics.json`` / ``test_scores.csv`` (and the same under
+    ``out_dir`` is held as a run folder (:class:`~dfshield.engine.run_folder.RunFolder`: checked
+    writable once the checkpoint has loaded, before anything is converted or encoded, and used by
+    no other run meanwhile).
+    Writes into it: ``test_metrics.json`` / ``test_scores.csv`` (and the same under
     ``extra_tests/<set>/``), then ``results.md`` / ``.csv`` / ``.json`` with one row per test set
     and ``roc.png`` with one line per row. Returns the rows and whether this process is the main
     rank (the one that wrote the files).
@@ -153,21 +164,27 @@ def evaluate_checkpoint(
     name = str(cfg.detector.get("name"))
     path = Path(checkpoint)
     device, dist = prepare_device(cfg.train.device)
-    seed_everything(cfg.train.seed)  # as the trainer builds the detector
     payload = load_checkpoint(path, expected_detector=name)
+    seed_everything(cfg.train.seed)  # as the trainer builds the detector
     detector = detector_from_checkpoint(cfg.detector, payload, path).to(device)
-    splits = with_extra_tests(SplitProvider.from_data(cfg.data), extra_sets)
-    batches = batch_source(detector, splits, cfg, device, dist, feature_cache)
-    evaluator = Evaluator(detector, batches, amp_dtype(cfg.train.amp, device))
-    header = {"detector": name, "checkpoint_epoch": payload["epoch"]}
-    result = evaluator.test("test", out_dir, header)
-    extras = run_extra_tests(evaluator, extra_sets, out_dir, name)
-    main_set = f"{', '.join(cfg.data.test_datasets)} test"
-    rows = result_rows(name, main_set, result["metrics"], extras)
-    if dist.is_main:
-        title = f"{name}: {main_set} split" + (" and extra test sets" if extras else "")
-        write_results(out_dir, rows, title=title)
-        curves = {name: (result["scores"], result["labels"])}
-        curves.update({f"{name} on {e['test_set']}": (e["scores"], e["labels"]) for e in extras})
-        plot_roc(Path(out_dir) / "roc.png", curves)
+    with RunFolder(out_dir, enabled=dist.is_main).held():
+        extra_sets = resolve_extra_tests(
+            extra_tests, cfg.data, default_cache_dir(cfg), progress=cfg.train.progress
+        )
+        splits = with_extra_tests(SplitProvider.from_data(cfg.data), extra_sets)
+        batches = batch_source(detector, splits, cfg, device, dist, feature_cache)
+        evaluator = Evaluator(detector, batches, amp_dtype(cfg.train.amp, device))
+        header = {"detector": name, "checkpoint_epoch": payload["epoch"]}
+        result = evaluator.test("test", out_dir, header)
+        extras = run_extra_tests(evaluator, extra_sets, out_dir, name)
+        main_set = f"{', '.join(cfg.data.test_datasets)} test"
+        rows = result_rows(name, main_set, result["metrics"], extras)
+        if dist.is_main:
+            title = f"{name}: {main_set} split" + (" and extra test sets" if extras else "")
+            write_results(out_dir, rows, title=title)
+            curves = {name: (result["scores"], result["labels"])}
+            curves.update(
+                {f"{name} on {e['test_set']}": (e["scores"], e["labels"]) for e in extras}
+            )
+            plot_roc(Path(out_dir) / "roc.png", curves)
     return rows, dist.is_main
