@@ -24,7 +24,8 @@ from typing import Any
 
 import torch
 
-from dfshield.engine.distributed import resolve_device
+from dfshield.engine.distributed import DEVICE_CHOICES, resolve_device
+from dfshield.errors import ConfigError
 
 # -- command line, header, set-up -----------------------------------------------------------------
 
@@ -50,9 +51,7 @@ def add_run_options(
         parser.add_argument(
             "--amp", default="auto", choices=("auto", "bf16", "none"), help=amp_help
         )
-    parser.add_argument(
-        "--device", default="auto", choices=("auto", "cpu", "cuda"), help=device_help
-    )
+    parser.add_argument("--device", default="auto", help=f"{device_help}: {DEVICE_CHOICES}")
     if threads:
         parser.add_argument(
             "--threads",
@@ -84,10 +83,19 @@ def footer() -> str:
     return f"\nload average at the end: {load_average()}"
 
 
+def device_of(name: str) -> torch.device:
+    """``--device`` resolved as the Trainer resolves ``train.device`` (``cuda`` gets its index);
+    a value it does not accept ends the script with the reason."""
+    try:
+        return resolve_device(name)
+    except ConfigError as error:
+        raise SystemExit(f"--device: {error}") from None
+
+
 def setup(args: argparse.Namespace) -> torch.device:
-    """Resolve ``--device`` (as the Trainer does), apply ``--threads``, print the header."""
-    device = resolve_device(args.device)
-    if args.threads:
+    """Resolve ``--device`` (:func:`device_of`), apply ``--threads``, print the header."""
+    device = device_of(args.device)
+    if getattr(args, "threads", None):
         torch.set_num_threads(args.threads)
     print(header(device))
     return device
