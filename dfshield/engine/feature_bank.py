@@ -175,7 +175,7 @@ def _extract(
         unit="batch",
     )
     for batch in bar:  # batches of only undecodable (skipped) frames are left out
-        chunks.append(backbone(batch["image"].to(device, non_blocking=True)).cpu().numpy())
+        chunks.append(backbone(dataset.normalizer(batch["image"], device)).cpu().numpy())
         indices.append(np.asarray(batch["index"], dtype=np.int64))
     dim = backbone.feature_dim
     np.save(
