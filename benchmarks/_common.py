@@ -13,11 +13,13 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import math
 import multiprocessing
 import os
 import platform
 import shlex
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -120,6 +122,81 @@ def make_demo_in_subprocess(folder: Path, seed: int, **kwargs: Any) -> None:
     process.join()
     if process.exitcode != 0:
         raise SystemExit(f"generating the demo dataset failed (exit code {process.exitcode})")
+
+
+#: name of the dataset :func:`bench_dataset` writes
+BENCH_NAME = "BenchFaces"
+
+
+def bench_dataset(
+    folder: Path, frames: int, *, size: int = 256, unique: int = 512, seed: int = 0
+) -> tuple[Path, Path, str]:
+    """A ``train`` split of ``frames`` PNG frames of ``size``² pixels in DeepfakeBench format under
+    ``folder`` (DeepfakeBench's face crops are 256²): ``unique`` DemoFaces frames (8 a video,
+    real:fake about 10:1) generated once, then their PNG bytes stored again under new video names
+    until there are ``frames`` — generating every frame would take minutes, and a loader decodes
+    a copy as slowly as the original. Returns ``(json_dir, lmdb_dir, name)``."""
+    from dfshield.data import DataConfig, DeepfakeDataset
+    from dfshield.datasets.writer import DatasetWriter, label_dict_for
+
+    videos = max(2, math.ceil(min(unique, frames) / 8))
+    fake = max(1, round(videos / 11))
+    source = folder / "unique"
+    counts = {"train": (videos - fake, fake), "val": (0, 0), "test": (0, 0)}
+    make_demo_in_subprocess(source, seed, counts=counts, size=size, frames_per_video=8)
+    cfg = DataConfig(
+        train_datasets=["DemoFaces"],
+        json_dir=str(source / "json"),
+        lmdb_dir=str(source / "lmdb"),
+        label_dict=label_dict_for("DemoFaces"),
+    )
+    demo = DeepfakeDataset(cfg, "train", augment=False)
+    store, written, copy = demo.store("DemoFaces"), 0, 0
+    with DatasetWriter(folder, BENCH_NAME, overwrite=True) as writer:
+        while written < frames:
+            for record in demo.records:
+                keys = record.frames[: frames - written]
+                if not keys:
+                    break
+                data = [(i, store.get(key, dataset="DemoFaces")) for i, key in enumerate(keys)]
+                label = "fake" if record.label else "real"
+                writer.add_video(f"{record.video_name}-{copy}", label, data, split="train")
+                written += len(keys)
+            copy += 1
+    return folder / "json", folder / "lmdb", BENCH_NAME
+
+
+def bench_data(
+    data: Path | None,
+    scratch: Path,
+    frames: int,
+    *,
+    dataset: str | None = None,
+    size: int = 256,
+    unique: int = 512,
+    seed: int = 0,
+) -> tuple[Path, Path, str]:
+    """``(json_dir, lmdb_dir, name)`` of a benchmark's data: ``data`` holding ``json/`` and
+    ``lmdb/`` (its only dataset, unless ``dataset`` names one); when ``data`` is None or not made
+    yet, :func:`bench_dataset` writes ``frames`` frames into it (kept, for the next script) or
+    into ``scratch``."""
+    if data is not None and (data / "json").is_dir():
+        if dataset is None:
+            stems = sorted(p.stem for p in (data / "json").glob("*.json"))
+            if len(stems) != 1:
+                raise SystemExit(
+                    f"--dataset is needed: {data / 'json'} holds {len(stems)} dataset JSONs "
+                    f"({', '.join(stems) or 'none'})"
+                )
+            dataset = stems[0]
+        return data / "json", data / "lmdb", dataset
+    started = time.perf_counter()
+    made = bench_dataset(data or scratch, frames, size=size, unique=unique, seed=seed)
+    print(
+        f"made {frames} frames of {size}x{size} ({min(unique, frames)} distinct DemoFaces frames, "
+        f"repeated) in {time.perf_counter() - started:.1f} s in {data or scratch}"
+    )
+    return made
 
 
 # -- training steps --------------------------------------------------------------------------------

@@ -176,3 +176,21 @@ def test_fp32_runs_under_the_scoped_matmul_precision(monkeypatch):
     assert seen == [("high", True), ("highest", False)]
     with matmul_precision("bf16"):  # reduced precision: the global setting is left alone
         assert (torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32) == before
+
+
+def test_checkpoint_trained_at_another_precision_loads_without_warning(caplog, tmp_path):
+    """A head trained on GPU features (bf16) scores CPU features (fp32): only a weights change
+    is worth a warning."""
+    from dfshield.engine.checkpoint import detector_from_checkpoint
+
+    config = {"name": "clip_linear", "backbone": {"name": "clip", **TINY}}
+    detector = build_detector(config)
+    stored = {**detector.backbone.fingerprint(), "precision": "bf16"}
+    payload = {"model": detector.trainable_state_dict(), "backbone": stored}
+    with caplog.at_level("WARNING", logger="dfshield.engine.checkpoint"):
+        detector_from_checkpoint(config, payload, tmp_path / "best.pt")
+    assert "differs" not in caplog.text
+    payload["backbone"] = {**stored, "weights": "random-init-seed-7"}
+    with caplog.at_level("WARNING", logger="dfshield.engine.checkpoint"):
+        detector_from_checkpoint(config, payload, tmp_path / "best.pt")
+    assert "weights: trained with 'random-init-seed-7'" in caplog.text

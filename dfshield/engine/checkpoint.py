@@ -124,7 +124,8 @@ def _check_backbone(detector, stored: dict | None, path: Path) -> None:
     if stored is None or detector.backbone is None or not detector.uses_feature_bank:
         return
     current = detector.backbone.fingerprint()
-    differing = sorted(k for k in set(current) | set(stored) if current.get(k) != stored.get(k))
+    keys = (set(current) | set(stored)) - {"precision"}  # the device's, not the weights' choice
+    differing = sorted(k for k in keys if current.get(k) != stored.get(k))
     if differing:
         details = "; ".join(
             f"{k}: trained with {stored.get(k)!r}, now {current.get(k)!r}" for k in differing
