@@ -3,7 +3,7 @@
 model run by hand (the reference), and ``dfshield extract`` end to end against the backbone alone.
 
 **precision** (``--parts precision``). One open_clip image encoder with random weights
-(``--model``, default ViT-L-14; speed does not depend on the weights) encodes ``--images``
+(``--model``, default ViT-L-14 on a GPU; speed does not depend on the weights) encodes ``--images``
 random ``--batch`` batches already on the device, through :class:`ClipBackbone` at
 ``precision: bf16`` (bf16 weights and inputs), ``fp16``, ``fp32`` (TF32 matmuls) and ``fp32``
 with ``strict_fp32: true``; then, as references measured in the same run, the same encoder
@@ -15,14 +15,14 @@ the fp32 encoder with TF32 matmuls. Ratios: dfshield / reference.
 (``BankBatches.encode`` of ``extract_banks``, model build excluded and printed apart): the
 LMDB's training split read by ``--workers`` DataLoader workers as uint8 frames, normalised on the
 device, encoded by the frozen backbone at ``--precision`` and written as a feature bank into a
-fresh cache; against the backbone alone on random batches of the same size on the device. The
-issue's target is >= 90 % of the backbone-only rate.
+fresh cache; against the backbone alone on random batches of the same size on the device (the
+target: >= 90 % of the backbone-only rate).
 
 On a CPU every precision runs in fp32 (only the references use bf16), so the figures only show
-that every path runs; use ``--model dfshield-tiny-vit`` there (``benchmarks/gpu.sh --small``).
+that every path runs; the default model there is the tiny ViT (as ``benchmarks/gpu.sh --small``).
 
-    python benchmarks/extract.py --model dfshield-tiny-vit --images 64 --batch 16 --frames 256
-    python benchmarks/extract.py --device cuda                       # ViT-L/14, batch 256
+    python benchmarks/extract.py                  # CPU: tiny ViT, 32 images, 128 frames
+    python benchmarks/extract.py --device cuda    # ViT-L/14, batch 256, 16,384 frames
     python benchmarks/extract.py --device cuda --parts end-to-end --data DIR --workers 15
 """
 
@@ -65,7 +65,11 @@ RATIOS = {
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = new_parser(__doc__)
     parser.add_argument("--parts", nargs="+", default=list(PARTS), choices=PARTS)
-    parser.add_argument("--model", default="ViT-L-14", help="open_clip model (random weights)")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="open_clip model, random weights (default ViT-L-14 on a GPU, dfshield-tiny-vit else)",
+    )
     parser.add_argument(
         "--batch", type=int, default=None, help="images per batch (default 256 on a GPU, 8 else)"
     )
@@ -228,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     device = setup(args)
     gpu = device.type == "cuda"
+    args.model = args.model or ("ViT-L-14" if gpu else "dfshield-tiny-vit")
     args.batch = args.batch or (256 if gpu else 8)
     args.images = args.images or (2048 if gpu else 32)
     args.frames = args.frames or (16384 if gpu else 128)
