@@ -4,7 +4,7 @@
 # against the CPU's decoding ceiling, `dfshield extract` end to end against the backbone alone.
 # Paste the whole output into docs/benchmarks.md ("GPU figures") with the date and commit.
 #
-#   benchmarks/gpu.sh                  # full sizes on a GPU (about 3 minutes on an H200)
+#   benchmarks/gpu.sh                  # full sizes on a GPU (estimated 3 minutes on an H200)
 #   benchmarks/gpu.sh --small          # small sizes and tiny models: checks every path in minutes
 #   benchmarks/gpu.sh --device cuda:1  # another GPU
 #
