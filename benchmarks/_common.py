@@ -13,18 +13,21 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import math
 import multiprocessing
 import os
 import platform
 import shlex
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from dfshield.engine.distributed import resolve_device
+from dfshield.engine.distributed import DEVICE_CHOICES, resolve_device
+from dfshield.errors import ConfigError
 
 # -- command line, header, set-up -----------------------------------------------------------------
 
@@ -50,9 +53,7 @@ def add_run_options(
         parser.add_argument(
             "--amp", default="auto", choices=("auto", "bf16", "none"), help=amp_help
         )
-    parser.add_argument(
-        "--device", default="auto", choices=("auto", "cpu", "cuda"), help=device_help
-    )
+    parser.add_argument("--device", default="auto", help=f"{device_help}: {DEVICE_CHOICES}")
     if threads:
         parser.add_argument(
             "--threads",
@@ -84,10 +85,19 @@ def footer() -> str:
     return f"\nload average at the end: {load_average()}"
 
 
+def device_of(name: str) -> torch.device:
+    """``--device`` resolved as the Trainer resolves ``train.device`` (``cuda`` gets its index);
+    a value it does not accept ends the script with the reason."""
+    try:
+        return resolve_device(name)
+    except ConfigError as error:
+        raise SystemExit(f"--device: {error}") from None
+
+
 def setup(args: argparse.Namespace) -> torch.device:
-    """Resolve ``--device`` (as the Trainer does), apply ``--threads``, print the header."""
-    device = resolve_device(args.device)
-    if args.threads:
+    """Resolve ``--device`` (:func:`device_of`), apply ``--threads``, print the header."""
+    device = device_of(args.device)
+    if getattr(args, "threads", None):
         torch.set_num_threads(args.threads)
     print(header(device))
     return device
@@ -112,6 +122,81 @@ def make_demo_in_subprocess(folder: Path, seed: int, **kwargs: Any) -> None:
     process.join()
     if process.exitcode != 0:
         raise SystemExit(f"generating the demo dataset failed (exit code {process.exitcode})")
+
+
+#: name of the dataset :func:`bench_dataset` writes
+BENCH_NAME = "BenchFaces"
+
+
+def bench_dataset(
+    folder: Path, frames: int, *, size: int = 256, unique: int = 512, seed: int = 0
+) -> tuple[Path, Path, str]:
+    """A ``train`` split of ``frames`` PNG frames of ``size``² pixels in DeepfakeBench format under
+    ``folder`` (DeepfakeBench's face crops are 256²): ``unique`` DemoFaces frames (8 a video,
+    real:fake about 10:1) generated once, then their PNG bytes stored again under new video names
+    until there are ``frames`` — generating every frame would take minutes, and a loader decodes
+    a copy as slowly as the original. Returns ``(json_dir, lmdb_dir, name)``."""
+    from dfshield.data import DataConfig, DeepfakeDataset
+    from dfshield.datasets.writer import DatasetWriter, label_dict_for
+
+    videos = max(2, math.ceil(min(unique, frames) / 8))
+    fake = max(1, round(videos / 11))
+    source = folder / "unique"
+    counts = {"train": (videos - fake, fake), "val": (0, 0), "test": (0, 0)}
+    make_demo_in_subprocess(source, seed, counts=counts, size=size, frames_per_video=8)
+    cfg = DataConfig(
+        train_datasets=["DemoFaces"],
+        json_dir=str(source / "json"),
+        lmdb_dir=str(source / "lmdb"),
+        label_dict=label_dict_for("DemoFaces"),
+    )
+    demo = DeepfakeDataset(cfg, "train", augment=False)
+    store, written, copy = demo.store("DemoFaces"), 0, 0
+    with DatasetWriter(folder, BENCH_NAME, overwrite=True) as writer:
+        while written < frames:
+            for record in demo.records:
+                keys = record.frames[: frames - written]
+                if not keys:
+                    break
+                data = [(i, store.get(key, dataset="DemoFaces")) for i, key in enumerate(keys)]
+                label = "fake" if record.label else "real"
+                writer.add_video(f"{record.video_name}-{copy}", label, data, split="train")
+                written += len(keys)
+            copy += 1
+    return folder / "json", folder / "lmdb", BENCH_NAME
+
+
+def bench_data(
+    data: Path | None,
+    scratch: Path,
+    frames: int,
+    *,
+    dataset: str | None = None,
+    size: int = 256,
+    unique: int = 512,
+    seed: int = 0,
+) -> tuple[Path, Path, str]:
+    """``(json_dir, lmdb_dir, name)`` of a benchmark's data: ``data`` holding ``json/`` and
+    ``lmdb/`` (its only dataset, unless ``dataset`` names one); when ``data`` is None or not made
+    yet, :func:`bench_dataset` writes ``frames`` frames into it (kept, for the next script) or
+    into ``scratch``."""
+    if data is not None and (data / "json").is_dir():
+        if dataset is None:
+            stems = sorted(p.stem for p in (data / "json").glob("*.json"))
+            if len(stems) != 1:
+                raise SystemExit(
+                    f"--dataset is needed: {data / 'json'} holds {len(stems)} dataset JSONs "
+                    f"({', '.join(stems) or 'none'})"
+                )
+            dataset = stems[0]
+        return data / "json", data / "lmdb", dataset
+    started = time.perf_counter()
+    made = bench_dataset(data or scratch, frames, size=size, unique=unique, seed=seed)
+    print(
+        f"made {frames} frames of {size}x{size} ({min(unique, frames)} distinct DemoFaces frames, "
+        f"repeated) in {time.perf_counter() - started:.1f} s in {data or scratch}"
+    )
+    return made
 
 
 # -- training steps --------------------------------------------------------------------------------

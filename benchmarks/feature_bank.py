@@ -227,7 +227,7 @@ def reencode_epochs(trainer: Trainer, args: argparse.Namespace) -> list[float]:
                 len(batch["label"]) < 2
             ):  # as the bank's batches: a last batch of 1 is dropped (BatchNorm)
                 continue
-            features = detector.backbone(batch["image"].to(device, non_blocking=True))
+            features = detector.backbone(train_set.normalizer(batch["image"], device))
             data = {"feature": features, "label": batch["label"].to(device), "image": None}
             train_step(detector, optimizer, data, device, dtype)
             if scheduler.interval == "step":
@@ -238,7 +238,7 @@ def reencode_epochs(trainer: Trainer, args: argparse.Namespace) -> list[float]:
         scores, labels, videos = [], [], []
         with torch.no_grad():
             for batch in image_loader(val_set, args, False, epoch):
-                features = detector.backbone(batch["image"].to(device, non_blocking=True))
+                features = detector.backbone(val_set.normalizer(batch["image"], device))
                 with autocast(device, dtype):
                     scores += (
                         detector({"feature": features, "image": None})["prob"]

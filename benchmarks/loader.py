@@ -1,29 +1,40 @@
 #!/usr/bin/env python
-"""Benchmark: images per second of the LMDB frame loader vs the same frames as PNG files.
+"""Benchmark: images per second of the frame loader per DataLoader worker count, next to the CPU's
+decoding ceiling; uint8 frames normalised on the device vs float32 frames, LMDB vs PNG files.
 
-Both sides use the library's reader unchanged: ``dfshield.data.DeepfakeDataset`` in frame
-mode (augmentation off, resize to ``--resolution``, CLIP mean/std normalisation) wrapped by
-``dfshield.data.make_loader`` (a DataLoader with ``dfshield.data.collate``).
-The only difference is where the bytes come from:
+Every pass uses the library's reader unchanged: ``dfshield.data.DeepfakeDataset`` in frame mode
+(augmentation off) wrapped by ``dfshield.data.make_loader``, each batch moved to ``--device`` and
+turned into the model input there by ``dataset.normalizer``, as the trainer and the feature bank
+do. What varies:
 
-- **LMDB**: ``data.lmdb_dir`` set, frames read from ``<lmdb_dir>/<Dataset>_lmdb``;
-- **folder**: ``data.lmdb_dir: null`` and ``data.data_root`` = a temporary folder into which every
-  frame of the split was first exported as a PNG file at its JSON path (the plain-folder layout
-  DeepfakeBench's preprocessing writes).
+- **pixels**: ``uint8`` (what the trainer and the feature bank read: workers hand over resized
+  uint8 frames, normalised in batch on the device) or ``float`` (each frame normalised to float32
+  in the worker and sent through shared memory: dfshield's loader before uint8 frames);
+- **store**: ``lmdb`` (frames read from ``<lmdb_dir>/<Dataset>_lmdb``) or ``folder`` (the same
+  frames exported as PNG files at their JSON paths, ``data.lmdb_dir: null``);
+- **workers**: ``--workers``.
 
-Each (store, workers) pair reads the whole split once per repeat in the same shuffled order
-(fixed seed), including worker start-up, and moves every batch to ``--device``; the best of
-``--repeats`` passes is reported. Stores and worker counts are interleaved so that a change of
-machine load affects both sides alike. Both stores are read from a warm page cache (the export
-reads every LMDB value and writes every PNG just before); cold-disk reads are not measured.
+Preprocessing (``--preprocess``): ``clip`` = open_clip's transform for ``--resolution`` (PIL
+bicubic resize of the short side, centre crop; CLIP mean/std), the path of a frozen CLIP backbone
+(feature-bank extraction); ``resize`` = the dataset's own bicubic resize to ``--resolution``² and
+CLIP mean/std, the path of a trained backbone.
 
-Data: ``--data DIR`` holding ``json/`` and ``lmdb/`` (``dfshield demo-data`` / ``dfshield
-build-lmdb`` output, e.g. ``--data ../shared/data/<built dataset>``), or ``--json-dir`` and
-``--lmdb-dir`` for a DeepfakeBench set-up; default: the synthetic DemoFaces dataset generated
-into a temporary folder at 256×256 (the size of DeepfakeBench's face crops), 8 frames a video.
+**Ceiling**: one core decodes the split's PNG bytes (``decode_image``, nothing else) and, apart,
+makes whole uint8 items (``dataset[i]``: read, decode, preprocess) in this process; times the
+number of cores (``nproc``) that is what the CPU can feed at best, so the table shows the gap.
 
-    python benchmarks/loader.py                       # defaults: 1,000 demo frames, 0/2/4 workers
-    python benchmarks/loader.py --videos 250 --workers 0 2 4 8 --device cuda
+Each (store, pixels, workers) reads the chosen frames once per repeat in the same shuffled order
+(fixed seed), worker start-up included; the best of ``--repeats`` passes is reported. Passes are
+interleaved so that a change of machine load affects every column alike. Frames come from a warm
+page cache; cold-disk reads are not measured.
+
+Data: ``--data DIR`` holding ``json/`` and ``lmdb/`` (``dfshield build-lmdb`` / ``demo-data``
+output), or ``--json-dir`` and ``--lmdb-dir`` for a DeepfakeBench set-up; default: ``--frames``
+256×256 PNG frames made from DemoFaces (``_common.bench_dataset``) into a temporary folder, or
+into ``--data DIR`` when that folder does not exist yet (then kept for ``extract.py``).
+
+    python benchmarks/loader.py                       # 1,000 frames, 0/2/4 workers, both stores
+    python benchmarks/loader.py --frames 8192 --workers 0 4 8 15 --stores lmdb --device cuda
     python benchmarks/loader.py --data ../shared/data/ffhq-lmdb --dataset FFHQ-StyleGAN2
 """
 
@@ -39,11 +50,19 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import add_run_options, footer, header, make_demo_in_subprocess, new_parser, sync
+from _common import (
+    add_run_options,
+    bench_data,
+    footer,
+    new_parser,
+    setup,
+    sync,
+)
 from torch.utils.data import Subset
 
-from dfshield.data import DataConfig, DeepfakeDataset, FolderStore, make_loader
+from dfshield.data import DataConfig, DeepfakeDataset, FolderStore, make_loader, pil_preprocess
 from dfshield.datasets.writer import label_dict_for
+from dfshield.media.frames import decode_image
 
 # open_clip's OPENAI_DATASET_MEAN / _STD: the normalisation every CLIP detector's loader applies
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -57,10 +76,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--data",
         type=Path,
         default=None,
-        help="dataset folder with json/ and lmdb/ (default: generate DemoFaces in a temp dir)",
+        help="dataset folder with json/ and lmdb/; a folder not made yet gets the generated "
+        "frames and keeps them (default: generated into a temporary folder)",
     )
     data.add_argument("--json-dir", type=Path, default=None, help="JSON folder (default DATA/json)")
-    data.add_argument("--lmdb-dir", type=Path, default=None, help="LMDB folder (default DATA/lmdb)")
+    data.add_argument(
+        "--lmdb-dir", type=Path, default=None, help="LMDB folder (default JSON_DIR/../lmdb)"
+    )
     data.add_argument(
         "--dataset",
         default=None,
@@ -75,81 +97,72 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="read at most this many frames of the split (a fixed random subset)",
     )
-    demo = parser.add_argument_group("generated demo data (when --data is not given)")
-    demo.add_argument("--videos", type=int, default=125, help="demo videos (real:fake about 10:1)")
-    demo.add_argument("--frames-per-video", type=int, default=8, help="frames per demo video")
-    demo.add_argument(
-        "--size", type=int, default=256, help="demo frame size in pixels (multiple of 32)"
-    )
+    made = parser.add_argument_group("generated data (when --data is not given)")
+    made.add_argument("--frames", type=int, default=1000, help="frames in the training split")
+    made.add_argument("--unique", type=int, default=256, help="distinct DemoFaces frames made")
+    made.add_argument("--size", type=int, default=256, help="frame size in pixels (multiple of 32)")
     run = parser.add_argument_group("measurement")
     run.add_argument(
         "--workers", type=int, nargs="+", default=[0, 2, 4], help="DataLoader worker counts"
     )
-    run.add_argument("--batch-size", type=int, default=32, help="frames per batch")
     run.add_argument(
-        "--resolution", type=int, default=224, help="side the loader resizes frames to"
+        "--pixels",
+        nargs="+",
+        default=["uint8", "float"],
+        choices=("uint8", "float"),
+        help="what the workers hand over",
     )
     run.add_argument(
-        "--repeats", type=int, default=2, help="passes per (store, workers); the best is reported"
+        "--stores",
+        nargs="+",
+        default=["lmdb", "folder"],
+        choices=("lmdb", "folder"),
+        help="where the frame bytes are read from",
+    )
+    run.add_argument(
+        "--preprocess",
+        default="clip",
+        choices=("clip", "resize"),
+        help="clip: open_clip's transform (frozen CLIP); resize: the dataset's resize + mean/std",
+    )
+    run.add_argument("--batch-size", type=int, default=64, help="frames per batch")
+    run.add_argument("--resolution", type=int, default=224, help="side of the model input")
+    run.add_argument(
+        "--repeats", type=int, default=2, help="passes per column and workers; the best is kept"
+    )
+    run.add_argument(
+        "--ceiling-frames", type=int, default=200, help="frames timed for the CPU ceiling"
     )
     add_run_options(
         run,
         seed=0,
-        seed_help="seed of the shuffled order and of the demo data",
+        seed_help="seed of the shuffled order and of the generated data",
         threads=False,
-        device_help="where batches are moved (cuda: pinned memory, non-blocking copies)",
+        device_help="where batches are moved and normalised (cuda: pinned, non-blocking copies)",
     )
     args = parser.parse_args(argv)
-    if args.repeats < 1 or args.batch_size < 1 or any(w < 0 for w in args.workers):
-        parser.error("--repeats and --batch-size must be >= 1 and --workers >= 0")
+    if min(args.repeats, args.batch_size, args.frames, args.ceiling_frames) < 1 or any(
+        w < 0 for w in args.workers
+    ):
+        parser.error("--repeats, --batch-size, --frames, --ceiling-frames >= 1, --workers >= 0")
     return args
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise SystemExit(
-            "--device cuda: no CUDA device is available here; use --device cpu or auto"
-        )
-    return torch.device(name)
-
-
-def demo_counts(videos: int) -> dict[str, tuple[int, int]]:
-    """All videos in ``train``, real:fake about 10:1 (at least one of each)."""
-    fake = max(1, round(videos / 11))
-    return {"train": (max(1, videos - fake), fake), "val": (0, 0), "test": (0, 0)}
-
-
 def data_config(args: argparse.Namespace, root: Path) -> tuple[DataConfig, str]:
-    """The LMDB data config and the dataset name (generating the demo dataset when needed)."""
-    if args.data is None and args.json_dir is None:
-        folder = root / "demo"
-        started = time.perf_counter()
-        make_demo_in_subprocess(
-            folder,
-            args.seed,
-            counts=demo_counts(args.videos),
-            size=args.size,
-            frames_per_video=args.frames_per_video,
-        )
-        print(
-            f"generated DemoFaces: {args.videos} videos x {args.frames_per_video} frames of "
-            f"{args.size}x{args.size} in {time.perf_counter() - started:.1f} s ({folder})"
-        )
-        json_dir, lmdb_dir, name = folder / "json", folder / "lmdb", "DemoFaces"
+    """The LMDB data config and the dataset name (making the frames when needed)."""
+    if args.json_dir is not None:
+        json_dir, lmdb_dir = args.json_dir, args.lmdb_dir or args.json_dir.parent / "lmdb"
+        name = args.dataset or next(Path(json_dir).glob("*.json")).stem
     else:
-        json_dir = args.json_dir or args.data / "json"
-        lmdb_dir = args.lmdb_dir or args.data / "lmdb"
-        name = args.dataset
-        if name is None:
-            stems = sorted(p.stem for p in Path(json_dir).glob("*.json"))
-            if len(stems) != 1:
-                raise SystemExit(
-                    f"--dataset is needed: {json_dir} holds {len(stems)} dataset JSONs "
-                    f"({', '.join(stems) or 'none'})"
-                )
-            name = stems[0]
+        json_dir, lmdb_dir, name = bench_data(
+            args.data,
+            root / "data",
+            args.frames,
+            dataset=args.dataset,
+            size=args.size,
+            unique=args.unique,
+            seed=args.seed,
+        )
     cfg = DataConfig(
         train_datasets=[name],
         test_datasets=[name],
@@ -162,7 +175,15 @@ def data_config(args: argparse.Namespace, root: Path) -> tuple[DataConfig, str]:
     return cfg, name
 
 
-def dataset_for(cfg: DataConfig, args: argparse.Namespace) -> DeepfakeDataset:
+def dataset_for(cfg: DataConfig, args: argparse.Namespace, pixels: str) -> DeepfakeDataset:
+    preprocess = None
+    if args.preprocess == "clip":
+        import open_clip
+
+        transform = open_clip.image_transform(
+            args.resolution, is_train=False, mean=CLIP_MEAN, std=CLIP_STD
+        )
+        preprocess = pil_preprocess(transform)
     return DeepfakeDataset(
         cfg,
         args.split,
@@ -171,6 +192,8 @@ def dataset_for(cfg: DataConfig, args: argparse.Namespace) -> DeepfakeDataset:
         mean=CLIP_MEAN,
         std=CLIP_STD,
         augment=False,
+        preprocess=preprocess,
+        pixels=pixels,
     )
 
 
@@ -188,10 +211,12 @@ def export_frames(dataset: DeepfakeDataset, name: str, keys: list[str], root: Pa
 
 
 def images_per_second(
-    dataset, workers: int, args: argparse.Namespace, device: torch.device
+    dataset: Subset, workers: int, args: argparse.Namespace, device: torch.device
 ) -> float:
-    """One full pass (worker start-up included) over ``dataset``; each batch moved to ``device``."""
+    """One full pass (worker start-up included): every batch moved to ``device`` and normalised
+    there (``dataset.normalizer``), as the trainer and the feature bank take it."""
     generator = torch.Generator().manual_seed(args.seed)
+    normalizer = dataset.dataset.normalizer
     loader = make_loader(
         dataset,
         args.batch_size,
@@ -203,74 +228,110 @@ def images_per_second(
     started = time.perf_counter()
     count = 0
     for batch in loader:
-        image = batch["image"].to(device, non_blocking=True)
+        image = normalizer(batch["image"], device)
         count += int(image.shape[0])
     sync(device)
     return count / (time.perf_counter() - started)
 
 
+def ceiling(dataset: DeepfakeDataset, name: str, indices: list[int]) -> tuple[float, float]:
+    """Frames per second on one core: PNG decoding alone, and whole uint8 items."""
+    import cv2
+
+    cv2.setNumThreads(0)  # as in the loader's workers: sequential OpenCV, one core
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    store, keys = dataset.store(name), dataset.frame_keys
+    data = [store.get(keys[i], dataset=name) for i in indices]
+    started = time.perf_counter()
+    for blob, i in zip(data, indices):
+        decode_image(blob, keys[i], name)
+    decode = len(data) / (time.perf_counter() - started)
+    started = time.perf_counter()
+    for i in indices:
+        dataset[i]
+    item = len(indices) / (time.perf_counter() - started)
+    torch.set_num_threads(threads)
+    return decode, item
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    device = resolve_device(args.device)
-    print(header(device))
-    if max(args.workers) > (os.cpu_count() or 1):
-        print(
-            f"note: up to {max(args.workers)} workers on {os.cpu_count()} cores "
-            "(oversubscribed on purpose)"
-        )
+    device = setup(args)
+    cores = os.cpu_count() or 1
+    if max(args.workers) > cores:
+        print(f"note: up to {max(args.workers)} workers on {cores} cores (oversubscribed)")
     # torch warns when workers exceed the cores; the note above says it once
     warnings.filterwarnings("ignore", message="This DataLoader will create")
     with tempfile.TemporaryDirectory(prefix="dfshield-bench-loader-") as tmp:
         root = Path(tmp)
         cfg, name = data_config(args, root)
-        lmdb_set = dataset_for(cfg, args)
         folder_cfg = dataclasses.replace(cfg, lmdb_dir=None, data_root=str(root / "frames"))
-        (root / "frames").mkdir()
-        keys = [str(k) for k in lmdb_set.frame_keys]
-        indices = list(range(len(lmdb_set)))
+        lmdb_uint8 = dataset_for(cfg, args, "uint8")
+        keys = [str(k) for k in lmdb_uint8.frame_keys]
+        indices = list(range(len(lmdb_uint8)))
         if args.max_images is not None and args.max_images < len(indices):
-            indices = sorted(
-                np.random.default_rng(args.seed)
-                .choice(len(indices), args.max_images, replace=False)
-                .tolist()
-            )
-        started = time.perf_counter()
-        chosen = [keys[i] for i in indices]
-        size = export_frames(lmdb_set, name, chosen, root / "frames")
-        print(
-            f"exported {len(set(chosen))} frames ({size / 2**20:.1f} MiB of PNG) from the LMDB to "
-            f"{root / 'frames'} in {time.perf_counter() - started:.1f} s"
-        )
-        folder_set = dataset_for(folder_cfg, args)
-        if [str(k) for k in folder_set.frame_keys] != keys:
-            raise SystemExit("internal: the LMDB and folder datasets list different frames")
-        stores = {"lmdb": Subset(lmdb_set, indices), "folder": Subset(folder_set, indices)}
+            chosen = np.random.default_rng(args.seed).choice(len(indices), args.max_images, False)
+            indices = sorted(chosen.tolist())
+        columns = {}
+        for store in args.stores:
+            if store == "folder":
+                (root / "frames").mkdir()
+                started = time.perf_counter()
+                size = export_frames(lmdb_uint8, name, [keys[i] for i in indices], root / "frames")
+                print(
+                    f"exported {len(indices)} frames ({size / 2**20:.1f} MiB of PNG) to PNG files "
+                    f"in {time.perf_counter() - started:.1f} s"
+                )
+            for pixels in args.pixels:
+                dataset = dataset_for(folder_cfg if store == "folder" else cfg, args, pixels)
+                columns[store, pixels] = Subset(dataset, indices)
         print(
             f"{name} split '{args.split}': {len(indices)} frames, batch {args.batch_size}, "
-            f"resolution {args.resolution}, augmentation off, best of {args.repeats} pass(es)\n"
+            f"preprocess {args.preprocess} -> {args.resolution}, augmentation off, "
+            f"best of {args.repeats} pass(es)\n"
         )
-
-        for dataset in stores.values():  # untimed: one-time set-up (LMDB environment, codecs)
-            for _, _ in zip(
-                range(2), make_loader(dataset, args.batch_size, shuffle=False, num_workers=0)
+        sample = indices[: args.ceiling_frames]
+        decode, item = ceiling(lmdb_uint8, name, sample)
+        for subset in columns.values():  # untimed: one-time set-up (LMDB environment, codecs)
+            for _ in zip(
+                range(2), make_loader(subset, args.batch_size, shuffle=False, num_workers=0)
             ):
                 pass
-        best: dict[tuple[str, int], float] = {}
+        best: dict[tuple[str, str, int], float] = {}
         for _ in range(args.repeats):
             for workers in args.workers:
-                for store, dataset in stores.items():
-                    rate = images_per_second(dataset, workers, args, device)
-                    best[store, workers] = max(best.get((store, workers), 0.0), rate)
-
-    print(f"{'workers':>7}  {'LMDB img/s':>10}  {'folder img/s':>12}  {'LMDB/folder':>11}")
-    for workers in args.workers:
-        lmdb_rate, folder_rate = best["lmdb", workers], best["folder", workers]
-        print(
-            f"{workers:>7}  {lmdb_rate:>10.1f}  {folder_rate:>12.1f}  "
-            f"{lmdb_rate / folder_rate:>11.2f}"
-        )
+                for (store, pixels), subset in columns.items():
+                    rate = images_per_second(subset, workers, args, device)
+                    key = (store, pixels, workers)
+                    best[key] = max(best.get(key, 0.0), rate)
+    report(args, columns, best, decode, item, cores)
     print(footer())
     return 0
+
+
+def report(args, columns, best, decode: float, item: float, cores: int) -> None:
+    names = [f"{store} {pixels} img/s" for store, pixels in columns]
+    print(f"{'workers':>7}  " + "  ".join(f"{n:>17}" for n in names) + "  of item ceiling")
+    for workers in args.workers:
+        rates = [best[store, pixels, workers] for store, pixels in columns]
+        cells = "  ".join(f"{r:>17.1f}" for r in rates)
+        print(f"{workers:>7}  {cells}  {max(rates) / (item * cores):>15.0%}")
+    if ("lmdb", "uint8") in columns and ("lmdb", "float") in columns:
+        top = max(args.workers)
+        ratio = best["lmdb", "uint8", top] / best["lmdb", "float", top]
+        print(f"\nuint8 / float32 frames (LMDB, {top} workers): {ratio:.2f}x")
+    print(
+        f"\nCPU ceiling, one core x {cores} cores (nproc):\n"
+        f"  PNG decode only        {decode:>8.1f} img/s/core -> {decode * cores:>9.1f} img/s\n"
+        f"  whole uint8 item       {item:>8.1f} img/s/core -> {item * cores:>9.1f} img/s "
+        f"(read, decode, {args.preprocess} -> {args.resolution})"
+    )
+    fastest = max(best.values())
+    print(
+        f"  best loader rate       {fastest:>9.1f} img/s = {fastest / (decode * cores):.0%} of "
+        f"the decode ceiling, {fastest / (item * cores):.0%} of the item ceiling"
+    )
 
 
 if __name__ == "__main__":

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import copy
+import json
+
 import numpy as np
 import pytest
 import torch
 
+import dfshield.detectors.backbone as bbmod
 from dfshield.detectors import build_detector
+from dfshield.detectors.backbone import PRECISIONS, Backbone, frozen_precision, matmul_precision
 from dfshield.detectors.clip_backbone import ClipBackbone
 from dfshield.detectors.latent_augment import latent_augment
 from dfshield.errors import ConfigError
@@ -101,3 +106,107 @@ def test_detectors_expose_the_deepfakebench_interface():
     pred = detector(data)
     from_bank = detector({"feature": pred["feat"], "label": data["label"]})
     assert torch.allclose(from_bank["cls"], pred["cls"])
+
+
+# -- frozen precision -----------------------------------------------------------------------------
+
+
+def on_a_gpu(monkeypatch, bf16: bool = True) -> None:
+    """Backbones report a CUDA device (their weights stay on the CPU); bf16 support as given."""
+    monkeypatch.setattr(Backbone, "device", property(lambda self: torch.device("cuda", 0)))
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: bf16)
+
+
+def test_resolved_precision_on_cpu_and_gpu(monkeypatch):
+    cpu, gpu = torch.device("cpu"), torch.device("cuda", 0)
+    for precision in PRECISIONS:
+        assert frozen_precision(precision, cpu) == "fp32"  # reduced precision only on a GPU
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: True)
+    assert [frozen_precision(p, gpu) for p in PRECISIONS] == ["bf16", "bf16", "fp16", "tf32"]
+    assert frozen_precision("fp32", gpu, strict_fp32=True) == "fp32"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: False)
+    assert frozen_precision("auto", gpu) == "fp16"
+    with pytest.raises(ConfigError, match="'precision' must be one of 'auto', 'bf16'"):
+        ClipBackbone(**TINY, precision="bf32")
+    with pytest.raises(ConfigError, match="'strict_fp32' must be true or false"):
+        ClipBackbone(**TINY, strict_fp32="yes")
+
+
+def test_fingerprint_holds_the_precision_that_ran(monkeypatch):
+    options = [
+        {"precision": "bf16"},
+        {"precision": "fp32"},
+        {"precision": "fp32", "strict_fp32": True},
+    ]
+    # on the CPU all of them run in fp32: one bank serves them all
+    on_cpu = [ClipBackbone(**TINY, **o).fingerprint() for o in options]
+    assert [f["precision"] for f in on_cpu] == ["fp32"] * 3 and on_cpu[0] == on_cpu[1]
+    on_a_gpu(monkeypatch)
+    backbones = [ClipBackbone(**TINY, **o) for o in options]
+    on_gpu = [b.fingerprint() for b in backbones]
+    assert [f["precision"] for f in on_gpu] == ["bf16", "tf32", "fp32"]
+    assert len({json.dumps(f, sort_keys=True) for f in on_gpu + on_cpu[:1]}) == 3
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: False)
+    assert ClipBackbone(**TINY).fingerprint()["precision"] == "fp16"  # auto, without bf16
+
+
+def test_bf16_casts_the_weights_not_autocast(monkeypatch):
+    """bf16 runs a bf16-weight copy of the encoder on bf16 inputs (the fp32 weights stay), which
+    is what a raw bf16 model computes to the bit; features come back float32, close to fp32's."""
+    backbone = ClipBackbone(**TINY, precision="bf16")
+    x = torch.randn(3, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    fp32 = backbone(x)  # the CPU: fp32
+    monkeypatch.setattr(bbmod, "frozen_precision", lambda *args: "bf16")
+    features = backbone(x)
+    raw = copy.deepcopy(backbone.visual).to(torch.bfloat16)(x.to(torch.bfloat16)).float()
+    assert features.dtype == torch.float32 and torch.equal(features, raw)
+    assert not torch.equal(features, fp32)
+    torch.testing.assert_close(features, fp32, rtol=0.1, atol=0.05)
+    assert all(p.dtype == torch.float32 for p in backbone.parameters())
+    (cast,) = backbone._casts.values()
+    assert all(p.dtype == torch.bfloat16 for p in cast.parameters())
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # an outer autocast changes nothing
+        assert torch.equal(backbone(x), features)
+    # stale copies are dropped when the weights move or change
+    backbone.to("cpu")
+    assert not backbone._casts
+    backbone(x)
+    backbone.load_state_dict(backbone.state_dict())
+    assert not backbone._casts
+
+
+def test_fp32_runs_under_the_scoped_matmul_precision(monkeypatch):
+    seen = []
+    backbone = ClipBackbone(**TINY)
+    backbone.visual.register_forward_pre_hook(
+        lambda module, args: seen.append(
+            (torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32)
+        )
+    )
+    before = torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32
+    x = torch.randn(1, 3, 64, 64)
+    for compute in ("tf32", "fp32"):
+        monkeypatch.setattr(bbmod, "frozen_precision", lambda *args, c=compute: c)
+        backbone(x)
+        assert (torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32) == before
+    assert seen == [("high", True), ("highest", False)]
+    with matmul_precision("bf16"):  # reduced precision: the global setting is left alone
+        assert (torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32) == before
+
+
+def test_checkpoint_trained_at_another_precision_loads_without_warning(caplog, tmp_path):
+    """A head trained on GPU features (bf16) scores CPU features (fp32): only a weights change
+    is worth a warning."""
+    from dfshield.engine.checkpoint import detector_from_checkpoint
+
+    config = {"name": "clip_linear", "backbone": {"name": "clip", **TINY}}
+    detector = build_detector(config)
+    stored = {**detector.backbone.fingerprint(), "precision": "bf16"}
+    payload = {"model": detector.trainable_state_dict(), "backbone": stored}
+    with caplog.at_level("WARNING", logger="dfshield.engine.checkpoint"):
+        detector_from_checkpoint(config, payload, tmp_path / "best.pt")
+    assert "differs" not in caplog.text
+    payload["backbone"] = {**stored, "weights": "random-init-seed-7"}
+    with caplog.at_level("WARNING", logger="dfshield.engine.checkpoint"):
+        detector_from_checkpoint(config, payload, tmp_path / "best.pt")
+    assert "weights: trained with 'random-init-seed-7'" in caplog.text

@@ -17,7 +17,7 @@ from dfshield.data import (
     make_loader,
     pil_preprocess,
 )
-from dfshield.errors import DataError
+from dfshield.errors import ConfigError, DataError
 from dfshield.media.frames import select_frames
 
 FIX = dg.FIXTURES
@@ -233,6 +233,24 @@ def test_dataloader_with_two_workers_over_one_lmdb(ff_lmdb):
         make_loader(ds, batch_size=5, num_workers=2, generator=torch.Generator().manual_seed(1))
     )
     assert sorted(k for b in shuffled for k in b["frame_key"]) == sorted(ds.frame_keys)
+
+
+def test_uint8_pixels_through_two_workers_and_in_clips(ff_lmdb):
+    """Workers hand over uint8 frames; the dataset's normalizer makes them the float items."""
+    cfg = config(ff_lmdb, augment=NO_AUG, frame_num={"train": 6}, clip_size=3)
+    floats = DeepfakeDataset(cfg, "train", resolution=RES)
+    uint8s = DeepfakeDataset(cfg, "train", resolution=RES, pixels="uint8")
+    loader = make_loader(uint8s, batch_size=4, shuffle=False, num_workers=2)
+    assert loader.persistent_workers and loader.prefetch_factor == 4
+    assert loader.pin_memory == torch.cuda.is_available()
+    images = torch.cat([b["image"] for b in loader])
+    assert images.dtype == torch.uint8 and images.shape == (len(floats), 3, RES, RES)
+    want = torch.stack([floats[i]["image"] for i in range(len(floats))])
+    torch.testing.assert_close(uint8s.normalizer(images, "cpu"), want, rtol=0, atol=1e-5)
+    clip = DeepfakeDataset(cfg, "train", mode="video", resolution=RES, pixels="uint8")[0]
+    assert clip["image"].dtype == torch.uint8 and clip["image"].shape == (3, 3, RES, RES)
+    with pytest.raises(ConfigError, match="unknown pixels 'int8'; use 'float' or 'uint8'"):
+        DeepfakeDataset(cfg, "train", resolution=RES, pixels="int8")
 
 
 def test_two_datasets_with_their_own_lmdbs_and_two_workers(both_lmdbs):

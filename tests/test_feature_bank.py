@@ -154,8 +154,10 @@ def test_the_fingerprint_covers_the_resolved_dtype_and_the_library_versions(
     cuda = torch.device("cuda")  # never touched: only the dtype it would compute in matters
     bf16 = BACKBONE.build({**TINY_BACKBONE, "precision": "bf16"})
     assert bank_fingerprint(bf16, dataset, CPU) != bank_fingerprint(bf16, dataset, cuda)
-    fp32 = BACKBONE.build({**TINY_BACKBONE, "precision": "fp32"})
-    assert bank_fingerprint(fp32, dataset, CPU) == bank_fingerprint(fp32, dataset, cuda)
+    fp32 = BACKBONE.build({**TINY_BACKBONE, "precision": "fp32"})  # TF32 matmuls on a GPU
+    assert bank_fingerprint(fp32, dataset, CPU) != bank_fingerprint(fp32, dataset, cuda)
+    strict = BACKBONE.build({**TINY_BACKBONE, "precision": "fp32", "strict_fp32": True})
+    assert bank_fingerprint(strict, dataset, CPU) == bank_fingerprint(strict, dataset, cuda)
 
     before = bank_fingerprint(detector.backbone, dataset, CPU)
     installed = importlib.metadata.version

@@ -1,6 +1,8 @@
 """The timm backbone: feature shapes, frozen vs trainable, preprocessing, weights and fingerprint,
 and the offline error. Tiny random-init models only (no internet)."""
 
+import copy
+
 import numpy as np
 import pytest
 import timm
@@ -169,3 +171,35 @@ def test_bad_options_name_the_key():
         tiny(image_size=0)
     with pytest.raises(ConfigError, match="has no option 'froze'"):
         BACKBONE.build({"name": "timm", "model": "resnet10t", "froze": True})
+
+
+def test_frozen_precision_casts_weights_and_is_fingerprinted(monkeypatch):
+    import dfshield.detectors.backbone as bbmod
+
+    frozen = tiny(freeze=True, precision="bf16")
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    fp32 = frozen(x)
+    assert frozen.fingerprint()["precision"] == "fp32"  # on the CPU
+    monkeypatch.setattr(bbmod, "frozen_precision", lambda *args: "bf16")
+    features = frozen(x)
+    raw = copy.deepcopy(frozen.model).to(torch.bfloat16)(x.to(torch.bfloat16)).float()
+    assert features.dtype == torch.float32 and torch.equal(features, raw)
+    torch.testing.assert_close(features, fp32, rtol=0.1, atol=0.05)
+    assert frozen.fingerprint()["precision"] == "bf16"
+    assert all(p.dtype == torch.float32 for p in frozen.parameters())
+    # a trained backbone follows train.amp: the frozen options are refused, not ignored
+    with pytest.raises(ConfigError, match="apply to a frozen backbone"):
+        tiny(freeze=False, precision="bf16")
+    assert tiny(freeze=False).fingerprint()["precision"] == "fp32"
+
+
+def test_preprocess_splits_into_resize_and_normalisation():
+    from dfshield.data.pixels import FramePreprocess
+
+    backbone = tiny()
+    rgb = np.random.default_rng(1).integers(0, 256, size=(50, 40, 3), dtype=np.uint8)
+    assert isinstance(backbone.preprocess, FramePreprocess)
+    resized = backbone.preprocess.resize(rgb)
+    assert resized.shape == (32, 32, 3) and resized.dtype == np.uint8
+    batch = torch.from_numpy(resized).permute(2, 0, 1)[None]
+    assert torch.equal(backbone.preprocess.normalizer(batch)[0], backbone.preprocess(rgb))

@@ -1,7 +1,8 @@
 """Reading DeepfakeBench-format datasets (JSON + LMDB or frame folders) and augmentation.
 
 ``DeepfakeDataset(cfg, split)`` is the entry point; :func:`make_loader` wraps it in a DataLoader
-that counts skipped bad frames. Decoding and frame sampling live one floor below, in
+that counts skipped bad frames; :mod:`dfshield.data.pixels` turns its uint8 frames into model
+inputs on the device. Decoding and frame sampling live one floor below, in
 :mod:`dfshield.media`; building datasets one floor above, in :mod:`dfshield.datasets`.
 """
 
@@ -12,7 +13,6 @@ from dfshield.data.dataset import (
     DeepfakeLoader,
     collate,
     make_loader,
-    pil_preprocess,
 )
 from dfshield.data.index import (
     COMPRESSION_LEVELS,
@@ -32,6 +32,7 @@ from dfshield.data.lmdb_store import (
     key_variants,
     open_store,
 )
+from dfshield.data.pixels import DeviceNormalizer, FramePreprocess, pil_preprocess
 
 __all__ = [
     "AugmentConfig",
@@ -40,8 +41,10 @@ __all__ = [
     "DataConfig",
     "DeepfakeDataset",
     "DeepfakeLoader",
+    "DeviceNormalizer",
     "FF_FAMILY",
     "FolderStore",
+    "FramePreprocess",
     "FrameTransform",
     "LmdbStore",
     "MissingKeyError",

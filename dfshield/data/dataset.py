@@ -35,6 +35,12 @@ from dfshield.data.augment import FrameTransform, new_seed
 from dfshield.data.config import SPLITS, DataConfig
 from dfshield.data.index import VideoRecord, read_split
 from dfshield.data.lmdb_store import companion_key, open_store
+from dfshield.data.pixels import (
+    DeviceNormalizer,
+    FramePreprocess,
+    normalizer,
+    to_chw,
+)
 from dfshield.errors import ConfigError, DataError
 from dfshield.media.frames import (
     decode_image,
@@ -47,37 +53,8 @@ from dfshield.media.frames import (
 logger = logging.getLogger(__name__)
 
 MODES = ("frame", "video")
+PIXELS = ("float", "uint8")
 NUM_LANDMARKS = 81
-
-
-def pil_preprocess(
-    transform: Callable[[Any], torch.Tensor],
-) -> Callable[[np.ndarray], torch.Tensor]:
-    """Adapt a transform that expects a PIL image (e.g. open_clip's preprocessing) to the
-    ``HxWx3`` uint8 RGB arrays that ``DeepfakeDataset(preprocess=...)`` passes."""
-    from PIL import Image
-
-    def apply(image: np.ndarray) -> torch.Tensor:
-        return transform(Image.fromarray(image))
-
-    apply.__wrapped__ = transform  # type: ignore[attr-defined]
-    return apply
-
-
-def normalizer(mean: Sequence[float], std: Sequence[float]) -> Callable[[np.ndarray], torch.Tensor]:
-    """``HxWx3 uint8 -> (3, H, W) float32``: ``(x / 255 - mean) / std``, computed in NumPy —
-    independent of torch's intra-op thread pool, which is slow for small tensors when the main
-    process loads data (``num_workers = 0``)."""
-    scale = np.array([1.0 / (255.0 * s) for s in std], dtype=np.float32)
-    offset = np.array([m / s for m, s in zip(mean, std)], dtype=np.float32)
-
-    def normalize(image: np.ndarray) -> torch.Tensor:
-        array = image.astype(np.float32)
-        array *= scale
-        array -= offset
-        return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
-
-    return normalize
 
 
 class DeepfakeDataset(Dataset):
@@ -97,6 +74,15 @@ class DeepfakeDataset(Dataset):
         preprocess: replaces resize + normalisation: called with each (augmented) ``HxWx3``
             uint8 RGB array, must return a (3,H,W) tensor (wrap PIL-based transforms with
             :func:`pil_preprocess`). Masks and landmarks then stay in the frame's pixel grid.
+        pixels: ``float`` (items hold the normalised float32 image) or ``uint8`` (items hold
+            the resized uint8 image; ``normalizer`` turns a batch of them into the float one
+            on the device, see :mod:`dfshield.data.pixels`). A ``preprocess`` that is not a
+            :class:`~dfshield.data.pixels.FramePreprocess` gives float images either way.
+
+    Attributes:
+        normalizer: :class:`~dfshield.data.pixels.DeviceNormalizer` of this dataset's images
+            (``preprocess``'s statistics when it has them): ``normalizer(batch["image"],
+            device)`` is the model input, whatever ``pixels`` is.
 
     Items are dicts: ``image``, ``label`` (int), ``landmark`` ((81,2) / (T,81,2) or None),
     ``mask`` ((1,H,W) / (T,1,H,W) in [0,1], or None), ``video_id`` (full video path),
@@ -115,11 +101,14 @@ class DeepfakeDataset(Dataset):
         std: Sequence[float] = (0.5, 0.5, 0.5),
         augment: bool | None = None,
         preprocess: Callable[[np.ndarray], torch.Tensor] | None = None,
+        pixels: str = "float",
     ):
         if split not in SPLITS:
             raise ConfigError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
         if mode not in MODES:
             raise ConfigError(f"unknown dataset mode {mode!r}; use 'frame' or 'video'")
+        if pixels not in PIXELS:
+            raise ConfigError(f"unknown pixels {pixels!r}; use 'float' or 'uint8'")
         if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 1:
             raise ConfigError(f"resolution must be a positive integer, got {resolution!r}")
         if len(mean) != 3 or len(std) != 3 or any(s <= 0 for s in std):
@@ -137,6 +126,9 @@ class DeepfakeDataset(Dataset):
         self._normalize = normalizer(self.mean, self.std)
         self.augment = (split == "train") if augment is None else bool(augment)
         self.preprocess = preprocess
+        self.pixels = pixels
+        stats = preprocess if isinstance(preprocess, FramePreprocess) else self
+        self.normalizer = DeviceNormalizer(stats.mean, stats.std)
         self.transform = FrameTransform(
             cfg.augment if self.augment else None,
             resolution,
@@ -345,15 +337,19 @@ class DeepfakeDataset(Dataset):
         return decode_landmark(data, landmark_key, record.dataset)
 
     def _to_tensor(self, image: np.ndarray, key: str, record: VideoRecord) -> torch.Tensor:
-        if self.preprocess is not None:
-            tensor = self.preprocess(np.ascontiguousarray(image))
-            if not isinstance(tensor, torch.Tensor) or tensor.ndim != 3:
-                raise DataError(
-                    f"preprocess must return a (3, H, W) tensor, got "
-                    f"{getattr(tensor, 'shape', type(tensor).__name__)} for frame '{key}'"
-                )
-            return tensor
-        return self._normalize(image)
+        uint8 = self.pixels == "uint8"
+        if self.preprocess is None:
+            return to_chw(image) if uint8 else self._normalize(image)
+        image = np.ascontiguousarray(image)
+        if uint8 and isinstance(self.preprocess, FramePreprocess):
+            return to_chw(self.preprocess.resize(image))
+        tensor = self.preprocess(image)
+        if not isinstance(tensor, torch.Tensor) or tensor.ndim != 3:
+            raise DataError(
+                f"preprocess must return a (3, H, W) tensor, got "
+                f"{getattr(tensor, 'shape', type(tensor).__name__)} for frame '{key}'"
+            )
+        return tensor
 
     # -- bad-frame accounting -------------------------------------------------------------
     @property
@@ -449,6 +445,11 @@ class DeepfakeLoader(DataLoader):
             yield batch
 
 
+#: batches each worker keeps ready: uint8 frames make four of them a quarter of the shared memory
+#: that two float32 batches took
+PREFETCH_FACTOR = 4
+
+
 def make_loader(
     dataset: DeepfakeDataset,
     batch_size: int,
@@ -457,12 +458,23 @@ def make_loader(
     num_workers: int | None = None,
     drop_last: bool = False,
     generator: torch.Generator | None = None,
+    pin_memory: bool | None = None,
+    persistent_workers: bool | None = None,
     **kwargs: Any,
 ) -> DeepfakeLoader:
     """A :class:`DeepfakeLoader` over ``dataset`` with :func:`collate`.
 
     ``shuffle`` defaults to ``dataset.split == "train"``; ``num_workers`` to
-    ``dataset.cfg.num_workers``. Further keyword arguments go to ``DataLoader``.
+    ``dataset.cfg.num_workers``; ``pin_memory`` to whether CUDA is available (pinned batches
+    copy to the GPU asynchronously); ``persistent_workers`` to true with workers (a loader
+    iterated again, e.g. validation every epoch, keeps its workers and their open LMDBs). With
+    workers, each keeps :data:`PREFETCH_FACTOR` batches ready. Further keyword arguments go to
+    ``DataLoader``.
+
+    Decoding uses one core per worker: OpenCV runs sequentially in them (below), torch uses one
+    thread in each and PIL is single-threaded, so N workers decode on N cores without
+    oversubscription; give ``num_workers`` about the number of cores less one for the main
+    process.
     """
     shuffle = dataset.split == "train" and "sampler" not in kwargs if shuffle is None else shuffle
     workers = dataset.cfg.num_workers if num_workers is None else num_workers
@@ -471,6 +483,7 @@ def make_loader(
         # or cv2.setNumThreads itself) can wait forever on threads that live only in the parent.
         # Sequential OpenCV in the parent before forking leaves workers nothing to wait on.
         cv2.setNumThreads(0)
+        kwargs.setdefault("prefetch_factor", PREFETCH_FACTOR)
     return DeepfakeLoader(
         dataset,
         batch_size=batch_size,
@@ -479,5 +492,7 @@ def make_loader(
         drop_last=drop_last,
         generator=generator,
         collate_fn=collate,
+        pin_memory=torch.cuda.is_available() if pin_memory is None else pin_memory,
+        persistent_workers=workers > 0 if persistent_workers is None else persistent_workers,
         **kwargs,
     )

@@ -1,19 +1,33 @@
-"""What every backbone provides, and where the frozen ones get their random-init seed.
+"""What every backbone provides, and the precision a frozen one encodes in.
 
 A backbone maps a batch of preprocessed images ``(B, 3, H, W)`` to features ``(B, feature_dim)``.
 A **frozen** backbone (``trainable = False``) is run once per image into the feature bank
 (``dfshield.engine.feature_bank``) and never again; a trainable one is part of the detector and
 sees images every step.
+
+Frozen precision (``precision`` / ``strict_fp32`` of a frozen backbone): on a GPU, ``bf16`` and
+``fp16`` run a copy of the encoder whose *weights* are cast to that dtype, on inputs cast alike
+(autocast keeps fp32 weights and casts them again at every layer: about 1.5x slower for a
+ViT-L/14); ``fp32`` runs with TF32 matmuls (about 4x faster on an H100/H200, ~1e-3 relative
+error) unless ``strict_fp32: true``; ``auto`` is bf16 where the GPU supports it, else fp16. On
+the CPU every precision runs in fp32. What actually ran (:func:`frozen_precision`) is part of the
+backbone's fingerprint, so banks encoded at different precisions never share an entry. Features
+are float32 either way.
 """
 
 from __future__ import annotations
 
 import abc
+import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
+
+from dfshield.validation import boolean, choice
 
 
 class Backbone(nn.Module, abc.ABC):
@@ -24,6 +38,7 @@ class Backbone(nn.Module, abc.ABC):
         trainable: False for a frozen feature extractor (features go through the bank).
         image_size: side of the square input image.
         mean, std: normalisation of the input, per RGB channel.
+        precision, strict_fp32: what a frozen backbone encodes in (module docstring).
     """
 
     feature_dim: int
@@ -31,6 +46,14 @@ class Backbone(nn.Module, abc.ABC):
     image_size: int
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
+    #: what a frozen backbone encodes in (see the module docstring); subclasses set both
+    precision: str = "fp32"
+    strict_fp32: bool = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._casts: dict[tuple[torch.device, torch.dtype], nn.Module] = {}
+        self.register_load_state_dict_post_hook(_forget_casts)
 
     @abc.abstractmethod
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -38,11 +61,107 @@ class Backbone(nn.Module, abc.ABC):
 
     @abc.abstractmethod
     def preprocess(self, rgb: np.ndarray) -> torch.Tensor:
-        """The backbone's own preprocessing of one HxWx3 uint8 RGB image to ``(3, H, W)``."""
+        """The backbone's own preprocessing of one HxWx3 uint8 RGB image to ``(3, H, W)``.
+
+        Given as a :class:`~dfshield.data.pixels.FramePreprocess` (e.g. a property returning
+        one), the loader splits it: resize in its workers on uint8, normalisation on the device.
+        """
 
     @abc.abstractmethod
     def fingerprint(self) -> dict[str, Any]:
         """Everything that determines the features: identifies a feature bank on disk."""
+
+    # -- frozen encoding -------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        """Where the weights are (the CPU for a backbone without any)."""
+        return next(self.parameters(), torch.empty(0)).device
+
+    def compute_precision(self) -> str:
+        """What this frozen backbone encodes in where its weights are now
+        (:func:`frozen_precision`): the value its fingerprint records."""
+        return frozen_precision(self.precision, self.device, self.strict_fp32)
+
+    @torch.no_grad()
+    def encode_frozen(self, module: nn.Module, images: torch.Tensor) -> torch.Tensor:
+        """``module(images)`` as float32, computed in :meth:`compute_precision`: ``bf16`` /
+        ``fp16`` through a copy of ``module`` with weights of that dtype (made once per device,
+        the fp32 weights stay as they are), ``tf32`` / ``fp32`` through ``module`` itself under
+        that matmul precision. Any surrounding autocast is switched off, so the precision is the
+        backbone's own."""
+        compute = self.compute_precision()
+        dtype = COMPUTE_DTYPES[compute]
+        if dtype != torch.float32:
+            key = (images.device, dtype)
+            if key not in self._casts:
+                self._casts[key] = copy.deepcopy(module).to(dtype)
+            module = self._casts[key]
+        with torch.autocast(images.device.type, enabled=False), matmul_precision(compute):
+            return module(images.to(dtype)).float()
+
+    def _apply(self, fn, *args, **kwargs):
+        self._casts.clear()  # moved or converted: casts of the old weights are stale
+        return super()._apply(fn, *args, **kwargs)
+
+
+def _forget_casts(module: Backbone, incompatible_keys) -> None:
+    """New weights were loaded: the reduced-precision copies of the old ones are stale."""
+    module._casts.clear()
+
+
+#: the ``precision`` values of a frozen backbone
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+#: dtype of the weights and inputs for each computed precision (tf32: fp32 tensors)
+COMPUTE_DTYPES = {
+    "bf16": torch.bfloat16,
+    "fp16": torch.float16,
+    "tf32": torch.float32,
+    "fp32": torch.float32,
+}
+
+
+def frozen_precision(precision: str, device: torch.device, strict_fp32: bool = False) -> str:
+    """What a frozen encoder computes in on ``device``: ``bf16``, ``fp16``, ``tf32`` (fp32
+    tensors, TF32 matmuls) or ``fp32``.
+
+    On a GPU: ``auto`` is ``bf16`` where supported, else ``fp16``; ``fp32`` is ``tf32`` unless
+    ``strict_fp32``. On the CPU always ``fp32``: reduced precision there is slower, not faster,
+    and a CPU bank stays what it has always been. ``precision`` is one of :data:`PRECISIONS`
+    (checked by the backbone's constructor, :func:`check_precision`).
+    """
+    if device.type != "cuda":
+        return "fp32"
+    if precision == "auto":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if precision == "fp32":
+        return "fp32" if strict_fp32 else "tf32"
+    return precision
+
+
+def check_precision(owner: str, precision: Any, strict_fp32: Any) -> tuple[str, bool]:
+    """The ``precision`` and ``strict_fp32`` options of a frozen backbone, checked."""
+    return choice(owner, "precision", precision, PRECISIONS), boolean(
+        owner, "strict_fp32", strict_fp32
+    )
+
+
+@contextmanager
+def matmul_precision(compute: str) -> Iterator[None]:
+    """fp32 matmuls (and cuDNN convolutions) in TF32 for ``tf32`` and in full IEEE precision for
+    ``fp32``, restored afterwards; nothing changes for ``bf16``/``fp16``. Scoped to the encoding,
+    so that training keeps the global setting."""
+    if compute not in ("tf32", "fp32"):
+        yield
+        return
+    tf32 = compute == "tf32"
+    previous = torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32
+    torch.set_float32_matmul_precision("high" if tf32 else "highest")
+    torch.backends.cudnn.allow_tf32 = tf32
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(previous[0])
+        torch.backends.cudnn.allow_tf32 = previous[1]
 
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:

@@ -3,6 +3,10 @@
 ``spcup`` uses CLIP ViT-L/14 with OpenAI weights and the final projected embedding (768-d, not
 L2-normalised); Cozzolino et al.'s ``clip_linear`` variant uses the 1024-d pre-projection CLS token
 (after the final LayerNorm), L2-normalised. Both are options here (``feature``, ``normalize``).
+The encoder runs in the frozen precision of :mod:`dfshield.detectors.backbone` (``precision``,
+``strict_fp32``); its preprocessing is open_clip's transform, split so that the loader resizes
+and crops uint8 frames in its workers and normalises batches on the device
+(:mod:`dfshield.data.pixels`).
 """
 
 from __future__ import annotations
@@ -12,19 +16,17 @@ import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
-from dfshield.detectors.backbone import Backbone, autocast_dtype
+from dfshield.data.pixels import pil_preprocess
+from dfshield.detectors.backbone import Backbone, check_precision
 from dfshield.errors import ConfigError
 from dfshield.registry import BACKBONE
 
 MODEL_CONFIG_DIR = Path(__file__).resolve().parent / "model_configs"
 TINY_MODEL = "dfshield-tiny-vit"  # random-init tiny ViT for tests and the demo
 FEATURES = ("proj", "pre_proj")
-PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 
 
 def _open_clip():
@@ -47,7 +49,11 @@ class ClipBackbone(Backbone):
         feature: ``proj`` (final projected embedding, 768-d for ViT-L/14) or ``pre_proj`` (the CLS
             token after the final LayerNorm, 1024-d for ViT-L/14).
         normalize: L2-normalise the features.
-        precision: autocast on GPU: ``auto`` (bf16 where supported), ``bf16``, ``fp16``, ``fp32``.
+        precision: what the encoder computes in on a GPU: ``auto`` (bf16 where supported, else
+            fp16), ``bf16`` or ``fp16`` (weights and inputs cast), ``fp32`` (TF32 matmuls unless
+            ``strict_fp32``). Always fp32 on the CPU.
+        strict_fp32: with ``precision: fp32``, full IEEE fp32 matmuls instead of TF32 (about 4x
+            slower on recent GPUs; for bit-level comparisons with other fp32 code).
         init_seed: seed of the random initialisation when ``pretrained`` is null.
     """
 
@@ -61,20 +67,17 @@ class ClipBackbone(Backbone):
         feature: str = "proj",
         normalize: bool = False,
         precision: str = "auto",
+        strict_fp32: bool = False,
         init_seed: int = 0,
     ):
         super().__init__()
         if feature not in FEATURES:
             raise ConfigError(f"backbone.feature must be one of {FEATURES}, got {feature!r}")
-        if precision not in PRECISIONS:
-            raise ConfigError(f"backbone.precision must be one of {PRECISIONS}, got {precision!r}")
-        self.model_name, self.pretrained, self.cache_dir = model, pretrained, cache_dir
-        self.feature, self.normalize, self.precision, self.init_seed = (
-            feature,
-            normalize,
-            precision,
-            init_seed,
+        self.precision, self.strict_fp32 = check_precision(
+            "backbone 'clip'", precision, strict_fp32
         )
+        self.model_name, self.pretrained, self.cache_dir = model, pretrained, cache_dir
+        self.feature, self.normalize, self.init_seed = feature, normalize, init_seed
         clip, transform = _create(model, pretrained, cache_dir, init_seed)
         self.visual = clip.visual
         self.visual.requires_grad_(False)
@@ -86,6 +89,7 @@ class ClipBackbone(Backbone):
                 )
             self.visual.proj = None
         self._transform = transform
+        self._preprocess = pil_preprocess(transform)
         size = self.visual.image_size
         self.image_size = int(size[0] if isinstance(size, (tuple, list)) else size)
         self.mean = tuple(float(v) for v in self.visual.image_mean)
@@ -98,15 +102,15 @@ class ClipBackbone(Backbone):
     def train(self, mode: bool = True) -> ClipBackbone:
         return super().train(False)  # frozen: always in eval mode (no dropout, fixed statistics)
 
-    def preprocess(self, rgb: np.ndarray) -> torch.Tensor:
-        return self._transform(Image.fromarray(rgb))
+    @property
+    def preprocess(self):
+        """open_clip's transform (resize, centre crop, ``ToTensor``, ``Normalize``) of one
+        ``HxWx3`` uint8 RGB frame, as a :class:`~dfshield.data.pixels.FramePreprocess`."""
+        return self._preprocess
 
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        dtype = autocast_dtype(self.precision, images.device)
-        with torch.autocast(images.device.type, dtype=dtype, enabled=dtype is not None):
-            features = self.visual(images)
-        features = features.float()
+        features = self.encode_frozen(self.visual, images)
         return F.normalize(features, dim=-1) if self.normalize else features
 
     def fingerprint(self) -> dict[str, Any]:
@@ -117,7 +121,7 @@ class ClipBackbone(Backbone):
             "feature": self.feature,
             "normalize": self.normalize,
             "preprocess": repr(self._transform),
-            "precision": self.precision,
+            "precision": self.compute_precision(),
         }
 
 

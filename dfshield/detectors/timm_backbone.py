@@ -13,10 +13,14 @@ classifier is removed (``num_classes=0``), so the model returns its globally poo
   the file.
 * ``pretrained: false``: random initialisation seeded by ``init_seed``, so the fingerprint of a
   frozen random backbone still identifies its features.
+
+A frozen backbone encodes in the frozen precision of :mod:`dfshield.detectors.backbone`
+(``precision``, ``strict_fp32``); a trained one follows the run's ``train.amp``.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 from pathlib import Path
@@ -26,7 +30,8 @@ import cv2
 import numpy as np
 import torch
 
-from dfshield.detectors.backbone import Backbone
+from dfshield.data.pixels import FramePreprocess
+from dfshield.detectors.backbone import Backbone, check_precision
 from dfshield.errors import ConfigError
 from dfshield.registry import BACKBONE
 
@@ -55,6 +60,10 @@ class TimmBackbone(Backbone):
         image_size: side of the square input; null = the model's default from timm's data
             config (ResNet-50: 224).
         init_seed: seed of the random initialisation (of every parameter not loaded from weights).
+        precision: with ``freeze: true``, what the encoder computes in on a GPU: ``fp32`` (TF32
+            matmuls unless ``strict_fp32``), ``bf16`` or ``fp16`` (weights and inputs cast),
+            ``auto`` (bf16 where supported). A trained backbone follows ``train.amp`` instead.
+        strict_fp32: with ``freeze: true`` and ``precision: fp32``, full IEEE fp32 matmuls.
     """
 
     def __init__(
@@ -66,10 +75,21 @@ class TimmBackbone(Backbone):
         cache_dir: str | None = None,
         image_size: int | None = None,
         init_seed: int = 0,
+        precision: str = "fp32",
+        strict_fp32: bool = False,
     ):
         super().__init__()
         timm = _timm()
         _check_options(timm, model, pretrained, freeze, checkpoint, image_size, init_seed)
+        self.precision, self.strict_fp32 = check_precision(
+            "backbone 'timm'", precision, strict_fp32
+        )
+        if not freeze and (precision, strict_fp32) != ("fp32", False):
+            raise ConfigError(
+                "backbone 'timm': 'precision' and 'strict_fp32' apply to a frozen backbone "
+                "(freeze: true); a trained backbone follows train.amp — remove them or set "
+                "freeze: true"
+            )
         self.model_name, self.pretrained, self.freeze = model, bool(pretrained), bool(freeze)
         self.checkpoint = str(Path(str(checkpoint)).expanduser()) if checkpoint else None
         self.cache_dir, self.init_seed = cache_dir, int(init_seed)
@@ -91,6 +111,12 @@ class TimmBackbone(Backbone):
         self.std = tuple(float(v) for v in data_config["std"])
         self.feature_dim = int(self.model.num_features)
         self.trainable = not self.freeze
+        self._preprocess = FramePreprocess(
+            functools.partial(resize_square, size=self.image_size),
+            self.mean,
+            self.std,
+            self._preprocess_description(),
+        )
         if self.freeze:
             self.model.requires_grad_(False)
             self.eval()
@@ -101,25 +127,12 @@ class TimmBackbone(Backbone):
         return super().train(mode and not self.freeze)
 
     # -- preprocessing ---------------------------------------------------------------------
-    def preprocess(self, rgb: np.ndarray) -> torch.Tensor:
-        """HxWx3 uint8 RGB → ``(3, image_size, image_size)`` float tensor: resize the whole image
-        (faces are already cropped, so no centre crop; cv2 INTER_AREA when shrinking, INTER_CUBIC
-        when enlarging), scale to [0, 1], subtract ``mean`` and divide by ``std`` per channel."""
-        if not isinstance(rgb, np.ndarray) or rgb.ndim != 3 or rgb.shape[2] != 3:
-            raise ValueError(
-                f"preprocess expects an HxWx3 RGB array, got "
-                f"{getattr(rgb, 'shape', type(rgb).__name__)}"
-            )
-        size = self.image_size
-        if rgb.shape[:2] != (size, size):
-            shrink = rgb.shape[0] * rgb.shape[1] >= size * size
-            rgb = cv2.resize(
-                rgb, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC
-            )
-        image = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div_(255.0)
-        mean = torch.tensor(self.mean).view(3, 1, 1)
-        std = torch.tensor(self.std).view(3, 1, 1)
-        return (image - mean) / std
+    @property
+    def preprocess(self) -> FramePreprocess:
+        """HxWx3 uint8 RGB → ``(3, image_size, image_size)`` float tensor: :func:`resize_square`,
+        scale to [0, 1], subtract ``mean`` and divide by ``std`` per channel (a
+        :class:`~dfshield.data.pixels.FramePreprocess`: the loader normalises on the device)."""
+        return self._preprocess
 
     def _preprocess_description(self) -> str:
         return (
@@ -140,8 +153,7 @@ class TimmBackbone(Backbone):
         leading = images.shape[:-3]
         flat = images.reshape(-1, *images.shape[-3:])
         if self.freeze:
-            with torch.no_grad():
-                features = self.model(flat)
+            features = self.encode_frozen(self.model, flat)
         else:
             features = self.model(flat)
         return features.reshape(*leading, features.shape[-1])
@@ -156,7 +168,7 @@ class TimmBackbone(Backbone):
             "timm_version": timm.__version__,
             "image_size": self.image_size,
             "preprocess": self._preprocess_description(),
-            "precision": "fp32",
+            "precision": self.compute_precision() if self.freeze else "fp32",
         }
 
     def _weights_identity(self) -> str:
@@ -178,6 +190,22 @@ class TimmBackbone(Backbone):
             f"model={self.model_name!r}, weights={self._weights!r}, freeze={self.freeze}, "
             f"image_size={self.image_size}, feature_dim={self.feature_dim}"
         )
+
+
+def resize_square(rgb: np.ndarray, size: int) -> np.ndarray:
+    """HxWx3 uint8 RGB → ``size x size`` x3 uint8: the whole image resized (faces are already
+    cropped, so no centre crop), cv2 INTER_AREA when shrinking, INTER_CUBIC when enlarging."""
+    if not isinstance(rgb, np.ndarray) or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(
+            f"preprocess expects an HxWx3 RGB array, got "
+            f"{getattr(rgb, 'shape', type(rgb).__name__)}"
+        )
+    if rgb.shape[:2] == (size, size):
+        return rgb
+    shrink = rgb.shape[0] * rgb.shape[1] >= size * size
+    return cv2.resize(
+        rgb, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC
+    )
 
 
 # -- construction helpers --------------------------------------------------------------------

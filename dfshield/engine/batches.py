@@ -9,6 +9,10 @@
 * :class:`LoaderBatches` — a trainable backbone (or a video detector): a DataLoader over the
   images, with a ``DistributedSampler`` (and ``set_epoch``) under ``torchrun``.
 
+Both read their datasets with ``pixels="uint8"``: the loader's workers hand over resized uint8
+frames and each batch is normalised on the device (``dataset.normalizer``,
+:mod:`dfshield.data.pixels`) just before the model (or the frozen backbone) sees it.
+
 Both offer the same interface: :meth:`dataset` (a split's dataset, built once from the split
 provider), ``steps_per_epoch()``, ``train_batches(epoch, generator)`` (``data_dict`` batches of
 this rank's share), ``eval_batches(split)`` (this rank's share of a split, each batch with the
@@ -106,16 +110,27 @@ class _Batches:
         """The shared loader's dataset of ``split``, prepared for the detector (built once)."""
         if split not in self._datasets:
             augment = self.augment_train and split == "train"
-            self._datasets[split] = self.splits.dataset(
-                split, self.detector.input_spec(), augment=augment
-            )
+            self._datasets[split] = self.splits.dataset(split, self.input_spec(), augment=augment)
         return self._datasets[split]
+
+    def input_spec(self) -> dict[str, Any]:
+        """The detector's input spec, read as uint8 frames (normalised on the device)."""
+        return {**self.detector.input_spec(), "pixels": "uint8"}
 
 
 class LoaderBatches(_Batches):
-    """Images through a DataLoader, every epoch."""
+    """Images through a DataLoader, every epoch.
+
+    The training loader is made anew each epoch (its workers' random streams are seeded from
+    the epoch's generator, so a resumed run augments as an uninterrupted one); the loader of an
+    evaluated split is made once and keeps its workers (validation runs every epoch).
+    """
 
     augment_train = True
+
+    def __init__(self, detector, splits, cfg, device, dist):
+        super().__init__(detector, splits, cfg, device, dist)
+        self._eval_loaders: dict[str, Any] = {}
 
     def steps_per_epoch(self) -> int:
         return max(1, len(self._train_loader(epoch=0)))
@@ -139,27 +154,42 @@ class LoaderBatches(_Batches):
             kwargs = {"sampler": sampler, "shuffle": False}
         else:
             kwargs = {"shuffle": True, "generator": torch.Generator().manual_seed(seed + epoch)}
-        return make_loader(dataset, per_rank, drop_last=len(dataset) > per_rank, **kwargs)
+        return make_loader(
+            dataset,
+            per_rank,
+            drop_last=len(dataset) > per_rank,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=False,
+            **kwargs,
+        )
 
     def train_batches(self, epoch: int, generator: torch.Generator) -> Iterator[dict]:
         """This rank's batches of one epoch (batches of only undecodable frames are left out);
         the epoch's skipped frames are reported when the last batch has been taken."""
+        dataset = self.dataset("train")
         for batch in self._train_loader(epoch):
-            yield _on_device(batch, self.device, non_blocking=True)
-        self.dataset("train").report_bad_frames()
+            yield _on_device(batch, dataset, self.device)
+        dataset.report_bad_frames()
 
     def eval_batches(self, split: str) -> Iterator[dict]:
+        dataset = self.dataset(split)
+        loader = progress_bar(self._eval_loader(split), enabled=self.progress, desc="predicting")
+        for batch in loader:
+            yield _on_device(batch, dataset, self.device)
+
+    def _eval_loader(self, split: str):
         from dfshield.data import make_loader
 
-        dataset = self.dataset(split)
-        loader = make_loader(
-            Subset(dataset, list(range(self.dist.rank, len(dataset), self.dist.world_size))),
-            self.batch_size,
-            shuffle=False,
-            num_workers=self.cfg.data.num_workers,
-        )
-        for batch in progress_bar(loader, enabled=self.progress, desc="predicting"):
-            yield _on_device(batch, self.device)
+        if split not in self._eval_loaders:
+            dataset = self.dataset(split)
+            self._eval_loaders[split] = make_loader(
+                Subset(dataset, list(range(self.dist.rank, len(dataset), self.dist.world_size))),
+                self.batch_size,
+                shuffle=False,
+                num_workers=self.cfg.data.num_workers,
+                pin_memory=self.device.type == "cuda",
+            )
+        return self._eval_loaders[split]
 
     def targets(self, split: str) -> tuple[np.ndarray, list[str]]:
         dataset = self.dataset(split)
@@ -191,7 +221,7 @@ class BankBatches(_Batches):
         superset = self.splits.split(split).superset
         if superset is not None:
             full = self._load_or_extract(
-                superset.dataset(self.detector.input_spec()), f"{split} frames (all videos)"
+                superset.dataset(self.input_spec()), f"{split} frames (all videos)"
             )
             subset = subset_bank(full, self.dataset(split))
             if subset is not None:
@@ -273,8 +303,11 @@ class BankBatches(_Batches):
         return bank.labels.cpu().numpy(), bank.video_ids
 
 
-def _on_device(batch: dict, device: torch.device, non_blocking: bool = False) -> dict:
-    return {
-        key: (value.to(device, non_blocking=non_blocking) if torch.is_tensor(value) else value)
+def _on_device(batch: dict, dataset, device: torch.device) -> dict:
+    """A loader batch on ``device``, its images normalised there (the model input)."""
+    moved = {
+        key: (value.to(device, non_blocking=True) if torch.is_tensor(value) else value)
         for key, value in batch.items()
     }
+    moved["image"] = dataset.normalizer(moved["image"], device)
+    return moved

@@ -185,7 +185,10 @@ def _check_backbone(detector, payload: dict[str, Any], path: Path, detector_conf
     stored = payload.get("backbone")
     if stored is None or detector.backbone is None or not detector.uses_feature_bank:
         return
-    differing = config_differences(stored, detector.backbone.fingerprint())
+    # the precision that ran is the device's choice, not the weights': a checkpoint trained on a
+    # GPU (bf16) and rebuilt on a CPU (fp32) has the same backbone
+    current = {k: v for k, v in detector.backbone.fingerprint().items() if k != "precision"}
+    differing = config_differences({k: v for k, v in stored.items() if k != "precision"}, current)
     if not differing:
         return
     configured = config_differences(

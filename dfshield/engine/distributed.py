@@ -13,6 +13,12 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from dfshield.errors import ConfigError
+
+#: what ``train.device`` (and every ``--device``) accepts
+DEVICE_CHOICES = "auto, cpu, cuda or cuda:N"
+_CPU = torch.device("cpu")
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -38,9 +44,10 @@ def init_distributed(device: torch.device) -> DistInfo:
     return DistInfo(rank=dist.get_rank(), world_size=dist.get_world_size())
 
 
-def prepare_device(name: str) -> tuple[torch.device, DistInfo]:
-    """The device named by ``train.device`` (see :func:`resolve_device`), made current, and this
-    process's place among the ``torchrun`` ranks (a process group joined when there are several)."""
+def prepare_device(name: str | torch.device) -> tuple[torch.device, DistInfo]:
+    """The device named by ``train.device`` (see :func:`resolve_device`: always indexed on CUDA),
+    made current, and this process's place among the ``torchrun`` ranks (a process group joined
+    when there are several)."""
     device = resolve_device(name)
     info = init_distributed(device)
     if device.type == "cuda":
@@ -62,15 +69,45 @@ def gather_objects(obj, info: DistInfo) -> list:
     return result
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` → the local rank's GPU when CUDA is available, else the CPU."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        return torch.device("cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        from dfshield.errors import ConfigError
+def resolve_device(name: str | torch.device) -> torch.device:
+    """The device that ``train.device`` names, always with an index on CUDA.
 
-        raise ConfigError(f"train.device is '{name}' but CUDA is not available; use auto or cpu")
-    return device
+    ``auto`` is the local rank's GPU when CUDA is available, else the CPU. ``cuda`` without an
+    index is the local rank's GPU under ``torchrun`` (``LOCAL_RANK``), else the current one (GPU 0
+    unless ``CUDA_VISIBLE_DEVICES`` says otherwise); ``cuda:N`` is GPU N. An index is always
+    filled in because ``torch.cuda.set_device`` and DistributedDataParallel's ``device_ids``
+    need one. Anything else, a GPU asked for where CUDA is missing, or an index past the last
+    GPU, is a ConfigError naming the accepted values.
+    """
+    text = str(name).strip().lower()
+    if text == "auto":
+        return torch.device("cuda", _default_index()) if torch.cuda.is_available() else _CPU
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError):
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise ConfigError(
+            f"device {str(name)!r} (train.device or --device) is not understood; use "
+            f"{DEVICE_CHOICES}"
+        )
+    if device.type == "cpu":
+        return _CPU
+    if not torch.cuda.is_available():
+        raise ConfigError(
+            f"device {str(name)!r} asks for a GPU but CUDA is not available; use auto or cpu"
+        )
+    index = _default_index() if device.index is None else device.index
+    count = torch.cuda.device_count()
+    if index >= count:
+        raise ConfigError(
+            f"device {str(name)!r} asks for GPU {index} but this machine shows {count} GPU(s), "
+            f"cuda:0 to cuda:{count - 1}; use {DEVICE_CHOICES} with an index below {count}"
+        )
+    return torch.device("cuda", index)
+
+
+def _default_index() -> int:
+    """The GPU of this process: ``LOCAL_RANK`` under ``torchrun``, else the current device."""
+    local_rank = os.environ.get("LOCAL_RANK")
+    return int(local_rank) if local_rank is not None else torch.cuda.current_device()

@@ -48,7 +48,7 @@ import torch
 from filelock import FileLock, Timeout
 from torch.utils.data import Subset
 
-from dfshield.detectors.backbone import autocast_dtype
+from dfshield.detectors.backbone import frozen_precision
 from dfshield.engine.distributed import DistInfo, barrier, gather_objects
 from dfshield.engine.progress import progress_bar
 from dfshield.errors import DataError
@@ -152,21 +152,25 @@ def bank_fingerprint(backbone, dataset, device: torch.device) -> str:
 
 
 def bank_identity(backbone, dataset, device: torch.device) -> dict[str, Any]:
-    """What determines a bank besides its frame list: the backbone's fingerprint, the dtype the
-    extraction computes in on ``device``, the library versions and the dataset's sources."""
+    """What determines a bank besides its frame list: the backbone's fingerprint, the precision
+    the extraction computes in on ``device``, the library versions and the dataset's sources."""
     return {
         "format": BANK_FORMAT,
         "backbone": backbone.fingerprint(),
-        "dtype": str(extraction_dtype(backbone, device)),
+        "precision": extraction_precision(backbone, device),
         "libraries": library_versions(),
         "sources": dataset_sources(dataset),
     }
 
 
-def extraction_dtype(backbone, device: torch.device) -> torch.dtype:
-    """The dtype a backbone's forward pass computes in on ``device``: the autocast dtype of its
-    ``precision`` (the helper the CLIP backbone itself calls), float32 when it has none."""
-    return autocast_dtype(getattr(backbone, "precision", "fp32"), device) or torch.float32
+def extraction_precision(backbone, device: torch.device) -> str:
+    """What a frozen backbone computes in on ``device`` (``bf16``, ``fp16``, ``tf32`` or
+    ``fp32``; :func:`~dfshield.detectors.backbone.frozen_precision`, the rule its encoding
+    follows): the backbone's own fingerprint records it for where its weights are now, which is
+    not yet the extraction device when the fingerprint is taken."""
+    return frozen_precision(
+        getattr(backbone, "precision", "fp32"), device, getattr(backbone, "strict_fp32", False)
+    )
 
 
 def library_versions() -> dict[str, str]:
@@ -496,7 +500,7 @@ def encode_part(
         loader, enabled=progress, desc=f"encoding {description}".strip(), unit="batch"
     )
     for batch in bar:  # batches of only undecodable (skipped) frames are left out
-        features = backbone(batch["image"].to(device, non_blocking=True)).float().cpu().numpy()
+        features = backbone(dataset.normalizer(batch["image"], device)).float().cpu().numpy()
         rows[count : count + len(features)] = features
         indices[count : count + len(features)] = np.asarray(batch["index"])
         count += len(features)
