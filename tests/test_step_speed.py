@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from helpers import TINY_BACKBONE
 
+import dfshield.detectors.rdaa as rdaa
 from dfshield.config import load_run_config
 from dfshield.detectors import build_detector
 from dfshield.engine.steps import EpochLosses, TrainStep, capture_mode
@@ -21,6 +22,7 @@ from dfshield.losses import build_loss, deferred_value_checks
 from dfshield.losses.cvar import cvar_exact
 from dfshield.optimizers import build_optimizer, build_scheduler
 
+SMALL_RDAA = {"code_dim": 16, "ae_hidden": 32, "num_tokens": 2, "token_dim": 8, "heads": 2}
 HOST_READS = ("item", "tolist", "cpu", "numpy", "nonzero", "__bool__", "__float__", "__int__")
 
 
@@ -83,12 +85,13 @@ def test_the_counter_sees_every_kind_of_host_read():
 
 
 def head(name: str, dtype=torch.float32, **options):
-    """``name``'s shipped detector, loss and optimizer on the 64-d tiny backbone."""
+    """``name``'s shipped detector, loss and optimizer on the 64-d tiny backbone, made small."""
     cfg = load_run_config(detector=name)
     torch.manual_seed(0)
-    detector = build_detector(
-        {**cfg.detector, "backbone": dict(TINY_BACKBONE), "hidden": 32, **options}
-    ).to(dtype)
+    options = {**(SMALL_RDAA if name == "rdaa" else {"hidden": 32}), **options}
+    detector = build_detector({**cfg.detector, "backbone": dict(TINY_BACKBONE), **options}).to(
+        dtype
+    )
     detector.build_loss(cfg.loss, class_counts={"real": 96, "fake": 24})
     return cfg, detector
 
@@ -100,8 +103,12 @@ def bank(n: int = 120, dim: int = 64, dtype=torch.float32, seed: int = 1):
     return features, labels
 
 
-@pytest.mark.parametrize("name", ["spcup", "robust_clip"])
-def test_a_bank_step_reads_nothing_on_the_host(name):
+@pytest.mark.parametrize("name", ["spcup", "robust_clip", "rdaa"])
+def test_a_bank_step_reads_nothing_on_the_host(name, monkeypatch):
+    """rdaa on the CPU picks its fake rows with a boolean mask (free on the host); its
+    accelerator path, which weights every row instead, is the one counted here."""
+    if name == "rdaa":
+        monkeypatch.setattr(rdaa, "selects_on_host", lambda tensor: False)
     cfg, detector = head(name)
     optimizer = build_optimizer(cfg.optimizer, detector)
     step = TrainStep(detector, detector, optimizer, amp_dtype=None)
@@ -322,3 +329,24 @@ def test_the_captured_step_gives_the_weights_of_the_plain_step_on_a_gpu():
         torch.testing.assert_close(graphed[name], value, rtol=1e-9, atol=1e-12)
     assert graphed_losses[1] is None
     assert graphed_losses[0] == pytest.approx(plain_losses[0], rel=1e-9)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_rdaa_steps_are_captured_on_a_gpu():
+    """rdaa's step has no host read on a GPU, so it is captured; its augmenter draws noise, whose
+    stream differs between graph replays and plain steps, so only the run itself is checked."""
+    device = torch.device("cuda")
+    cfg, detector = head("rdaa")
+    detector = detector.to(device)
+    optimizer = build_optimizer(cfg.optimizer, detector)
+    step = TrainStep(detector, detector, optimizer, amp_dtype=None, capture="cuda_graph")
+    before = copy.deepcopy(detector.state_dict())
+    features, labels = (t.to(device) for t in bank())
+    losses = EpochLosses(8)
+    for start in range(0, 120, 16):  # 7 batches of 16, then one of 8
+        index = slice(start, start + 16)
+        losses.add(step({"feature": features[index], "label": labels[index], "image": None}))
+    assert step.capture == "cuda_graph" and step._graph is not None
+    mean, bad = losses.read()
+    assert bad is None and math.isfinite(mean)
+    assert any(not torch.equal(before[k], v) for k, v in detector.state_dict().items())
