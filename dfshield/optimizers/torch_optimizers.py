@@ -3,9 +3,9 @@
 Each entry is a thin factory function: its keyword arguments are the config schema (an unknown key
 is an error that lists them), it checks every value and returns the plain ``torch.optim`` object,
 so a run built from a config is exactly torch's optimizer. Defaults are torch's, except the
-implementation (:func:`implementation`): ``fused`` when every parameter is on a GPU, ``foreach``
-when every parameter is on the CPU, the same update in a few kernel launches instead of a few per
-parameter.
+implementation (:func:`implementation`): ``fused`` when every parameter is on one CPU or CUDA
+device, the same update in one kernel launch instead of a few per parameter (on one CPU core the
+spcup head's AdamW step takes 3.6 ms fused against 10–15 ms in torch's default or foreach form).
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ from dfshield import validation
 from dfshield.errors import ConfigError
 from dfshield.optimizers import _checks
 from dfshield.registry import OPTIMIZER
+
+#: device types where torch has fused optimizer kernels that ``implementation`` uses
+FUSED_DEVICES = ("cpu", "cuda")
 
 
 @OPTIMIZER.register_module(module_name="adamw")
@@ -110,9 +113,10 @@ def sgd(
 
 def implementation(params: Any) -> tuple[Any, dict[str, bool]]:
     """``params`` (an iterable read once becomes a list) and the fastest update for them:
-    ``{"fused": True}`` when every parameter is on a CUDA device (one kernel for the whole
-    update), ``{"foreach": True}`` when every parameter is on the CPU (torch picks foreach only
-    for GPUs by default), else ``{}`` (torch's choice). The arithmetic is the same update.
+    ``{"fused": True}`` when every parameter is a floating-point tensor on one CPU or CUDA
+    device (one kernel for the whole update, the step counters kept on that device, so a step
+    never reads them on the host), else ``{}`` (torch's choice). The arithmetic is the same
+    update: bit for bit for AdamW, within a rounding step for Adam and SGD.
     """
     if isinstance(params, torch.Tensor) or not isinstance(params, Iterable):
         return params, {}  # torch's own error names the problem
@@ -123,11 +127,13 @@ def implementation(params: Any) -> tuple[Any, dict[str, bool]]:
         for p in (item.get("params", []) if isinstance(item, dict) else [item])
         if isinstance(p, torch.Tensor)
     ]
-    devices = {p.device.type for p in tensors}
-    if devices == {"cuda"} and all(p.is_floating_point() for p in tensors):
+    devices = {p.device for p in tensors}
+    if (
+        len(devices) == 1
+        and next(iter(devices)).type in FUSED_DEVICES
+        and all(p.is_floating_point() for p in tensors)
+    ):
         return params, {"fused": True}
-    if devices == {"cpu"}:
-        return params, {"foreach": True}
     return params, {}
 
 
