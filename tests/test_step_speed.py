@@ -6,17 +6,20 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import itertools
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import TINY_BACKBONE
+from helpers import TINY_BACKBONE, toy_layer
 
 import dfshield.detectors.rdaa as rdaa
 from dfshield.config import load_run_config
 from dfshield.detectors import build_detector
+from dfshield.engine.checkpoint import load_checkpoint
 from dfshield.engine.steps import EpochLosses, TrainStep, capture_mode
+from dfshield.engine.trainer import Trainer, TrainingError
 from dfshield.errors import ConfigError
 from dfshield.losses import build_loss, deferred_value_checks
 from dfshield.losses.cvar import cvar_exact
@@ -168,6 +171,34 @@ def test_epoch_losses_give_the_mean_and_the_first_non_finite_step():
     for value in (1.0, 2.0, 6.0):
         losses.add(torch.tensor(value, dtype=torch.float64))
     assert losses.read() == (3.0, None)
+
+
+@pytest.mark.slow
+def test_a_non_finite_loss_stops_the_run_at_the_end_of_its_epoch_naming_the_step(
+    toy_dataset, tmp_path, monkeypatch
+):
+    """The check runs once per epoch, on the device's losses: a NaN at epoch 2, step 3 stops
+    the run when epoch 2 ends, names both, and epoch 2 leaves no checkpoint or log row."""
+    layer = toy_layer(toy_dataset, tmp_path, epochs=3)
+    trainer = Trainer(
+        load_run_config(detector="spcup", extra_layers=[layer]),
+        tmp_path / "run",
+        feature_cache=tmp_path / "cache",
+    )
+    steps = trainer.batches.steps_per_epoch()
+    calls = itertools.count()
+    original = TrainStep.__call__
+
+    def poisoned(self, data):
+        loss = original(self, data)
+        return loss * float("nan") if next(calls) == steps + 2 else loss
+
+    monkeypatch.setattr(TrainStep, "__call__", poisoned)
+    with pytest.raises(TrainingError, match=r"non-finite at epoch 2, step 3 .*--resume"):
+        trainer.fit()
+    assert [row["epoch"] for row in trainer.history] == [1]
+    last = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt", expected_detector="spcup")
+    assert last["epoch"] == 1
 
 
 # -- the same weights as the step written before ----------------------------------------------
