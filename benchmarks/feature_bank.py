@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Benchmark: seconds per training epoch on the feature bank vs re-encoding
 every image every epoch; with ``--gpu-clip``, CLIP ViT-L/14 extraction speed in fp32 vs bf16 and
-one epoch of ``spcup`` head training on 250k × 768 features.
+one epoch of ``spcup`` head training on 250k × 768 features; with ``--head-ratio``, that epoch
+against a plain PyTorch loop on the same features.
 
 **Bank vs re-encoding** (default). One detector config (default ``clip_linear`` from
 ``configs/detectors/``, backbone swapped for the tiny random-init ViT ``{name: clip, model:
@@ -22,16 +23,28 @@ same samples per epoch; checkpoint writing (Trainer only) is included in the ban
 
 **--gpu-clip** (meaningful on a GPU): open_clip ViT-L-14 with random weights (``pretrained: null``
 — speed does not depend on the weights) encodes ``--clip-images`` random 224×224 images at
-``precision: fp32`` and ``bf16``; then one epoch of the ``spcup`` head (``SPCupDetector`` with the
-loss, optimiser and scheduler of ``configs/detectors/spcup.yaml``: CVaR(VS) + AUC, SAM around
-AdamW) on ``--n-features`` random 768-d features (real:fake 10:1, latent augmentation on, as the
-Trainer does: ``augment_features``, shuffled batches of ``feature`` data_dicts, one
-``optimizer.step(closure)`` each). On a CPU the ``precision`` option has no effect (autocast is
-GPU-only), so both rows are fp32.
+``precision: fp32`` and ``bf16``; then one epoch of the ``spcup`` head (below). On a CPU the
+``precision`` option has no effect (autocast is GPU-only), so both rows are fp32.
+
+**The spcup head epoch** (``--gpu-clip`` or ``--head-ratio``): ``SPCupDetector`` with the loss,
+optimiser and scheduler of ``configs/detectors/spcup.yaml`` (CVaR(VS) + AUC, SAM around AdamW) on
+``--n-features`` random 768-d features (real:fake 10:1), latent augmentation on, run as the Trainer
+runs an epoch: ``augment_features``, shuffled batches of ``feature`` data_dicts, each step a
+``dfshield.engine.steps.TrainStep`` (captured as a CUDA graph on a GPU with ``--capture auto``),
+the losses kept on the device and read once at the end (``EpochLosses``).
+
+**--head-ratio**: the same epoch against the plain PyTorch loop of the GPU-speed issue, on the
+same rows (the latent-augmented bank, made once, untimed): a DataLoader over CPU tensors
+(``shuffle=True``), an MLP 768→512→256→1 without BatchNorm or dropout, plain BCE, SAM (ρ = 0.1)
+written inline around AdamW; on a GPU also the same loop with the rows already on the device;
+and the loop with spcup's own MLP (BatchNorm, dropout, 768 wide: 3.4× the multiply-adds), whose
+ratio isolates the cost of the loss and the step. The ratio plain loop / spcup head is printed
+(the issue's target on a GPU: ≥ 4×; on a CPU both are bound by arithmetic).
 
     python benchmarks/feature_bank.py                                   # bank vs re-encode, CPU
+    python benchmarks/feature_bank.py --skip-bank --head-ratio --device cpu  # 4k features, CPU
     python benchmarks/feature_bank.py --gpu-clip --n-features 2000 --device cpu  # path check
-    python benchmarks/feature_bank.py --gpu-clip --device cuda          # on a GPU: 250k features
+    python benchmarks/feature_bank.py --gpu-clip --head-ratio --device cuda  # GPU: 250k features
 """
 
 from __future__ import annotations
@@ -44,9 +57,9 @@ import time
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from _common import (
     add_run_options,
-    autocast,
     bank_epoch,
     feature_backbone,
     footer,
@@ -55,16 +68,19 @@ from _common import (
     random_bank,
     setup,
     sync,
-    train_step,
     warm_up,
 )
-from torch.utils.data import DataLoader
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
 
 from dfshield.config import config_dir, load_run_config
 from dfshield.data import collate
 from dfshield.datasets.writer import label_dict_for
 from dfshield.detectors import build_detector
+from dfshield.detectors.heads import mlp_head
+from dfshield.detectors.latent_augment import latent_augment
 from dfshield.engine.batches import batch_bounds
+from dfshield.engine.steps import CAPTURE_MODES, WARMUP_STEPS, EpochLosses, TrainStep, capture_mode
 from dfshield.engine.trainer import Trainer
 from dfshield.eval.evaluator import amp_dtype
 from dfshield.eval.metrics import compute_metrics
@@ -130,10 +146,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="extraction batch size (default 128 on a GPU, 4 on a CPU)",
     )
     gpu.add_argument(
-        "--n-features", type=int, default=250_000, help="rows of the random feature bank"
+        "--head-ratio",
+        action="store_true",
+        help="time the spcup head epoch against a plain PyTorch loop on the same features",
+    )
+    gpu.add_argument(
+        "--n-features",
+        type=int,
+        default=None,
+        help="rows of the random feature bank (default 250,000 on a GPU, 4,000 on a CPU)",
     )
     gpu.add_argument(
         "--head-batch", type=int, default=256, help="spcup head batch size (SP Cup protocol)"
+    )
+    gpu.add_argument(
+        "--capture",
+        default="auto",
+        choices=CAPTURE_MODES,
+        help="train.capture of the spcup head step (auto: a CUDA graph on a GPU)",
     )
     add_run_options(parser, seed=8079, seed_help="training seed (SP Cup protocol's)")
     args = parser.parse_args(argv)
@@ -143,7 +173,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             args.batch_size,
             args.clip_images or 1,
             args.clip_batch or 1,
-            args.n_features,
+            args.n_features or 1,
             args.head_batch,
         )
         < 1
@@ -151,11 +181,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ):
         parser.error("sizes must be >= 1 and --workers >= 0")
     return args
-
-
-def head_dtype(device: torch.device) -> torch.dtype | None:
-    """The trainer's ``train.amp: auto`` for the trained part: bf16 on a GPU that has it, or off."""
-    return amp_dtype("auto", device)
 
 
 # -- bank vs re-encode ---------------------------------------------------------------------------
@@ -216,7 +241,7 @@ def reencode_epochs(trainer: Trainer, args: argparse.Namespace) -> list[float]:
     optimizer = build_optimizer(cfg.optimizer, detector)
     steps = math.ceil(len(train_set) / args.batch_size)
     scheduler = build_scheduler(cfg.scheduler, optimizer, epochs=args.epochs, steps_per_epoch=steps)
-    dtype = head_dtype(device)
+    step = TrainStep(detector, detector, optimizer, amp_dtype=None)  # the Trainer's head step
     seconds = []
     for epoch in range(args.epochs):
         started = time.perf_counter()
@@ -229,7 +254,7 @@ def reencode_epochs(trainer: Trainer, args: argparse.Namespace) -> list[float]:
                 continue
             features = detector.backbone(train_set.normalizer(batch["image"], device))
             data = {"feature": features, "label": batch["label"].to(device), "image": None}
-            train_step(detector, optimizer, data, device, dtype)
+            step(data)
             if scheduler.interval == "step":
                 scheduler.step()
         if scheduler.interval == "epoch":
@@ -239,13 +264,8 @@ def reencode_epochs(trainer: Trainer, args: argparse.Namespace) -> list[float]:
         with torch.no_grad():
             for batch in image_loader(val_set, args, False, epoch):
                 features = detector.backbone(val_set.normalizer(batch["image"], device))
-                with autocast(device, dtype):
-                    scores += (
-                        detector({"feature": features, "image": None})["prob"]
-                        .float()
-                        .cpu()
-                        .tolist()
-                    )
+                data = {"feature": features, "image": None}
+                scores += detector(data)["prob"].float().cpu().tolist()  # fp32, as the evaluator
                 labels += batch["label"].tolist()
                 videos += batch["video_id"]
         compute_metrics(scores, labels, videos, bootstrap=0)
@@ -336,44 +356,158 @@ def clip_extraction(args: argparse.Namespace, device: torch.device) -> None:
     print(f"ratio bf16 / fp32: {rows[1][1] / rows[0][1]:.2f}x")
 
 
-def spcup_head_epoch(args: argparse.Namespace, device: torch.device) -> None:
+def spcup_head_epoch(
+    args: argparse.Namespace, device: torch.device, features: torch.Tensor, labels: torch.Tensor
+) -> tuple[float, int, str]:
+    """Seconds of one spcup head epoch as the Trainer runs it, its steps and the capture used."""
     cfg = load_run_config(detector="spcup")  # loss, optimizer, scheduler and head as shipped
     with tempfile.TemporaryDirectory(prefix="dfshield-bench-768d-") as tmp:
         torch.manual_seed(args.seed)
         detector = build_detector(
-            {**cfg.detector, "backbone": feature_backbone(768, Path(tmp))}
+            {**cfg.detector, "backbone": feature_backbone(features.shape[1], Path(tmp))}
         ).to(device)
-    dim = detector.backbone.feature_dim
-    n = args.n_features
-    features, labels, n_fake = random_bank(n, dim, 10, args.seed, device)  # real:fake 10:1
-    detector.build_loss(cfg.loss, class_counts={"real": n - n_fake, "fake": n_fake})
+    n_fake = int(labels.sum())
+    detector.build_loss(cfg.loss, class_counts={"real": len(labels) - n_fake, "fake": n_fake})
     optimizer = build_optimizer(cfg.optimizer, detector)
-    rows = n * detector.feature_copies
-    bounds = batch_bounds(rows, args.head_batch)
+    bounds = batch_bounds(len(labels) * detector.feature_copies, args.head_batch)
     scheduler = build_scheduler(cfg.scheduler, optimizer, epochs=1, steps_per_epoch=len(bounds))
-    dtype = head_dtype(device)
-
-    def step(data: dict) -> None:
-        train_step(detector, optimizer, data, device, dtype)
-
+    capture = capture_mode(args.capture, device, detector, optimizer)
+    step = TrainStep(detector, detector, optimizer, amp_dtype("auto", device), capture)
     detector.train()
-    warm_up(step, features, labels, args.head_batch)
+    warm_up(step, features, labels, args.head_batch, steps=WARMUP_STEPS + 2)  # incl. capture
     sync(device)
     started = time.perf_counter()
-    epoch_generator = torch.Generator(device=device).manual_seed(args.seed)
-    bank_epoch(detector, step, scheduler, features, labels, bounds, epoch_generator)
+    losses = EpochLosses(len(bounds))
+    generator = torch.Generator(device=device).manual_seed(args.seed)
+    bank_epoch(
+        detector,
+        lambda data: losses.add(step(data)),
+        scheduler,
+        features,
+        labels,
+        bounds,
+        generator,
+    )
+    losses.read()  # the epoch's one host read (waits for the device)
+    return time.perf_counter() - started, len(bounds), step.capture
+
+
+def plain_loop_epoch(
+    args: argparse.Namespace,
+    device: torch.device,
+    rows: torch.Tensor,
+    labels: torch.Tensor,
+    spcup_network: bool = False,
+) -> float:
+    """Seconds of one epoch of the issue's reference loop over ``rows`` (CPU tensors through a
+    DataLoader, or tensors already on ``device``): MLP 768→512→256→1 without BatchNorm or
+    dropout, BCE, SAM (ρ = 0.1) inline around AdamW (lr 1e-5, weight decay 6e-5). With
+    ``spcup_network`` the MLP is spcup's (3 × [Linear 768→768, BN, ReLU, Dropout] → 1: 3.4× the
+    multiply-adds), so that the difference to the spcup head is the loss and the step alone."""
+    torch.manual_seed(args.seed)
+    dim = rows.shape[1]
+    if spcup_network:
+        model = mlp_head(dim, dim, 3, 0.335, "relu").to(device)
+    else:
+        model = nn.Sequential(
+            nn.Linear(dim, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(), nn.Linear(256, 1)
+        ).to(device)
+    params = list(model.parameters())
+    optimizer = torch.optim.AdamW(params, lr=1e-5, weight_decay=6e-5)
+    generator = torch.Generator().manual_seed(args.seed)
+    loader = DataLoader(
+        TensorDataset(rows, labels.float()),
+        batch_size=args.head_batch,
+        shuffle=True,
+        generator=generator if rows.device.type == "cpu" else None,
+    )
+
+    def loss_at(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        loss = F.binary_cross_entropy_with_logits(model(x).squeeze(1), y)
+        loss.backward()
+        return loss
+
+    def epoch(batches) -> None:
+        for x, y in batches:
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            optimizer.zero_grad()
+            loss_at(x, y)
+            with torch.no_grad():
+                norm = torch.stack([p.grad.norm() for p in params]).norm()
+                moves = [p.grad * (0.1 / (norm + 1e-12)) for p in params]
+                for p, move in zip(params, moves):
+                    p.add_(move)
+            optimizer.zero_grad()
+            loss_at(x, y)
+            with torch.no_grad():
+                for p, move in zip(params, moves):
+                    p.sub_(move)
+            optimizer.step()
+
+    if rows.device.type == "cpu":
+        batches = loader
+    else:  # rows on the device: a shuffled order, no DataLoader
+        order = torch.randperm(len(rows), device=rows.device)
+        batches = (
+            (rows[order[i : i + args.head_batch]], labels[order[i : i + args.head_batch]].float())
+            for i in range(0, len(rows), args.head_batch)
+        )
+    first = (rows[: args.head_batch], labels[: args.head_batch].float())
+    epoch([first, first])  # warm-up: kernels, allocator
     sync(device)
-    seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    epoch(batches)
+    sync(device)
+    return time.perf_counter() - started
+
+
+def head_epochs(args: argparse.Namespace, device: torch.device) -> None:
+    """The spcup head epoch and, with ``--head-ratio``, the plain loop on the same rows."""
+    n = args.n_features
+    features, labels, n_fake = random_bank(n, 768, 10, args.seed, device)  # real:fake 10:1
+    seconds, steps, capture = spcup_head_epoch(args, device, features, labels)
+    rows_n = 2 * n  # latent augmentation
+    table = [(f"spcup head (Trainer step, capture {capture})", seconds, steps)]
+    if args.head_ratio:
+        generator = torch.Generator(device=device).manual_seed(args.seed)
+        rows, row_labels = latent_augment(features, labels, "random", generator)
+        plain_steps = math.ceil(len(rows) / args.head_batch)
+        table.append(
+            (
+                "plain loop, DataLoader over CPU tensors",
+                plain_loop_epoch(args, device, rows.cpu(), row_labels.cpu()),
+                plain_steps,
+            )
+        )
+        if device.type == "cuda":
+            table.append(
+                (
+                    "plain loop, rows on the GPU",
+                    plain_loop_epoch(args, device, rows, row_labels),
+                    plain_steps,
+                )
+            )
+        table.append(
+            (
+                "plain loop, CPU tensors, spcup's MLP",
+                plain_loop_epoch(args, device, rows.cpu(), row_labels.cpu(), spcup_network=True),
+                plain_steps,
+            )
+        )
     print(
-        f"\n== spcup head, one epoch: {n} x {dim} random features "
-        f"(real:fake {n - n_fake}:{n_fake}), "
-        f"latent augmentation -> {rows} rows, batch {args.head_batch}, "
-        f"{cfg.optimizer['name']} around {cfg.optimizer.get('base', {}).get('name')} =="
+        f"\n== spcup head, one epoch: {n} x 768 random features (real:fake {n - n_fake}:{n_fake}), "
+        f"latent augmentation -> {rows_n} rows, batch {args.head_batch}, SAM around AdamW =="
     )
-    print(f"{'steps':>6}  {'s/epoch':>8}  {'steps/s':>8}  {'rows/s':>10}")
-    print(
-        f"{len(bounds):>6}  {seconds:>8.2f}  {len(bounds) / seconds:>8.1f}  {rows / seconds:>10.0f}"
-    )
+    print(f"{'what':<44}  {'s/epoch':>8}  {'steps/s':>8}  {'rows/s':>10}")
+    for what, took, count in table:
+        print(f"{what:<44}  {took:>8.2f}  {count / took:>8.1f}  {rows_n / took:>10.0f}")
+    if args.head_ratio:
+        print(
+            f"ratio plain loop (DataLoader over CPU tensors) / spcup head: "
+            f"{table[1][1] / seconds:.2f}x (target on a GPU: >= 4x)\n"
+            f"ratio plain loop with spcup's MLP / spcup head: {table[-1][1] / seconds:.2f}x "
+            f"(same network: what the loss, SAM and the step cost or save)"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -381,14 +515,16 @@ def main(argv: list[str] | None = None) -> int:
     device = setup(args)
     if not args.skip_bank:
         bank_vs_reencode(args, device)
+    gpu = device.type == "cuda"
+    args.n_features = args.n_features or (250_000 if gpu else 4_000)
     if args.gpu_clip:
-        if device.type != "cuda":
+        if not gpu:
             print("\nnote: --gpu-clip without CUDA: the figures below only show that the path runs")
-        gpu = device.type == "cuda"
         args.clip_images = args.clip_images or (1024 if gpu else 8)
         args.clip_batch = args.clip_batch or (128 if gpu else 4)
         clip_extraction(args, device)
-        spcup_head_epoch(args, device)
+    if args.gpu_clip or args.head_ratio:
+        head_epochs(args, device)
     print(footer())
     return 0
 

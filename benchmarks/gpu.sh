@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The rows of the "GPU speed" table, each printed with its reference measured in the same run and
 # the ratios: device resolution, frozen extraction precision, loader images/s per worker count
-# against the CPU's decoding ceiling, `dfshield extract` end to end against the backbone alone.
+# against the CPU's decoding ceiling, `dfshield extract` end to end against the backbone alone,
+# the spcup head epoch against a plain PyTorch loop, and the rdaa epoch (captured vs not).
 # Paste the whole output into docs/benchmarks.md ("GPU figures") with the date and commit.
 #
 #   benchmarks/gpu.sh                  # full sizes on a GPU (estimated 3 minutes on an H200)
@@ -81,7 +82,15 @@ step "loader: img/s per workers vs decode ceiling (LMDB, 256->224)" \
     benchmarks/loader.py --data "$DATA" --frames "$FRAMES" --stores lmdb "${LOADER_SIZES[@]}" --device "$DEVICE"
 step "dfshield extract end to end vs backbone alone" \
     benchmarks/extract.py --parts end-to-end --data "$DATA" --frames "$FRAMES" --model "$MODEL" "${EXTRACT_SIZES[@]}" --device "$DEVICE"
-# head training (spcup head epoch vs plain loop, rdaa, batched sweeps): one `step` line each here
+if [ "$SMALL" = 1 ]; then HEAD_FEATURES=2000 RDAA_FEATURES=3000; else HEAD_FEATURES=250000 RDAA_FEATURES=100000; fi
+step "spcup head epoch vs the plain PyTorch loop (same features)" \
+    benchmarks/feature_bank.py --skip-bank --head-ratio --device "$DEVICE" --n-features "$HEAD_FEATURES"
+step "rdaa epoch (CUDA graph on a GPU)" \
+    benchmarks/rdaa.py --device "$DEVICE" --n-features "$RDAA_FEATURES"
+if [ "$SMALL" = 0 ]; then
+    step "rdaa epoch, uncaptured reference" \
+        benchmarks/rdaa.py --device "$DEVICE" --n-features "$RDAA_FEATURES" --capture off
+fi
 
 printf '\n=== summary (%s s in all)\n' "$SECONDS"
 printf '%s\n' "${SUMMARY[@]}"

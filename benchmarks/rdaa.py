@@ -6,9 +6,11 @@ The detector is ``dfshield.detectors.rdaa.RDAADetector`` with the options, optim
 ``configs/detectors/rdaa.yaml``. The bank holds ``--n-features`` random ``--dim``-d features
 (768 = CLIP ViT-L/14 ``proj``, what rdaa trains on), real:fake ``--imbalance``:1. One epoch is run
 as the Trainer runs a bank epoch: ``augment_features`` (identity for rdaa), a shuffled order,
-batches of ``--batch-size`` ``feature`` data_dicts, one ``optimizer.step(closure)`` each with
-``detector.get_losses`` (the closure API), scheduler step at the end; then the whole bank is
-scored once in eval mode in chunks of 4,096 (as the evaluator scores a bank).
+batches of ``--batch-size`` ``feature`` data_dicts, each step the Trainer's
+``dfshield.engine.steps.TrainStep`` (``optimizer.step(closure)`` with ``detector.get_losses``, no
+host read; captured as a CUDA graph on a GPU with ``--capture auto``), the losses kept on the
+device and read once at the end of the epoch, scheduler step at the end; then the whole bank is
+scored once in eval mode in chunks of 4,096 in float32 (as the evaluator scores a bank).
 
 rdaa reads its input size from ``backbone.feature_dim``. Building CLIP ViT-L/14 only to learn
 that it gives 768 would cost seconds and 1.2 GB, and the tiny demo ViT gives 64-d; so the backbone
@@ -17,7 +19,8 @@ here is a one-layer random ViT registered with open_clip from a temporary JSON f
 
     python benchmarks/rdaa.py                         # 100k x 768, batch 256, one epoch
     python benchmarks/rdaa.py --n-features 20000      # a quicker run
-    python benchmarks/rdaa.py --device cuda --epochs 3
+    python benchmarks/rdaa.py --device cuda --epochs 3   # captured as a CUDA graph
+    python benchmarks/rdaa.py --device cuda --capture off # the plain step, for comparison
 """
 
 from __future__ import annotations
@@ -31,7 +34,6 @@ from pathlib import Path
 import torch
 from _common import (
     add_run_options,
-    autocast,
     bank_epoch,
     feature_backbone,
     footer,
@@ -39,13 +41,13 @@ from _common import (
     random_bank,
     setup,
     sync,
-    train_step,
     warm_up,
 )
 
 from dfshield.config import load_run_config
 from dfshield.detectors import build_detector
 from dfshield.engine.batches import batch_bounds
+from dfshield.engine.steps import CAPTURE_MODES, WARMUP_STEPS, EpochLosses, TrainStep, capture_mode
 from dfshield.eval.evaluator import amp_dtype
 from dfshield.optimizers import build_optimizer, build_scheduler
 
@@ -59,12 +61,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--batch-size", type=int, default=256, help="samples per step")
     parser.add_argument("--epochs", type=int, default=1, help="timed epochs")
-    add_run_options(
-        parser,
-        seed=8079,
-        seed_help="seed of weights, features and order",
-        amp_help="autocast on a GPU (the Trainer's train.amp)",
+    parser.add_argument(
+        "--capture",
+        default="auto",
+        choices=CAPTURE_MODES,
+        help="train.capture of the step (auto: a CUDA graph on a GPU)",
     )
+    add_run_options(parser, seed=8079, seed_help="seed of weights, features and order")
     args = parser.parse_args(argv)
     if min(args.n_features, args.dim, args.batch_size, args.epochs) < 1 or args.imbalance <= 0:
         parser.error("sizes must be >= 1 and --imbalance > 0")
@@ -74,7 +77,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     device = setup(args)
-    dtype = amp_dtype(args.amp, device)
 
     cfg = load_run_config(
         detector="rdaa"
@@ -97,11 +99,10 @@ def main(argv: list[str] | None = None) -> int:
         p.numel() for p in detector.backbone.parameters() if p.requires_grad
     )
 
-    def step(data: dict) -> float:
-        return float(train_step(detector, optimizer, data, device, dtype).detach())
-
+    capture = capture_mode(args.capture, device, detector, optimizer)
+    step = TrainStep(detector, detector, optimizer, amp_dtype("auto", device), capture)
     detector.train()
-    warm_up(step, features, labels, args.batch_size)
+    warm_up(step, features, labels, args.batch_size, steps=WARMUP_STEPS + 2)  # incl. capture
 
     epochs, losses = [], []
     for epoch in range(args.epochs):
@@ -109,17 +110,23 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         detector.train()
         epoch_generator = torch.Generator(device=device).manual_seed(args.seed * 1009 + epoch)
-        step_losses = bank_epoch(
-            detector, step, scheduler, features, labels, bounds, epoch_generator
+        step_losses = EpochLosses(len(bounds))
+        bank_epoch(
+            detector,
+            lambda data, losses=step_losses: losses.add(step(data)),
+            scheduler,
+            features,
+            labels,
+            bounds,
+            epoch_generator,
         )
-        sync(device)
+        losses.append(step_losses.read()[0])  # the epoch's one host read
         epochs.append(time.perf_counter() - started)
-        losses.append(sum(step_losses) / len(bounds))
 
     detector.eval()
     sync(device)
     started = time.perf_counter()
-    with torch.no_grad(), autocast(device, dtype):
+    with torch.no_grad():
         for start in range(0, n, 4096):
             detector({"feature": features[start : start + 4096], "image": None})[
                 "prob"
@@ -131,8 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\nrdaa: {n} x {args.dim} random features (real:fake {n - n_fake}:{n_fake}), batch "
         f"{args.batch_size}, {len(bounds)} steps/epoch, {cfg.optimizer['name']} lr "
-        f"{cfg.optimizer.get('lr')}, {trainable / 1e6:.2f} M trained parameters, "
-        f"autocast {dtype or 'off'}"
+        f"{cfg.optimizer.get('lr')}, {trainable / 1e6:.2f} M trained parameters, fp32, "
+        f"capture {step.capture}"
     )
     print(f"{'what':<22}  {'seconds':>8}  {'steps/s':>8}  {'samples/s':>10}")
     print(

@@ -90,9 +90,14 @@ class TrainConfig:
             metric); any key of ``compute_metrics``, e.g. ``auc``, ``ap``, ``eer`` (lower is
             better).
         device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``.
-        amp: mixed precision of the trained part on GPU: ``auto`` (bf16 where supported),
-            ``bf16`` or ``none``. (fp16 would need loss scaling, which PyTorch does not offer for
-            closure-based optimisers such as SAM.) Frozen backbones have their own ``precision``.
+        amp: mixed precision of a trainable backbone's steps on GPU: ``auto`` (bf16 where
+            supported), ``bf16`` or ``none``. (fp16 would need loss scaling, which PyTorch does
+            not offer for closure-based optimisers such as SAM.) Heads on a feature bank train in
+            fp32; frozen backbones have their own ``precision``.
+        capture: ``auto`` (a CUDA graph of the whole training step of a head on a feature bank,
+            when on a GPU with a fused optimizer; the plain step otherwise), ``off``,
+            ``cuda_graph`` or ``compile`` (``torch.compile(mode="reduce-overhead")``); see
+            ``dfshield.engine.steps``.
         eval_every: validate every this many epochs (the last epoch is always validated).
         output_dir: folder under which run folders are created.
         tensorboard: also write TensorBoard logs (needs the ``tensorboard`` extra).
@@ -109,6 +114,7 @@ class TrainConfig:
     selection_metric: str = "auc"
     device: str = "auto"
     amp: Literal["auto", "bf16", "none"] = "auto"
+    capture: Literal["auto", "off", "cuda_graph", "compile"] = "auto"
     eval_every: int = 1
     output_dir: str = "runs"
     tensorboard: bool = False

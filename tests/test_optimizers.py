@@ -18,6 +18,7 @@ import dfshield.optimizers
 from dfshield.errors import ConfigError, UnknownNameError
 from dfshield.optimizers import SAM, build_optimizer, build_scheduler
 from dfshield.optimizers.sam import buffers_restored
+from dfshield.optimizers.torch_optimizers import implementation
 from dfshield.registry import OPTIMIZER, SCHEDULER
 
 ADAMW = {"name": "adamw", "lr": 1e-3, "weight_decay": 6e-5}
@@ -76,38 +77,59 @@ def sgd_for_lr(lr=0.1, groups=1):
     [
         (
             {"name": "adamw", "lr": 1e-2, "weight_decay": 6e-5, "betas": [0.8, 0.99], "eps": 1e-7},
-            lambda p: torch.optim.AdamW(p, lr=1e-2, weight_decay=6e-5, betas=(0.8, 0.99), eps=1e-7),
+            lambda p, **kw: torch.optim.AdamW(
+                p, lr=1e-2, weight_decay=6e-5, betas=(0.8, 0.99), eps=1e-7, **kw
+            ),
         ),
-        ({"name": "adamw"}, lambda p: torch.optim.AdamW(p)),
+        ({"name": "adamw"}, lambda p, **kw: torch.optim.AdamW(p, **kw)),
         (
             {"name": "adam", "lr": 1e-2, "weight_decay": 1e-3, "amsgrad": True},
-            lambda p: torch.optim.Adam(p, lr=1e-2, weight_decay=1e-3, amsgrad=True),
+            lambda p, **kw: torch.optim.Adam(p, lr=1e-2, weight_decay=1e-3, amsgrad=True, **kw),
         ),
         (
             {"name": "sgd", "lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 1e-4},
-            lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-4),
+            lambda p, **kw: torch.optim.SGD(
+                p, lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-4, **kw
+            ),
         ),
         (
             {"name": "sgd", "lr": 0.05, "momentum": 0.5, "dampening": 0.1},
-            lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.5, dampening=0.1),
+            lambda p, **kw: torch.optim.SGD(p, lr=0.05, momentum=0.5, dampening=0.1, **kw),
         ),
     ],
 )
 def test_builtin_optimizers_match_torch(cfg, reference):
+    """Ours is torch's optimizer in its fused form (picked for parameters on the CPU): equal to
+    it bit for bit, and to torch's default form within rounding."""
     torch.manual_seed(1)
     x, y = torch.randn(32, 4), torch.randn(32)
     ours_model = nn.Linear(4, 1)
     theirs_model = copy.deepcopy(ours_model)
+    default_model = copy.deepcopy(ours_model)
     ours = build_optimizer(cfg, ours_model)
-    theirs = reference(theirs_model.parameters())
-    assert type(ours) is type(theirs)
+    theirs = reference(theirs_model.parameters(), fused=True)
+    default = reference(default_model.parameters())
+    assert type(ours) is type(theirs) and ours.param_groups[0]["fused"] is True
     for _ in range(5):
-        for model, opt in ((ours_model, ours), (theirs_model, theirs)):
+        for model, opt in ((ours_model, ours), (theirs_model, theirs), (default_model, default)):
             opt.zero_grad()
             nn.functional.mse_loss(model(x).squeeze(1), y).backward()
             opt.step()
-    for p, q in zip(ours_model.parameters(), theirs_model.parameters()):
+    for p, q, r in zip(
+        ours_model.parameters(), theirs_model.parameters(), default_model.parameters()
+    ):
         assert torch.equal(p, q)
+        torch.testing.assert_close(p, r, rtol=1e-6, atol=1e-7)
+
+
+def test_fused_only_where_torch_has_fused_kernels():
+    assert implementation([nn.Parameter(torch.zeros(2))])[1] == {"fused": True}
+    assert implementation([nn.Parameter(torch.zeros(2, dtype=torch.float64))])[1] == {"fused": True}
+    assert implementation([torch.zeros(2, dtype=torch.long)])[1] == {}  # torch's own error
+    assert implementation([torch.zeros(2, device="meta")])[1] == {}
+    generator = (p for p in [nn.Parameter(torch.zeros(2))])  # read once, still all there
+    params, _ = implementation([{"params": generator, "lr": 0.1}])
+    assert len(params[0]["params"]) == 1 and params[0]["lr"] == 0.1
 
 
 def test_module_params_skip_frozen_and_param_groups_work():

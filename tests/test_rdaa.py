@@ -149,9 +149,14 @@ def test_gradient_reversal_keeps_the_value_and_negates_the_gradient(scale):
     torch.testing.assert_close(x.grad, -scale * upstream)
 
 
+def _augmented_discrepancy(detector, code):
+    augmented = detector.augment(code, torch.ones(len(code), dtype=torch.bool))
+    return rdaa.discrepancy(detector.teacher_target(augmented), detector.student(augmented))
+
+
 def _augmented_mean(detector, code, seed):
     torch.manual_seed(seed)
-    return detector.augmented_discrepancy(code).mean()
+    return _augmented_discrepancy(detector, code).mean()
 
 
 def test_one_backward_pass_moves_augmenter_down_and_student_up():
@@ -162,7 +167,7 @@ def test_one_backward_pass_moves_augmenter_down_and_student_up():
     code = rdaa.standardise(torch.randn(32, 32))
     start = _augmented_mean(detector, code, seed=7)
     torch.manual_seed(7)
-    hinge = torch.relu(detector.margin - detector.augmented_discrepancy(code)).mean()
+    hinge = torch.relu(detector.margin - _augmented_discrepancy(detector, code)).mean()
     hinge.backward()
 
     def after_step(module):
@@ -259,6 +264,41 @@ def test_one_class_batches_give_finite_losses_and_gradients(label):
             == float(losses["compactness"].detach())
             == 0.0
         )
+
+
+def test_augmenting_every_row_or_only_the_fakes_gives_the_same_losses_and_gradients(
+    monkeypatch,
+):
+    """The CPU augments only the fakes; an accelerator augments every row and weights the fakes
+    (no host read of the labels). Same noise per row, so the same values and gradients."""
+    features, labels = separable(24, seed=11)
+    labels[:3] = 1  # 15 fakes, 9 reals
+    data = {"feature": features, "label": labels, "image": None}
+    results = []
+    for host in (True, False):
+        monkeypatch.setattr(rdaa, "selects_on_host", lambda tensor, host=host: host)
+        detector = make_detector(seed=4)
+        torch.manual_seed(12)
+        pred = detector(data)
+        losses = detector.get_losses(data, pred)
+        losses["overall"].backward()
+        assert pred["augmented_discrepancy"].shape == (24,)
+        fake = labels == 1
+        torch.testing.assert_close(
+            losses["augmented_hinge"],
+            torch.relu(detector.margin - pred["augmented_discrepancy"][fake]).mean(),
+        )
+        grads = {n: p.grad.clone() for n, p in detector.named_parameters() if p.grad is not None}
+        results.append((losses, grads, detector.center.clone()))
+    (host_losses, host_grads, host_center), (all_losses, all_grads, all_center) = results
+    for name, value in host_losses.items():
+        torch.testing.assert_close(all_losses[name], value, rtol=1e-5, atol=1e-6)
+    assert host_grads.keys() == all_grads.keys() and any(
+        name.startswith("augmenter.") for name in host_grads
+    )
+    for name, grad in host_grads.items():
+        torch.testing.assert_close(all_grads[name], grad, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(all_center, host_center)
 
 
 def test_overall_is_the_weighted_sum_of_the_terms():

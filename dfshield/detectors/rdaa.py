@@ -313,13 +313,21 @@ class RDAADetector(BaseDetector):
         params = {name: p.detach() for name, p in self.teacher.named_parameters()}
         return functional_call(self.teacher, params, (code,))
 
-    def augmented_discrepancy(self, fake_code: torch.Tensor) -> torch.Tensor:
-        """Discrepancy of G's augmented copies of ``fake_code`` (G's shift goes through the GRL)."""
-        base = fake_code.detach()
+    def augment(self, code: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        """G's augmented copies of the fake codes (the codes detached, G's shift through the GRL).
+
+        Where selecting rows costs nothing (:func:`selects_on_host`: the CPU) only the fakes
+        are augmented. On an accelerator selecting would need a host read of the labels (the
+        shape of ``code[fake]`` is known only after it), so every row is augmented and the loss
+        weights the fakes only. The noise of each row is drawn either way, so both give the
+        same values; G learns from the fake rows alone.
+        """
+        base = code.detach()
         noise = torch.randn_like(base)
+        if selects_on_host(base):
+            base, noise = base[fake], noise[fake]
         shift = self.augment_radius * self.augmenter(torch.cat([base, noise], dim=-1))
-        augmented = standardise(base + reverse_gradient(shift, self.grl_lambda))
-        return discrepancy(self.teacher_target(augmented), self.student(augmented))
+        return standardise(base + reverse_gradient(shift, self.grl_lambda))
 
     # -- forward ---------------------------------------------------------------------------
     def classifier(self, features: torch.Tensor) -> torch.Tensor:
@@ -331,18 +339,26 @@ class RDAADetector(BaseDetector):
 
         Also ``recon_error`` (per-sample reconstruction MSE), ``teacher_cls`` (teacher head logit,
         ``teacher: trained`` only) and, in training mode when ``data_dict`` has labels,
-        ``augmented_discrepancy`` (one value per fake of the batch).
+        ``augmented_discrepancy`` (one value per sample: the discrepancy of G's augmented copy of
+        it; the loss uses the fakes' only, and reals may hold 0). The codes and their augmented
+        copies go through the teacher and the student together, as one batch.
         """
         features = self.features(data_dict)
         code = self.encode(features)
-        if self.teacher_head is not None and torch.is_grad_enabled():
-            teacher_out, target = (
-                self.teacher(code),
-                self.teacher_target(code),
-            )  # BCE path, fixed target
+        n = len(code)
+        augmenting = self.training and not inference and data_dict.get("label") is not None
+        if augmenting:
+            fake = _is_fake(data_dict["label"])
+            rows = torch.cat([code, self.augment(code, fake)])
         else:
-            teacher_out = target = self.teacher(code)
-        d = discrepancy(target, self.student(code))
+            rows = code
+        if self.teacher_head is not None and torch.is_grad_enabled():
+            teacher_out, target = self.teacher(code), self.teacher_target(rows)  # BCE; fixed
+        else:
+            target = self.teacher(rows)
+            teacher_out = target[:n]
+        d_rows = discrepancy(target, self.student(rows))
+        d = d_rows[:n]
         logits = self.calibrate(d)
         pred = {
             "cls": logits,
@@ -353,9 +369,11 @@ class RDAADetector(BaseDetector):
         }
         if self.teacher_head is not None:
             pred["teacher_cls"] = self.teacher_head(teacher_out).squeeze(-1)
-        labels = data_dict.get("label")
-        if self.training and not inference and labels is not None:
-            pred["augmented_discrepancy"] = self.augmented_discrepancy(code[_is_fake(labels)])
+        if augmenting:
+            augmented = d_rows[n:]
+            if selects_on_host(code):  # one value per fake: back to one per sample
+                augmented = d.new_zeros(n).masked_scatter(fake, augmented)
+            pred["augmented_discrepancy"] = augmented
         return pred
 
     # -- losses ----------------------------------------------------------------------------
@@ -386,13 +404,16 @@ class RDAADetector(BaseDetector):
         return None
 
     def get_losses(self, data_dict: dict, pred_dict: dict) -> dict[str, torch.Tensor]:
+        """The terms and ``overall``, as weighted means over the batch (no host read: masks are
+        weights, so a batch without reals or fakes gives 0 for their terms, not an error)."""
         labels = data_dict["label"].reshape(-1)
         fake = _is_fake(labels)
         real = ~fake
         target = fake.to(pred_dict["discrepancy"].dtype)
         d, code = pred_dict["discrepancy"], pred_dict["feat"]
-        if self.training and real.any():
-            self._start_center(code[real])
+        if self.training:
+            real_mean, has_real = self._real_mean(code, real)
+            self._start_center(real_mean, has_real)
         augmented = pred_dict.get("augmented_discrepancy")
         zero = d.sum() * 0.0
         terms = {
@@ -400,7 +421,7 @@ class RDAADetector(BaseDetector):
             "real_discrepancy": masked_mean(d, real),
             "fake_hinge": masked_mean(F.relu(self.margin - d), fake),
             "augmented_hinge": (
-                F.relu(self.margin - augmented).sum() / max(augmented.numel(), 1)
+                masked_mean(F.relu(self.margin - augmented), fake)
                 if augmented is not None
                 else zero
             ),
@@ -414,22 +435,39 @@ class RDAADetector(BaseDetector):
                 self.calibrate(d.detach()).float(), target.float()
             ),
         }
-        if self.training and real.any():
-            self._update_center(code[real])
+        if self.training:
+            self._update_center(real_mean, has_real)
         overall = sum(self.weights[name] * value for name, value in terms.items())
         return {"overall": overall, **terms}
 
     @torch.no_grad()
-    def _start_center(self, real_code: torch.Tensor) -> None:
-        if not bool(self.center_ready):
-            self.center.copy_(real_code.detach().float().mean(0))
-            self.center_ready.fill_(True)
+    def _real_mean(
+        self, code: torch.Tensor, real: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The mean of the batch's real codes (0 without reals) and whether it has any."""
+        weights = real.to(self.center.dtype)
+        count = weights.sum()
+        mean = (code.detach().to(self.center.dtype) * weights[:, None]).sum(0)
+        return mean / count.clamp(min=1.0), count > 0
 
     @torch.no_grad()
-    def _update_center(self, real_code: torch.Tensor) -> None:
-        """c ← μ·c + (1 − μ)·mean(real codes of the batch)."""
-        mean = real_code.detach().float().mean(0)
-        self.center.mul_(self.center_momentum).add_(mean, alpha=1.0 - self.center_momentum)
+    def _start_center(self, real_mean: torch.Tensor, has_real: torch.Tensor) -> None:
+        """c ← the real-code mean of the first batch that has reals (a device-side choice)."""
+        start = has_real & ~self.center_ready
+        self.center.copy_(torch.where(start, real_mean, self.center))
+        self.center_ready.logical_or_(has_real)
+
+    @torch.no_grad()
+    def _update_center(self, real_mean: torch.Tensor, has_real: torch.Tensor) -> None:
+        """c ← μ·c + (1 − μ)·mean(real codes of the batch), for a batch with reals."""
+        moved = self.center * self.center_momentum + real_mean * (1.0 - self.center_momentum)
+        self.center.copy_(torch.where(has_real, moved, self.center))
+
+
+def selects_on_host(tensor: torch.Tensor) -> bool:
+    """Whether boolean-mask selection on ``tensor`` is free: on the CPU the data is already on the
+    host; elsewhere the result's size must be read back from the device (a sync)."""
+    return tensor.device.type == "cpu"
 
 
 def _is_fake(labels: torch.Tensor) -> torch.Tensor:

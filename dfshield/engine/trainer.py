@@ -5,7 +5,9 @@
   construction (:mod:`dfshield.engine.batches`): the feature bank for a frozen backbone, a
   DataLoader over the images otherwise. Validation and test go through the one evaluator
   (:mod:`dfshield.eval.evaluator`).
-- Every optimiser is stepped through a closure, so SAM recomputes the loss at the perturbed point.
+- Every optimiser is stepped through a closure, so SAM recomputes the loss at the perturbed point;
+  a step never reads the device on the host (:mod:`dfshield.engine.steps`): the epoch's losses
+  are read and checked once, at its end.
 - The scheduler is stepped per epoch or per iteration as configured (never once at the end).
 - Model selection by the validation metric only; ``best.pt`` and ``last.pt`` are written
   atomically with optimiser, scheduler and RNG state; ``resume`` continues from ``last.pt``.
@@ -46,6 +48,7 @@ from dfshield.engine.distributed import prepare_device
 from dfshield.engine.progress import progress_bar
 from dfshield.engine.run_folder import RunFolder, RunFolderError, previous_run, remove_run
 from dfshield.engine.splits import SplitProvider
+from dfshield.engine.steps import EpochLosses, TrainStep, capture_mode
 from dfshield.errors import CheckpointError, ConfigError, DataError, DfshieldError
 from dfshield.eval.evaluator import Evaluator, amp_dtype
 from dfshield.eval.metrics import threshold_at_eer
@@ -139,6 +142,7 @@ class Trainer:
             epochs=self.cfg.train.epochs,
             steps_per_epoch=self._steps,
         )
+        self._train_step = self._make_train_step()
 
     def _require_both_classes(self, split: str) -> None:
         """Both classes in ``split``, checked before training: training needs both, and so do
@@ -226,9 +230,16 @@ class Trainer:
             )
         return previous
 
+    def _make_train_step(self) -> TrainStep:
+        capture = capture_mode(self.cfg.train.capture, self.device, self.model, self.optimizer)
+        return TrainStep(self.model, self.detector, self.optimizer, self.amp_dtype, capture)
+
     def _train_epoch(self, epoch: int, generator: torch.Generator) -> float:
+        """One epoch of steps; returns the mean loss. The steps' losses stay on the device and
+        are read once, here at the end, where a non-finite one stops the run (naming the first
+        such step) before this epoch's checkpoint is written."""
         self.model.train()
-        total, count = 0.0, 0
+        losses = EpochLosses(self._steps)
         bar = progress_bar(
             self.batches.train_batches(epoch, generator),
             enabled=self.progress,
@@ -236,33 +247,19 @@ class Trainer:
             unit="step",
             desc=f"{self.name} epoch {epoch + 1}/{self.cfg.train.epochs}",
         )
-        for step, data in enumerate(bar):
-            loss = self._step(data, epoch, step)
-            total, count = total + loss, count + 1
-            bar.set_postfix(loss=f"{loss:.4f}")
+        for data in bar:
+            losses.add(self._train_step(data))
             if self.scheduler.interval == "step":
                 self.scheduler.step()
-        return total / max(count, 1)
-
-    def _step(self, data: dict, epoch: int, step: int) -> float:
-        def closure() -> torch.Tensor:
-            with torch.autocast(
-                self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None
-            ):
-                pred = self.model(data)
-                loss = self.detector.get_losses(data, pred)["overall"]
-            if not torch.isfinite(loss):
-                raise TrainingError(
-                    f"{self.name}: the loss became {loss.item()} at epoch {epoch + 1}, step "
-                    f"{step + 1}; lower optimizer.lr, check the data for corrupt frames, or "
-                    f"resume from the last good checkpoint with --resume"
-                )
-            loss.backward()
-            return loss
-
-        self.optimizer.zero_grad(set_to_none=True)
-        loss = self.optimizer.step(closure)
-        return float(loss.detach())
+        mean, bad_step = losses.read()
+        if bad_step is not None:
+            raise TrainingError(
+                f"{self.name}: the loss became non-finite at epoch {epoch + 1}, step "
+                f"{bad_step + 1} (the first such step; the epoch mean is {mean}); lower "
+                f"optimizer.lr, check the data for corrupt frames, or resume from the last good "
+                f"checkpoint with --resume"
+            )
+        return mean
 
     def _improves(self, value: float) -> bool:
         if self.best_value is None:

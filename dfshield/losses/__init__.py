@@ -2,7 +2,9 @@
 
 All losses take ``(logits, labels)`` with logits of the fake class ``(B,)`` (or DeepfakeBench's two
 logits ``(B, 2)``, read through :func:`fake_logit`) and labels fake = 1, real = 0 (bool, integer
-or float). Build them from a config with :func:`build_loss`.
+or float). Build them from a config with :func:`build_loss`. No loss reads a device value on the
+host except to check its inputs' values, which a training step defers with
+:func:`deferred_value_checks`.
 
 Equations and constants: ``docs/methods.md`` §7 (one subsection per loss).
 
@@ -23,10 +25,10 @@ from typing import Any
 from torch import nn
 
 from dfshield.losses import auc, bce, composite, cvar, focal, vs  # noqa: F401  (registers)
-from dfshield.losses._checks import fake_logit
+from dfshield.losses._checks import deferred_value_checks, fake_logit
 from dfshield.registry import LOSS
 
-__all__ = ["build_loss", "fake_logit"]
+__all__ = ["build_loss", "deferred_value_checks", "fake_logit"]
 
 
 def build_loss(cfg: dict | str, class_counts: dict | None = None) -> nn.Module:

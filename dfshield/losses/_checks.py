@@ -9,7 +9,9 @@ non-finite logits) raise ``ValueError`` or ``TypeError`` naming the loss.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import contextvars
+from collections.abc import Iterator, Mapping
 from numbers import Integral
 from typing import Any
 
@@ -21,6 +23,9 @@ from dfshield.errors import ConfigError
 
 CLASSES = ("fake", "real")
 REDUCTIONS = ("mean", "none")
+
+#: set inside :func:`deferred_value_checks`: the value checks of :func:`inputs` are skipped
+_VALUES_DEFERRED = contextvars.ContextVar("dfshield_loss_values_deferred", default=False)
 
 
 # -- build time ------------------------------------------------------------------------------
@@ -104,7 +109,8 @@ def inputs(owner: str, logits: Any, labels: Any) -> tuple[torch.Tensor, torch.Te
     must have the logits' shape; two logits a sample ``(B, 2)`` are turned into the logit of fake
     first (:func:`fake_logit`). Half-precision logits are computed in float32. One host sync:
     a single ``.all()`` over "logits finite and labels in {0, 1}"; only when it fails are the
-    details gathered for the message.
+    details gathered for the message. Inside :func:`deferred_value_checks` that sync is skipped
+    (types and shapes are still checked).
     """
     if not isinstance(logits, torch.Tensor) or not isinstance(labels, torch.Tensor):
         raise TypeError(
@@ -130,6 +136,29 @@ def inputs(owner: str, logits: Any, labels: Any) -> tuple[torch.Tensor, torch.Te
     if logits.dtype in (torch.float16, torch.bfloat16):
         logits = logits.float()
     labels = labels.to(device=logits.device)
+    if not _VALUES_DEFERRED.get():
+        _check_values(owner, logits, labels)
+    return logits, labels.to(dtype=logits.dtype)
+
+
+@contextlib.contextmanager
+def deferred_value_checks() -> Iterator[None]:
+    """Losses called inside skip the checks of input *values* (finite logits, labels in {0, 1}).
+
+    Those checks read a device value on the host, which stalls a GPU step until the device has
+    caught up (and cannot be captured in a CUDA graph). The caller takes them over: the trainer
+    checks once per epoch that every step's loss was finite (a non-finite logit always makes the
+    loss non-finite), and its labels come from a dataset whose labels are 0 and 1 by construction.
+    """
+    token = _VALUES_DEFERRED.set(True)
+    try:
+        yield
+    finally:
+        _VALUES_DEFERRED.reset(token)
+
+
+def _check_values(owner: str, logits: torch.Tensor, labels: torch.Tensor) -> None:
+    """Raise ``ValueError`` for non-finite logits or labels outside {0, 1} (one host sync)."""
     valid_labels = (labels == 0) | (labels == 1)
     if not bool(torch.isfinite(logits).all() & valid_labels.all()):
         finite = torch.isfinite(logits)
@@ -143,7 +172,6 @@ def inputs(owner: str, logits: Any, labels: Any) -> tuple[torch.Tensor, torch.Te
             )
         bad = labels[~valid_labels].flatten()[:5].tolist()
         raise ValueError(f"{owner}: labels must be 0 (real) or 1 (fake); got values such as {bad}")
-    return logits, labels.to(dtype=logits.dtype)
 
 
 def softplus(x: torch.Tensor) -> torch.Tensor:

@@ -1,13 +1,15 @@
 """Pairwise AUC surrogates over all (fake, real) pairs of a batch (docs/methods.md §7.5–§7.7).
 
-Each loss builds the B_fake × B_real matrix of score differences d = h_fake − h_real (or
-p_fake − p_real on probabilities) and averages a penalty on it, so fakes are pushed to rank
-above reals, the same direction as BCE with fake = 1. A batch with only one class has no pairs:
-the loss is 0 (never NaN) and stays attached to the graph, so ``backward()`` works. These are
-batch statistics, so there is no ``reduction`` option.
+Each loss averages a penalty on the score differences d = h_fake − h_real (or p_fake − p_real on
+probabilities) over all (fake, real) pairs of the batch (:func:`pair_mean`), so fakes are pushed
+to rank above reals, the same direction as BCE with fake = 1. A batch with only one class has no
+pairs: the loss is 0 (never NaN) and stays attached to the graph, so ``backward()`` works. These
+are batch statistics, so there is no ``reduction`` option.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -17,22 +19,27 @@ from dfshield.losses import _checks
 from dfshield.registry import LOSS
 
 
-def pairwise_differences(
-    owner: str, logits: torch.Tensor, labels: torch.Tensor, probabilities: bool = False
-) -> torch.Tensor | None:
-    """The [B_fake, B_real] matrix of score_fake − score_real; ``None`` when a class is absent."""
+def pair_mean(
+    owner: str,
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    penalty: Callable[[torch.Tensor], torch.Tensor],
+    probabilities: bool = False,
+) -> torch.Tensor:
+    """Mean of ``penalty(score_fake − score_real)`` over every (fake, real) pair of the batch.
+
+    Computed over the whole B × B matrix of differences with a 0/1 pair weight rather than by
+    selecting the fakes and the reals (``x[mask]``): selecting gives a shape known only after a
+    host read of the device, so the sum of weighted penalties over the weight count is the same
+    mean without a sync (and a fixed shape, which a CUDA graph needs). A batch with one class
+    has no pairs: 0, still attached to the graph (zero gradients).
+    """
     logits, labels = _checks.inputs(owner, logits, labels)
-    scores = torch.sigmoid(logits) if probabilities else logits
-    scores, is_fake = scores.flatten(), labels.flatten() == 1
-    fake, real = scores[is_fake], scores[~is_fake]
-    if fake.numel() == 0 or real.numel() == 0:
-        return None
-    return fake[:, None] - real[None, :]
-
-
-def _no_pairs(logits: torch.Tensor) -> torch.Tensor:
-    """A zero that keeps the graph (so backward() gives zero gradients instead of failing)."""
-    return logits.sum() * 0.0
+    scores = (torch.sigmoid(logits) if probabilities else logits).flatten()
+    fake = labels.flatten()
+    pairs = fake[:, None] * (1.0 - fake)[None, :]  # 1 where row i is a fake and column j a real
+    diff = scores[:, None] - scores[None, :]
+    return (pairs * penalty(diff)).sum() / pairs.sum().clamp_min(1.0)
 
 
 @LOSS.register_module(module_name="auc_logistic")
@@ -47,10 +54,7 @@ class AUCLogisticLoss(nn.Module):
         super().__init__()
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        diff = pairwise_differences("loss 'auc_logistic'", logits, labels)
-        if diff is None:
-            return _no_pairs(logits)
-        return _checks.softplus(-diff).mean()
+        return pair_mean("loss 'auc_logistic'", logits, labels, lambda d: _checks.softplus(-d))
 
 
 @LOSS.register_module(module_name="auc_sqhinge")
@@ -66,10 +70,9 @@ class AUCSquaredHingeLoss(nn.Module):
         self.eta = validation.number("loss 'auc_sqhinge'", "eta", eta, low=0.0)
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        diff = pairwise_differences("loss 'auc_sqhinge'", logits, labels)
-        if diff is None:
-            return _no_pairs(logits)
-        return torch.relu(self.eta - diff).square().mean()
+        return pair_mean(
+            "loss 'auc_sqhinge'", logits, labels, lambda d: torch.relu(self.eta - d).square()
+        )
 
     def extra_repr(self) -> str:
         return f"eta={self.eta}"
@@ -95,10 +98,13 @@ class AUCWMWLoss(nn.Module):
         self.p_exp = validation.number("loss 'auc_wmw'", "p_exp", p_exp, low=1.0)
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        diff = pairwise_differences("loss 'auc_wmw'", logits, labels, probabilities=True)
-        if diff is None:
-            return _no_pairs(logits)
-        return torch.relu(self.gamma - diff).pow(self.p_exp).mean()
+        return pair_mean(
+            "loss 'auc_wmw'",
+            logits,
+            labels,
+            lambda d: torch.relu(self.gamma - d).pow(self.p_exp),
+            probabilities=True,
+        )
 
     def extra_repr(self) -> str:
         return f"gamma={self.gamma}, p_exp={self.p_exp}"

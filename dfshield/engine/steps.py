@@ -1,0 +1,290 @@
+"""One training step (``optimizer.step(closure)`` on one batch) without host round-trips.
+
+A step never reads a device value on the host: no ``.item()``, ``float()`` or ``bool()`` of a
+tensor, no boolean-mask indexing (whose result size is known only after such a read). On a GPU
+each read waits for the queue to drain, so kernel launches cannot run ahead of the device and a
+small head's step is bound by those waits, not by arithmetic. So:
+
+- the loss a step returns stays on the device; :class:`EpochLosses` keeps an epoch's losses there
+  and the trainer reads them once, at the end of the epoch, where it also checks that every one
+  was finite (and names the first step that was not);
+- the losses skip their own input-value checks during a step
+  (:func:`dfshield.losses.deferred_value_checks`): a non-finite logit makes the loss non-finite,
+  which the epoch check reports;
+- heads on a feature bank train in float32: autocast (``train.amp``) is used only when a trainable
+  backbone is in the step (the evaluator scores bank features in float32 too);
+- on a GPU the whole step (SAM's two forward/backward passes and the update) can be captured once
+  and replayed (``train.capture``, :func:`capture_mode`), so that its few hundred kernel launches
+  become one graph launch. The CPU always runs the step as written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+
+from dfshield.errors import ConfigError
+from dfshield.losses import deferred_value_checks
+
+CAPTURE_MODES = ("auto", "off", "cuda_graph", "compile")
+#: eager steps (real training steps, on a side stream) before a CUDA graph is captured
+WARMUP_STEPS = 3
+
+
+def capture_mode(requested: str, device: torch.device, model, optimizer) -> str:
+    """The capture a run uses for ``train.capture``: ``off``, ``cuda_graph`` or ``compile``.
+
+    ``auto`` captures a CUDA graph when :func:`graph_problem` finds nothing in the way and is
+    ``off`` otherwise (always on the CPU). ``cuda_graph`` and ``compile`` (whose
+    ``reduce-overhead`` mode builds CUDA graphs too) are errors where they cannot apply, so that an
+    explicit request never silently runs something else.
+    """
+    if requested not in CAPTURE_MODES:
+        raise ConfigError(
+            f"train.capture must be one of {', '.join(CAPTURE_MODES)}, got {requested!r}"
+        )
+    if requested == "off":
+        return "off"
+    if device.type != "cuda":
+        if requested == "auto":
+            return "off"
+        raise ConfigError(
+            f"train.capture: {requested} needs a CUDA device (train.device resolves to {device}); "
+            f"set train.capture: auto (captures on a GPU, runs the plain step elsewhere) or off"
+        )
+    problem = graph_problem(model, optimizer)
+    if problem is None:
+        return "cuda_graph" if requested == "auto" else requested
+    if requested == "auto":
+        return "off"
+    raise ConfigError(
+        f"train.capture: {requested} cannot capture this step: {problem}. Set train.capture: "
+        f"auto (captures only where it can) or off"
+    )
+
+
+def graph_problem(model, optimizer) -> str | None:
+    """Why the step of ``model`` under ``optimizer`` cannot be one CUDA graph (None: it can).
+
+    A graph replays fixed kernels on fixed memory, so the step must read only tensors of fixed
+    shape (a head on feature-bank batches; a DataLoader's batches carry more than tensors), run
+    on one process (DistributedDataParallel synchronises gradients from Python hooks), and the
+    optimizer must keep its state on the GPU and read the learning rate from a tensor (torch's
+    fused AdamW/Adam/SGD, which ``build_optimizer`` picks on a GPU). The detector's step must
+    not depend on Python state that changes from step to step (a counter, a branch on a value
+    read from the device): a replay repeats the kernels of the captured step. The built-in
+    heads' steps do not; a plugin detector whose step does needs ``train.capture: off``.
+    """
+    if isinstance(model, DistributedDataParallel):
+        return "distributed (torchrun) runs are not captured"
+    detector = model
+    if not getattr(detector, "uses_feature_bank", False):
+        return "the step runs the backbone on images (only heads on a feature bank are captured)"
+    base = getattr(optimizer, "base_optimizer", optimizer)
+    fused = (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD)
+    if not isinstance(base, fused) or not all(g.get("fused") for g in base.param_groups):
+        return (
+            f"the optimizer {type(base).__name__} is not a fused adamw, adam or sgd (fused "
+            f"optimizers keep their state on the GPU and read the learning rate from a tensor)"
+        )
+    return None
+
+
+class TrainStep:
+    """``step(data)``: one optimisation step on the batch ``data``; returns the loss at θ.
+
+    The returned loss is a detached 0-d tensor on the device (read it on the host only when the
+    epoch is over). The closure computes ``detector.get_losses(data, model(data))["overall"]``
+    and back-propagates it, so SAM can recompute the loss at the perturbed point.
+
+    Args:
+        model: what runs the forward pass (the detector, or its DistributedDataParallel wrapper).
+        detector: the detector (its ``get_losses`` and backbone).
+        optimizer: any optimizer taking a closure (SAM included).
+        amp_dtype: autocast dtype of ``train.amp``; used only when the backbone is trainable.
+        capture: ``off``, ``cuda_graph`` or ``compile``, as resolved by :func:`capture_mode`.
+    """
+
+    def __init__(self, model, detector, optimizer, amp_dtype, capture: str = "off"):
+        self.model, self.detector, self.optimizer = model, detector, optimizer
+        self.amp_dtype = amp_dtype if detector.backbone.trainable else None
+        self.capture = capture
+        self._eager_steps = 0
+        self._graph: torch.cuda.CUDAGraph | None = None
+        self._key: tuple | None = None
+        self._inputs: dict[str, torch.Tensor] = {}
+        self._loss: torch.Tensor | None = None
+        self._compiled = None
+        base = getattr(optimizer, "base_optimizer", optimizer)
+        self._groups = base.param_groups
+        self._lrs: list[torch.Tensor] = []
+
+    def __call__(self, data: dict) -> torch.Tensor:
+        if self.capture == "cuda_graph":
+            return self._graph_step(data)
+        if self.capture == "compile":
+            return self._compiled_step(data)
+        return self._step(data)
+
+    # -- the step as written ----------------------------------------------------------------
+    def _step(self, data: dict) -> torch.Tensor:
+        def closure() -> torch.Tensor:
+            with torch.autocast(
+                _device_type(data), dtype=self.amp_dtype, enabled=self.amp_dtype is not None
+            ):
+                pred = self.model(data)
+                loss = self.detector.get_losses(data, pred)["overall"]
+            loss.backward()
+            return loss
+
+        with deferred_value_checks():
+            self.optimizer.zero_grad(set_to_none=True)
+            loss = self.optimizer.step(closure)
+        return loss.detach()
+
+    # -- CUDA graph ------------------------------------------------------------------------
+    def _graph_step(self, data: dict) -> torch.Tensor:
+        """The first :data:`WARMUP_STEPS` steps run eagerly on a side stream (CUDA libraries and
+        the optimizer state initialise there, as PyTorch's capture recipe asks; they are real
+        training steps). The next batch is copied into static inputs, the step is captured on
+        it and replayed; later batches of the same shapes are copied in and replayed. A batch of
+        other shapes (the smaller last batch of an epoch) runs eagerly."""
+        key = _batch_key(data)
+        if self._graph is None:
+            if self._eager_steps < WARMUP_STEPS or key is None:
+                self._eager_steps += 1
+                return self._side_stream_step(data)
+            if not self._try_capture(data, key):
+                return self._step(data)
+        elif key != self._key:
+            return self._step(data)
+        for name, static in self._inputs.items():
+            static.copy_(data[name], non_blocking=True)
+        for value, group in zip(self._lrs, self._groups):
+            value.fill_(group["lr"])  # a scheduler may have changed it since the last replay
+        self._graph.replay()
+        return self._loss.clone()
+
+    def _side_stream_step(self, data: dict) -> torch.Tensor:
+        current = torch.cuda.current_stream()
+        side = torch.cuda.Stream()
+        side.wait_stream(current)
+        with torch.cuda.stream(side):
+            loss = self._step(data)
+        current.wait_stream(side)
+        return loss
+
+    def _try_capture(self, data: dict, key: tuple) -> bool:
+        """Capture the step on ``data``; on failure warn and run eagerly from now on. Capturing
+        records kernels without running them, so a failed capture leaves the weights as they
+        were."""
+        self._inputs = {
+            name: value.clone() for name, value in data.items() if torch.is_tensor(value)
+        }
+        static = {name: self._inputs.get(name, value) for name, value in data.items()}
+        device = next(iter(self._inputs.values())).device
+        self._lrs = [torch.tensor(float(g["lr"]), device=device) for g in self._groups]
+        graph = torch.cuda.CUDAGraph()
+        try:
+            with _tensor_lrs(self._groups, self._lrs), torch.cuda.graph(graph):
+                self._loss = self._step(static)
+        except RuntimeError as error:
+            warnings.warn(
+                f"train.capture: the training step could not be captured as a CUDA graph "
+                f"({error}); training continues without capture (set train.capture: off to "
+                f"skip the attempt)",
+                stacklevel=3,
+            )
+            self.capture, self._inputs, self._lrs = "off", {}, []
+            return False
+        self._graph, self._key = graph, key
+        return True
+
+    # -- torch.compile ---------------------------------------------------------------------
+    def _compiled_step(self, data: dict) -> torch.Tensor:
+        """The step through ``torch.compile(mode="reduce-overhead")`` (CUDA graphs of the
+        compiled regions). The learning rates are tensors during the call, so a scheduler's
+        change does not recompile."""
+        if self._compiled is None:
+            self._compiled = torch.compile(self._step, mode="reduce-overhead")
+            device = _device(data)
+            self._lrs = [torch.tensor(float(g["lr"]), device=device) for g in self._groups]
+        for value, group in zip(self._lrs, self._groups):
+            value.fill_(group["lr"])
+        with _tensor_lrs(self._groups, self._lrs):
+            return self._compiled(data).clone()  # the graph's output is reused by the next call
+
+
+@contextlib.contextmanager
+def _tensor_lrs(groups: list[dict[str, Any]], values: list[torch.Tensor]) -> Iterator[None]:
+    """Within: each group's ``lr`` is the matching device tensor (captured kernels read it, so a
+    later ``fill_`` changes the rate of every replay) and ``capturable`` is on; both are put back
+    afterwards, so schedulers, logs and checkpoints keep seeing plain numbers."""
+    saved = [(group["lr"], group.get("capturable")) for group in groups]
+    try:
+        for group, value in zip(groups, values):
+            group["lr"] = value
+            if "capturable" in group:
+                group["capturable"] = True
+        yield
+    finally:
+        for group, (lr, capturable) in zip(groups, saved):
+            group["lr"] = lr
+            if capturable is not None:
+                group["capturable"] = capturable
+
+
+def _batch_key(data: dict) -> tuple | None:
+    """Shapes, dtypes and devices of a batch's tensors; None when it holds anything else than
+    tensors and ``None`` (such a batch is not captured)."""
+    key = []
+    for name, value in data.items():
+        if torch.is_tensor(value):
+            key.append((name, tuple(value.shape), value.dtype, value.device))
+        elif value is not None:
+            return None
+    return tuple(key)
+
+
+def _device(data: dict) -> torch.device:
+    return next(value.device for value in data.values() if torch.is_tensor(value))
+
+
+def _device_type(data: dict) -> str:
+    return _device(data).type
+
+
+class EpochLosses:
+    """The losses of one epoch's steps, kept on the device and read on the host once.
+
+    ``add(loss)`` copies a step's 0-d loss into a device buffer (no host read); ``read()`` at the
+    end of the epoch returns the mean and the index of the first non-finite step (None when all
+    were finite) in one transfer.
+    """
+
+    def __init__(self, steps: int):
+        self.capacity = max(1, steps)
+        self.values: torch.Tensor | None = None
+        self.count = 0
+
+    def add(self, loss: torch.Tensor) -> None:
+        if self.values is None:
+            self.values = torch.empty(self.capacity, dtype=loss.dtype, device=loss.device)
+        elif self.count == len(self.values):  # more steps than announced: grow on the device
+            self.values = torch.cat([self.values, torch.empty_like(self.values)])
+        self.values[self.count].copy_(loss)
+        self.count += 1
+
+    def read(self) -> tuple[float, int | None]:
+        """(mean loss, first non-finite step or None); the epoch's one host read."""
+        if self.values is None:
+            return float("nan"), None
+        values = self.values[: self.count].double().cpu()
+        bad = torch.nonzero(~torch.isfinite(values))
+        first = int(bad[0, 0]) if len(bad) else None
+        return float(values.mean()), first
