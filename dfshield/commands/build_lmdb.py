@@ -55,7 +55,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--seed", type=int, default=0, help="seed of the split (default 0)")
     add("--reencode", metavar="jpeg:Q", help="re-encode all images of both classes as JPEG first")
     add("--workers", type=int, default=1, help="processes decoding and cropping (default 1)")
-    add("--overwrite", action="store_true", help="replace an existing dataset of that name")
+    add(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing dataset of that name (kept until the new one is complete)",
+    )
     add("--no-progress", action="store_true", help="no progress bar")
     add("--strict", action="store_true", help="exit 1 if an input failed, was missing or faceless")
 

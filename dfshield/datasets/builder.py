@@ -38,11 +38,15 @@ block-grid features + logistic regression, 5-fold AUC): untouched 0.997, ``jpeg:
 ``jpeg:75`` 0.74–0.78, ``jpeg:60`` 0.98; re-encoding *after* resizing instead stays at 0.98–0.99.
 No re-encoding removes the shortcut completely (the fakes stay double-compressed): say so in
 reports.
+
+Output: the dataset is written beside its target and swapped in only when complete
+(:mod:`dfshield.datasets.staging`), so ``--overwrite`` never loses the previous dataset to a
+build that fails, writes nothing or is killed; the output folder is checked (writable, not full)
+before any input is read.
 """
 
 from __future__ import annotations
 
-import shutil
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -186,7 +190,6 @@ def build_dataset(
                     )
         if writer.video_count == 0:
             writer.abort()
-            _remove_outputs(writer)
             reasons = []
             if skipped:
                 reasons.append(
@@ -219,12 +222,6 @@ def build_dataset(
         [f"re-encoded every source image as {reencoder}"] if reencoder else []
     )
     return summary
-
-
-def _remove_outputs(writer: DatasetWriter) -> None:
-    shutil.rmtree(writer.lmdb_path, ignore_errors=True)
-    if writer.json_path.exists():
-        writer.json_path.unlink()
 
 
 def build_from_images(
