@@ -25,7 +25,7 @@ by :class:`~dfshield.media.faces.FaceCropper` (Haar by default, MTCNN with
 face are counted and skipped, or kept as centre crops with ``--on-missing center``. Images are
 assumed to be face crops already: centre square, resized to ``--size`` (``--size 0`` stores them
 untouched); ``--detect-faces`` crops them like video frames. Every item is read by
-:func:`dfshield.media.pipeline.read_media`, the reader of ``dfshield predict`` too, so a detector
+:class:`dfshield.media.pipeline.MediaStream`, the reader of ``dfshield predict`` too, so a detector
 is scored on frames made as its training frames were (images turned upright by their EXIF tag).
 
 ``--reencode jpeg:Q`` passes every source image/frame of both classes through the same JPEG
@@ -42,7 +42,8 @@ reports.
 Output: the dataset is written beside its target and swapped in only when complete
 (:mod:`dfshield.datasets.staging`), so ``--overwrite`` never loses the previous dataset to a
 build that fails, writes nothing or is killed; the output folder is checked (writable, not full)
-before any input is read.
+before any input is read. An image or video frame larger than ``--max-pixels`` (50 megapixels)
+is reported as unreadable, refused from its header before it is decoded.
 """
 
 from __future__ import annotations
@@ -65,7 +66,13 @@ from dfshield.datasets.writer import (
     parse_reencode,
 )
 from dfshield.errors import DataError
-from dfshield.media.pipeline import MediaOptions, face_cropper, map_in_workers, read_media
+from dfshield.media.pipeline import (
+    DEFAULT_MAX_PIXELS,
+    MediaOptions,
+    MediaStream,
+    face_cropper,
+    map_in_workers,
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -82,17 +89,22 @@ class ItemResult:
 
 def process_item(item: SourceItem, options: MediaOptions) -> ItemResult:
     """Read one item through the media pipeline (decode, re-encode, sample, crop) and PNG-encode
-    its frames, in the worker so that encoding runs in parallel too. Never raises for bad data:
-    problems are returned in ``errors``."""
-    media = read_media(item.paths, options)
-    result = ItemResult(errors=media.errors)
-    for index, rgb, found in media.frames:
-        result.faces_not_found += found is False
-        if rgb is None:  # no face, on_missing="skip"
+    each frame as it arrives, in the worker so that encoding runs in parallel too: only PNG bytes
+    are kept, never the decoded frames. Never raises for bad data: problems are returned in
+    ``errors``."""
+    media = MediaStream(item.paths, options)
+    result = ItemResult()
+    for frame in media:
+        if frame is None:  # a truncated video, sampled again over the frames that decode
+            result = ItemResult()
+            continue
+        result.faces_not_found += frame.face_found is False
+        if frame.rgb is None:  # no face, on_missing="skip"
             result.skipped += 1
             continue
-        result.center_cropped += found is False
-        result.frames.append((index, encode_png(rgb)))
+        result.center_cropped += frame.face_found is False
+        result.frames.append((frame.index, encode_png(frame.rgb)))
+    result.errors = media.errors
     return result
 
 
@@ -120,6 +132,7 @@ def build_dataset(
     overwrite: bool = False,
     workers: int = 1,
     device: str | None = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
     progress: bool = False,
 ) -> BuildSummary:
     """Build ``<out_dir>/json/<name>.json`` and ``<out_dir>/lmdb/<name>_lmdb`` from ``source``.
@@ -142,6 +155,7 @@ def build_dataset(
         on_missing=on_missing,
         device=device,
         transform=reencoder,
+        max_pixels=max_pixels,
     )  # checks frames, size and the face options before the output is touched
 
     found = discover(source, layout, group_images=group_images, compression=compression)
