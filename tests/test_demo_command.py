@@ -7,17 +7,24 @@ import json
 import pytest
 
 from dfshield.cli import main
+from dfshield.datasets import demo as demo_data
+
+# Half the default DemoFaces (600/60, 200/20, 200/20): the same 10:1 imbalance and enough test
+# fakes for AUC, so the test shows the same learning in half the training steps.
+SMALL_COUNTS = {"train": (300, 30), "val": (100, 10), "test": (100, 10)}
 
 
 @pytest.mark.slow
 @pytest.mark.e2e
 def test_demo_compares_three_detectors_and_they_learn(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # the feature cache goes under ./runs
+    monkeypatch.setattr(demo_data, "DEFAULT_COUNTS", SMALL_COUNTS)  # what the command makes
     assert (
         main(["demo", "--data-dir", str(tmp_path / "data"), "--run-dir", str(tmp_path / "run")])
         == 0
     )
     out = capsys.readouterr().out
+    assert "Dataset DemoFaces: 550 videos" in out  # made by the command, at the small size
     assert "not how well any detector finds real deepfakes" in out
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     rows = results["rows"]
