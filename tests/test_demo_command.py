@@ -32,3 +32,22 @@ def test_demo_compares_three_detectors_and_they_learn(tmp_path, monkeypatch, cap
     for row in rows:
         assert row["auc"] >= 0.8, (row["detector"], row["auc"])
     assert (tmp_path / "run" / "roc.png").is_file()
+
+
+def test_the_demo_trains_on_one_thread_and_restores_the_setting(monkeypatch):
+    """Its tiny models spend more on thread hand-offs than on work (see run_demo)."""
+    import torch
+
+    from dfshield.studies import comparison, demo
+
+    seen = []
+    monkeypatch.setattr(
+        comparison, "run_comparison", lambda *a: seen.append(torch.get_num_threads())
+    )
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        demo.run_demo({}, "unused")
+        assert seen == [1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
