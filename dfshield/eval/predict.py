@@ -15,9 +15,19 @@ Video-mode detectors (``ddln``) get the sampled frames as clips of ``data.clip_s
 ``(1, T, 3, H, W)`` (``frames.select_clips``; an image is a one-frame clip repeated T times): the
 video row holds the video head, the frame rows the frame head.
 
-Each item that cannot be read (corrupt or truncated file, no frame, not an image or video) gets
-a clear message and an ``error`` row; the others are still scored. The exit status is 1 only when
+Each item that cannot be read (corrupt or truncated file, no frame, not an image or video, an
+image or frame over ``--max-pixels``) gets a clear message and an ``error`` row; the others are
+still scored. So does an item the detector scores as NaN (damaged weights); a threshold that is
+not a probability stops the run before anything is scored. The exit status is 1 only when
 nothing could be scored.
+
+Memory stays flat however many frames are sampled: frames are decoded, preprocessed and scored
+in batches as they arrive (:class:`~dfshield.media.pipeline.MediaStream`). Two exceptions hold
+one item's frames at once: video-mode detectors (their clips are chosen over the whole video, so
+its preprocessed frames wait for its end) and ``--workers N`` (a worker returns whole items).
+File names that are
+not UTF-8 appear with ``\\xNN`` escapes (:func:`printable`) in the table, the CSV and the JSON,
+which are written atomically.
 """
 
 from __future__ import annotations
