@@ -57,11 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--reencode", metavar="jpeg:Q", help="re-encode all images of both classes as JPEG first")
     add("--workers", type=int, default=1, help="processes decoding and cropping (default 1)")
     add("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images/frames")
-    add(
-        "--overwrite",
-        action="store_true",
-        help="replace an existing dataset of that name (kept until the new one is complete)",
-    )
+    add("--overwrite", action="store_true", help="replace the existing dataset, once done")
     add("--no-progress", action="store_true", help="no progress bar")
     add("--strict", action="store_true", help="exit 1 if an input failed, was missing or faceless")
 
