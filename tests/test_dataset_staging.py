@@ -128,7 +128,7 @@ def test_build_killed_during_its_swap_is_finished_by_the_next(tmp_path, built, m
 
     monkeypatch.setattr(staging.os, "replace", dies_at_the_lmdb)
     tree = write_tree(tmp_path / "new", size=20, seed=2)
-    with pytest.raises(OSError, match="simulated"):
+    with pytest.raises(DataError, match="failed halfway .*simulated.*finishes the swap"):
         builder.build_from_images(tree, out, "Keep", size=20, overwrite=True)
     assert not (out / "json" / "Keep.json").exists()  # reads as incomplete, never as a mix
     monkeypatch.setattr(staging.os, "replace", replace)

@@ -132,6 +132,12 @@ class Staging:
         self._swapping = True  # from here on an interruption is rolled forward, not discarded
         try:
             self._swap()
+        except OSError as error:
+            raise DataError(
+                f"Swapping the new {self.json_path.stem} into {self.lmdb_path.parent.parent} "
+                f"failed halfway ({error}). The build itself is complete: the next build of that "
+                "name into that folder finishes the swap first."
+            ) from error
         finally:
             self._release()
 
