@@ -8,7 +8,10 @@ A run is configured by layers, merged in this order (**later wins**):
 3. the **detector** file (``configs/detectors/<name>.yaml``): ``detector`` (model and backbone),
    ``loss``, ``optimizer``, ``scheduler``;
 4. command-line overrides ``--set key.sub=value`` (the value is parsed as YAML: ``--set
-   train.epochs=5``, ``--set loss.alpha=0.8``, ``--set data.train_datasets=[A,B]``).
+   train.epochs=5``, ``--set loss.alpha=0.8``, ``--set data.train_datasets=[A,B]``). A number in
+   the path picks one item of a list, counting from 0: ``--set loss.terms.0.alpha=0.8`` changes
+   the first term of a ``composite`` loss and keeps the others (an index past the end is an error
+   naming the list's length).
 
 Mappings merge key by key, except that a registry section (one with a ``name`` key: ``loss``,
 ``optimizer``, ...) whose ``name`` changes is replaced whole, so ``--set loss.name=bce`` does not
@@ -42,6 +45,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import os
+import re
 import sys
 import types
 import typing
@@ -125,6 +129,11 @@ class TrainConfig:
         for key in ("epochs", "batch_size", "eval_every"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"train.{key} must be at least 1, got {getattr(self, key)}")
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
+            raise ConfigError(
+                f"train.device must be auto, cpu, cuda or cuda:N (the N-th GPU, from 0), got "
+                f"{self.device!r}; for a GPU write cuda (or auto: the GPU when there is one)"
+            )
 
 
 def _default_data() -> DataConfig:
@@ -285,8 +294,19 @@ def _add_imports(old: Any, new: Any) -> list | None:
 # -- layers ------------------------------------------------------------------------------------
 
 
+class _Indexed(dict):
+    """Items of a list picked by index in a ``--set`` path (``loss.terms.0.alpha``):
+    ``{index: value}``, applied to the list they land on when the layers are merged, since the
+    list itself is only known then. ``path`` is the list's dotted key, for messages."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        self.path = path
+
+
 def parse_overrides(items: list[str] | None) -> dict:
-    """Turn ``["train.epochs=5", "loss.alpha=0.8"]`` into a nested mapping (values are YAML)."""
+    """Turn ``["train.epochs=5", "loss.terms.0.alpha=0.8"]`` into a nested mapping (values are
+    YAML); a number in the path picks a list item (see the module docstring)."""
     result: dict = {}
     for item in items or []:
         key, sep, raw = item.partition("=")
@@ -296,13 +316,19 @@ def parse_overrides(items: list[str] | None) -> dict:
             value = yaml.safe_load(raw) if raw.strip() else None
         except yaml.YAMLError as error:
             raise ConfigError(f"--set {item!r}: the value is not valid YAML: {error}") from error
-        node = result
+        node: dict = result
         parts = key.strip().split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
+        for depth, part in enumerate(parts):
+            name: Any = int(part) if isinstance(node, _Indexed) else part
+            if depth == len(parts) - 1:
+                node[name] = value
+                break
+            indexed = parts[depth + 1].isdigit()
+            if name not in node:
+                node[name] = _Indexed(".".join(parts[: depth + 1])) if indexed else {}
+            node = node[name]
+            if not isinstance(node, dict) or isinstance(node, _Indexed) != indexed:
                 raise ConfigError(f"--set {item!r} conflicts with another --set of '{part}'")
-        node[parts[-1]] = value
     return result
 
 
@@ -315,6 +341,9 @@ def merge(base: dict, override: dict, by_name: bool = True) -> dict:
     """
     result = copy.deepcopy(base)
     for key, value in override.items():
+        if isinstance(value, _Indexed):
+            result[key] = _patch_list(result.get(key), value, by_name)
+            continue
         if not isinstance(value, dict):
             result[key] = copy.deepcopy(value)
             continue
@@ -328,6 +357,25 @@ def merge(base: dict, override: dict, by_name: bool = True) -> dict:
             old = {}
         result[key] = merge(old, {k: v for k, v in value.items() if k != DELETE_KEY}, by_name)
     return result
+
+
+def _patch_list(old: Any, patch: _Indexed, by_name: bool) -> list:
+    """A copy of the list ``old`` with the items of ``patch`` merged into theirs."""
+    if not isinstance(old, list):
+        what = "not set" if old is None else f"{type(old).__name__}, not a list"
+        raise ConfigError(
+            f"--set {patch.path}.{next(iter(patch))}...: '{patch.path}' is {what} in the layers "
+            f"below, so it has no items to pick; set the whole value, e.g. --set {patch.path}=[...]"
+        )
+    items = copy.deepcopy(old)
+    for index, value in patch.items():
+        if not 0 <= index < len(items):
+            raise ConfigError(
+                f"--set {patch.path}.{index}...: '{patch.path}' has {len(items)} item(s), so an "
+                f"index must be 0 to {len(items) - 1}"
+            )
+        items[index] = merge({"item": items[index]}, {"item": value}, by_name)["item"]
+    return items
 
 
 def _delete(mapping: dict) -> bool:
@@ -591,6 +639,12 @@ def _value(hint: Any, value: Any, source: str, key: str, partial: bool) -> Any:
             raise ConfigError(f"{key} in {source} must be a string, got {value!r}")
         return value
     if origin in (list, tuple) or hint in (list, tuple):
+        if isinstance(value, _Indexed):  # items picked by --set: each checked, merged later
+            fixed = origin is tuple and args and args[-1] is not Ellipsis
+            for i, v in value.items():
+                item_hint = args[i] if fixed and i < len(args) else (args[0] if args else Any)
+                _value(item_hint, v, source, f"{key}[{i}]", partial)
+            return value
         if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
             raise ConfigError(f"{key} in {source} must be a list, got {value!r}")
         if origin is tuple and args and args[-1] is not Ellipsis:

@@ -266,7 +266,7 @@ def test_sample_frame_indices_are_even():
 def test_read_frames_and_broken_videos(tmp_path):
     frames = noise_frames(20)
     path = write_video(tmp_path / "ok.avi", frames)
-    got = video.read_frames(path, [0, 19, 5])
+    got = list(video.iter_frames(path, [0, 19, 5]))
     assert [i for i, _ in got] == [0, 5, 19] and got[0][1].shape == (64, 96, 3)
     sampled, n_total = video.sample_frames(path, 4)
     assert n_total == 20 and [i for i, _ in sampled] == [0, 6, 12, 19]
@@ -281,7 +281,7 @@ def test_read_frames_and_broken_videos(tmp_path):
     with pytest.raises(DataError, match="junk.mp4"):
         video.sample_frames(tmp_path / "junk.mp4", 4)
     with pytest.raises(DataError, match="not found"):
-        video.read_frames(tmp_path / "missing.mp4", [0])
+        list(video.iter_frames(tmp_path / "missing.mp4", [0]))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -326,7 +326,7 @@ def test_haar_finds_the_face_in_a_real_frame():
     clip = shared_videos() / "ffpp/original_sequences/youtube/c23/videos/004.mp4"
     if not clip.is_file():
         pytest.skip(f"{clip} absent")
-    ((_, rgb),) = video.read_frames(clip, [0])
+    ((_, rgb),) = list(video.iter_frames(clip, [0]))
     cropper = FaceCropper()
     crop, found = cropper.crop(rgb)
     assert found and crop.shape == (256, 256, 3)

@@ -83,6 +83,41 @@ def test_overrides_parse_yaml_values():
         parse_overrides(["novalue"])
 
 
+def test_set_picks_one_term_of_a_composite_loss_by_index():
+    shipped = load_run_config(detector="spcup").loss["terms"]
+    cfg = load_run_config(
+        detector="spcup",
+        overrides=["loss.terms.0.alpha=0.8", "loss.terms.0.base.zeta.fake=1.5"],
+    )
+    first, second = cfg.loss["terms"]
+    assert first["alpha"] == 0.8 and first["base"]["zeta"] == {"fake": 1.5, "real": 0.8}
+    assert {k: v for k, v in first.items() if k not in ("alpha", "base")} == {
+        k: v for k, v in shipped[0].items() if k not in ("alpha", "base")
+    }
+    assert second == shipped[1]  # the other term is kept
+    replaced = load_run_config(detector="spcup", overrides=["loss.terms.1={name: auc_wmw}"])
+    assert replaced.loss["terms"][1] == {"name": "auc_wmw"}  # a new name replaces the item
+
+    with pytest.raises(
+        ConfigError, match=r"'loss.terms' has 2 item\(s\), so an index must be 0 to 1"
+    ):
+        load_run_config(detector="spcup", overrides=["loss.terms.2.alpha=0.8"])
+    with pytest.raises(ConfigError, match=r"loss.terms\[0\].*alpah.*Did you mean 'alpha'"):
+        load_run_config(detector="spcup", overrides=["loss.terms.0.alpah=0.8"])
+    with pytest.raises(ConfigError, match="'loss.weights' is not set .*--set loss.weights="):
+        load_run_config(detector="spcup", overrides=["loss.weights.0=1"])
+    with pytest.raises(ConfigError, match="conflicts with another --set"):
+        parse_overrides(["loss.terms.0.alpha=1", "loss.terms.name=bce"])
+
+
+def test_bad_device_is_an_error_naming_the_valid_values():
+    for good in ("auto", "cpu", "cuda", "cuda:1"):
+        assert TrainConfig(device=good).device == good
+    for bad in ("gpu", "cuda:x", "CPU", "cuda:-1"):
+        with pytest.raises(ConfigError, match=r"train.device must be auto, cpu, cuda or cuda:N"):
+            build_config([("--set", parse_overrides([f"train.device={bad}"]))])
+
+
 def test_yaml_is_loaded_safely(tmp_path):
     evil = write(tmp_path / "protocol.yaml", "train: !!python/object/apply:os.system ['echo hi']\n")
     with pytest.raises(ConfigError, match="not valid YAML"):

@@ -141,6 +141,12 @@ def test_wrong_top_level_key(tmp_path):
         read_split(tmp_path, "Celeb-DF-v3", "train")
 
 
+def test_json_that_is_not_utf8_names_the_file_and_the_fix(tmp_path):
+    (tmp_path / "Latin.json").write_bytes('{"Latin": {"caf\u00e9": {}}}'.encode("latin-1"))
+    with pytest.raises(DataError, match=r"Latin\.json' is not UTF-8 text.*iconv"):
+        read_split(tmp_path, "Latin", "train")
+
+
 def test_ff_family_shares_one_lmdb():
     assert set(FF_FAMILY) == {
         "FaceForensics++",

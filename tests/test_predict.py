@@ -513,3 +513,99 @@ def test_workers_give_the_rows_of_the_main_process(trained, tmp_path):
         assert run_predict(*argv, "--frames", "3", "--workers", workers, "--out", str(out)) == 0
         rows.append(read_rows(out))
     assert len(rows[0]) == 3 + 3 + 1 and rows[0] == rows[1]
+
+
+# -- trust: names, NaN, memory ---------------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_undecodable_file_name_is_escaped_and_the_rows_file_replaced_whole(trained, tmp_path):
+    import os
+
+    folder = tmp_path / "media"
+    write_png(folder / "ok.png", toy_image(np.random.default_rng(0), fake=False))
+    raw = os.fsencode(folder) + b"/caf\xe9.png"  # Latin-1 bytes: not UTF-8
+    with open(raw, "wb") as handle:
+        handle.write((folder / "ok.png").read_bytes())
+    out = tmp_path / "rows.csv"
+    out.write_text("previous contents\n")
+    assert (
+        run_predict(str(folder), "--checkpoint", str(trained["checkpoint"]), "--out", str(out)) == 0
+    )
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert [Path(row["path"]).name for row in rows] == ["caf\\xe9.png", "ok.png"]
+    assert all(row["status"] == "ok" for row in rows)
+
+    def fails(value):
+        raise OSError("disk full")
+
+    from dfshield.eval import predict as library
+
+    before = out.read_bytes()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(library, "_csv_cell", fails)
+        with pytest.raises(OSError, match="disk full"):
+            library.write_rows(out, rows, {})
+    assert out.read_bytes() == before  # a failed write leaves the previous file whole
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_nan_weights_or_threshold_never_give_a_decision(trained, tmp_path, capsys):
+    payload = load_checkpoint(trained["checkpoint"])
+    image = write_png(tmp_path / "a.png", toy_image(np.random.default_rng(0), fake=True))
+    nan_weights = tmp_path / "damaged.pt"
+    model = {key: torch.full_like(value, math.nan) for key, value in payload["model"].items()}
+    save_checkpoint(nan_weights, {**payload, "model": model})
+    out = tmp_path / "rows.json"
+    assert run_predict(str(image), "--checkpoint", str(nan_weights), "--out", str(out)) == 1
+    (row,) = read_rows(out)
+    assert row["status"] == "error" and row["decision"] is None and "NaN" in row["message"]
+    captured = capsys.readouterr()
+    table = captured.out.splitlines()[1:]  # below the threshold line
+    assert not [line for line in table if " real" in line or " fake" in line or " nan" in line]
+    assert "non-finite score (NaN)" in captured.err and "nothing could be scored" in captured.err
+
+    nan_threshold = tmp_path / "damaged-threshold.pt"
+    save_checkpoint(
+        nan_threshold, {**payload, "threshold": {**payload["threshold"], "value": math.nan}}
+    )
+    with pytest.raises(
+        CheckpointError, match="threshold .* is nan .*not a probability.*--threshold"
+    ):
+        run_predict(str(image), "--checkpoint", str(nan_threshold))
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_a_long_video_is_scored_while_it_is_decoded(trained, tmp_path, monkeypatch):
+    """Frames are scored in batches as they are decoded: at most a batch of frames waits."""
+    video = write_video(tmp_path / "long.avi", frames=48)
+    decoded, waiting = [0], []
+
+    capture = cv2.VideoCapture
+
+    class CountingCapture:  # a wrapper: a Python subclass of the OpenCV type can crash in GC
+        def __init__(self, *args):
+            self.capture = capture(*args)
+
+        def retrieve(self, *args):
+            decoded[0] += 1
+            return self.capture.retrieve(*args)
+
+        def __getattr__(self, name):
+            return getattr(self.capture, name)
+
+    score_tensors = Scorer.score_tensors
+
+    def counting_score(self, images=None, features=None):
+        waiting.append(decoded[0] - sum(waiting_scored))
+        waiting_scored.append(len(images))
+        return score_tensors(self, images, features)
+
+    waiting_scored: list[int] = []
+    monkeypatch.setattr(cv2, "VideoCapture", CountingCapture)
+    monkeypatch.setattr(Scorer, "score_tensors", counting_score)
+    argv = ["--frames", "48", "--batch-size", "8", "--face-crop", "never"]
+    assert run_predict(str(video), "--checkpoint", str(trained["checkpoint"]), *argv) == 0
+    assert decoded[0] == 48 and sum(waiting_scored) == 48
+    assert max(waiting) <= 8, waiting  # the old reader decoded all 48 before scoring any

@@ -9,11 +9,12 @@ from dfshield.datasets.sources import GROUP_IMAGES, LAYOUTS
 from dfshield.datasets.writer import DEFAULT_FRACTIONS, check_fractions
 from dfshield.errors import ConfigError
 from dfshield.media.faces import DETECTORS, ON_MISSING
+from dfshield.media.pipeline import DEFAULT_MAX_PIXELS
 
 # the options passed to build_dataset under their own name
 OPTIONS = (
     "layout frames detector scale size on_missing detect_faces group_images compression reencode "
-    "seed overwrite workers device"
+    "seed overwrite workers device max_pixels"
 ).split()
 
 
@@ -55,7 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--seed", type=int, default=0, help="seed of the split (default 0)")
     add("--reencode", metavar="jpeg:Q", help="re-encode all images of both classes as JPEG first")
     add("--workers", type=int, default=1, help="processes decoding and cropping (default 1)")
-    add("--overwrite", action="store_true", help="replace an existing dataset of that name")
+    add("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images/frames")
+    add("--overwrite", action="store_true", help="replace the existing dataset, once done")
     add("--no-progress", action="store_true", help="no progress bar")
     add("--strict", action="store_true", help="exit 1 if an input failed, was missing or faceless")
 

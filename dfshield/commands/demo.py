@@ -26,8 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from dfshield.datasets.demo import make_demo_dataset
     from dfshield.eval.report import format_table
-    from dfshield.studies.comparison import run_comparison
-    from dfshield.studies.demo import demo_configs, has_demo_data
+    from dfshield.studies.demo import demo_configs, has_demo_data, run_demo
 
     data_dir = Path(args.data_dir)
     if not has_demo_data(data_dir):
@@ -36,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     configs = demo_configs(data_dir, args.detectors, args.overrides)
     output_dir = next(iter(configs.values())).train.output_dir
     run_dir = Path(args.run_dir) if args.run_dir else timestamped_dir(output_dir, "demo")
-    rows = run_comparison(configs, run_dir)
+    rows = run_demo(configs, run_dir)
     print(format_table(rows))
     print(f"\nrun folder: {run_dir} (results.md, roc.png, checkpoints and logs per detector)")
     print(

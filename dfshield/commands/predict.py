@@ -10,6 +10,7 @@ from pathlib import Path
 from dfshield.commands.test import add_detector_config_argument
 from dfshield.eval.predict import (
     AGGREGATES,
+    DEFAULT_MAX_PIXELS,
     FACE_CROP,
     PredictOptions,
     check_rows_path,
@@ -23,6 +24,7 @@ from dfshield.eval.predict import (
 
 # the options of dfshield.eval.predict.PredictOptions, under their own name
 OPTIONS = "frames aggregate face_crop on_missing face_detector scale size batch_size workers"
+OPTIONS += " max_pixels"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,6 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--batch-size", type=int, default=32, help="frames (clips) per forward pass (32)")
     add("--device", default="auto", help="auto (GPU when present), cpu, cuda, cuda:N")
     add("--workers", type=int, default=0, help="processes decoding media (default 0: this one)")
+    add("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images/frames")
     add("--show-frames", action="store_true", help="list every frame on the terminal too")
     add("--no-progress", action="store_true", help="no progress bar")
 

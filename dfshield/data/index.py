@@ -177,6 +177,11 @@ def _load_json_cached(path: str, mtime_ns: int, size: int) -> Any:
             return json.load(handle)
     except json.JSONDecodeError as error:
         raise DataError(f"dataset JSON {path!r} is not valid JSON: {error}") from error
+    except UnicodeDecodeError as error:
+        raise DataError(
+            f"dataset JSON {path!r} is not UTF-8 text (byte {error.start}: {error.reason}); JSON "
+            "must be UTF-8. Convert it, e.g. iconv -f latin1 -t utf-8 in.json > out.json"
+        ) from error
 
 
 def load_dataset_info(json_dir: str | os.PathLike, dataset: str) -> dict:

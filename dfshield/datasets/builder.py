@@ -28,7 +28,7 @@ by :class:`~dfshield.media.faces.FaceCropper` (Haar by default, MTCNN with
 face are counted and skipped, or kept as centre crops with ``--on-missing center``. Images are
 assumed to be face crops already: centre square, resized to ``--size`` (``--size 0`` stores them
 untouched); ``--detect-faces`` crops them like video frames. Every item is read by
-:func:`dfshield.media.pipeline.read_media`, the reader of ``dfshield predict`` too, so a detector
+:class:`dfshield.media.pipeline.MediaStream`, the reader of ``dfshield predict`` too, so a detector
 is scored on frames made as its training frames were (images turned upright by their EXIF tag).
 
 ``--reencode jpeg:Q`` passes every source image/frame of both classes through the same JPEG
@@ -41,11 +41,16 @@ block-grid features + logistic regression, 5-fold AUC): untouched 0.997, ``jpeg:
 ``jpeg:75`` 0.74–0.78, ``jpeg:60`` 0.98; re-encoding *after* resizing instead stays at 0.98–0.99.
 No re-encoding removes the shortcut completely (the fakes stay double-compressed): say so in
 reports.
+
+Output: the dataset is written beside its target and swapped in only when complete
+(:mod:`dfshield.datasets.staging`), so ``--overwrite`` never loses the previous dataset to a
+build that fails, writes nothing or is killed; the output folder is checked (writable, not full)
+before any input is read. An image or video frame larger than ``--max-pixels`` (50 megapixels)
+is reported as unreadable, refused from its header before it is decoded.
 """
 
 from __future__ import annotations
 
-import shutil
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -64,7 +69,13 @@ from dfshield.datasets.writer import (
     parse_reencode,
 )
 from dfshield.errors import DataError
-from dfshield.media.pipeline import MediaOptions, face_cropper, map_in_workers, read_media
+from dfshield.media.pipeline import (
+    DEFAULT_MAX_PIXELS,
+    MediaOptions,
+    MediaStream,
+    face_cropper,
+    map_in_workers,
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -81,17 +92,22 @@ class ItemResult:
 
 def process_item(item: SourceItem, options: MediaOptions) -> ItemResult:
     """Read one item through the media pipeline (decode, re-encode, sample, crop) and PNG-encode
-    its frames, in the worker so that encoding runs in parallel too. Never raises for bad data:
-    problems are returned in ``errors``."""
-    media = read_media(item.paths, options)
-    result = ItemResult(errors=media.errors)
-    for index, rgb, found in media.frames:
-        result.faces_not_found += found is False
-        if rgb is None:  # no face, on_missing="skip"
+    each frame as it arrives, in the worker so that encoding runs in parallel too: only PNG bytes
+    are kept, never the decoded frames. Never raises for bad data: problems are returned in
+    ``errors``."""
+    media = MediaStream(item.paths, options)
+    result = ItemResult()
+    for frame in media:
+        if frame is None:  # a truncated video, sampled again over the frames that decode
+            result = ItemResult()
+            continue
+        result.faces_not_found += frame.face_found is False
+        if frame.rgb is None:  # no face, on_missing="skip"
             result.skipped += 1
             continue
-        result.center_cropped += found is False
-        result.frames.append((index, encode_png(rgb)))
+        result.center_cropped += frame.face_found is False
+        result.frames.append((frame.index, encode_png(frame.rgb)))
+    result.errors = media.errors
     return result
 
 
@@ -119,6 +135,7 @@ def build_dataset(
     overwrite: bool = False,
     workers: int = 1,
     device: str | None = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
     progress: bool = False,
 ) -> BuildSummary:
     """Build ``<out_dir>/json/<name>.json`` and ``<out_dir>/lmdb/<name>_lmdb`` from ``source``.
@@ -141,6 +158,7 @@ def build_dataset(
         on_missing=on_missing,
         device=device,
         transform=reencoder,
+        max_pixels=max_pixels,
     )  # checks frames, size and the face options before the output is touched
 
     found = discover(source, layout, group_images=group_images, compression=compression)
@@ -189,7 +207,6 @@ def build_dataset(
                     )
         if writer.video_count == 0:
             writer.abort()
-            _remove_outputs(writer)
             reasons = []
             if skipped:
                 reasons.append(
@@ -222,12 +239,6 @@ def build_dataset(
         [f"re-encoded every source image as {reencoder}"] if reencoder else []
     )
     return summary
-
-
-def _remove_outputs(writer: DatasetWriter) -> None:
-    shutil.rmtree(writer.lmdb_path, ignore_errors=True)
-    if writer.json_path.exists():
-        writer.json_path.unlink()
 
 
 def build_from_images(

@@ -36,7 +36,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import shutil
 import time
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -50,6 +49,7 @@ import yaml
 
 from dfshield._suggest import did_you_mean
 from dfshield.data.index import own_label_dict
+from dfshield.datasets.staging import Staging
 from dfshield.errors import ConfigError, DataError
 from dfshield.fileio import write_text_atomic
 
@@ -536,11 +536,14 @@ class DatasetWriter:
             writer.add_video("clip02", "fake", frames)
         summary = writer.summary          # filled by close()
 
-    Frames are written as they come (one LMDB transaction per video); the LMDB map grows (doubling)
-    whenever it is full. Splits are given per video (``split=``) or, for videos without one,
-    assigned at :meth:`close` by :func:`split_videos` (stratified, seeded, ``group``-aware). An
-    existing dataset of the same name is an error unless ``overwrite=True``. Leaving the ``with``
-    block by an exception closes the LMDB without writing the JSON.
+    Frames are written as they come (one LMDB transaction per video) into a staging LMDB beside
+    the target; the LMDB map grows (doubling) whenever it is full. Splits are given per video
+    (``split=``) or, for videos without one, assigned at :meth:`close` by :func:`split_videos`
+    (stratified, seeded, ``group``-aware), which writes the JSON and swaps the new dataset in
+    (:mod:`dfshield.datasets.staging`: a previous dataset stays until then, and a build of the
+    same name into the same folder is locked out meanwhile). An existing dataset of the same name
+    is an error unless ``overwrite=True``. Leaving the ``with`` block by an exception discards
+    the build.
     """
 
     def __init__(
@@ -550,21 +553,20 @@ class DatasetWriter:
         self.out_dir = Path(out_dir)
         self.json_path = self.out_dir / "json" / f"{self.name}.json"
         self.lmdb_path = self.out_dir / "lmdb" / f"{self.name}_lmdb"
-        existing = [p for p in (self.json_path, self.lmdb_path) if p.exists()]
-        if existing and not overwrite:
-            raise DataError(
-                f"Dataset {self.name} already exists in {self.out_dir} "
-                f"({', '.join(map(str, existing))}). Pass overwrite=True (--overwrite) to replace "
-                "it, or choose another output folder or name."
-            )
-        for p in existing:
-            shutil.rmtree(p) if p.is_dir() else p.unlink()
-        self.lmdb_path.mkdir(parents=True, exist_ok=True)
-        self.json_path.parent.mkdir(parents=True, exist_ok=True)
+        self._staging = Staging(self.json_path, self.lmdb_path)
+        self._staging.begin(overwrite)  # folders, lock, leftovers, the existing dataset
         self._map_size = int(map_size)
-        self._env: lmdb.Environment | None = lmdb.open(
-            str(self.lmdb_path), map_size=self._map_size, subdir=True, metasync=False, sync=False
-        )
+        try:
+            self._env: lmdb.Environment | None = lmdb.open(
+                str(self._staging.staged_lmdb),
+                map_size=self._map_size,
+                subdir=True,
+                metasync=False,
+                sync=False,
+            )
+        except lmdb.Error as error:
+            self._staging.discard()
+            raise self._write_error(error) from error
         self._videos: dict[tuple[str, str], _VideoRecord] = {}
         self._frames = {lab: 0 for lab in LABELS}
         self.bytes_written = 0
@@ -647,6 +649,8 @@ class DatasetWriter:
             except lmdb.MapFullError:
                 self._map_size = max(self._map_size * 2, self._map_size + 4 * size)
                 self._env.set_mapsize(self._map_size)
+            except (lmdb.Error, OSError) as error:
+                raise self._write_error(error) from error
         self.bytes_written += size
 
     # -- finishing -------------------------------------------------------------------------------
@@ -671,8 +675,8 @@ class DatasetWriter:
         return assigned  # type: ignore[return-value]
 
     def close(self, fractions: Sequence[float] = DEFAULT_FRACTIONS, seed: int = 0) -> BuildSummary:
-        """Assign splits, write the JSON, close the LMDB; returns (and keeps) the
-        :class:`BuildSummary`."""
+        """Assign splits, close the LMDB, write the JSON and swap the new dataset in; returns (and
+        keeps) the :class:`BuildSummary`."""
         if self.summary is not None:
             return self.summary
         if self._env is None:
@@ -695,20 +699,33 @@ class DatasetWriter:
             index[group][split][video] = {"label": group, "frames": list(record.keys)}
             summary.videos[split][lab] += 1
             summary.frames[split][lab] += len(record.keys)
-        tmp = self.json_path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps({self.name: index}, indent=1), encoding="utf-8")
-        tmp.replace(self.json_path)
+        try:
+            self._env.sync(True)
+            self._env.close()
+            self._env = None
+            # the staged JSON marks the build complete; the commit swaps both in
+            write_text_atomic(self._staging.staged_json, json.dumps({self.name: index}, indent=1))
+        except (lmdb.Error, OSError) as error:
+            self.abort()
+            raise self._write_error(error) from error
+        self._staging.commit()
         summary.deepfakebench_yaml = str(write_deepfakebench_yaml(self.out_dir, self.name))
-        self._env.sync(True)
-        self._env.close()
-        self._env = None
         summary.bytes_written = self.bytes_written
         summary.seconds = time.perf_counter() - self._start
         self.summary = summary
         return summary
 
     def abort(self) -> None:
-        """Close the LMDB without writing the JSON (the partial LMDB stays for inspection)."""
+        """Stop without writing anything: the staged LMDB is deleted and a previous dataset of
+        that name stays as it was."""
         if self._env is not None:
             self._env.close()
             self._env = None
+        self._staging.discard()
+
+    def _write_error(self, error: Exception) -> DataError:
+        return DataError(
+            f"Writing dataset {self.name} into {self.out_dir} failed: {error}. The disk may be "
+            "full or the folder not writable: free space or choose another output folder (a "
+            "previous dataset of that name is untouched)."
+        )

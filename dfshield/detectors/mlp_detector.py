@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import torch
 
+from dfshield import validation
 from dfshield.detectors.base import BaseDetector
 from dfshield.detectors.heads import ACTIVATIONS, mlp_head
 from dfshield.detectors.latent_augment import check_beta, latent_augment, latent_mix
-from dfshield.errors import ConfigError
 from dfshield.registry import DETECTOR
+
+_OWNER = "detector"  # the config section: messages read "detector: 'hidden' must be ..."
 
 
 @DETECTOR.register_module(module_name="mlp")
@@ -47,17 +49,16 @@ class MLPDetector(BaseDetector):
         activation: str | None = None,
         latent_beta: float | str | None = "random",
     ):
-        super().__init__(backbone)
-        activation = activation or self.default_activation
-        if activation not in ACTIVATIONS:
-            raise ConfigError(
-                f"detector.activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}"
-            )
-        if not 0 <= dropout < 1:
-            raise ConfigError(f"detector.dropout must be in [0, 1), got {dropout}")
-        if layers < 0:
-            raise ConfigError(f"detector.layers must be >= 0, got {layers}")
+        # checked before the backbone is built: a bad value fails before any weights load
+        activation = validation.choice(
+            _OWNER, "activation", activation or self.default_activation, sorted(ACTIVATIONS)
+        )
+        dropout = validation.number(_OWNER, "dropout", dropout, low=0.0, high=1.0, high_open=True)
+        layers = validation.integer(_OWNER, "layers", layers, low=0)
+        if hidden is not None:
+            hidden = validation.integer(_OWNER, "hidden", hidden, low=1)
         check_beta(latent_beta)
+        super().__init__(backbone)
         self.latent_beta = latent_beta
         self.feature_copies = 1 if latent_beta is None else 2
         in_dim = self.backbone.feature_dim

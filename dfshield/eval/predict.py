@@ -15,9 +15,19 @@ Video-mode detectors (``ddln``) get the sampled frames as clips of ``data.clip_s
 ``(1, T, 3, H, W)`` (``frames.select_clips``; an image is a one-frame clip repeated T times): the
 video row holds the video head, the frame rows the frame head.
 
-Each item that cannot be read (corrupt or truncated file, no frame, not an image or video) gets
-a clear message and an ``error`` row; the others are still scored. The exit status is 1 only when
+Each item that cannot be read (corrupt or truncated file, no frame, not an image or video, an
+image or frame over ``--max-pixels``) gets a clear message and an ``error`` row; the others are
+still scored. So does an item the detector scores as NaN (damaged weights); a threshold that is
+not a probability stops the run before anything is scored. The exit status is 1 only when
 nothing could be scored.
+
+Memory stays flat however many frames are sampled: frames are decoded, preprocessed and scored
+in batches as they arrive (:class:`~dfshield.media.pipeline.MediaStream`). Two exceptions hold
+one item's frames at once: video-mode detectors (their clips are chosen over the whole video, so
+its preprocessed frames wait for its end) and ``--workers N`` (a worker returns whole items).
+File names that are
+not UTF-8 appear with ``\\xNN`` escapes (:func:`printable`) in the table, the CSV and the JSON,
+which are written atomically.
 """
 
 from __future__ import annotations
@@ -33,14 +43,17 @@ from typing import Any
 
 import numpy as np
 
-from dfshield.errors import ConfigError
+from dfshield.errors import CheckpointError, ConfigError
 from dfshield.eval.report import text_table
 from dfshield.fileio import atomic_write, write_json_atomic
 from dfshield.media.pipeline import (
+    DEFAULT_MAX_PIXELS,
     IMAGE_EXTENSIONS,
     Frame,
     MediaFrames,
     MediaOptions,
+    MediaStream,
+    face_cropper,
     map_in_workers,
     media_kind,
     read_media,
@@ -60,6 +73,11 @@ COLUMNS = (
     "message",
 )
 AGGREGATES = ("mean", "max", "median")
+#: The message of a row the detector scored as NaN.
+NON_FINITE = (
+    "the detector gave a non-finite score (NaN): the checkpoint's weights are probably damaged; "
+    "retrain, or use another checkpoint"
+)
 FACE_CROP = ("auto", "always", "never")
 ROW_FORMATS = (".csv", ".json")
 # --face-crop -> (image framing, video framing) of the media pipeline
@@ -79,6 +97,7 @@ class PredictOptions:
     size: int = 256
     batch_size: int = 32
     workers: int = 0
+    max_pixels: int | None = DEFAULT_MAX_PIXELS
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -101,6 +120,7 @@ class PredictOptions:
             size=self.size,
             on_missing=self.on_missing,
             device=device,
+            max_pixels=self.max_pixels,
         )
 
 
@@ -176,20 +196,34 @@ def predict_media(
     """Score every image and video found in ``inputs`` with ``scorer`` (an
     :class:`~dfshield.eval.inference.Scorer`): rows of :data:`COLUMNS` in input order, one per
     image, video and sampled video frame, and an ``error`` row per input that cannot be scored.
-    ``warn`` gets one message per problem (default: printed to stderr above the progress bar)."""
+    ``warn`` gets one message per problem (default: printed to stderr above the progress bar).
+
+    In this process (``workers`` 0) every file is streamed: its frames are decoded, framed,
+    preprocessed and scored in batches as they arrive, so memory does not grow with
+    ``frames``. Worker processes return whole items (each holds its sampled frames once).
+    Raises :class:`~dfshield.errors.CheckpointError` for a threshold that is not a probability;
+    a frame the detector scores as NaN (damaged weights) makes its item an ``error`` row.
+    """
     from tqdm.auto import tqdm
 
     from dfshield.engine.progress import progress_bar
 
     if warn is None:
         warn = partial(tqdm.write, file=sys.stderr)
+    check_threshold(scorer.threshold, scorer.checkpoint)
     items = discover([str(path) for path in inputs])
     device = str(scorer.device) if options.face_detector == "mtcnn" else None
-    read = partial(read_media, options=options.media_options(device))
-    predictor = Predictor(scorer, options.batch_size, options.aggregate)
+    media_options = options.media_options(device)
     readable = [item for item in items if item.kind != "error"]
+    if _needs_faces(readable, media_options):
+        face_cropper(media_options).load()  # a missing face detector fails before any work
+    predictor = Predictor(scorer, options.batch_size, options.aggregate)
     bar = progress_bar(total=len(readable), enabled=progress, desc="predicting", unit="file")
-    loaded = map_in_workers(read, [item.path for item in readable], options.workers)
+    if options.workers > 0:
+        read = partial(read_media, options=media_options)
+        loaded = map_in_workers(read, [item.path for item in readable], options.workers)
+    else:
+        loaded = (MediaStream(item.path, media_options) for item in readable)
     try:
         for item in items:  # keep the input order, errors included
             media = MediaFrames(item.kind) if item.kind == "error" else next(loaded)
@@ -201,7 +235,37 @@ def predict_media(
         loaded.close()
     predictor.flush()
     bar.close()
+    failed = sum(row["message"] == NON_FINITE for row in predictor.rows if row["kind"] != "frame")
+    if failed:
+        warn(f"error: {failed} item(s) not scored: {NON_FINITE}")
     return predictor.rows
+
+
+def check_threshold(threshold, checkpoint) -> None:
+    """A decision threshold that is not a probability (NaN from a damaged checkpoint) would
+    call every item real: refuse it before anything is scored."""
+    if math.isfinite(threshold.value) and 0.0 <= threshold.value <= 1.0:
+        return
+    raise CheckpointError(
+        f"the decision threshold of {printable(str(checkpoint))} is {threshold.value} (rule "
+        f"'{threshold.rule}', {threshold.chosen_on}), not a probability: the stored threshold is "
+        "damaged. Pass --threshold with a probability such as 0.5, or retrain."
+    )
+
+
+def _needs_faces(items: list[MediaItem], options: MediaOptions) -> bool:
+    return any(
+        (options.video_framing if item.kind == "video" else options.image_framing) == "face"
+        for item in items
+    )
+
+
+def printable(text: str) -> str:
+    """``text`` that any output can hold: the bytes of a file name that are not UTF-8 (POSIX
+    allows any bytes; Python keeps them as lone surrogates) become ``\\xNN`` escapes, Python's
+    ``backslashreplace``. So a CSV, a JSON or a terminal shows the name instead of failing on it;
+    every other character is kept."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _logit(prob: float) -> float:
@@ -213,104 +277,132 @@ def _aggregate(probs: list[float], how: str) -> float:
     return float({"mean": np.mean, "max": np.max, "median": np.median}[how](np.asarray(probs)))
 
 
+class _Item:
+    """One image or video while its frames arrive, are queued and are scored."""
+
+    def __init__(self, path: str, kind: str):
+        self.path, self.kind = path, kind
+        self.head = _row(path, kind)
+        self.frames: list[dict] = []  # video: a row per sampled frame, in order
+        self.scored: list[dict | None] = []  # rows of the frames that get a score (None: image)
+        self.faces: list[bool | None] = []  # face found, per sampled frame
+        self.tensors: list[Any] = []  # video mode: preprocessed frames until the item ends
+        self.parts: list[dict] = []  # queued frames (clips) with their scores once run
+        self.open, self.done = True, False
+
+
 class Predictor:
-    """Collects frames and clips into batches, scores them, and makes the output rows."""
+    """Queues frames (clips) as they arrive, scores them in batches, and makes the output rows."""
 
     def __init__(self, scorer, batch_size: int, aggregate: str):
         self.scorer, self.batch_size, self.aggregate = scorer, max(1, batch_size), aggregate
-        self.pending: list[tuple[Any, dict]] = []  # (tensor, bookkeeping)
+        self.pending: list[tuple[Any, dict]] = []  # (tensor, part)
         self.rows: list[dict] = []  # in input order; scores filled in when their batch runs
 
-    def add(self, item: MediaItem, media: MediaFrames) -> list[str]:
-        """Queue one item as read by the media pipeline; returns the messages to print
-        (``error: ...``, ``warning: ...``)."""
-        path = str(item.path)
-        if item.kind == "error" or media.errors:
-            message = item.message or media.errors[0][1]
-            kind = "other" if item.kind == "error" else item.kind
-            self.rows.append(_row(path, kind, status="error", message=message))
+    def add(self, item: MediaItem, media: MediaStream | MediaFrames) -> list[str]:
+        """Read one item from the media pipeline, queueing each frame as it arrives; returns the
+        messages to print (``error: ...``, ``warning: ...``)."""
+        path = printable(str(item.path))
+        if item.kind == "error":
+            self.rows.append(_row(path, "other", status="error", message=item.message))
+            return [f"error: {path}: {item.message}"]
+        entry = _Item(path, item.kind)
+        for frame in media:
+            if frame is None:  # a truncated video is sampled again: forget what came so far
+                self._drop(entry)
+                entry = _Item(path, item.kind)
+            else:
+                self._take(entry, frame)
+        entry.open = False
+        if media.errors:
+            self._drop(entry)
+            message = printable(media.errors[0][1])
+            self.rows.append(_row(path, item.kind, status="error", message=message))
             return [f"error: {path}: {message}"]
-        frames = media.frames
-        missing = [frame for frame in frames if frame.face_found is False]
-        usable = [frame for frame in frames if frame.rgb is not None]
-        if not usable:
-            return self._add_faceless(item, frames)
-        warnings = []
-        if missing:
-            action = "skipped" if len(usable) < len(frames) else "scored on the centre square"
-            what = "the image" if item.kind == "image" else f"{len(missing)}/{len(frames)} frame(s)"
-            warnings.append(f"warning: {path}: no face found in {what}; {action}")
-        if media.note:
-            warnings.append(f"warning: {path}: {media.note}")
-        counted = f"no face in {len(missing)}/{len(frames)} frame(s)" if missing else ""
-        note = "; ".join(filter(None, [media.note, counted]))
-        if item.kind == "image":
-            head = _row(path, "image", n_frames=1, face_found=frames[0].face_found, message=note)
-            self.rows.append(head)
-            self._queue([usable[0].rgb], head, [])
-            return warnings
-        frame_rows = []
-        for frame in frames:
-            row = _row(path, "frame", frame_index=frame.index, face_found=frame.face_found)
+        if not entry.scored:
+            return self._add_faceless(entry)
+        return self._close(entry, media.note)
+
+    def _take(self, entry: _Item, frame: Frame) -> None:
+        entry.faces.append(frame.face_found)
+        row = None
+        if entry.kind == "video":
+            row = _row(entry.path, "frame", frame_index=frame.index, face_found=frame.face_found)
             if frame.rgb is None:
                 row.update(status="skipped", message="no face found")
-            else:
-                frame_rows.append(row)
-            self.rows.append(row)
-        detected = frames[0].face_found is not None
-        found = any(frame.face_found for frame in frames) if detected else None
-        head = _row(path, "video", n_frames=len(usable), face_found=found, message=note)
-        self.rows.append(head)
-        self._queue([frame.rgb for frame in usable], head, frame_rows)
+            entry.frames.append(row)
+        if frame.rgb is None:
+            return
+        entry.scored.append(row)
+        tensor = self.scorer.preprocess(frame.rgb)
+        if self.scorer.mode == "video":  # clips are chosen over the whole video: at its end
+            entry.tensors.append(tensor)
+        else:
+            self._queue(tensor, {"item": entry, "row": row})
+
+    def _queue(self, tensor, part: dict) -> None:
+        part["item"].parts.append(part)
+        self.pending.append((tensor, part))
+        if len(self.pending) >= self.batch_size:
+            self.flush(full_batches_only=True)
+
+    def _drop(self, entry: _Item) -> None:
+        entry.done = True  # never finished: its queued frames are not scored
+        self.pending = [
+            (tensor, part) for tensor, part in self.pending if part["item"] is not entry
+        ]
+
+    def _close(self, entry: _Item, note: str) -> list[str]:
+        """Every frame of the item has arrived: fill in its head row, queue its clips (video
+        mode), and finish it if its frames are all scored already."""
+        faces, used = entry.faces, len(entry.scored)
+        missing = sum(found is False for found in faces)
+        warnings = []
+        if missing:
+            action = "skipped" if used < len(faces) else "scored on the centre square"
+            what = "the image" if entry.kind == "image" else f"{missing}/{len(faces)} frame(s)"
+            warnings.append(f"warning: {entry.path}: no face found in {what}; {action}")
+        if note:
+            warnings.append(f"warning: {entry.path}: {note}")
+        counted = f"no face in {missing}/{len(faces)} frame(s)" if missing else ""
+        detected = faces[0] is not None
+        entry.head.update(
+            n_frames=1 if entry.kind == "image" else used,
+            face_found=(any(faces) if detected else None) if entry.kind == "video" else faces[0],
+            message="; ".join(filter(None, [note, counted])),
+        )
+        self.rows += [*entry.frames, entry.head]
+        if self.scorer.mode == "video":
+            self._queue_clips(entry)
+        self._finish_if_scored(entry)
         return warnings
 
-    def _add_faceless(self, item: MediaItem, frames: list[Frame]) -> list[str]:
-        """Rows of an item none of whose frames has a face (``on_missing="skip"``)."""
-        path = str(item.path)
-        if item.kind == "video":
-            self.rows += [
-                _row(
-                    path,
-                    "frame",
-                    frame_index=frame.index,
-                    face_found=frame.face_found,
-                    status="skipped",
-                    message="no face found",
-                )
-                for frame in frames
-            ]
-        message = (
-            f"no face found in any of {len(frames)} frame(s); nothing to score "
-            f"(use --on-missing center to score centre squares)"
-        )
-        self.rows.append(_row(path, item.kind, status="error", face_found=False, message=message))
-        return [f"error: {path}: no face found in any of {len(frames)} frame(s); not scored"]
-
-    def _queue(self, images: list[np.ndarray], head: dict, frame_rows: list[dict]) -> None:
+    def _queue_clips(self, entry: _Item) -> None:
         import torch
 
         from dfshield.media.frames import select_clips
 
-        scorer = self.scorer
-        tensors = [scorer.preprocess(image) for image in images]
-        head["_parts"] = []
-        if scorer.mode == "video":
-            # positions as numeric strings: select_clips sorts frame names numerically
-            clips = select_clips(
-                [str(i) for i in range(len(tensors))], len(tensors), scorer.clip_size
+        tensors, entry.tensors = entry.tensors, []
+        # positions as numeric strings: select_clips sorts frame names numerically
+        for clip in select_clips(
+            [str(i) for i in range(len(tensors))], len(tensors), self.scorer.clip_size
+        ):
+            positions = [int(p) for p in clip]
+            self._queue(
+                torch.stack([tensors[p] for p in positions]),
+                {"item": entry, "positions": positions},
             )
-            for clip in clips:
-                positions = [int(p) for p in clip]
-                part = {"head": head, "positions": positions, "frame_rows": frame_rows}
-                head["_parts"].append(part)
-                self.pending.append((torch.stack([tensors[p] for p in positions]), part))
-        else:
-            for position, tensor in enumerate(tensors):
-                part = {"head": head, "positions": [position], "frame_rows": frame_rows}
-                head["_parts"].append(part)
-                self.pending.append((tensor, part))
-        if len(self.pending) >= self.batch_size:
-            self.flush(full_batches_only=True)
+
+    def _add_faceless(self, entry: _Item) -> list[str]:
+        """Rows of an item none of whose frames has a face (``on_missing="skip"``)."""
+        count = len(entry.faces)
+        message = (
+            f"no face found in any of {count} frame(s); nothing to score "
+            f"(use --on-missing center to score centre squares)"
+        )
+        head = _row(entry.path, entry.kind, status="error", face_found=False, message=message)
+        self.rows += [*entry.frames, head]
+        return [f"error: {entry.path}: no face found in any of {count} frame(s); not scored"]
 
     def flush(self, full_batches_only: bool = False) -> None:
         """Score the queued frames (clips) in batches; the last partial batch too unless
@@ -325,15 +417,18 @@ class Predictor:
                 if "frame_prob" in out:
                     part["frame_logit"] = out["frame_logit"][k].tolist()
                     part["frame_prob"] = out["frame_prob"][k].tolist()
-                head = part["head"]
-                if "_parts" in head and all("prob" in p for p in head["_parts"]):
-                    self._finish(head)
+                self._finish_if_scored(part["item"])
 
-    def _finish(self, head: dict) -> None:
+    def _finish_if_scored(self, entry: _Item) -> None:
+        if entry.open or entry.done or not all("prob" in part for part in entry.parts):
+            return
+        entry.done = True
+        self._finish(entry)
+
+    def _finish(self, entry: _Item) -> None:
         """All parts of an item are scored: fill its frame rows and its image/video row."""
-        parts = head.pop("_parts")
+        parts, head = entry.parts, entry.head
         threshold = self.scorer.threshold
-        frame_rows = parts[0]["frame_rows"]
         if self.scorer.mode == "video":
             # frame head per frame (averaged over the clips a repeated frame falls in)
             per_frame: dict[int, list[tuple[float, float]]] = {}
@@ -342,8 +437,10 @@ class Predictor:
                     part["positions"], part["frame_logit"], part["frame_prob"]
                 ):
                     per_frame.setdefault(position, []).append((logit, prob))
-            for position, row in enumerate(frame_rows):
+            for position, row in enumerate(entry.scored):
                 values = per_frame.get(position)
+                if row is None:
+                    continue
                 if not values:  # as in the dataset, frames beyond whole clips are left out
                     row.update(
                         status="skipped",
@@ -353,15 +450,15 @@ class Predictor:
                     continue
                 prob = float(np.mean([p for _, p in values]))
                 _score(row, float(np.mean([lg for lg, _ in values])), prob, threshold)
-            clip_probs = [part["prob"] for part in parts]
-            prob = _aggregate(clip_probs, self.aggregate)
+            prob = _aggregate([part["prob"] for part in parts], self.aggregate)
             logit = parts[0]["logit"] if len(parts) == 1 else _logit(prob)
             head["message"] = "; ".join(
                 filter(None, [head.get("message"), f"video head, {len(parts)} clip(s)"])
             )
         else:
-            for part, row in zip(parts, frame_rows):
-                _score(row, part["logit"], part["prob"], threshold)
+            for part in parts:
+                if part["row"] is not None:
+                    _score(part["row"], part["logit"], part["prob"], threshold)
             if head["kind"] == "image":
                 prob, logit = parts[0]["prob"], parts[0]["logit"]
             else:
@@ -381,7 +478,7 @@ def _row(
     message: str = "",
 ) -> dict:
     return {
-        "path": path,
+        "path": printable(path),
         "kind": kind,
         "frame_index": frame_index,
         "n_frames": n_frames,
@@ -390,11 +487,14 @@ def _row(
         "decision": None,
         "face_found": face_found,
         "status": status,
-        "message": message,
+        "message": printable(message),
     }
 
 
 def _score(row: dict, logit: float, prob: float, threshold) -> None:
+    if math.isnan(logit) or not math.isfinite(prob):
+        row.update(status="error", message=NON_FINITE)
+        return
     row.update(logit=float(logit), prob_fake=float(prob), decision=threshold.decide(prob))
 
 
@@ -442,7 +542,7 @@ def rows_meta(scorer, options: PredictOptions) -> dict[str, Any]:
         "video head" if scorer.mode == "video" else f"{options.aggregate} frame probability"
     )
     return {
-        "checkpoint": str(scorer.checkpoint),
+        "checkpoint": printable(str(scorer.checkpoint)),
         "detector": scorer.name,
         "threshold": scorer.threshold.as_dict(),
         "aggregate": options.aggregate,

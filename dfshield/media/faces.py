@@ -1,5 +1,5 @@
 """Face cropping shared by dataset building (``dfshield build-lmdb``) and inference
-(``dfshield predict``), both through :func:`dfshield.media.pipeline.read_media`.
+(``dfshield predict``), both through :class:`dfshield.media.pipeline.MediaStream`.
 
 One class, :class:`FaceCropper`, so that training crops and prediction crops are made the same way:
 detect faces, keep the largest confident one, take a square box around it enlarged by ``scale``
@@ -178,11 +178,14 @@ class FaceCropper:
         if self.detector == "haar":
             data = getattr(cv2, "data", None)
             folder = getattr(data, "haarcascades", None)
-            if not folder:
+            if not folder or not hasattr(cv2, "CascadeClassifier"):
+                missing = "CascadeClassifier" if folder else "cv2.data.haarcascades"
                 raise ConfigError(
-                    "OpenCV's Haar cascades are not available (cv2.data.haarcascades is missing). "
-                    "Install opencv-python-headless<5 "
-                    "(pip install 'opencv-python-headless>=4.8,<5')."
+                    f"This OpenCV ({cv2.__version__}) has no Haar face detector ({missing} is "
+                    "missing; OpenCV 5 and some GPU images build it without). Install "
+                    "opencv-python-headless<5 (pip install 'opencv-python-headless>=4.8,<5'), "
+                    "or use MTCNN (predict --face-detector mtcnn, build-lmdb --detector mtcnn), "
+                    "or crop no faces (predict --face-crop never)."
                 )
             cascade = cv2.CascadeClassifier(str(folder) + HAAR_CASCADE)
             if cascade.empty():

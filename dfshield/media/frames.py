@@ -154,6 +154,31 @@ def decode_image(
     raise DataError(f"image {_describe(key, dataset)} has {channels} channels; expected 1, 3 or 4")
 
 
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` from an image file's header, without decoding its pixels; ``None``
+    when no Pillow format plugin reads the header, so that the decoder decides.
+
+    Pillow's plugins are asked directly, as :func:`PIL.Image.open` asks them, but without its
+    "decompression bomb" refusal above 179 megapixels, which would hide the size: the caller's
+    pixel cap (:func:`dfshield.media.video.check_pixels`) is the limit here.
+    """
+    from PIL import Image  # Pillow comes with torchvision and matplotlib
+
+    Image.init()  # registers every format plugin (once)
+    prefix = bytes(data[:16])
+    for name in Image.ID:
+        factory, accept = Image.OPEN[name]
+        accepted = accept is None or accept(prefix)
+        if not accepted or isinstance(accepted, str):  # a string: Pillow's reason to refuse
+            continue
+        try:
+            with factory(io.BytesIO(data), "") as image:
+                return image.size
+        except Exception:  # not this format after all: ask the next plugin
+            continue
+    return None
+
+
 def decode_mask(data: bytes, key: str, dataset: str | None = None) -> np.ndarray:
     """Decode mask bytes to an ``HxW`` float32 array in ``[0, 1]`` (colour masks are averaged)."""
     img = decode_image(data, key, dataset)

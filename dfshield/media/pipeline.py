@@ -1,9 +1,9 @@
 """The one media pipeline: an image or video file → sampled RGB frames, each framed for a detector.
 
 ``dfshield build-lmdb`` (and so the extra test folders, which go through the builder) and
-``dfshield predict`` both call :func:`read_media`, so that a detector is scored on frames made
-exactly as its training frames were: the same decoder, the same even frame sampling
-(:func:`~dfshield.media.video.sample_frames`) and the same
+``dfshield predict`` both read through :class:`MediaStream`, so that a detector is scored on
+frames made exactly as its training frames were: the same decoder, the same even frame sampling
+(:class:`~dfshield.media.video.SampledVideo`) and the same
 :class:`~dfshield.media.faces.FaceCropper`.
 
 What happens to each decoded frame is its *framing*, chosen per kind of file
@@ -14,9 +14,15 @@ What happens to each decoded frame is its *framing*, chosen per kind of file
 * ``"center"`` — the largest centred square resized to ``size`` (``size`` 0: the frame as decoded);
 * ``"none"``   — the frame as decoded (the detector's own preprocessing resizes it).
 
-Bad media never raises here: what cannot be read is returned in :attr:`MediaFrames.errors`, so a
-batch of files is never stopped by one of them. :func:`map_in_workers` runs the per-item work in
-worker processes, in input order.
+Frames are *streamed*: a :class:`MediaStream` decodes, samples and frames one frame at a time
+as it is iterated, so a consumer that handles each frame before asking for the next (``predict``
+scores it, ``build-lmdb`` PNG-encodes it) holds one decoded frame however many it samples.
+:func:`read_media` collects a stream into a :class:`MediaFrames` list for short items and for
+worker processes. An image or video frame over ``max_pixels`` is refused before it is decoded.
+
+Bad media never raises here: what cannot be read is returned in ``errors``, so a batch of files
+is never stopped by one of them. :func:`map_in_workers` runs the per-item work in worker
+processes, in input order.
 """
 
 from __future__ import annotations
@@ -35,12 +41,14 @@ import numpy as np
 from dfshield._suggest import did_you_mean
 from dfshield.errors import ConfigError, DataError
 from dfshield.media.faces import FaceCropper, center_crop
-from dfshield.media.frames import decode_image
-from dfshield.media.video import VIDEO_EXTENSIONS, frame_count, sample_frame_indices, sample_frames
+from dfshield.media.frames import decode_image, image_size
+from dfshield.media.video import VIDEO_EXTENSIONS, SampledVideo, check_pixels, sample_frame_indices
 
 #: File extensions read as images (lower case, with the dot).
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
 FRAMINGS = ("face", "center", "none")
+#: Largest image or video frame read (pixels): about 150 MB decoded, 50 megapixels.
+DEFAULT_MAX_PIXELS = 50_000_000
 
 J = TypeVar("J")
 R = TypeVar("R")
@@ -58,11 +66,12 @@ def media_kind(path: Path) -> str | None:
 
 @dataclass(frozen=True)
 class MediaOptions:
-    """How :func:`read_media` samples and frames.
+    """How a :class:`MediaStream` samples and frames.
 
     ``frames``: frames sampled evenly per video (and per group of images read as one video).
     ``transform``: applied to every decoded frame before framing (build-lmdb's ``--reencode``);
-    it must be picklable when items are read in worker processes.
+    it must be picklable when items are read in worker processes. ``max_pixels``: larger images
+    and video frames are refused before decoding (``None``: no limit).
     """
 
     frames: int = 32
@@ -74,10 +83,13 @@ class MediaOptions:
     on_missing: str = "skip"
     device: str | None = None  # of the MTCNN face detector
     transform: Callable[[np.ndarray], np.ndarray] | None = None
+    max_pixels: int | None = DEFAULT_MAX_PIXELS
 
     def __post_init__(self) -> None:
         if int(self.frames) < 1:
             raise ConfigError(f"--frames must be at least 1, got {self.frames}.")
+        if self.max_pixels is not None and int(self.max_pixels) < 1:
+            raise ConfigError(f"--max-pixels must be at least 1, got {self.max_pixels}.")
         if int(self.size) < 0:
             raise ConfigError(f"--size must be >= 0 (0 keeps images as they are), got {self.size}.")
         for framing in (self.image_framing, self.video_framing):
@@ -105,12 +117,16 @@ class Frame(NamedTuple):
 
 @dataclass
 class MediaFrames:
-    """What :func:`read_media` read from one item."""
+    """What :func:`read_media` read from one item; iterating it gives its frames, as iterating
+    its :class:`MediaStream` does."""
 
     kind: str  # "image" | "video"
     frames: list[Frame] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)  # (file, message)
     note: str = ""  # e.g. a truncated video
+
+    def __iter__(self) -> Iterator[Frame | None]:
+        return iter(self.frames)
 
 
 _CROPPERS: dict[tuple, FaceCropper] = {}
@@ -124,11 +140,16 @@ def face_cropper(options: MediaOptions) -> FaceCropper:
     return _CROPPERS[key]
 
 
-def read_image(path: Path) -> np.ndarray:
+def read_image(path: Path, max_pixels: int | None = None) -> np.ndarray:
     """An image file as RGB uint8, decoded as the dataset decodes frames
     (:func:`~dfshield.media.frames.decode_image`), turned upright by its EXIF orientation: phones
-    store portrait photos as landscape pixels plus a tag, and a face detector needs them upright."""
-    return decode_image(path.read_bytes(), str(path), exif_orientation=True)
+    store portrait photos as landscape pixels plus a tag, and a face detector needs them upright.
+    An image over ``max_pixels`` is refused from its header, before decoding."""
+    data = path.read_bytes()
+    size = image_size(data)
+    if size is not None:
+        check_pixels(path, *size, max_pixels)
+    return decode_image(data, str(path), exif_orientation=True)
 
 
 def _image_index(paths: Sequence[Path], position: int) -> int:
@@ -138,24 +159,6 @@ def _image_index(paths: Sequence[Path], position: int) -> int:
     if all(s.isdigit() for s in stems) and len({int(s) for s in stems}) == len(stems):
         return int(paths[position].stem)
     return position
-
-
-def _decoded(paths: Sequence[Path], media: MediaFrames, n: int) -> Iterator[tuple[int, np.ndarray]]:
-    if media.kind == "video":
-        frames, decodable = sample_frames(paths[0], n)
-        announced = frame_count(paths[0])
-        if announced > decodable:
-            media.note = (
-                f"truncated: {decodable} of {announced} announced frames decode; sampled from those"
-            )
-        yield from frames
-        return
-    chosen = sample_frame_indices(len(paths), n) if len(paths) > 1 else [0]
-    for position in chosen:
-        try:
-            yield _image_index(paths, position), read_image(paths[position])
-        except (DataError, OSError) as error:  # one bad image does not lose the others
-            media.errors.append((str(paths[position]), str(error)))
 
 
 def _frame(
@@ -168,27 +171,78 @@ def _frame(
     return rgb, None
 
 
+class MediaStream:
+    """One video file, or image files read as the frames of one video (a single image is a
+    one-frame video): ``options.frames`` of them sampled evenly and framed, one at a time.
+
+    Iterating yields :class:`Frame` objects as they are decoded, and ``None`` when a video turned
+    out truncated and is sampled again over the frames that decode: forget the frames received
+    so far (:class:`~dfshield.media.video.SampledVideo`). Never raises for bad media: what cannot
+    be read ends the stream and is listed in ``errors``; ``note`` says what was odd (a truncated
+    video). Both are complete once the stream is exhausted.
+    """
+
+    def __init__(self, paths: Path | Sequence[Path], options: MediaOptions) -> None:
+        paths = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
+        self.paths, self.options = paths, options
+        self.kind = "video" if len(paths) == 1 and media_kind(paths[0]) == "video" else "image"
+        self.errors: list[tuple[str, str]] = []  # (file, message)
+        self.note = ""
+
+    def __iter__(self) -> Iterator[Frame | None]:
+        options = self.options
+        framing = options.video_framing if self.kind == "video" else options.image_framing
+        try:
+            for decoded in self._decoded():
+                if decoded is None:
+                    yield None
+                    continue
+                index, rgb = decoded
+                if options.transform is not None:
+                    rgb = options.transform(rgb)
+                framed, found = _frame(rgb, framing, options)
+                yield Frame(index, framed, found)
+        except (DataError, OSError) as error:
+            self.errors.append((str(self.paths[0]), str(error)))
+        except cv2.error as error:  # pragma: no cover - decoder failure modes vary
+            self.errors.append((str(self.paths[0]), f"OpenCV could not decode it ({error})"))
+
+    def _decoded(self) -> Iterator[tuple[int, np.ndarray] | None]:
+        paths, n = self.paths, self.options.frames
+        if self.kind == "video":
+            video = SampledVideo(paths[0], n, self.options.max_pixels)
+            yield from video
+            if video.announced > video.total:
+                self.note = (
+                    f"truncated: {video.total} of {video.announced} announced frames decode; "
+                    "sampled from those"
+                )
+            return
+        chosen = sample_frame_indices(len(paths), n) if len(paths) > 1 else [0]
+        for position in chosen:
+            try:
+                yield (
+                    _image_index(paths, position),
+                    read_image(paths[position], self.options.max_pixels),
+                )
+            except (DataError, OSError) as error:  # one bad image does not lose the others
+                self.errors.append((str(paths[position]), str(error)))
+
+
 def read_media(paths: Path | Sequence[Path], options: MediaOptions) -> MediaFrames:
-    """Decode one video file, or image files read as the frames of one video (a single image is a
-    one-frame video), sample ``options.frames`` of them evenly and frame each one.
+    """A :class:`MediaStream` read to the end into a :class:`MediaFrames` (every frame held at
+    once: for short items and for worker processes, which return whole items).
 
     Never raises for bad media: unreadable files are in the result's ``errors``.
     """
-    paths = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
-    kind = "video" if len(paths) == 1 and media_kind(paths[0]) == "video" else "image"
-    media = MediaFrames(kind)
-    framing = options.video_framing if kind == "video" else options.image_framing
-    try:
-        for index, rgb in _decoded(paths, media, options.frames):
-            if options.transform is not None:
-                rgb = options.transform(rgb)
-            framed, found = _frame(rgb, framing, options)
-            media.frames.append(Frame(index, framed, found))
-    except (DataError, OSError) as error:
-        media.errors.append((str(paths[0]), str(error)))
-    except cv2.error as error:  # pragma: no cover - decoder failure modes vary
-        media.errors.append((str(paths[0]), f"OpenCV could not decode it ({error})"))
-    return media
+    stream = MediaStream(paths, options)
+    frames: list[Frame] = []
+    for frame in stream:
+        if frame is None:
+            frames.clear()
+        else:
+            frames.append(frame)
+    return MediaFrames(stream.kind, frames, stream.errors, stream.note)
 
 
 def _worker_init() -> None:

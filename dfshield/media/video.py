@@ -4,11 +4,13 @@ Frames are returned as RGB ``uint8`` arrays of shape (H, W, 3), paired with thei
 index (0-based position in the decoded stream). Decoding is sequential (``grab`` every frame,
 ``retrieve`` only the wanted ones): it is as fast as seeking on typical deepfake clips, exact on
 every codec, and it notices truncated files whose header promises more frames than they hold.
+Frames are *streamed* (:func:`iter_frames`, :class:`SampledVideo`): one decoded frame is held at
+a time, so sampling 3600 frames of a long video takes the memory of one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import cv2
@@ -74,57 +76,88 @@ def frame_count(path: str | Path) -> int:
     return int(n) if n and n > 0 else 0
 
 
-def read_frames(path: str | Path, indices: Sequence[int]) -> list[tuple[int, np.ndarray]]:
-    """Decode the frames at ``indices`` (original frame numbers) of one video, as RGB arrays.
+def iter_frames(path: str | Path, indices: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
+    """Decode the frames at ``indices`` (original frame numbers) of one video, one at a time.
 
-    Returns ``[(index, rgb), ...]`` in increasing index order for the frames that exist; indices
-    past the real end of a truncated file are left out (compare the result's length with what you
-    asked for). Raises :class:`DataError` naming the file when it is missing, cannot be opened, or
-    yields no decodable frame at all.
+    Yields ``(index, rgb)`` in increasing index order for the frames that exist; indices past the
+    real end of a truncated file are left out (count what you got). Only the frame being yielded
+    is held, so a caller that consumes each frame before asking for the next one keeps memory
+    flat however many frames it samples. Raises :class:`DataError` naming the file when it is
+    missing, cannot be opened, or yields no decodable frame at all.
     """
-    path = Path(path)
-    wanted = sorted(set(int(i) for i in indices))
-    if any(i < 0 for i in wanted):
-        raise ConfigError(f"Frame indices must be >= 0, got {wanted[0]} for {path}.")
-    if not wanted:
-        return []
-    cap = _open(path)
-    frames: list[tuple[int, np.ndarray]] = []
-    position = 0
-    last = wanted[-1]
-    want = set(wanted)
-    decoded_any = False
-    try:
-        while position <= last:
-            if not cap.grab():
-                break
-            decoded_any = True
-            if position in want:
-                ok, bgr = cap.retrieve()
-                if ok and bgr is not None and bgr.size:
-                    if bgr.ndim == 2:
-                        bgr = cv2.cvtColor(bgr, cv2.COLOR_GRAY2BGR)
-                    frames.append((position, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)))
-            position += 1
-    except cv2.error as exc:  # pragma: no cover - depends on the codec's failure mode
-        if not frames:
+    yield from _Decoder(Path(path), indices)
+
+
+class _Decoder:
+    """:func:`iter_frames`, remembering how far the stream really went (``decoded``: frames
+    grabbed; ``complete``: whether every wanted index was reached)."""
+
+    def __init__(self, path: Path, indices: Sequence[int], max_pixels: int | None = None) -> None:
+        self.path, self.max_pixels = path, max_pixels
+        self.wanted = sorted(set(int(i) for i in indices))
+        if any(i < 0 for i in self.wanted):
+            raise ConfigError(f"Frame indices must be >= 0, got {self.wanted[0]} for {path}.")
+        self.decoded, self.complete = 0, False
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        if not self.wanted:
+            self.complete = True
+            return
+        cap = _open(self.path)
+        yielded = 0
+        want = set(self.wanted)
+        try:
+            check_pixels(
+                self.path,
+                int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
+                int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+                self.max_pixels,
+            )
+            while self.decoded <= self.wanted[-1]:
+                if not cap.grab():
+                    break
+                position = self.decoded
+                self.decoded += 1
+                if position in want:
+                    ok, bgr = cap.retrieve()
+                    if ok and bgr is not None and bgr.size:
+                        if bgr.ndim == 2:
+                            bgr = cv2.cvtColor(bgr, cv2.COLOR_GRAY2BGR)
+                        yielded += 1
+                        yield position, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        except cv2.error as exc:  # pragma: no cover - depends on the codec's failure mode
+            if not yielded:
+                raise DataError(
+                    f"Decoding {self.path} failed: {exc}. The file is probably corrupt; re-encode "
+                    "or remove it."
+                ) from exc
+        finally:
+            cap.release()
+        self.complete = yielded == len(self.wanted)
+        if not yielded:
+            what = (
+                "no frame could be decoded"
+                if not self.decoded
+                else f"none of frames {self.wanted[:5]}... exist"
+            )
             raise DataError(
-                f"Decoding {path} failed: {exc}. The file is probably corrupt; re-encode or remove "
-                "it."
-            ) from exc
-    finally:
-        cap.release()
-    if not frames:
-        what = (
-            "no frame could be decoded"
-            if not decoded_any
-            else f"none of frames {wanted[:5]}... exist"
-        )
-        raise DataError(
-            f"Cannot read frames from video {path}: {what} (the file is empty, truncated or "
-            "corrupt). Re-download or re-encode it, or remove it from the source."
-        )
-    return frames
+                f"Cannot read frames from video {self.path}: {what} (the file is empty, truncated "
+                "or corrupt). Re-download or re-encode it, or remove it from the source."
+            )
+
+
+def check_pixels(path: str | Path, width: int, height: int, max_pixels: int | None) -> None:
+    """Refuse an image or video frame of more than ``max_pixels`` pixels before decoding it: a
+    decoded frame takes 3 bytes a pixel, and the copies made while framing it several times that
+    (a 25000 × 25000 image would need gigabytes)."""
+    if max_pixels is None or width * height <= max_pixels:
+        return
+    raise DataError(
+        f"{path} is {width} x {height} pixels ({width * height / 1e6:.0f} megapixels), more than "
+        f"the limit of {max_pixels / 1e6:g} megapixels (--max-pixels {max_pixels}); decoding it "
+        f"would take about {3 * width * height / 2**30:.1f} GiB. Downscale it first, or raise "
+        "--max-pixels."
+    )
 
 
 def count_decodable_frames(path: str | Path) -> int:
@@ -139,27 +172,61 @@ def count_decodable_frames(path: str | Path) -> int:
     return n
 
 
-def sample_frames(path: str | Path, n: int) -> tuple[list[tuple[int, np.ndarray]], int]:
-    """Read ``n`` evenly spaced frames of a video: ``([(index, rgb), ...], n_total)``.
+class SampledVideo:
+    """``n`` frames sampled evenly over the frames of a video that decode, decoded one at a time.
 
-    Uses the header's frame count; when the file turns out shorter (truncated) or the header has no
-    count, counts the decodable frames and samples evenly over those instead, so the spacing stays
-    even over what really exists. Raises :class:`DataError` when nothing can be decoded.
+    Iterating yields ``(index, rgb)`` pairs, holding only the current frame. The indices come
+    from the header's frame count (:func:`sample_frame_indices`); when the file turns out shorter
+    (truncated) the stream knows how many frames really decode, yields ``None`` once — forget the
+    frames received so far — and then yields frames sampled evenly over the decodable ones, so the
+    spacing stays even over what really exists. A header without a count is counted first.
+    Afterwards ``announced`` is the header's count and ``total`` the count sampled over. Raises
+    :class:`DataError` naming the file when nothing decodes, and when a frame is larger than
+    ``max_pixels`` (:func:`check_pixels`).
     """
-    path = Path(path)
-    n_total = frame_count(path)
-    if n_total > 0:
-        indices = sample_frame_indices(n_total, n)
-        try:
-            frames = read_frames(path, indices)
-        except DataError:
-            frames = []
-        if frames and len(frames) == len(indices):
-            return frames, n_total
-    n_real = count_decodable_frames(path)
-    if n_real == 0:
-        raise DataError(
-            f"Cannot read frames from video {path}: no frame could be decoded (the file is empty, "
-            "truncated or corrupt). Re-download or re-encode it, or remove it from the source."
-        )
-    return read_frames(path, sample_frame_indices(n_real, n)), n_real
+
+    def __init__(self, path: str | Path, n: int, max_pixels: int | None = None) -> None:
+        self.path, self.n, self.max_pixels = Path(path), int(n), max_pixels
+        self.announced = self.total = 0
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray] | None]:
+        self.announced = self.total = frame_count(self.path)
+        if self.total > 0:
+            decoder = _Decoder(self.path, sample_frame_indices(self.total, self.n), self.max_pixels)
+            received = 0
+            try:
+                for frame in decoder:
+                    received += 1
+                    yield frame
+            except DataError:
+                if not decoder.decoded:
+                    raise  # unreadable (or too large) before any frame: resampling cannot help
+            if decoder.complete:
+                return
+            if received:
+                yield None
+            stopped_early = decoder.decoded <= decoder.wanted[-1]
+            self.total = decoder.decoded if stopped_early else count_decodable_frames(self.path)
+        else:
+            self.total = count_decodable_frames(self.path)
+        if self.total == 0:
+            raise DataError(
+                f"Cannot read frames from video {self.path}: no frame could be decoded (the file "
+                "is empty, truncated or corrupt). Re-download or re-encode it, or remove it from "
+                "the source."
+            )
+        indices = sample_frame_indices(self.total, self.n)
+        yield from _Decoder(self.path, indices, self.max_pixels)
+
+
+def sample_frames(path: str | Path, n: int) -> tuple[list[tuple[int, np.ndarray]], int]:
+    """All ``n`` frames of :class:`SampledVideo` at once: ``([(index, rgb), ...], total)``. Holds
+    every frame: for short clips; stream a :class:`SampledVideo` otherwise."""
+    video = SampledVideo(path, n)
+    frames: list[tuple[int, np.ndarray]] = []
+    for frame in video:
+        if frame is None:
+            frames.clear()
+        else:
+            frames.append(frame)
+    return frames, video.total

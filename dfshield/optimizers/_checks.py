@@ -7,6 +7,7 @@ a message that names the entry, the key, the value it got and what it accepts.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import Any
 
@@ -15,6 +16,26 @@ from torch import nn
 
 from dfshield import validation
 from dfshield.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+#: A learning rate above this is almost surely a typo (``1e30`` for ``1e-3``, a lost minus sign):
+#: it is accepted, since some schedules start high, but with a warning naming the key.
+MAX_USUAL_LR = 10.0
+
+
+def learning_rate(owner: str, key: str, value: Any) -> float:
+    """``value`` as a learning rate >= 0; above :data:`MAX_USUAL_LR` it trains with a warning."""
+    lr = validation.number(owner, key, value, low=0.0)
+    if lr > MAX_USUAL_LR:
+        logger.warning(
+            "%s: '%s' is %g, far above any usual learning rate (1e-6 to 1): training will most "
+            "likely diverge. Check the value (a lost minus sign in the exponent?)",
+            owner,
+            key,
+            lr,
+        )
+    return lr
 
 
 def betas(owner: str, key: str, value: Any) -> tuple[float, float]:

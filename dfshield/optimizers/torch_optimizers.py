@@ -95,7 +95,7 @@ def sgd(
     """
     owner = "optimizer 'sgd'"
     options = dict(
-        lr=validation.number(owner, "lr", lr, low=0.0),
+        lr=_checks.learning_rate(owner, "lr", lr),
         momentum=validation.number(owner, "momentum", momentum, low=0.0),
         dampening=validation.number(owner, "dampening", dampening, low=0.0),
         weight_decay=validation.number(owner, "weight_decay", weight_decay, low=0.0),
@@ -149,7 +149,7 @@ def _adam_options(
     owner: str, lr: Any, betas: Any, eps: Any, weight_decay: Any, amsgrad: Any
 ) -> dict[str, Any]:
     return dict(
-        lr=validation.number(owner, "lr", lr, low=0.0),
+        lr=_checks.learning_rate(owner, "lr", lr),
         betas=_checks.betas(owner, "betas", betas),
         eps=validation.number(owner, "eps", eps, low=0.0),
         weight_decay=validation.number(owner, "weight_decay", weight_decay, low=0.0),

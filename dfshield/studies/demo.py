@@ -54,6 +54,27 @@ def has_demo_data(data_dir: str | Path) -> bool:
     return (Path(data_dir) / "json" / f"{DEMO_NAME}.json").is_file()
 
 
+def run_demo(configs: dict, run_dir: str | Path) -> list[dict]:
+    """:func:`~dfshield.studies.comparison.run_comparison` of the demo configs on one torch
+    thread (the caller's setting is restored afterwards).
+
+    The demo's models are tiny (a 64-wide ViT, 64-wide heads): splitting their operations over
+    threads costs more than it saves, and on a busy machine an OpenMP thread waiting for a core
+    spins. Measured for the whole demo on 2 shared cores under load: 444 s wall (321 s CPU) with
+    torch's 2 threads, about 50 s (40 s CPU) with one.
+    """
+    import torch
+
+    from dfshield.studies.comparison import run_comparison
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return run_comparison(configs, Path(run_dir))
+    finally:
+        torch.set_num_threads(threads)
+
+
 def demo_configs(
     data_dir: str | Path, detectors: Sequence[str] = DEMO_DETECTORS, overrides: Sequence[str] = ()
 ) -> dict:

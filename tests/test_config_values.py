@@ -1,0 +1,45 @@
+"""Values that fail or warn by name before anything trains: detector head sizes and absurd
+learning rates."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from helpers import TINY_BACKBONE
+from torch import nn
+
+from dfshield.detectors import build_detector
+from dfshield.errors import ConfigError
+from dfshield.optimizers import build_optimizer
+
+
+@pytest.mark.parametrize("name", ["mlp", "spcup", "robust_clip"])
+@pytest.mark.parametrize(
+    ("option", "match"),
+    [
+        ({"hidden": -3}, "detector: 'hidden' must be an integer >= 1, got -3"),
+        ({"hidden": 0}, "detector: 'hidden' must be an integer >= 1, got 0"),
+        ({"layers": -1}, "detector: 'layers' must be an integer >= 0, got -1"),
+        ({"layers": 2.5}, "detector: 'layers' must be an integer >= 0, got 2.5"),
+        ({"dropout": 1.0}, r"detector: 'dropout' must be a number in \[0, 1\), got 1.0"),
+        ({"activation": "relu6"}, "detector: 'activation' must be one of .*Did you mean 'relu'"),
+    ],
+)
+def test_head_options_out_of_range_name_the_key(name, option, match):
+    with pytest.raises(ConfigError, match=match):
+        build_detector({"name": name, "backbone": TINY_BACKBONE, **option})
+
+
+def test_an_absurd_learning_rate_trains_with_a_warning_naming_the_key(caplog):
+    model = nn.Linear(2, 1)
+    with caplog.at_level(logging.WARNING):
+        build_optimizer({"name": "adamw", "lr": 1.0e-3}, model)
+        assert caplog.records == []
+        optimizer = build_optimizer({"name": "adamw", "lr": 1.0e30}, model)
+        build_optimizer({"name": "sam", "base": {"name": "sgd", "lr": 50}}, model)
+    assert optimizer.param_groups[0]["lr"] == 1.0e30  # accepted: it is a warning, not an error
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 2
+    assert messages[0].startswith("optimizer 'adamw': 'lr' is 1e+30, far above any usual")
+    assert messages[1].startswith("optimizer 'sgd': 'lr' is 50, far above any usual")
