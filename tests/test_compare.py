@@ -50,3 +50,28 @@ def test_a_detector_file_may_not_change_the_protocol(tmp_path):
     )
     with pytest.raises(ConfigError, match=r"sets protocol values \(train.epochs\)"):
         load_comparison_configs(["clip_linear", str(custom)])
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_compare_into_a_used_run_folder_needs_overwrite(toy_dataset, tmp_path, capsys):
+    from dfshield.cli import main
+
+    layer = toy_layer(toy_dataset, tmp_path, epochs=1)[1]
+    protocol = tmp_path / "protocol.yaml"
+    protocol.write_text(
+        json.dumps({"data": layer["data"], "train": layer["train"]})
+    )  # JSON is YAML
+    argv = ["compare", "--detectors", "clip_linear", "--protocol", str(protocol)]
+    argv += [f"--set=detector.backbone={json.dumps(layer['detector']['backbone'])}"]
+    argv += ["--run-dir", str(tmp_path / "run"), "--feature-cache", str(tmp_path / "cache")]
+    assert main(argv) == 0
+    first = (tmp_path / "run" / "clip_linear" / "checkpoints" / "best.pt").stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert "already holds a run" in error and "--overwrite" in error
+    best = tmp_path / "run" / "clip_linear" / "checkpoints" / "best.pt"
+    assert best.stat().st_mtime_ns == first  # the refused run changed nothing
+    assert main([*argv, "--overwrite"]) == 0
+    assert best.stat().st_mtime_ns != first

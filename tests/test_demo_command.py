@@ -42,7 +42,7 @@ def test_the_demo_trains_on_one_thread_and_restores_the_setting(monkeypatch):
 
     seen = []
     monkeypatch.setattr(
-        comparison, "run_comparison", lambda *a: seen.append(torch.get_num_threads())
+        comparison, "run_comparison", lambda *a, **k: seen.append(torch.get_num_threads())
     )
     before = torch.get_num_threads()
     torch.set_num_threads(2)

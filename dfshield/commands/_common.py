@@ -30,6 +30,16 @@ def add_set_argument(parser: argparse.ArgumentParser, example: str = "train.epoc
     )
 
 
+def add_overwrite_argument(parser: argparse.ArgumentParser | argparse._ActionsContainer) -> None:
+    """``--overwrite``: replace a run already in ``--run-dir`` (a parser or an argument group)."""
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run(s) already in --run-dir (a run's files are removed when its "
+        "training starts, not before)",
+    )
+
+
 def add_config_arguments(parser: argparse.ArgumentParser, feature_cache: bool = True) -> None:
     """``--protocol``, ``--set`` and (unless ``feature_cache`` is False) ``--feature-cache``."""
     parser.add_argument(

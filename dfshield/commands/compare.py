@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from dfshield.commands._common import add_config_arguments, timestamped_dir
+from dfshield.commands._common import (
+    add_config_arguments,
+    add_overwrite_argument,
+    timestamped_dir,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,6 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--run-dir", metavar="DIR", help="run folder (default <train.output_dir>/compare-<time>)"
     )
+    add_overwrite_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,7 +39,9 @@ def run(args: argparse.Namespace) -> int:
         if args.run_dir
         else timestamped_dir(reference.train.output_dir, "compare")
     )
-    rows = run_comparison(configs, run_dir, feature_cache=args.feature_cache)
+    rows = run_comparison(
+        configs, run_dir, feature_cache=args.feature_cache, overwrite=args.overwrite
+    )
     print(format_table(rows))
     print(
         f"run folder: {run_dir} (results.md, results.csv, results.json, roc.png, "

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dfshield.commands._common import add_set_argument, timestamped_dir
+from dfshield.commands._common import add_overwrite_argument, add_set_argument, timestamped_dir
 from dfshield.studies.demo import DEMO_DETECTORS
 
 
@@ -21,6 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-dir", metavar="DIR", help="run folder (default runs/demo-<time>)")
     parser.add_argument("--detectors", nargs="+", default=DEMO_DETECTORS, metavar="NAME")
     add_set_argument(parser, example="train.epochs=10")
+    add_overwrite_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     configs = demo_configs(data_dir, args.detectors, args.overrides)
     output_dir = next(iter(configs.values())).train.output_dir
     run_dir = Path(args.run_dir) if args.run_dir else timestamped_dir(output_dir, "demo")
-    rows = run_demo(configs, run_dir)
+    rows = run_demo(configs, run_dir, overwrite=args.overwrite)
     print(format_table(rows))
     print(f"\nrun folder: {run_dir} (results.md, roc.png, checkpoints and logs per detector)")
     print(

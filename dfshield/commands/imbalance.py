@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import argparse
 
-from dfshield.commands._common import add_config_arguments, add_extra_test_argument, timestamped_dir
+from dfshield.commands._common import (
+    add_config_arguments,
+    add_extra_test_argument,
+    add_overwrite_argument,
+    timestamped_dir,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,6 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--run-dir", metavar="DIR", help="run folder (default <train.output_dir>/imbalance-<time>)"
     )
+    add_overwrite_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
         overrides=args.overrides,
         feature_cache=args.feature_cache,
         extra_tests=args.extra_tests,
+        overwrite=args.overwrite,
     )
     markdown = Path(run_dir) / "imbalance.md"
     if markdown.is_file():

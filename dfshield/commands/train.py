@@ -9,6 +9,7 @@ from pathlib import Path
 from dfshield.commands._common import (
     add_config_arguments,
     add_detector_arguments,
+    add_overwrite_argument,
     timestamped_dir,
 )
 
@@ -25,11 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="continue the run in --run-dir from its last checkpoint, with its saved config",
     )
-    reuse.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace the run already in --run-dir (its files are removed when training starts)",
-    )
+    add_overwrite_argument(reuse)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -62,9 +62,13 @@ def load_comparison_configs(
 
 
 def run_comparison(
-    configs: dict[str, RunConfig], run_dir: Path, feature_cache: str | Path | None = None
+    configs: dict[str, RunConfig],
+    run_dir: Path,
+    feature_cache: str | Path | None = None,
+    overwrite: bool = False,
 ) -> list[dict[str, Any]]:
-    """Train, select and test every detector; write results.md/.csv/.json and roc.png."""
+    """Train, select and test every detector; write results.md/.csv/.json and roc.png.
+    ``overwrite`` lets each detector's run replace one already in its folder (``Trainer``)."""
     from dfshield.engine.feature_bank import feature_cache_dir
     from dfshield.engine.trainer import Trainer
     from dfshield.eval.report import plot_roc, write_results
@@ -74,7 +78,7 @@ def run_comparison(
     cache = feature_cache_dir(reference, feature_cache)
     rows, curves, is_main = [], {}, True
     for name, cfg in configs.items():
-        trainer = Trainer(cfg, run_dir / name, feature_cache=cache)
+        trainer = Trainer(cfg, run_dir / name, feature_cache=cache, overwrite=overwrite)
         summary = trainer.fit()
         result = trainer.test()
         is_main = trainer.dist.is_main

@@ -54,7 +54,7 @@ def has_demo_data(data_dir: str | Path) -> bool:
     return (Path(data_dir) / "json" / f"{DEMO_NAME}.json").is_file()
 
 
-def run_demo(configs: dict, run_dir: str | Path) -> list[dict]:
+def run_demo(configs: dict, run_dir: str | Path, overwrite: bool = False) -> list[dict]:
     """:func:`~dfshield.studies.comparison.run_comparison` of the demo configs on one torch
     thread (the caller's setting is restored afterwards).
 
@@ -70,7 +70,7 @@ def run_demo(configs: dict, run_dir: str | Path) -> list[dict]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return run_comparison(configs, Path(run_dir))
+        return run_comparison(configs, Path(run_dir), overwrite=overwrite)
     finally:
         torch.set_num_threads(threads)
 

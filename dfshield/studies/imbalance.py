@@ -126,10 +126,12 @@ def run_imbalance(
     feature_cache: str | os.PathLike | None = None,
     extra_tests: Sequence[str] = (),
     extra_test_cache: str | os.PathLike | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Train and test every detector at every ratio and seed; write the outputs listed in the
     module docstring. Everything is checked before anything trains: the ratios, the extra test
-    sets and the run config of every detector at every ratio and seed.
+    sets and the run config of every detector at every ratio and seed. ``overwrite`` lets each
+    run replace one already in its folder.
 
     Returns ``{"summary": rows, "runs": rows, "counts": {ratio: {...}}, "run_dir": Path}``.
     """
@@ -207,7 +209,9 @@ def run_imbalance(
         for label in labels:
             cfg = configs[label]
             splits = with_extra_tests(subsample_splits(data, cfg.data), extra_sets)
-            trainer = Trainer(cfg, folder / label, feature_cache=cache, splits=splits)
+            trainer = Trainer(
+                cfg, folder / label, feature_cache=cache, splits=splits, overwrite=overwrite
+            )
             summary = trainer.fit()
             result = trainer.test()
             extras = run_extra_tests(trainer.evaluator, extra_sets, trainer.run_dir, trainer.name)
