@@ -497,3 +497,25 @@ def test_dfshield_test_warns_when_the_frozen_backbone_changed(tiny_run, tmp_path
     assert "weights: 'random-init-seed-0' → 'random-init-seed-5'" in warning
     assert "config: detector.backbone.init_seed: (not set) → 5" in warning
     assert json.loads((out / "test_metrics.json").read_text())["detector"] == "clip_linear"
+
+
+def test_a_full_disk_while_saving_a_checkpoint_is_a_clear_error_that_keeps_the_old_one(
+    tmp_path, monkeypatch
+):
+    import errno
+
+    from dfshield.engine import checkpoint
+
+    path = tmp_path / "checkpoints" / "last.pt"
+    checkpoint.save_checkpoint(path, {"epoch": 1})
+    before = path.read_bytes()
+
+    def full(obj, handle):
+        handle.write(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoint.torch, "save", full)
+    with pytest.raises(CheckpointError, match=r"cannot write the checkpoint .*last.pt.*--resume"):
+        checkpoint.save_checkpoint(path, {"epoch": 2})
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in path.parent.iterdir()) == ["last.pt"]  # no temporary left

@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import random
+import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -48,8 +49,17 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> None:
         "dfshield_version": __version__,
         **payload,
     }
-    with atomic_write(path, "wb") as handle:
-        torch.save(payload, handle)
+    try:
+        with atomic_write(path, "wb") as handle:
+            torch.save(payload, handle)
+    except (OSError, RuntimeError) as error:  # a full disk reaches torch.save as either
+        free = shutil.disk_usage(Path(path).parent).free if Path(path).parent.is_dir() else None
+        room = f"; {free / 2**20:.0f} MiB free there" if free is not None else ""
+        raise CheckpointError(
+            f"cannot write the checkpoint {path} ({error}{room}); the previous {Path(path).name}, "
+            f"if any, is kept. Free disk space (or choose another --run-dir) and continue with "
+            f"--resume"
+        ) from error
 
 
 def load_checkpoint(

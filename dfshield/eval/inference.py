@@ -234,12 +234,7 @@ class Scorer:
         from dfshield.engine.distributed import resolve_device
 
         path = Path(path)
-        payload = load_checkpoint(path)
-        if not isinstance(payload.get("config"), dict) or "model" not in payload:
-            raise CheckpointError(
-                f"{path} has no run config or weights; it was not written by "
-                f"dfshield's trainer. Use a best.pt or last.pt of a training run"
-            )
+        payload = load_checkpoint(path)  # checks the run config and the weights are there
         config = build_config([(f"{path} (saved config)", payload["config"])])
         resolved = resolve_device(str(device)) if not isinstance(device, torch.device) else device
         detector = detector_from_checkpoint(config.detector, payload, path)
