@@ -42,7 +42,7 @@ from __future__ import annotations
 import contextlib
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -239,6 +239,33 @@ def fit_batched(trainers: Sequence[Any]) -> list[dict[str, Any]]:
         return [trainer._finish() for trainer in trainers]
 
 
+def lockstep(
+    streams: Sequence[Iterator[dict]],
+    detectors: Sequence[MLPDetector],
+    optimizers: Sequence[torch.optim.Optimizer],
+    after_step: Callable[[int, torch.Tensor], None],
+) -> None:
+    """One epoch of G runs in lockstep: each step takes the next batch of every run whose
+    ``streams[g]`` is not exhausted (a run leaves once its own epoch is over) and steps them in
+    :func:`batched_step` (in sub-groups of equal batch size); ``after_step(g, loss)`` follows
+    each of run g's steps."""
+    active = list(range(len(streams)))
+    while active:
+        batches = {g: next(streams[g], None) for g in active}
+        active = [g for g in active if batches[g] is not None]
+        by_size: dict[int, list[int]] = {}
+        for g in active:
+            by_size.setdefault(len(batches[g]["label"]), []).append(g)
+        for group in by_size.values():
+            step_losses = batched_step(
+                [detectors[g] for g in group],
+                [optimizers[g] for g in group],
+                [batches[g] for g in group],
+            )
+            for g, loss in zip(group, step_losses):
+                after_step(g, loss)
+
+
 def _epoch(trainers: Sequence[Any], epoch: int) -> None:
     """One epoch of every run: the runs' steps in lockstep (a run leaves once its own epoch is
     over), then each run's end of epoch (validation, checkpoints, log)."""
@@ -251,23 +278,14 @@ def _epoch(trainers: Sequence[Any], epoch: int) -> None:
     for trainer, generator in zip(trainers, generators):
         trainer.model.train()
         streams.append(iter(trainer.batches.train_batches(epoch, generator)))
-    active = list(range(len(trainers)))
-    while active:
-        batches = {g: next(streams[g], None) for g in active}
-        active = [g for g in active if batches[g] is not None]
-        by_size: dict[int, list[int]] = {}
-        for g in active:
-            by_size.setdefault(len(batches[g]["label"]), []).append(g)
-        for group in by_size.values():
-            step_losses = batched_step(
-                [trainers[g].detector for g in group],
-                [trainers[g].optimizer for g in group],
-                [batches[g] for g in group],
-            )
-            for g, loss in zip(group, step_losses):
-                losses[g].add(loss)
-                if trainers[g].scheduler.interval == "step":
-                    trainers[g].scheduler.step()
+
+    def after_step(g: int, loss: torch.Tensor) -> None:
+        losses[g].add(loss)
+        if trainers[g].scheduler.interval == "step":
+            trainers[g].scheduler.step()
+
+    detectors = [trainer.detector for trainer in trainers]
+    lockstep(streams, detectors, [trainer.optimizer for trainer in trainers], after_step)
     for trainer, lr, loss in zip(trainers, lrs, losses):
         trainer._end_epoch(epoch, lr, trainer._epoch_loss(epoch, loss), started)
 
