@@ -56,6 +56,7 @@ def batch(detector, seed: int, size: int = 16) -> dict:
     return {"feature": features, "label": labels, "image": None}
 
 
+@pytest.mark.slow
 def test_grouped_head_of_one_equals_the_regular_head():
     _, detector = spcup(dropout=0.3)
     twin = copy.deepcopy(detector)
@@ -74,6 +75,7 @@ def test_grouped_head_of_one_equals_the_regular_head():
         torch.testing.assert_close(twin.head.get_buffer(name), buffer, msg=name)
 
 
+@pytest.mark.slow
 def test_one_batched_sam_adamw_step_equals_three_separate_steps():
     """The exactness proof: three runs (different weights, batches; no dropout) stepped together
     end with the weights, optimiser state and BatchNorm statistics of three separate steps; SAM's
@@ -110,13 +112,26 @@ def test_one_batched_sam_adamw_step_equals_three_separate_steps():
     torch.testing.assert_close(state["exp_avg_sq"], alone["exp_avg_sq"], rtol=1e-10, atol=1e-20)
 
 
+@pytest.fixture
+def batched_groups(monkeypatch) -> list[int]:
+    """The size of every group trained by ``fit_batched``."""
+    import dfshield.engine.batched as batched
+
+    sizes: list[int] = []
+    original = batched.fit_batched
+    monkeypatch.setattr(
+        batched, "fit_batched", lambda trainers: sizes.append(len(trainers)) or original(trainers)
+    )
+    return sizes
+
+
 def _run(fake_heavy, tmp_path, name: str, detectors, ratios, batched: bool, **train):
     layer = toy_layer(fake_heavy, tmp_path, epochs=2, batched_runs=batched, **train)
     return run_imbalance(
         detectors,
         ratios,
         tmp_path / name,
-        seeds=2,
+        seeds=1,
         extra_layers=[layer],
         overrides=["detector.dropout=0"],
         feature_cache=tmp_path / "cache",
@@ -133,11 +148,13 @@ def _files(folder) -> list[str]:
 
 @pytest.mark.slow
 @pytest.mark.e2e
-def test_batched_imbalance_writes_the_same_files_and_metrics(fake_heavy, tmp_path):
+def test_batched_imbalance_writes_the_same_files_and_metrics(fake_heavy, tmp_path, batched_groups):
     """Same subsets (the subsample JSONs byte for byte), the same files, and — without dropout,
     the one random stream a batched group shares — the same metrics within float tolerance."""
     separate = _run(fake_heavy, tmp_path, "separate", ["spcup"], ["3", "1"], batched=False)
+    assert batched_groups == []
     batched = _run(fake_heavy, tmp_path, "batched", ["spcup"], ["3", "1"], batched=True)
+    assert batched_groups == [2]  # both ratios (different subsample sizes) in one model
     a, b = separate["run_dir"], batched["run_dir"]
     assert _files(b) == _files(a)
     for path in a.rglob("subsample.json"):
@@ -146,7 +163,7 @@ def test_batched_imbalance_writes_the_same_files_and_metrics(fake_heavy, tmp_pat
         assert {k: v for k, v in left.items() if k != "json_dir"} == {
             k: v for k, v in right.items() if k != "json_dir"
         }
-    assert len(batched["runs"]) == len(separate["runs"]) == 4
+    assert len(batched["runs"]) == len(separate["runs"]) == 2
     for alone, together in zip(separate["runs"], batched["runs"]):
         assert (alone["ratio"], alone["seed"]) == (together["ratio"], together["seed"])
         assert alone["best_epoch"] == together["best_epoch"]
@@ -163,7 +180,9 @@ def test_batched_imbalance_writes_the_same_files_and_metrics(fake_heavy, tmp_pat
 
 
 @pytest.mark.slow
-def test_an_unsupported_detector_trains_separately_and_says_why(fake_heavy, tmp_path, caplog):
+def test_an_unsupported_detector_trains_separately_and_says_why(
+    fake_heavy, tmp_path, caplog, batched_groups
+):
     caplog.set_level(logging.INFO, logger="dfshield.studies.imbalance")
     layer = toy_layer(fake_heavy, tmp_path, epochs=1, batched_runs=True)
     result = run_imbalance(
@@ -175,7 +194,7 @@ def test_an_unsupported_detector_trains_separately_and_says_why(fake_heavy, tmp_
         feature_cache=tmp_path / "cache",
     )
     assert "clip_linear trains its runs separately" in caplog.text
-    assert "not of the MLP family" in caplog.text
+    assert "not of the MLP family" in caplog.text and batched_groups == []
     assert len(result["runs"]) == 2
     for seed in (1, 2):
         folder = tmp_path / "study" / "ratio-1" / f"seed-{seed}" / "clip_linear"

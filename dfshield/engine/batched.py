@@ -29,7 +29,9 @@ Every run stays a run of its own (docs/methods.md §8.1):
   within float tolerance.
 - **Validation and files:** each epoch every run validates, keeps its own best epoch and writes
   its own ``best.pt``, ``last.pt``, ``log.csv`` and ``config.json`` through its trainer, so
-  ``dfshield test`` / ``predict`` and the study's report read them unchanged.
+  ``dfshield test`` / ``predict`` and the study's report read them unchanged. (A run's
+  ``seconds`` in ``log.csv`` is the group's time from the epoch's start to the end of its own
+  epoch.)
 
 Not supported (the study trains such runs separately, saying why, see :func:`batching_problem`):
 other detectors, trainable backbones, distributed runs, an explicit ``train.capture`` (the
