@@ -2,7 +2,8 @@
 # The rows of the "GPU speed" table, each printed with its reference measured in the same run and
 # the ratios: device resolution, frozen extraction precision, loader images/s per worker count
 # against the CPU's decoding ceiling, `dfshield extract` end to end against the backbone alone,
-# the spcup head epoch against a plain PyTorch loop, and the rdaa epoch (captured vs not).
+# the spcup head epoch against a plain PyTorch loop, the rdaa epoch (captured vs not), and an
+# imbalance sweep of spcup heads batched against one run and the runs one by one.
 # Paste the whole output into docs/benchmarks.md ("GPU figures") with the date and commit.
 #
 #   benchmarks/gpu.sh                  # full sizes on a GPU (estimated 3 minutes on an H200)
@@ -91,6 +92,9 @@ if [ "$SMALL" = 0 ]; then
     step "rdaa epoch, uncaptured reference" \
         benchmarks/rdaa.py --device "$DEVICE" --n-features "$RDAA_FEATURES" --capture off
 fi
+if [ "$SMALL" = 1 ]; then SWEEP=(--n-real 1500 --dim 64); else SWEEP=(--n-real 125000 --dim 768); fi
+step "imbalance sweep 3 ratios x 3 seeds: batched vs one run vs 9 runs" \
+    benchmarks/batched_runs.py --device "$DEVICE" "${SWEEP[@]}"
 
 printf '\n=== summary (%s s in all)\n' "$SECONDS"
 printf '%s\n' "${SUMMARY[@]}"

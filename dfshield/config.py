@@ -110,6 +110,12 @@ class TrainConfig:
             training device; a larger one stays memory-mapped on disk and the rows of each batch
             are read from it (the same batches, more slowly). ``null``: no limit; ``0``: always
             read from disk.
+        batched_runs: in ``dfshield imbalance``, train the runs of one detector config (its
+            ratios × seeds; a frozen backbone and an MLP head: ``mlp``, ``spcup``,
+            ``robust_clip``) together as one batched model, each run with its own weights,
+            batches, optimiser, validation and checkpoints (``dfshield.engine.batched``). Other
+            detectors, and different configs such as the losses of ``--ablation``, run
+            separately.
     """
 
     epochs: int = 10
@@ -124,6 +130,7 @@ class TrainConfig:
     tensorboard: bool = False
     progress: bool = True
     bank_device_budget_gb: float | None = 8.0
+    batched_runs: bool = False
 
     def __post_init__(self) -> None:
         for key in ("epochs", "batch_size", "eval_every"):

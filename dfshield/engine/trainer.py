@@ -176,44 +176,56 @@ class Trainer:
             return self._train()
 
     def _train(self) -> dict[str, Any]:
-        train_cfg = self.cfg.train
-        metric = train_cfg.selection_metric
-        for epoch in range(self.start_epoch, train_cfg.epochs):
+        for epoch in range(self.start_epoch, self.cfg.train.epochs):
             started = time.time()
-            epoch_seed = train_cfg.seed * 1009 + epoch
-            seed_everything(epoch_seed)
-            generator = torch.Generator(device=self.device).manual_seed(epoch_seed)
+            generator = self._seed_epoch(epoch)
             lr = self.optimizer.param_groups[0]["lr"]  # the rate this epoch runs at
             train_loss = self._train_epoch(epoch, generator)
-            if self.scheduler.interval == "epoch":
-                self.scheduler.step()
-            row = {"epoch": epoch + 1, "lr": lr, "train_loss": train_loss}
-            last_epoch = epoch + 1 == train_cfg.epochs
-            predictions = None
-            if (epoch + 1) % train_cfg.eval_every == 0 or last_epoch:
-                metrics, predictions = self.evaluator.evaluate("val", bootstrap=0)
-                if metric not in metrics:
-                    raise ConfigError(
-                        f"train.selection_metric '{metric}' is not a metric; choose "
-                        f"one of {sorted(k for k, v in metrics.items() if isinstance(v, float))}"
-                    )
-                row.update(
-                    {f"val_{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}
+            self._end_epoch(epoch, lr, train_loss, started)
+        return self._finish()
+
+    def _seed_epoch(self, epoch: int) -> torch.Generator:
+        """Reseed every RNG from (seed, epoch); the epoch's generator (data order, latent
+        augmentation)."""
+        epoch_seed = self.cfg.train.seed * 1009 + epoch
+        seed_everything(epoch_seed)
+        return torch.Generator(device=self.device).manual_seed(epoch_seed)
+
+    def _end_epoch(self, epoch: int, lr: float, train_loss: float, started: float) -> None:
+        """After an epoch's steps: the per-epoch scheduler step, validation, the best and last
+        checkpoints and the log."""
+        train_cfg = self.cfg.train
+        metric = train_cfg.selection_metric
+        if self.scheduler.interval == "epoch":
+            self.scheduler.step()
+        row = {"epoch": epoch + 1, "lr": lr, "train_loss": train_loss}
+        last_epoch = epoch + 1 == train_cfg.epochs
+        predictions = None
+        if (epoch + 1) % train_cfg.eval_every == 0 or last_epoch:
+            metrics, predictions = self.evaluator.evaluate("val", bootstrap=0)
+            if metric not in metrics:
+                raise ConfigError(
+                    f"train.selection_metric '{metric}' is not a metric; choose "
+                    f"one of {sorted(k for k, v in metrics.items() if isinstance(v, float))}"
                 )
-                value = float(metrics[metric])
-                if self._improves(value):
-                    self.best_value, self.best_epoch = value, epoch + 1
-                    self._save("best.pt", epoch + 1, validation=predictions)
-            row["seconds"] = round(time.time() - started, 3)
-            self.history.append(row)
-            self._save("last.pt", epoch + 1, validation=predictions)
-            self._write_log()
+            row.update({f"val_{k}": v for k, v in metrics.items() if isinstance(v, (int, float))})
+            value = float(metrics[metric])
+            if self._improves(value):
+                self.best_value, self.best_epoch = value, epoch + 1
+                self._save("best.pt", epoch + 1, validation=predictions)
+        row["seconds"] = round(time.time() - started, 3)
+        self.history.append(row)
+        self._save("last.pt", epoch + 1, validation=predictions)
+        self._write_log()
+
+    def _finish(self) -> dict[str, Any]:
+        """Close the TensorBoard writer; the run's summary."""
         if self._tensorboard is not None:
             self._tensorboard.close()
             self._tensorboard = None
         return {
             "best_epoch": self.best_epoch,
-            f"best_val_{metric}": self.best_value,
+            f"best_val_{self.cfg.train.selection_metric}": self.best_value,
             "history": self.history,
         }
 
@@ -251,6 +263,10 @@ class Trainer:
             losses.add(self._train_step(data))
             if self.scheduler.interval == "step":
                 self.scheduler.step()
+        return self._epoch_loss(epoch, losses)
+
+    def _epoch_loss(self, epoch: int, losses: EpochLosses) -> float:
+        """The epoch's mean loss, read once; a non-finite step loss stops the run here."""
         mean, bad_step = losses.read()
         if bad_step is not None:
             raise TrainingError(

@@ -18,6 +18,7 @@ should a frame be missing from it, the subsample is encoded on its own instead.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -49,6 +50,8 @@ from dfshield.studies.subsample import (
     write_if_changed,
     write_subsample,
 )
+
+logger = logging.getLogger(__name__)
 
 #: ``--ablation`` presets: config names in ``configs/ablation/``, in table order.
 ABLATIONS: dict[str, tuple[str, ...]] = {
@@ -108,6 +111,50 @@ def subsample_splits(protocol_data: Any, subsample_data: Any) -> SplitProvider:
         superset=protocol.split("train"),
     )
     return protocol.with_splits({"train": train})
+
+
+# -- batched runs ----------------------------------------------------------------------------
+
+
+def train_batched(
+    planned: Sequence[tuple[Any, int, Path, dict]], labels: Sequence[str], make_trainer
+) -> dict[tuple[Path, str], tuple[Any, dict | None]]:
+    """``train.batched_runs``: train each detector's runs (its ratios × seeds) as one batched
+    model (:mod:`dfshield.engine.batched`). Only runs whose configs are identical but for the seed
+    and the training subsample are batched together, so different losses (the ablation's configs
+    are different detectors here) stay separate runs. A detector that cannot be batched is left to
+    train separately, with an info line saying why.
+
+    Returns ``{(run folder, label): (trainer, fit summary or None)}``: None for a trainer built
+    here that still has to be fitted on its own.
+    """
+    from dfshield.engine.batched import batching_problem, detector_problem, fit_batched
+
+    trained: dict[tuple[Path, str], tuple[Any, dict | None]] = {}
+    for label in labels:
+        groups: dict[str, list[tuple[Path, Any]]] = {}
+        for _ratio, _seed, folder, configs in planned:
+            groups.setdefault(_batch_key(configs[label]), []).append((folder, configs[label]))
+        for runs in groups.values():
+            problem = detector_problem(runs[0][1]) or ("a single run" if len(runs) == 1 else None)
+            if problem is None:
+                trainers = [make_trainer(cfg, folder, label) for folder, cfg in runs]
+                problem = next(filter(None, map(batching_problem, trainers)), None)
+                keys = [(folder, label) for folder, _ in runs]
+                summaries = [None] * len(trainers) if problem else fit_batched(trainers)
+                trained.update(zip(keys, zip(trainers, summaries)))
+            if problem is not None:
+                logger.info("train.batched_runs: %s trains its runs separately: %s", label, problem)
+    return trained
+
+
+def _batch_key(cfg) -> str:
+    """A run config without what may differ inside one batched group: the seed and the training
+    subsample's JSON folder."""
+    values = cfg.to_dict()
+    values["train"] = {k: v for k, v in values["train"].items() if k != "seed"}
+    values["data"] = {k: v for k, v in values["data"].items() if k != "json_dir"}
+    return json.dumps(values, sort_keys=True, default=str)
 
 
 # -- the study -------------------------------------------------------------------------------
@@ -202,17 +249,21 @@ def run_imbalance(
             )
             planned.append((ratio, seed, folder, configs))
 
+    def make_trainer(cfg, folder: Path, label: str) -> Trainer:
+        splits = with_extra_tests(subsample_splits(data, cfg.data), extra_sets)
+        return Trainer(cfg, folder / label, feature_cache=cache, splits=splits, overwrite=overwrite)
+
+    trained = train_batched(planned, labels, make_trainer) if reference.train.batched_runs else {}
     runs: list[dict[str, Any]] = []
     is_main = True
     for ratio, seed, folder, configs in planned:
         rows, curves = [], {}
         for label in labels:
-            cfg = configs[label]
-            splits = with_extra_tests(subsample_splits(data, cfg.data), extra_sets)
-            trainer = Trainer(
-                cfg, folder / label, feature_cache=cache, splits=splits, overwrite=overwrite
-            )
-            summary = trainer.fit()
+            trainer, summary = trained.pop((folder, label), (None, None))
+            if trainer is None:
+                trainer = make_trainer(configs[label], folder, label)
+            if summary is None:
+                summary = trainer.fit()
             result = trainer.test()
             extras = run_extra_tests(trainer.evaluator, extra_sets, trainer.run_dir, trainer.name)
             is_main = trainer.dist.is_main
