@@ -193,7 +193,7 @@ def _check_backbone(detector, payload: dict[str, Any], path: Path, detector_conf
     never saw. A warning, not an error, because the same weights file moved or copied has another
     fingerprint too; the warning names the differing fingerprint and config keys."""
     stored = payload.get("backbone")
-    if stored is None or detector.backbone is None or not detector.uses_feature_bank:
+    if stored is None or not detector.uses_feature_bank:
         return
     # the precision that ran is the device's choice, not the weights': a checkpoint trained on a
     # GPU (bf16) and rebuilt on a CPU (fp32) has the same backbone

@@ -327,7 +327,7 @@ class Trainer:
             "best_value": self.best_value,
             "best_epoch": self.best_epoch,
             "class_counts": self.class_counts,
-            "backbone": self.detector.backbone.fingerprint() if self.detector.backbone else None,
+            "backbone": self.detector.backbone.fingerprint(),
         }
         if validation is not None:
             payload["threshold"] = _eer_threshold(validation.scores, validation.labels)
