@@ -517,12 +517,12 @@ def _check_entry(kind: str, cfg: dict, where: str, source: str) -> None:
         _registry(kind).check(cfg, BUILD_TIME.get(kind))
     except ConfigError as error:
         raise type(error)(f"{where} in {source}: {error}") from error
-    for key, sub_kind, sub in _nested(kind, cfg):
+    for key, sub_kind, sub in nested_sections(kind, cfg):
         if isinstance(sub, dict):
             _check_entry(sub_kind, sub, f"{where}.{key}", source)
 
 
-def _nested(kind: str, cfg: dict) -> Iterator[tuple[str, str, Any]]:
+def nested_sections(kind: str, cfg: dict) -> Iterator[tuple[str, str, Any]]:
     """``(key, kind, config)`` of the registry sections inside a section: a detector's
     ``backbone``, ``cvar``'s ``base`` loss, ``composite``'s ``terms`` (less their ``weight``),
     ``sam``'s ``base`` optimizer."""

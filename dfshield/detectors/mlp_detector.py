@@ -1,11 +1,11 @@
 """Frozen features → MLP head, with optional latent augmentation: the shape shared by ``spcup``
 and ``robust_clip`` (docs/methods.md §1, §3, §6).
 
-Latent augmentation happens where the features are made: on the feature bank once an epoch
-(``augment_features``, dfshield's trainer with a frozen backbone), or in the training-mode
-forward when the detector is given images (a trainable backbone, or a trainer that feeds images
-every step, such as DeepfakeBench's). Either way half the rows the head trains on are noisy
-copies (``dfshield/detectors/latent_augment.py``).
+Latent augmentation happens where the features are made: on the feature bank's rows as each
+training batch is drawn (``augment_features``, dfshield's trainer with a frozen backbone), or in
+the training-mode forward when the detector is given images (a trainable backbone, or a trainer
+that feeds images every step, such as DeepfakeBench's). Either way half the rows the head trains
+on are noisy copies (``dfshield/detectors/latent_augment.py``).
 """
 
 from __future__ import annotations

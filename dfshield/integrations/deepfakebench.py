@@ -261,13 +261,13 @@ def training_class_counts(config: Mapping[str, Any], loss: Mapping[str, Any]) ->
 
 def _takes_counts(loss: Mapping[str, Any]) -> bool:
     """Whether a loss section (or one nested in it) is built with the class counts."""
-    from dfshield.config import _nested
+    from dfshield.config import nested_sections
     from dfshield.registry import LOSS, accepted_options
 
     name = loss.get("name")
     if not isinstance(name, str) or name not in LOSS:
         return False
-    nested = [sub for _, _, sub in _nested("loss", dict(loss)) if isinstance(sub, Mapping)]
+    nested = [sub for _, _, sub in nested_sections("loss", dict(loss)) if isinstance(sub, Mapping)]
     if nested:
         return any(_takes_counts(sub) for sub in nested)
     return "class_counts" in accepted_options(LOSS.get(name))[0] and "class_counts" not in loss
