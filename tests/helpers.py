@@ -120,3 +120,16 @@ def auc_of_written_scores(path: Path) -> tuple[float, float]:
     labels = [int(row["label"]) for row in rows]
     scores = [float(row["prob_fake"]) for row in rows]
     return float(roc_auc_score(labels, scores)), 1 / (labels.count(1) * labels.count(0))
+
+
+def sample_frames(path, n: int):
+    """All ``n`` sampled frames of a video at once, ``([(index, rgb), ...], total)``, collected
+    from :class:`dfshield.media.video.SampledVideo` (a truncated video restarts its sampling over
+    the frames that decode): the reference the streaming readers are compared with."""
+    from dfshield.media.video import SampledVideo
+
+    video = SampledVideo(path, n)
+    frames: list = []
+    for frame in video:
+        frames = [] if frame is None else [*frames, frame]
+    return frames, video.total

@@ -18,6 +18,7 @@ import lmdb
 import numpy as np
 import pytest
 import yaml
+from helpers import sample_frames
 
 from dfshield.commands import build_lmdb
 from dfshield.datasets import builder, sources
@@ -268,18 +269,18 @@ def test_read_frames_and_broken_videos(tmp_path):
     path = write_video(tmp_path / "ok.avi", frames)
     got = list(video.iter_frames(path, [0, 19, 5]))
     assert [i for i, _ in got] == [0, 5, 19] and got[0][1].shape == (64, 96, 3)
-    sampled, n_total = video.sample_frames(path, 4)
+    sampled, n_total = sample_frames(path, 4)
     assert n_total == 20 and [i for i, _ in sampled] == [0, 6, 12, 19]
 
     # truncated: the header promises 20 frames, half the file is there -> sample over what decodes
     data = path.read_bytes()
     (tmp_path / "cut.avi").write_bytes(data[: len(data) // 2])
-    sampled, n_real = video.sample_frames(tmp_path / "cut.avi", 4)
+    sampled, n_real = sample_frames(tmp_path / "cut.avi", 4)
     assert 0 < n_real < 20 and [i for i, _ in sampled] == video.sample_frame_indices(n_real, 4)
 
     (tmp_path / "junk.mp4").write_bytes(b"this is not a video" * 10)
     with pytest.raises(DataError, match="junk.mp4"):
-        video.sample_frames(tmp_path / "junk.mp4", 4)
+        sample_frames(tmp_path / "junk.mp4", 4)
     with pytest.raises(DataError, match="not found"):
         list(video.iter_frames(tmp_path / "missing.mp4", [0]))
 

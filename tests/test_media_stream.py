@@ -12,6 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from helpers import sample_frames
 
 from dfshield.errors import ConfigError
 from dfshield.media import pipeline, video
@@ -80,7 +81,7 @@ def test_truncated_video_restarts_over_the_frames_that_decode(tmp_path):
     received = list(stream)
     restart = received.index(None)  # frames before it were sampled over the announced 20
     after = [frame.index for frame in received[restart + 1 :]]
-    frames, total = video.sample_frames(cut, 4)
+    frames, total = sample_frames(cut, 4)
     assert 0 < total < 20 and after == video.sample_frame_indices(total, 4)
     assert after == [index for index, _ in frames]
     assert stream.note.startswith(f"truncated: {total} of 20 announced frames decode")

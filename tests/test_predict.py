@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from helpers import SHARED_DATA, toy_image, toy_layer, train_tiny_checkpoint
+from helpers import SHARED_DATA, sample_frames, toy_image, toy_layer, train_tiny_checkpoint
 
 from dfshield import cli
 from dfshield.commands import predict
@@ -341,7 +341,6 @@ def test_thresholds(trained, tmp_path):
 @pytest.mark.e2e
 def test_real_videos_per_frame_and_per_video_rows(trained, tmp_path):
     from dfshield.media.faces import FaceCropper
-    from dfshield.media.video import sample_frames
 
     out = tmp_path / "videos.json"
     assert (
@@ -435,7 +434,6 @@ def test_video_mode_detector_reports_video_head_and_frame_head(toy_dataset, tmp_
     frames, head = rows[1:7], rows[7]
     assert [r["status"] for r in frames] == ["skipped", "ok", "ok", "ok", "ok", "skipped"]
     assert "outside the clip(s) of 4 frames" in frames[0]["message"]
-    from dfshield.media.video import sample_frames
 
     sampled, _ = sample_frames(video, 6)
     clip = scorer.score_clips([[rgb for _, rgb in sampled[1:5]]])

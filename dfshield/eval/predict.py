@@ -2,7 +2,7 @@
 
 Inputs are image files, video files or folders (searched recursively for both; other files are
 reported and passed over). Videos: ``--frames`` frames sampled evenly over the whole clip
-(``video.sample_frames``), the largest face cut out as ``dfshield build-lmdb`` cuts it (Haar,
+(``media.video.SampledVideo``), the largest face cut out as ``dfshield build-lmdb`` cuts it (Haar,
 box ×1.3, 256×256; both go through :func:`dfshield.media.pipeline.read_media`), each frame
 scored, and the video scored by the mean (``--aggregate``) of its frame probabilities. Images
 are taken as face crops already, as in a DeepfakeBench dataset (``--face-crop auto``; ``always``

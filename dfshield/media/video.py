@@ -217,16 +217,3 @@ class SampledVideo:
             )
         indices = sample_frame_indices(self.total, self.n)
         yield from _Decoder(self.path, indices, self.max_pixels)
-
-
-def sample_frames(path: str | Path, n: int) -> tuple[list[tuple[int, np.ndarray]], int]:
-    """All ``n`` frames of :class:`SampledVideo` at once: ``([(index, rgb), ...], total)``. Holds
-    every frame: for short clips; stream a :class:`SampledVideo` otherwise."""
-    video = SampledVideo(path, n)
-    frames: list[tuple[int, np.ndarray]] = []
-    for frame in video:
-        if frame is None:
-            frames.clear()
-        else:
-            frames.append(frame)
-    return frames, video.total
