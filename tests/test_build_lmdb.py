@@ -24,7 +24,6 @@ from dfshield.commands import build_lmdb
 from dfshield.datasets import builder, sources
 from dfshield.datasets.writer import (
     DatasetWriter,
-    decode_png,
     frame_key,
     label_dict_for,
     parse_reencode,
@@ -33,6 +32,7 @@ from dfshield.datasets.writer import (
 from dfshield.errors import ConfigError, DataError
 from dfshield.media import video
 from dfshield.media.faces import FaceBox, FaceCropper, center_crop, square_box
+from dfshield.media.frames import decode_image
 
 SPLITS = ("train", "val", "test")
 
@@ -188,7 +188,7 @@ def test_writer_round_trip_and_map_growth(tmp_path):
     for (lab, vid), (_split, frames) in vids.items():
         assert frames == [frame_key("Grow", lab, vid, i) for i in (0, 5, 15)]  # sorted by index
         for key in frames:
-            assert decode_png(values[key]).shape == (64, 64, 3)
+            assert decode_image(values[key], "stored frame").shape == (64, 64, 3)
     assert set(values) == {k for _, fr in vids.values() for k in fr}
     assert summary.bytes_written == sum(len(v) for v in values.values())
 
@@ -346,7 +346,7 @@ def test_image_tree_round_trip(tmp_path, image_tree):
     assert ("real", "sub_dir__r_5") in vids  # nested path -> one safe name
     for (lab, vid), (_split, frames) in vids.items():
         assert frames == [f"Tree\\{lab}\\frames\\{lab}_{vid}\\000.png"]  # one-frame video
-        image = decode_png(values[frames[0]])
+        image = decode_image(values[frames[0]], "stored frame")
         assert (
             image.shape == (256, 256, 3) and image.dtype == np.uint8
         )  # same size for both classes
@@ -394,7 +394,7 @@ def test_label_csv_with_video_groups(tmp_path, image_tree):
         ("fake", "tree__fake__f1"),
     }
     assert [k.rsplit("\\", 1)[1] for k in vids[("real", "clipA")][1]] == ["000.png", "001.png"]
-    assert decode_png(values[vids[("real", "clipA")][1][0]]).shape == (
+    assert decode_image(values[vids[("real", "clipA")][1][0]], "stored frame").shape == (
         48,
         64,
         3,
@@ -439,8 +439,8 @@ def test_reencode_is_identical_for_both_classes(tmp_path):
     info, values = read_dataset(tmp_path / "out", "Jpeg")
     vids = videos_of(info, "Jpeg")
     for i, pic in enumerate(pictures):
-        real = decode_png(values[vids[("real", str(i))][1][0]])
-        fake = decode_png(values[vids[("fake", str(i))][1][0]])
+        real = decode_image(values[vids[("real", str(i))][1][0]], "stored frame")
+        fake = decode_image(values[vids[("fake", str(i))][1][0]], "stored frame")
         assert np.array_equal(real, fake)  # same codec, same quality, same pixels out
         assert not np.array_equal(real, pic)  # and the JPEG really ran
         assert np.abs(real.astype(int) - pic).mean() < 8
@@ -570,7 +570,7 @@ def test_ffpp_clips(ffpp_build):
     assert set(got) <= set(expected) and len(got) >= 3
     for key in vids[("fake", "FaceSwap_634_660")][1]:
         assert key.startswith("FFClips\\fake\\frames\\fake_FaceSwap_634_660\\")
-        assert decode_png(values[key]).shape == (256, 256, 3)
+        assert decode_image(values[key], "stored frame").shape == (256, 256, 3)
     assert any("c23" in n for n in summary.notes)
 
 

@@ -474,8 +474,8 @@ def test_predict_reads_an_image_as_build_lmdb_stores_it(tmp_path):
     import lmdb
 
     from dfshield.datasets.builder import build_from_images
-    from dfshield.datasets.writer import decode_png
     from dfshield.eval.predict import PredictOptions
+    from dfshield.media.frames import decode_image
     from dfshield.media.pipeline import read_media
 
     rng = np.random.default_rng(3)
@@ -494,7 +494,9 @@ def test_predict_reads_an_image_as_build_lmdb_stores_it(tmp_path):
     (frame,) = media.frames
     assert frame.rgb.shape == upright.shape and frame.face_found is None
     assert np.abs(frame.rgb.astype(int) - upright).mean() < 6  # upright, up to JPEG loss
-    np.testing.assert_array_equal(frame.rgb, decode_png(stored))  # what build-lmdb stored
+    np.testing.assert_array_equal(
+        frame.rgb, decode_image(stored, "stored frame")
+    )  # what build-lmdb stored
 
 
 @pytest.mark.slow

@@ -246,14 +246,6 @@ def encode_png(rgb: np.ndarray) -> bytes:
     return buffer.tobytes()
 
 
-def decode_png(data: bytes) -> np.ndarray:
-    """RGB uint8 image from stored PNG bytes (inverse of :func:`encode_png`)."""
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise DataError("Stored bytes are not a decodable image.")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
 # ---------------------------------------------------------------------------------------------
 # re-encoding (format shortcut neutraliser)
 # ---------------------------------------------------------------------------------------------
