@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from dfshield.engine.distributed import DEVICE_CHOICES, resolve_device
+from dfshield.distributed import DEVICE_CHOICES, resolve_device
 from dfshield.errors import ConfigError
 
 # -- command line, header, set-up -----------------------------------------------------------------
@@ -113,7 +113,7 @@ def make_demo_in_subprocess(folder: Path, seed: int, **kwargs: Any) -> None:
     """``make_demo_dataset(folder, seed, **kwargs)`` in a fresh process: generating uses OpenCV's
     thread pool, and a DataLoader worker forked from a process that has used it can hang in
     ``cv2.setNumThreads`` (``make_loader``'s worker init)."""
-    from dfshield.datasets.demo import make_demo_dataset
+    from dfshield.dataset_builder.demo import make_demo_dataset
 
     process = multiprocessing.get_context("spawn").Process(
         target=make_demo_dataset, args=(folder, seed), kwargs=kwargs
@@ -137,7 +137,7 @@ def bench_dataset(
     until there are ``frames`` — generating every frame would take minutes, and a loader decodes
     a copy as slowly as the original. Returns ``(json_dir, lmdb_dir, name)``."""
     from dfshield.data import DataConfig, DeepfakeDataset
-    from dfshield.datasets.writer import DatasetWriter, label_dict_for
+    from dfshield.dataset_builder.writer import DatasetWriter, label_dict_for
 
     videos = max(2, math.ceil(min(unique, frames) / 8))
     fake = max(1, round(videos / 11))

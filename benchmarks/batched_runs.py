@@ -7,8 +7,8 @@ fake ``--dim``-d features; the run at ratio r keeps ``n_real / r`` of the fakes 
 drawn with its seed). Each run's epoch is as the Trainer's on a bank: latent augmentation of its
 rows, a shuffled order, batches of ``--batch-size``. Printed: one run's epoch (the ratio-1 run,
 the largest), the 9 runs one after the other (each step the Trainer's ``TrainStep``, captured as a
-CUDA graph on a GPU), and the same runs batched (``dfshield.engine.batched.lockstep``), with the
-ratios. Head training only: the bank is in memory, nothing is encoded or validated.
+CUDA graph on a GPU), and the same runs batched (``dfshield.engine.grouped_runs.lockstep``), with
+the ratios. Head training only: the bank is in memory, nothing is encoded or validated.
 
     python benchmarks/batched_runs.py                           # CPU-sized
     python benchmarks/batched_runs.py --device cuda --n-real 125000 --dim 768
@@ -27,10 +27,11 @@ from _common import add_run_options, feature_backbone, footer, new_parser, setup
 
 from dfshield.config import load_run_config
 from dfshield.detectors import build_detector
-from dfshield.engine.batched import lockstep
-from dfshield.engine.batches import batch_bounds
+from dfshield.engine.batch_sources import batch_bounds
+from dfshield.engine.grouped_runs import lockstep
 from dfshield.engine.steps import TrainStep, capture_mode
 from dfshield.optimizers import build_optimizer
+from dfshield.seeding import epoch_seed
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -85,7 +86,7 @@ def make_runs(args, device: torch.device, folder: Path) -> list[dict]:
 def batches(run: dict, batch_size: int, epoch: int) -> Iterator[dict]:
     """A run's epoch: its rows latent-augmented, shuffled, in batches (as ``BankBatches``)."""
     generator = torch.Generator(device=run["features"].device)
-    generator.manual_seed(run["seed"] * 1009 + epoch)
+    generator.manual_seed(epoch_seed(run["seed"], epoch))
     bank, labels = run["detector"].augment_features(run["features"], run["labels"], generator)
     order = torch.randperm(len(labels), generator=generator, device=labels.device)
     for start, stop in batch_bounds(len(labels), batch_size):

@@ -3,7 +3,7 @@
 with ``train.device: --device``.
 
 First a table: ``auto``, ``cpu``, ``cuda``, ``cuda:0`` and ``cuda`` under ``torchrun``
-(``LOCAL_RANK=0``) as :func:`dfshield.engine.distributed.prepare_device` resolves them (the
+(``LOCAL_RANK=0``) as :func:`dfshield.distributed.prepare_device` resolves them (the
 device made current) or the error it gives (on a machine without CUDA, the GPU values must say
 that CUDA is not available). Then one epoch of ``clip_linear`` with the tiny random ViT on a
 small DemoFaces set through ``dfshield.engine.trainer.Trainer`` with ``train.device`` set to
@@ -24,8 +24,8 @@ from pathlib import Path
 from _common import add_run_options, footer, make_demo_in_subprocess, new_parser, setup, sync
 
 from dfshield.config import config_dir, load_run_config
-from dfshield.datasets.writer import label_dict_for
-from dfshield.engine.distributed import prepare_device
+from dfshield.dataset_builder.writer import label_dict_for
+from dfshield.distributed import prepare_device
 from dfshield.engine.trainer import Trainer
 from dfshield.errors import ConfigError
 

@@ -39,14 +39,14 @@ from pathlib import Path
 import torch
 from _common import add_run_options, bench_data, footer, new_parser, setup, sync
 
+from dfshield.backbones.clip import ClipBackbone
 from dfshield.config import load_run_config
-from dfshield.datasets.writer import label_dict_for
+from dfshield.dataset_builder.writer import label_dict_for
 from dfshield.detectors import build_detector
-from dfshield.detectors.clip_backbone import ClipBackbone
-from dfshield.engine.batches import BankBatches
-from dfshield.engine.checkpoint import seed_everything
-from dfshield.engine.distributed import prepare_device
+from dfshield.distributed import prepare_device
+from dfshield.engine.batch_sources import BankBatches
 from dfshield.engine.splits import SplitProvider
+from dfshield.seeding import seed_everything
 
 PARTS = ("precision", "end-to-end")
 BF16, FP32 = "dfshield precision: bf16", "dfshield precision: fp32"

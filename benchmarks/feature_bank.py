@@ -75,17 +75,18 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from dfshield.config import config_dir, load_run_config
 from dfshield.data import collate
-from dfshield.datasets.writer import label_dict_for
+from dfshield.dataset_builder.writer import label_dict_for
 from dfshield.detectors import build_detector
 from dfshield.detectors.heads import mlp_head
 from dfshield.detectors.latent_augment import latent_augment
-from dfshield.engine.batches import batch_bounds
+from dfshield.engine.batch_sources import batch_bounds
 from dfshield.engine.steps import CAPTURE_MODES, WARMUP_STEPS, EpochLosses, TrainStep, capture_mode
 from dfshield.engine.trainer import Trainer
 from dfshield.eval.evaluator import amp_dtype
 from dfshield.eval.metrics import compute_metrics
 from dfshield.optimizers import build_optimizer, build_scheduler
 from dfshield.registry import BACKBONE
+from dfshield.seeding import epoch_seed
 
 TINY_BACKBONE = {"name": "clip", "model": "dfshield-tiny-vit", "pretrained": None}
 
@@ -245,7 +246,7 @@ def reencode_epochs(trainer: Trainer, args: argparse.Namespace) -> list[float]:
     seconds = []
     for epoch in range(args.epochs):
         started = time.perf_counter()
-        torch.manual_seed(args.seed * 1009 + epoch)
+        torch.manual_seed(epoch_seed(args.seed, epoch))
         detector.train()
         for batch in image_loader(train_set, args, True, epoch):
             if (

@@ -46,10 +46,11 @@ from _common import (
 
 from dfshield.config import load_run_config
 from dfshield.detectors import build_detector
-from dfshield.engine.batches import batch_bounds
+from dfshield.engine.batch_sources import batch_bounds
 from dfshield.engine.steps import CAPTURE_MODES, WARMUP_STEPS, EpochLosses, TrainStep, capture_mode
 from dfshield.eval.evaluator import amp_dtype
 from dfshield.optimizers import build_optimizer, build_scheduler
+from dfshield.seeding import epoch_seed
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         sync(device)
         started = time.perf_counter()
         detector.train()
-        epoch_generator = torch.Generator(device=device).manual_seed(args.seed * 1009 + epoch)
+        epoch_generator = torch.Generator(device=device).manual_seed(epoch_seed(args.seed, epoch))
         step_losses = EpochLosses(len(bounds))
         bank_epoch(
             detector,

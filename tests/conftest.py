@@ -24,7 +24,7 @@ def one_thread():
 @pytest.fixture
 def encoded_frames(monkeypatch) -> list[int]:
     """Batch sizes of every CLIP backbone forward call made during the test."""
-    from dfshield.detectors.clip_backbone import ClipBackbone
+    from dfshield.backbones.clip import ClipBackbone
 
     sizes: list[int] = []
     original = ClipBackbone.forward

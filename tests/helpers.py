@@ -36,7 +36,7 @@ def write_toy_dataset(
     frames_per_video: int = 2,
     seed: int = 0,
 ) -> dict:
-    from dfshield.datasets.writer import DatasetWriter, label_dict_for
+    from dfshield.dataset_builder.writer import DatasetWriter, label_dict_for
 
     rng = np.random.default_rng(seed)
     with DatasetWriter(out_dir, name) as writer:

@@ -1,12 +1,12 @@
 """``dfshield build-lmdb``: build a DeepfakeBench dataset from images or videos
-(:func:`dfshield.datasets.builder.build_dataset` documents the layouts and options)."""
+(:func:`dfshield.dataset_builder.builder.build_dataset` documents the layouts and options)."""
 
 from __future__ import annotations
 
 import argparse
 
-from dfshield.datasets.sources import GROUP_IMAGES, LAYOUTS
-from dfshield.datasets.writer import DEFAULT_FRACTIONS, check_fractions
+from dfshield.dataset_builder.sources import GROUP_IMAGES, LAYOUTS
+from dfshield.dataset_builder.writer import DEFAULT_FRACTIONS, check_fractions
 from dfshield.errors import ConfigError
 from dfshield.media.faces import DETECTORS, ON_MISSING
 from dfshield.media.pipeline import DEFAULT_MAX_PIXELS
@@ -64,7 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Prints the summary. Returns 0, or 1 with --strict and problems."""
-    from dfshield.datasets.builder import build_dataset
+    from dfshield.dataset_builder.builder import build_dataset
 
     summary = build_dataset(
         args.source,

@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from dfshield.eval.report import format_table
+    from dfshield.eval.results import format_table
     from dfshield.studies.comparison import load_comparison_configs, run_comparison
 
     configs = load_comparison_configs(args.detectors, args.protocol, args.overrides)

@@ -1,5 +1,5 @@
 """``dfshield data-info``: check a dataset set-up before anyone trains on it
-(:func:`dfshield.datasets.info.check_dataset`). Exit status 1 when anything is missing,
+(:func:`dfshield.data.checks.check_dataset`). Exit status 1 when anything is missing,
 undecodable or unreadable."""
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """0 when every frame is present and decodable, else 1."""
-    from dfshield.datasets.info import check_dataset
+    from dfshield.data.checks import check_dataset
 
     reports = [
         check_dataset(

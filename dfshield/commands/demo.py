@@ -25,8 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dfshield.datasets.demo import make_demo_dataset
-    from dfshield.eval.report import format_table
+    from dfshield.dataset_builder.demo import make_demo_dataset
+    from dfshield.eval.results import format_table
     from dfshield.studies.demo import demo_configs, has_demo_data, run_demo
 
     data_dir = Path(args.data_dir)

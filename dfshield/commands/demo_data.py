@@ -1,18 +1,18 @@
 """``dfshield demo-data OUT``: make the synthetic demo dataset in DeepfakeBench format
-(:func:`dfshield.datasets.demo.make_demo_dataset` documents what it holds)."""
+(:func:`dfshield.dataset_builder.demo.make_demo_dataset` documents what it holds)."""
 
 from __future__ import annotations
 
 import argparse
 
-from dfshield.datasets.demo import (
+from dfshield.dataset_builder.demo import (
     DEFAULT_COUNTS,
     DEFAULT_NOISE,
     DEFAULT_PERIODS,
     DEFAULT_STRENGTH,
     DEMO_NAME,
 )
-from dfshield.datasets.writer import SPLITS
+from dfshield.dataset_builder.writer import SPLITS
 
 
 def _pair(text: str) -> tuple[int, int]:
@@ -60,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Prints the summary."""
-    from dfshield.datasets.demo import make_demo_dataset
+    from dfshield.dataset_builder.demo import make_demo_dataset
 
     summary = make_demo_dataset(
         args.out,

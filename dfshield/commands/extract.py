@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dfshield.config import load_run_config
-    from dfshield.engine.batches import extract_banks
+    from dfshield.engine.batch_sources import extract_banks
 
     cfg = load_run_config(args.protocol, args.config or args.detector, args.overrides)
     banks, is_main = extract_banks(cfg, args.splits, feature_cache=args.feature_cache)

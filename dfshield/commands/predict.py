@@ -1,5 +1,6 @@
 """``dfshield predict``: score images, folders and videos with a trained checkpoint
-(:mod:`dfshield.eval.predict` holds the logic). Exit status 1 only when nothing could be scored."""
+(:mod:`dfshield.scoring.predict` holds the logic). Exit status 1 only when nothing could be
+scored."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sys
 from pathlib import Path
 
 from dfshield.commands.test import add_detector_config_argument
-from dfshield.eval.predict import (
+from dfshield.scoring.predict import (
     AGGREGATES,
     DEFAULT_MAX_PIXELS,
     FACE_CROP,
@@ -22,7 +23,7 @@ from dfshield.eval.predict import (
     write_rows,
 )
 
-# the options of dfshield.eval.predict.PredictOptions, under their own name
+# the options of dfshield.scoring.predict.PredictOptions, under their own name
 OPTIONS = "frames aggregate face_crop on_missing face_detector scale size batch_size workers"
 OPTIONS += " max_pixels"
 
@@ -66,8 +67,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dfshield.eval.inference import Scorer
     from dfshield.integrations.deepfakebench import imported_checkpoint
+    from dfshield.scoring.scorer import Scorer
 
     options = PredictOptions(**{name: getattr(args, name) for name in OPTIONS.split()})
     out = check_rows_path(args.out) if args.out else None

@@ -1,5 +1,5 @@
 """``dfshield robustness``: re-test checkpoints on their test split under JPEG, blur,
-downscaling and noise (:mod:`dfshield.eval.robustness` holds the logic and documents the
+downscaling and noise (:mod:`dfshield.scoring.robustness` holds the logic and documents the
 outputs: ``robustness.md``, ``.csv``, ``.json`` and ``.png`` in ``--out``)."""
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dfshield.eval.robustness import format_table, run_robustness, write_outputs
+    from dfshield.scoring.robustness import format_table, run_robustness, write_outputs
 
     result = run_robustness(
         args.checkpoints,

@@ -5,7 +5,7 @@ another), through :func:`dfshield.eval.evaluator.evaluate_checkpoint`.
 and ``fake/`` images (converted once) or a DeepfakeBench dataset name. Each adds a row to
 ``results.md`` / ``.csv`` / ``.json`` (``detector`` = ``"<detector> on <set>"``, column
 ``test_set``) and a line to ``roc.png``; its scores go to ``extra_tests/<set>/`` (see
-:mod:`dfshield.eval.extra_test`).
+:mod:`dfshield.scoring.extra_test_sets`).
 
 ``--detector-config THEIR.yaml`` tests DeepfakeBench weights (their ``ckpt_best.pth``) on the
 protocol's test split (:func:`dfshield.integrations.deepfakebench.imported_checkpoint`).
@@ -49,9 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from dfshield.config import load_yaml, parse_overrides
     from dfshield.engine.checkpoint import checkpoint_run_config
-    from dfshield.eval.evaluator import evaluate_checkpoint
-    from dfshield.eval.report import format_table
+    from dfshield.eval.results import format_table
     from dfshield.integrations.deepfakebench import imported_checkpoint
+    from dfshield.scoring.evaluate_checkpoint import evaluate_checkpoint
 
     given = Path(args.checkpoint)
     layers = []

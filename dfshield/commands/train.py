@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from dfshield.config import build_config, load_run_config
     from dfshield.engine.trainer import Trainer
     from dfshield.errors import ConfigError
-    from dfshield.eval.report import format_table, write_results
+    from dfshield.eval.results import format_table, write_results
 
     if args.resume:
         if not args.run_dir:

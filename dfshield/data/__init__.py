@@ -3,7 +3,7 @@
 ``DeepfakeDataset(cfg, split)`` is the entry point; :func:`make_loader` wraps it in a DataLoader
 that counts skipped bad frames; :mod:`dfshield.data.pixels` turns its uint8 frames into model
 inputs on the device. Decoding and frame sampling live one floor below, in
-:mod:`dfshield.media`; building datasets one floor above, in :mod:`dfshield.datasets`.
+:mod:`dfshield.media`; building datasets one floor above, in :mod:`dfshield.dataset_builder`.
 """
 
 from dfshield.data.augment import FrameTransform, build_compose
@@ -14,6 +14,14 @@ from dfshield.data.dataset import (
     collate,
     make_loader,
 )
+from dfshield.data.frame_stores import (
+    FolderStore,
+    LmdbStore,
+    MissingKeyError,
+    companion_key,
+    key_variants,
+    open_store,
+)
 from dfshield.data.index import (
     COMPRESSION_LEVELS,
     DEFAULT_LABEL_DICT,
@@ -23,14 +31,6 @@ from dfshield.data.index import (
     lmdb_name,
     normalize_path,
     read_split,
-)
-from dfshield.data.lmdb_store import (
-    FolderStore,
-    LmdbStore,
-    MissingKeyError,
-    companion_key,
-    key_variants,
-    open_store,
 )
 from dfshield.data.pixels import DeviceNormalizer, FramePreprocess, pil_preprocess
 

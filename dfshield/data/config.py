@@ -114,7 +114,7 @@ class AugmentConfig:
     @classmethod
     def from_dict(cls, data: dict, source: str = "the data config") -> AugmentConfig:
         """Build from a mapping; an unknown key is a ConfigError naming the closest valid key."""
-        from dfshield.config import from_dict
+        from dfshield.schema import from_dict
 
         return from_dict(cls, data, source, prefix="data.augment.")
 
@@ -243,7 +243,7 @@ class DataConfig:
     @classmethod
     def from_dict(cls, data: dict, source: str = "the data config") -> DataConfig:
         """Build from a mapping (``augment`` may be a mapping); unknown keys are a ConfigError."""
-        from dfshield.config import from_dict
+        from dfshield.schema import from_dict
 
         return from_dict(cls, data, source, prefix="data.")
 

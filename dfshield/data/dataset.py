@@ -33,8 +33,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from dfshield.data.augment import FrameTransform, new_seed
 from dfshield.data.config import SPLITS, DataConfig
+from dfshield.data.frame_stores import companion_key, open_store
 from dfshield.data.index import VideoRecord, read_split
-from dfshield.data.lmdb_store import companion_key, open_store
 from dfshield.data.pixels import (
     DeviceNormalizer,
     FramePreprocess,

@@ -1,14 +1,13 @@
-"""Detectors and backbones; importing this package registers the built-in ones."""
+"""Detectors; importing this package registers the built-in ones (and their backbones)."""
 
+import dfshield.backbones  # noqa: F401  (registers the backbones the detectors build)
 from dfshield.detectors import (  # noqa: F401  (importing registers them)
-    clip_backbone,
     clip_linear,
     ddln,
-    deepfakebench,
+    deepfakebench_wrapper,
     rdaa,
     robust_clip,
     spcup,
-    timm_backbone,
 )
 from dfshield.detectors.base import BaseDetector
 from dfshield.detectors.check import check_detector
@@ -22,7 +21,10 @@ def build_detector(cfg: dict) -> BaseDetector:
     A DeepfakeBench-style class registered in ``DETECTOR`` (constructor ``(config)``) is wrapped
     in the ``deepfakebench`` detector: ``{name: <its name>, config: <their YAML or mapping>}``.
     """
-    from dfshield.detectors.deepfakebench import DeepfakeBenchDetector, is_deepfakebench_class
+    from dfshield.detectors.deepfakebench_wrapper import (
+        DeepfakeBenchDetector,
+        is_deepfakebench_class,
+    )
     from dfshield.registry import DETECTOR
 
     name = cfg.get("name") if isinstance(cfg, dict) else None

@@ -9,7 +9,7 @@ losses and evaluator also accept, through ``dfshield.losses.fake_logit``); ``pro
 equals their ``softmax(cls)[:, 1]``. Labels: fake = 1, real = 0. Both directions are automatic:
 ``dfshield.integrations.deepfakebench.register`` puts every dfshield frame detector into
 DeepfakeBench's registry (``Cls(config)``, two logits), and the ``deepfakebench`` detector
-(``dfshield/detectors/deepfakebench.py``) runs any DeepfakeBench detector class in dfshield
+(``dfshield/detectors/deepfakebench_wrapper.py``) runs any DeepfakeBench detector class in dfshield
 (docs/deepfakebench.md).
 
 The contract
@@ -18,7 +18,7 @@ What the rest of dfshield calls, and what a detector gets for free by subclassin
 :class:`BaseDetector`. ``dfshield.detectors.check_detector(MyDetector)`` checks a class against it.
 Callers: *trainer* = ``dfshield.engine.trainer``; *feature bank* = ``dfshield.engine.feature_bank``
 (encodes every frame once with a frozen backbone); *loader* = ``dfshield.data.DeepfakeDataset``;
-*evaluator* = validation, test and extra test sets; *scorer* = ``dfshield.eval.inference.Scorer``
+*evaluator* = validation, test and extra test sets; *scorer* = ``dfshield.scoring.scorer.Scorer``
 (``test``, ``predict``, ``robustness``).
 
 ====================================  ================================  ============================
@@ -89,7 +89,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from dfshield.detectors.backbone import Backbone
+from dfshield.backbones.base import Backbone
 from dfshield.errors import ConfigError
 from dfshield.registry import BACKBONE
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from dfshield.detectors.backbone import Backbone
+from dfshield.backbones.base import Backbone
 from dfshield.detectors.base import BaseDetector
 from dfshield.errors import ConfigError
 

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from dfshield.detectors import timm_backbone  # noqa: F401  (registers the "timm" backbone)
+import dfshield.backbones  # noqa: F401  (registers the "timm" backbone)
 from dfshield.detectors.base import BaseDetector
 from dfshield.errors import ConfigError
 from dfshield.registry import BACKBONE, DETECTOR

@@ -1,3 +1,3 @@
 """The training engine: the trainer, composed of a split provider (``splits``) and one batch
-source (``batches``: feature bank or DataLoader); checkpoints, distributed set-up, the feature
-bank and progress bars."""
+source (``batch_sources``: feature bank or DataLoader); the training step, grouped runs,
+checkpoints, the feature bank and the run-folder lock."""

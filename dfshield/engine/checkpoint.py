@@ -266,13 +266,6 @@ def _differences(saved: Any, current: Any, key: str) -> list[tuple[str, Any, Any
     return [] if saved == current else [(key, saved, current)]
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and PyTorch (the RNGs whose state :func:`rng_state` saves)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
 def rng_state() -> dict[str, Any]:
     """Python, NumPy and PyTorch (CPU and CUDA) RNG states, as weights-only-loadable values."""
     np_state = np.random.get_state()

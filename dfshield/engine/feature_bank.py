@@ -48,11 +48,11 @@ import torch
 from filelock import FileLock, Timeout
 from torch.utils.data import Subset
 
-from dfshield.detectors.backbone import frozen_precision
-from dfshield.engine.distributed import DistInfo, barrier, gather_objects
-from dfshield.engine.progress import progress_bar
+from dfshield.backbones.base import frozen_precision
+from dfshield.distributed import DistInfo, barrier, gather_objects
 from dfshield.errors import DataError
 from dfshield.fileio import write_json_atomic
+from dfshield.progress import progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -165,7 +165,7 @@ def bank_identity(backbone, dataset, device: torch.device) -> dict[str, Any]:
 
 def extraction_precision(backbone, device: torch.device) -> str:
     """What a frozen backbone computes in on ``device`` (``bf16``, ``fp16``, ``tf32`` or
-    ``fp32``; :func:`~dfshield.detectors.backbone.frozen_precision`, the rule its encoding
+    ``fp32``; :func:`~dfshield.backbones.base.frozen_precision`, the rule its encoding
     follows): the backbone's own fingerprint records it for where its weights are now, which is
     not yet the extraction device when the fingerprint is taken."""
     return frozen_precision(

@@ -1,8 +1,8 @@
 """Split providers: where the dataset of each named split a run reads comes from.
 
 A run reads named splits: ``train``, ``val`` and ``test`` by default, and one more for each extra
-test set (:mod:`dfshield.eval.extra_test`). A :class:`Split` says which dataset JSONs, which of
-their splits and which data config (folders, label map, frame counts) a name stands for; a
+test set (:mod:`dfshield.scoring.extra_test_sets`). A :class:`Split` says which dataset JSONs,
+which of their splits and which data config (folders, label map, frame counts) a name stands for; a
 :class:`SplitProvider` maps names to splits and builds their datasets through the shared loader
 for a detector's input spec. The trainer, the evaluator and the feature bank only ask a provider
 for a name, so a study that reads different data hands them another provider, e.g. the

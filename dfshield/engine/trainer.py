@@ -2,7 +2,7 @@
 
 - The trainer reads data only through a split provider (:mod:`dfshield.engine.splits`: the
   dataset of each named split; by default the run's data config) and one batch source chosen at
-  construction (:mod:`dfshield.engine.batches`): the feature bank for a frozen backbone, a
+  construction (:mod:`dfshield.engine.batch_sources`): the feature bank for a frozen backbone, a
   DataLoader over the images otherwise. Validation and test go through the one evaluator
   (:mod:`dfshield.eval.evaluator`).
 - Every optimiser is stepped through a closure, so SAM recomputes the loss at the perturbed point;
@@ -33,7 +33,8 @@ from torch.nn.parallel import DistributedDataParallel
 
 from dfshield.config import RunConfig
 from dfshield.detectors import build_detector
-from dfshield.engine.batches import batch_source
+from dfshield.distributed import prepare_device
+from dfshield.engine.batch_sources import batch_source
 from dfshield.engine.checkpoint import (
     config_differences,
     format_differences,
@@ -41,11 +42,8 @@ from dfshield.engine.checkpoint import (
     load_weights,
     rng_state,
     save_checkpoint,
-    seed_everything,
     set_rng_state,
 )
-from dfshield.engine.distributed import prepare_device
-from dfshield.engine.progress import progress_bar
 from dfshield.engine.run_folder import RunFolder, RunFolderError, previous_run, remove_run
 from dfshield.engine.splits import SplitProvider
 from dfshield.engine.steps import EpochLosses, TrainStep, capture_mode
@@ -55,6 +53,8 @@ from dfshield.eval.metrics import threshold_at_eer
 from dfshield.eval.predictions import Predictions
 from dfshield.fileio import atomic_write, write_json_atomic
 from dfshield.optimizers import build_optimizer, build_scheduler
+from dfshield.progress import progress_bar
+from dfshield.seeding import epoch_seed, seed_everything
 
 LOG_COLUMNS = ("epoch", "lr", "train_loss", "val_auc", "val_ap", "val_eer", "val_acc", "seconds")
 
@@ -187,9 +187,9 @@ class Trainer:
     def _seed_epoch(self, epoch: int) -> torch.Generator:
         """Reseed every RNG from (seed, epoch); the epoch's generator (data order, latent
         augmentation)."""
-        epoch_seed = self.cfg.train.seed * 1009 + epoch
-        seed_everything(epoch_seed)
-        return torch.Generator(device=self.device).manual_seed(epoch_seed)
+        seed = epoch_seed(self.cfg.train.seed, epoch)
+        seed_everything(seed)
+        return torch.Generator(device=self.device).manual_seed(seed)
 
     def _end_epoch(self, epoch: int, lr: float, train_loss: float, started: float) -> None:
         """After an epoch's steps: the per-epoch scheduler step, validation, the best and last

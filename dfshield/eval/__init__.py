@@ -1,4 +1,2 @@
-"""Evaluation: the one evaluator (``evaluator``: forward pass, autocast policy, scoring splits,
-``dfshield test``), predictions and metrics, scoring checkpoints on new media (``inference``),
-perturbations, reports, extra test sets, and the library behind ``dfshield predict`` and
-``dfshield robustness``."""
+"""Evaluation, one floor below the engine: the forward pass and autocast policy that score a
+batch (``evaluator``), predictions, metrics, results tables and plots, and perturbations."""

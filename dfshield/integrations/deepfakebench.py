@@ -43,7 +43,7 @@ import torch.nn.functional as F
 import yaml
 
 from dfshield.detectors.base import BaseDetector
-from dfshield.detectors.deepfakebench import (
+from dfshield.detectors.deepfakebench_wrapper import (
     DeepfakeBenchDetector,
     input_settings,
     load_deepfakebench_config,

@@ -71,7 +71,7 @@ def run_comparison(
     ``overwrite`` lets each detector's run replace one already in its folder (``Trainer``)."""
     from dfshield.engine.feature_bank import feature_cache_dir
     from dfshield.engine.trainer import Trainer
-    from dfshield.eval.report import plot_roc, write_results
+    from dfshield.eval.results import plot_roc, write_results
 
     run_dir = Path(run_dir)
     reference = next(iter(configs.values()))

@@ -31,7 +31,7 @@ def demo_layer(data_dir: Path) -> tuple[str, dict]:
 def small_backbone(backbone: dict) -> dict:
     """The detector's backbone config with a small random-init model of the same family (CPU,
     no download): the tiny CLIP ViT for ``clip``, ResNet-10-T for ``timm``."""
-    from dfshield.detectors.clip_backbone import TINY_MODEL  # here: importing it loads torch
+    from dfshield.backbones.clip import TINY_MODEL  # here: importing it loads torch
 
     if backbone.get("name") == "clip":
         return {**backbone, "model": TINY_MODEL, "pretrained": None}
@@ -49,7 +49,7 @@ def with_learning_rate(optimizer: dict, lr: float) -> dict:
 
 def has_demo_data(data_dir: str | Path) -> bool:
     """Whether ``data_dir`` holds the demo dataset (``dfshield demo-data``)."""
-    from dfshield.datasets.demo import DEMO_NAME
+    from dfshield.dataset_builder.demo import DEMO_NAME
 
     return (Path(data_dir) / "json" / f"{DEMO_NAME}.json").is_file()
 

@@ -27,14 +27,14 @@ from typing import Any
 from dfshield._suggest import did_you_mean
 from dfshield.engine.splits import Split, SplitProvider
 from dfshield.errors import ConfigError
-from dfshield.eval.extra_test import (
+from dfshield.fileio import json_ready
+from dfshield.scoring.extra_test_sets import (
     default_cache_dir,
     resolve_extra_tests,
     result_rows,
     run_extra_tests,
     with_extra_tests,
 )
-from dfshield.fileio import json_ready
 from dfshield.studies.imbalance_report import summarize, write_imbalance
 from dfshield.studies.subsample import (
     LABEL_OF,
@@ -120,15 +120,15 @@ def train_batched(
     planned: Sequence[tuple[Any, int, Path, dict]], labels: Sequence[str], make_trainer
 ) -> dict[tuple[Path, str], tuple[Any, dict | None]]:
     """``train.batched_runs``: train each detector's runs (its ratios × seeds) as one batched
-    model (:mod:`dfshield.engine.batched`). Only runs whose configs are identical but for the seed
-    and the training subsample are batched together, so different losses (the ablation's configs
-    are different detectors here) stay separate runs. A detector that cannot be batched is left to
-    train separately, with an info line saying why.
+    model (:mod:`dfshield.engine.grouped_runs`). Only runs whose configs are identical but for the
+    seed and the training subsample are batched together, so different losses (the ablation's
+    configs are different detectors here) stay separate runs. A detector that cannot be batched is
+    left to train separately, with an info line saying why.
 
     Returns ``{(run folder, label): (trainer, fit summary or None)}``: None for a trainer built
     here that still has to be fitted on its own.
     """
-    from dfshield.engine.batched import batching_problem, detector_problem, fit_batched
+    from dfshield.engine.grouped_runs import batching_problem, detector_problem, fit_batched
 
     trained: dict[tuple[Path, str], tuple[Any, dict | None]] = {}
     for label in labels:
@@ -184,7 +184,7 @@ def run_imbalance(
     """
     from dfshield.engine.feature_bank import feature_cache_dir
     from dfshield.engine.trainer import Trainer
-    from dfshield.eval.report import plot_roc, write_results
+    from dfshield.eval.results import plot_roc, write_results
     from dfshield.studies.comparison import load_comparison_configs, run_name
 
     ratios = parse_ratios(ratios)

@@ -18,7 +18,8 @@
   std over seeds; one panel per test set.
 * ``ratio-<r>/seed-<s>/`` — the subsample (``data/json/``, ``subsample.json`` with the kept
   minority videos), one run folder per detector, and that comparison's ``results.md`` / ``.csv`` /
-  ``.json`` and ``roc.png`` (extra test sets as extra rows, see :mod:`dfshield.eval.extra_test`).
+  ``.json`` and ``roc.png`` (extra test sets as extra rows, see
+  :mod:`dfshield.scoring.extra_test_sets`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from dfshield.eval.report import number, save_figure
+from dfshield.eval.results import number, save_figure
 from dfshield.fileio import atomic_write, write_json_atomic, write_text_atomic
 from dfshield.studies.subsample import majority_class, ratio_text
 

@@ -268,8 +268,8 @@ def _folder_name(text: str) -> str:
 
 def missing_datasets(plan: Plan) -> dict[str, str]:
     """``{dataset: why}`` for every dataset of the plan without its JSON or its frames."""
+    from dfshield.data.frame_stores import open_store
     from dfshield.data.index import json_path
-    from dfshield.data.lmdb_store import open_store
 
     missing: dict[str, str] = {}
     for split in plan.splits:
@@ -554,7 +554,7 @@ def metric_value(metrics: Mapping[str, Any], key: str) -> float | None:
     ``<m>_real`` (e.g. ``f1_real``) is metric ``<m>`` with real as the positive class, derived
     exactly from the fake-class value and the macro average: real = 2·macro − fake.
     """
-    from dfshield.eval.report import number
+    from dfshield.eval.results import number
 
     if key in metrics:
         return number(metrics[key], finite=True)

@@ -28,8 +28,8 @@ PREFIX = "backbone.model."
 
 
 def main(argv: list[str] | None = None) -> int:
+    from dfshield.backbones.timm import TimmBackbone
     from dfshield.detectors import build_detector
-    from dfshield.detectors.timm_backbone import TimmBackbone
     from dfshield.engine.checkpoint import load_checkpoint
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -83,7 +83,7 @@ def _features(exp: Path, dataset: str, folder: str, config: str, protocol: str):
 
 def _stored_png_bytes(exp: Path, folder: str, dataset: str, keys: list[str]) -> np.ndarray:
     """Byte length of each stored frame, read through dfshield's own LMDB reader."""
-    from dfshield.data.lmdb_store import LmdbStore
+    from dfshield.data.frame_stores import LmdbStore
 
     store = LmdbStore(exp / "data" / folder / "lmdb" / f"{dataset}_lmdb", dataset)
     return np.asarray([len(store.get(k, dataset)) for k in keys], dtype=np.float64)

@@ -1,0 +1,261 @@
+"""Building a DeepfakeBench-format dataset (JSON + LMDB) from images or videos (``build-lmdb``).
+
+Written by :class:`~dfshield.dataset_builder.writer.DatasetWriter`, with ``json/deepfakebench.yaml``
+beside the JSON: the settings DeepfakeBench's own ``train.py`` needs to read the dataset.
+
+Sources (``--layout auto`` recognises them):
+
+* **Image or video tree** — ``<root>/real/**`` and ``<root>/fake/**``. Each image is its own
+  one-frame "video" (frame index ``000``); ``--group-images folder`` makes every folder of images
+  one video instead (frames sorted by name; a purely numeric file stem is kept as the frame index),
+  which is what you want for frames already extracted from videos, so that one video's frames never
+  land in two splits. Video files in the tree are sampled like any other video.
+* **Label CSV** — a ``.csv`` file with a header holding ``path`` and ``label`` (real/fake or 0/1)
+  and optionally ``video`` (rows with the same value form one video) and ``group`` (videos kept in
+  the same split). Relative paths are relative to the CSV's folder. Image and video files may mix.
+* **FaceForensics++** — ``original_sequences/<source>/<cNN|raw>/videos/*.mp4`` (real) and
+  ``manipulated_sequences/<method>/<cNN|raw>/videos/*.mp4`` (fake). Videos are named
+  ``<source or method>_<id>``; a fake ``519_515`` and the reals ``519`` and ``515`` share one split
+  group (identity leak guard). With several compression levels present, pick one
+  (``--compression``).
+* **DFDC** — folders with a ``metadata.json``
+  (``{"x.mp4": {"label": "REAL"|"FAKE", "original": ...}}``); a fake and its ``original`` share a
+  split group. Files the metadata names but that are absent are reported as missing.
+
+Videos: ``--frames`` (default 32) frames sampled evenly over the whole clip; the largest face found
+by :class:`~dfshield.media.faces.FaceCropper` (Haar by default, MTCNN with
+``--detector mtcnn``) is cut out at ``--scale`` 1.3 and resized to ``--size`` 256. Frames without a
+face are counted and skipped, or kept as centre crops with ``--on-missing center``. Images are
+assumed to be face crops already: centre square, resized to ``--size`` (``--size 0`` stores them
+untouched); ``--detect-faces`` crops them like video frames. Every item is read by
+:class:`dfshield.media.pipeline.MediaStream`, the reader of ``dfshield predict`` too, so a detector
+is scored on frames made as its training frames were (images turned upright by their EXIF tag).
+
+``--reencode jpeg:Q`` passes every source image/frame of both classes through the same JPEG
+encoder at quality Q before any cropping or resizing (so its 8×8 block grid lines up with any grid
+already in the source), neutralising format shortcuts such as PNG reals vs JPEG fakes. Frames are
+always stored as PNG. Pick Q at (or near) the quality of the most compressed class: re-encoding at a
+higher quality leaves that class's coarser block traces in place. Measured on
+``shared/data/faces-ffhq-stylegan2`` (PNG reals, JPEG-75 fakes; 400 + 400 images, 8/16-px
+block-grid features + logistic regression, 5-fold AUC): untouched 0.997, ``jpeg:90`` 0.98,
+``jpeg:75`` 0.74–0.78, ``jpeg:60`` 0.98; re-encoding *after* resizing instead stays at 0.98–0.99.
+No re-encoding removes the shortcut completely (the fakes stay double-compressed): say so in
+reports.
+
+Output: the dataset is written beside its target and swapped in only when complete
+(:mod:`dfshield.dataset_builder.staging`), so ``--overwrite`` never loses the previous dataset to a
+build that fails, writes nothing or is killed; the output folder is checked (writable, not full)
+before any input is read. An image or video frame larger than ``--max-pixels`` (50 megapixels)
+is reported as unreadable, refused from its header before it is decoded.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from dfshield.dataset_builder.sources import SourceItem, discover
+from dfshield.dataset_builder.writer import (
+    DEFAULT_FRACTIONS,
+    BuildSummary,
+    DatasetWriter,
+    check_dataset_name,
+    check_fractions,
+    encode_png,
+    parse_reencode,
+)
+from dfshield.errors import DataError
+from dfshield.media.pipeline import (
+    DEFAULT_MAX_PIXELS,
+    MediaOptions,
+    MediaStream,
+    face_cropper,
+    map_in_workers,
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# processing one item (runs in worker processes when workers > 1)
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class ItemResult:
+    frames: list[tuple[int, bytes]] = field(default_factory=list)
+    faces_not_found: int = 0
+    center_cropped: int = 0
+    skipped: int = 0
+    errors: list[tuple[str, str]] = field(default_factory=list)
+
+
+def process_item(item: SourceItem, options: MediaOptions) -> ItemResult:
+    """Read one item through the media pipeline (decode, re-encode, sample, crop) and PNG-encode
+    each frame as it arrives, in the worker so that encoding runs in parallel too: only PNG bytes
+    are kept, never the decoded frames. Never raises for bad data: problems are returned in
+    ``errors``."""
+    media = MediaStream(item.paths, options)
+    result = ItemResult()
+    for frame in media:
+        if frame is None:  # a truncated video, sampled again over the frames that decode
+            result = ItemResult()
+            continue
+        result.faces_not_found += frame.face_found is False
+        if frame.rgb is None:  # no face, on_missing="skip"
+            result.skipped += 1
+            continue
+        result.center_cropped += frame.face_found is False
+        result.frames.append((frame.index, encode_png(frame.rgb)))
+    result.errors = media.errors
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# building
+# ---------------------------------------------------------------------------------------------
+def build_dataset(
+    source: str | Path,
+    out_dir: str | Path,
+    name: str,
+    *,
+    layout: str = "auto",
+    kind: str | None = None,
+    frames: int = 32,
+    detector: str = "haar",
+    scale: float = 1.3,
+    size: int = 256,
+    on_missing: str = "skip",
+    detect_faces: bool = False,
+    group_images: str = "image",
+    compression: str | None = None,
+    reencode: str | None = None,
+    fractions: Sequence[float] = DEFAULT_FRACTIONS,
+    seed: int = 0,
+    overwrite: bool = False,
+    workers: int = 1,
+    device: str | None = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    progress: bool = False,
+) -> BuildSummary:
+    """Build ``<out_dir>/json/<name>.json`` and ``<out_dir>/lmdb/<name>_lmdb`` from ``source``.
+
+    See the module docstring for layouts and options. ``kind`` (``"images"``/``"video"``) restricts
+    the inputs to one kind. Unreadable inputs and frames without a face are reported in the
+    returned :class:`BuildSummary`, not raised; a build that writes nothing raises
+    :class:`DataError`.
+    """
+    name = check_dataset_name(name)
+    fractions = check_fractions(fractions)
+    reencoder = parse_reencode(reencode)
+    options = MediaOptions(
+        int(frames),
+        image_framing="face" if detect_faces else "center",
+        video_framing="face",
+        detector=detector,
+        scale=float(scale),
+        size=int(size),
+        on_missing=on_missing,
+        device=device,
+        transform=reencoder,
+        max_pixels=max_pixels,
+    )  # checks frames, size and the face options before the output is touched
+
+    found = discover(source, layout, group_images=group_images, compression=compression)
+    items = found.items
+    if kind is not None:
+        wrong = [it for it in items if it.kind != kind]
+        if wrong:
+            other = "build_from_videos" if kind == "images" else "build_from_images"
+            raise DataError(
+                f"{source} contains {len(wrong)} {wrong[0].kind} inputs "
+                f"(e.g. {wrong[0].paths[0]}); "
+                f"use {other} or build_dataset for them."
+            )
+    if any(it.kind == "video" for it in items) or detect_faces:
+        face_cropper(options).load()  # fail fast if the detector is unavailable
+
+    from tqdm.auto import tqdm
+
+    summary_failed: list[tuple[str, str]] = []
+    videos_empty: list[str] = []
+    faces_not_found = center_cropped = skipped = 0
+    pool_size = int(workers) if int(workers) > 1 and len(items) > 1 else 0
+    writer = DatasetWriter(out_dir, name, overwrite=overwrite)
+    results = map_in_workers(partial(process_item, options=options), items, pool_size)
+    try:
+        bar = tqdm(
+            total=len(items),
+            desc=f"build {name}",
+            unit="video",
+            disable=not progress,
+            file=sys.stderr,
+        )
+        with bar:
+            for item, result in zip(items, results):
+                faces_not_found += result.faces_not_found
+                center_cropped += result.center_cropped
+                skipped += result.skipped
+                summary_failed.extend(result.errors)
+                written = writer.add_video(item.name, item.label, result.frames, group=item.group)
+                if written == 0 and not (result.errors and len(result.errors) >= len(item.paths)):
+                    videos_empty.append(f"{item.label}/{item.name}")
+                bar.update(1)
+                if faces_not_found or summary_failed:
+                    bar.set_postfix(
+                        no_face=faces_not_found, failed=len(summary_failed), refresh=False
+                    )
+        if writer.video_count == 0:
+            writer.abort()
+            reasons = []
+            if skipped:
+                reasons.append(
+                    f"no face was found in {skipped} frames "
+                    "(try --on-missing center or --detector mtcnn)"
+                )
+            if summary_failed:
+                reasons.append(
+                    f"{len(summary_failed)} inputs could not be read, e.g. {summary_failed[0][0]}: "
+                    f"{summary_failed[0][1]}"
+                )
+            raise DataError(
+                f"Nothing was written for {source}: "
+                + ("; ".join(reasons) or "no usable frame")
+                + "."
+            )
+        summary = writer.close(fractions, seed)
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        results.close()  # stops the worker processes
+    summary.faces_not_found = faces_not_found
+    summary.frames_center_cropped = center_cropped
+    summary.frames_skipped = skipped
+    summary.videos_empty = videos_empty
+    summary.failed = summary_failed
+    summary.missing = list(found.missing)
+    summary.notes = list(found.notes) + (
+        [f"re-encoded every source image as {reencoder}"] if reencoder else []
+    )
+    return summary
+
+
+def build_from_images(
+    source: str | Path, out_dir: str | Path, name: str, **options: Any
+) -> BuildSummary:
+    """Build from an image tree (``real/``, ``fake/``) or a label CSV of images. Each image is a
+    one-frame video unless ``group_images="folder"`` or a CSV ``video`` column groups them.
+    Options as :func:`build_dataset` (``size``, ``detect_faces``, ``reencode``, ``fractions``,
+    ``seed`` ...)."""
+    return build_dataset(source, out_dir, name, kind="images", **options)
+
+
+def build_from_videos(
+    source: str | Path, out_dir: str | Path, name: str, **options: Any
+) -> BuildSummary:
+    """Build from videos: FaceForensics++ folders, DFDC ``metadata.json`` folders, a
+    ``real/``/``fake/`` tree or a label CSV. Options as :func:`build_dataset` (``frames``,
+    ``detector``, ``scale``, ``size``, ``on_missing``, ``compression``, ``reencode``, ``fractions``,
+    ``seed``, ``workers`` ...)."""
+    return build_dataset(source, out_dir, name, kind="video", **options)

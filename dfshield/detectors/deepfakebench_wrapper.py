@@ -1,0 +1,362 @@
+"""``deepfakebench``: a DeepfakeBench detector class trained and scored by dfshield
+(docs/deepfakebench.md, "From DeepfakeBench").
+
+::
+
+    detector:
+      name: deepfakebench
+      class: xception     # a name in DeepfakeBench's DETECTOR registry, or package.module:ClassName
+      config: DeepfakeBench/training/config/detector/xception.yaml   # or the mapping itself
+
+The class is any DeepfakeBench-style detector: constructor ``(config)`` with their config dict,
+their ``AbstractDetector`` methods, ``pred_dict["cls"]`` of shape ``(B, 2)``. Their code must be
+importable: ``PYTHONPATH=DeepfakeBench/training`` for names of their registry (their
+``detectors`` package registers every class when imported), or ``--import`` / ``imports:`` /
+``PYTHONPATH`` for ``package.module:ClassName``. A class registered directly in dfshield's
+``DETECTOR`` is wrapped the same way by ``build_detector`` (``detector: {name: <its name>,
+config: ...}``), with no adapter written by the user.
+
+What the wrapper maps:
+
+* input: the loader prepares images for *their* config's ``resolution`` / ``mean`` / ``std``
+  (the backbone below reports them), so the network sees what their loader would give it;
+* output: ``cls = cls[:, 1] - cls[:, 0]`` (``fake_logit``), so ``sigmoid(cls)`` is their
+  ``softmax(cls)[:, 1]``; their ``pred_dict`` stays under ``pred_dict["deepfakebench"]``;
+* loss: the run's ``loss`` section when it has one, else their own ``get_losses`` (their
+  ``overall`` is back-propagated);
+* weights: everything trains (no feature bank); checkpoints hold their ``state_dict`` under
+  ``backbone.model.`` (:data:`NETWORK_PREFIX`), so ``dfshield export --format deepfakebench``
+  gives back the file their ``test.py`` loads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from dfshield.backbones.base import Backbone
+from dfshield.detectors.base import BaseDetector
+from dfshield.errors import ConfigError
+from dfshield.losses import fake_logit
+from dfshield.registry import BACKBONE, DETECTOR
+
+#: the keys of a DeepfakeBench config that say how their loader prepares images
+INPUT_KEYS = ("resolution", "mean", "std")
+#: where the DeepfakeBench network's own ``state_dict`` keys sit in the wrapper's
+NETWORK_PREFIX = "backbone.model."
+#: the DeepfakeBench members a class needs to be run by the wrapper
+THEIR_METHODS = ("features", "classifier", "forward", "get_losses")
+CLASS_HELP = (
+    "a name in DeepfakeBench's registry (with DeepfakeBench/training on PYTHONPATH) or "
+    "package.module:ClassName (importable through --import, imports: or PYTHONPATH)"
+)
+
+
+# -- their config and class ---------------------------------------------------------------------
+def load_deepfakebench_config(spec: Any) -> tuple[dict, str]:
+    """``(config dict, where it came from)`` of a DeepfakeBench detector YAML path or mapping."""
+    from dfshield.yaml_files import read_yaml
+
+    if isinstance(spec, Mapping):
+        return dict(spec), "the detector's config mapping"
+    if isinstance(spec, (str, Path)) and str(spec):
+        return read_yaml(Path(spec).expanduser()), str(spec)
+    raise ConfigError(
+        f"a DeepfakeBench config must be the path of their detector YAML (e.g. "
+        f"DeepfakeBench/training/config/detector/xception.yaml) or a mapping, got {spec!r}"
+    )
+
+
+def input_settings(config: Mapping[str, Any], source: str) -> tuple[int, tuple, tuple]:
+    """``(resolution, mean, std)`` of a DeepfakeBench config: how their loader makes images
+    (resized to ``resolution``², ``(x / 255 - mean) / std``). A missing or bad key is a
+    ConfigError that names it."""
+    missing = [key for key in INPUT_KEYS if key not in config]
+    if missing:
+        raise ConfigError(
+            f"the DeepfakeBench config {source} has no {', '.join(missing)}; add what their "
+            f"loader uses, e.g. resolution: 256, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] "
+            f"(as in their training/config/detector/*.yaml)"
+        )
+    resolution = config["resolution"]
+    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 1:
+        raise ConfigError(
+            f"resolution in the DeepfakeBench config {source} must be a positive number of "
+            f"pixels, got {resolution!r}"
+        )
+    values = {}
+    for key in ("mean", "std"):
+        value = config[key]
+        if (
+            not isinstance(value, (list, tuple))
+            or len(value) != 3
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+            or (key == "std" and min(value) <= 0)
+        ):
+            raise ConfigError(
+                f"{key} in the DeepfakeBench config {source} must be three numbers (per RGB "
+                f"channel{', each > 0' if key == 'std' else ''}), got {value!r}"
+            )
+        values[key] = tuple(float(v) for v in value)
+    return resolution, values["mean"], values["std"]
+
+
+def is_deepfakebench_class(obj: Any) -> bool:
+    """True for a DeepfakeBench-style detector class: an ``nn.Module`` (not a dfshield
+    ``BaseDetector``) with their methods and a constructor that takes ``config``."""
+    if not (inspect.isclass(obj) and issubclass(obj, nn.Module)) or issubclass(obj, BaseDetector):
+        return False
+    if not all(callable(getattr(obj, method, None)) for method in THEIR_METHODS):
+        return False
+    try:
+        return "config" in inspect.signature(obj.__init__).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def resolve_class(spec: Any) -> type:
+    """The DeepfakeBench detector class named by ``spec`` (see the module docstring)."""
+    if inspect.isclass(spec):
+        found = spec
+    elif isinstance(spec, str) and spec.strip():
+        found = _by_path(spec.strip()) if ":" in spec else _by_name(spec.strip())
+    else:
+        raise ConfigError(f"detector 'deepfakebench': class must be {CLASS_HELP}; got {spec!r}")
+    if not is_deepfakebench_class(found):
+        raise ConfigError(
+            f"detector 'deepfakebench': {spec!r} is {found!r}, not a DeepfakeBench-style detector "
+            f"class (an nn.Module with {', '.join(THEIR_METHODS)} and a constructor (config)); "
+            f"a dfshield detector is named directly: detector: {{name: ...}}"
+        )
+    return found
+
+
+def _by_path(spec: str) -> type:
+    module_name, _, attribute = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ConfigError(
+            f"detector 'deepfakebench': cannot import module '{module_name}' of class '{spec}' "
+            f"({error}); add its folder to PYTHONPATH, or --import its file"
+        ) from error
+    if not hasattr(module, attribute):
+        raise ConfigError(
+            f"detector 'deepfakebench': module '{module_name}' has no '{attribute}' (class "
+            f"'{spec}'); write the class name after the colon"
+        )
+    return getattr(module, attribute)
+
+
+def _by_name(name: str) -> type:
+    """A name of DeepfakeBench's registry (importing their ``detectors`` package when the name
+    is not registered yet), else a DeepfakeBench-style entry of dfshield's ``DETECTOR``."""
+    for attempt in ("metrics.registry", "detectors"):
+        registry = _their_registry(attempt)
+        if registry is not None and name in registry:
+            return registry[name]
+    if name in DETECTOR and is_deepfakebench_class(DETECTOR.get(name)):
+        return DETECTOR.get(name)
+    raise ConfigError(
+        f"detector 'deepfakebench': class '{name}' is not in DeepfakeBench's registry "
+        f"(metrics.registry.DETECTOR{' is not importable' if _their_registry() is None else ''})"
+        f" nor a DeepfakeBench-style class in dfshield's DETECTOR. Give {CLASS_HELP}"
+    )
+
+
+def _their_registry(load: str = "metrics.registry") -> dict | None:
+    """DeepfakeBench's ``DETECTOR`` entries after importing ``load``; None when their code is
+    not importable. An error inside their code is reported, not hidden."""
+    try:
+        importlib.import_module(load)
+        registry = importlib.import_module("metrics.registry").DETECTOR
+    except ModuleNotFoundError as error:
+        if error.name in ("metrics", "metrics.registry", "detectors"):
+            return None
+        raise _import_failed(load, error) from error
+    except AttributeError:
+        return None
+    except Exception as error:
+        raise _import_failed(load, error) from error
+    entries = getattr(registry, "data", None)
+    return dict(entries) if isinstance(entries, Mapping) else None
+
+
+def _import_failed(module: str, error: Exception) -> ConfigError:
+    return ConfigError(
+        f"importing DeepfakeBench's {module} failed: {type(error).__name__}: {error}; install "
+        f"what their code needs (their install.sh), or name the class as "
+        f"package.module:ClassName to import only its own module"
+    )
+
+
+def class_option(options: Mapping[str, Any], owner: str) -> Any:
+    """The ``class`` option of the wrapper's section; any other key is an error."""
+    unknown = sorted(set(options) - {"class"})
+    if unknown:
+        raise ConfigError(
+            f"{owner} has no option {', '.join(map(repr, unknown))}; its options: class "
+            f"({CLASS_HELP}) and config (their detector YAML or a mapping)"
+        )
+    if "class" not in options:
+        raise ConfigError(f"{owner} needs class: {CLASS_HELP}")
+    return options["class"]
+
+
+def _digest(config: Mapping[str, Any]) -> str:
+    text = json.dumps(config, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# -- the network as a backbone ------------------------------------------------------------------
+@BACKBONE.register_module(module_name="deepfakebench")
+class DeepfakeBenchNetwork(Backbone):
+    """A DeepfakeBench detector class's whole network, trained end to end (the ``deepfakebench``
+    detector's backbone; its input is their config's resolution, mean and std).
+
+    Args:
+        config: their detector YAML path or config mapping (needs ``resolution``, ``mean``,
+            ``std``).
+        class: their detector class, or its name (see this module's docstring).
+
+    ``forward`` returns their ``features`` (their shape: maps or vectors), so there is no fixed
+    ``feature_dim``; the ``deepfakebench`` detector runs their whole ``forward`` instead.
+    """
+
+    trainable = True
+
+    def __init__(self, config: Any = None, **options: Any):
+        super().__init__()
+        detector_class = resolve_class(class_option(options, "backbone 'deepfakebench'"))
+        if config is None:
+            raise ConfigError(
+                "detector 'deepfakebench' needs config: the path of their detector YAML (e.g. "
+                "DeepfakeBench/training/config/detector/xception.yaml) or the config mapping"
+            )
+        their_config, source = load_deepfakebench_config(config)
+        self.image_size, self.mean, self.std = input_settings(their_config, source)
+        self.their_config = their_config
+        self.class_name = f"{detector_class.__module__}.{detector_class.__qualname__}"
+        self.config_digest = _digest(their_config)
+        self.model = detector_class(their_config)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model.features({"image": images, "label": None, "mask": None, "landmark": None})
+
+    def preprocess(self, rgb: np.ndarray) -> torch.Tensor:
+        """Resized (bicubic) to ``resolution``² and normalised, as their loader does."""
+        import cv2
+
+        from dfshield.data.dataset import normalizer
+
+        size = (self.image_size, self.image_size)
+        if rgb.shape[:2] != size:
+            rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_CUBIC)
+        return normalizer(self.mean, self.std)(rgb)
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {
+            "backbone": "deepfakebench",
+            "class": self.class_name,
+            "config": self.config_digest,
+            "resolution": self.image_size,
+            "mean": list(self.mean),
+            "std": list(self.std),
+        }
+
+
+# -- the detector -------------------------------------------------------------------------------
+@DETECTOR.register_module(module_name="deepfakebench")
+class DeepfakeBenchDetector(BaseDetector):
+    """A DeepfakeBench detector class run by dfshield: their network, config and loss, one fake
+    logit.
+
+    Args:
+        config: their detector YAML path or config mapping.
+        class: their class: a name in DeepfakeBench's registry or ``package.module:ClassName``.
+        backbone: leave it out (the backbone is their network, built from ``class`` and
+            ``config``).
+    """
+
+    def __init__(self, config: Any = None, backbone: Any = None, **options: Any):
+        if backbone is not None:
+            raise ConfigError(
+                "detector 'deepfakebench' builds its network from class and config; remove "
+                f"detector.backbone ({backbone!r})"
+            )
+        detector_class = class_option(options, "detector 'deepfakebench'")
+        super().__init__({"name": "deepfakebench", "class": detector_class, "config": config})
+
+    @property
+    def network(self) -> nn.Module:
+        """Their detector instance."""
+        return self.backbone.model
+
+    # -- forward ---------------------------------------------------------------------------
+    def forward(self, data_dict: dict, inference: bool = False) -> dict:
+        theirs = self.network(_their_data(data_dict), inference=inference)
+        logits = self._logit(theirs["cls"])
+        feat = theirs.get("feat")
+        return {
+            "cls": logits,
+            "prob": torch.sigmoid(logits),
+            "feat": feat if torch.is_tensor(feat) else logits[:, None],
+            "deepfakebench": theirs,
+        }
+
+    def classifier(self, features: torch.Tensor) -> torch.Tensor:
+        return self._logit(self.network.classifier(features))
+
+    def _logit(self, cls: torch.Tensor) -> torch.Tensor:
+        """Their ``cls`` as one logit of fake: ``(B, 2)`` → ``cls[:, 1] - cls[:, 0]``."""
+        logits = fake_logit(cls)
+        if logits.dim() == 2 and logits.shape[1] == 1:
+            logits = logits.squeeze(1)
+        if logits.dim() != 1:
+            raise ValueError(
+                f"{self.backbone.class_name} returned cls of shape {tuple(cls.shape)}; the "
+                f"deepfakebench detector reads two logits (B, 2) or one (B,) per sample"
+            )
+        return logits
+
+    # -- losses ----------------------------------------------------------------------------
+    def build_loss(self, config: dict, class_counts: dict | None = None) -> nn.Module | None:
+        """The run's ``loss`` section when it has one; none: their own ``get_losses``."""
+        if not config:
+            self.loss_fn = None
+            return None
+        return super().build_loss(config, class_counts)
+
+    def get_losses(self, data_dict: dict, pred_dict: dict) -> dict[str, torch.Tensor]:
+        if self.loss_fn is not None:
+            return super().get_losses(data_dict, pred_dict)
+        losses = self.network.get_losses(_their_data(data_dict), pred_dict["deepfakebench"])
+        if not isinstance(losses, Mapping) or "overall" not in losses:
+            raise ValueError(
+                f"{self.backbone.class_name}.get_losses returned {type(losses).__name__} without "
+                f"'overall'; DeepfakeBench detectors return {{'overall': loss, ...}}"
+            )
+        return dict(losses)
+
+    # -- their checkpoints -----------------------------------------------------------------
+    def their_state_dict(self) -> dict[str, torch.Tensor]:
+        """The network's weights under their own keys (what their ``test.py`` loads)."""
+        return {
+            key[len(NETWORK_PREFIX) :]: value
+            for key, value in self.state_dict().items()
+            if key.startswith(NETWORK_PREFIX)
+        }
+
+
+def _their_data(data_dict: Mapping[str, Any]) -> dict:
+    """DeepfakeBench's ``data_dict`` keys of a dfshield batch (None where a key is absent)."""
+    return {key: data_dict.get(key) for key in ("image", "label", "mask", "landmark")}

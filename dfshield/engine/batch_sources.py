@@ -1,0 +1,313 @@
+"""Batch sources: how a detector reads its splits, chosen once per run by :func:`batch_source`.
+
+* :class:`BankBatches` — a frozen backbone on single frames: every frame is encoded once into
+  the feature bank (:mod:`dfshield.engine.feature_bank`); a bank within
+  ``train.bank_device_budget_gb`` is copied whole onto the device, a larger one stays
+  memory-mapped and its rows go to the device batch by batch. The head trains on shuffled
+  batches of the bank's rows and their copies, which the detector may augment in feature space
+  (latent augmentation); both ways give the same batches. There is no per-epoch DataLoader.
+* :class:`LoaderBatches` — a trainable backbone (or a video detector): a DataLoader over the
+  images, with a ``DistributedSampler`` (and ``set_epoch``) under ``torchrun``.
+
+Both read their datasets with ``pixels="uint8"``: the loader's workers hand over resized uint8
+frames and each batch is normalised on the device (``dataset.normalizer``,
+:mod:`dfshield.data.pixels`) just before the model (or the frozen backbone) sees it.
+
+Both offer the same interface: :meth:`dataset` (a split's dataset, built once from the split
+provider), ``steps_per_epoch()``, ``train_batches(epoch, generator)`` (``data_dict`` batches of
+this rank's share), ``eval_batches(split)`` (this rank's share of a split, each batch with the
+dataset ``index`` of its items) and ``targets(split)`` (labels and full video paths the indices
+refer to). The trainer and the evaluator (:mod:`dfshield.eval.evaluator`) use only these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Subset
+from torch.utils.data.distributed import DistributedSampler
+
+from dfshield.detectors import build_detector
+from dfshield.distributed import DistInfo, prepare_device
+from dfshield.engine.feature_bank import (
+    FeatureBank,
+    feature_cache_dir,
+    load_or_extract,
+    subset_bank,
+)
+from dfshield.engine.splits import SplitProvider
+from dfshield.errors import ConfigError
+from dfshield.progress import progress_bar
+from dfshield.seeding import seed_everything
+from dfshield.validation import number
+
+#: rows of a feature bank scored at once when evaluating (the head is small)
+EVAL_ROWS = 4096
+
+
+def batch_source(
+    detector,
+    splits: SplitProvider,
+    cfg,
+    device: torch.device,
+    dist: DistInfo,
+    feature_cache: str | Path | None = None,
+) -> BankBatches | LoaderBatches:
+    """The batch source for ``detector``: the feature bank when it has a frozen frame backbone
+    (``detector.uses_feature_bank``), else a DataLoader over the images."""
+    if detector.uses_feature_bank:
+        return BankBatches(detector, splits, cfg, device, dist, feature_cache)
+    return LoaderBatches(detector, splits, cfg, device, dist)
+
+
+def extract_banks(
+    cfg, splits: Sequence[str], feature_cache: str | Path | None = None
+) -> tuple[dict[str, FeatureBank], bool]:
+    """``dfshield extract``: encode the frames of each split of ``cfg.data`` with the detector's
+    frozen backbone into the feature cache, once (a bank already there is read, not re-encoded).
+    Returns the banks as stored and whether this process is the main rank."""
+    device, dist = prepare_device(cfg.train.device)
+    seed_everything(cfg.train.seed)  # as the trainer builds the detector
+    detector = build_detector(cfg.detector).to(device)
+    if not detector.uses_feature_bank:
+        raise ConfigError(
+            f"detector '{cfg.detector.get('name')}' trains its backbone end to end; only frozen "
+            "backbones have a feature bank"
+        )
+    source = BankBatches(
+        detector, SplitProvider.from_data(cfg.data), cfg, device, dist, feature_cache
+    )
+    return {split: source.encode(split) for split in splits}, dist.is_main
+
+
+def batch_bounds(n: int, batch_size: int, world_size: int = 1) -> list[tuple[int, int]]:
+    """Global batches ``[start, stop)``; a last batch too small for BatchNorm (< 2 a rank) is
+    dropped."""
+    bounds = [(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
+    if bounds and (bounds[-1][1] - bounds[-1][0]) < 2 * world_size and len(bounds) > 1:
+        bounds.pop()
+    return bounds
+
+
+class _Batches:
+    """What both sources share: the run's settings and the datasets of the splits read so far."""
+
+    #: whether the training split is augmented in image space
+    augment_train = False
+
+    def __init__(self, detector, splits: SplitProvider, cfg, device: torch.device, dist: DistInfo):
+        self.detector, self.splits, self.cfg = detector, splits, cfg
+        self.device, self.dist = device, dist
+        self.batch_size = cfg.train.batch_size
+        self.progress = cfg.train.progress and dist.is_main
+        self._datasets: dict[str, Any] = {}
+
+    def dataset(self, split: str):
+        """The shared loader's dataset of ``split``, prepared for the detector (built once)."""
+        if split not in self._datasets:
+            augment = self.augment_train and split == "train"
+            self._datasets[split] = self.splits.dataset(split, self.input_spec(), augment=augment)
+        return self._datasets[split]
+
+    def input_spec(self) -> dict[str, Any]:
+        """The detector's input spec, read as uint8 frames (normalised on the device)."""
+        return {**self.detector.input_spec(), "pixels": "uint8"}
+
+
+class LoaderBatches(_Batches):
+    """Images through a DataLoader, every epoch.
+
+    The training loader is made anew each epoch (its workers' random streams are seeded from
+    the epoch's generator, so a resumed run augments as an uninterrupted one); the loader of an
+    evaluated split is made once and keeps its workers (validation runs every epoch).
+    """
+
+    augment_train = True
+
+    def __init__(self, detector, splits, cfg, device, dist):
+        super().__init__(detector, splits, cfg, device, dist)
+        self._eval_loaders: dict[str, Any] = {}
+
+    def steps_per_epoch(self) -> int:
+        return max(1, len(self._train_loader(epoch=0)))
+
+    def _train_loader(self, epoch: int):
+        from dfshield.data import make_loader
+
+        dataset = self.dataset("train")
+        per_rank = max(1, self.batch_size // self.dist.world_size)
+        seed = self.cfg.train.seed
+        if self.dist.enabled:
+            sampler = DistributedSampler(
+                dataset,
+                self.dist.world_size,
+                self.dist.rank,
+                shuffle=True,
+                seed=seed,
+                drop_last=True,
+            )
+            sampler.set_epoch(epoch)
+            kwargs = {"sampler": sampler, "shuffle": False}
+        else:
+            kwargs = {"shuffle": True, "generator": torch.Generator().manual_seed(seed + epoch)}
+        return make_loader(
+            dataset,
+            per_rank,
+            drop_last=len(dataset) > per_rank,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=False,
+            **kwargs,
+        )
+
+    def train_batches(self, epoch: int, generator: torch.Generator) -> Iterator[dict]:
+        """This rank's batches of one epoch (batches of only undecodable frames are left out);
+        the epoch's skipped frames are reported when the last batch has been taken."""
+        dataset = self.dataset("train")
+        for batch in self._train_loader(epoch):
+            yield _on_device(batch, dataset, self.device)
+        dataset.report_bad_frames()
+
+    def eval_batches(self, split: str) -> Iterator[dict]:
+        dataset = self.dataset(split)
+        loader = progress_bar(self._eval_loader(split), enabled=self.progress, desc="predicting")
+        for batch in loader:
+            yield _on_device(batch, dataset, self.device)
+
+    def _eval_loader(self, split: str):
+        from dfshield.data import make_loader
+
+        if split not in self._eval_loaders:
+            dataset = self.dataset(split)
+            self._eval_loaders[split] = make_loader(
+                Subset(dataset, list(range(self.dist.rank, len(dataset), self.dist.world_size))),
+                self.batch_size,
+                shuffle=False,
+                num_workers=self.cfg.data.num_workers,
+                pin_memory=self.device.type == "cuda",
+            )
+        return self._eval_loaders[split]
+
+    def targets(self, split: str) -> tuple[np.ndarray, list[str]]:
+        dataset = self.dataset(split)
+        return np.asarray(dataset.labels), dataset.video_ids
+
+
+class BankBatches(_Batches):
+    """The frozen backbone's features, encoded once; held on the device when they fit.
+
+    Args (beyond the shared ones):
+        feature_cache: folder of feature banks shared between runs (default
+            ``<train.output_dir>/feature_cache``).
+    """
+
+    def __init__(self, detector, splits, cfg, device, dist, feature_cache=None):
+        super().__init__(detector, splits, cfg, device, dist)
+        self.feature_cache = feature_cache_dir(cfg, feature_cache)
+        budget = cfg.train.bank_device_budget_gb
+        self.device_budget = (
+            None
+            if budget is None
+            else number("train", "bank_device_budget_gb", budget, low=0) * 2**30
+        )
+        self._banks: dict[str, FeatureBank] = {}
+
+    def encode(self, split: str) -> FeatureBank:
+        """The split's bank as stored (memory-mapped): read from the cache, or encoded once.
+        A split with a superset takes its rows from the superset's bank."""
+        superset = self.splits.split(split).superset
+        if superset is not None:
+            full = self._load_or_extract(
+                superset.dataset(self.input_spec()), f"{split} frames (all videos)"
+            )
+            subset = subset_bank(full, self.dataset(split))
+            if subset is not None:
+                return subset
+        return self._load_or_extract(self.dataset(split), f"{split} frames")
+
+    def _load_or_extract(self, dataset, description: str) -> FeatureBank:
+        return load_or_extract(
+            self.detector.backbone,
+            dataset,
+            self.feature_cache,
+            device=self.device,
+            batch_size=min(self.batch_size, 256),
+            num_workers=self.cfg.data.num_workers,
+            progress=self.progress,
+            dist_info=self.dist,
+            description=description,
+        )
+
+    def bank(self, split: str) -> FeatureBank:
+        """The split's bank (encoded or read once, then kept), its labels on the device and its
+        features too unless they exceed ``train.bank_device_budget_gb`` (then they stay
+        memory-mapped and :meth:`FeatureBank.take` reads the rows a batch needs)."""
+        if split not in self._banks:
+            bank = self.encode(split)
+            fits = self.device_budget is None or bank.nbytes <= self.device_budget
+            self._banks[split] = bank.to(self.device, features=fits)
+        return self._banks[split]
+
+    def steps_per_epoch(self) -> int:
+        rows = len(self.bank("train")) * self.detector.feature_copies
+        return len(batch_bounds(rows, self.batch_size, self.dist.world_size))
+
+    def train_batches(self, epoch: int, generator: torch.Generator) -> Iterator[dict]:
+        """The epoch's rows — every bank row in each of the detector's ``feature_copies`` —
+        in a shuffled order, in global batches of which this rank takes every
+        ``world_size``-th row.
+
+        Each batch's rows are gathered (from the device or the memory map) and augmented by the
+        detector as they are needed (:meth:`_augmented`), so neither the bank nor its copies
+        are ever materialised for the whole epoch, and where the bank is held does not change
+        a single number."""
+        bank = self.bank("train")
+        n, copies = len(bank), self.detector.feature_copies
+        order = torch.randperm(n * copies, generator=generator, device=self.device)
+        rank, world = self.dist.rank, self.dist.world_size
+        for start, stop in batch_bounds(n * copies, self.batch_size, world):
+            index = order[start:stop][rank::world]
+            features, labels = self._augmented(bank, index % n, index // n, generator)
+            yield {"feature": features, "label": labels, "image": None}
+
+    def _augmented(
+        self, bank: FeatureBank, rows: torch.Tensor, copy: torch.Tensor, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Copy ``copy[i]`` of bank row ``rows[i]``: the detector augments the rows
+        (``augment_features`` gives ``feature_copies`` blocks of them, block ``k`` holding copy
+        ``k`` of every row) and the wanted copy of each is kept."""
+        features, labels = bank.take(rows, self.device), bank.labels[rows]
+        augmented, augmented_labels = self.detector.augment_features(features, labels, generator)
+        if len(augmented) != len(rows) * self.detector.feature_copies:
+            raise ConfigError(
+                f"detector '{self.cfg.detector.get('name')}': augment_features returned "
+                f"{len(augmented)} rows for {len(rows)}, not feature_copies = "
+                f"{self.detector.feature_copies} times as many"
+            )
+        pick = copy * len(rows) + torch.arange(len(rows), device=copy.device)
+        return augmented[pick], augmented_labels[pick]
+
+    def eval_batches(self, split: str) -> Iterator[dict]:
+        bank = self.bank(split)
+        mine = torch.arange(self.dist.rank, len(bank), self.dist.world_size)
+        for start in range(0, len(mine), EVAL_ROWS):
+            index = mine[start : start + EVAL_ROWS]
+            features = bank.take(index, self.device)
+            yield {"feature": features, "image": None, "index": index.tolist()}
+
+    def targets(self, split: str) -> tuple[np.ndarray, list[str]]:
+        bank = self.bank(split)
+        return bank.labels.cpu().numpy(), bank.video_ids
+
+
+def _on_device(batch: dict, dataset, device: torch.device) -> dict:
+    """A loader batch on ``device``, its images normalised there (the model input)."""
+    moved = {
+        key: (value.to(device, non_blocking=True) if torch.is_tensor(value) else value)
+        for key, value in batch.items()
+    }
+    moved["image"] = dataset.normalizer(moved["image"], device)
+    return moved

@@ -1,0 +1,74 @@
+"""``dfshield test``: a checkpoint scored on its run's test split and on extra test sets, without a
+trainer."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from dfshield.distributed import prepare_device
+from dfshield.engine.batch_sources import batch_source
+from dfshield.engine.checkpoint import detector_from_checkpoint, load_checkpoint
+from dfshield.engine.run_folder import RunFolder
+from dfshield.engine.splits import SplitProvider
+from dfshield.eval.evaluator import Evaluator, amp_dtype
+from dfshield.eval.results import plot_roc, write_results
+from dfshield.scoring.extra_test_sets import (
+    default_cache_dir,
+    resolve_extra_tests,
+    result_rows,
+    run_extra_tests,
+    with_extra_tests,
+)
+from dfshield.seeding import seed_everything
+
+
+def evaluate_checkpoint(
+    cfg,
+    checkpoint: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    feature_cache: str | os.PathLike | None = None,
+    extra_tests: Sequence[str] = (),
+) -> tuple[list[dict[str, Any]], bool]:
+    """``dfshield test``: load a checkpoint of ``cfg``'s detector and evaluate it on ``cfg.data``'s
+    test split and on each extra test set (``--extra-test`` paths or dataset names, resolved by
+    :func:`~dfshield.scoring.extra_test_sets.resolve_extra_tests`).
+
+    ``out_dir`` is held as a run folder (:class:`~dfshield.engine.run_folder.RunFolder`: checked
+    writable once the checkpoint has loaded, before anything is converted or encoded, and used by
+    no other run meanwhile).
+    Writes into it: ``test_metrics.json`` / ``test_scores.csv`` (and the same under
+    ``extra_tests/<set>/``), then ``results.md`` / ``.csv`` / ``.json`` with one row per test set
+    and ``roc.png`` with one line per row. Returns the rows and whether this process is the main
+    rank (the one that wrote the files).
+    """
+    name = str(cfg.detector.get("name"))
+    path = Path(checkpoint)
+    device, dist = prepare_device(cfg.train.device)
+    payload = load_checkpoint(path, expected_detector=name)
+    seed_everything(cfg.train.seed)  # as the trainer builds the detector
+    detector = detector_from_checkpoint(cfg.detector, payload, path).to(device)
+    with RunFolder(out_dir, enabled=dist.is_main).held():
+        extra_sets = resolve_extra_tests(
+            extra_tests, cfg.data, default_cache_dir(cfg), progress=cfg.train.progress
+        )
+        splits = with_extra_tests(SplitProvider.from_data(cfg.data), extra_sets)
+        batches = batch_source(detector, splits, cfg, device, dist, feature_cache)
+        evaluator = Evaluator(detector, batches, amp_dtype(cfg.train.amp, device))
+        header = {"detector": name, "checkpoint_epoch": payload["epoch"]}
+        result = evaluator.test("test", out_dir, header)
+        extras = run_extra_tests(evaluator, extra_sets, out_dir, name)
+        main_set = f"{', '.join(cfg.data.test_datasets)} test"
+        rows = result_rows(name, main_set, result["metrics"], extras)
+        if dist.is_main:
+            title = f"{name}: {main_set} split" + (" and extra test sets" if extras else "")
+            write_results(out_dir, rows, title=title)
+            curves = {name: (result["scores"], result["labels"])}
+            curves.update(
+                {f"{name} on {e['test_set']}": (e["scores"], e["labels"]) for e in extras}
+            )
+            plot_roc(Path(out_dir) / "roc.png", curves)
+    return rows, dist.is_main

@@ -1,0 +1,291 @@
+"""Extra test sets: cross-dataset evaluation with one flag, ``--extra-test PATH_OR_NAME``
+(repeatable).
+
+A spec is either
+
+* **a folder with ``real/`` and ``fake/`` subfolders of images** (face crops): it is converted once
+  into a DeepfakeBench-format dataset with the builder's image-tree function
+  (:func:`dfshield.dataset_builder.builder.build_from_images`, every image a one-frame video, every
+  video in the ``test`` split; images are taken as face crops: centre square, resized to
+  256 × 256 like ``dfshield build-lmdb``'s default) under a cache folder
+  (``<train.output_dir>/extra_test_cache`` by default): ``json/<Name>.json`` and
+  ``lmdb/<Name>_lmdb`` with ``Name = extra-<folder>-<hash of its absolute path>``. The
+  conversion is reused until a file under ``real/`` or ``fake/`` is added, removed or changed
+  (names, sizes and modification times are fingerprinted), and a lock (``filelock``) keeps
+  concurrent processes (``torchrun`` ranks) from converting the same folder twice;
+* **a DeepfakeBench dataset name** (e.g. ``Celeb-DF-v2``): its ``test`` split, read from the run's
+  ``data.json_dir`` / ``data.lmdb_dir`` with the run's ``label_dict`` and compression level.
+
+Each set is one more named split of the run's split provider (:func:`with_extra_tests`, read
+from the set's own data config), evaluated by the same evaluator as the protocol's test split
+(:func:`run_extra_tests`: frame and video level, same metrics); frozen-backbone detectors encode
+it into the shared feature bank once. Where the results go:
+
+* ``<run>/extra_tests/<label>/test_metrics.json`` and ``test_scores.csv`` (one folder a set;
+  ``<label>`` is the spec as given, made safe for a file name);
+* result tables (``dfshield test``): one extra **row** per set after the protocol's test split,
+  ``detector`` = ``"<detector> on <spec>"``, and a ``test_set`` column in ``results.csv`` /
+  ``results.json`` naming the set of every row; ``roc.png`` has one line per row;
+* ``dfshield imbalance``: a ``test_set`` column in ``imbalance.csv`` and one table (and one plot
+  panel) per test set; see :mod:`dfshield.studies.imbalance`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+from dfshield.engine.splits import Split, SplitProvider
+from dfshield.errors import ConfigError, DataError
+from dfshield.fileio import write_json_atomic
+
+logger = logging.getLogger(__name__)
+
+EXTRA_PREFIX = "extra:"
+CLASS_FOLDERS = ("real", "fake")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
+
+
+@dataclass(frozen=True)
+class ExtraTestSet:
+    """One extra test set, ready to read through the shared loader.
+
+    Attributes:
+        label: the spec as given on the command line; names the set in every output.
+        dataset: the DeepfakeBench dataset name read (``extra-...`` for a converted folder).
+        data: a copy of the run's data config whose ``test_datasets`` is ``[dataset]`` (and whose
+            ``json_dir`` / ``lmdb_dir`` / ``label_dict`` point at the conversion for a folder).
+        kind: ``folder`` or ``name``.
+    """
+
+    label: str
+    dataset: str
+    data: Any
+    kind: str
+
+    @property
+    def key(self) -> str:
+        """This set's split name in a :class:`~dfshield.engine.splits.SplitProvider`."""
+        return EXTRA_PREFIX + self.label
+
+    @property
+    def split(self) -> Split:
+        """The set as a split: the ``test`` split of its dataset, read with its data config."""
+        return Split(self.data, "test", (self.dataset,))
+
+
+def safe_label(label: str) -> str:
+    """A file-name-safe form of a set's label (``data/my faces`` -> ``data_my_faces``)."""
+    return _UNSAFE.sub("_", str(label)).strip("._") or "extra"
+
+
+def default_cache_dir(cfg: Any) -> Path:
+    """Where folders are converted unless told otherwise:
+    ``<train.output_dir>/extra_test_cache``."""
+    return Path(cfg.train.output_dir) / "extra_test_cache"
+
+
+def resolve_extra_tests(
+    specs: Sequence[str] | None, data: Any, cache_dir: str | os.PathLike, *, progress: bool = False
+) -> list[ExtraTestSet]:
+    """Turn ``--extra-test`` values into :class:`ExtraTestSet` objects, converting folders once.
+
+    Args:
+        specs: folder paths (with ``real/`` and ``fake/``) or DeepfakeBench dataset names.
+        data: the run's ``DataConfig`` (names are read from its ``json_dir`` / ``lmdb_dir``).
+        cache_dir: folder that converted image folders are written into.
+        progress: show the builder's progress bar.
+
+    Raises:
+        ConfigError: a spec given twice or empty.
+        DataError: a folder without both class folders or without images, a path that does not
+            exist, or a dataset name without a JSON or without a test split.
+    """
+    sets: list[ExtraTestSet] = []
+    seen: set[str] = set()
+    for spec in specs or []:
+        spec = str(spec).strip()
+        if not spec:
+            raise ConfigError(
+                "--extra-test got an empty value; give a folder with real/ and fake/ "
+                "subfolders or a DeepfakeBench dataset name"
+            )
+        if spec in seen:
+            raise ConfigError(
+                f"--extra-test {spec!r} is given twice; list each extra test set once"
+            )
+        seen.add(spec)
+        path = Path(spec).expanduser()
+        if path.is_dir():
+            sets.append(_folder_set(spec, path, data, Path(cache_dir), progress))
+        elif path.exists() or _looks_like_path(spec):
+            raise DataError(
+                f"--extra-test {spec!r}: no such folder (a file or a missing path). Give a "
+                f"folder holding real/ and fake/ image subfolders, or a DeepfakeBench "
+                f"dataset name from {data.json_dir}"
+            )
+        else:
+            sets.append(_named_set(spec, data))
+    return sets
+
+
+def _looks_like_path(spec: str) -> bool:
+    return "/" in spec or "\\" in spec or spec.startswith((".", "~"))
+
+
+def _named_set(name: str, data: Any) -> ExtraTestSet:
+    from dfshield.data.index import read_split
+
+    read_split(
+        data.json_dir, name, "test", data.compression, data.label_dict
+    )  # fails early, clearly
+    return ExtraTestSet(
+        label=name, dataset=name, data=dataclasses.replace(data, test_datasets=[name]), kind="name"
+    )
+
+
+def _folder_set(
+    label: str, folder: Path, data: Any, cache_dir: Path, progress: bool
+) -> ExtraTestSet:
+    missing = [name for name in CLASS_FOLDERS if not (folder / name).is_dir()]
+    if missing:
+        absent = " and no ".join(f"{m}/" for m in missing)
+        raise DataError(
+            f"--extra-test {label!r}: the folder has no {absent} subfolder; an extra test "
+            f"set needs real/ and fake/ image folders (both classes, for AUC), e.g. "
+            f"{folder}/real/0001.png and {folder}/fake/0001.png"
+        )
+    resolved = folder.resolve()
+    digest = hashlib.sha1(str(resolved).encode()).hexdigest()[:8]
+    name = f"extra-{safe_label(resolved.name)[:40]}-{digest}"
+    convert_folder(resolved, cache_dir, name, progress=progress)
+    converted = dataclasses.replace(
+        data,
+        json_dir=str((cache_dir / "json").resolve()),
+        lmdb_dir=str((cache_dir / "lmdb").resolve()),
+        test_datasets=[name],
+    )
+    return ExtraTestSet(label=label, dataset=name, data=converted, kind="folder")
+
+
+def folder_fingerprint(folder: Path) -> str:
+    """A digest of every file under ``real/`` and ``fake/``: relative path, size, mtime."""
+    digest = hashlib.sha256()
+    for class_name in CLASS_FOLDERS:
+        root = folder / class_name
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            stat = path.stat()
+            entry = f"{path.relative_to(folder).as_posix()}\0{stat.st_size}\0{stat.st_mtime_ns}\n"
+            digest.update(entry.encode())
+    return digest.hexdigest()
+
+
+def convert_folder(folder: Path, cache_dir: Path, name: str, *, progress: bool = False) -> dict:
+    """Build ``cache_dir/{json,lmdb}`` for ``name`` from an image tree unless an up-to-date
+    conversion is there; returns the stamp (source, fingerprint, video counts)."""
+    from dfshield.dataset_builder.builder import build_from_images
+
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    stamp_path = cache_dir / "stamps" / f"{name}.json"
+    fingerprint = folder_fingerprint(folder)
+    lock = cache_dir / "stamps" / f".{name}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(lock):
+        stamp = _read_json(stamp_path)
+        built = (cache_dir / "json" / f"{name}.json").is_file() and (
+            cache_dir / "lmdb" / f"{name}_lmdb" / "data.mdb"
+        ).is_file()
+        if stamp and built and stamp.get("fingerprint") == fingerprint:
+            return stamp
+        summary = build_from_images(
+            folder,
+            cache_dir,
+            name,
+            layout="tree",
+            fractions=(0.0, 0.0, 1.0),
+            overwrite=True,
+            progress=progress,
+        )
+        counts = summary.videos["test"]
+        if min(counts["real"], counts["fake"]) == 0:
+            empty = "real" if counts["real"] == 0 else "fake"
+            raise DataError(
+                f"--extra-test {str(folder)!r}: no usable image in {empty}/ ({counts}); an "
+                f"extra test set needs both classes. Images: png, jpg, jpeg, bmp, webp, tif"
+            )
+        if summary.failed:
+            logger.warning(
+                "extra test set %s: %d image(s) could not be read, e.g. %s",
+                folder,
+                len(summary.failed),
+                summary.failed[0][0],
+            )
+        stamp = {
+            "source": str(folder),
+            "fingerprint": fingerprint,
+            "dataset": name,
+            "videos": counts,
+            "failed": len(summary.failed),
+        }
+        write_json_atomic(stamp_path, stamp)
+        return stamp
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def with_extra_tests(splits: SplitProvider, sets: Sequence[ExtraTestSet]) -> SplitProvider:
+    """``splits`` plus one split per extra test set, named by its :attr:`ExtraTestSet.key`."""
+    return splits.with_splits({extra.key: extra.split for extra in sets})
+
+
+def run_extra_tests(
+    evaluator, sets: Sequence[ExtraTestSet], out_dir: str | os.PathLike, detector: str
+) -> list[dict[str, Any]]:
+    """Evaluate every extra set with the evaluator's detector as it is (its splits must include
+    the sets: :func:`with_extra_tests`); write ``extra_tests/<label>/test_metrics.json`` and
+    ``test_scores.csv`` under ``out_dir``. Returns one ``{"test_set", "metrics", "scores",
+    "labels"}`` per set, in the order given."""
+    results = []
+    for extra in sets:
+        folder = Path(out_dir) / "extra_tests" / safe_label(extra.label)
+        header = {"detector": detector, "test_set": extra.label, "dataset": extra.dataset}
+        result = evaluator.test(extra.key, folder, header)
+        results.append(
+            {
+                "test_set": extra.label,
+                "metrics": result["metrics"],
+                "scores": result["scores"],
+                "labels": result["labels"],
+            }
+        )
+    return results
+
+
+def result_rows(detector: str, main_set: str, metrics: dict, extras: Sequence[dict]) -> list[dict]:
+    """Rows for ``write_results``: the protocol's test split, then one row per extra set
+    (``detector`` = ``"<detector> on <set>"``; every row carries ``test_set``)."""
+    rows = [{"detector": detector, "test_set": main_set, **metrics}]
+    rows += [
+        {
+            "detector": f"{detector} on {extra['test_set']}",
+            "test_set": extra["test_set"],
+            **extra["metrics"],
+        }
+        for extra in extras
+    ]
+    return rows

@@ -1,0 +1,589 @@
+"""Scoring images, folders and videos with a trained checkpoint (``dfshield predict``).
+
+Inputs are image files, video files or folders (searched recursively for both; other files are
+reported and passed over). Videos: ``--frames`` frames sampled evenly over the whole clip
+(``media.video.SampledVideo``), the largest face cut out as ``dfshield build-lmdb`` cuts it (Haar,
+box ×1.3, 256×256; both go through :func:`dfshield.media.pipeline.read_media`), each frame
+scored, and the video scored by the mean (``--aggregate``) of its frame probabilities. Images
+are taken as face crops already, as in a DeepfakeBench dataset (``--face-crop auto``; ``always``
+crops them too, ``never`` crops nothing). Images and frames are decoded as the dataset decodes
+its frames (turned upright by their EXIF orientation). A frame without a detectable face is
+scored on its centre square with a warning and marked ``face_found: false`` (``--on-missing
+skip`` leaves it out instead).
+
+Video-mode detectors (``ddln``) get the sampled frames as clips of ``data.clip_size`` frames
+``(1, T, 3, H, W)`` (``frames.select_clips``; an image is a one-frame clip repeated T times): the
+video row holds the video head, the frame rows the frame head.
+
+Each item that cannot be read (corrupt or truncated file, no frame, not an image or video, an
+image or frame over ``--max-pixels``) gets a clear message and an ``error`` row; the others are
+still scored. So does an item the detector scores as NaN (damaged weights); a threshold that is
+not a probability stops the run before anything is scored. The exit status is 1 only when
+nothing could be scored.
+
+Memory stays flat however many frames are sampled: frames are decoded, preprocessed and scored
+in batches as they arrive (:class:`~dfshield.media.pipeline.MediaStream`). Two exceptions hold
+one item's frames at once: video-mode detectors (their clips are chosen over the whole video, so
+its preprocessed frames wait for its end) and ``--workers N`` (a worker returns whole items).
+File names that are
+not UTF-8 appear with ``\\xNN`` escapes (:func:`printable`) in the table, the CSV and the JSON,
+which are written atomically.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dfshield.errors import CheckpointError, ConfigError
+from dfshield.eval.results import text_table
+from dfshield.fileio import atomic_write, write_json_atomic
+from dfshield.media.pipeline import (
+    DEFAULT_MAX_PIXELS,
+    IMAGE_EXTENSIONS,
+    Frame,
+    MediaFrames,
+    MediaOptions,
+    MediaStream,
+    face_cropper,
+    map_in_workers,
+    media_kind,
+    read_media,
+)
+from dfshield.media.video import VIDEO_EXTENSIONS
+
+COLUMNS = (
+    "path",
+    "kind",
+    "frame_index",
+    "n_frames",
+    "logit",
+    "prob_fake",
+    "decision",
+    "face_found",
+    "status",
+    "message",
+)
+AGGREGATES = ("mean", "max", "median")
+#: The message of a row the detector scored as NaN.
+NON_FINITE = (
+    "the detector gave a non-finite score (NaN): the checkpoint's weights are probably damaged; "
+    "retrain, or use another checkpoint"
+)
+FACE_CROP = ("auto", "always", "never")
+ROW_FORMATS = (".csv", ".json")
+# --face-crop -> (image framing, video framing) of the media pipeline
+_FRAMINGS = {"auto": ("none", "face"), "always": ("face", "face"), "never": ("none", "none")}
+
+
+@dataclass(frozen=True)
+class PredictOptions:
+    """How media are read and scored; checked when made (before any checkpoint is loaded)."""
+
+    frames: int = 32
+    aggregate: str = "mean"
+    face_crop: str = "auto"
+    on_missing: str = "center"
+    face_detector: str = "haar"
+    scale: float = 1.3
+    size: int = 256
+    batch_size: int = 32
+    workers: int = 0
+    max_pixels: int | None = DEFAULT_MAX_PIXELS
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ConfigError(f"--batch-size must be at least 1, got {self.batch_size}")
+        if self.aggregate not in AGGREGATES:
+            raise ConfigError(f"--aggregate {self.aggregate}: choose one of {AGGREGATES}")
+        if self.face_crop not in FACE_CROP:
+            raise ConfigError(f"--face-crop {self.face_crop}: choose one of {FACE_CROP}")
+        self.media_options()  # checks frames and the face options
+
+    def media_options(self, device: str | None = None) -> MediaOptions:
+        """The media pipeline's options (``device``: of the MTCNN face detector)."""
+        image_framing, video_framing = _FRAMINGS[self.face_crop]
+        return MediaOptions(
+            self.frames,
+            image_framing=image_framing,
+            video_framing=video_framing,
+            detector=self.face_detector,
+            scale=self.scale,
+            size=self.size,
+            on_missing=self.on_missing,
+            device=device,
+            max_pixels=self.max_pixels,
+        )
+
+
+# -----------------------------------------------------------------------------------------
+# finding the inputs
+# -----------------------------------------------------------------------------------------
+@dataclass
+class MediaItem:
+    path: Path
+    kind: str  # "image" | "video" | "error"
+    message: str = ""
+
+
+def discover(inputs: list[str]) -> list[MediaItem]:
+    """One item per media file; problems (missing path, empty folder, other file) as ``error``
+    items with a message. Folders are searched recursively, files listed in sorted order."""
+    known = ", ".join(sorted(IMAGE_EXTENSIONS | VIDEO_EXTENSIONS))
+    items: list[MediaItem] = []
+    for text in inputs:
+        path = Path(text)
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+            media = [p for p in files if media_kind(p)]
+            if not media:
+                what = f"only {len(files)} other file(s)" if files else "no files"
+                items.append(
+                    MediaItem(
+                        path,
+                        "error",
+                        f"folder holds no images or videos ({what}); supported extensions: {known}",
+                    )
+                )
+                continue
+            for p in files:
+                kind = media_kind(p)
+                items.append(
+                    MediaItem(p, kind)
+                    if kind
+                    else MediaItem(
+                        p,
+                        "error",
+                        f"not an image or video (extension '{p.suffix or 'none'}'), passed over",
+                    )
+                )
+        elif path.is_file():
+            kind = media_kind(path)
+            items.append(
+                MediaItem(path, kind)
+                if kind
+                else MediaItem(
+                    path,
+                    "error",
+                    f"not an image or video (extension '{path.suffix or 'none'}'); "
+                    f"supported: {known}",
+                )
+            )
+        else:
+            items.append(MediaItem(path, "error", "no such file or folder"))
+    return items
+
+
+# -----------------------------------------------------------------------------------------
+# scoring
+# -----------------------------------------------------------------------------------------
+def predict_media(
+    scorer,
+    inputs: Sequence[str | Path],
+    options: PredictOptions,
+    *,
+    progress: bool = False,
+    warn: Callable[[str], None] | None = None,
+) -> list[dict]:
+    """Score every image and video found in ``inputs`` with ``scorer`` (an
+    :class:`~dfshield.scoring.scorer.Scorer`): rows of :data:`COLUMNS` in input order, one per
+    image, video and sampled video frame, and an ``error`` row per input that cannot be scored.
+    ``warn`` gets one message per problem (default: printed to stderr above the progress bar).
+
+    In this process (``workers`` 0) every file is streamed: its frames are decoded, framed,
+    preprocessed and scored in batches as they arrive, so memory does not grow with
+    ``frames``. Worker processes return whole items (each holds its sampled frames once).
+    Raises :class:`~dfshield.errors.CheckpointError` for a threshold that is not a probability;
+    a frame the detector scores as NaN (damaged weights) makes its item an ``error`` row.
+    """
+    from tqdm.auto import tqdm
+
+    from dfshield.progress import progress_bar
+
+    if warn is None:
+        warn = partial(tqdm.write, file=sys.stderr)
+    check_threshold(scorer.threshold, scorer.checkpoint)
+    items = discover([str(path) for path in inputs])
+    device = str(scorer.device) if options.face_detector == "mtcnn" else None
+    media_options = options.media_options(device)
+    readable = [item for item in items if item.kind != "error"]
+    if _needs_faces(readable, media_options):
+        face_cropper(media_options).load()  # a missing face detector fails before any work
+    predictor = Predictor(scorer, options.batch_size, options.aggregate)
+    bar = progress_bar(total=len(readable), enabled=progress, desc="predicting", unit="file")
+    if options.workers > 0:
+        read = partial(read_media, options=media_options)
+        loaded = map_in_workers(read, [item.path for item in readable], options.workers)
+    else:
+        loaded = (MediaStream(item.path, media_options) for item in readable)
+    try:
+        for item in items:  # keep the input order, errors included
+            media = MediaFrames(item.kind) if item.kind == "error" else next(loaded)
+            for message in predictor.add(item, media):
+                warn(message)
+            if item.kind != "error":
+                bar.update(1)
+    finally:
+        loaded.close()
+    predictor.flush()
+    bar.close()
+    failed = sum(row["message"] == NON_FINITE for row in predictor.rows if row["kind"] != "frame")
+    if failed:
+        warn(f"error: {failed} item(s) not scored: {NON_FINITE}")
+    return predictor.rows
+
+
+def check_threshold(threshold, checkpoint) -> None:
+    """A decision threshold that is not a probability (NaN from a damaged checkpoint) would
+    call every item real: refuse it before anything is scored."""
+    if math.isfinite(threshold.value) and 0.0 <= threshold.value <= 1.0:
+        return
+    raise CheckpointError(
+        f"the decision threshold of {printable(str(checkpoint))} is {threshold.value} (rule "
+        f"'{threshold.rule}', {threshold.chosen_on}), not a probability: the stored threshold is "
+        "damaged. Pass --threshold with a probability such as 0.5, or retrain."
+    )
+
+
+def _needs_faces(items: list[MediaItem], options: MediaOptions) -> bool:
+    return any(
+        (options.video_framing if item.kind == "video" else options.image_framing) == "face"
+        for item in items
+    )
+
+
+def printable(text: str) -> str:
+    """``text`` that any output can hold: the bytes of a file name that are not UTF-8 (POSIX
+    allows any bytes; Python keeps them as lone surrogates) become ``\\xNN`` escapes, Python's
+    ``backslashreplace``. So a CSV, a JSON or a terminal shows the name instead of failing on it;
+    every other character is kept."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _logit(prob: float) -> float:
+    prob = min(max(prob, 1e-12), 1 - 1e-12)
+    return math.log(prob / (1 - prob))
+
+
+def _aggregate(probs: list[float], how: str) -> float:
+    return float({"mean": np.mean, "max": np.max, "median": np.median}[how](np.asarray(probs)))
+
+
+class _Item:
+    """One image or video while its frames arrive, are queued and are scored."""
+
+    def __init__(self, path: str, kind: str):
+        self.path, self.kind = path, kind
+        self.head = _row(path, kind)
+        self.frames: list[dict] = []  # video: a row per sampled frame, in order
+        self.scored: list[dict | None] = []  # rows of the frames that get a score (None: image)
+        self.faces: list[bool | None] = []  # face found, per sampled frame
+        self.tensors: list[Any] = []  # video mode: preprocessed frames until the item ends
+        self.parts: list[dict] = []  # queued frames (clips) with their scores once run
+        self.open, self.done = True, False
+
+
+class Predictor:
+    """Queues frames (clips) as they arrive, scores them in batches, and makes the output rows."""
+
+    def __init__(self, scorer, batch_size: int, aggregate: str):
+        self.scorer, self.batch_size, self.aggregate = scorer, max(1, batch_size), aggregate
+        self.pending: list[tuple[Any, dict]] = []  # (tensor, part)
+        self.rows: list[dict] = []  # in input order; scores filled in when their batch runs
+
+    def add(self, item: MediaItem, media: MediaStream | MediaFrames) -> list[str]:
+        """Read one item from the media pipeline, queueing each frame as it arrives; returns the
+        messages to print (``error: ...``, ``warning: ...``)."""
+        path = printable(str(item.path))
+        if item.kind == "error":
+            self.rows.append(_row(path, "other", status="error", message=item.message))
+            return [f"error: {path}: {item.message}"]
+        entry = _Item(path, item.kind)
+        for frame in media:
+            if frame is None:  # a truncated video is sampled again: forget what came so far
+                self._drop(entry)
+                entry = _Item(path, item.kind)
+            else:
+                self._take(entry, frame)
+        entry.open = False
+        if media.errors:
+            self._drop(entry)
+            message = printable(media.errors[0][1])
+            self.rows.append(_row(path, item.kind, status="error", message=message))
+            return [f"error: {path}: {message}"]
+        if not entry.scored:
+            return self._add_faceless(entry)
+        return self._close(entry, media.note)
+
+    def _take(self, entry: _Item, frame: Frame) -> None:
+        entry.faces.append(frame.face_found)
+        row = None
+        if entry.kind == "video":
+            row = _row(entry.path, "frame", frame_index=frame.index, face_found=frame.face_found)
+            if frame.rgb is None:
+                row.update(status="skipped", message="no face found")
+            entry.frames.append(row)
+        if frame.rgb is None:
+            return
+        entry.scored.append(row)
+        tensor = self.scorer.preprocess(frame.rgb)
+        if self.scorer.mode == "video":  # clips are chosen over the whole video: at its end
+            entry.tensors.append(tensor)
+        else:
+            self._queue(tensor, {"item": entry, "row": row})
+
+    def _queue(self, tensor, part: dict) -> None:
+        part["item"].parts.append(part)
+        self.pending.append((tensor, part))
+        if len(self.pending) >= self.batch_size:
+            self.flush(full_batches_only=True)
+
+    def _drop(self, entry: _Item) -> None:
+        entry.done = True  # never finished: its queued frames are not scored
+        self.pending = [
+            (tensor, part) for tensor, part in self.pending if part["item"] is not entry
+        ]
+
+    def _close(self, entry: _Item, note: str) -> list[str]:
+        """Every frame of the item has arrived: fill in its head row, queue its clips (video
+        mode), and finish it if its frames are all scored already."""
+        faces, used = entry.faces, len(entry.scored)
+        missing = sum(found is False for found in faces)
+        warnings = []
+        if missing:
+            action = "skipped" if used < len(faces) else "scored on the centre square"
+            what = "the image" if entry.kind == "image" else f"{missing}/{len(faces)} frame(s)"
+            warnings.append(f"warning: {entry.path}: no face found in {what}; {action}")
+        if note:
+            warnings.append(f"warning: {entry.path}: {note}")
+        counted = f"no face in {missing}/{len(faces)} frame(s)" if missing else ""
+        detected = faces[0] is not None
+        entry.head.update(
+            n_frames=1 if entry.kind == "image" else used,
+            face_found=(any(faces) if detected else None) if entry.kind == "video" else faces[0],
+            message="; ".join(filter(None, [note, counted])),
+        )
+        self.rows += [*entry.frames, entry.head]
+        if self.scorer.mode == "video":
+            self._queue_clips(entry)
+        self._finish_if_scored(entry)
+        return warnings
+
+    def _queue_clips(self, entry: _Item) -> None:
+        import torch
+
+        from dfshield.media.frames import select_clips
+
+        tensors, entry.tensors = entry.tensors, []
+        # positions as numeric strings: select_clips sorts frame names numerically
+        for clip in select_clips(
+            [str(i) for i in range(len(tensors))], len(tensors), self.scorer.clip_size
+        ):
+            positions = [int(p) for p in clip]
+            self._queue(
+                torch.stack([tensors[p] for p in positions]),
+                {"item": entry, "positions": positions},
+            )
+
+    def _add_faceless(self, entry: _Item) -> list[str]:
+        """Rows of an item none of whose frames has a face (``on_missing="skip"``)."""
+        count = len(entry.faces)
+        message = (
+            f"no face found in any of {count} frame(s); nothing to score "
+            f"(use --on-missing center to score centre squares)"
+        )
+        head = _row(entry.path, entry.kind, status="error", face_found=False, message=message)
+        self.rows += [*entry.frames, head]
+        return [f"error: {entry.path}: no face found in any of {count} frame(s); not scored"]
+
+    def flush(self, full_batches_only: bool = False) -> None:
+        """Score the queued frames (clips) in batches; the last partial batch too unless
+        ``full_batches_only``."""
+        import torch
+
+        while len(self.pending) >= (self.batch_size if full_batches_only else 1):
+            chunk, self.pending = self.pending[: self.batch_size], self.pending[self.batch_size :]
+            out = self.scorer.score_tensors(torch.stack([tensor for tensor, _ in chunk]))
+            for k, (_, part) in enumerate(chunk):
+                part["logit"], part["prob"] = float(out["logit"][k]), float(out["prob"][k])
+                if "frame_prob" in out:
+                    part["frame_logit"] = out["frame_logit"][k].tolist()
+                    part["frame_prob"] = out["frame_prob"][k].tolist()
+                self._finish_if_scored(part["item"])
+
+    def _finish_if_scored(self, entry: _Item) -> None:
+        if entry.open or entry.done or not all("prob" in part for part in entry.parts):
+            return
+        entry.done = True
+        self._finish(entry)
+
+    def _finish(self, entry: _Item) -> None:
+        """All parts of an item are scored: fill its frame rows and its image/video row."""
+        parts, head = entry.parts, entry.head
+        threshold = self.scorer.threshold
+        if self.scorer.mode == "video":
+            # frame head per frame (averaged over the clips a repeated frame falls in)
+            per_frame: dict[int, list[tuple[float, float]]] = {}
+            for part in parts:
+                for position, logit, prob in zip(
+                    part["positions"], part["frame_logit"], part["frame_prob"]
+                ):
+                    per_frame.setdefault(position, []).append((logit, prob))
+            for position, row in enumerate(entry.scored):
+                values = per_frame.get(position)
+                if row is None:
+                    continue
+                if not values:  # as in the dataset, frames beyond whole clips are left out
+                    row.update(
+                        status="skipped",
+                        message=f"outside the clip(s) of {self.scorer.clip_size} "
+                        f"frames (use a multiple of it for --frames)",
+                    )
+                    continue
+                prob = float(np.mean([p for _, p in values]))
+                _score(row, float(np.mean([lg for lg, _ in values])), prob, threshold)
+            prob = _aggregate([part["prob"] for part in parts], self.aggregate)
+            logit = parts[0]["logit"] if len(parts) == 1 else _logit(prob)
+            head["message"] = "; ".join(
+                filter(None, [head.get("message"), f"video head, {len(parts)} clip(s)"])
+            )
+        else:
+            for part in parts:
+                if part["row"] is not None:
+                    _score(part["row"], part["logit"], part["prob"], threshold)
+            if head["kind"] == "image":
+                prob, logit = parts[0]["prob"], parts[0]["logit"]
+            else:
+                prob = _aggregate([part["prob"] for part in parts], self.aggregate)
+                logit = _logit(prob)
+        _score(head, logit, prob, threshold)
+
+
+def _row(
+    path: str,
+    kind: str,
+    *,
+    frame_index=None,
+    n_frames=None,
+    face_found=None,
+    status: str = "ok",
+    message: str = "",
+) -> dict:
+    return {
+        "path": printable(path),
+        "kind": kind,
+        "frame_index": frame_index,
+        "n_frames": n_frames,
+        "logit": None,
+        "prob_fake": None,
+        "decision": None,
+        "face_found": face_found,
+        "status": status,
+        "message": printable(message),
+    }
+
+
+def _score(row: dict, logit: float, prob: float, threshold) -> None:
+    if math.isnan(logit) or not math.isfinite(prob):
+        row.update(status="error", message=NON_FINITE)
+        return
+    row.update(logit=float(logit), prob_fake=float(prob), decision=threshold.decide(prob))
+
+
+# -----------------------------------------------------------------------------------------
+# output
+# -----------------------------------------------------------------------------------------
+def format_rows(rows: list[dict], show_frames: bool = False) -> str:
+    """The terminal table: one line per image, video and error (and frame with ``show_frames``)."""
+    header = ["path", "kind", "frame", "frames", "P(fake)", "decision", "face", "note"]
+    lines = [header]
+    for row in rows:
+        if row["kind"] == "frame" and not show_frames:
+            continue
+        face = "" if row["face_found"] is None else ("yes" if row["face_found"] else "no")
+        lines.append(
+            [
+                row["path"],
+                row["kind"] or "?",
+                "" if row["frame_index"] is None else str(row["frame_index"]),
+                "" if row["n_frames"] is None else str(row["n_frames"]),
+                "" if row["prob_fake"] is None else f"{row['prob_fake']:.4f}",
+                row["decision"] or row["status"],
+                face,
+                _shorten(row["message"]),
+            ]
+        )
+    return "\n".join(text_table(lines, left=(0, 1, 5, 6), free_last=True))
+
+
+def _shorten(text: str, limit: int = 90) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def check_rows_path(path: str | Path) -> Path:
+    """``path`` when it names a file :func:`write_rows` can write (``.csv`` or ``.json``)."""
+    path = Path(path)
+    if path.suffix.lower() not in ROW_FORMATS:
+        raise ConfigError(f"--out {path}: name a .csv or .json file")
+    return path
+
+
+def rows_meta(scorer, options: PredictOptions) -> dict[str, Any]:
+    """What a ``.json`` rows file says besides the rows: checkpoint, threshold and options."""
+    video_score = (
+        "video head" if scorer.mode == "video" else f"{options.aggregate} frame probability"
+    )
+    return {
+        "checkpoint": printable(str(scorer.checkpoint)),
+        "detector": scorer.name,
+        "threshold": scorer.threshold.as_dict(),
+        "aggregate": options.aggregate,
+        "face_crop": options.face_crop,
+        "frames": options.frames,
+        "video_score": video_score,
+    }
+
+
+def write_rows(path: str | Path, rows: list[dict], meta: dict) -> None:
+    """``.json``: ``{**meta, "rows": [...]}``; ``.csv``: :data:`COLUMNS` (empty = none).
+    Written atomically: an interrupted run leaves the previous file, not half a file."""
+    path = check_rows_path(path)
+    if path.suffix.lower() == ".json":
+        write_json_atomic(path, {**meta, "rows": rows})
+        return
+    with atomic_write(path, newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({key: _csv_cell(row[key]) for key in COLUMNS})
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    return f"{value:.6f}" if isinstance(value, float) else value
+
+
+def summary_line(rows: list[dict]) -> str:
+    """How many images, videos and video frames were scored and how many items were not."""
+    scored = scored_items(rows)
+    frames = sum(row["kind"] == "frame" and row["prob_fake"] is not None for row in rows)
+    errors = sum(row["status"] == "error" for row in rows)
+    return (
+        f"scored {sum(r['kind'] == 'image' for r in scored)} image(s) and "
+        f"{sum(r['kind'] == 'video' for r in scored)} video(s) ({frames} video frames); "
+        f"{errors} item(s) could not be scored"
+    )
+
+
+def scored_items(rows: list[dict]) -> list[dict]:
+    """The image and video rows that have a score."""
+    return [r for r in rows if r["kind"] in ("image", "video") and r["prob_fake"] is not None]

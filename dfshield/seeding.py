@@ -1,0 +1,28 @@
+"""Seeding: the one rule that turns a run's seed (and an epoch) into RNG seeds.
+
+A run seeds every RNG from ``train.seed`` before its detector is built, and again at the start of
+each epoch from :func:`epoch_seed`, so that an epoch's data order, dropout and latent augmentation
+do not depend on how earlier epochs ran (resume gives the same epochs as an uninterrupted run).
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import torch
+
+#: Spreads epochs of one seed apart so that (seed, epoch) pairs rarely share an RNG stream.
+EPOCH_STRIDE = 1009
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of ``epoch`` (counted from 0) of a run seeded with ``seed``."""
+    return seed * EPOCH_STRIDE + epoch
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and PyTorch (the RNGs whose state a checkpoint saves)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
