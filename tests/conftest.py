@@ -6,7 +6,8 @@ import os
 
 import pytest
 import torch
-from helpers import write_toy_dataset
+
+from tests.helpers import write_toy_dataset
 
 # Tiny models on a machine shared by parallel jobs: more intra-op threads only add contention.
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))

@@ -176,13 +176,13 @@ def their_checkout(folder: Path) -> Path:
     (training / "detectors").mkdir()
     (training / "metrics" / "__init__.py").write_text("")
     (training / "metrics" / "registry.py").write_text(
-        "from deepfakebench_style import Registry\n\nDETECTOR = Registry()\n"
+        "from tests.deepfakebench_style import Registry\n\nDETECTOR = Registry()\n"
     )
     (training / "detectors" / "__init__.py").write_text(
         textwrap.dedent(
             """\
             from metrics.registry import DETECTOR
-            from deepfakebench_style import TinyNet
+            from tests.deepfakebench_style import TinyNet
 
             DETECTOR.register_module(module_name="tiny_xception")(TinyNet)
 

@@ -1,7 +1,8 @@
 """Helpers shared by the tests: the tiny random-init backbone, a toy dataset, a config layer.
 
-Import them with ``from helpers import ...`` (pytest puts ``tests/`` on ``sys.path``);
-``conftest.py`` holds only fixtures.
+Import them with ``from tests.helpers import ...`` (``tests`` is a package, so that its
+folders, named after dfshield's packages, never shadow another project's top-level package such
+as DeepfakeBench's ``detectors``); ``conftest.py`` holds only fixtures.
 """
 
 from __future__ import annotations

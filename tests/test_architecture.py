@@ -160,3 +160,13 @@ def test_no_private_method_of_another_object_is_called():
                 continue  # torch's multi-tensor ops: documented, though named like private ones
             calls.append(f"{name}:{node.lineno}: {ast.unparse(node.func)}(...)")
     assert not calls, "calls of another object's private method:\n" + "\n".join(calls)
+
+
+def test_every_test_folder_is_a_package():
+    """``tests/<package>/`` folders are named after dfshield's packages (``detectors``, ``data``):
+    as packages of ``tests`` they cannot shadow another project's top-level package of that name
+    (DeepfakeBench's ``detectors``) on ``sys.path``."""
+    tests = ROOT / "tests"
+    folders = [tests, *(p for p in tests.rglob("*") if p.is_dir() and p.name != "__pycache__")]
+    missing = [str(f.relative_to(ROOT)) for f in folders if not (f / "__init__.py").is_file()]
+    assert not missing, f"add an empty __init__.py to: {missing}"

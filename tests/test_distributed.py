@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import TINY_BACKBONE, toy_layer
 from torch.cuda._utils import _get_device_index
 
 from dfshield.distributed import prepare_device, resolve_device
 from dfshield.errors import ConfigError
+from tests.helpers import TINY_BACKBONE, toy_layer
 
 
 def free_port() -> int:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import logging
 
 import pytest
-from helpers import TINY_BACKBONE
 from torch import nn
 
 from dfshield.detectors import build_detector
 from dfshield.errors import ConfigError
 from dfshield.optimizers import build_optimizer
+from tests.helpers import TINY_BACKBONE
 
 
 @pytest.mark.parametrize("name", ["mlp", "spcup", "robust_clip"])

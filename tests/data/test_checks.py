@@ -3,10 +3,9 @@
 import argparse
 import json
 
-from fixtures import datagen as dg  # tests/fixtures/datagen.py
-
 from dfshield.commands import data_info
 from dfshield.data.checks import check_dataset
+from tests.fixtures import datagen as dg  # tests/fixtures/datagen.py
 
 FIX = dg.FIXTURES
 MISSING = "FaceForensics++\\original_sequences\\youtube\\c23\\frames\\001\\020.png"

@@ -5,7 +5,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from fixtures import datagen as dg  # tests/fixtures/datagen.py
 from torch.utils.data import DataLoader, Subset
 
 from dfshield.data import (
@@ -19,6 +18,7 @@ from dfshield.data import (
 )
 from dfshield.errors import ConfigError, DataError
 from dfshield.media.frames import select_frames
+from tests.fixtures import datagen as dg  # tests/fixtures/datagen.py
 
 FIX = dg.FIXTURES
 RES = 16

@@ -5,7 +5,6 @@ import pickle
 
 import lmdb
 import pytest
-from fixtures import datagen as dg  # tests/fixtures/datagen.py
 
 from dfshield.data.config import DataConfig
 from dfshield.data.frame_stores import (
@@ -18,6 +17,7 @@ from dfshield.data.frame_stores import (
     store_path,
 )
 from dfshield.errors import DataError
+from tests.fixtures import datagen as dg  # tests/fixtures/datagen.py
 
 KEY = "FaceForensics++\\original_sequences\\youtube\\c23\\frames\\000\\003.png"
 

@@ -7,7 +7,6 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from fixtures import datagen as dg  # tests/fixtures/datagen.py
 
 from dfshield.data import AugmentConfig, DataConfig, DeepfakeDataset
 from dfshield.data.frame_stores import FolderStore, LmdbStore, MissingKeyError, key_variants
@@ -24,6 +23,7 @@ from dfshield.data.index import (
     split_name,
 )
 from dfshield.errors import DataError
+from tests.fixtures import datagen as dg  # tests/fixtures/datagen.py
 
 FIX = dg.FIXTURES
 

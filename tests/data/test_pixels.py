@@ -8,7 +8,6 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from helpers import toy_layer
 from PIL import Image
 from torchvision import transforms as T
 
@@ -20,6 +19,7 @@ from dfshield.distributed import DistInfo
 from dfshield.engine.batch_sources import LoaderBatches
 from dfshield.engine.feature_bank import load_or_extract
 from dfshield.engine.splits import SplitProvider
+from tests.helpers import toy_layer
 
 MEAN, STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
 TIMM = {"name": "timm", "model": "resnet10t", "pretrained": False, "image_size": 32}

@@ -18,7 +18,6 @@ import lmdb
 import numpy as np
 import pytest
 import yaml
-from helpers import sample_frames
 
 from dfshield.commands import build_lmdb
 from dfshield.dataset_builder import builder, sources
@@ -33,6 +32,7 @@ from dfshield.errors import ConfigError, DataError
 from dfshield.media import video
 from dfshield.media.faces import FaceBox, FaceCropper, center_crop, square_box
 from dfshield.media.frames import decode_image
+from tests.helpers import sample_frames
 
 SPLITS = ("train", "val", "test")
 

@@ -27,7 +27,7 @@ SMALL_OPTIONS = {"ddln": {"input_size": 32, "gru_hidden": 16}}
 # registered detectors without a shipped config: the options that build one
 UNSHIPPED = {
     "deepfakebench": {
-        "class": "deepfakebench_style:TinyNet",  # a DeepfakeBench-style class of tests/
+        "class": "tests.deepfakebench_style:TinyNet",  # a DeepfakeBench-style class of tests/
         "config": {"model_name": "tiny", "resolution": 32, "mean": [0.5] * 3, "std": [0.5] * 3},
         "backbone": None,  # their network is the backbone
     }

@@ -6,12 +6,12 @@ import json
 
 import pytest
 import torch
-from helpers import auc_of_written_scores, toy_layer
 
 from dfshield.engine.checkpoint import load_checkpoint
 from dfshield.engine.trainer import Trainer
 from dfshield.studies.comparison import load_comparison_configs, run_comparison
 from dfshield.studies.demo import small_backbone
+from tests.helpers import auc_of_written_scores, toy_layer
 
 SCORES = "test_scores.csv"
 

@@ -15,7 +15,6 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from helpers import TINY_BACKBONE, toy_image, toy_layer
 
 from dfshield.config import load_run_config
 from dfshield.data import DeepfakeDataset
@@ -37,6 +36,7 @@ from dfshield.engine.feature_bank import (
 from dfshield.engine.trainer import Trainer
 from dfshield.errors import ConfigError, DataError
 from dfshield.registry import BACKBONE
+from tests.helpers import TINY_BACKBONE, toy_image, toy_layer
 
 CPU = torch.device("cpu")
 

@@ -11,7 +11,6 @@ import math
 
 import pytest
 import torch
-from helpers import TINY_BACKBONE, toy_layer, write_toy_dataset
 
 from dfshield.config import load_run_config
 from dfshield.detectors import build_detector
@@ -19,6 +18,7 @@ from dfshield.engine.grouped_runs import GroupedHead, batched_step
 from dfshield.engine.steps import TrainStep
 from dfshield.optimizers import build_optimizer
 from dfshield.studies.imbalance import run_imbalance
+from tests.helpers import TINY_BACKBONE, toy_layer, write_toy_dataset
 
 COUNTS = {"real": 30, "fake": 10}
 

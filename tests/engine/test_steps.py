@@ -12,7 +12,6 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import TINY_BACKBONE, toy_layer
 
 import dfshield.detectors.rdaa as rdaa
 from dfshield.config import load_run_config
@@ -24,6 +23,7 @@ from dfshield.errors import ConfigError
 from dfshield.losses import build_loss, deferred_value_checks
 from dfshield.losses.cvar import cvar_exact
 from dfshield.optimizers import build_optimizer, build_scheduler
+from tests.helpers import TINY_BACKBONE, toy_layer
 
 SMALL_RDAA = {"code_dim": 16, "ae_hidden": 32, "num_tokens": 2, "token_dim": 8, "heads": 2}
 HOST_READS = ("item", "tolist", "cpu", "numpy", "nonzero", "__bool__", "__float__", "__int__")

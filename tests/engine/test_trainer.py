@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import TINY_BACKBONE, toy_layer
 
 from dfshield.config import load_run_config
 from dfshield.engine.checkpoint import load_checkpoint
 from dfshield.engine.run_folder import RunFolder, RunFolderError
 from dfshield.engine.trainer import Trainer
 from dfshield.errors import CheckpointError, ConfigError, DataError
+from tests.helpers import TINY_BACKBONE, toy_layer
 
 
 def make_trainer(
@@ -109,9 +109,9 @@ def one_class_dataset(folder, name: str, one_class_split: str, only: str) -> dic
     """Two videos of each class in each split, except ``one_class_split``: ``only`` one class
     (four videos)."""
     import numpy as np
-    from helpers import toy_image
 
     from dfshield.dataset_builder.writer import DatasetWriter, label_dict_for
+    from tests.helpers import toy_image
 
     rng = np.random.default_rng(0)
     with DatasetWriter(folder, name) as writer:
@@ -441,7 +441,7 @@ def test_model_selection_never_reads_the_test_split(toy_dataset, tmp_path, monke
 
 @pytest.fixture(scope="module")
 def tiny_run(toy_dataset, tmp_path_factory) -> dict:
-    from helpers import train_tiny_checkpoint
+    from tests.helpers import train_tiny_checkpoint
 
     return train_tiny_checkpoint(toy_dataset, tmp_path_factory.mktemp("tiny"))
 

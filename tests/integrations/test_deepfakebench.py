@@ -12,8 +12,6 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from deepfakebench_style import SAM, TinyNet, Trainer, calculate_metrics_for_train, their_checkout
-from helpers import TINY_BACKBONE, toy_image
 
 from dfshield.detectors import build_detector, check_detector
 from dfshield.detectors.deepfakebench_wrapper import DeepfakeBenchDetector
@@ -27,6 +25,14 @@ from dfshield.integrations.deepfakebench import (
 )
 from dfshield.losses import build_loss, fake_logit
 from dfshield.registry import DETECTOR
+from tests.deepfakebench_style import (
+    SAM,
+    TinyNet,
+    Trainer,
+    calculate_metrics_for_train,
+    their_checkout,
+)
+from tests.helpers import TINY_BACKBONE, toy_image
 
 NORMAL = {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}
 
@@ -256,7 +262,7 @@ TINY_NET_CONFIG = {"model_name": "tiny_xception", "resolution": 32, **NORMAL}
 
 
 def test_their_class_keeps_the_dfshield_contract(their_detectors):
-    for spec in ("tiny_xception", "deepfakebench_style:TinyNet"):  # their registry, module path
+    for spec in ("tiny_xception", "tests.deepfakebench_style:TinyNet"):  # their registry, module path
         detector = check_detector(
             DeepfakeBenchDetector, {"class": spec, "config": TINY_NET_CONFIG, "backbone": None}
         )
@@ -267,7 +273,7 @@ def test_their_class_keeps_the_dfshield_contract(their_detectors):
 
 def test_their_loss_unless_ours_is_given():
     detector = build_detector(
-        {"name": "deepfakebench", "class": "deepfakebench_style:TinyNet", "config": TINY_NET_CONFIG}
+        {"name": "deepfakebench", "class": "tests.deepfakebench_style:TinyNet", "config": TINY_NET_CONFIG}
     )
     data = their_batches(1, size=32)[0]
     pred = detector(data)
@@ -282,7 +288,7 @@ def test_their_loss_unless_ours_is_given():
 
 
 def test_bad_wrapper_options_are_named():
-    config = {"class": "deepfakebench_style:TinyNet", "config": TINY_NET_CONFIG}
+    config = {"class": "tests.deepfakebench_style:TinyNet", "config": TINY_NET_CONFIG}
     with pytest.raises(ConfigError, match="remove detector.backbone"):
         DeepfakeBenchDetector(**config, backbone=dict(TINY_BACKBONE))
     with pytest.raises(ConfigError, match="has no option 'clas'"):
@@ -292,13 +298,13 @@ def test_bad_wrapper_options_are_named():
     with pytest.raises(ConfigError, match="class 'xception' is not in DeepfakeBench's registry"):
         DeepfakeBenchDetector(**{**config, "class": "xception"})
     with pytest.raises(ConfigError, match="has no 'Nope'"):
-        DeepfakeBenchDetector(**{**config, "class": "deepfakebench_style:Nope"})
+        DeepfakeBenchDetector(**{**config, "class": "tests.deepfakebench_style:Nope"})
     with pytest.raises(ConfigError, match="not a DeepfakeBench-style detector class"):
-        DeepfakeBenchDetector(**{**config, "class": "deepfakebench_style:Registry"})
+        DeepfakeBenchDetector(**{**config, "class": "tests.deepfakebench_style:Registry"})
 
 
 PLUGIN = """\
-from deepfakebench_style import TinyNet
+from tests.deepfakebench_style import TinyNet
 from dfshield.registry import DETECTOR
 
 DETECTOR.register_module(module_name="tiny_xception", module=TinyNet)
@@ -307,7 +313,7 @@ DETECTOR.register_module(module_name="tiny_xception", module=TinyNet)
 
 @pytest.fixture
 def toy_protocol(toy_dataset, tmp_path):
-    from helpers import toy_layer
+    from tests.helpers import toy_layer
 
     _, layer = toy_layer(toy_dataset, tmp_path, epochs=1)
     layer.pop("detector")
@@ -365,9 +371,8 @@ def test_their_class_trains_in_dfshield_and_round_trips_through_export(toy_proto
 
 @pytest.mark.slow
 def test_our_checkpoint_exports_to_their_test_and_back(toy_dataset, tmp_path, their_detectors):
-    from helpers import train_tiny_checkpoint
-
     from dfshield.scoring.scorer import Scorer
+    from tests.helpers import train_tiny_checkpoint
 
     trained = train_tiny_checkpoint(toy_dataset, tmp_path)
     out = tmp_path / "clip_linear.pth"

@@ -12,12 +12,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from helpers import sample_frames
 
 from dfshield.errors import ConfigError
 from dfshield.media import pipeline, video
 from dfshield.media.faces import FaceCropper
 from dfshield.media.pipeline import MediaOptions, MediaStream, read_media
+from tests.helpers import sample_frames
 
 AS_DECODED = {"image_framing": "none", "video_framing": "none"}
 

@@ -11,12 +11,12 @@ import os
 import cv2
 import numpy as np
 import pytest
-from helpers import auc_of_written_scores, toy_image, toy_layer
 
 from dfshield.data.config import DataConfig
 from dfshield.data.index import read_split
 from dfshield.errors import ConfigError, DataError
 from dfshield.scoring.extra_test_sets import resolve_extra_tests, safe_label
+from tests.helpers import auc_of_written_scores, toy_image, toy_layer
 
 
 def image_tree(root, n_real: int = 5, n_fake: int = 4, seed: int = 9):

@@ -14,7 +14,6 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from helpers import SHARED_DATA, sample_frames, toy_image, toy_layer, train_tiny_checkpoint
 
 from dfshield import cli
 from dfshield.commands import predict
@@ -22,6 +21,7 @@ from dfshield.config import load_run_config
 from dfshield.engine.checkpoint import load_checkpoint, save_checkpoint
 from dfshield.errors import CheckpointError, ConfigError
 from dfshield.scoring.scorer import Scorer, frame_preprocessor, resolve_threshold
+from tests.helpers import SHARED_DATA, sample_frames, toy_image, toy_layer, train_tiny_checkpoint
 
 VIDEOS = SHARED_DATA / "videos"
 REAL_VIDEO = VIDEOS / "ffpp" / "original_sequences" / "youtube" / "c23" / "videos" / "004.mp4"

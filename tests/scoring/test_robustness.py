@@ -11,7 +11,6 @@ import json
 import cv2
 import numpy as np
 import pytest
-from helpers import train_tiny_checkpoint
 from scipy import ndimage
 
 from dfshield import cli
@@ -28,6 +27,7 @@ from dfshield.eval.perturbations import (
     parse_perturbation,
     parse_perturbations,
 )
+from tests.helpers import train_tiny_checkpoint
 
 
 @pytest.fixture(scope="module")

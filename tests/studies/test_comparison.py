@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers import toy_layer
 
 from dfshield.errors import ConfigError
 from dfshield.studies.comparison import load_comparison_configs, run_comparison
+from tests.helpers import toy_layer
 
 DETECTORS = ["clip_linear", "robust_clip", "spcup"]
 

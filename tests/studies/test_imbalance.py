@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import TINY_BACKBONE, toy_layer, write_toy_dataset
 
 from dfshield.config import load_run_config
 from dfshield.data import DataConfig, DeepfakeDataset
@@ -24,6 +23,7 @@ from dfshield.studies.subsample import (
     training_videos,
     write_subsample,
 )
+from tests.helpers import TINY_BACKBONE, toy_layer, write_toy_dataset
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ import lmdb
 import numpy as np
 import pytest
 import yaml
-from helpers import toy_image
 
 from dfshield.cli import main
 from dfshield.config import config_dir, load_run_config, load_yaml
@@ -30,6 +29,7 @@ from dfshield.studies.reproduce_tables import (
     Subset,
 )
 from dfshield.studies.subsample import class_counts
+from tests.helpers import toy_image
 
 PROTOCOLS = sorted(p.stem for p in (config_dir() / "protocols").glob("*.yaml"))
 FF_LEVELS = ("c23", "c40", "raw")
