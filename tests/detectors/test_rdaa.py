@@ -10,6 +10,7 @@ from sklearn.metrics import roc_auc_score
 
 import dfshield.detectors.rdaa as rdaa
 from dfshield.config import load_run_config
+from dfshield.detectors import build_detector
 from dfshield.errors import ConfigError
 from dfshield.optimizers import build_optimizer
 from dfshield.registry import DETECTOR
@@ -374,7 +375,7 @@ def test_misspelt_weight_gets_a_suggestion_and_unknown_option_is_rejected():
     with pytest.raises(ConfigError, match="Did you mean 'compactness'"):
         rdaa.RDAADetector(backbone=TINY, weights={"compactnes": 0.1})
     with pytest.raises(ConfigError, match="marign"):
-        DETECTOR.build({"name": "rdaa", "backbone": TINY, "marign": 1.0})
+        build_detector({"name": "rdaa", "backbone": TINY, "marign": 1.0})
 
 
 def test_build_loss_accepts_only_rdaa():
@@ -401,7 +402,7 @@ def test_shipped_config_loads_and_builds():
     assert cfg.optimizer == {"name": "adamw", "lr": 1.0e-4, "weight_decay": 1.0e-4}
     assert cfg.scheduler["name"] == "cosine"
     torch.manual_seed(0)
-    detector = DETECTOR.build({**cfg.detector, "backbone": TINY})  # every option is accepted
+    detector = build_detector({**cfg.detector, "backbone": TINY})  # every option is accepted
     assert isinstance(detector, rdaa.RDAADetector) and detector.code_dim == 150
     detector.build_loss(cfg.loss)
     features, labels = separable(4, seed=9)

@@ -281,6 +281,13 @@ def test_their_loss_unless_ours_is_given():
     assert not torch.allclose(detector.get_losses(data, pred)["overall"], expected)
 
 
+def test_their_class_registered_in_ours_builds_as_the_wrapper(monkeypatch):
+    monkeypatch.setitem(DETECTOR._entries, "tiny_registered", TinyNet)
+    detector = build_detector({"name": "tiny_registered", "config": TINY_NET_CONFIG})
+    assert isinstance(detector, DeepfakeBenchDetector)
+    assert detector.backbone.class_name.endswith("TinyNet")
+
+
 def test_bad_wrapper_options_are_named():
     config = {"class": "deepfakebench_style:TinyNet", "config": TINY_NET_CONFIG}
     with pytest.raises(ConfigError, match="remove detector.backbone"):
