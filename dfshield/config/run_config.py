@@ -9,19 +9,14 @@ from typing import Literal
 
 from dfshield.data.config import DataConfig
 from dfshield.errors import ConfigError
+from dfshield.losses import BUILD_TIME as LOSS_BUILD_TIME
+from dfshield.optimizers.build import OPTIMIZER_BUILD_TIME, SCHEDULER_BUILD_TIME
 
 #: Values the builders pass at build time, by section: not config options (name → its origin).
 BUILD_TIME: dict[str, dict[str, str]] = {
-    "loss": {"class_counts": "computed from the training data"},
-    "optimizer": {
-        "params": "the model's trainable parameters, passed by the trainer",
-        "module": "the model, passed by the trainer",
-    },
-    "scheduler": {
-        "optimizer": "the run's optimizer, passed by the trainer",
-        "epochs": "taken from train.epochs",
-        "steps_per_epoch": "computed from the dataset and train.batch_size",
-    },
+    "loss": LOSS_BUILD_TIME,
+    "optimizer": OPTIMIZER_BUILD_TIME,
+    "scheduler": SCHEDULER_BUILD_TIME,
 }
 REGISTRY_SECTIONS = ("detector", "loss", "optimizer", "scheduler")
 
