@@ -76,6 +76,7 @@ from dfshield.media.pipeline import (
     face_cropper,
     map_in_workers,
 )
+from dfshield.progress import progress_bar
 
 
 # ---------------------------------------------------------------------------------------------
@@ -175,8 +176,6 @@ def build_dataset(
     if any(it.kind == "video" for it in items) or detect_faces:
         face_cropper(options).load()  # fail fast if the detector is unavailable
 
-    from tqdm.auto import tqdm
-
     summary_failed: list[tuple[str, str]] = []
     videos_empty: list[str] = []
     faces_not_found = center_cropped = skipped = 0
@@ -184,12 +183,8 @@ def build_dataset(
     writer = DatasetWriter(out_dir, name, overwrite=overwrite)
     results = map_in_workers(partial(process_item, options=options), items, pool_size)
     try:
-        bar = tqdm(
-            total=len(items),
-            desc=f"build {name}",
-            unit="video",
-            disable=not progress,
-            file=sys.stderr,
+        bar = progress_bar(
+            total=len(items), enabled=progress, desc=f"build {name}", unit="video", file=sys.stderr
         )
         with bar:
             for item, result in zip(items, results):
