@@ -1,7 +1,8 @@
 """Building a DeepfakeBench-format dataset (JSON + LMDB) from images or videos (``build-lmdb``).
 
-Written by :class:`~dfshield.dataset_builder.writer.DatasetWriter`, with ``json/deepfakebench.yaml``
-beside the JSON: the settings DeepfakeBench's own ``train.py`` needs to read the dataset.
+Written by :class:`~dfshield.dataset_builder.dataset_writer.DatasetWriter`, with
+``json/deepfakebench.yaml`` beside the JSON: the settings DeepfakeBench's own ``train.py`` needs to
+read the dataset.
 
 Sources (``--layout auto`` recognises them):
 
@@ -58,16 +59,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from dfshield.dataset_builder.build_summary import BuildSummary
+from dfshield.dataset_builder.dataset_writer import DatasetWriter
+from dfshield.dataset_builder.frame_encoding import encode_png, parse_reencode
+from dfshield.dataset_builder.layout import check_dataset_name
 from dfshield.dataset_builder.sources import SourceItem, discover
-from dfshield.dataset_builder.writer import (
-    DEFAULT_FRACTIONS,
-    BuildSummary,
-    DatasetWriter,
-    check_dataset_name,
-    check_fractions,
-    encode_png,
-    parse_reencode,
-)
+from dfshield.dataset_builder.split_allocation import DEFAULT_FRACTIONS, check_fractions
 from dfshield.errors import DataError
 from dfshield.media.pipeline import (
     DEFAULT_MAX_PIXELS,

@@ -49,7 +49,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from dfshield.dataset_builder.writer import SPLITS, BuildSummary, DatasetWriter, encode_png
+from dfshield.dataset_builder.build_summary import BuildSummary
+from dfshield.dataset_builder.dataset_writer import DatasetWriter
+from dfshield.dataset_builder.frame_encoding import encode_png
+from dfshield.dataset_builder.layout import SPLITS
 from dfshield.errors import ConfigError
 from dfshield.media.video import sample_frame_indices
 from dfshield.progress import progress_bar

@@ -22,7 +22,7 @@ from dfshield.data import DeepfakeDataset
 from dfshield.data.config import DataConfig
 from dfshield.data.frame_stores import LmdbStore
 from dfshield.data.index import normalize_path
-from dfshield.dataset_builder.writer import encode_png
+from dfshield.dataset_builder.frame_encoding import encode_png
 from dfshield.detectors import build_detector
 from dfshield.distributed import DistInfo
 from dfshield.engine.feature_bank import (

@@ -111,7 +111,8 @@ def one_class_dataset(folder, name: str, one_class_split: str, only: str) -> dic
     import numpy as np
     from helpers import toy_image
 
-    from dfshield.dataset_builder.writer import DatasetWriter, label_dict_for
+    from dfshield.dataset_builder.dataset_writer import DatasetWriter
+    from dfshield.dataset_builder.layout import label_dict_for
 
     rng = np.random.default_rng(0)
     with DatasetWriter(folder, name) as writer:

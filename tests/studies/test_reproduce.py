@@ -19,7 +19,7 @@ from helpers import toy_image
 from dfshield.cli import main
 from dfshield.config import config_dir, load_run_config, load_yaml
 from dfshield.data.index import DEFAULT_LABEL_DICT, lmdb_name, own_label_dict, read_split
-from dfshield.dataset_builder.writer import encode_png
+from dfshield.dataset_builder.frame_encoding import encode_png
 from dfshield.studies import reproduce
 from dfshield.studies.comparison import load_comparison_configs, run_comparison
 from dfshield.studies.demo import small_backbone
