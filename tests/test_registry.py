@@ -197,6 +197,7 @@ PLUGIN_MODULE = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow
 def test_entry_point_plugin_from_an_installed_package(tmp_path, monkeypatch):
     source, target = tmp_path / "src", tmp_path / "site"
     source.mkdir()
@@ -271,6 +272,7 @@ def test_every_builtin_class_is_registered(package_name):
     assert not unregistered, f"classes defined but not registered: {unregistered}"
 
 
+@pytest.mark.slow
 def test_builtins_are_registered_on_first_use():
     # a fresh interpreter: reading the registry imports the built-in package
     code = "from dfshield.registry import OPTIMIZER; print(len(OPTIMIZER.names()))"

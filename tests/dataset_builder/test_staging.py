@@ -89,6 +89,7 @@ def test_rebuild_interrupted_midway_keeps_the_old_dataset(tmp_path, built, monke
     assert leftovers(out) == []
 
 
+@pytest.mark.slow
 def test_killed_first_build_does_not_block_the_next(tmp_path):
     out = tmp_path / "out"
     script = (

@@ -204,6 +204,7 @@ def test_teacher_learns_only_from_its_bce():
     assert any(p.grad is not None and p.grad.any() for p in detector.teacher.parameters())
 
 
+@pytest.mark.slow
 def test_frozen_teacher_is_never_trained():
     detector = make_detector(teacher="frozen")
     before = [p.detach().clone() for p in detector.teacher.parameters()]
@@ -267,6 +268,7 @@ def test_one_class_batches_give_finite_losses_and_gradients(label):
         )
 
 
+@pytest.mark.slow
 def test_augmenting_every_row_or_only_the_fakes_gives_the_same_losses_and_gradients(
     monkeypatch,
 ):

@@ -482,6 +482,7 @@ def test_dfshield_test_names_what_makes_a_checkpoint_unusable(tiny_run, tmp_path
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_dfshield_test_checks_its_folder_before_encoding(tiny_run, tmp_path, encoded_frames):
     (tmp_path / "a-file").write_text("")
     with pytest.raises(RunFolderError, match=r"cannot write into the run folder .*a-file/out"):
