@@ -33,15 +33,10 @@ untouched); ``--detect-faces`` crops them like video frames. Every item is read 
 is scored on frames made as its training frames were (images turned upright by their EXIF tag).
 
 ``--reencode jpeg:Q`` passes every source image/frame of both classes through the same JPEG
-encoder at quality Q before any cropping or resizing (so its 8×8 block grid lines up with any grid
-already in the source), neutralising format shortcuts such as PNG reals vs JPEG fakes. Frames are
-always stored as PNG. Pick Q at (or near) the quality of the most compressed class: re-encoding at a
-higher quality leaves that class's coarser block traces in place. Measured on
-``shared/data/faces-ffhq-stylegan2`` (PNG reals, JPEG-75 fakes; 400 + 400 images, 8/16-px
-block-grid features + logistic regression, 5-fold AUC): untouched 0.997, ``jpeg:90`` 0.98,
-``jpeg:75`` 0.74–0.78, ``jpeg:60`` 0.98; re-encoding *after* resizing instead stays at 0.98–0.99.
-No re-encoding removes the shortcut completely (the fakes stay double-compressed): say so in
-reports.
+encoder at quality Q before any crop or resize (so the 8×8 grids line up), so that a format
+difference such as PNG reals vs JPEG fakes stops being a shortcut; frames are stored as PNG. Pick Q
+near the quality of the most compressed class. It weakens the shortcut, never removes it (measured
+in docs/experiments.md §1): say so in reports.
 
 Output: the dataset is written beside its target and swapped in only when complete
 (:mod:`dfshield.dataset_builder.staging`), so ``--overwrite`` never loses the previous dataset to a
