@@ -137,7 +137,8 @@ def bench_dataset(
     until there are ``frames`` — generating every frame would take minutes, and a loader decodes
     a copy as slowly as the original. Returns ``(json_dir, lmdb_dir, name)``."""
     from dfshield.data import DataConfig, DeepfakeDataset
-    from dfshield.dataset_builder.writer import DatasetWriter, label_dict_for
+    from dfshield.dataset_builder.dataset_writer import DatasetWriter
+    from dfshield.dataset_builder.layout import label_dict_for
 
     videos = max(2, math.ceil(min(unique, frames) / 8))
     fake = max(1, round(videos / 11))

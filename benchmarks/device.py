@@ -24,7 +24,7 @@ from pathlib import Path
 from _common import add_run_options, footer, make_demo_in_subprocess, new_parser, setup, sync
 
 from dfshield.config import config_dir, load_run_config
-from dfshield.dataset_builder.writer import label_dict_for
+from dfshield.dataset_builder.layout import label_dict_for
 from dfshield.distributed import prepare_device
 from dfshield.engine.trainer import Trainer
 from dfshield.errors import ConfigError

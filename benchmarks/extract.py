@@ -41,7 +41,7 @@ from _common import add_run_options, bench_data, footer, new_parser, setup, sync
 
 from dfshield.backbones.clip import ClipBackbone
 from dfshield.config import load_run_config
-from dfshield.dataset_builder.writer import label_dict_for
+from dfshield.dataset_builder.layout import label_dict_for
 from dfshield.detectors import build_detector
 from dfshield.distributed import prepare_device
 from dfshield.engine.batch_sources import BankBatches

@@ -75,7 +75,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from dfshield.config import config_dir, load_run_config
 from dfshield.data import collate
-from dfshield.dataset_builder.writer import label_dict_for
+from dfshield.dataset_builder.layout import label_dict_for
 from dfshield.detectors import build_detector
 from dfshield.detectors.heads import mlp_head
 from dfshield.detectors.latent_augment import latent_augment

@@ -61,7 +61,7 @@ from _common import (
 from torch.utils.data import Subset
 
 from dfshield.data import DataConfig, DeepfakeDataset, FolderStore, make_loader, pil_preprocess
-from dfshield.dataset_builder.writer import label_dict_for
+from dfshield.dataset_builder.layout import label_dict_for
 from dfshield.media.frames import decode_image
 
 # open_clip's OPENAI_DATASET_MEAN / _STD: the normalisation every CLIP detector's loader applies

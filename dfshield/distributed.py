@@ -8,6 +8,7 @@ ranks, train with DistributedDataParallel and gather predictions on every rank f
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
 import torch
@@ -17,6 +18,7 @@ from dfshield.errors import ConfigError
 
 #: what ``train.device`` (and every ``--device``) accepts
 DEVICE_CHOICES = "auto, cpu, cuda or cuda:N"
+_DEVICE_NAME = re.compile(r"auto|cpu(:0)?|cuda(:\d+)?")
 _CPU = torch.device("cpu")
 
 
@@ -69,6 +71,12 @@ def gather_objects(obj, info: DistInfo) -> list:
     return result
 
 
+def is_device_name(text: object) -> bool:
+    """True for a device name that ``train.device`` and ``--device`` accept (:data:`DEVICE_CHOICES`,
+    lower case, ``cpu:0`` too): the one rule behind the config check and :func:`resolve_device`."""
+    return isinstance(text, str) and _DEVICE_NAME.fullmatch(text) is not None
+
+
 def resolve_device(name: str | torch.device) -> torch.device:
     """The device that ``train.device`` names, always with an index on CUDA.
 
@@ -80,17 +88,14 @@ def resolve_device(name: str | torch.device) -> torch.device:
     GPU, is a ConfigError naming the accepted values.
     """
     text = str(name).strip().lower()
-    if text == "auto":
-        return torch.device("cuda", _default_index()) if torch.cuda.is_available() else _CPU
-    try:
-        device = torch.device(text)
-    except (RuntimeError, ValueError):
-        device = None
-    if device is None or device.type not in ("cpu", "cuda"):
+    if not is_device_name(text):
         raise ConfigError(
             f"device {str(name)!r} (train.device or --device) is not understood; use "
             f"{DEVICE_CHOICES}"
         )
+    if text == "auto":
+        return torch.device("cuda", _default_index()) if torch.cuda.is_available() else _CPU
+    device = torch.device(text)
     if device.type == "cpu":
         return _CPU
     if not torch.cuda.is_available():

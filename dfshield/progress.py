@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -13,3 +14,8 @@ def progress_bar(iterable: Iterable | None = None, *, enabled: bool = True, **kw
     return tqdm(
         iterable, disable=None if enabled else True, leave=kwargs.pop("leave", False), **kwargs
     )
+
+
+def write_above_bars(message: str) -> None:
+    """Print ``message`` to stderr above any progress bar, without breaking it."""
+    tqdm.write(message, file=sys.stderr)

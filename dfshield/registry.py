@@ -56,6 +56,7 @@ class Registry:
         self._builtin_package = builtin_package
         self._entry_point_group = entry_point_group
         self._entries: dict[str, Any] = {}
+        self._wrappers: list[tuple[Callable[[Any], bool], str, str]] = []
         self._loaded = builtin_package is None and entry_point_group is None
 
     # -- registration ---------------------------------------------------------------------
@@ -89,6 +90,13 @@ class Registry:
                 f"{_qualname(existing)}; pick another name or pass force=True to replace it"
             )
         self._entries[name] = obj
+
+    def wrap(self, accepts: Callable[[Any], bool], into: str, option: str) -> None:
+        """Build every entry for which ``accepts(entry)`` holds as the entry ``into``, given the
+        entry as its option ``option``: ``DETECTOR`` wraps DeepfakeBench-style classes this way,
+        so ``{name: xception, config: ...}`` builds ``{name: deepfakebench, class: <xception>,
+        config: ...}``."""
+        self._wrappers.append((accepts, into, option))
 
     # -- lookup ---------------------------------------------------------------------------
     def get(self, name: str) -> Any:
@@ -124,6 +132,9 @@ class Registry:
         accept is an error that lists the accepted keys; so is a missing key it requires.
         """
         name, kwargs, factory = self._entry(cfg)
+        for accepts, into, option in self._wrappers:
+            if accepts(factory):
+                return self.build({**kwargs, "name": into, option: factory}, **context)
         accepted, takes_any = self._check_options(name, factory, kwargs, hidden=context)
         for key, value in context.items():
             if key not in kwargs and (takes_any or key in accepted):

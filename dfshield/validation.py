@@ -3,7 +3,9 @@
 Every function takes the same first three arguments, ``(owner, key, value)``: ``owner`` names the
 registry entry in the words a user sees (``"loss 'cvar'"``, ``"optimizer 'sam'"``,
 ``"detector 'rdaa'"``), ``key`` is the config key (``"alpha"``, ``"weights.fake"``,
-``"betas[1]"``) and ``value`` what the config gave. A good value comes back converted (a float,
+``"betas[1]"``) and ``value`` what the config gave. A dataclass section has no registry owner:
+its checks pass ``owner=""`` and the dotted path as the key (``"data.clip_size"``), which the
+message then names alone. A good value comes back converted (a float,
 an int, a bool, a string); a bad one raises :class:`~dfshield.errors.ConfigError` that names the
 owner, the key, the value it got and what it accepts, so the message is also the fix.
 """
@@ -20,7 +22,7 @@ import torch
 from dfshield._suggest import did_you_mean
 from dfshield.errors import ConfigError
 
-__all__ = ["boolean", "choice", "integer", "number"]
+__all__ = ["boolean", "choice", "integer", "number", "probability"]
 
 
 def number(
@@ -40,15 +42,33 @@ def number(
     infinities are errors.
     """
     wanted = "a number" + _range_text(low, high, low_open, high_open)
+    return _in_range(owner, key, value, wanted, low, high, low_open, high_open)
+
+
+def probability(owner: str, key: str, value: Any) -> float:
+    """``value`` as a float in [0, 1] (accepted as :func:`number` accepts it)."""
+    return _in_range(owner, key, value, "a probability in [0, 1]", 0.0, 1.0, False, False)
+
+
+def _in_range(
+    owner: str,
+    key: str,
+    value: Any,
+    wanted: str,
+    low: float | None,
+    high: float | None,
+    low_open: bool,
+    high_open: bool,
+) -> float:
     converted = _as_float(value)
     if converted is None or not math.isfinite(converted):
         raise ConfigError(
-            f"{owner}: '{key}' must be {wanted}, got {value!r} ({type(value).__name__})"
+            f"{_subject(owner, key)} must be {wanted}, got {value!r} ({type(value).__name__})"
         )
     too_low = low is not None and (converted <= low if low_open else converted < low)
     too_high = high is not None and (converted >= high if high_open else converted > high)
     if too_low or too_high:
-        raise ConfigError(f"{owner}: '{key}' must be {wanted}, got {value!r}")
+        raise ConfigError(f"{_subject(owner, key)} must be {wanted}, got {value!r}")
     return converted
 
 
@@ -61,11 +81,11 @@ def integer(owner: str, key: str, value: Any, *, low: int | None = None) -> int:
         or (isinstance(value, float) and not value.is_integer())
     ):
         raise ConfigError(
-            f"{owner}: '{key}' must be {wanted}, got {value!r} ({type(value).__name__})"
+            f"{_subject(owner, key)} must be {wanted}, got {value!r} ({type(value).__name__})"
         )
     converted = int(value)
     if low is not None and converted < low:
-        raise ConfigError(f"{owner}: '{key}' must be {wanted}, got {value!r}")
+        raise ConfigError(f"{_subject(owner, key)} must be {wanted}, got {value!r}")
     return converted
 
 
@@ -73,7 +93,7 @@ def boolean(owner: str, key: str, value: Any) -> bool:
     """``value`` if it is a bool; YAML's true/false arrive as bools, anything else is an error."""
     if not isinstance(value, bool):
         raise ConfigError(
-            f"{owner}: '{key}' must be true or false, got {value!r} ({type(value).__name__})"
+            f"{_subject(owner, key)} must be true or false, got {value!r} ({type(value).__name__})"
         )
     return value
 
@@ -83,10 +103,15 @@ def choice(owner: str, key: str, value: Any, choices: Iterable[str]) -> str:
     choices = list(choices)
     if not isinstance(value, str) or value not in choices:
         raise ConfigError(
-            f"{owner}: '{key}' must be one of {', '.join(repr(c) for c in choices)}, "
+            f"{_subject(owner, key)} must be one of {', '.join(repr(c) for c in choices)}, "
             f"got {value!r}.{did_you_mean(str(value), choices)}"
         )
     return value
+
+
+def _subject(owner: str, key: str) -> str:
+    """What a message names: ``loss 'cvar': 'alpha'``, or the dotted path alone without owner."""
+    return f"{owner}: '{key}'" if owner else key
 
 
 def _range_text(

@@ -7,9 +7,11 @@ as DeepfakeBench's ``detectors``); ``conftest.py`` holds only fixtures.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
+import lmdb
 import numpy as np
 
 SHARED_DATA = Path(
@@ -37,7 +39,8 @@ def write_toy_dataset(
     frames_per_video: int = 2,
     seed: int = 0,
 ) -> dict:
-    from dfshield.dataset_builder.writer import DatasetWriter, label_dict_for
+    from dfshield.dataset_builder.dataset_writer import DatasetWriter
+    from dfshield.dataset_builder.layout import label_dict_for
 
     rng = np.random.default_rng(seed)
     with DatasetWriter(out_dir, name) as writer:
@@ -134,3 +137,29 @@ def sample_frames(path, n: int):
     for frame in video:
         frames = [] if frame is None else [*frames, frame]
     return frames, video.total
+
+
+def read_dataset(out: Path, name: str) -> tuple[dict, dict[str, bytes]]:
+    """The JSON index and the LMDB's ``{key: bytes}`` of a dataset built into ``out``."""
+    info = json.loads((out / "json" / f"{name}.json").read_text(encoding="utf-8"))
+    env = lmdb.open(str(out / "lmdb" / f"{name}_lmdb"), readonly=True, lock=False)
+    with env.begin() as txn:
+        values = {k.decode("utf-8"): bytes(v) for k, v in txn.cursor()}
+    env.close()
+    return info, values
+
+
+def videos_of(info: dict, name: str) -> dict[tuple[str, str], tuple[str, list[str]]]:
+    """{(label, video): (split, frames)} with a structural check of the JSON on the way."""
+    assert list(info) == [name]
+    assert set(info[name]) == {f"{name}_real", f"{name}_fake"}
+    out = {}
+    for lab in ("real", "fake"):
+        group = info[name][f"{name}_{lab}"]
+        assert set(group) == {"train", "val", "test"}
+        for split in ("train", "val", "test"):
+            for vid, entry in group[split].items():
+                assert entry["label"] == f"{name}_{lab}"
+                assert (lab, vid) not in out, f"video {vid} is in two splits"
+                out[(lab, vid)] = (split, entry["frames"])
+    return out

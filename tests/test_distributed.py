@@ -133,3 +133,19 @@ def test_benchmarks_resolve_devices_as_the_trainer(two_gpus, monkeypatch, capsys
     assert "device: cuda:0 (Mock GPU)" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="use auto, cpu, cuda or cuda:N"):
         _common.setup(argparse.Namespace(device="gpu", threads=None))
+
+
+@pytest.mark.parametrize(
+    "name", ["auto", "cpu", "cpu:0", "cuda", "cuda:1", "cpu:1", "gpu", "cuda:x", "cuda:-1", "mps"]
+)
+def test_the_config_and_resolve_device_accept_the_same_names(two_gpus, name):
+    from dfshield.config import TrainConfig
+
+    def accepted(check) -> bool:
+        try:
+            check(name)
+        except ConfigError:
+            return False
+        return True
+
+    assert accepted(lambda n: TrainConfig(device=n)) == accepted(resolve_device)

@@ -48,6 +48,33 @@ def test_register_and_build_with_options_and_context():
     assert registry.describe("round_widget") == "A widget that is round."
 
 
+def test_a_wrapped_entry_builds_as_its_wrapper_with_itself_as_an_option():
+    registry, round_widget, square_widget = make_registry()
+
+    @registry.register_module(module_name="box")
+    class Box:
+        def __init__(self, content, size=1):
+            self.content, self.size = content, size
+
+    registry.wrap(lambda entry: entry is square_widget, into="box", option="content")
+    boxed = registry.build({"name": "SquareWidget", "size": 3})
+    assert isinstance(boxed, Box) and boxed.content is square_widget and boxed.size == 3
+    assert isinstance(registry.build({"name": "round_widget"}), round_widget)
+
+
+def test_detectors_are_built_one_way(pytestconfig):
+    """``build_detector`` is the one builder of detectors; ``DETECTOR.build`` is its body."""
+    root, call = pytestconfig.rootpath, "DETECTOR" + ".build("  # not this line itself
+    callers = [
+        f"{path.relative_to(root)}:{number}"
+        for folder in ("dfshield", "tests", "benchmarks", "scripts")
+        for path in sorted((root / folder).rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if call in line and path != root / "dfshield/detectors/__init__.py"
+    ]
+    assert callers == [], f"build detectors with dfshield.detectors.build_detector: {callers}"
+
+
 def test_duplicate_name_is_an_error_unless_forced():
     registry, _, _ = make_registry()
     with pytest.raises(ConfigError, match="already taken"):
@@ -170,6 +197,7 @@ PLUGIN_MODULE = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow
 def test_entry_point_plugin_from_an_installed_package(tmp_path, monkeypatch):
     source, target = tmp_path / "src", tmp_path / "site"
     source.mkdir()
@@ -244,6 +272,7 @@ def test_every_builtin_class_is_registered(package_name):
     assert not unregistered, f"classes defined but not registered: {unregistered}"
 
 
+@pytest.mark.slow
 def test_builtins_are_registered_on_first_use():
     # a fresh interpreter: reading the registry imports the built-in package
     code = "from dfshield.registry import OPTIMIZER; print(len(OPTIMIZER.names()))"

@@ -43,3 +43,20 @@ def test_an_absurd_learning_rate_trains_with_a_warning_naming_the_key(caplog):
     assert len(messages) == 2
     assert messages[0].startswith("optimizer 'adamw': 'lr' is 1e+30, far above any usual")
     assert messages[1].startswith("optimizer 'sgd': 'lr' is 50, far above any usual")
+
+
+def test_a_dataclass_section_is_named_by_its_dotted_path():
+    from dfshield import validation
+
+    assert validation.probability("", "data.augment.flip_prob", 1) == 1.0
+    for check, value, match in [
+        (validation.probability, 1.5, r"^data.x must be a probability in \[0, 1\], got 1.5$"),
+        (validation.integer, 2.5, r"^data.x must be an integer, got 2.5 \(float\)$"),
+        (validation.boolean, "yes", "^data.x must be true or false, got 'yes'"),
+    ]:
+        with pytest.raises(ConfigError, match=match):
+            check("", "data.x", value)
+    with pytest.raises(ConfigError, match="^data.x must be one of 'even', 'first'.*'first'"):
+        validation.choice("", "data.x", "frist", ["even", "first"])
+    with pytest.raises(ConfigError, match="^loss 'vs': 'x' must be a probability"):
+        validation.probability("loss 'vs'", "x", -0.1)

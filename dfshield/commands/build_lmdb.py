@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from dfshield.dataset_builder.sources import GROUP_IMAGES, LAYOUTS
-from dfshield.dataset_builder.writer import DEFAULT_FRACTIONS, check_fractions
+from dfshield.dataset_builder.split_allocation import DEFAULT_FRACTIONS, check_fractions
 from dfshield.errors import ConfigError
 from dfshield.media.faces import DETECTORS, ON_MISSING
 from dfshield.media.pipeline import DEFAULT_MAX_PIXELS

@@ -12,7 +12,7 @@ from dfshield.dataset_builder.demo import (
     DEFAULT_STRENGTH,
     DEMO_NAME,
 )
-from dfshield.dataset_builder.writer import SPLITS
+from dfshield.dataset_builder.layout import SPLITS
 
 
 def _pair(text: str) -> tuple[int, int]:

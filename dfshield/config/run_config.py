@@ -3,25 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass, field
 from typing import Literal
 
 from dfshield.data.config import DataConfig
+from dfshield.distributed import DEVICE_CHOICES, is_device_name
 from dfshield.errors import ConfigError
+from dfshield.losses import BUILD_TIME as LOSS_BUILD_TIME
+from dfshield.optimizers.build import OPTIMIZER_BUILD_TIME, SCHEDULER_BUILD_TIME
 
 #: Values the builders pass at build time, by section: not config options (name → its origin).
 BUILD_TIME: dict[str, dict[str, str]] = {
-    "loss": {"class_counts": "computed from the training data"},
-    "optimizer": {
-        "params": "the model's trainable parameters, passed by the trainer",
-        "module": "the model, passed by the trainer",
-    },
-    "scheduler": {
-        "optimizer": "the run's optimizer, passed by the trainer",
-        "epochs": "taken from train.epochs",
-        "steps_per_epoch": "computed from the dataset and train.batch_size",
-    },
+    "loss": LOSS_BUILD_TIME,
+    "optimizer": OPTIMIZER_BUILD_TIME,
+    "scheduler": SCHEDULER_BUILD_TIME,
 }
 REGISTRY_SECTIONS = ("detector", "loss", "optimizer", "scheduler")
 
@@ -80,9 +75,9 @@ class TrainConfig:
         for key in ("epochs", "batch_size", "eval_every"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"train.{key} must be at least 1, got {getattr(self, key)}")
-        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
+        if not is_device_name(self.device):
             raise ConfigError(
-                f"train.device must be auto, cpu, cuda or cuda:N (the N-th GPU, from 0), got "
+                f"train.device must be {DEVICE_CHOICES} (the N-th GPU, from 0), got "
                 f"{self.device!r}; for a GPU write cuda (or auto: the GPU when there is one)"
             )
 

@@ -22,6 +22,7 @@ from dfshield.data.frame_stores import open_store
 from dfshield.data.index import SPLITS, json_path, read_split, split_name
 from dfshield.errors import DataError
 from dfshield.media.frames import decode_image
+from dfshield.progress import progress_bar
 
 _CHUNK = 256
 _CLOSEST_FOR = 3  # missing keys for which the closest existing keys are looked up
@@ -250,9 +251,7 @@ def check_dataset(
         store = None
     bar = None
     if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(unit="frame", desc=f"data-info {dataset}", file=sys.stderr)
+        bar = progress_bar(unit="frame", desc=f"data-info {dataset}", file=sys.stderr)
     workers = workers or min(8, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for split in splits:

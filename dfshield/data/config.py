@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from dfshield import validation
 from dfshield._suggest import did_you_mean
 from dfshield.errors import ConfigError
 from dfshield.media.frames import check_sampling
@@ -80,16 +81,9 @@ class AugmentConfig:
             "brightness_contrast_prob",
             "jpeg_prob",
         ):
-            value = getattr(self, name)
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or not 0 <= value <= 1
-            ):
-                raise ConfigError(
-                    f"data.augment.{name} must be a probability in [0, 1], got {value!r}"
-                )
-            setattr(self, name, float(value))
+            setattr(
+                self, name, validation.probability("", f"data.augment.{name}", getattr(self, name))
+            )
         self.rotate_limit = _pair("rotate_limit", self.rotate_limit)
         self.brightness_limit = _pair("brightness_limit", self.brightness_limit)
         self.contrast_limit = _pair("contrast_limit", self.contrast_limit)
@@ -106,10 +100,7 @@ class AugmentConfig:
                 f"got {list(self.quality_range)}; e.g. [40, 100]"
             )
         for name in ("enabled", "isotropic_resize"):
-            if not isinstance(getattr(self, name), bool):
-                raise ConfigError(
-                    f"data.augment.{name} must be true or false, got {getattr(self, name)!r}"
-                )
+            validation.boolean("", f"data.augment.{name}", getattr(self, name))
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "the data config") -> AugmentConfig:
@@ -184,19 +175,10 @@ class DataConfig:
             ):
                 raise ConfigError(f"data.{name} must be a list of dataset names, got {value!r}")
             setattr(self, name, list(value))
-        if self.compression not in ("c23", "c40", "raw"):
-            raise ConfigError(
-                f"data.compression must be one of 'c23', 'c40', 'raw', got "
-                f"{self.compression!r}.{did_you_mean(str(self.compression), ['c23', 'c40', 'raw'])}"
-            )
+        validation.choice("", "data.compression", self.compression, ("c23", "c40", "raw"))
         self.frame_num = _frame_num(self.frame_num)
         check_sampling(self.frame_sampling)
-        if (
-            isinstance(self.clip_size, bool)
-            or not isinstance(self.clip_size, int)
-            or self.clip_size < 1
-        ):
-            raise ConfigError(f"data.clip_size must be an integer >= 1, got {self.clip_size!r}")
+        self.clip_size = validation.integer("", "data.clip_size", self.clip_size, low=1)
         if not isinstance(self.label_dict, dict):
             raise ConfigError(
                 f"data.label_dict must map label strings to 0 or 1, got {self.label_dict!r}"
@@ -206,17 +188,8 @@ class DataConfig:
                 raise ConfigError(
                     f"data.label_dict['{key}'] must be 0 (real) or 1 (fake), got {value!r}"
                 )
-        if self.on_bad_frame not in ("error", "skip"):
-            raise ConfigError(
-                f"data.on_bad_frame must be 'error' or 'skip', got {self.on_bad_frame!r}."
-                f"{did_you_mean(str(self.on_bad_frame), ['error', 'skip'])}"
-            )
-        if (
-            isinstance(self.num_workers, bool)
-            or not isinstance(self.num_workers, int)
-            or self.num_workers < 0
-        ):
-            raise ConfigError(f"data.num_workers must be an integer >= 0, got {self.num_workers!r}")
+        validation.choice("", "data.on_bad_frame", self.on_bad_frame, ("error", "skip"))
+        self.num_workers = validation.integer("", "data.num_workers", self.num_workers, low=0)
         if isinstance(self.augment, dict):
             self.augment = AugmentConfig.from_dict(self.augment)
         elif not isinstance(self.augment, AugmentConfig):
@@ -262,7 +235,5 @@ def _frame_num(value: Any) -> dict[str, int]:
                 f"data.frame_num has an unknown split {key!r}; use train, val, test."
                 f"{did_you_mean(str(key), SPLITS)}"
             )
-        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            raise ConfigError(f"data.frame_num.{key} must be an integer >= 1, got {count!r}")
-        result[key] = count
+        result[key] = validation.integer("", f"data.frame_num.{key}", count, low=1)
     return result

@@ -1,5 +1,7 @@
 """The dataset that detectors train and test on: DeepfakeBench JSONs + LMDBs (or frame folders).
 
+Over 450 lines for one job: the dataset, its ``collate`` and its loader share one sample format.
+
 ``DeepfakeDataset(cfg, "train")`` reads the ``train`` split of every dataset in
 ``cfg.train_datasets`` (each from its own LMDB), picks ``cfg.frame_num["train"]`` frames per
 video (evenly spaced, or the first ones: ``cfg.frame_sampling``) and yields DeepfakeBench's

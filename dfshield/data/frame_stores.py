@@ -1,6 +1,9 @@
 """Where frame bytes come from: a DeepfakeBench LMDB (:class:`LmdbStore`) or files on disk
 (:class:`FolderStore`). Both map a frame path string from the dataset JSON to bytes.
 
+Over 450 lines for one job: both stores share the key rules below, and ``open_store`` picks
+between them.
+
 LMDB keys are ``"<Dataset>\\\\" + <path relative to the dataset folder>`` in UTF-8. Built on
 Windows they equal the JSON's backslash paths; built on Linux by the same script they mix ``\\``
 (after the dataset name) and ``/``. A key is therefore tried as given, with ``\\`` everywhere, with

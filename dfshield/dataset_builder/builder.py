@@ -1,7 +1,8 @@
 """Building a DeepfakeBench-format dataset (JSON + LMDB) from images or videos (``build-lmdb``).
 
-Written by :class:`~dfshield.dataset_builder.writer.DatasetWriter`, with ``json/deepfakebench.yaml``
-beside the JSON: the settings DeepfakeBench's own ``train.py`` needs to read the dataset.
+Written by :class:`~dfshield.dataset_builder.dataset_writer.DatasetWriter`, with
+``json/deepfakebench.yaml`` beside the JSON: the settings DeepfakeBench's own ``train.py`` needs to
+read the dataset.
 
 Sources (``--layout auto`` recognises them):
 
@@ -32,15 +33,10 @@ untouched); ``--detect-faces`` crops them like video frames. Every item is read 
 is scored on frames made as its training frames were (images turned upright by their EXIF tag).
 
 ``--reencode jpeg:Q`` passes every source image/frame of both classes through the same JPEG
-encoder at quality Q before any cropping or resizing (so its 8×8 block grid lines up with any grid
-already in the source), neutralising format shortcuts such as PNG reals vs JPEG fakes. Frames are
-always stored as PNG. Pick Q at (or near) the quality of the most compressed class: re-encoding at a
-higher quality leaves that class's coarser block traces in place. Measured on
-``shared/data/faces-ffhq-stylegan2`` (PNG reals, JPEG-75 fakes; 400 + 400 images, 8/16-px
-block-grid features + logistic regression, 5-fold AUC): untouched 0.997, ``jpeg:90`` 0.98,
-``jpeg:75`` 0.74–0.78, ``jpeg:60`` 0.98; re-encoding *after* resizing instead stays at 0.98–0.99.
-No re-encoding removes the shortcut completely (the fakes stay double-compressed): say so in
-reports.
+encoder at quality Q before any crop or resize (so the 8×8 grids line up), so that a format
+difference such as PNG reals vs JPEG fakes stops being a shortcut; frames are stored as PNG. Pick Q
+near the quality of the most compressed class. It weakens the shortcut, never removes it (measured
+in docs/experiments.md §1): say so in reports.
 
 Output: the dataset is written beside its target and swapped in only when complete
 (:mod:`dfshield.dataset_builder.staging`), so ``--overwrite`` never loses the previous dataset to a
@@ -58,16 +54,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from dfshield.dataset_builder.build_summary import BuildSummary
+from dfshield.dataset_builder.dataset_writer import DatasetWriter
+from dfshield.dataset_builder.frame_encoding import encode_png, parse_reencode
+from dfshield.dataset_builder.layout import check_dataset_name
 from dfshield.dataset_builder.sources import SourceItem, discover
-from dfshield.dataset_builder.writer import (
-    DEFAULT_FRACTIONS,
-    BuildSummary,
-    DatasetWriter,
-    check_dataset_name,
-    check_fractions,
-    encode_png,
-    parse_reencode,
-)
+from dfshield.dataset_builder.split_allocation import DEFAULT_FRACTIONS, check_fractions
 from dfshield.errors import DataError
 from dfshield.media.pipeline import (
     DEFAULT_MAX_PIXELS,
@@ -76,6 +68,7 @@ from dfshield.media.pipeline import (
     face_cropper,
     map_in_workers,
 )
+from dfshield.progress import progress_bar
 
 
 # ---------------------------------------------------------------------------------------------
@@ -175,8 +168,6 @@ def build_dataset(
     if any(it.kind == "video" for it in items) or detect_faces:
         face_cropper(options).load()  # fail fast if the detector is unavailable
 
-    from tqdm.auto import tqdm
-
     summary_failed: list[tuple[str, str]] = []
     videos_empty: list[str] = []
     faces_not_found = center_cropped = skipped = 0
@@ -184,12 +175,8 @@ def build_dataset(
     writer = DatasetWriter(out_dir, name, overwrite=overwrite)
     results = map_in_workers(partial(process_item, options=options), items, pool_size)
     try:
-        bar = tqdm(
-            total=len(items),
-            desc=f"build {name}",
-            unit="video",
-            disable=not progress,
-            file=sys.stderr,
+        bar = progress_bar(
+            total=len(items), enabled=progress, desc=f"build {name}", unit="video", file=sys.stderr
         )
         with bar:
             for item, result in zip(items, results):

@@ -49,9 +49,13 @@ from typing import Any
 import cv2
 import numpy as np
 
-from dfshield.dataset_builder.writer import SPLITS, BuildSummary, DatasetWriter, encode_png
+from dfshield.dataset_builder.build_summary import BuildSummary
+from dfshield.dataset_builder.dataset_writer import DatasetWriter
+from dfshield.dataset_builder.frame_encoding import encode_png
+from dfshield.dataset_builder.layout import SPLITS
 from dfshield.errors import ConfigError
 from dfshield.media.video import sample_frame_indices
+from dfshield.progress import progress_bar
 
 DEMO_NAME = "DemoFaces"
 DEFAULT_COUNTS: dict[str, tuple[int, int]] = {
@@ -328,8 +332,6 @@ def make_demo_dataset(
     video_names = [video_names[i] for i in rng.permutation(len(video_names))]
     indices = sample_frame_indices(32, frames_per_video) if frames_per_video > 1 else [0]
 
-    from tqdm.auto import tqdm
-
     videos = generate_images(
         [label for _, label in entries],
         seed=seed,
@@ -340,11 +342,11 @@ def make_demo_dataset(
         frames_per_video=int(frames_per_video),
     )
     with DatasetWriter(out_dir, name, overwrite=overwrite) as writer:
-        for (split, label), video, frames in tqdm(
+        for (split, label), video, frames in progress_bar(
             list(zip(entries, video_names, videos)),
+            enabled=progress,
             desc=f"demo {name}",
             unit="video",
-            disable=not progress,
             file=sys.stderr,
         ):
             writer.add_video(

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from dfshield._suggest import did_you_mean
-from dfshield.dataset_builder.writer import normalize_label, safe_video_name
+from dfshield.dataset_builder.layout import normalize_label, safe_video_name
 from dfshield.errors import ConfigError, DataError
 from dfshield.media.pipeline import IMAGE_EXTENSIONS, media_kind
 from dfshield.media.video import VIDEO_EXTENSIONS

@@ -11,24 +11,17 @@ from dfshield.detectors import (  # noqa: F401  (importing registers them)
 )
 from dfshield.detectors.base import BaseDetector
 from dfshield.detectors.check import check_detector
+from dfshield.registry import DETECTOR
 
 __all__ = ["BaseDetector", "build_detector", "check_detector"]
 
 
 def build_detector(cfg: dict) -> BaseDetector:
-    """Build a registered detector from ``{name: ..., backbone: {...}, **options}``.
+    """Build a registered detector from ``{name: ..., backbone: {...}, **options}``: the one way
+    to build a detector (the same as ``DETECTOR.build``, typed).
 
     A DeepfakeBench-style class registered in ``DETECTOR`` (constructor ``(config)``) is wrapped
-    in the ``deepfakebench`` detector: ``{name: <its name>, config: <their YAML or mapping>}``.
+    in the ``deepfakebench`` detector: ``{name: <its name>, config: <their YAML or mapping>}``
+    (``DETECTOR.wrap`` in ``deepfakebench_wrapper.py``).
     """
-    from dfshield.detectors.deepfakebench_wrapper import (
-        DeepfakeBenchDetector,
-        is_deepfakebench_class,
-    )
-    from dfshield.registry import DETECTOR
-
-    name = cfg.get("name") if isinstance(cfg, dict) else None
-    if isinstance(name, str) and is_deepfakebench_class(DETECTOR.get(name)):
-        options = {key: value for key, value in cfg.items() if key != "name"}
-        return DeepfakeBenchDetector(**options, **{"class": DETECTOR.get(name)})
     return DETECTOR.build(cfg)

@@ -1,5 +1,7 @@
 """``check_detector``: does a detector class keep the contract of ``dfshield/detectors/base.py``?
 
+Over 450 lines: one check per member of the detector contract, all reported at once.
+
 Run it on your own class before you train with it::
 
     from dfshield.detectors import check_detector

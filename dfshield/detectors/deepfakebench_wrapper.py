@@ -13,7 +13,7 @@ their ``AbstractDetector`` methods, ``pred_dict["cls"]`` of shape ``(B, 2)``. Th
 importable: ``PYTHONPATH=DeepfakeBench/training`` for names of their registry (their
 ``detectors`` package registers every class when imported), or ``--import`` / ``imports:`` /
 ``PYTHONPATH`` for ``package.module:ClassName``. A class registered directly in dfshield's
-``DETECTOR`` is wrapped the same way by ``build_detector`` (``detector: {name: <its name>,
+``DETECTOR`` is wrapped the same way when built (``detector: {name: <its name>,
 config: ...}``), with no adapter written by the user.
 
 What the wrapper maps:
@@ -360,3 +360,7 @@ class DeepfakeBenchDetector(BaseDetector):
 def _their_data(data_dict: Mapping[str, Any]) -> dict:
     """DeepfakeBench's ``data_dict`` keys of a dfshield batch (None where a key is absent)."""
     return {key: data_dict.get(key) for key in ("image", "label", "mask", "landmark")}
+
+
+# a DeepfakeBench-style class registered in DETECTOR builds as this wrapper
+DETECTOR.wrap(is_deepfakebench_class, into="deepfakebench", option="class")

@@ -1,6 +1,9 @@
 """``rdaa``: reduced-dimensional anomaly-aware detector (seed: WiML 2025 abstract;
 docs/methods.md §5).
 
+Over 450 lines for one detector: its autoencoder, teacher, student and augmenter train only
+together.
+
 Frozen CLIP ViT-L/14 768-d features → lightweight autoencoder to a 150-d code (reconstruction
 loss) → transformer teacher and student on the code. The student mimics the teacher on reals,
 diverges from it by at least a margin on fakes, an anomaly-aware term pulls real codes into a

@@ -2,6 +2,9 @@
 a comparison reuses the result (the SP Cup paper's "feature bank C",
 docs/methods.md §6).
 
+Over 450 lines for one job: the bank's fingerprint, extraction and reading follow one file
+format and one staleness rule, which a split would scatter over several modules.
+
 A bank is identified by a fingerprint (:func:`bank_fingerprint`) of everything that determines
 its rows, so that a bank is never reused where it would be stale: the backbone's own fingerprint
 (model, weights, feature layer, preprocessing, precision setting), the autocast dtype the

@@ -1,5 +1,8 @@
 """dfshield detectors inside DeepfakeBench, and checkpoints both ways (docs/deepfakebench.md).
 
+Over 450 lines for one job, the DeepfakeBench adapter: registration, configs and checkpoints
+share its conventions (their config keys, their two logits, their state-dict keys).
+
 **Into DeepfakeBench.** One line in their ``training/detectors/__init__.py``, after ``from
 metrics.registry import DETECTOR``::
 

@@ -28,7 +28,11 @@ from dfshield.losses import auc, bce, composite, cvar, focal, vs  # noqa: F401  
 from dfshield.losses._checks import deferred_value_checks, fake_logit
 from dfshield.registry import LOSS
 
-__all__ = ["build_loss", "deferred_value_checks", "fake_logit"]
+__all__ = ["BUILD_TIME", "build_loss", "deferred_value_checks", "fake_logit"]
+
+#: What ``build_loss`` passes itself, so not a loss option (name → its origin); the config checks
+#: read it too (``dfshield.config.BUILD_TIME``).
+BUILD_TIME = {"class_counts": "computed from the training data"}
 
 
 def build_loss(cfg: dict | str, class_counts: dict | None = None) -> nn.Module:

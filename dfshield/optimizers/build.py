@@ -10,6 +10,19 @@ from dfshield.errors import ConfigError
 from dfshield.optimizers import _checks
 from dfshield.registry import OPTIMIZER, SCHEDULER
 
+#: What ``build_optimizer`` passes itself, so not an optimizer option (name → its origin); the
+#: config checks read it too (``dfshield.config.BUILD_TIME``).
+OPTIMIZER_BUILD_TIME = {
+    "params": "the model's trainable parameters, passed by the trainer",
+    "module": "the model, passed by the trainer",
+}
+#: What ``build_scheduler`` passes itself, so not a scheduler option (name → its origin).
+SCHEDULER_BUILD_TIME = {
+    "optimizer": "the run's optimizer, passed by the trainer",
+    "epochs": "taken from train.epochs",
+    "steps_per_epoch": "computed from the dataset and train.batch_size",
+}
+
 
 def build_optimizer(cfg: dict | str, params: Any) -> torch.optim.Optimizer:
     """Build the optimizer named by ``cfg["name"]`` with the remaining keys as its options.
@@ -25,14 +38,7 @@ def build_optimizer(cfg: dict | str, params: Any) -> torch.optim.Optimizer:
     Unknown names and keys, wrong types and out-of-range values raise ConfigError.
     """
     cfg = _checks.as_config("optimizer", cfg)
-    _checks.reject_reserved(
-        "the optimizer config",
-        cfg,
-        {
-            "params": "the model's parameters (build_optimizer's second argument)",
-            "module": "the model passed to build_optimizer",
-        },
-    )
+    _checks.reject_reserved("the optimizer config", cfg, OPTIMIZER_BUILD_TIME)
     params, module = _checks.trainable("build_optimizer", params)
     context = {"params": params}
     if module is not None:
@@ -54,15 +60,7 @@ def build_scheduler(
     ``steps_per_epoch`` is needed for ``interval: step``.
     """
     cfg = _checks.as_config("scheduler", {"name": "none"} if cfg is None else cfg)
-    _checks.reject_reserved(
-        "the scheduler config",
-        cfg,
-        {
-            "optimizer": "the optimizer passed to build_scheduler",
-            "epochs": "the run's number of epochs (set it in the training config)",
-            "steps_per_epoch": "computed from the dataset and batch size",
-        },
-    )
+    _checks.reject_reserved("the scheduler config", cfg, SCHEDULER_BUILD_TIME)
     if not isinstance(optimizer, torch.optim.Optimizer):
         raise ConfigError(
             f"build_scheduler needs a torch.optim.Optimizer, got {type(optimizer).__name__}"

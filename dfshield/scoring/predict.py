@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import csv
 import math
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -204,12 +203,9 @@ def predict_media(
     Raises :class:`~dfshield.errors.CheckpointError` for a threshold that is not a probability;
     a frame the detector scores as NaN (damaged weights) makes its item an ``error`` row.
     """
-    from tqdm.auto import tqdm
+    from dfshield.progress import progress_bar, write_above_bars
 
-    from dfshield.progress import progress_bar
-
-    if warn is None:
-        warn = partial(tqdm.write, file=sys.stderr)
+    warn = warn or write_above_bars
     check_threshold(scorer.threshold, scorer.checkpoint)
     items = discover([str(path) for path in inputs])
     device = str(scorer.device) if options.face_detector == "mtcnn" else None

@@ -1,5 +1,8 @@
 """The published tables that ``dfshield reproduce`` re-runs, as data (docs/reproduce.md).
 
+Over 450 lines because it is data, the published tables transcribed; the logic that runs them
+is in :mod:`dfshield.studies.reproduce`.
+
 Each :class:`Table` names its paper, protocol file (``configs/protocols/``), the variants it
 compares (:class:`Row`: a detector config plus ``--set`` overrides, so every ablation is an option
 of an existing detector or loss), the cells it reports (:class:`Column`: a metric key of

@@ -132,6 +132,7 @@ def test_resolved_precision_on_cpu_and_gpu(monkeypatch):
         ClipBackbone(**TINY, strict_fp32="yes")
 
 
+@pytest.mark.slow
 def test_fingerprint_holds_the_precision_that_ran(monkeypatch):
     options = [
         {"precision": "bf16"},

@@ -275,3 +275,13 @@ def test_an_import_that_fails_names_the_spec_and_the_file(tmp_path):
     detector = write(tmp_path / "det2.yaml", "imports: [no_such_module_here]\n")
     with pytest.raises(ConfigError, match="no_such_module_here"):
         load_run_config(detector=detector)
+
+
+def test_the_capture_modes_are_the_values_the_config_accepts():
+    """``train.capture`` is checked once, by its type; ``capture_mode`` relies on that."""
+    import typing
+
+    from dfshield.engine.steps import CAPTURE_MODES
+
+    accepted = typing.get_args(typing.get_type_hints(TrainConfig)["capture"])
+    assert accepted == CAPTURE_MODES

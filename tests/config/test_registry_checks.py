@@ -126,3 +126,22 @@ def test_a_detector_that_builds_its_own_loss_owns_unregistered_loss_names():
     assert cfg.loss == {"name": "rdaa"}
     with pytest.raises(UnknownNameError, match="unknown loss 'rdaa'"):
         load_run_config(detector="spcup", overrides=["loss={name: rdaa}"])
+
+
+def test_the_config_refuses_the_keys_the_builders_refuse_for_the_same_reason():
+    """One list of build-time keys: the builders' own, read by the config checks."""
+    import torch
+
+    from dfshield.config import BUILD_TIME
+    from dfshield.optimizers import build_optimizer, build_scheduler
+
+    model = torch.nn.Linear(2, 1)
+    optimizer = build_optimizer({"name": "sgd", "lr": 0.1}, model)
+    builders = {
+        "optimizer": lambda cfg: build_optimizer({"name": "sgd", **cfg}, model),
+        "scheduler": lambda cfg: build_scheduler({"name": "cosine", **cfg}, optimizer, epochs=2),
+    }
+    for section, build in builders.items():
+        for key, origin in BUILD_TIME[section].items():
+            with pytest.raises(ConfigError, match=f"'{key}' cannot be set.*it is {origin}"):
+                build({key: 1})

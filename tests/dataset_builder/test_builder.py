@@ -1,4 +1,4 @@
-"""`dfshield build-lmdb`: writer, splits, frame sampling, face cropping and the builder end to end.
+"""`dfshield build-lmdb`: sources, frame sampling, face cropping and the builder end to end.
 
 Outputs are read back directly (JSON + LMDB), and through the project's reader where it exists.
 The real-video tests use the clips in ../shared/data/videos and are skipped when they are absent.
@@ -14,25 +14,17 @@ from collections import Counter
 from pathlib import Path
 
 import cv2
-import lmdb
 import numpy as np
 import pytest
-import yaml
 
 from dfshield.commands import build_lmdb
 from dfshield.dataset_builder import builder, sources
-from dfshield.dataset_builder.writer import (
-    DatasetWriter,
-    frame_key,
-    label_dict_for,
-    parse_reencode,
-    split_videos,
-)
+from dfshield.dataset_builder.layout import label_dict_for
 from dfshield.errors import ConfigError, DataError
 from dfshield.media import video
 from dfshield.media.faces import FaceBox, FaceCropper, center_crop, square_box
 from dfshield.media.frames import decode_image
-from tests.helpers import sample_frames
+from tests.helpers import read_dataset, sample_frames, videos_of
 
 SPLITS = ("train", "val", "test")
 
@@ -52,31 +44,6 @@ def shared_videos() -> Path:
         "real test clips not found (../shared/data/videos or $DFSHIELD_SHARED_DATA); "
         "they are not part of the repository"
     )
-
-
-def read_dataset(out: Path, name: str) -> tuple[dict, dict[str, bytes]]:
-    info = json.loads((out / "json" / f"{name}.json").read_text(encoding="utf-8"))
-    env = lmdb.open(str(out / "lmdb" / f"{name}_lmdb"), readonly=True, lock=False)
-    with env.begin() as txn:
-        values = {k.decode("utf-8"): bytes(v) for k, v in txn.cursor()}
-    env.close()
-    return info, values
-
-
-def videos_of(info: dict, name: str) -> dict[tuple[str, str], tuple[str, list[str]]]:
-    """{(label, video): (split, frames)} with a structural check of the JSON on the way."""
-    assert list(info) == [name]
-    assert set(info[name]) == {f"{name}_real", f"{name}_fake"}
-    out = {}
-    for lab in ("real", "fake"):
-        group = info[name][f"{name}_{lab}"]
-        assert set(group) == set(SPLITS)
-        for split in SPLITS:
-            for vid, entry in group[split].items():
-                assert entry["label"] == f"{name}_{lab}"
-                assert (lab, vid) not in out, f"video {vid} is in two splits"
-                out[(lab, vid)] = (split, entry["frames"])
-    return out
 
 
 def write_image(path: Path, rgb: np.ndarray) -> None:
@@ -121,126 +88,8 @@ def noise_frames(n: int, seed: int = 0, h: int = 64, w: int = 96) -> list[np.nda
 
 
 # ---------------------------------------------------------------------------------------------
-# writer: labels, keys, splits
+# the builder's dataset: overwrite
 # ---------------------------------------------------------------------------------------------
-def test_label_dict_and_keys_follow_deepfakebench():
-    assert label_dict_for("MyFaces") == {"MyFaces_real": 0, "MyFaces_fake": 1}
-    assert frame_key("MyFaces", "fake", "abc", 7) == "MyFaces\\fake\\frames\\fake_abc\\007.png"
-    assert frame_key("MyFaces", 0, "abc", 1005) == "MyFaces\\real\\frames\\real_abc\\1005.png"
-    with pytest.raises(DataError):
-        frame_key("MyFaces", "fake", "a/b", 0)
-
-
-def test_bad_names_and_labels_are_clear_errors(tmp_path):
-    with pytest.raises(ConfigError, match="FaceForensics"):
-        DatasetWriter(tmp_path, "FaceForensics++")
-    with pytest.raises(ConfigError, match="not usable"):
-        DatasetWriter(tmp_path, "my faces")
-    with DatasetWriter(tmp_path, "Ok") as writer:
-        with pytest.raises(DataError, match="Did you mean 'fake'"):
-            writer.add_video("v", "fkae", [(0, np.zeros((8, 8, 3), np.uint8))])
-        writer.add_video("v", "real", [(0, np.zeros((8, 8, 3), np.uint8))])
-        with pytest.raises(DataError, match="twice"):
-            writer.add_video("v", "real", [(0, np.zeros((8, 8, 3), np.uint8))])
-
-
-def test_split_is_stratified_seeded_and_order_independent():
-    names = [f"r{i}" for i in range(100)] + [f"f{i}" for i in range(20)]
-    labels = [0] * 100 + [1] * 20
-    a = split_videos(names, labels, seed=3)
-    counts = Counter((a[n], lab) for n, lab in zip(names, labels))
-    assert [counts[(s, 0)] for s in SPLITS] == [70, 15, 15]
-    assert [counts[(s, 1)] for s in SPLITS] == [14, 3, 3]
-    assert split_videos(names, labels, seed=3) == a
-    assert split_videos(names[::-1], labels[::-1], seed=3) == a  # input order does not matter
-    assert split_videos(names, labels, seed=4) != a
-    # a minority of 3 still reaches every split
-    small = split_videos(["a", "b", "c", "d"], [1, 1, 1, 0], seed=0)
-    assert sorted(small[n] for n in "abc") == ["test", "train", "val"]
-    with pytest.raises(ConfigError):
-        split_videos(["a"], [0], fractions=(0.5, -0.1, 0.6))
-
-
-def test_split_keeps_groups_together():
-    names = [f"v{i}" for i in range(60)]
-    labels = [i % 3 == 0 for i in range(60)]
-    groups = [f"g{i // 4}" for i in range(60)]  # 15 groups of 4 videos
-    result = split_videos(names, labels, seed=1, groups=groups)
-    by_group: dict[str, set] = {}
-    for n, g in zip(names, groups):
-        by_group.setdefault(g, set()).add(result[n])
-    assert all(len(s) == 1 for s in by_group.values())
-    assert set(result.values()) == set(SPLITS)
-
-
-def test_writer_round_trip_and_map_growth(tmp_path):
-    rng = np.random.default_rng(0)
-    with DatasetWriter(tmp_path, "Grow", map_size=1 << 16) as writer:  # 64 KiB: must grow
-        for i in range(12):
-            frames = [(j * 5, rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)) for j in (3, 0, 1)]
-            writer.add_video(f"v{i}", i % 2, frames)
-        assert writer.add_video("empty", 0, []) == 0
-    summary = writer.summary
-    assert summary.total_videos == 12 and summary.total_frames == 36
-    info, values = read_dataset(tmp_path, "Grow")
-    vids = videos_of(info, "Grow")
-    assert len(vids) == 12
-    for (lab, vid), (_split, frames) in vids.items():
-        assert frames == [frame_key("Grow", lab, vid, i) for i in (0, 5, 15)]  # sorted by index
-        for key in frames:
-            assert decode_image(values[key], "stored frame").shape == (64, 64, 3)
-    assert set(values) == {k for _, fr in vids.values() for k in fr}
-    assert summary.bytes_written == sum(len(v) for v in values.values())
-
-
-def test_video_folders_are_unique_across_classes(tmp_path):
-    # DeepfakeBench's video-level metrics group frames by the name of their parent folder only
-    rng = np.random.default_rng(1)
-    with DatasetWriter(tmp_path, "Same") as writer:
-        for label in ("real", "fake"):
-            for video in ("001", "002"):
-                frames = [(i, rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)) for i in range(3)]
-                writer.add_video(video, label, frames, split="test")
-    info, _ = read_dataset(tmp_path, "Same")
-    by_folder: dict[str, set] = {}
-    for (lab, vid), (_split, frames) in videos_of(info, "Same").items():
-        for key in frames:
-            by_folder.setdefault(key.split("\\")[-2], set()).add((lab, vid))
-    assert len(by_folder) == 4 and all(len(videos) == 1 for videos in by_folder.values())
-    assert set(by_folder) == {"real_001", "real_002", "fake_001", "fake_002"}
-
-
-def test_deepfakebench_yaml_beside_the_json(tmp_path):
-    def build(name):
-        with DatasetWriter(tmp_path / "out", name) as writer:
-            for label in ("real", "fake"):
-                writer.add_video("v", label, [(0, np.zeros((8, 8, 3), np.uint8))], split="train")
-        return writer.summary
-
-    summary = build("First")
-    path = tmp_path / "out" / "json" / "deepfakebench.yaml"
-    assert summary.deepfakebench_yaml == str(path.resolve())
-    assert f"DeepfakeBench settings: {path.resolve()}" in summary.format()
-    settings = yaml.safe_load(path.read_text(encoding="utf-8"))
-    assert settings["label_dict"] == label_dict_for("First") and settings["lmdb"] is True
-    assert (Path(settings["lmdb_dir"]) / "First_lmdb" / "data.mdb").is_file()
-    assert (Path(settings["dataset_json_folder"]) / "First.json").is_file()
-    text = path.read_text(encoding="utf-8")
-    # train.py's override of the JSON folder whenever lmdb is true, and the way around it
-    assert "config['dataset_json_folder'] = 'preprocessing/dataset_json_v3'" in text
-    assert (
-        f'ln -s "{settings["dataset_json_folder"]}/First.json" preprocessing/dataset_json_v3/'
-        in text
-    )
-    assert "rgb_dir" in text and "train_config.yaml" in text
-
-    build("Second")  # a second dataset in the same folder keeps the first one's lines
-    settings = yaml.safe_load(path.read_text(encoding="utf-8"))
-    assert settings["label_dict"] == {**label_dict_for("First"), **label_dict_for("Second")}
-    (tmp_path / "out" / "json" / "First.json").unlink()
-    build("Third")  # ... while its JSON is there
-    settings = yaml.safe_load(path.read_text(encoding="utf-8"))
-    assert settings["label_dict"] == {**label_dict_for("Second"), **label_dict_for("Third")}
 
 
 def test_existing_dataset_needs_overwrite(tmp_path, image_tree):
@@ -444,10 +293,6 @@ def test_reencode_is_identical_for_both_classes(tmp_path):
         assert np.array_equal(real, fake)  # same codec, same quality, same pixels out
         assert not np.array_equal(real, pic)  # and the JPEG really ran
         assert np.abs(real.astype(int) - pic).mean() < 8
-    assert str(parse_reencode("JPEG:90")) == "jpeg:90" and parse_reencode(None) is None
-    for bad in ("jpeg", "jpeg:0", "png:9", "jpeg:abc"):
-        with pytest.raises(ConfigError, match="jpeg:Q"):
-            parse_reencode(bad)
 
 
 def test_folder_of_frames_is_one_video_sampled_evenly(tmp_path):

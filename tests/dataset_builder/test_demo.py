@@ -19,7 +19,7 @@ from sklearn.preprocessing import StandardScaler
 
 from dfshield.commands import demo_data
 from dfshield.dataset_builder import demo
-from dfshield.dataset_builder.writer import label_dict_for
+from dfshield.dataset_builder.layout import label_dict_for
 from dfshield.errors import ConfigError
 
 SPLITS = ("train", "val", "test")

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from dfshield.dataset_builder import builder, staging
-from dfshield.dataset_builder.writer import DatasetWriter
+from dfshield.dataset_builder.dataset_writer import DatasetWriter
 from dfshield.errors import DataError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,11 +89,12 @@ def test_rebuild_interrupted_midway_keeps_the_old_dataset(tmp_path, built, monke
     assert leftovers(out) == []
 
 
+@pytest.mark.slow
 def test_killed_first_build_does_not_block_the_next(tmp_path):
     out = tmp_path / "out"
     script = (
         "import os, sys, numpy as np\n"
-        "from dfshield.dataset_builder.writer import DatasetWriter\n"
+        "from dfshield.dataset_builder.dataset_writer import DatasetWriter\n"
         "writer = DatasetWriter(sys.argv[1], 'Killed')\n"
         "writer.add_video('v0', 'real', [(0, np.zeros((8, 8, 3), np.uint8))])\n"
         "os._exit(9)  # dies like kill -9: no cleanup, no JSON\n"

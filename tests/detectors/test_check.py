@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from dfshield.config import load_yaml
-from dfshield.detectors import check_detector
+from dfshield.detectors import build_detector, check_detector
 from dfshield.detectors.base import BaseDetector
 from dfshield.errors import ConfigError
 from dfshield.registry import DETECTOR
@@ -206,4 +206,4 @@ def test_a_detector_without_backbone_is_a_config_error_naming_the_fix(backbone):
 
 def test_a_config_without_backbone_section_names_the_option():
     with pytest.raises(ConfigError, match=r"detector 'clip_linear' needs the option\(s\) backbone"):
-        DETECTOR.build({"name": "clip_linear"})
+        build_detector({"name": "clip_linear"})

@@ -10,9 +10,9 @@ import torch.nn.functional as F
 
 import dfshield.detectors.ddln  # noqa: F401  (registers "ddln" and the "timm" backbone)
 from dfshield.config import load_run_config, load_yaml
+from dfshield.detectors import build_detector
 from dfshield.detectors.ddln import DDLNDetector
 from dfshield.errors import ConfigError
-from dfshield.registry import DETECTOR
 
 YAML = Path(__file__).resolve().parents[2] / "configs" / "detectors" / "ddln.yaml"
 TINY = {"name": "timm", "model": "resnet10t", "pretrained": False}
@@ -222,7 +222,7 @@ def test_bad_options_name_the_key():
     ):
         tiny(backbone={**TINY, "image_size": 48})
     with pytest.raises(ConfigError, match="has no option 'gru_hiden'.*Did you mean 'gru_hidden'"):
-        DETECTOR.build({"name": "ddln", "backbone": dict(TINY), "gru_hiden": 8})
+        build_detector({"name": "ddln", "backbone": dict(TINY), "gru_hiden": 8})
 
 
 def test_yaml_loads_and_builds():
@@ -248,7 +248,7 @@ def test_yaml_loads_and_builds():
             "detector.gru_hidden=8",
         ],
     )
-    detector = DETECTOR.build(cfg.detector)
+    detector = build_detector(cfg.detector)
     assert isinstance(detector, DDLNDetector)
     loss = detector.build_loss(cfg.loss, class_counts={"real": 4, "fake": 1})
     assert loss.keys == ["bce", "auc_wmw"] and loss.weights == pytest.approx([0.5, 0.5])

@@ -10,6 +10,7 @@ from sklearn.metrics import roc_auc_score
 
 import dfshield.detectors.rdaa as rdaa
 from dfshield.config import load_run_config
+from dfshield.detectors import build_detector
 from dfshield.errors import ConfigError
 from dfshield.optimizers import build_optimizer
 from dfshield.registry import DETECTOR
@@ -203,6 +204,7 @@ def test_teacher_learns_only_from_its_bce():
     assert any(p.grad is not None and p.grad.any() for p in detector.teacher.parameters())
 
 
+@pytest.mark.slow
 def test_frozen_teacher_is_never_trained():
     detector = make_detector(teacher="frozen")
     before = [p.detach().clone() for p in detector.teacher.parameters()]
@@ -266,6 +268,7 @@ def test_one_class_batches_give_finite_losses_and_gradients(label):
         )
 
 
+@pytest.mark.slow
 def test_augmenting_every_row_or_only_the_fakes_gives_the_same_losses_and_gradients(
     monkeypatch,
 ):
@@ -374,7 +377,7 @@ def test_misspelt_weight_gets_a_suggestion_and_unknown_option_is_rejected():
     with pytest.raises(ConfigError, match="Did you mean 'compactness'"):
         rdaa.RDAADetector(backbone=TINY, weights={"compactnes": 0.1})
     with pytest.raises(ConfigError, match="marign"):
-        DETECTOR.build({"name": "rdaa", "backbone": TINY, "marign": 1.0})
+        build_detector({"name": "rdaa", "backbone": TINY, "marign": 1.0})
 
 
 def test_build_loss_accepts_only_rdaa():
@@ -401,7 +404,7 @@ def test_shipped_config_loads_and_builds():
     assert cfg.optimizer == {"name": "adamw", "lr": 1.0e-4, "weight_decay": 1.0e-4}
     assert cfg.scheduler["name"] == "cosine"
     torch.manual_seed(0)
-    detector = DETECTOR.build({**cfg.detector, "backbone": TINY})  # every option is accepted
+    detector = build_detector({**cfg.detector, "backbone": TINY})  # every option is accepted
     assert isinstance(detector, rdaa.RDAADetector) and detector.code_dim == 150
     detector.build_loss(cfg.loss)
     features, labels = separable(4, seed=9)

@@ -21,7 +21,7 @@ from dfshield.data import DeepfakeDataset
 from dfshield.data.config import DataConfig
 from dfshield.data.frame_stores import LmdbStore
 from dfshield.data.index import normalize_path
-from dfshield.dataset_builder.writer import encode_png
+from dfshield.dataset_builder.frame_encoding import encode_png
 from dfshield.detectors import build_detector
 from dfshield.distributed import DistInfo
 from dfshield.engine.feature_bank import (
@@ -93,6 +93,7 @@ def test_a_swapped_label_map_gives_a_new_bank_with_the_new_labels(toy_dataset, t
     assert torch.equal(again.features, bank.features)
 
 
+@pytest.mark.slow
 def test_frames_from_disk_another_root_or_an_edited_frame_give_a_new_bank(
     toy_dataset, tmp_path, detector
 ):
@@ -211,6 +212,7 @@ def _no_meta(folder: Path) -> None:
     (folder / "meta.json").unlink()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "damage",
     [
@@ -276,6 +278,7 @@ def test_extraction_holds_a_batch_in_memory_not_the_bank(toy_dataset, tmp_path):
     assert peak < bank_bytes / 4, (peak, bank_bytes)
 
 
+@pytest.mark.slow
 def test_the_parts_of_several_ranks_assemble_in_dataset_order(toy_dataset, tmp_path, detector):
     dataset = train_split(data_config(toy_dataset), detector)
     single = extract(detector, dataset, tmp_path / "cache")

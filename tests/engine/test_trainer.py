@@ -110,7 +110,8 @@ def one_class_dataset(folder, name: str, one_class_split: str, only: str) -> dic
     (four videos)."""
     import numpy as np
 
-    from dfshield.dataset_builder.writer import DatasetWriter, label_dict_for
+    from dfshield.dataset_builder.dataset_writer import DatasetWriter
+    from dfshield.dataset_builder.layout import label_dict_for
     from tests.helpers import toy_image
 
     rng = np.random.default_rng(0)
@@ -481,6 +482,7 @@ def test_dfshield_test_names_what_makes_a_checkpoint_unusable(tiny_run, tmp_path
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_dfshield_test_checks_its_folder_before_encoding(tiny_run, tmp_path, encoded_frames):
     (tmp_path / "a-file").write_text("")
     with pytest.raises(RunFolderError, match=r"cannot write into the run folder .*a-file/out"):

@@ -262,7 +262,10 @@ TINY_NET_CONFIG = {"model_name": "tiny_xception", "resolution": 32, **NORMAL}
 
 
 def test_their_class_keeps_the_dfshield_contract(their_detectors):
-    for spec in ("tiny_xception", "tests.deepfakebench_style:TinyNet"):  # their registry, module path
+    for spec in (
+        "tiny_xception",
+        "tests.deepfakebench_style:TinyNet",
+    ):  # their registry, module path
         detector = check_detector(
             DeepfakeBenchDetector, {"class": spec, "config": TINY_NET_CONFIG, "backbone": None}
         )
@@ -273,7 +276,11 @@ def test_their_class_keeps_the_dfshield_contract(their_detectors):
 
 def test_their_loss_unless_ours_is_given():
     detector = build_detector(
-        {"name": "deepfakebench", "class": "tests.deepfakebench_style:TinyNet", "config": TINY_NET_CONFIG}
+        {
+            "name": "deepfakebench",
+            "class": "tests.deepfakebench_style:TinyNet",
+            "config": TINY_NET_CONFIG,
+        }
     )
     data = their_batches(1, size=32)[0]
     pred = detector(data)
@@ -285,6 +292,13 @@ def test_their_loss_unless_ours_is_given():
     torch.testing.assert_close(theirs["overall"], expected)
     detector.build_loss({"name": "focal"})
     assert not torch.allclose(detector.get_losses(data, pred)["overall"], expected)
+
+
+def test_their_class_registered_in_ours_builds_as_the_wrapper(monkeypatch):
+    monkeypatch.setitem(DETECTOR._entries, "tiny_registered", TinyNet)
+    detector = build_detector({"name": "tiny_registered", "config": TINY_NET_CONFIG})
+    assert isinstance(detector, DeepfakeBenchDetector)
+    assert detector.backbone.class_name.endswith("TinyNet")
 
 
 def test_bad_wrapper_options_are_named():

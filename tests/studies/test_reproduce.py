@@ -18,7 +18,7 @@ import yaml
 from dfshield.cli import main
 from dfshield.config import config_dir, load_run_config, load_yaml
 from dfshield.data.index import DEFAULT_LABEL_DICT, lmdb_name, own_label_dict, read_split
-from dfshield.dataset_builder.writer import encode_png
+from dfshield.dataset_builder.frame_encoding import encode_png
 from dfshield.studies import reproduce
 from dfshield.studies.comparison import load_comparison_configs, run_comparison
 from dfshield.studies.demo import small_backbone
@@ -206,6 +206,7 @@ def test_every_protocol_runs_end_to_end_as_it_is(protocol, bench, tmp_path, one_
 # -- tables ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_every_table_resolves_without_changing_its_protocol(bench):
     for name, table in TABLES.items():
         plan = reproduce.plan_reproduction(name, data={"json_dir": bench["json_dir"]})
@@ -238,6 +239,7 @@ def test_real_class_metrics_are_derived_exactly():
     assert reproduce.metric_value(metrics, "video_f1") is None  # not computed: shown as —
 
 
+@pytest.mark.slow
 def test_ddln_subsets_have_exactly_table_1s_counts(tmp_path):
     """Full-size JSON-only Celeb-DF-v2 and DFDC (DeepfakeBench layouts); no frames needed."""
 
