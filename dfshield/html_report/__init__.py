@@ -1,0 +1,51 @@
+"""The HTML report of run folders (``dfshield report``): one self-contained page per run, or a
+leaderboard across several (docs/report.md).
+
+This package reads run folders as files (:mod:`.run_folder_reader`); it imports nothing from the
+engine, the studies or the commands, so it works on any folder, finished or not, old or new.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from dfshield.errors import ConfigError
+from dfshield.fileio import write_text_atomic
+
+REPORT_NAME = "report.html"
+
+
+def build_report(
+    run_dirs: Sequence[str | os.PathLike],
+    *,
+    feature_map: str = "auto",
+    feature_cache: str | None = None,
+) -> str:
+    """The report page of ``run_dirs`` as HTML text."""
+    from dfshield.html_report.feature_map import METHODS
+    from dfshield.html_report.page import render_page
+    from dfshield.html_report.provenance import environment
+    from dfshield.html_report.run_folder_reader import read_run_folder
+
+    if not run_dirs:
+        raise ConfigError("give at least one run folder: dfshield report RUN_DIR [RUN_DIR ...]")
+    if feature_map not in METHODS:
+        raise ConfigError(f"--feature-map must be one of {', '.join(METHODS)}, not {feature_map!r}")
+    folders = [read_run_folder(path, feature_cache) for path in run_dirs]
+    return render_page(folders, feature_map=feature_map, here=environment())
+
+
+def write_report(
+    run_dirs: Sequence[str | os.PathLike],
+    output: str | os.PathLike | None = None,
+    **options,
+) -> Path:
+    """Write the report of ``run_dirs`` (atomically) to ``output``: by default ``report.html``
+    inside the run folder when there is one, in the current folder when there are several."""
+    target = Path(output) if output else (
+        Path(run_dirs[0]) / REPORT_NAME if len(run_dirs) == 1 else Path(REPORT_NAME)
+    )
+    write_text_atomic(target, build_report(run_dirs, **options))
+    return target

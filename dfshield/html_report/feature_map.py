@@ -1,0 +1,98 @@
+"""A 2-D map of a run's feature banks: t-SNE for a small bank, PCA for a large one.
+
+t-SNE (scikit-learn) shows clusters best but grows quadratically, so it is used only up to
+:data:`TSNE_MAX_ROWS` rows; a larger bank is projected with PCA on a seeded random sample of
+:data:`PCA_SAMPLE_ROWS` rows. The caption says which, how many rows and which seed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+TSNE_MAX_ROWS = 1500
+PCA_SAMPLE_ROWS = 5000
+SEED = 0
+METHODS = ("auto", "tsne", "pca", "none")
+
+
+@dataclass
+class FeatureMap:
+    """2-D points of sampled bank rows with their class (1 = fake) and dataset."""
+
+    points: np.ndarray
+    classes: np.ndarray
+    datasets: list[str]
+    method: str
+    total_rows: int
+    seed: int
+
+    @property
+    def caption(self) -> str:
+        shown = len(self.classes)
+        sample = (
+            f"all {shown} rows"
+            if shown == self.total_rows
+            else f"{shown} of {self.total_rows} rows sampled at random (seed {self.seed})"
+        )
+        how = "t-SNE (scikit-learn, perplexity 30)" if self.method == "tsne" else "PCA"
+        return f"{how} of the frozen backbone's features: {sample}."
+
+
+def _dataset_of(meta: dict, folder: Path) -> str:
+    names = [
+        Path(s.split(":")[1]).stem
+        for s in (meta.get("identity") or {}).get("sources", [])
+        if isinstance(s, str) and s.startswith("json:")
+    ]
+    return ", ".join(names) or folder.name[:8]
+
+
+def feature_points(banks: list[Path], method: str = "auto", seed: int = SEED) -> FeatureMap | None:
+    """Sample the banks' rows (each bank's dataset kept per row) and project them to 2-D.
+    None when no bank can be read or there are fewer than 5 rows."""
+    parts, classes, datasets = [], [], []
+    total = 0
+    for folder in banks:
+        try:
+            meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+            features = np.load(folder / "features.npy", mmap_mode="r")
+        except (OSError, ValueError):
+            continue
+        if features.ndim != 2 or len(meta.get("labels", [])) != len(features):
+            continue
+        parts.append((features, np.asarray(meta["labels"], dtype=np.int64)))
+        datasets.append(_dataset_of(meta, folder))
+        total += len(features)
+    if total < 5 or method == "none":
+        return None
+    if method == "auto":
+        method = "tsne" if total <= TSNE_MAX_ROWS else "pca"
+    limit = TSNE_MAX_ROWS if method == "tsne" else PCA_SAMPLE_ROWS
+    rng = np.random.default_rng(seed)
+    chosen_rows, names = [], []
+    for (features, labels), dataset in zip(parts, datasets):
+        share = len(features) if total <= limit else max(1, round(limit * len(features) / total))
+        index = np.sort(rng.choice(len(features), size=min(share, len(features)), replace=False))
+        chosen_rows.append((np.asarray(features[index], dtype=np.float32), labels[index]))
+        names += [dataset] * len(index)
+    rows = np.concatenate([r for r, _ in chosen_rows])
+    classes = np.concatenate([c for _, c in chosen_rows])
+    return FeatureMap(_project(rows, method, seed), classes, names, method, total, seed)
+
+
+def _project(rows: np.ndarray, method: str, seed: int) -> np.ndarray:
+    from sklearn.decomposition import PCA
+
+    if method == "pca" or len(rows) < 10:
+        return PCA(n_components=2, random_state=seed).fit_transform(rows)
+    from sklearn.manifold import TSNE
+
+    if rows.shape[1] > 50:
+        rows = PCA(n_components=50, random_state=seed).fit_transform(rows)
+    perplexity = min(30.0, (len(rows) - 1) / 3)
+    tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed)
+    return tsne.fit_transform(rows)
