@@ -72,3 +72,13 @@ def add_extra_test_argument(parser: argparse.ArgumentParser) -> None:
 
 def timestamped_dir(output_dir: str, prefix: str) -> Path:
     return Path(output_dir) / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def add_report_argument(parser: argparse.ArgumentParser) -> None:
+    """``--no-report``: skip ``report.html`` at the end of a study."""
+    parser.add_argument(
+        "--no-report",
+        dest="report",
+        action="store_false",
+        help="do not write report.html at the end (make it later with dfshield report RUN_DIR)",
+    )

@@ -14,6 +14,7 @@ from dfshield.commands._common import (
     add_config_arguments,
     add_extra_test_argument,
     add_overwrite_argument,
+    add_report_argument,
     timestamped_dir,
 )
 
@@ -63,12 +64,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--run-dir", metavar="DIR", help="run folder (default <train.output_dir>/imbalance-<time>)"
     )
     add_overwrite_argument(parser)
+    add_report_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    import time
     from pathlib import Path
 
     from dfshield.config import load_run_config
+    from dfshield.html_report import finish_study
     from dfshield.studies.imbalance import expand_detectors, run_imbalance
     from dfshield.studies.subsample import check_seeds
 
@@ -78,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
     if not run_dir:
         output_dir = load_run_config(args.protocol, None, args.overrides).train.output_dir
         run_dir = timestamped_dir(output_dir, "imbalance")
+    started = time.time()
     result = run_imbalance(
         detectors,
         args.ratios,
@@ -90,11 +95,14 @@ def run(args: argparse.Namespace) -> int:
         extra_tests=args.extra_tests,
         overwrite=args.overwrite,
     )
+    finish_study(
+        run_dir, "imbalance", started, report=args.report, feature_cache=args.feature_cache
+    )
     markdown = Path(run_dir) / "imbalance.md"
     if markdown.is_file():
         print(markdown.read_text(encoding="utf-8"))
     print(
         f"run folder: {run_dir} (imbalance.md, imbalance.csv, imbalance_runs.csv, imbalance.json, "
-        f"imbalance.png, one folder a ratio and seed); {len(result['runs'])} results"
+        f"imbalance.png, report.html, one folder a ratio and seed); {len(result['runs'])} results"
     )
     return 0

@@ -44,8 +44,43 @@ def write_report(
 ) -> Path:
     """Write the report of ``run_dirs`` (atomically) to ``output``: by default ``report.html``
     inside the run folder when there is one, in the current folder when there are several."""
-    target = Path(output) if output else (
-        Path(run_dirs[0]) / REPORT_NAME if len(run_dirs) == 1 else Path(REPORT_NAME)
+    target = (
+        Path(output)
+        if output
+        else (Path(run_dirs[0]) / REPORT_NAME if len(run_dirs) == 1 else Path(REPORT_NAME))
     )
     write_text_atomic(target, build_report(run_dirs, **options))
     return target
+
+
+def finish_study(
+    run_dir: str | os.PathLike,
+    kind: str,
+    started: float,
+    *,
+    report: bool = True,
+    feature_cache: str | os.PathLike | None = None,
+) -> Path | None:
+    """At the end of ``compare``, ``imbalance``, ``reproduce`` or ``demo``: write
+    ``provenance.json`` and, with ``report``, ``report.html`` into ``run_dir``; returns the
+    report's path. Only the main rank writes (``RANK`` unset or 0). A report that cannot be drawn
+    is a warning, not a failed study: its results are already written."""
+    import logging
+
+    from dfshield.html_report.provenance import write_provenance
+
+    if os.environ.get("RANK", "0") != "0":
+        return None
+    cache = str(Path(feature_cache).resolve()) if feature_cache else None
+    write_provenance(run_dir, kind, started, feature_cache=cache, cwd=os.getcwd())
+    if not report:
+        return None
+    try:
+        return write_report([run_dir], feature_cache=cache)
+    except Exception as error:  # noqa: BLE001 - the study's results must survive a plotting bug
+        logging.getLogger(__name__).warning(
+            "report.html was not written (%s); make it later with: dfshield report %s",
+            error,
+            run_dir,
+        )
+        return None

@@ -80,7 +80,9 @@ def roc_pr(curves: Sequence[Curve], title: str) -> str | None:
         roc_ax.plot(fpr, tpr, color=colour(i), lw=1.5, label=f"{name} (AUC {auc(fpr, tpr):.4f})")
         precision, recall, _ = precision_recall_curve(labels, scores)
         ap = average_precision_score(labels, scores)
-        pr_ax.step(recall, precision, where="post", color=colour(i), lw=1.5, label=f"{name} ({ap:.4f})")
+        pr_ax.step(
+            recall, precision, where="post", color=colour(i), lw=1.5, label=f"{name} ({ap:.4f})"
+        )
     roc_ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1)
     prevalence = float(np.mean(usable[0][1][1]))
     pr_ax.axhline(prevalence, ls="--", color="grey", lw=1, label=f"chance ({prevalence:.2f})")
@@ -127,7 +129,9 @@ def confusion_matrices(items: Sequence[Thresholded]) -> str | None:
     fig = new_figure(2.6 * columns, 2.5 * rows)
     for k, (name, labels, scores, threshold) in enumerate(items):
         predicted = (scores >= threshold).astype(np.int64)
-        matrix = np.array([[np.sum((labels == t) & (predicted == p)) for p in (0, 1)] for t in (0, 1)])
+        matrix = np.array(
+            [[np.sum((labels == t) & (predicted == p)) for p in (0, 1)] for t in (0, 1)]
+        )
         shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
         ax = fig.add_subplot(rows, columns, k + 1)
         ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
@@ -163,7 +167,9 @@ def heatmap(
                 value = matrix[r, c]
                 ink = "black" if value > 0.8 else "white"
                 ax.text(c, r, f"{value:.3f}", ha="center", va="center", fontsize="small", color=ink)
-    ax.set_xticks(range(len(column_labels)), column_labels, rotation=30, ha="right", fontsize="small")
+    ax.set_xticks(
+        range(len(column_labels)), column_labels, rotation=30, ha="right", fontsize="small"
+    )
     ax.set_yticks(range(len(row_labels)), row_labels, fontsize="small")
     ax.set_xlabel("test set")
     ax.set_ylabel("detector (train set)")
@@ -183,7 +189,11 @@ def training_curves(logs: Sequence[tuple[str, Sequence[Mapping[str, Any]]]]) -> 
     if not logs:
         return None
     metric = next(
-        (m for m in VALIDATION_METRICS if any(row.get(m) is not None for _, l in logs for row in l)),
+        (
+            m
+            for m in VALIDATION_METRICS
+            if any(row.get(m) is not None for _, log in logs for row in log)
+        ),
         None,
     )
     panels = [("train_loss", "training loss"), (metric, metric), ("lr", "learning rate")]
@@ -195,8 +205,16 @@ def training_curves(logs: Sequence[tuple[str, Sequence[Mapping[str, Any]]]]) -> 
             points = [(row["epoch"], row[key]) for row in log if row.get(key) is not None]
             if points:
                 xs, ys = zip(*points)
-                ax.plot(xs, ys, color=colour(i), lw=1.3, marker="." if len(xs) < 20 else None, label=name)
-        if key == "lr" and all(row.get("lr", 0) and row["lr"] > 0 for _, l in logs for row in l):
+                ax.plot(
+                    xs,
+                    ys,
+                    color=colour(i),
+                    lw=1.3,
+                    marker="." if len(xs) < 20 else None,
+                    label=name,
+                )
+        rates = [row.get("lr") for _, log in logs for row in log]
+        if key == "lr" and all(rate is not None and rate > 0 for rate in rates):
             ax.set_yscale("log")
         ax.set_xlabel("epoch", fontsize="small")
         ax.set_title(label, fontsize="small")
@@ -207,7 +225,12 @@ def training_curves(logs: Sequence[tuple[str, Sequence[Mapping[str, Any]]]]) -> 
 
 
 #: ``(metric key, title, higher is better)`` of the imbalance summary
-IMBALANCE_METRICS = (("auc", "AUC", True), ("ap", "AP", True), ("eer", "EER", False), ("f1_macro", "macro F1", True))
+IMBALANCE_METRICS = (
+    ("auc", "AUC", True),
+    ("ap", "AP", True),
+    ("eer", "EER", False),
+    ("f1_macro", "macro F1", True),
+)
 
 
 def imbalance_curves(summary: Sequence[Mapping[str, Any]]) -> str | None:
@@ -220,10 +243,16 @@ def imbalance_curves(summary: Sequence[Mapping[str, Any]]) -> str | None:
     fig = new_figure(3.0 * len(IMBALANCE_METRICS), 2.8 * len(sets))
     for s, test_set in enumerate(sets):
         for m, (key, title, _) in enumerate(IMBALANCE_METRICS):
-            ax = fig.add_subplot(len(sets), len(IMBALANCE_METRICS), s * len(IMBALANCE_METRICS) + m + 1)
+            ax = fig.add_subplot(
+                len(sets), len(IMBALANCE_METRICS), s * len(IMBALANCE_METRICS) + m + 1
+            )
             for d, detector in enumerate(detectors):
                 rows = sorted(
-                    (r for r in summary if r.get("test_set") == test_set and r.get("detector") == detector),
+                    (
+                        r
+                        for r in summary
+                        if r.get("test_set") == test_set and r.get("detector") == detector
+                    ),
                     key=lambda r: float(r.get("ratio") or 0),
                 )
                 points = [
@@ -233,7 +262,17 @@ def imbalance_curves(summary: Sequence[Mapping[str, Any]]) -> str | None:
                 ]
                 if points:
                     xs, ys, errors = zip(*points)
-                    ax.errorbar(xs, ys, yerr=errors, color=colour(d), marker="o", ms=3, capsize=3, lw=1.2, label=str(detector))
+                    ax.errorbar(
+                        xs,
+                        ys,
+                        yerr=errors,
+                        color=colour(d),
+                        marker="o",
+                        ms=3,
+                        capsize=3,
+                        lw=1.2,
+                        label=str(detector),
+                    )
             ax.set_xscale("log")
             ax.set_xlabel("training ratio (majority : minority)", fontsize="x-small")
             ax.set_title(f"{title} — {test_set}", fontsize="small")
@@ -307,9 +346,7 @@ def robustness_curves(document: Mapping[str, Any], key: str = "auc") -> str | No
     return data_uri(fig)
 
 
-def feature_map(
-    points: np.ndarray, classes: np.ndarray, groups: Sequence[str], title: str
-) -> str:
+def feature_map(points: np.ndarray, classes: np.ndarray, groups: Sequence[str], title: str) -> str:
     """The 2-D map twice: coloured by class (real, fake) and by dataset."""
     fig = new_figure(9.0, 4.2)
     by_class, by_group = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
@@ -319,7 +356,9 @@ def feature_map(
     group_array = np.asarray(groups)
     for i, group in enumerate(dict.fromkeys(groups)):
         mask = group_array == group
-        by_group.scatter(points[mask, 0], points[mask, 1], s=4, alpha=0.6, color=colour(i), label=group)
+        by_group.scatter(
+            points[mask, 0], points[mask, 1], s=4, alpha=0.6, color=colour(i), label=group
+        )
     for ax, what in ((by_class, "class"), (by_group, "dataset")):
         ax.set_title(f"{title}, by {what}", fontsize="small")
         ax.set_xticks([])

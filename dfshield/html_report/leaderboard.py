@@ -101,7 +101,9 @@ def leaderboard_entries(folders: list[RunFolderContents]) -> list[Entry]:
                     continue
                 for label, metrics in (row.get("metrics") or {}).items():
                     entries.append(
-                        Entry(label, "—", "test (clean)", metrics, contents.path.name, f"run-{index}")
+                        Entry(
+                            label, "—", "test (clean)", metrics, contents.path.name, f"run-{index}"
+                        )
                     )
         for group in contents.groups:
             entries += _group_entries(index, contents, group)

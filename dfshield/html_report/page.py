@@ -32,21 +32,25 @@ DECIMALS = 4
 SECTIONS = ("results", "curves", "training", "features", "provenance")
 
 CSS = """
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#222;background:#fafafa}
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#222;
+background:#fafafa}
 header.top{background:#243447;color:#fff;padding:14px 24px}header.top h1{margin:0;font-size:20px}
 header.top p{margin:4px 0 0;color:#cfd8e3;font-size:12px}
 main{padding:8px 24px 40px;max-width:1200px}
-section.folder{background:#fff;border:1px solid #ddd;border-radius:6px;padding:8px 18px;margin:18px 0}
+section.folder{background:#fff;border:1px solid #ddd;border-radius:6px;padding:8px 18px;
+margin:18px 0}
 h2{font-size:18px;margin:10px 0}h3{font-size:15px;margin:16px 0 6px;border-bottom:1px solid #eee}
 table{border-collapse:collapse;margin:6px 0;font-size:13px}
 th,td{border:1px solid #ddd;padding:3px 8px;text-align:right}th{background:#f0f3f6}
 td.text,th.text{text-align:left}
-table.sortable th{cursor:pointer;user-select:none}table.sortable th::after{content:" \\2195";color:#aaa}
+table.sortable th{cursor:pointer;user-select:none}
+table.sortable th::after{content:" \\2195";color:#aaa}
 th[aria-sort=ascending]::after{content:" \\25B2"!important;color:#333}
 th[aria-sort=descending]::after{content:" \\25BC"!important;color:#333}
 td.best{font-weight:700;background:#e8f5e9}
 td.good{background:#c8e6c9}td.bad{background:#ffcdd2}td.near{background:#fff9c4}
-.missing{color:#8a6d3b;background:#fcf8e3;border:1px solid #faebcc;padding:6px 10px;border-radius:4px}
+.missing{color:#8a6d3b;background:#fcf8e3;border:1px solid #faebcc;padding:6px 10px;
+border-radius:4px}
 .note{color:#555;font-size:12px}img{max-width:100%;height:auto;display:block;margin:6px 0}
 details pre{background:#f6f8fa;padding:8px;overflow:auto;max-height:420px;font-size:12px}
 dl.prov{display:grid;grid-template-columns:max-content auto;gap:2px 14px;font-size:13px}
@@ -78,9 +82,7 @@ r.style.display=r.textContent.toLowerCase().indexOf(q)<0?'none':'';});});}
 })();
 """
 
-CSP = (
-    "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
-)
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
 
 
 def esc(value: Any) -> str:
@@ -227,7 +229,11 @@ def imbalance_table(document: dict[str, Any]) -> str:
         ]
         for key, _, _ in IMBALANCE_METRICS:
             mean, std = number(row.get(f"{key}_mean")), number(row.get(f"{key}_std"))
-            text = MISSING if mean is None else f"{mean:.4f}" + ("" if std is None else f" ± {std:.4f}")
+            text = (
+                MISSING
+                if mean is None
+                else f"{mean:.4f}" + ("" if std is None else f" ± {std:.4f}")
+            )
             cells.append(Cell(text, "" if mean is None else repr(mean)))
         body.append(cells)
     return "<h4>Imbalance study: mean ± std over seeds</h4>" + table(headers, body, text_columns=2)
@@ -293,7 +299,12 @@ def robustness_table(document: dict[str, Any]) -> str:
 
 def _thresholded(group: Group, test_index: int) -> list[figures.Thresholded]:
     return [
-        (run.name, run.tests[test_index].labels, run.tests[test_index].scores, run.tests[test_index].threshold)
+        (
+            run.name,
+            run.tests[test_index].labels,
+            run.tests[test_index].scores,
+            run.tests[test_index].threshold,
+        )
         for run in group.runs
         if len(run.tests) > test_index
     ]
@@ -311,9 +322,17 @@ def curves_section(contents: RunFolderContents) -> str:
             where = name if group.path == contents.path else f"{group.title}, {name}"
             parts.append(f"<h4>{esc(where)}</h4>")
             curves = [(n, labels, scores) for n, labels, scores, _ in items]
-            parts.append(image(figures.roc_pr(curves, name), f"ROC and PR, {where}", f"No ROC for {where}: the test set lacks a class."))
+            parts.append(
+                image(
+                    figures.roc_pr(curves, name),
+                    f"ROC and PR, {where}",
+                    f"No ROC for {where}: the test set lacks a class.",
+                )
+            )
             parts.append(image(figures.histograms(items), f"score histograms, {where}", ""))
-            parts.append(image(figures.confusion_matrices(items), f"confusion matrices, {where}", ""))
+            parts.append(
+                image(figures.confusion_matrices(items), f"confusion matrices, {where}", "")
+            )
             parts.append(
                 '<p class="note">Histograms and confusion matrices at each run\'s threshold '
                 "(test_metrics.json's, the one ACC is computed at; 0.5 when not recorded).</p>"
@@ -321,13 +340,20 @@ def curves_section(contents: RunFolderContents) -> str:
     parts.append(heatmap_part(contents))
     if contents.imbalance:
         uri = figures.imbalance_curves(contents.imbalance.get("summary") or [])
-        parts.append("<h4>Metric vs training ratio</h4>" + image(uri, "imbalance", "No summary rows yet."))
+        parts.append(
+            "<h4>Metric vs training ratio</h4>" + image(uri, "imbalance", "No summary rows yet.")
+        )
     if contents.reproduce:
         uri = figures.reproduce_scatter(contents.reproduce)
-        parts.append("<h4>Ours vs published</h4>" + image(uri, "reproduce", "No cell computed yet."))
+        parts.append(
+            "<h4>Ours vs published</h4>" + image(uri, "reproduce", "No cell computed yet.")
+        )
     if contents.robustness:
         uri = figures.robustness_curves(contents.robustness)
-        parts.append("<h4>AUC vs perturbation strength</h4>" + image(uri, "robustness", "No perturbation with a strength."))
+        parts.append(
+            "<h4>AUC vs perturbation strength</h4>"
+            + image(uri, "robustness", "No perturbation with a strength.")
+        )
     parts = [p for p in parts if p]
     if not parts:
         return missing_note("No test scores yet (test_scores.csv is missing in every run).")
@@ -377,7 +403,9 @@ def features_section(contents: RunFolderContents, method: str) -> str:
     found = feature_points(contents.banks, method)
     if found is None:
         return missing_note("The feature banks found could not be read.")
-    uri = figures.feature_map(found.points, found.classes, found.datasets, found.method.upper())
+    uri = figures.feature_map(
+        found.points, found.classes, found.datasets, "t-SNE" if found.method == "tsne" else "PCA"
+    )
     folders = ", ".join(p.name for p in contents.banks)
     return image(uri, "feature map", "") + (
         f'<p class="note">{esc(found.caption)} Banks: {esc(folders)} (train, validation and '
@@ -392,7 +420,9 @@ def provenance_section(contents: RunFolderContents, here: dict[str, Any]) -> str
     train = (config or {}).get("train") or {}
     backbone = ((config or {}).get("detector") or {}).get("backbone") or {}
     walls = [
-        f"{run.name}: {run.wall_seconds:.1f} s" for run in contents.runs if run.wall_seconds is not None
+        f"{run.name}: {run.wall_seconds:.1f} s"
+        for run in contents.runs
+        if run.wall_seconds is not None
     ]
     items = [
         ("kind", contents.kind),
@@ -401,17 +431,26 @@ def provenance_section(contents: RunFolderContents, here: dict[str, Any]) -> str
         ("git commit", recorded.get("git_commit")),
         ("torch", recorded.get("torch")),
         ("CUDA", recorded.get("cuda")),
-        ("device", recorded.get("device") or (train.get("device") and f"{train['device']} (configured)")),
-        ("precision", f"train.amp={train.get('amp')}, backbone precision={backbone.get('precision', 'default')}" if train else None),
+        (
+            "device",
+            recorded.get("device") or (train.get("device") and f"{train['device']} (configured)"),
+        ),
+        (
+            "precision",
+            f"train.amp={train.get('amp')}, "
+            f"backbone precision={backbone.get('precision', 'default')}"
+            if train
+            else None,
+        ),
         ("capture mode", train.get("capture")),
         ("started", recorded.get("started")),
         ("finished", recorded.get("finished")),
         ("study wall time", recorded.get("wall_seconds") and f"{recorded['wall_seconds']} s"),
         ("training wall time (log.csv)", "; ".join(walls) or None),
     ]
+    absent = '<span class="missing">not recorded</span>'
     rows = "".join(
-        f"<dt>{esc(k)}</dt><dd>{esc(v) if v not in (None, '') else '<span class=missing>not recorded</span>'}</dd>"
-        for k, v in items
+        f"<dt>{esc(k)}</dt><dd>{esc(v) if v not in (None, '') else absent}</dd>" for k, v in items
     )
     parts = [f'<dl class="prov">{rows}</dl>']
     if not contents.provenance:
@@ -424,12 +463,17 @@ def provenance_section(contents: RunFolderContents, here: dict[str, Any]) -> str
     parts.append(f'<p class="note">Report made with: {esc(made)}.</p>')
     if config is not None:
         text = json.dumps(config, indent=2, sort_keys=False)
-        parts.append(f"<details><summary>Merged config (config.json)</summary><pre>{esc(text)}</pre></details>")
+        parts.append(
+            "<details><summary>Merged config (config.json)</summary>"
+            f"<pre>{esc(text)}</pre></details>"
+        )
     else:
         parts.append(missing_note("config.json is missing: no merged config to show."))
     if contents.protocol:
         text = json.dumps(contents.protocol, indent=2)
-        parts.append(f"<details><summary>Protocol (protocol.json)</summary><pre>{esc(text)}</pre></details>")
+        parts.append(
+            f"<details><summary>Protocol (protocol.json)</summary><pre>{esc(text)}</pre></details>"
+        )
     return "\n".join(parts)
 
 
@@ -442,7 +486,9 @@ def folder_section(index: int, contents: RunFolderContents, method: str, here: d
         "provenance": ("Provenance", lambda: provenance_section(contents, here)),
     }
     states = {run.state for run in contents.runs}
-    status = "still training" if "training" in states else ("" if states <= {"tested"} else "incomplete")
+    status = (
+        "still training" if "training" in states else ("" if states <= {"tested"} else "incomplete")
+    )
     parts = [
         f'<section class="folder" id="run-{index}" data-kind="{esc(contents.kind)}">',
         f"<h2>{esc(contents.title)}{' — ' + status if status else ''}</h2>",
@@ -450,9 +496,14 @@ def folder_section(index: int, contents: RunFolderContents, method: str, here: d
     ]
     if contents.missing:
         items = "".join(f"<li>{esc(m)}</li>" for m in contents.missing)
-        parts.append(f'<div class="missing section-missing"><b>Missing pieces</b><ul>{items}</ul></div>')
+        parts.append(
+            f'<div class="missing section-missing"><b>Missing pieces</b><ul>{items}</ul></div>'
+        )
     for name, (title, build) in builders.items():
-        parts.append(f'<div class="part" data-section="{name}" id="run-{index}-{name}"><h3>{title}</h3>{build()}</div>')
+        parts.append(
+            f'<div class="part" data-section="{name}" id="run-{index}-{name}">'
+            f"<h3>{title}</h3>{build()}</div>"
+        )
     parts.append("</section>")
     return "\n".join(parts)
 
@@ -463,7 +514,9 @@ def leaderboard_section(entries: Sequence[Entry]) -> str:
     body = []
     for entry, cells in zip(entries, metric):
         link = Cell(entry.folder)
-        body.append([Cell(entry.detector), Cell(entry.train_set), Cell(entry.test_set), *cells, link])
+        body.append(
+            [Cell(entry.detector), Cell(entry.train_set), Cell(entry.test_set), *cells, link]
+        )
     rendered = _link_runs(table(headers, body, text_columns=3, table_id="leaderboard"), entries)
     return (
         '<section class="folder" id="leaderboard-section"><h2>Leaderboard</h2>'
@@ -507,7 +560,7 @@ def render_page(
     parts += [folder_section(i, c, feature_map, here) for i, c in enumerate(folders)]
     made = time.strftime("%Y-%m-%d %H:%M")
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{esc(title)}</title><style>{CSS}</style></head><body>"

@@ -234,7 +234,9 @@ def _kind(root: Path, provenance: dict[str, Any] | None, runs: list[Path]) -> st
     if (root / "protocol.json").is_file() or any(r.parent == root for r in runs):
         return "compare"
     if _is_run(root):
-        return "train" if (root / "config.json").is_file() or (root / "log.csv").is_file() else "test"
+        return (
+            "train" if (root / "config.json").is_file() or (root / "log.csv").is_file() else "test"
+        )
     return "unknown"
 
 
