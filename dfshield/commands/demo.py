@@ -31,11 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import time
-
     from dfshield.datasets.demo import make_demo_dataset
     from dfshield.eval.report import format_table
-    from dfshield.html_report import finish_study
+    from dfshield.html_report import study_report
     from dfshield.studies.demo import demo_configs, has_demo_data, run_demo
 
     data_dir = Path(args.data_dir)
@@ -45,14 +43,10 @@ def run(args: argparse.Namespace) -> int:
     configs = demo_configs(data_dir, args.detectors, args.overrides)
     output_dir = next(iter(configs.values())).train.output_dir
     run_dir = Path(args.run_dir) if args.run_dir else timestamped_dir(output_dir, "demo")
-    started = time.time()
-    rows = run_demo(configs, run_dir, overwrite=args.overwrite)
+    with study_report(run_dir, "demo", args.report):
+        rows = run_demo(configs, run_dir, overwrite=args.overwrite)
     print(format_table(rows))
-    finish_study(run_dir, "demo", started, report=args.report)
-    print(
-        f"\nrun folder: {run_dir} (report.html, results.md, roc.png, checkpoints and logs per "
-        "detector)"
-    )
+    print(f"\nrun folder: {run_dir} (report.html, results.md, roc.png, checkpoints, logs)")
     print(
         "These numbers come from synthetic images and a tiny random-init backbone: they show the "
         "pipeline working, not how well any detector finds real deepfakes."

@@ -40,10 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import time
-
     from dfshield.errors import ConfigError
-    from dfshield.html_report import finish_study
+    from dfshield.html_report import study_report
     from dfshield.studies import reproduce
 
     if args.list:
@@ -61,11 +59,8 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(reproduce.format_plan(plan))
         return 0
-    started = time.time()
-    report = reproduce.run_reproduction(plan, feature_cache=args.feature_cache)
-    finish_study(
-        plan.run_dir, "reproduce", started, report=args.report, feature_cache=args.feature_cache
-    )
+    with study_report(plan.run_dir, "reproduce", args.report, args.feature_cache):
+        report = reproduce.run_reproduction(plan, feature_cache=args.feature_cache)
     print(reproduce.format_report(report))
     print(f"written: {plan.run_dir}/reproduce.md, reproduce.csv, reproduce.json, report.html")
     return 0

@@ -7,14 +7,18 @@ engine, the studies or the commands, so it works on any folder, finished or not,
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from dfshield.errors import ConfigError
 from dfshield.fileio import write_text_atomic
 
 REPORT_NAME = "report.html"
+logger = logging.getLogger(__name__)
 
 
 def build_report(
@@ -53,6 +57,20 @@ def write_report(
     return target
 
 
+@contextlib.contextmanager
+def study_report(
+    run_dir: str | os.PathLike,
+    kind: str,
+    report: bool = True,
+    feature_cache: str | os.PathLike | None = None,
+) -> Iterator[None]:
+    """Around ``compare``, ``imbalance``, ``reproduce`` or ``demo``: when the study ends without
+    an error, :func:`finish_study` (its start is when the block was entered)."""
+    started = time.time()
+    yield
+    finish_study(run_dir, kind, started, report=report, feature_cache=feature_cache)
+
+
 def finish_study(
     run_dir: str | os.PathLike,
     kind: str,
@@ -61,12 +79,10 @@ def finish_study(
     report: bool = True,
     feature_cache: str | os.PathLike | None = None,
 ) -> Path | None:
-    """At the end of ``compare``, ``imbalance``, ``reproduce`` or ``demo``: write
-    ``provenance.json`` and, with ``report``, ``report.html`` into ``run_dir``; returns the
-    report's path. Only the main rank writes (``RANK`` unset or 0). A report that cannot be drawn
-    is a warning, not a failed study: its results are already written."""
-    import logging
-
+    """At the end of a study: write ``provenance.json`` and, with ``report``, ``report.html``
+    into ``run_dir``; returns the report's path. Only the main rank writes (``RANK`` unset or 0).
+    A report that cannot be drawn is a warning, not a failed study: its results are already
+    written."""
     from dfshield.html_report.provenance import write_provenance
 
     if os.environ.get("RANK", "0") != "0":
@@ -78,7 +94,7 @@ def finish_study(
     try:
         return write_report([run_dir], feature_cache=cache)
     except Exception as error:  # noqa: BLE001 - the study's results must survive a plotting bug
-        logging.getLogger(__name__).warning(
+        logger.warning(
             "report.html was not written (%s); make it later with: dfshield report %s",
             error,
             run_dir,
