@@ -169,7 +169,8 @@ def read_detector_run(folder: Path, name: str, missing: list[str]) -> DetectorRu
     config = read_json(folder / "config.json", missing)
     log = read_log(folder / "log.csv")
     tests = []
-    main_name = f"{', '.join(_datasets(config, 'test_datasets')) or 'test'} test"
+    test_datasets = ", ".join(_datasets(config, "test_datasets"))
+    main_name = f"{test_datasets} test" if test_datasets else "test split"
     main = _test_scores(folder, main_name, missing)
     if main is not None:
         tests.append(main)
