@@ -359,7 +359,7 @@ def feature_map(points: np.ndarray, classes: np.ndarray, groups: Sequence[str], 
         by_group.scatter(
             points[mask, 0], points[mask, 1], s=4, alpha=0.6, color=colour(i), label=group
         )
-    for ax, what in ((by_class, "class"), (by_group, "dataset")):
+    for ax, what in ((by_class, "class"), (by_group, "dataset (split)")):
         ax.set_title(f"{title}, by {what}", fontsize="small")
         ax.set_xticks([])
         ax.set_yticks([])

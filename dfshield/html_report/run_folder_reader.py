@@ -302,34 +302,48 @@ def _cache_candidates(contents: RunFolderContents, feature_cache: str | None) ->
     return list(dict.fromkeys(candidates))
 
 
+def _json_files(contents: RunFolderContents) -> tuple[set[Path], set[str]]:
+    """The dataset JSON files the runs read: full paths where the config names ``json_dir``,
+    else file names only (matched by name)."""
+    paths, names = set(), set()
+    for run in contents.runs:
+        json_dir = ((run.config or {}).get("data") or {}).get("json_dir")
+        for key in ("train_datasets", "test_datasets"):
+            for name in _datasets(run.config, key):
+                if json_dir:
+                    paths.add(Path(json_dir).resolve() / f"{name}.json")
+                else:
+                    names.add(f"{name}.json")
+    return paths, names
+
+
 def find_banks(contents: RunFolderContents, feature_cache: str | None = None) -> list[Path]:
-    """Feature-bank folders (``meta.json`` + ``features.npy``) built from the datasets the run
-    read (their JSON files are named in the bank's identity)."""
-    names = {
-        f"{name}.json"
-        for run in contents.runs
-        for key in ("train_datasets", "test_datasets")
-        for name in _datasets(run.config, key)
-    }
-    if not names:
+    """Feature-bank folders (``meta.json`` + ``features.npy``) built from the dataset JSON files
+    the run read (named in each bank's identity), in the first cache folder that has any."""
+    paths, names = _json_files(contents)
+    if not paths and not names:
         return []
-    banks = []
     for cache in _cache_candidates(contents, feature_cache):
         if not cache.is_dir():
             continue
+        banks = []
         for folder in sorted(p for p in cache.iterdir() if p.is_dir()):
             if not (folder / "features.npy").is_file():
                 continue
-            meta_sources = _bank_sources(folder)
-            if any(Path(source.split(":")[1]).name in names for source in meta_sources):
+            sources = [Path(source) for source in _bank_sources(folder)]
+            if any(s in paths or s.name in names for s in sources):
                 banks.append(folder)
         if banks:
-            break
-    return banks
+            return banks
+    return []
 
 
 def _bank_sources(folder: Path) -> list[str]:
-    """The ``json:`` sources (dataset JSON files) named in a bank's identity."""
+    """The dataset JSON files named in a bank's identity (``json:<path>:<size>:<mtime>``)."""
     meta = read_json(folder / "meta.json")
     identity = (meta or {}).get("identity") or {}
-    return [s for s in identity.get("sources", []) if isinstance(s, str) and s.startswith("json:")]
+    return [
+        source[len("json:") :].rsplit(":", 2)[0]
+        for source in identity.get("sources", [])
+        if isinstance(source, str) and source.startswith("json:")
+    ]

@@ -42,15 +42,17 @@ def test_training_curves_skip_missing_columns():
 
 
 @pytest.mark.slow  # importing scikit-learn's manifold module alone takes seconds
-def test_a_small_bank_gets_tsne_of_every_row(tmp_path):
+def test_a_small_bank_gets_tsne_of_a_seeded_sample(tmp_path, monkeypatch):
+    monkeypatch.setattr(feature_map, "TSNE_SAMPLE_ROWS", 30)
     bank = write_bank(tmp_path, "Toy.json", rows=40)
     found = feature_map.feature_points([bank])
-    assert found.method == "tsne" and found.points.shape == (40, 2)
-    assert found.caption.startswith("t-SNE") and "all 40 rows" in found.caption
+    assert found.method == "tsne" and found.points.shape == (30, 2)
+    assert found.caption.startswith("t-SNE") and "30 of 40 rows" in found.caption
+    assert found.datasets == ["Toy"] * 30
 
 
 def test_a_large_bank_gets_pca_of_a_seeded_sample(tmp_path, monkeypatch):
-    monkeypatch.setattr(feature_map, "TSNE_MAX_ROWS", 50)
+    monkeypatch.setattr(feature_map, "TSNE_MAX_ROWS", 50)  # a bank of 90 rows is large
     monkeypatch.setattr(feature_map, "PCA_SAMPLE_ROWS", 30)
     banks = [write_bank(tmp_path, "Toy.json", rows=60, seed=1)]
     banks.append(write_bank(tmp_path, "Other.json", rows=30, seed=2))
