@@ -363,11 +363,13 @@ def curves_section(contents: RunFolderContents) -> str:
 def heatmap_part(contents: RunFolderContents) -> str:
     """The train × test AUC table as a heatmap, when the folder has several test sets."""
     cells: dict[tuple[str, str], float] = {}
-    for run in contents.runs:
-        for test in run.tests:
-            value = number((test.metrics or {}).get("auc"))
-            if value is not None:
-                cells[(f"{run.name} ({run.train_set})", test.name)] = value
+    for group in contents.groups:
+        where = "" if group.path == contents.path else f"{group.title}: "
+        for run in group.runs:
+            for test in run.tests:
+                value = number((test.metrics or {}).get("auc"))
+                if value is not None:
+                    cells[(f"{where}{run.name} ({run.train_set})", test.name)] = value
     row_labels = list(dict.fromkeys(r for r, _ in cells))
     column_labels = list(dict.fromkeys(c for _, c in cells))
     if len(column_labels) < 2:

@@ -294,9 +294,12 @@ def _cache_candidates(contents: RunFolderContents, feature_cache: str | None) ->
         candidates.append(Path(feature_cache))
     if contents.provenance and contents.provenance.get("feature_cache"):
         candidates.append(Path(contents.provenance["feature_cache"]))
+    started_in = (contents.provenance or {}).get("cwd")  # where relative paths were meant
     for run in contents.runs:
         output_dir = ((run.config or {}).get("train") or {}).get("output_dir")
         if output_dir:
+            if started_in and not Path(output_dir).is_absolute():
+                candidates.append(Path(started_in) / output_dir / "feature_cache")
             candidates.append(Path(output_dir) / "feature_cache")
     candidates += [contents.path / "feature_cache", contents.path.parent / "feature_cache"]
     return list(dict.fromkeys(candidates))
