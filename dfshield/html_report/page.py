@@ -494,7 +494,7 @@ def folder_section(index: int, contents: RunFolderContents, method: str, here: d
     parts = [
         f'<section class="folder" id="run-{index}" data-kind="{esc(contents.kind)}">',
         f"<h2>{esc(contents.title)}{' — ' + status if status else ''}</h2>",
-        f'<p class="note">{esc(contents.path)}</p>',
+        f'<p class="note">{esc(contents.path.resolve())}</p>',
     ]
     if contents.missing:
         items = "".join(f"<li>{esc(m)}</li>" for m in contents.missing)
