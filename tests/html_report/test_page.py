@@ -122,9 +122,13 @@ def pages(tmp_path_factory):
     return page
 
 
+SLOW = pytest.mark.slow  # 5 to 10 s on 2 cores shared with other jobs: many figures
+
+
 @pytest.mark.parametrize(
     "kind",
-    ["train", "compare", "still training", "old", "imbalance", "reproduce", "robustness", "empty"],
+    ["train", "still training", "old", "reproduce", "robustness", "empty"]
+    + [pytest.param("compare", marks=SLOW), pytest.param("imbalance", marks=SLOW)],
 )
 def test_every_section_is_present_and_self_contained(pages, kind):
     _, page = pages(kind)
@@ -196,6 +200,7 @@ def test_reproduce_colours_the_difference_by_what_is_better(pages):
     assert colours[("Beta", "EER")] == ("—", "")
 
 
+@SLOW
 def test_the_feature_map_is_drawn_and_says_which_projection(tmp_path):
     write_bank(tmp_path / "out" / "feature_cache", "Toy.json")
     folder = write_comparison(tmp_path / "cmp", output_dir=str(tmp_path / "out"))
