@@ -184,6 +184,7 @@ def test_missing_pieces_are_shown_not_raised(pages):
     )
 
 
+@SLOW
 def test_studies_draw_their_own_plot(pages):
     assert pages("imbalance")[1].find("img", alt="imbalance")
     assert pages("robustness")[1].find("img", alt="robustness")
