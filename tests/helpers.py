@@ -331,7 +331,8 @@ def write_robustness_folder(folder: Path) -> Path:
     ]
     threshold = {"value": 0.5, "rule": "eer", "chosen_on": "validation split"}
     checkpoints = [
-        {"label": label, "path": f"{label}/best.pt", "epoch": 1, "test_datasets": ["Toy"]}
+        {"label": label, "path": str(folder / label / "checkpoints" / "best.pt"), "epoch": 1}
+        | {"test_datasets": ["Toy"]}
         | {"threshold": threshold}
         for label in labels
     ]

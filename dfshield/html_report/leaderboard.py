@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from dfshield.html_report.run_folder_reader import Group, RunFolderContents
+from dfshield.html_report.run_folder_reader import Group, RunFolderContents, read_json
 
 #: ``(header, metric key, higher is better)`` of the leaderboard's metric columns
 METRICS = (
@@ -75,6 +76,18 @@ def _group_entries(index: int, contents: RunFolderContents, group: Group) -> lis
     return entries
 
 
+def _robustness_train_sets(document: dict[str, Any]) -> dict[str, str]:
+    """Each checkpoint's training datasets, from the ``config.json`` of its run folder."""
+    found = {}
+    for checkpoint in document.get("checkpoints") or []:
+        run = Path(str(checkpoint.get("path", ""))).parent.parent
+        config = read_json(run / "config.json") or {}
+        datasets = (config.get("data") or {}).get("train_datasets") or []
+        if datasets:
+            found[str(checkpoint.get("label"))] = ", ".join(map(str, datasets))
+    return found
+
+
 def leaderboard_entries(folders: list[RunFolderContents]) -> list[Entry]:
     """Every row of every folder, in folder order."""
     entries: list[Entry] = []
@@ -96,14 +109,14 @@ def leaderboard_entries(folders: list[RunFolderContents]) -> list[Entry]:
                 )
             continue
         if contents.robustness:
+            trained = _robustness_train_sets(contents.robustness)
             for row in contents.robustness.get("rows") or []:
                 if row.get("kind") != "clean":
                     continue
                 for label, metrics in (row.get("metrics") or {}).items():
+                    train, where = trained.get(label, "—"), contents.path.name
                     entries.append(
-                        Entry(
-                            label, "—", "test (clean)", metrics, contents.path.name, f"run-{index}"
-                        )
+                        Entry(label, train, "test (clean)", metrics, where, f"run-{index}")
                     )
         for group in contents.groups:
             entries += _group_entries(index, contents, group)

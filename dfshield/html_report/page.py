@@ -161,9 +161,10 @@ def metric_cells(
     return cells
 
 
-def image(uri: str | None, alt: str, missing: str) -> str:
+def image(uri: str | None, alt: str, missing: str = "") -> str:
+    """An embedded image, or the note ``missing`` (nothing when empty) when there is none."""
     if uri is None:
-        return f'<p class="missing">{esc(missing)}</p>'
+        return f'<p class="missing">{esc(missing)}</p>' if missing else ""
     return f'<img src="{uri}" alt="{esc(alt)}">'
 
 
@@ -329,10 +330,8 @@ def curves_section(contents: RunFolderContents) -> str:
                     f"No ROC for {where}: the test set lacks a class.",
                 )
             )
-            parts.append(image(figures.histograms(items), f"score histograms, {where}", ""))
-            parts.append(
-                image(figures.confusion_matrices(items), f"confusion matrices, {where}", "")
-            )
+            parts.append(image(figures.histograms(items), f"score histograms, {where}"))
+            parts.append(image(figures.confusion_matrices(items), f"confusion matrices, {where}"))
             parts.append(
                 '<p class="note">Histograms and confusion matrices at each run\'s threshold '
                 "(test_metrics.json's, the one ACC is computed at; 0.5 when not recorded).</p>"
@@ -389,7 +388,7 @@ def training_section(contents: RunFolderContents) -> str:
             continue
         states = ", ".join(f"{run.name}: {len(run.log)} epochs ({run.state})" for run in group.runs)
         title = "" if group.path == contents.path else f"<h4>{esc(group.title)}</h4>"
-        parts.append(title + image(figures.training_curves(logs), "training curves", ""))
+        parts.append(title + image(figures.training_curves(logs), "training curves"))
         parts.append(f'<p class="note">From log.csv. {esc(states)}.</p>')
     return "\n".join(parts) or missing_note("No log.csv: no training curves.")
 
