@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -44,7 +45,9 @@ def new_figure(width: float, height: float):
 def data_uri(fig) -> str:
     """The figure as a base64 PNG ``data:`` URI."""
     buffer = io.BytesIO()
-    fig.tight_layout()
+    with warnings.catch_warnings():  # long labels: matplotlib keeps the layout it has
+        warnings.filterwarnings("ignore", "Tight layout not applied", UserWarning)
+        fig.tight_layout()
     fig.savefig(buffer, format="png", dpi=DPI)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 

@@ -30,6 +30,8 @@ MISSING = "—"
 DECIMALS = 4
 #: sections every run folder's part of the page has, whatever it holds (missing ones say so)
 SECTIONS = ("results", "curves", "training", "features", "provenance")
+#: per-run curves are drawn for this many comparisons of a study (the tables show them all)
+MAX_CURVE_GROUPS = 4
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#222;
@@ -315,7 +317,7 @@ def curves_section(contents: RunFolderContents) -> str:
     """ROC / PR, histograms and confusion matrices per comparison and test set, the train × test
     heatmap, and the study's own plot."""
     parts = []
-    for group in contents.groups:
+    for group in contents.groups[:MAX_CURVE_GROUPS]:
         count = max((len(run.tests) for run in group.runs), default=0)
         for t in range(count):
             items = _thresholded(group, t)
@@ -336,6 +338,7 @@ def curves_section(contents: RunFolderContents) -> str:
                 '<p class="note">Histograms and confusion matrices at each run\'s threshold '
                 "(test_metrics.json's, the one ACC is computed at; 0.5 when not recorded).</p>"
             )
+    parts.append(_more_groups(contents))
     parts.append(heatmap_part(contents))
     if contents.imbalance:
         uri = figures.imbalance_curves(contents.imbalance.get("summary") or [])
@@ -357,6 +360,17 @@ def curves_section(contents: RunFolderContents) -> str:
     if not parts:
         return missing_note("No test scores yet (test_scores.csv is missing in every run).")
     return "\n".join(parts)
+
+
+def _more_groups(contents: RunFolderContents) -> str:
+    if len(contents.groups) <= MAX_CURVE_GROUPS:
+        return ""
+    rest = ", ".join(group.title for group in contents.groups[MAX_CURVE_GROUPS:])
+    return (
+        f'<p class="note">Curves of the first {MAX_CURVE_GROUPS} of {len(contents.groups)} '
+        f"comparisons; not drawn: {esc(rest)} (their numbers are in the tables above; "
+        f"dfshield report on one of those folders draws it).</p>"
+    )
 
 
 def heatmap_part(contents: RunFolderContents) -> str:
@@ -382,7 +396,7 @@ def heatmap_part(contents: RunFolderContents) -> str:
 
 def training_section(contents: RunFolderContents) -> str:
     parts = []
-    for group in contents.groups:
+    for group in contents.groups[:MAX_CURVE_GROUPS]:
         logs = [(run.name, run.log) for run in group.runs if run.log]
         if not logs:
             continue
@@ -390,7 +404,8 @@ def training_section(contents: RunFolderContents) -> str:
         title = "" if group.path == contents.path else f"<h4>{esc(group.title)}</h4>"
         parts.append(title + image(figures.training_curves(logs), "training curves"))
         parts.append(f'<p class="note">From log.csv. {esc(states)}.</p>')
-    return "\n".join(parts) or missing_note("No log.csv: no training curves.")
+    parts.append(_more_groups(contents))
+    return "\n".join(filter(None, parts)) or missing_note("No log.csv: no training curves.")
 
 
 def features_section(contents: RunFolderContents, method: str) -> str:
