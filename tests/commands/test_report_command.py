@@ -44,12 +44,12 @@ def test_studies_accept_no_report(command):
 
 @pytest.fixture(scope="module")
 def demo_report(tmp_path_factory):
-    """One short demo whose report.html the browser test opens: a third of the demo data and 2
+    """One short demo whose report.html the browser test opens: a fifth of the demo data and 2
     epochs, so that it takes about 15 s on 2 cores (the full demo's report weighs about 0.25 MB,
     docs/report.md)."""
     tmp = tmp_path_factory.mktemp("demo")
     run_dir = tmp / "run"
-    sizes = ["--train", "200,20", "--val", "60,6", "--test", "60,6", "--no-progress"]
+    sizes = ["--train", "120,12", "--val", "40,4", "--test", "40,4", "--no-progress"]
     assert main(["demo-data", str(tmp / "data"), *sizes]) == 0
     code = main(
         ["demo", "--data-dir", str(tmp / "data"), "--run-dir", str(run_dir)]
