@@ -31,6 +31,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "compare detectors at several real:fake training ratios (mean ± std over seeds)",
     ),
     "reproduce": ("dfshield.commands.reproduce", "re-run a published table; ours beside theirs"),
+    "report": (
+        "dfshield.commands.report",
+        "one self-contained HTML report of a run folder, or a leaderboard across several",
+    ),
     "extract": ("dfshield.commands.extract", "encode every frame once into the feature bank"),
     "config": ("dfshield.commands.config", "print the merged, checked run config as YAML"),
     "demo-data": (

@@ -40,8 +40,11 @@ def add_overwrite_argument(parser: argparse.ArgumentParser | argparse._ActionsCo
     )
 
 
-def add_config_arguments(parser: argparse.ArgumentParser, feature_cache: bool = True) -> None:
-    """``--protocol``, ``--set`` and (unless ``feature_cache`` is False) ``--feature-cache``."""
+def add_config_arguments(
+    parser: argparse.ArgumentParser, feature_cache: bool = True, report: bool = False
+) -> None:
+    """``--protocol``, ``--set``, (unless ``feature_cache`` is False) ``--feature-cache`` and
+    (with ``report``) ``--no-report``."""
     parser.add_argument(
         "--protocol",
         metavar="FILE",
@@ -55,6 +58,8 @@ def add_config_arguments(parser: argparse.ArgumentParser, feature_cache: bool = 
             metavar="DIR",
             help="folder of cached feature banks (default <train.output_dir>/feature_cache)",
         )
+    if report:
+        add_report_argument(parser)
 
 
 def add_extra_test_argument(parser: argparse.ArgumentParser) -> None:
@@ -72,3 +77,13 @@ def add_extra_test_argument(parser: argparse.ArgumentParser) -> None:
 
 def timestamped_dir(output_dir: str, prefix: str) -> Path:
     return Path(output_dir) / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def add_report_argument(parser: argparse.ArgumentParser) -> None:
+    """``--no-report``: skip ``report.html`` at the end of a study."""
+    parser.add_argument(
+        "--no-report",
+        dest="report",
+        action="store_false",
+        help="do not write report.html at the end (make it later with dfshield report RUN_DIR)",
+    )

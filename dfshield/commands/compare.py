@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="detector configs (names in configs/detectors/ or YAML paths)",
     )
-    add_config_arguments(parser)
+    add_config_arguments(parser, report=True)
     parser.add_argument(
         "--run-dir", metavar="DIR", help="run folder (default <train.output_dir>/compare-<time>)"
     )
@@ -30,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from dfshield.eval.results import format_table
+    from dfshield.html_report import study_report
     from dfshield.studies.comparison import load_comparison_configs, run_comparison
 
     configs = load_comparison_configs(args.detectors, args.protocol, args.overrides)
@@ -39,12 +40,13 @@ def run(args: argparse.Namespace) -> int:
         if args.run_dir
         else timestamped_dir(reference.train.output_dir, "compare")
     )
-    rows = run_comparison(
-        configs, run_dir, feature_cache=args.feature_cache, overwrite=args.overwrite
-    )
+    with study_report(run_dir, "compare", args.report, args.feature_cache):
+        rows = run_comparison(
+            configs, run_dir, feature_cache=args.feature_cache, overwrite=args.overwrite
+        )
     print(format_table(rows))
     print(
-        f"run folder: {run_dir} (results.md, results.csv, results.json, roc.png, "
+        f"run folder: {run_dir} (report.html, results.md, results.csv, results.json, roc.png, "
         "one folder a detector)"
     )
     return 0

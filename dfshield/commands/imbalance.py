@@ -58,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "both the subsample and the training seed",
     )
     add_extra_test_argument(parser)
-    add_config_arguments(parser)
+    add_config_arguments(parser, report=True)
     parser.add_argument(
         "--run-dir", metavar="DIR", help="run folder (default <train.output_dir>/imbalance-<time>)"
     )
@@ -69,32 +69,32 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from dfshield.config import load_run_config
+    from dfshield.html_report import study_report
     from dfshield.studies.imbalance import expand_detectors, run_imbalance
     from dfshield.studies.subsample import check_seeds
 
     detectors = expand_detectors(args.detectors, args.ablation)
     check_seeds(args.seeds)
-    run_dir = args.run_dir
-    if not run_dir:
-        output_dir = load_run_config(args.protocol, None, args.overrides).train.output_dir
-        run_dir = timestamped_dir(output_dir, "imbalance")
-    result = run_imbalance(
-        detectors,
-        args.ratios,
-        Path(run_dir),
-        minority=args.minority,
-        seeds=args.seeds,
-        protocol=args.protocol,
-        overrides=args.overrides,
-        feature_cache=args.feature_cache,
-        extra_tests=args.extra_tests,
-        overwrite=args.overwrite,
+    run_dir = args.run_dir or timestamped_dir(
+        load_run_config(args.protocol, None, args.overrides).train.output_dir, "imbalance"
     )
-    markdown = Path(run_dir) / "imbalance.md"
-    if markdown.is_file():
+    with study_report(run_dir, "imbalance", args.report, args.feature_cache):
+        result = run_imbalance(
+            detectors,
+            args.ratios,
+            Path(run_dir),
+            minority=args.minority,
+            seeds=args.seeds,
+            protocol=args.protocol,
+            overrides=args.overrides,
+            feature_cache=args.feature_cache,
+            extra_tests=args.extra_tests,
+            overwrite=args.overwrite,
+        )
+    if (markdown := Path(run_dir) / "imbalance.md").is_file():
         print(markdown.read_text(encoding="utf-8"))
     print(
         f"run folder: {run_dir} (imbalance.md, imbalance.csv, imbalance_runs.csv, imbalance.json, "
-        f"imbalance.png, one folder a ratio and seed); {len(result['runs'])} results"
+        f"imbalance.png, report.html, a folder a ratio and seed); {len(result['runs'])} results"
     )
     return 0

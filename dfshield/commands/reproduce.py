@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from dfshield.commands._common import add_report_argument
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
@@ -34,10 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="folder of cached feature banks (default <train.output_dir>/feature_cache)",
     )
+    add_report_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from dfshield.errors import ConfigError
+    from dfshield.html_report import study_report
     from dfshield.studies import reproduce
 
     if args.list:
@@ -55,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(reproduce.format_plan(plan))
         return 0
-    report = reproduce.run_reproduction(plan, feature_cache=args.feature_cache)
+    with study_report(plan.run_dir, "reproduce", args.report, args.feature_cache):
+        report = reproduce.run_reproduction(plan, feature_cache=args.feature_cache)
     print(reproduce.format_report(report))
-    print(f"written: {plan.run_dir}/reproduce.md, reproduce.csv, reproduce.json")
+    print(f"written: {plan.run_dir}/reproduce.md, reproduce.csv, reproduce.json, report.html")
     return 0
