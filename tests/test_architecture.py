@@ -170,3 +170,22 @@ def test_every_test_folder_is_a_package():
     folders = [tests, *(p for p in tests.rglob("*") if p.is_dir() and p.name != "__pycache__")]
     missing = [str(f.relative_to(ROOT)) for f in folders if not (f / "__init__.py").is_file()]
     assert not missing, f"add an empty __init__.py to: {missing}"
+
+
+def package_table() -> dict[str, str]:
+    """``{folder: job}`` of the package table of docs/architecture.md (``dfshield/`` is the ground
+    floor's files)."""
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    section = text.split("## Packages", 1)[1].split("\n## ", 1)[0]
+    return dict(re.findall(r"^\| `(dfshield/[a-z_]*/?)`[^|]*\| (.+) \|$", section, flags=re.M))
+
+
+def test_the_package_table_names_every_package_and_only_files_that_exist():
+    table = package_table()
+    folders = {f"dfshield/{p.name}/" for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
+    assert folders <= set(table), f"add to the package table: {sorted(folders - set(table))}"
+    for folder, job in table.items():
+        where = ROOT / folder
+        assert where.exists(), f"the package table names {folder}, which does not exist"
+        missing = [n for n in re.findall(r"`([a-z_]+\.py)`", job) if not (where / n).is_file()]
+        assert not missing or not where.is_dir(), f"{folder} has no {missing}"
