@@ -194,7 +194,7 @@ def test_an_unsupported_detector_trains_separately_and_says_why(
         feature_cache=tmp_path / "cache",
     )
     assert "clip_linear trains its runs separately" in caplog.text
-    assert "not of the MLP family" in caplog.text and batched_groups == []
+    assert "declares no batched_head" in caplog.text and batched_groups == []
     assert len(result["runs"]) == 2
     for seed in (1, 2):
         folder = tmp_path / "study" / "ratio-1" / f"seed-{seed}" / "clip_linear"

@@ -325,7 +325,7 @@ def test_a_used_run_folder_needs_overwrite_and_is_never_left_mixed(
     class Killed(Exception):
         pass
 
-    def killed_in_epoch_1(self, epoch, generator):
+    def killed_in_epoch_1(self, loss):
         raise Killed
 
     def killed_while_preparing(self):
@@ -337,7 +337,7 @@ def test_a_used_run_folder_needs_overwrite_and_is_never_left_mixed(
         make_trainer(toy_dataset, tmp_path, **replacing).fit()
     assert load_checkpoint(run / "checkpoints" / "last.pt")["config"]["optimizer"]["lr"] == 1e-4
     monkeypatch.undo()
-    monkeypatch.setattr(Trainer, "_train_epoch", killed_in_epoch_1)
+    monkeypatch.setattr(Trainer, "end_step", killed_in_epoch_1)
     with pytest.raises(Killed):
         make_trainer(toy_dataset, tmp_path, **replacing).fit()
     # the old run was removed when the new one started, and the new one wrote nothing yet: no
