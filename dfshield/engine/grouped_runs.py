@@ -275,7 +275,7 @@ def _epoch(trainers: Sequence[Any], epoch: int) -> None:
     optimizers = [trainer.optimizer for trainer in trainers]
     lockstep(streams, detectors, optimizers, lambda g, loss: trainers[g].end_step(loss))
     for trainer in trainers:
-        trainer.end_epoch()
+        trainer.end_epoch(capture="off")  # the grouped step is not captured
 
 
 def detector_problem(cfg) -> str | None:

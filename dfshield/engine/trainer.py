@@ -63,7 +63,17 @@ from dfshield.optimizers import build_optimizer, build_scheduler
 from dfshield.progress import progress_bar
 from dfshield.seeding import epoch_seed, seed_everything
 
-LOG_COLUMNS = ("epoch", "lr", "train_loss", "val_auc", "val_ap", "val_eer", "val_acc", "seconds")
+LOG_COLUMNS = (
+    "epoch",
+    "lr",
+    "train_loss",
+    "val_auc",
+    "val_ap",
+    "val_eer",
+    "val_acc",
+    "seconds",
+    "capture",
+)
 
 
 class TrainingError(DfshieldError):
@@ -236,11 +246,12 @@ class Trainer:
         if self.scheduler.interval == "step":
             self.scheduler.step()
 
-    def end_epoch(self) -> dict[str, Any]:
+    def end_epoch(self, capture: str | None = None) -> dict[str, Any]:
         """After an epoch's steps: its mean loss, read once (a non-finite step loss stops the
         run here, naming the first such step, before a checkpoint is written), the per-epoch
-        scheduler step, validation, the best and last checkpoints and the log. Returns the
-        epoch's log row."""
+        scheduler step, validation, the best and last checkpoints and the log. ``capture``: the
+        capture mode the epoch's steps ran under (default: :attr:`train_step`'s), logged with
+        it. Returns the epoch's log row."""
         state, train_cfg = self._epoch, self.cfg.train
         epoch, metric = state.epoch, train_cfg.selection_metric
         mean, bad_step = state.losses.read()
@@ -269,13 +280,15 @@ class Trainer:
                 self.best_value, self.best_epoch = value, epoch + 1
                 self._save("best.pt", epoch + 1, validation=predictions)
         row["seconds"] = round(time.time() - state.started, 3)
+        row["capture"] = capture or self.train_step.capture
         self.history.append(row)
         self._save("last.pt", epoch + 1, validation=predictions)
         self._write_log()
         return row
 
     def finish(self) -> dict[str, Any]:
-        """After the last epoch: close the TensorBoard writer; returns the run's summary."""
+        """After the last epoch: close the TensorBoard writer; returns the run's summary (with
+        the capture mode of the last epoch, and why capturing failed, if it did)."""
         if self._tensorboard is not None:
             self._tensorboard.close()
             self._tensorboard = None
@@ -283,6 +296,8 @@ class Trainer:
             "best_epoch": self.best_epoch,
             f"best_val_{self.cfg.train.selection_metric}": self.best_value,
             "history": self.history,
+            "capture": self.history[-1].get("capture") if self.history else None,
+            "capture_failure": self.train_step.capture_failure,
         }
 
     def _previous_run(self) -> list[str]:
