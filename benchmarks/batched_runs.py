@@ -8,10 +8,14 @@ drawn with its seed). Each run's epoch is as the Trainer's on a bank: latent aug
 rows, a shuffled order, batches of ``--batch-size``. Printed: one run's epoch (the ratio-1 run,
 the largest), the 9 runs one after the other (each step the Trainer's ``TrainStep``, captured as a
 CUDA graph on a GPU), and the same runs batched (``dfshield.engine.grouped_runs.lockstep``), with
-the ratios. Head training only: the bank is in memory, nothing is encoded or validated.
+the ratios. Head training only: the bank is in memory, nothing is encoded or validated. Also
+printed: the operators dispatched by one step (``torch.profiler`` on the CPU side, every ``aten``
+call, nested ones included) of one run and of all runs batched, and their ratio: what a GPU
+step's launch cost scales with.
 
     python benchmarks/batched_runs.py                           # CPU-sized
     python benchmarks/batched_runs.py --device cuda --n-real 125000 --dim 768
+    python benchmarks/batched_runs.py --ratios 10 15 20 30 50 --seeds 3   # 15 runs
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -28,7 +32,7 @@ from _common import add_run_options, feature_backbone, footer, new_parser, setup
 from dfshield.config import load_run_config
 from dfshield.detectors import build_detector
 from dfshield.engine.batch_sources import batch_bounds
-from dfshield.engine.grouped_runs import lockstep
+from dfshield.engine.grouped_runs import batched_step, lockstep
 from dfshield.engine.steps import TrainStep, capture_mode
 from dfshield.optimizers import build_optimizer
 from dfshield.seeding import epoch_seed
@@ -122,6 +126,28 @@ def batched_epoch(runs: list[dict], batch_size: int, device: torch.device) -> fl
     return time.perf_counter() - started
 
 
+def dispatches(step: Callable[[], object]) -> int:
+    """Operators dispatched by one call of ``step``: every ``aten`` call torch.profiler records
+    on the CPU side (nested ones included)."""
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    with torch.profiler.profile(activities=activities) as profile:
+        step()
+    return sum(event.name.startswith("aten::") for event in profile.events())
+
+
+def step_dispatches(runs: list[dict], batch_size: int, device: torch.device) -> tuple[int, int]:
+    """Operators of one step of the first run alone (the Trainer's step, uncaptured) and of one
+    batched step of all runs (each on its first batch of the next epoch, all of one size)."""
+    first = [next(batches(run, batch_size, epoch=1)) for run in runs]
+    detector, optimizer = runs[0]["detector"], runs[0]["optimizer"]
+    one = TrainStep(detector, detector, optimizer, None)
+    detectors, optimizers = [r["detector"] for r in runs], [r["optimizer"] for r in runs]
+    return (
+        dispatches(lambda: one(first[0])),
+        dispatches(lambda: batched_step(detectors, optimizers, first)),
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     device = setup(args)
@@ -130,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         batched_runs = make_runs(args, device, Path(tmp))
     times = [separate_epoch(run, args.batch_size, device) for run in separate_runs]
     batched = batched_epoch(batched_runs, args.batch_size, device)
+    one_ops, batched_ops = step_dispatches(batched_runs, args.batch_size, device)
     one, total = times[0], sum(times)
     steps = [len(batch_bounds(2 * len(run["labels"]), args.batch_size)) for run in separate_runs]
     print(
@@ -142,6 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{f'{len(times)} separate runs':<36}  {total:>8.2f}  {total / one:>9.2f}")
     print(f"{f'{len(times)} runs batched':<36}  {batched:>8.2f}  {batched / one:>9.2f}")
     print(f"ratio separate / batched: {total / batched:.2f}x")
+    print(
+        f"operators dispatched per step: {one_ops} (one run), {batched_ops} ({len(times)} runs "
+        f"batched); ratio {batched_ops / one_ops:.2f}x"
+    )
     print(footer())
     return 0
 

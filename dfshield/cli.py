@@ -2,13 +2,18 @@
 
 Each sub-command lives in one module that defines ``add_arguments(parser)`` and
 ``run(args) -> int``; this file only lists them (imported lazily, so ``dfshield --help`` is fast).
+While a command runs, the library's log lines (``dfshield.*`` loggers: INFO and above, or only
+warnings with ``-q``, debug lines too with ``-v``) go to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import logging
 import sys
+from collections.abc import Iterator
 
 from dfshield import __version__
 from dfshield.errors import DfshieldError
@@ -108,6 +113,27 @@ def add_import_option(parser: argparse.ArgumentParser, dest: str) -> None:
     )
 
 
+def add_verbosity_options(parser: argparse.ArgumentParser, dest: str) -> None:
+    """``-q`` / ``-v``, accepted before and after the sub-command: the level of the log lines."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "-q",
+        "--quiet",
+        dest=dest,
+        action="store_const",
+        const=logging.WARNING,
+        help="show only warnings and errors, not the info lines",
+    )
+    group.add_argument(
+        "-v",
+        "--verbose",
+        dest=dest,
+        action="store_const",
+        const=logging.DEBUG,
+        help="show debug lines too",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dfshield", description="Imbalance-robust deepfake detectors for DeepfakeBench data."
@@ -115,12 +141,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"dfshield {__version__}")
     # two destinations: a sub-command's defaults would overwrite the main parser's list
     add_import_option(parser, "imports")
+    add_verbosity_options(parser, "log_level")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
         module = importlib.import_module(module_name)
         module.add_arguments(sub)
         add_import_option(sub, "command_imports")
+        add_verbosity_options(sub, "command_log_level")
         sub.set_defaults(_module=module_name)
     return parser
 
@@ -131,17 +159,37 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    try:
-        from dfshield.plugins import import_plugins
+    level = args.command_log_level or args.log_level or logging.INFO
+    with log_to_stderr(level):
+        try:
+            from dfshield.plugins import import_plugins
 
-        import_plugins([*args.imports, *args.command_imports])
-        return int(importlib.import_module(args._module).run(args) or 0)
-    except DfshieldError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+            import_plugins([*args.imports, *args.command_imports])
+            return int(importlib.import_module(args._module).run(args) or 0)
+        except DfshieldError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
+
+
+@contextlib.contextmanager
+def log_to_stderr(level: int) -> Iterator[None]:
+    """Within: the ``dfshield`` loggers' lines of ``level`` and above are written to stderr
+    (Python shows only warnings of an unconfigured logger); the handler and level are put back
+    afterwards."""
+    package = logging.getLogger("dfshield")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    saved = package.level
+    package.addHandler(handler)
+    package.setLevel(level)
+    try:
+        yield
+    finally:
+        package.removeHandler(handler)
+        package.setLevel(saved)
 
 
 if __name__ == "__main__":

@@ -369,3 +369,36 @@ def write_robustness_folder(folder: Path) -> Path:
     result = RobustnessResult(perturbations, labels, rows, checkpoints, 0, "runs")
     write_outputs(folder, result)
     return folder
+
+
+#: the cause a forced capture failure names (:func:`force_capture_failure`)
+CAPTURE_FAILURE = "operation not permitted when stream is capturing (forced by the test)"
+
+
+def force_capture_failure(monkeypatch) -> list[int]:
+    """CUDA-graph capture on the CPU, made to fail: the warm-up steps run as plain steps and the
+    capture raises :data:`CAPTURE_FAILURE` as torch raises when an operation cannot be captured.
+    Returns the batch sizes a capture is tried on (filled as the steps run)."""
+    import contextlib
+
+    import torch
+
+    from dfshield.engine.steps import TrainStep
+
+    tried: list[int] = []
+    try_capture = TrainStep._try_capture
+
+    def trying(step, data, *args):
+        tried.append(len(data["label"]))
+        return try_capture(step, data, *args)
+
+    @contextlib.contextmanager
+    def failing_graph(graph):
+        raise RuntimeError(CAPTURE_FAILURE)
+        yield
+
+    monkeypatch.setattr(TrainStep, "_side_stream_step", TrainStep._step)
+    monkeypatch.setattr(TrainStep, "_try_capture", trying)
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", object)
+    monkeypatch.setattr(torch.cuda, "graph", failing_graph)
+    return tried

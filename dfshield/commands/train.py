@@ -72,6 +72,6 @@ def run(args: argparse.Namespace) -> int:
             print(format_table([row]))
             print(
                 f"best epoch {summary['best_epoch']} (validation {cfg.train.selection_metric}); "
-                f"run folder: {run_dir}"
+                f"training step capture: {summary['capture']}; run folder: {run_dir}"
             )
     return 0

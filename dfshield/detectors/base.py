@@ -47,6 +47,13 @@ member                                who calls it                      default
 ``augment_features(f, y, gen)``       trainer, every epoch on the       identity (must return
                                       train bank                        ``feature_copies`` × the
                                                                         rows)
+``batched_head``                      grouped runs (sweeps with         ``None``: runs train one by
+                                      ``train.batched_runs``): the      one; a name (e.g.
+                                      attribute holding an              ``"head"``): runs of one
+                                      ``nn.Sequential`` of Linear,      config stack that head and
+                                      BatchNorm1d, activation and       step together
+                                      Dropout whose squeezed output
+                                      is ``classifier``'s logit
 ``build_loss(config, class_counts)``  trainer, once before training     ``LOSS`` registry →
                                                                         ``self.loss_fn``; an
                                                                         empty section: BCE
@@ -112,6 +119,8 @@ class BaseDetector(nn.Module, abc.ABC):
     input_mode = "frame"
     #: rows a feature bank has after ``augment_features`` per original row
     feature_copies = 1
+    #: the attribute holding an MLP head that grouped runs may stack (see the contract table)
+    batched_head: str | None = None
 
     def __init__(self, backbone: Mapping[str, Any] | None):
         super().__init__()

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
+from torch import nn
 
 from dfshield.backbones.base import Backbone
 from dfshield.detectors.base import BaseDetector
@@ -130,6 +131,14 @@ def _check_members(detector: BaseDetector, problems: list[str]) -> bool:
             "feature_copies",
             f"is {copies!r}",
             "set it to the whole number of rows augment_features makes of each bank row (>= 1)",
+        )
+    head = detector.batched_head
+    if head is not None and not isinstance(getattr(detector, str(head), None), nn.Sequential):
+        _add(
+            problems,
+            "batched_head",
+            f"is {head!r}, which names no nn.Sequential of the detector",
+            "name the attribute holding the MLP head that grouped runs may stack, or set None",
         )
     try:
         spec = detector.input_spec()

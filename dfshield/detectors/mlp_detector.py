@@ -39,6 +39,7 @@ class MLPDetector(BaseDetector):
     """
 
     default_activation = "relu"
+    batched_head = "head"  # grouped runs stack this head (dfshield.engine.grouped_runs)
 
     def __init__(
         self,

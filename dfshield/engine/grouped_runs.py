@@ -12,7 +12,7 @@ Every run stays a run of its own (docs/methods.md §8.1):
 - **Weights:** each run keeps its own detector (built by its own :class:`Trainer`, so from its
   own seed, as a separate run would be); the grouped forward stacks their parameters, so the
   gradient of the summed loss reaching run g's parameters is exactly the gradient of run g's loss.
-- **Optimiser and scheduler:** each run's own (``Trainer._prepare_training``). AdamW, Adam and SGD
+- **Optimiser and scheduler:** each run's own (built by ``Trainer.start``). AdamW, Adam and SGD
   are elementwise, so G optimisers over G parameter sets are one optimiser over the stack; keeping
   them separate keeps each run's step count, learning rate and ``state_dict`` its own. SAM's ε
   uses each run's *own* gradient norm (run g's SAM sees only run g's parameters), never a norm
@@ -27,14 +27,17 @@ Every run stays a run of its own (docs/methods.md §8.1):
   whole group instead of one per run) and float rounding of batched matmuls: the same
   distribution, not the same numbers. With ``dropout: 0`` a batched run equals its separate run
   within float tolerance.
-- **Validation and files:** each epoch every run validates, keeps its own best epoch and writes
-  its own ``best.pt``, ``last.pt``, ``log.csv`` and ``config.json`` through its trainer, so
-  ``dfshield test`` / ``predict`` and the study's report read them unchanged. (A run's
-  ``seconds`` in ``log.csv`` is the group's time from the epoch's start to the end of its own
-  epoch.)
+- **Validation and files:** each run goes through its trainer's public epoch API
+  (``start``, ``begin_epoch``, ``end_step``, ``end_epoch``, ``finish``: the loop of
+  ``Trainer.fit``), so every run validates, keeps its own best epoch and writes its own
+  ``best.pt``, ``last.pt``, ``log.csv`` and ``config.json``; ``dfshield test`` / ``predict`` and
+  the study's report read them unchanged. (A run's ``seconds`` in ``log.csv`` is the group's time
+  from the epoch's start to the end of its own epoch.)
 
-Not supported (the study trains such runs separately, saying why, see :func:`batching_problem`):
-other detectors, trainable backbones, distributed runs, an explicit ``train.capture`` (the
+Which detectors: those that declare a ``batched_head`` (the detector contract,
+``dfshield/detectors/base.py``); the engine knows no concrete detector. Not supported (the study
+trains such runs separately, saying why, see :func:`batching_problem`): other detectors,
+trainable backbones, distributed runs, an explicit ``train.capture`` (the
 batched step is not captured), BatchNorm with ``momentum: null``. Resuming a batched sweep is not
 offered (``dfshield imbalance`` has no ``--resume``; a sweep starts from scratch).
 """
@@ -42,7 +45,6 @@ offered (``dfshield imbalance`` has no ``--resume``; a sweep starts from scratch
 from __future__ import annotations
 
 import contextlib
-import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -51,9 +53,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dfshield.detectors.mlp_detector import MLPDetector
-from dfshield.engine.run_folder import remove_run
-from dfshield.engine.steps import EpochLosses
 from dfshield.losses import deferred_value_checks
 from dfshield.optimizers.sam import SAM
 from dfshield.seeding import epoch_seed, seed_everything
@@ -151,7 +150,7 @@ def _grouped_batch_norm(x: torch.Tensor, layers: Sequence[nn.BatchNorm1d]) -> to
 
 
 def batched_step(
-    detectors: Sequence[MLPDetector],
+    detectors: Sequence[Any],
     optimizers: Sequence[torch.optim.Optimizer],
     batches: Sequence[dict],
 ) -> list[torch.Tensor]:
@@ -162,7 +161,7 @@ def batched_step(
     the summed loss's gradient reaching run g's parameters is run g's gradient, and each run's
     optimiser (SAM's per-run norm included) steps only its own parameters.
     """
-    head = GroupedHead([detector.head for detector in detectors])
+    head = GroupedHead([batched_head(detector) for detector in detectors])
     features = torch.stack([batch["feature"] for batch in batches])
     sam = [isinstance(optimizer, SAM) for optimizer in optimizers]
     if any(sam) and not all(sam):
@@ -198,21 +197,24 @@ def batched_step(
 # -- the fit loop ----------------------------------------------------------------------------
 
 
+def batched_head(detector) -> nn.Module:
+    """The head that ``detector`` declares batchable (its ``batched_head`` attribute names it)."""
+    return getattr(detector, detector.batched_head)
+
+
 def batching_problem(trainer) -> str | None:
     """Why ``trainer``'s run cannot train in a batched group (None: it can)."""
     detector, cfg = trainer.detector, trainer.cfg
-    if not isinstance(detector, MLPDetector):
-        return (
-            f"detector '{trainer.name}' is not of the MLP family (mlp, spcup, robust_clip); "
-            f"only their heads are batched"
-        )
+    problem = _undeclared(trainer.name, type(detector))
+    if problem is not None:
+        return problem
     if not detector.uses_feature_bank:
         return f"detector '{trainer.name}' trains its backbone (only heads on a feature bank)"
     if trainer.dist.enabled:
         return "distributed (torchrun) runs are not batched"
     if cfg.train.capture in ("cuda_graph", "compile"):
         return f"train.capture: {cfg.train.capture} (the batched step is not captured)"
-    return head_problem([detector.head])
+    return head_problem([batched_head(detector)])
 
 
 def fit_batched(trainers: Sequence[Any]) -> list[dict[str, Any]]:
@@ -225,25 +227,21 @@ def fit_batched(trainers: Sequence[Any]) -> list[dict[str, Any]]:
         raise ValueError("batched runs need one train.epochs")
     with contextlib.ExitStack() as stack:
         for trainer in trainers:
-            stack.enter_context(trainer.run_folder.held())
-        previous = [trainer._previous_run() for trainer in trainers]
+            stack.enter_context(trainer.hold_run_folder())
         for trainer in trainers:
-            trainer._prepare_training()
-        for trainer, old in zip(trainers, previous):
-            if old and trainer.dist.is_main:
-                remove_run(trainer.run_dir)  # only now: a bad split or config keeps the old run
+            trainer.start()  # an old run in a folder is removed only when the first epoch begins
         with warnings.catch_warnings():
             # SAM's two-step form steps its base optimizer, which torch's scheduler check does
             # not see (as with DeepfakeBench's trainer); the schedule itself is unaffected
             warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
             for epoch in range(epochs.pop()):
                 _epoch(trainers, epoch)
-        return [trainer._finish() for trainer in trainers]
+        return [trainer.finish() for trainer in trainers]
 
 
 def lockstep(
     streams: Sequence[Iterator[dict]],
-    detectors: Sequence[MLPDetector],
+    detectors: Sequence[Any],
     optimizers: Sequence[torch.optim.Optimizer],
     after_step: Callable[[int, torch.Tensor], None],
 ) -> None:
@@ -271,25 +269,13 @@ def lockstep(
 def _epoch(trainers: Sequence[Any], epoch: int) -> None:
     """One epoch of every run: the runs' steps in lockstep (a run leaves once its own epoch is
     over), then each run's end of epoch (validation, checkpoints, log)."""
-    started = time.time()
-    generators = [trainer._seed_epoch(epoch) for trainer in trainers]
+    streams = [iter(trainer.begin_epoch(epoch)) for trainer in trainers]
     seed_everything(epoch_seed(trainers[0].cfg.train.seed, epoch))  # the group's dropout stream
-    lrs = [trainer.optimizer.param_groups[0]["lr"] for trainer in trainers]
-    losses = [EpochLosses(trainer._steps) for trainer in trainers]
-    streams = []
-    for trainer, generator in zip(trainers, generators):
-        trainer.model.train()
-        streams.append(iter(trainer.batches.train_batches(epoch, generator)))
-
-    def after_step(g: int, loss: torch.Tensor) -> None:
-        losses[g].add(loss)
-        if trainers[g].scheduler.interval == "step":
-            trainers[g].scheduler.step()
-
     detectors = [trainer.detector for trainer in trainers]
-    lockstep(streams, detectors, [trainer.optimizer for trainer in trainers], after_step)
-    for trainer, lr, loss in zip(trainers, lrs, losses):
-        trainer._end_epoch(epoch, lr, trainer._epoch_loss(epoch, loss), started)
+    optimizers = [trainer.optimizer for trainer in trainers]
+    lockstep(streams, detectors, optimizers, lambda g, loss: trainers[g].end_step(loss))
+    for trainer in trainers:
+        trainer.end_epoch(capture="off")  # the grouped step is not captured
 
 
 def detector_problem(cfg) -> str | None:
@@ -298,7 +284,14 @@ def detector_problem(cfg) -> str | None:
     from dfshield.registry import DETECTOR
 
     name = cfg.detector.get("name")
-    factory = DETECTOR.get(name)
-    if isinstance(factory, type) and issubclass(factory, MLPDetector):
-        return None
-    return f"detector '{name}' is not of the MLP family (mlp, spcup, robust_clip)"
+    return _undeclared(name, DETECTOR.get(name))
+
+
+def _undeclared(name: str, factory: Any) -> str | None:
+    """Why a detector class declares no batched head (None: it declares one)."""
+    if getattr(factory, "batched_head", None) is None:
+        return (
+            f"detector '{name}' declares no batched_head (the detector contract, "
+            f"dfshield/detectors/base.py); only such MLP heads are batched"
+        )
+    return None

@@ -15,13 +15,15 @@ small head's step is bound by those waits, not by arithmetic. So:
   backbone is in the step (the evaluator scores bank features in float32 too);
 - on a GPU the whole step (SAM's two forward/backward passes and the update) can be captured once
   and replayed (``train.capture``, :func:`capture_mode`), so that its few hundred kernel launches
-  become one graph launch. The CPU always runs the step as written.
+  become one graph launch. The CPU always runs the step as written. The mode a step ran under is
+  :attr:`TrainStep.capture` (the trainer writes it into ``log.csv``); a failed capture is logged
+  as a WARNING naming its cause and kept in :attr:`TrainStep.capture_failure`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import warnings
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,6 +32,8 @@ from torch.nn.parallel import DistributedDataParallel
 
 from dfshield.errors import ConfigError
 from dfshield.losses import deferred_value_checks
+
+logger = logging.getLogger(__name__)
 
 CAPTURE_MODES = ("auto", "off", "cuda_graph", "compile")
 #: eager steps (real training steps, on a side stream) before a CUDA graph is captured
@@ -105,12 +109,17 @@ class TrainStep:
         optimizer: any optimizer taking a closure (SAM included).
         amp_dtype: autocast dtype of ``train.amp``; used only when the backbone is trainable.
         capture: ``off``, ``cuda_graph`` or ``compile``, as resolved by :func:`capture_mode`.
+
+    Attributes:
+        capture: the mode the steps run under now (``off`` after a failed capture).
+        capture_failure: why capturing failed (the error, named), or None.
     """
 
     def __init__(self, model, detector, optimizer, amp_dtype, capture: str = "off"):
         self.model, self.detector, self.optimizer = model, detector, optimizer
         self.amp_dtype = amp_dtype if detector.backbone.trainable else None
         self.capture = capture
+        self.capture_failure: str | None = None
         self._eager_steps = 0
         self._graph: torch.cuda.CUDAGraph | None = None
         self._key: tuple | None = None
@@ -146,20 +155,23 @@ class TrainStep:
 
     # -- CUDA graph ------------------------------------------------------------------------
     def _graph_step(self, data: dict) -> torch.Tensor:
-        """The first :data:`WARMUP_STEPS` steps run eagerly on a side stream (CUDA libraries and
-        the optimizer state initialise there, as PyTorch's capture recipe asks; they are real
-        training steps). The next batch is copied into static inputs, the step is captured on
-        it and replayed; later batches of the same shapes are copied in and replayed. A batch of
-        other shapes (the smaller last batch of an epoch) runs eagerly."""
+        """The graph is keyed to the shapes of the first batch, a full one (only an epoch's last
+        batch is smaller); a batch of other shapes runs eagerly. The first
+        :data:`WARMUP_STEPS` full batches run eagerly on a side stream (CUDA libraries and the
+        optimizer state initialise there, as PyTorch's capture recipe asks; they are real
+        training steps). The next full batch is copied into static inputs, the step is captured
+        on it and replayed; later full batches are copied in and replayed."""
         key = _batch_key(data)
+        if self._key is None:
+            self._key = key
+        if key is None or key != self._key:
+            return self._step(data)
         if self._graph is None:
-            if self._eager_steps < WARMUP_STEPS or key is None:
+            if self._eager_steps < WARMUP_STEPS:
                 self._eager_steps += 1
                 return self._side_stream_step(data)
-            if not self._try_capture(data, key):
+            if not self._try_capture(data):
                 return self._step(data)
-        elif key != self._key:
-            return self._step(data)
         for name, static in self._inputs.items():
             static.copy_(data[name], non_blocking=True)
         for value, group in zip(self._lrs, self._groups):
@@ -176,30 +188,31 @@ class TrainStep:
         current.wait_stream(side)
         return loss
 
-    def _try_capture(self, data: dict, key: tuple) -> bool:
-        """Capture the step on ``data``; on failure warn and run eagerly from now on. Capturing
-        records kernels without running them, so a failed capture leaves the weights as they
-        were."""
+    def _try_capture(self, data: dict) -> bool:
+        """Capture the step on ``data``; on failure log a WARNING naming the cause, keep it in
+        :attr:`capture_failure` and run eagerly from now on. Capturing records kernels without
+        running them, so a failed capture leaves the weights as they were."""
         self._inputs = {
             name: value.clone() for name, value in data.items() if torch.is_tensor(value)
         }
         static = {name: self._inputs.get(name, value) for name, value in data.items()}
         device = next(iter(self._inputs.values())).device
         self._lrs = [torch.tensor(float(g["lr"]), device=device) for g in self._groups]
-        graph = torch.cuda.CUDAGraph()
         try:
+            graph = torch.cuda.CUDAGraph()
             with _tensor_lrs(self._groups, self._lrs), torch.cuda.graph(graph):
                 self._loss = self._step(static)
         except RuntimeError as error:
-            warnings.warn(
-                f"train.capture: the training step could not be captured as a CUDA graph "
-                f"({error}); training continues without capture (set train.capture: off to "
-                f"skip the attempt)",
-                stacklevel=3,
+            self.capture_failure = f"{type(error).__name__}: {error}"
+            logger.warning(
+                "train.capture: the training step could not be captured as a CUDA graph (%s); "
+                "training continues without capture, slower (set train.capture: off to skip the "
+                "attempt)",
+                self.capture_failure,
             )
             self.capture, self._inputs, self._lrs = "off", {}, []
             return False
-        self._graph, self._key = graph, key
+        self._graph = graph
         return True
 
     # -- torch.compile ---------------------------------------------------------------------

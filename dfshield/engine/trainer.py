@@ -1,5 +1,10 @@
 """One training loop for every detector, composed of a split provider and a batch source.
 
+- The loop is a small public epoch API (:meth:`Trainer.start`, :meth:`~Trainer.begin_epoch`,
+  :meth:`~Trainer.end_step`, :meth:`~Trainer.end_epoch`, :meth:`~Trainer.finish`) that
+  :meth:`Trainer.fit` runs for one run and :mod:`dfshield.engine.grouped_runs` for several in
+  lockstep, so both share the preamble, the seed rule and the end of an epoch.
+
 - The trainer reads data only through a split provider (:mod:`dfshield.engine.splits`: the
   dataset of each named split; by default the run's data config) and one batch source chosen at
   construction (:mod:`dfshield.engine.batch_sources`): the feature bank for a frozen backbone, a
@@ -21,9 +26,11 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +63,17 @@ from dfshield.optimizers import build_optimizer, build_scheduler
 from dfshield.progress import progress_bar
 from dfshield.seeding import epoch_seed, seed_everything
 
-LOG_COLUMNS = ("epoch", "lr", "train_loss", "val_auc", "val_ap", "val_eer", "val_acc", "seconds")
+LOG_COLUMNS = (
+    "epoch",
+    "lr",
+    "train_loss",
+    "val_auc",
+    "val_ap",
+    "val_eer",
+    "val_acc",
+    "seconds",
+    "capture",
+)
 
 
 class TrainingError(DfshieldError):
@@ -84,6 +101,8 @@ class Trainer:
     Attributes:
         batches: the batch source (feature bank or DataLoader), chosen once here.
         evaluator: scores splits of ``batches`` with the detector (validation and test).
+        train_step: one optimisation step on a batch (:class:`~dfshield.engine.steps.TrainStep`),
+            built by :meth:`start` with the optimiser; ``steps_per_epoch`` likewise.
     """
 
     def __init__(
@@ -116,6 +135,10 @@ class Trainer:
         self.optimizer = self.scheduler = None
         self.start_epoch, self.best_value, self.best_epoch = 0, None, None
         self.history: list[dict[str, Any]] = []
+        self.steps_per_epoch = 0
+        self.train_step: TrainStep | None = None
+        self._replaced: list[str] = []
+        self._epoch: _Epoch | None = None
         self._tensorboard = None
 
     def dataset(self, split: str):
@@ -135,14 +158,14 @@ class Trainer:
                 device_ids=[self.device.index] if self.device.type == "cuda" else None,
             )
         self.optimizer = build_optimizer(self.cfg.optimizer, self.detector)
-        self._steps = self.batches.steps_per_epoch()
+        self.steps_per_epoch = self.batches.steps_per_epoch()
         self.scheduler = build_scheduler(
             self.cfg.scheduler,
             self.optimizer,
             epochs=self.cfg.train.epochs,
-            steps_per_epoch=self._steps,
+            steps_per_epoch=self.steps_per_epoch,
         )
-        self._train_step = self._make_train_step()
+        self.train_step = self._make_train_step()
 
     def _require_both_classes(self, split: str) -> None:
         """Both classes in ``split``, checked before training: training needs both, and so do
@@ -164,41 +187,84 @@ class Trainer:
 
         ``resume``: continue from ``last.pt`` of this run folder, whose config must equal this
         trainer's. Otherwise the folder must not hold a run yet, unless ``overwrite``.
+
+        The loop is the epoch API, which grouped runs (:mod:`dfshield.engine.grouped_runs`)
+        drive too: :meth:`start`, then per epoch :meth:`begin_epoch`, :meth:`end_step` after each
+        step, :meth:`end_epoch`; :meth:`finish`.
         """
         with self.run_folder.held():
-            saved = self._last_checkpoint() if resume else None
-            previous = [] if resume else self._previous_run()
-            self._prepare_training()
-            if saved is not None:
-                self._restore(saved)
-            elif previous and self.dist.is_main:
-                remove_run(self.run_dir)  # only now: a bad split or config keeps the old run
-            return self._train()
+            self.start(resume)
+            for epoch in range(self.start_epoch, self.cfg.train.epochs):
+                batches = progress_bar(
+                    self.begin_epoch(epoch),
+                    enabled=self.progress,
+                    total=self.steps_per_epoch,
+                    unit="step",
+                    desc=f"{self.name} epoch {epoch + 1}/{self.cfg.train.epochs}",
+                )
+                for data in batches:
+                    self.end_step(self.train_step(data))
+                self.end_epoch()
+            return self.finish()
 
-    def _train(self) -> dict[str, Any]:
-        for epoch in range(self.start_epoch, self.cfg.train.epochs):
-            started = time.time()
-            generator = self._seed_epoch(epoch)
-            lr = self.optimizer.param_groups[0]["lr"]  # the rate this epoch runs at
-            train_loss = self._train_epoch(epoch, generator)
-            self._end_epoch(epoch, lr, train_loss, started)
-        return self._finish()
+    def start(self, resume: bool = False) -> None:
+        """Get ready to train (call with the run folder held, :meth:`hold_run_folder`): check the
+        run folder (``resume`` reads ``last.pt``), the splits and the config; build the loss,
+        optimiser, scheduler and :attr:`train_step`; restore ``last.pt`` when resuming. A run
+        already in the folder is removed only when the first epoch begins, so a bad split or
+        config keeps it."""
+        saved = self._last_checkpoint() if resume else None
+        self._replaced = [] if resume else self._previous_run()
+        self._prepare_training()
+        if saved is not None:
+            self._restore(saved)
 
-    def _seed_epoch(self, epoch: int) -> torch.Generator:
-        """Reseed every RNG from (seed, epoch); the epoch's generator (data order, latent
-        augmentation)."""
+    def begin_epoch(self, epoch: int) -> Iterator[dict]:
+        """Start epoch ``epoch`` (0-based): reseed every RNG from (seed, epoch), put the model in
+        training mode; returns the epoch's training batches (drawn with the epoch's generator:
+        data order, latent augmentation). Step each with :attr:`train_step` (or any step of the
+        same weights), then call :meth:`end_step` with its loss."""
+        if self._replaced and self.dist.is_main:
+            remove_run(self.run_dir)
+        self._replaced = []
         seed = epoch_seed(self.cfg.train.seed, epoch)
         seed_everything(seed)
-        return torch.Generator(device=self.device).manual_seed(seed)
+        generator = torch.Generator(device=self.device).manual_seed(seed)
+        self._epoch = _Epoch(
+            epoch,
+            lr=self.optimizer.param_groups[0]["lr"],  # the rate this epoch runs at
+            started=time.time(),
+            losses=EpochLosses(self.steps_per_epoch),
+        )
+        self.model.train()
+        return self.batches.train_batches(epoch, generator)
 
-    def _end_epoch(self, epoch: int, lr: float, train_loss: float, started: float) -> None:
-        """After an epoch's steps: the per-epoch scheduler step, validation, the best and last
-        checkpoints and the log."""
-        train_cfg = self.cfg.train
-        metric = train_cfg.selection_metric
+    def end_step(self, loss: torch.Tensor) -> None:
+        """After a step: keep its loss on the device (read once, by :meth:`end_epoch`) and step
+        a per-step scheduler."""
+        self._epoch.losses.add(loss)
+        if self.scheduler.interval == "step":
+            self.scheduler.step()
+
+    def end_epoch(self, capture: str | None = None) -> dict[str, Any]:
+        """After an epoch's steps: its mean loss, read once (a non-finite step loss stops the
+        run here, naming the first such step, before a checkpoint is written), the per-epoch
+        scheduler step, validation, the best and last checkpoints and the log. ``capture``: the
+        capture mode the epoch's steps ran under (default: :attr:`train_step`'s), logged with
+        it. Returns the epoch's log row."""
+        state, train_cfg = self._epoch, self.cfg.train
+        epoch, metric = state.epoch, train_cfg.selection_metric
+        mean, bad_step = state.losses.read()
+        if bad_step is not None:
+            raise TrainingError(
+                f"{self.name}: the loss became non-finite at epoch {epoch + 1}, step "
+                f"{bad_step + 1} (the first such step; the epoch mean is {mean}); lower "
+                f"optimizer.lr, check the data for corrupt frames, or resume from the last good "
+                f"checkpoint with --resume"
+            )
         if self.scheduler.interval == "epoch":
             self.scheduler.step()
-        row = {"epoch": epoch + 1, "lr": lr, "train_loss": train_loss}
+        row = {"epoch": epoch + 1, "lr": state.lr, "train_loss": mean}
         last_epoch = epoch + 1 == train_cfg.epochs
         predictions = None
         if (epoch + 1) % train_cfg.eval_every == 0 or last_epoch:
@@ -213,13 +279,16 @@ class Trainer:
             if self._improves(value):
                 self.best_value, self.best_epoch = value, epoch + 1
                 self._save("best.pt", epoch + 1, validation=predictions)
-        row["seconds"] = round(time.time() - started, 3)
+        row["seconds"] = round(time.time() - state.started, 3)
+        row["capture"] = capture or self.train_step.capture
         self.history.append(row)
         self._save("last.pt", epoch + 1, validation=predictions)
         self._write_log()
+        return row
 
-    def _finish(self) -> dict[str, Any]:
-        """Close the TensorBoard writer; the run's summary."""
+    def finish(self) -> dict[str, Any]:
+        """After the last epoch: close the TensorBoard writer; returns the run's summary (with
+        the capture mode of the last epoch, and why capturing failed, if it did)."""
         if self._tensorboard is not None:
             self._tensorboard.close()
             self._tensorboard = None
@@ -227,12 +296,14 @@ class Trainer:
             "best_epoch": self.best_epoch,
             f"best_val_{self.cfg.train.selection_metric}": self.best_value,
             "history": self.history,
+            "capture": self.history[-1].get("capture") if self.history else None,
+            "capture_failure": self.train_step.capture_failure,
         }
 
     def _previous_run(self) -> list[str]:
         """The files of a run already in the folder, which a new run may replace only with
-        ``overwrite`` (:meth:`fit` removes them once the new run is ready to train, so that no
-        file of the old run is left beside the new run's)."""
+        ``overwrite`` (:meth:`begin_epoch` removes them once the new run is ready to train, so
+        that no file of the old run is left beside the new run's)."""
         previous = previous_run(self.run_dir)
         if previous and not self.overwrite:
             raise RunFolderError(
@@ -245,37 +316,6 @@ class Trainer:
     def _make_train_step(self) -> TrainStep:
         capture = capture_mode(self.cfg.train.capture, self.device, self.model, self.optimizer)
         return TrainStep(self.model, self.detector, self.optimizer, self.amp_dtype, capture)
-
-    def _train_epoch(self, epoch: int, generator: torch.Generator) -> float:
-        """One epoch of steps; returns the mean loss. The steps' losses stay on the device and
-        are read once, here at the end, where a non-finite one stops the run (naming the first
-        such step) before this epoch's checkpoint is written."""
-        self.model.train()
-        losses = EpochLosses(self._steps)
-        bar = progress_bar(
-            self.batches.train_batches(epoch, generator),
-            enabled=self.progress,
-            total=self._steps,
-            unit="step",
-            desc=f"{self.name} epoch {epoch + 1}/{self.cfg.train.epochs}",
-        )
-        for data in bar:
-            losses.add(self._train_step(data))
-            if self.scheduler.interval == "step":
-                self.scheduler.step()
-        return self._epoch_loss(epoch, losses)
-
-    def _epoch_loss(self, epoch: int, losses: EpochLosses) -> float:
-        """The epoch's mean loss, read once; a non-finite step loss stops the run here."""
-        mean, bad_step = losses.read()
-        if bad_step is not None:
-            raise TrainingError(
-                f"{self.name}: the loss became non-finite at epoch {epoch + 1}, step "
-                f"{bad_step + 1} (the first such step; the epoch mean is {mean}); lower "
-                f"optimizer.lr, check the data for corrupt frames, or resume from the last good "
-                f"checkpoint with --resume"
-            )
-        return mean
 
     def _improves(self, value: float) -> bool:
         if self.best_value is None:
@@ -398,6 +438,16 @@ class Trainer:
             if key != "epoch" and isinstance(value, (int, float)) and math.isfinite(value):
                 self._tensorboard.add_scalar(key, value, row["epoch"])
         self._tensorboard.flush()
+
+
+@dataclasses.dataclass
+class _Epoch:
+    """The epoch in progress, between :meth:`Trainer.begin_epoch` and :meth:`Trainer.end_epoch`."""
+
+    epoch: int
+    lr: float
+    started: float
+    losses: EpochLosses
 
 
 def _eer_threshold(scores: np.ndarray, labels: np.ndarray) -> dict[str, Any]:

@@ -118,19 +118,21 @@ def subsample_splits(protocol_data: Any, subsample_data: Any) -> SplitProvider:
 
 def train_batched(
     planned: Sequence[tuple[Any, int, Path, dict]], labels: Sequence[str], make_trainer
-) -> dict[tuple[Path, str], tuple[Any, dict | None]]:
+) -> tuple[dict[tuple[Path, str], tuple[Any, dict | None]], dict[str, str]]:
     """``train.batched_runs``: train each detector's runs (its ratios × seeds) as one batched
     model (:mod:`dfshield.engine.grouped_runs`). Only runs whose configs are identical but for the
     seed and the training subsample are batched together, so different losses (the ablation's
     configs are different detectors here) stay separate runs. A detector that cannot be batched is
     left to train separately, with an info line saying why.
 
-    Returns ``{(run folder, label): (trainer, fit summary or None)}``: None for a trainer built
-    here that still has to be fitted on its own.
+    Returns ``{(run folder, label): (trainer, fit summary or None)}`` (None for a trainer built
+    here that still has to be fitted on its own) and ``{label: how its runs trained}`` (batched,
+    or separately and why).
     """
     from dfshield.engine.grouped_runs import batching_problem, detector_problem, fit_batched
 
     trained: dict[tuple[Path, str], tuple[Any, dict | None]] = {}
+    how: dict[str, list[str]] = {}
     for label in labels:
         groups: dict[str, list[tuple[Path, Any]]] = {}
         for _ratio, _seed, folder, configs in planned:
@@ -143,9 +145,14 @@ def train_batched(
                 keys = [(folder, label) for folder, _ in runs]
                 summaries = [None] * len(trainers) if problem else fit_batched(trainers)
                 trained.update(zip(keys, zip(trainers, summaries)))
-            if problem is not None:
+            if problem is None:
+                note = f"{len(runs)} runs batched as one model"
+                logger.info("train.batched_runs: %s trains %s", label, note)
+            else:
+                note = f"{len(runs)} run(s) trained separately: {problem}"
                 logger.info("train.batched_runs: %s trains its runs separately: %s", label, problem)
-    return trained
+            how.setdefault(label, []).append(note)
+    return trained, {label: "; ".join(notes) for label, notes in how.items()}
 
 
 def _batch_key(cfg) -> str:
@@ -180,7 +187,8 @@ def run_imbalance(
     sets and the run config of every detector at every ratio and seed. ``overwrite`` lets each
     run replace one already in its folder.
 
-    Returns ``{"summary": rows, "runs": rows, "counts": {ratio: {...}}, "run_dir": Path}``.
+    Returns ``{"summary": rows, "runs": rows, "counts": {ratio: {...}}, "batching": {label:
+    whether its runs trained batched (``train.batched_runs``) and if not why}, "run_dir": Path}``.
     """
     from dfshield.engine.feature_bank import feature_cache_dir
     from dfshield.engine.trainer import Trainer
@@ -253,7 +261,13 @@ def run_imbalance(
         splits = with_extra_tests(subsample_splits(data, cfg.data), extra_sets)
         return Trainer(cfg, folder / label, feature_cache=cache, splits=splits, overwrite=overwrite)
 
-    trained = train_batched(planned, labels, make_trainer) if reference.train.batched_runs else {}
+    if reference.train.batched_runs:
+        trained, batching = train_batched(planned, labels, make_trainer)
+    else:
+        trained, batching = (
+            {},
+            dict.fromkeys(labels, "trained separately: train.batched_runs is false"),
+        )
     runs: list[dict[str, Any]] = []
     is_main = True
     for ratio, seed, folder, configs in planned:
@@ -299,6 +313,13 @@ def run_imbalance(
             "train_datasets": list(data.train_datasets),
             "test_sets": [main_set] + [e.label for e in extra_sets],
             "counts": {ratio_text(r): c for r, c in ratio_counts.items()},
+            "batching": batching,
         }
         write_imbalance(run_dir, summary_rows, runs, settings)
-    return {"summary": summary_rows, "runs": runs, "counts": ratio_counts, "run_dir": run_dir}
+    return {
+        "summary": summary_rows,
+        "runs": runs,
+        "counts": ratio_counts,
+        "batching": batching,
+        "run_dir": run_dir,
+    }

@@ -141,7 +141,8 @@ def _cell(mean: float | None, std: float | None) -> str:
 
 
 def format_markdown(summary: Sequence[Mapping[str, Any]], settings: Mapping[str, Any]) -> str:
-    """``imbalance.md``: settings, training counts per ratio, one table per test set."""
+    """``imbalance.md``: settings, training counts per ratio, whether each detector's runs trained
+    batched, one table per test set."""
     minority = settings["minority"]
     majority = majority_class(minority)
     counts = settings["protocol_counts"]
@@ -165,6 +166,8 @@ def format_markdown(summary: Sequence[Mapping[str, Any]], settings: Mapping[str,
         f"Seeds: {', '.join(map(str, seeds))} (each sets both the subsample and train.seed).",
         "",
     ]
+    for label, how in settings.get("batching", {}).items():  # train.batched_runs
+        lines += [f"Training of {label}: {how}.", ""]
     headers = [header for header, _, _ in SUMMARY_METRICS]
     for position, test_set in enumerate(settings["test_sets"]):
         rows = [r for r in summary if r["test_set"] == test_set]

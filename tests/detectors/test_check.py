@@ -114,6 +114,10 @@ class WrongCopies(Head):
         return torch.cat([features, features]), torch.cat([labels, labels])
 
 
+class NamesNoBatchedHead(Head):
+    batched_head = "mlp"  # no such attribute
+
+
 class ForgetsTheHead(Head):
     def trainable_state_dict(self):
         return {}
@@ -148,6 +152,7 @@ class WrongSpec(Head):
         (IgnoresBankFeatures, "forward: raised", "training batch"),
         (WrongCopies, r"augment_features: returns features \(8, 64\)", "feature_copies"),
         (ForgetsTheHead, "load_trainable_state_dict: a reloaded detector scores", "every trained"),
+        (NamesNoBatchedHead, "batched_head: is 'mlp', which names no nn.Sequential", "or set None"),
         (DropsTheBackbone, "backbone: is NoneType, not a Backbone", r"super\(\).__init__"),
         (
             NoBackbone,

@@ -155,6 +155,12 @@ def test_batched_imbalance_writes_the_same_files_and_metrics(fake_heavy, tmp_pat
     assert batched_groups == []
     batched = _run(fake_heavy, tmp_path, "batched", ["spcup"], ["3", "1"], batched=True)
     assert batched_groups == [2]  # both ratios (different subsample sizes) in one model
+    assert batched["batching"] == {"spcup": "2 runs batched as one model"}
+    assert separate["batching"] == {"spcup": "trained separately: train.batched_runs is false"}
+    settings = json.loads((batched["run_dir"] / "imbalance.json").read_text())["settings"]
+    assert settings["batching"] == batched["batching"]
+    markdown = (batched["run_dir"] / "imbalance.md").read_text()
+    assert "Training of spcup: 2 runs batched as one model." in markdown
     a, b = separate["run_dir"], batched["run_dir"]
     assert _files(b) == _files(a)
     for path in a.rglob("subsample.json"):
@@ -194,8 +200,9 @@ def test_an_unsupported_detector_trains_separately_and_says_why(
         feature_cache=tmp_path / "cache",
     )
     assert "clip_linear trains its runs separately" in caplog.text
-    assert "not of the MLP family" in caplog.text and batched_groups == []
+    assert "declares no batched_head" in caplog.text and batched_groups == []
     assert len(result["runs"]) == 2
+    assert result["batching"]["clip_linear"].startswith("2 run(s) trained separately: detector")
     for seed in (1, 2):
         folder = tmp_path / "study" / "ratio-1" / f"seed-{seed}" / "clip_linear"
         assert (folder / "checkpoints" / "best.pt").is_file()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import itertools
+import logging
 import math
 
 import pytest
@@ -23,7 +24,7 @@ from dfshield.errors import ConfigError
 from dfshield.losses import build_loss, deferred_value_checks
 from dfshield.losses.cvar import cvar_exact
 from dfshield.optimizers import build_optimizer, build_scheduler
-from tests.helpers import TINY_BACKBONE, toy_layer
+from tests.helpers import CAPTURE_FAILURE, TINY_BACKBONE, force_capture_failure, toy_layer
 
 SMALL_RDAA = {"code_dim": 16, "ae_hidden": 32, "num_tokens": 2, "token_dim": 8, "heads": 2}
 HOST_READS = ("item", "tolist", "cpu", "numpy", "nonzero", "__bool__", "__float__", "__int__")
@@ -319,6 +320,36 @@ def test_the_capture_setting_is_a_checked_train_key():
     assert load_run_config(detector="spcup").train.capture == "auto"
     with pytest.raises(ConfigError, match="train.capture.*cuda_graph"):
         load_run_config(detector="spcup", overrides=["train.capture=cuda_graphs"])
+
+
+def test_a_failed_capture_is_logged_with_its_cause_and_training_goes_on(monkeypatch, caplog):
+    """Capture keyed to the full batch (an epoch of 3 full batches and a smaller 4th: the capture
+    is tried on the next full batch, not the 4th); it fails, the WARNING names the cause, the
+    step records it and goes on uncaptured, with the weights of plain steps."""
+    tried = force_capture_failure(monkeypatch)
+    caplog.set_level(logging.WARNING, logger="dfshield.engine.steps")
+    features, labels = bank(n=56)
+    sizes = [16, 16, 16, 8, 16, 16]
+    runs = {}
+    for capture in ("off", "cuda_graph"):
+        cfg, detector = head("spcup", dropout=0.0)
+        optimizer = build_optimizer(cfg.optimizer, detector)
+        step = TrainStep(detector, detector, optimizer, amp_dtype=None, capture=capture)
+        starts = itertools.accumulate(sizes, initial=0)
+        for start, size in zip(starts, sizes):
+            index = slice(start % 40, start % 40 + size)
+            step({"feature": features[index], "label": labels[index], "image": None})
+        runs[capture] = (detector.state_dict(), step)
+    assert tried == [16]
+    step = runs["cuda_graph"][1]
+    assert step.capture == "off" and CAPTURE_FAILURE in step.capture_failure
+    assert runs["off"][1].capture_failure is None
+    warnings = [r for r in caplog.records if r.name == "dfshield.engine.steps"]
+    assert len(warnings) == 1 and warnings[0].levelno == logging.WARNING
+    assert CAPTURE_FAILURE in warnings[0].getMessage()
+    assert "continues without capture" in warnings[0].getMessage()
+    for name, value in runs["off"][0].items():
+        torch.testing.assert_close(runs["cuda_graph"][0][name], value, msg=name)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import math
 import os
 import pickle
@@ -16,12 +17,13 @@ from pathlib import Path
 import pytest
 import torch
 
+import dfshield.engine.trainer as trainer_module
 from dfshield.config import load_run_config
 from dfshield.engine.checkpoint import load_checkpoint
 from dfshield.engine.run_folder import RunFolder, RunFolderError
 from dfshield.engine.trainer import Trainer
 from dfshield.errors import CheckpointError, ConfigError, DataError
-from tests.helpers import TINY_BACKBONE, toy_layer
+from tests.helpers import CAPTURE_FAILURE, TINY_BACKBONE, force_capture_failure, toy_layer
 
 
 def make_trainer(
@@ -325,7 +327,7 @@ def test_a_used_run_folder_needs_overwrite_and_is_never_left_mixed(
     class Killed(Exception):
         pass
 
-    def killed_in_epoch_1(self, epoch, generator):
+    def killed_in_epoch_1(self, loss):
         raise Killed
 
     def killed_while_preparing(self):
@@ -337,7 +339,7 @@ def test_a_used_run_folder_needs_overwrite_and_is_never_left_mixed(
         make_trainer(toy_dataset, tmp_path, **replacing).fit()
     assert load_checkpoint(run / "checkpoints" / "last.pt")["config"]["optimizer"]["lr"] == 1e-4
     monkeypatch.undo()
-    monkeypatch.setattr(Trainer, "_train_epoch", killed_in_epoch_1)
+    monkeypatch.setattr(Trainer, "end_step", killed_in_epoch_1)
     with pytest.raises(Killed):
         make_trainer(toy_dataset, tmp_path, **replacing).fit()
     # the old run was removed when the new one started, and the new one wrote nothing yet: no
@@ -521,3 +523,25 @@ def test_a_full_disk_while_saving_a_checkpoint_is_a_clear_error_that_keeps_the_o
         checkpoint.save_checkpoint(path, {"epoch": 2})
     assert path.read_bytes() == before
     assert sorted(p.name for p in path.parent.iterdir()) == ["last.pt"]  # no temporary left
+
+
+@pytest.mark.slow
+def test_a_failed_capture_is_reported_and_recorded_in_the_log_and_summary(
+    toy_dataset, tmp_path, monkeypatch, caplog
+):
+    """An epoch of 3 full steps and a smaller 4th: the graph is keyed to the full batch, so the
+    capture is tried on epoch 2's first step (not the 4th); it fails (forced, on the CPU), the
+    WARNING names the cause, and log.csv and the summary record the capture actually used."""
+    tried = force_capture_failure(monkeypatch)
+    monkeypatch.setattr(trainer_module, "capture_mode", lambda *args: "cuda_graph")
+    caplog.set_level(logging.WARNING, logger="dfshield")
+    trainer = make_trainer(toy_dataset, tmp_path, detector="clip_linear", epochs=2)
+    assert trainer.batches.steps_per_epoch() == 4 and len(trainer.dataset("train")) % 16
+    summary = trainer.fit()
+    assert tried == [16]
+    assert any(
+        CAPTURE_FAILURE in r.getMessage() for r in caplog.records if r.levelname == "WARNING"
+    )
+    rows = list(csv.DictReader((tmp_path / "run" / "log.csv").open()))
+    assert [row["capture"] for row in rows] == ["cuda_graph", "off"]
+    assert summary["capture"] == "off" and CAPTURE_FAILURE in summary["capture_failure"]
