@@ -4,6 +4,7 @@ modules import each other in a circle, and no module calls another object's priv
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from pathlib import Path
 
@@ -27,8 +28,16 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+@functools.cache
 def modules() -> dict[str, Path]:
     return {module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+@functools.cache
+def import_graph() -> dict[str, frozenset[str]]:
+    """``{module: the dfshield modules it imports}`` for every module of the package."""
+    known = modules()
+    return {name: frozenset(imports(path, known)) for name, path in known.items()}
 
 
 def _type_checking_only(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
@@ -73,11 +82,11 @@ def test_every_package_has_a_floor():
 
 
 def test_no_import_from_a_higher_floor():
-    floors, known = floor_table(), modules()
+    floors = floor_table()
     upward = [
         f"{name} (floor {floors[top(name)]}) imports {target} (floor {floors[top(target)]})"
-        for name, path in known.items()
-        for target in sorted(imports(path, known))
+        for name, targets in import_graph().items()
+        for target in sorted(targets)
         if floors[top(target)] > floors[top(name)]
     ]
     assert not upward, "imports that run up a floor:\n" + "\n".join(upward)
@@ -123,18 +132,16 @@ def test_strongly_connected_finds_a_circle():
 
 
 def test_no_circular_imports_between_packages():
-    known = modules()
     graph: dict[str, set[str]] = {}
-    for name, path in known.items():
+    for name, targets in import_graph().items():
         graph.setdefault(top(name), set()).update(
-            top(target) for target in imports(path, known) if top(target) != top(name)
+            top(target) for target in targets if top(target) != top(name)
         )
     assert not strongly_connected(graph), strongly_connected(graph)
 
 
 def test_no_circular_imports_between_modules():
-    known = modules()
-    graph = {name: {t for t in imports(path, known) if t != name} for name, path in known.items()}
+    graph = {name: {t for t in targets if t != name} for name, targets in import_graph().items()}
     # a package's __init__ importing its own modules (to register them) is not a circle
     for name in graph:
         graph[name] = {t for t in graph[name] if not name.startswith(t + ".")}
