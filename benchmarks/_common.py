@@ -5,7 +5,8 @@ they import this module as ``_common``. It holds the command-line options every 
 (``--device``, ``--threads``, ``--seed``, ``--amp``), the header and the closing load-average
 line every script prints, the device set-up, and the pieces of a Trainer-style epoch on a feature
 bank (random bank, batch bounds, ``optimizer.step(closure)`` step, shuffled epoch) used by
-``rdaa.py`` and ``feature_bank.py``.
+``rdaa.py`` and ``feature_bank.py``, and :func:`record`, the named figures that
+``benchmarks/gpu.sh`` gathers into its JSON.
 """
 
 from __future__ import annotations
@@ -28,6 +29,24 @@ import torch
 
 from dfshield.distributed import DEVICE_CHOICES, resolve_device
 from dfshield.errors import ConfigError
+
+#: the named figures of this run (:func:`record`); ``gpu_rows.py`` writes them into gpu.sh's JSON
+RESULTS: dict[str, Any] = {}
+
+
+def record(**figures: Any) -> None:
+    """Keep figures of this run under their names, for ``benchmarks/gpu.sh``'s JSON (a script run
+    on its own only prints them)."""
+    RESULTS.update(figures)
+
+
+def trainer_capture(summary: dict[str, Any], history: list[dict[str, Any]]) -> str:
+    """The capture mode a Trainer's run used, from its summary (``Trainer.fit``'s result) or its
+    last log row; ``unreported`` where the Trainer records none."""
+    return str(
+        summary.get("capture") or (history[-1].get("capture") if history else None) or "unreported"
+    )
+
 
 # -- command line, header, set-up -----------------------------------------------------------------
 

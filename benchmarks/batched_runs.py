@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
-from _common import add_run_options, feature_backbone, footer, new_parser, setup, sync
+from _common import add_run_options, feature_backbone, footer, new_parser, record, setup, sync
 
 from dfshield.config import load_run_config
 from dfshield.detectors import build_detector
@@ -107,7 +107,9 @@ def separate_epoch(run: dict, batch_size: int, device: torch.device) -> float:
     losses = [step(data) for data in batches(run, batch_size, epoch=0)]
     torch.stack(losses).sum().item()
     sync(device)
-    return time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    run["capture"] = step.capture  # after the epoch: a failed capture falls back to "off"
+    return seconds
 
 
 def batched_epoch(runs: list[dict], batch_size: int, device: torch.device) -> float:
@@ -172,6 +174,17 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"operators dispatched per step: {one_ops} (one run), {batched_ops} ({len(times)} runs "
         f"batched); ratio {batched_ops / one_ops:.2f}x"
+    )
+    record(
+        runs=len(times),
+        one_run_s=one,
+        separate_s=total,
+        batched_s=batched,
+        batched_over_one_run=batched / one,
+        separate_over_batched=total / batched,
+        separate_capture=separate_runs[0]["capture"],
+        dispatches_one_run=one_ops,
+        dispatches_batched=batched_ops,
     )
     print(footer())
     return 0

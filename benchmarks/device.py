@@ -21,7 +21,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import add_run_options, footer, make_demo_in_subprocess, new_parser, setup, sync
+from _common import (
+    add_run_options,
+    footer,
+    make_demo_in_subprocess,
+    new_parser,
+    record,
+    setup,
+    sync,
+    trainer_capture,
+)
 
 from dfshield.config import config_dir, load_run_config
 from dfshield.dataset_builder.layout import label_dict_for
@@ -53,7 +62,8 @@ def resolution_table() -> None:
 def one_epoch(name: str, seed: int) -> None:
     with tempfile.TemporaryDirectory(prefix="dfshield-bench-device-") as tmp:
         root = Path(tmp)
-        counts = {"train": (40, 8), "val": (16, 4), "test": (0, 0)}
+        # the Trainer checks every split, test included, before it trains
+        counts = {"train": (40, 8), "val": (16, 4), "test": (8, 2)}
         make_demo_in_subprocess(root / "data", seed, counts=counts)
         layer = {
             "data": {
@@ -76,6 +86,12 @@ def one_epoch(name: str, seed: int) -> None:
         f"\nTrainer with train.device: {name!r} -> {trainer.device}: one epoch of clip_linear "
         f"(tiny ViT, 48 + 20 images, extraction included) in {seconds:.1f} s, "
         f"val AUC {result['best_val_auc']:.3f}"
+    )
+    record(
+        works=True,
+        trainer_device=str(trainer.device),
+        epoch_s=seconds,
+        capture=trainer_capture(result, trainer.history),
     )
 
 

@@ -37,7 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from _common import add_run_options, bench_data, footer, new_parser, setup, sync
+from _common import add_run_options, bench_data, footer, new_parser, record, setup, sync
 
 from dfshield.backbones.clip import ClipBackbone
 from dfshield.config import load_run_config
@@ -53,6 +53,16 @@ BF16, FP32 = "dfshield precision: bf16", "dfshield precision: fp32"
 STRICT = "dfshield fp32, strict_fp32: true"
 RAW_BF16, RAW_TF32 = "raw bf16 model (reference)", "raw fp32 model, TF32 matmuls (reference)"
 AUTOCAST = "fp32 model, bf16 autocast (old path)"
+#: the rows' keys in benchmarks/gpu.sh's JSON
+KEYS = {
+    BF16: "bf16",
+    "dfshield precision: fp16": "fp16",
+    FP32: "fp32_tf32",
+    STRICT: "fp32_strict",
+    RAW_BF16: "raw_bf16",
+    AUTOCAST: "autocast_bf16",
+    RAW_TF32: "raw_fp32_tf32",
+}
 #: ratios printed (dfshield / reference) with the issue's target where it gives one
 RATIOS = {
     (BF16, RAW_BF16): "(target >= 0.96: 2,600 of 2,697 img/s)",
@@ -163,6 +173,12 @@ def precision_rows(args: argparse.Namespace, device: torch.device) -> None:
         print((f"  {a} / {b}".ljust(78) + f"{rows[a][1] / rows[b][1]:>6.2f}x  {note}").rstrip())
     if device.type != "cuda":
         print("  (CPU: dfshield runs every precision in fp32; these figures only check the paths)")
+    record(
+        model=args.model,
+        img_s={KEYS[label]: value for label, (_, value) in rows.items()},
+        ran_in={KEYS[label]: ran for label, (ran, _) in rows.items()},
+        ratios={f"{KEYS[a]}/{KEYS[b]}": rows[a][1] / rows[b][1] for a, b in RATIOS},
+    )
 
 
 # -- end to end ------------------------------------------------------------------------------------
@@ -226,6 +242,13 @@ def end_to_end(args: argparse.Namespace) -> None:
     print(f"{'LMDB -> uint8 loader -> backbone -> bank':<44}  {extract:>10.1f}")
     print(f"{'backbone alone, random batches on device':<44}  {alone:>10.1f}")
     print(f"ratio end to end / backbone alone: {extract / alone:.0%}  (target >= 90 %)")
+    record(
+        end_to_end_img_s=extract,
+        backbone_alone_img_s=alone,
+        end_to_end_over_backbone=extract / alone,
+        frames=len(bank),
+        workers=args.workers,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,7 +26,10 @@ same samples per epoch; checkpoint writing (Trainer only) is included in the ban
 ``precision: fp32`` and ``bf16``; then one epoch of the ``spcup`` head (below). On a CPU the
 ``precision`` option has no effect (autocast is GPU-only), so both rows are fp32.
 
-**The spcup head epoch** (``--gpu-clip`` or ``--head-ratio``): ``SPCupDetector`` with the loss,
+**The spcup head epoch** (``--gpu-clip`` or ``--head-ratio``), twice: as ``Trainer.fit`` runs it
+(``train.epochs: 1``; the Trainer's batch source given the random bank instead of encoding one;
+its seconds are the Trainer's own, validation on a 4,096-row bank and checkpoints included),
+and as the loop below: ``SPCupDetector`` with the loss,
 optimiser and scheduler of ``configs/detectors/spcup.yaml`` (CVaR(VS) + AUC, SAM around AdamW) on
 ``--n-features`` random 768-d features (real:fake 10:1), latent augmentation on, run as the Trainer
 runs an epoch: ``augment_features``, shuffled batches of ``feature`` data_dicts, each step a
@@ -55,6 +58,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
@@ -66,8 +70,10 @@ from _common import (
     make_demo_in_subprocess,
     new_parser,
     random_bank,
+    record,
     setup,
     sync,
+    trainer_capture,
     warm_up,
 )
 from torch import nn
@@ -79,10 +85,11 @@ from dfshield.dataset_builder.layout import label_dict_for
 from dfshield.detectors import build_detector
 from dfshield.detectors.heads import mlp_head
 from dfshield.detectors.latent_augment import latent_augment
-from dfshield.engine.batch_sources import batch_bounds
+from dfshield.engine.batch_sources import BankBatches, batch_bounds
+from dfshield.engine.feature_bank import FeatureBank
 from dfshield.engine.steps import CAPTURE_MODES, WARMUP_STEPS, EpochLosses, TrainStep, capture_mode
 from dfshield.engine.trainer import Trainer
-from dfshield.eval.evaluator import amp_dtype
+from dfshield.eval.evaluator import Evaluator, amp_dtype
 from dfshield.eval.metrics import compute_metrics
 from dfshield.optimizers import build_optimizer, build_scheduler
 from dfshield.registry import BACKBONE
@@ -393,6 +400,65 @@ def spcup_head_epoch(
     return time.perf_counter() - started, len(bounds), step.capture
 
 
+class GivenBanks(BankBatches):
+    """The Trainer's feature-bank batch source with its banks given instead of encoded from
+    frames: the batches, validation and checkpoints stay the Trainer's own."""
+
+    def __init__(self, trainer: Trainer, banks: dict[str, FeatureBank]):
+        super().__init__(
+            trainer.detector, trainer.splits, trainer.cfg, trainer.device, trainer.dist
+        )
+        self.given = banks
+
+    def encode(self, split: str) -> FeatureBank:
+        return self.given[split]
+
+    def dataset(self, split: str):
+        labels = self.given[split].labels
+        fake = int(labels.sum())
+        return SimpleNamespace(class_counts={"real": len(labels) - fake, "fake": fake})
+
+
+def random_feature_bank(features: torch.Tensor, labels: torch.Tensor) -> FeatureBank:
+    """A bank of the given rows, one row a video (random labels: a video's frames share one)."""
+    names = [f"video-{i}" for i in range(len(labels))]
+    return FeatureBank(features, labels, names, names)
+
+
+def trainer_head_epoch(
+    args: argparse.Namespace, device: torch.device, features: torch.Tensor, labels: torch.Tensor
+) -> tuple[float, int, str]:
+    """Seconds of one spcup head epoch run by ``Trainer.fit`` (its own ``history`` seconds:
+    steps, validation, checkpoints), its steps and the capture it used."""
+    with tempfile.TemporaryDirectory(prefix="dfshield-bench-trainer-") as tmp:
+        root = Path(tmp)
+        train = {
+            "epochs": 1,
+            "device": args.device,
+            "seed": args.seed,
+            "batch_size": args.head_batch,
+            "capture": args.capture,
+            "progress": False,
+            "output_dir": str(root),
+        }
+        backbone = feature_backbone(features.shape[1], root)
+        layer = {"train": train, "detector": {"backbone": backbone}}
+        cfg = load_run_config(detector="spcup", extra_layers=[("benchmark", layer)])
+        trainer = Trainer(cfg, root / "run")
+        val_rows, val_labels, _ = random_bank(4096, features.shape[1], 10, args.seed + 1, device)
+        val = random_feature_bank(val_rows, val_labels)
+        train_bank = random_feature_bank(features, labels)
+        trainer.batches = GivenBanks(trainer, {"train": train_bank, "val": val, "test": val})
+        trainer.evaluator = Evaluator(trainer.detector, trainer.batches, trainer.amp_dtype)
+        summary = trainer.fit()
+        sync(trainer.device)
+    return (
+        trainer.history[0]["seconds"],
+        trainer.batches.steps_per_epoch(),
+        trainer_capture(summary, trainer.history),
+    )
+
+
 def plain_loop_epoch(
     args: argparse.Namespace,
     device: torch.device,
@@ -466,9 +532,14 @@ def head_epochs(args: argparse.Namespace, device: torch.device) -> None:
     """The spcup head epoch and, with ``--head-ratio``, the plain loop on the same rows."""
     n = args.n_features
     features, labels, n_fake = random_bank(n, 768, 10, args.seed, device)  # real:fake 10:1
+    trainer_s, trainer_steps, trainer_mode = trainer_head_epoch(args, device, features, labels)
     seconds, steps, capture = spcup_head_epoch(args, device, features, labels)
     rows_n = 2 * n  # latent augmentation
-    table = [(f"spcup head (Trainer step, capture {capture})", seconds, steps)]
+    table = [
+        (f"spcup head, Trainer.fit epoch (capture {trainer_mode})", trainer_s, trainer_steps),
+        (f"spcup head, benchmark loop (capture {capture})", seconds, steps),
+    ]
+    keys = ["trainer_epoch_s", "loop_epoch_s"]
     if args.head_ratio:
         generator = torch.Generator(device=device).manual_seed(args.seed)
         rows, row_labels = latent_augment(features, labels, "random", generator)
@@ -480,6 +551,7 @@ def head_epochs(args: argparse.Namespace, device: torch.device) -> None:
                 plain_steps,
             )
         )
+        keys.append("plain_loop_s")
         if device.type == "cuda":
             table.append(
                 (
@@ -488,6 +560,7 @@ def head_epochs(args: argparse.Namespace, device: torch.device) -> None:
                     plain_steps,
                 )
             )
+            keys.append("plain_loop_on_device_s")
         table.append(
             (
                 "plain loop, CPU tensors, spcup's MLP",
@@ -495,20 +568,28 @@ def head_epochs(args: argparse.Namespace, device: torch.device) -> None:
                 plain_steps,
             )
         )
+        keys.append("plain_loop_spcup_mlp_s")
     print(
         f"\n== spcup head, one epoch: {n} x 768 random features (real:fake {n - n_fake}:{n_fake}), "
         f"latent augmentation -> {rows_n} rows, batch {args.head_batch}, SAM around AdamW =="
     )
-    print(f"{'what':<44}  {'s/epoch':>8}  {'steps/s':>8}  {'rows/s':>10}")
+    print(f"{'what':<52}  {'s/epoch':>8}  {'steps/s':>8}  {'rows/s':>10}")
     for what, took, count in table:
-        print(f"{what:<44}  {took:>8.2f}  {count / took:>8.1f}  {rows_n / took:>10.0f}")
+        print(f"{what:<52}  {took:>8.2f}  {count / took:>8.1f}  {rows_n / took:>10.0f}")
+    figures: dict = {key: took for key, (_, took, _) in zip(keys, table)}
+    figures.update(trainer_capture=trainer_mode, loop_capture=capture, steps=trainer_steps)
     if args.head_ratio:
+        plain = figures["plain_loop_s"]
         print(
-            f"ratio plain loop (DataLoader over CPU tensors) / spcup head: "
-            f"{table[1][1] / seconds:.2f}x (target on a GPU: >= 4x)\n"
-            f"ratio plain loop with spcup's MLP / spcup head: {table[-1][1] / seconds:.2f}x "
-            f"(same network: what the loss, SAM and the step cost or save)"
+            f"ratio plain loop (DataLoader over CPU tensors) / spcup head (Trainer epoch): "
+            f"{plain / trainer_s:.2f}x, / benchmark loop: {plain / seconds:.2f}x "
+            f"(target on a GPU: >= 4x)\n"
+            f"ratio plain loop with spcup's MLP / spcup head (benchmark loop): "
+            f"{table[-1][1] / seconds:.2f}x (same network: what the loss, SAM and the step cost "
+            f"or save)"
         )
+        figures.update(plain_over_trainer_epoch=plain / trainer_s, plain_over_loop=plain / seconds)
+    record(**figures)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -39,6 +39,7 @@ from _common import (
     footer,
     new_parser,
     random_bank,
+    record,
     setup,
     sync,
     warm_up,
@@ -153,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{' '.join(f'{v:.4f}' for v in losses)}"
     )
     print(f"ratio train epoch / scoring pass: {epoch_s / scoring:.1f}x")
+    record(epoch_s=epoch_s, scoring_s=scoring, steps=len(bounds), capture=step.capture)
     print(footer())
     return 0
 
