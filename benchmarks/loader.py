@@ -20,8 +20,13 @@ bicubic resize of the short side, centre crop; CLIP mean/std), the path of a fro
 CLIP mean/std, the path of a trained backbone.
 
 **Ceiling**: one core decodes the split's PNG bytes (``decode_image``, nothing else) and, apart,
-makes whole uint8 items (``dataset[i]``: read, decode, preprocess) in this process; times the
-number of cores (``nproc``) that is what the CPU can feed at best, so the table shows the gap.
+makes whole uint8 items (``dataset[i]``: read, decode, preprocess) in this process, timed in CPU
+seconds (so that other work on the machine does not lower it); times the number of cores
+(``nproc``) that is what the CPU can feed at best, and the first table gives each rate as a
+fraction of it. The second table gives the CPU seconds each pass spent per image, in this process
+and its workers together: the **decode share** (decoding's CPU time / the pass's) is the fraction
+of the decode ceiling the loader reaches when it has the cores to itself — on a loaded machine the
+figure to compare, as images/s then depend on what else runs.
 
 Each (store, pixels, workers) reads the chosen frames once per repeat in the same shuffled order
 (fixed seed), worker start-up included; the best of ``--repeats`` passes is reported. Passes are
@@ -42,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gc
 import os
 import tempfile
 import time
@@ -213,9 +219,12 @@ def export_frames(dataset: DeepfakeDataset, name: str, keys: list[str], root: Pa
 
 def images_per_second(
     dataset: Subset, workers: int, args: argparse.Namespace, device: torch.device
-) -> float:
+) -> tuple[float, float]:
     """One full pass (worker start-up included): every batch moved to ``device`` and normalised
-    there (``dataset.normalizer``), as the trainer and the feature bank take it."""
+    there (``dataset.normalizer``), as the trainer and the feature bank take it. Returns images
+    per second and CPU seconds per image of this process and its workers together (what the
+    pass costs whatever else the machine runs)."""
+    cpu = _cpu_seconds()
     generator = torch.Generator().manual_seed(args.seed)
     normalizer = dataset.dataset.normalizer
     loader = make_loader(
@@ -232,11 +241,21 @@ def images_per_second(
         image = normalizer(batch["image"], device)
         count += int(image.shape[0])
     sync(device)
-    return count / (time.perf_counter() - started)
+    rate = count / (time.perf_counter() - started)
+    del loader, batch  # its workers end and are waited for: their CPU time is counted
+    gc.collect()
+    return rate, (_cpu_seconds() - cpu) / count
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU seconds of this process and of its children that have ended."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
 
 
 def ceiling(dataset: DeepfakeDataset, name: str, indices: list[int]) -> tuple[float, float]:
-    """Frames per second on one core: PNG decoding alone, and whole uint8 items."""
+    """Frames per CPU second on one core (CPU time, so that the machine's load does not lower
+    it): PNG decoding alone, and whole uint8 items."""
     import cv2
 
     cv2.setNumThreads(0)  # as in the loader's workers: sequential OpenCV, one core
@@ -244,14 +263,14 @@ def ceiling(dataset: DeepfakeDataset, name: str, indices: list[int]) -> tuple[fl
     torch.set_num_threads(1)
     store, keys = dataset.store(name), dataset.frame_keys
     data = [store.get(keys[i], dataset=name) for i in indices]
-    started = time.perf_counter()
+    started = time.process_time()
     for blob, i in zip(data, indices):
         decode_image(blob, keys[i], name)
-    decode = len(data) / (time.perf_counter() - started)
-    started = time.perf_counter()
+    decode = len(data) / (time.process_time() - started)
+    started = time.process_time()
     for i in indices:
         dataset[i]
-    item = len(indices) / (time.perf_counter() - started)
+    item = len(indices) / (time.process_time() - started)
     torch.set_num_threads(threads)
     return decode, item
 
@@ -300,18 +319,20 @@ def main(argv: list[str] | None = None) -> int:
             ):
                 pass
         best: dict[tuple[str, str, int], float] = {}
+        cpu: dict[tuple[str, str, int], float] = {}
         for _ in range(args.repeats):
             for workers in args.workers:
                 for (store, pixels), subset in columns.items():
-                    rate = images_per_second(subset, workers, args, device)
+                    rate, seconds = images_per_second(subset, workers, args, device)
                     key = (store, pixels, workers)
                     best[key] = max(best.get(key, 0.0), rate)
-    report(args, columns, best, decode, item, cores)
+                    cpu[key] = min(cpu.get(key, float("inf")), seconds)
+    report(args, columns, best, cpu, decode, item, cores)
     print(footer())
     return 0
 
 
-def report(args, columns, best, decode: float, item: float, cores: int) -> None:
+def report(args, columns, best, cpu, decode: float, item: float, cores: int) -> None:
     names = [f"{store} {pixels} img/s" for store, pixels in columns]
     print(
         f"{'workers':>7}  "
@@ -325,6 +346,16 @@ def report(args, columns, best, decode: float, item: float, cores: int) -> None:
             f"{workers:>7}  {cells}  {max(rates) / (decode * cores):>17.0%}  "
             f"{max(rates) / (item * cores):>15.0%}"
         )
+    print(
+        f"\nCPU time per image, this process and its workers ({1e3 / decode:.2f} ms of it decode):"
+        f"\n{'workers':>7}  "
+        + "  ".join(f"{n.replace('img/s', 'CPU ms'):>17}" for n in names)
+        + "  decode share"
+    )
+    for workers in args.workers:
+        spent = [cpu[store, pixels, workers] for store, pixels in columns]
+        cells = "  ".join(f"{1e3 * c:>17.2f}" for c in spent)
+        print(f"{workers:>7}  {cells}  {1 / (decode * min(spent)):>12.0%}")
     if ("lmdb", "uint8") in columns and ("lmdb", "float") in columns:
         top = max(args.workers)
         ratio = best["lmdb", "uint8", top] / best["lmdb", "float", top]
@@ -346,6 +377,10 @@ def report(args, columns, best, decode: float, item: float, cores: int) -> None:
             for store, pixels in columns
         },
         decode_ceiling_img_s=decode * cores,
+        cpu_ms_per_img={
+            f"{store} {pixels}": {str(w): 1e3 * cpu[store, pixels, w] for w in args.workers}
+            for store, pixels in columns
+        },
         item_ceiling_img_s=item * cores,
         of_decode_ceiling={
             f"{store} {pixels}": {

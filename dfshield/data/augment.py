@@ -165,11 +165,14 @@ def build_compose(
         with_keypoints: landmarks are passed as ``keypoints`` (``xy``; points leaving the image
             are kept, so their number never changes).
     """
+    augmenting = train and aug is not None and aug.enabled
+    if not augmenting and not (resize and resolution):
+        return None  # and albumentations, seconds to import, is not imported (extraction)
     import cv2
 
     A = _albumentations()
     ops: list[Any] = []
-    if train and aug is not None and aug.enabled:
+    if augmenting:
         if aug.flip_prob > 0:
             ops.append(A.HorizontalFlip(p=aug.flip_prob))
         if aug.rotate_prob > 0:

@@ -31,7 +31,7 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, default_collate
 
 from dfshield.data.augment import FrameTransform, new_seed
 from dfshield.data.config import SPLITS, DataConfig
@@ -396,10 +396,25 @@ def _stack_optional(values: list) -> torch.Tensor | None:
     return torch.stack(values)
 
 
+def _stack_images(images: list[torch.Tensor]) -> torch.Tensor:
+    """The items' images as one batch. uint8 frames that are channel-last underneath (what
+    ``to_chw`` gives: a ``(3, H, W)`` view of an ``HxWx3`` array) are copied row by row into one
+    ``(B, H, W, 3)`` batch and handed over as its ``(B, 3, H, W)`` view (channels-last strides): a
+    plain copy per frame instead of a strided one, straight into shared memory in a DataLoader
+    worker (``default_collate``), so the batch crosses to the main process without another copy.
+    The normaliser makes the float batch contiguous on the device."""
+    if all(image.dtype == torch.uint8 and image.ndim == 3 for image in images):
+        hwc = [image.permute(1, 2, 0) for image in images]
+        if all(view.is_contiguous() for view in hwc):
+            return default_collate(hwc).permute(0, 3, 1, 2)
+    return torch.stack(images)
+
+
 def collate(batch: list[dict]) -> dict:
     """Batch items into DeepfakeBench's ``data_dict`` (plus ids), dropping skipped samples.
 
-    Returns ``image`` (B,3,H,W) or (B,T,3,H,W) (``None`` when every sample was skipped),
+    Returns ``image`` (B,3,H,W) or (B,T,3,H,W) (``None`` when every sample was skipped; uint8
+    frames come with channels-last strides, :func:`_stack_images`),
     ``label`` (B,) long, ``landmark`` / ``mask`` stacked or ``None``, ``video_id``,
     ``frame_key``, ``dataset`` (lists), ``index`` (B,) long, and ``skipped``: the dropped samples
     (dataset, frame_key, video_id, reason, index) for the main process to count.
@@ -421,7 +436,7 @@ def collate(batch: list[dict]) -> dict:
             "skipped": skipped,
         }
     return {
-        "image": torch.stack([item["image"] for item in kept]),
+        "image": _stack_images([item["image"] for item in kept]),
         "label": torch.tensor([item["label"] for item in kept], dtype=torch.long),
         "landmark": _stack_optional([item["landmark"] for item in kept]),
         "mask": _stack_optional([item["mask"] for item in kept]),

@@ -68,7 +68,9 @@ class DeviceNormalizer:
         if images.dtype != torch.uint8:
             return images
         mean, std = self._on(images.device)
-        return images.float().div_(255).sub_(mean).div_(std)
+        # contiguous float32 whatever the uint8 batch's strides (a loader's are channels-last)
+        floats = torch.empty(images.shape, dtype=torch.float32, device=images.device)
+        return floats.copy_(images).div_(255).sub_(mean).div_(std)
 
     def _on(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         if device not in self._stats:

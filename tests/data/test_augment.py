@@ -7,6 +7,8 @@ attribute names, so a config value that does not reach its transform fails under
 
 import pickle
 import random
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -54,6 +56,20 @@ def frame(height, width, seed=0):
     mask = (rng.random((height, width)) > 0.5).astype(np.uint8) * 255
     landmark = rng.uniform(0, min(height, width), (5, 2)).astype(np.float32)
     return image, mask, landmark
+
+
+def test_nothing_to_do_imports_no_albumentations():
+    # a frozen backbone's extraction neither augments nor resizes here: the seconds that
+    # importing albumentations takes would be spent for nothing
+    code = (
+        "import sys\n"
+        "from dfshield.data import DeepfakeDataset\n"
+        "from dfshield.data.augment import FrameTransform\n"
+        "assert FrameTransform(None, 224, train=False, resize=False).compose is None\n"
+        "assert 'albumentations' not in sys.modules, 'imported'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
 
 
 def test_albumentations_major_is_supported():

@@ -16,6 +16,7 @@ from dfshield.data import (
     make_loader,
     pil_preprocess,
 )
+from dfshield.data.pixels import to_chw
 from dfshield.errors import ConfigError, DataError
 from dfshield.media.frames import select_frames
 from tests.fixtures import datagen as dg  # tests/fixtures/datagen.py
@@ -453,6 +454,28 @@ def test_video_listed_by_two_datasets_is_read_once(tmp_path, ff_lmdb):
     dg.copy_json(json_dir, "FaceForensics++", "FF-DF", top_key="FF-DF", edit=relabel)
     with pytest.raises(DataError, match="labelled 0 .* but 1"):
         DeepfakeDataset(cfg, "train")
+
+
+def test_collate_hands_uint8_frames_over_as_one_channels_last_block():
+    frames = np.random.default_rng(0).integers(0, 256, (3, 5, 4, 3), dtype=np.uint8)
+    items = [
+        {
+            "image": to_chw(frame),
+            "label": 0,
+            "landmark": None,
+            "mask": None,
+            "video_id": "v",
+            "frame_key": f"k{i}",
+            "dataset": "d",
+            "index": i,
+        }
+        for i, frame in enumerate(frames)
+    ]
+    image = collate(items)["image"]
+    assert image.shape == (3, 3, 5, 4) and image.dtype == torch.uint8
+    assert torch.equal(image, torch.from_numpy(frames).permute(0, 3, 1, 2))
+    # one (B, H, W, 3) block, each frame copied whole (not a strided copy into (B, 3, H, W))
+    assert image.permute(0, 2, 3, 1).is_contiguous()
 
 
 def test_collate_without_landmarks_or_masks():

@@ -44,6 +44,14 @@ def test_device_normalizer_is_totensor_and_normalize():
     assert copy.mean == MEAN and copy._stats == {} and torch.equal(copy(batch), want)
 
 
+def test_device_normalizer_makes_channels_last_batches_contiguous():
+    frames = random_frames(2, 6, 5, 3)
+    channels_last = torch.from_numpy(frames).permute(0, 3, 1, 2)  # as collate hands frames over
+    normalizer = DeviceNormalizer(MEAN, STD)
+    got = normalizer(channels_last, "cpu")
+    assert got.is_contiguous() and torch.equal(got, normalizer(channels_last.contiguous()))
+
+
 def test_clip_preprocess_splits_into_pil_resize_and_normalisation():
     backbone = ClipBackbone(model="dfshield-tiny-vit", pretrained=None)
     split = backbone.preprocess
