@@ -16,7 +16,9 @@ the fp32 encoder with TF32 matmuls. Ratios: dfshield / reference.
 LMDB's training split read by ``--workers`` DataLoader workers as uint8 frames, normalised on the
 device, encoded by the frozen backbone at ``--precision`` and written as a feature bank into a
 fresh cache; against the backbone alone on random batches of the same size on the device (the
-target: >= 90 % of the backbone-only rate).
+target: >= 90 % of the backbone-only rate). Both are also timed in CPU seconds of this process
+(the loader's workers apart): on a shared CPU that ratio says what the wall-clock one would be
+with the workers on cores of their own.
 
 On a CPU every precision runs in fp32 (only the references use bf16), so the figures only show
 that every path runs; the default model there is the tiny ViT (as ``benchmarks/gpu.sh --small``).
@@ -115,16 +117,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def rate(step: Callable[[], object], images: int, batch: int, device: torch.device) -> float:
     """Images per second of ``step`` (one batch) run until ``images`` are done, after two
     untimed warm-up calls (kernels, allocator, reduced-precision copies)."""
+    return rate_and_cpu(step, images, batch, device)[0]
+
+
+def rate_and_cpu(
+    step: Callable[[], object], images: int, batch: int, device: torch.device
+) -> tuple[float, float]:
+    """:func:`rate`, and the CPU seconds per image this process spent (all its threads)."""
     with torch.no_grad():
         for _ in range(2):
             step()
         sync(device)
-        started, done = time.perf_counter(), 0
+        started, cpu, done = time.perf_counter(), time.process_time(), 0
         while done < images:
             step()
             done += batch
         sync(device)
-    return done / (time.perf_counter() - started)
+    return done / (time.perf_counter() - started), (time.process_time() - cpu) / done
 
 
 # -- precision -------------------------------------------------------------------------------------
@@ -224,15 +233,16 @@ def end_to_end(args: argparse.Namespace) -> None:
         source = BankBatches(
             detector, SplitProvider.from_data(cfg.data), cfg, device, dist, root / "cache"
         )
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         bank = source.encode("train")
         sync(device)
         extract = len(bank) / (time.perf_counter() - started)
+        extract_cpu = (time.process_time() - cpu) / len(bank)
     backbone = detector.backbone
     size, batch = backbone.image_size, min(args.batch, 256)  # the bank encodes <= 256 a batch
     images = torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(0))
     images = images.to(device)
-    alone = rate(lambda: backbone(images), len(bank), batch, device)
+    alone, alone_cpu = rate_and_cpu(lambda: backbone(images), len(bank), batch, device)
     print(
         f"\n== dfshield extract, end to end: {name} train split, {len(bank)} frames -> "
         f"{args.model} ({backbone.compute_precision()}), batch {batch}, {args.workers} workers; "
@@ -242,7 +252,14 @@ def end_to_end(args: argparse.Namespace) -> None:
     print(f"{'LMDB -> uint8 loader -> backbone -> bank':<44}  {extract:>10.1f}")
     print(f"{'backbone alone, random batches on device':<44}  {alone:>10.1f}")
     print(f"ratio end to end / backbone alone: {extract / alone:.0%}  (target >= 90 %)")
+    print(
+        f"CPU per image of this process (workers apart): end to end {1e3 * extract_cpu:.2f} ms, "
+        f"backbone alone {1e3 * alone_cpu:.2f} ms -> {alone_cpu / extract_cpu:.0%}: the ratio "
+        f"with the workers on cores of their own, whatever else the machine runs"
+    )
     record(
+        main_cpu_ms_per_img={"end_to_end": 1e3 * extract_cpu, "backbone_alone": 1e3 * alone_cpu},
+        cpu_ratio=alone_cpu / extract_cpu,
         end_to_end_img_s=extract,
         backbone_alone_img_s=alone,
         end_to_end_over_backbone=extract / alone,

@@ -23,8 +23,10 @@ dataset) is a :class:`~dfshield.errors.DataError` naming the folder from :func:`
 :func:`load_or_extract` encodes it again with a warning.
 
 Extraction writes each batch's rows into a pre-allocated memory map as they come (one part per
-``torchrun`` rank), then assembles the parts in dataset order into the final memory map, so host
-memory stays at one batch whatever the bank's size. Parts and the assembled folder are private to
+``torchrun`` rank) on a writer thread (:class:`RowWriter`: the copy to the host and the write
+overlap the encoding of the next batch, with no host sync per batch), then assembles the parts in
+dataset order into the final memory map, so host memory stays at a few batches whatever the
+bank's size. Parts and the assembled folder are private to
 the process (their names carry its pid and a random token) and only moved into place when
 complete; a lock file per fingerprint (``filelock``) makes a second process that wants the same
 bank wait for the first and then read its result instead of encoding it again.
@@ -37,7 +39,9 @@ import hashlib
 import json
 import logging
 import os
+import queue
 import shutil
+import threading
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -65,6 +69,8 @@ BANK_FORMAT = 2
 LIBRARIES = ("torch", "open_clip_torch", "timm")
 #: rows copied at once when the parts are assembled into the final memory map
 ASSEMBLE_ROWS = 16384
+#: pinned host buffers (batches in flight) of a :class:`RowWriter` on CUDA
+WRITE_BUFFERS = 4
 #: what :func:`_try_read` reports for a bank that is not there (as opposed to a damaged one)
 _MISSING = "missing"
 
@@ -498,19 +504,89 @@ def encode_part(
     backbone = backbone.to(device).eval()
     rows = _new_rows(parts / f"features-{rank}.npy", len(shard), backbone.feature_dim)
     indices = np.zeros(len(shard), dtype=np.int64)
-    count = 0
     bar = progress_bar(
         loader, enabled=progress, desc=f"encoding {description}".strip(), unit="batch"
     )
-    for batch in bar:  # batches of only undecodable (skipped) frames are left out
-        features = backbone(dataset.normalizer(batch["image"], device)).float().cpu().numpy()
-        rows[count : count + len(features)] = features
-        indices[count : count + len(features)] = np.asarray(batch["index"])
-        count += len(features)
+    with RowWriter(rows, indices, device) as writer:
+        for batch in bar:  # batches of only undecodable (skipped) frames are left out
+            writer.put(backbone(dataset.normalizer(batch["image"], device)).float(), batch["index"])
+    count = writer.count
     rows.flush()
     del rows
     np.save(parts / f"indices-{rank}.npy", indices[:count])
     return count
+
+
+class RowWriter:
+    """Writes encoded batches into a part's rows on a thread of its own, so that the device
+    encodes the next batch while this one is copied to the host and written: no host sync per
+    batch. On CUDA each batch is copied (non-blocking) into one of :data:`WRITE_BUFFERS` pinned
+    host buffers and an event marks when the copy is done; the thread waits for that event, not
+    the caller. An error on the thread is raised by the next :meth:`put` or on leaving the
+    ``with`` block. ``count``: rows written."""
+
+    def __init__(self, rows: np.ndarray, indices: np.ndarray, device: torch.device):
+        self.rows, self.indices, self.count = rows, indices, 0
+        self.cuda = torch.device(device).type == "cuda"
+        self._queue: queue.Queue = queue.Queue(maxsize=WRITE_BUFFERS)
+        self._free: queue.Queue = queue.Queue()
+        self._buffers = 0
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._write, name="bank-writer", daemon=True)
+
+    def __enter__(self) -> RowWriter:
+        self._thread.start()
+        return self
+
+    def put(self, features: torch.Tensor, index: torch.Tensor) -> None:
+        """Queue one batch: ``features`` ``(B, D)`` float32 on the device and the dataset index
+        of each row (on the host)."""
+        self._raise()
+        buffer, event = None, None
+        if self.cuda:
+            buffer = self._pinned(features.shape)
+            features = buffer[: len(features)].copy_(features, non_blocking=True)
+            event = torch.cuda.Event()
+            event.record()
+        self._queue.put((features, torch.as_tensor(index), event, buffer))
+
+    def _pinned(self, shape: torch.Size) -> torch.Tensor:
+        """A pinned host buffer for ``shape``: a free one (waiting for one once
+        :data:`WRITE_BUFFERS` exist), replaced when it is too small."""
+        if self._free.empty() and self._buffers < WRITE_BUFFERS:
+            self._buffers += 1
+            buffer = None
+        else:
+            buffer = self._free.get()
+        if buffer is None or buffer.shape[0] < shape[0] or buffer.shape[1:] != shape[1:]:
+            buffer = torch.empty(shape, dtype=torch.float32, pin_memory=True)
+        return buffer
+
+    def _write(self) -> None:
+        while (item := self._queue.get()) is not None:
+            features, index, event, buffer = item
+            if self._error is None:  # after an error, only drain: put() raises it
+                try:
+                    if event is not None:
+                        event.synchronize()
+                    stop = self.count + len(index)
+                    self.rows[self.count : stop] = features.numpy()
+                    self.indices[self.count : stop] = index.numpy()
+                    self.count = stop
+                except BaseException as error:
+                    self._error = error
+            if buffer is not None:
+                self._free.put(buffer)
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def __exit__(self, *exc_info) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if exc_info[0] is None:
+            self._raise()
 
 
 def assemble(

@@ -8,6 +8,7 @@ import json
 import logging
 import multiprocessing
 import os
+import threading
 import tracemalloc
 from pathlib import Path
 from types import SimpleNamespace
@@ -26,6 +27,7 @@ from dfshield.detectors import build_detector
 from dfshield.distributed import DistInfo
 from dfshield.engine.feature_bank import (
     FeatureBank,
+    RowWriter,
     assemble,
     bank_fingerprint,
     encode_part,
@@ -396,3 +398,33 @@ def test_a_negative_device_budget_is_a_config_error(toy_dataset, tmp_path):
     cfg = load_run_config(detector="clip_linear", extra_layers=[layer])
     with pytest.raises(ConfigError, match="bank_device_budget_gb"):
         Trainer(cfg, tmp_path / "run", feature_cache=tmp_path / "cache")
+
+
+class HeldRows:
+    """Rows whose writes wait until ``release`` is set (a slow disk)."""
+
+    def __init__(self, count: int):
+        self.array, self.release = np.zeros((count, 2), np.float32), threading.Event()
+
+    def __setitem__(self, key, value) -> None:
+        assert self.release.wait(timeout=60)
+        self.array[key] = value
+
+
+def test_row_writer_lets_encoding_go_on_while_it_writes():
+    rows, indices = HeldRows(5), np.zeros(5, np.int64)
+    with RowWriter(rows, indices, torch.device("cpu")) as writer:
+        writer.put(torch.ones(2, 2), torch.tensor([3, 4]))
+        writer.put(torch.full((3, 2), 2.0), torch.tensor([5, 6, 7]))
+        assert writer.count == 0 and not rows.array.any()  # both queued: nothing waited
+        rows.release.set()
+    assert writer.count == 5 and indices.tolist() == [3, 4, 5, 6, 7]
+    assert rows.array.tolist() == [[1, 1]] * 2 + [[2, 2]] * 3
+
+
+def test_row_writer_raises_what_failed_on_its_thread():
+    full = np.zeros((1, 2), np.float32)  # one row: the second batch does not fit
+    with pytest.raises(ValueError, match="broadcast"):
+        with RowWriter(full, np.zeros(1, np.int64), torch.device("cpu")) as writer:
+            writer.put(torch.ones(1, 2), torch.tensor([0]))
+            writer.put(torch.ones(2, 2), torch.tensor([1, 2]))
