@@ -37,7 +37,9 @@ from typing import Any
 
 import _common
 
-#: seconds each row may take, full sizes and small alike; 6 minutes in all
+#: seconds each row may take at full sizes, 6 minutes in all (estimates for an H100/H200 machine
+#: with 16 cores, model builds and data generation included); ``--time-scale`` multiplies them,
+#: ``--small`` by 2 unless given
 LIMITS = {
     "device": 30,
     "extraction": 45,
