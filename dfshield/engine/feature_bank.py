@@ -26,10 +26,10 @@ Extraction writes each batch's rows into a pre-allocated memory map as they come
 ``torchrun`` rank) on a writer thread (:class:`RowWriter`: the copy to the host and the write
 overlap the encoding of the next batch, with no host sync per batch), then assembles the parts in
 dataset order into the final memory map, so host memory stays at a few batches whatever the
-bank's size. Parts and the assembled folder are private to
-the process (their names carry its pid and a random token) and only moved into place when
-complete; a lock file per fingerprint (``filelock``) makes a second process that wants the same
-bank wait for the first and then read its result instead of encoding it again.
+bank's size. Parts and the assembled folder are private to the process (their names carry its pid
+and a random token) and only moved into place when complete; a lock file per fingerprint
+(``filelock``) makes a second process that wants the same bank wait for the first and then read
+its result instead of encoding it again.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ BANK_FORMAT = 2
 LIBRARIES = ("torch", "open_clip_torch", "timm")
 #: rows copied at once when the parts are assembled into the final memory map
 ASSEMBLE_ROWS = 16384
-#: pinned host buffers (batches in flight) of a :class:`RowWriter` on CUDA
+#: batches a :class:`RowWriter` holds in flight (on CUDA, its pinned host buffers)
 WRITE_BUFFERS = 4
 #: what :func:`_try_read` reports for a bank that is not there (as opposed to a damaged one)
 _MISSING = "missing"
