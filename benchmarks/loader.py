@@ -224,7 +224,7 @@ def images_per_second(
     there (``dataset.normalizer``), as the trainer and the feature bank take it. Returns images
     per second and CPU seconds per image of this process and its workers together (what the
     pass costs whatever else the machine runs)."""
-    cpu = _cpu_seconds()
+    before = os.times()
     generator = torch.Generator().manual_seed(args.seed)
     normalizer = dataset.dataset.normalizer
     loader = make_loader(
@@ -242,15 +242,18 @@ def images_per_second(
         count += int(image.shape[0])
     sync(device)
     rate = count / (time.perf_counter() - started)
-    del loader, batch  # its workers end and are waited for: their CPU time is counted
+    done = os.times()  # this process's share ends here
+    del loader, batch  # its workers end and are waited for: now their CPU time is counted
     gc.collect()
-    return rate, (_cpu_seconds() - cpu) / count
-
-
-def _cpu_seconds() -> float:
-    """User + system CPU seconds of this process and of its children that have ended."""
-    times = os.times()
-    return times.user + times.system + times.children_user + times.children_system
+    reaped = os.times()
+    mine = done.user + done.system - before.user - before.system
+    workers = (
+        reaped.children_user
+        + reaped.children_system
+        - before.children_user
+        - before.children_system
+    )
+    return rate, (mine + workers) / count
 
 
 def ceiling(dataset: DeepfakeDataset, name: str, indices: list[int]) -> tuple[float, float]:
