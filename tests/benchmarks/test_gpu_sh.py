@@ -65,7 +65,8 @@ def test_small_mode_every_row_prints_its_figures(tmp_path):
     assert set(rows["loader"]["of_decode_ceiling"]["lmdb uint8"]) == {"0", "2"}
     assert rows["extract_end_to_end"]["end_to_end_over_backbone"] > 0
     head = rows["spcup_head"]
-    assert head["trainer_epoch_s"] > 0 and head["plain_loop_s"] > 0 and head["trainer_capture"]
+    assert head["trainer_epoch_s"] > 0 and head["plain_loop_s"] > 0
+    assert head["trainer_capture"] == head["loop_capture"] == rows["device"]["capture"] == "off"
     assert rows["rdaa"]["capture"] == "off" and rows["sweep_5x3"]["runs"] == 15
     assert "=== JSON" in done.stdout  # printed too, for a log pasted whole
 
