@@ -177,19 +177,22 @@ def main(argv: list[str] | None = None) -> int:
 @contextlib.contextmanager
 def log_to_stderr(level: int) -> Iterator[None]:
     """Within: the ``dfshield`` loggers' lines of ``level`` and above are written to stderr
-    (Python shows only warnings of an unconfigured logger); the handler and level are put back
-    afterwards."""
+    (Python shows only warnings of an unconfigured logger), once: not also through the root
+    logger, which a library's ``logging.warning(...)`` may have configured (open_clip's does).
+    The handler, level and propagation are put back afterwards."""
     package = logging.getLogger("dfshield")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
-    saved = package.level
+    saved = package.level, package.propagate
     package.addHandler(handler)
     package.setLevel(level)
+    package.propagate = False
     try:
         yield
     finally:
         package.removeHandler(handler)
-        package.setLevel(saved)
+        package.setLevel(saved[0])
+        package.propagate = saved[1]
 
 
 if __name__ == "__main__":

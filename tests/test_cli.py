@@ -48,3 +48,21 @@ def test_info_lines_reach_the_user_unless_quiet(logging_command, capsys, argv, s
     for line in hidden:
         assert line not in err, err
     assert package.handlers == handlers and package.level == level  # put back afterwards
+
+
+def test_each_line_is_written_once_when_a_library_configured_the_root_logger(
+    logging_command, capsys
+):
+    """open_clip's ``logging.warning(...)`` gives the root logger a stderr handler; dfshield's
+    lines must not be written a second time through it."""
+    root = logging.getLogger()
+    handler = logging.StreamHandler(sys.stderr)  # what logging.basicConfig() adds
+    root.addHandler(handler)
+    try:
+        assert cli.main(["log"]) == 0
+    finally:
+        root.removeHandler(handler)
+    err = capsys.readouterr().err
+    assert err.count("info line") == 1, err
+    assert err.count("warning line") == 1, err
+    assert logging.getLogger("dfshield").propagate  # put back afterwards

@@ -53,6 +53,8 @@ from dfshield.media.frames import (
 )
 
 logger = logging.getLogger(__name__)
+#: the notes on short videos this process has already logged
+NOTED: set[str] = set()
 
 MODES = ("frame", "video")
 PIXELS = ("float", "uint8")
@@ -196,15 +198,19 @@ class DeepfakeDataset(Dataset):
                 )
         if self.short_videos:
             needed = frame_num if mode == "frame" else cfg.clip_size
-            logger.info(
-                "%d video(s) of split '%s' have fewer than %d frames (%s)",
-                self.short_videos,
-                split,
-                needed,
-                "all their frames are used"
-                if mode == "frame"
-                else "their frames are repeated evenly to fill a clip",
+            note = (
+                f"{self.short_videos} video(s) of split '{split}' of {', '.join(self.datasets)} "
+                f"have fewer than {needed} frames ("
+                + (
+                    "all their frames are used"
+                    if mode == "frame"
+                    else "their frames are repeated evenly to fill a clip"
+                )
+                + ")"
             )
+            if note not in NOTED:  # every detector of a study reads the same splits: say it once
+                NOTED.add(note)
+                logger.info(note)
         self._items = items
         self._labels = np.array([records[p].label for p, _ in items], dtype=np.int64)
         # one byte per item, set by whichever process skips it (shared with DataLoader workers)

@@ -503,3 +503,20 @@ def test_collate_without_landmarks_or_masks():
         same = collate_fn(items)
         assert same["label"].tolist() == [0, 1, 2] and same["video_id"] == batch["video_id"]
         assert torch.equal(same["image"], batch["image"])
+
+
+def test_short_videos_are_noted_once_per_split(ff_lmdb, caplog, monkeypatch):
+    """Every detector of a study reads the same splits: the note on videos shorter than
+    ``frame_num`` is logged once, not once per detector."""
+    from dfshield.data import dataset as dataset_module
+
+    monkeypatch.setattr(dataset_module, "NOTED", set())
+    cfg = config(ff_lmdb, frame_num={"train": 4}, augment=NO_AUG)
+    with caplog.at_level("INFO", logger="dfshield.data.dataset"):
+        DeepfakeDataset(cfg, "train", resolution=RES)
+        DeepfakeDataset(cfg, "train", resolution=RES)
+    notes = [r.getMessage() for r in caplog.records if "fewer than 4 frames" in r.getMessage()]
+    assert notes == [
+        "1 video(s) of split 'train' of FaceForensics++ have fewer than 4 frames "
+        "(all their frames are used)"
+    ], notes
