@@ -45,8 +45,9 @@ def run(args: argparse.Namespace) -> int:
             configs, run_dir, feature_cache=args.feature_cache, overwrite=args.overwrite
         )
     print(format_table(rows))
+    report = "report.html, " if args.report else ""
     print(
-        f"run folder: {run_dir} (report.html, results.md, results.csv, results.json, roc.png, "
+        f"run folder: {run_dir} ({report}results.md, results.csv, results.json, roc.png, "
         "one folder a detector)"
     )
     return 0

@@ -46,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
     with study_report(run_dir, "demo", args.report):
         rows = run_demo(configs, run_dir, overwrite=args.overwrite)
     print(format_table(rows))
-    print(f"\nrun folder: {run_dir} (report.html, results.md, roc.png, checkpoints, logs)")
+    report = "report.html, " if args.report else ""
+    print(f"\nrun folder: {run_dir} ({report}results.md, roc.png, checkpoints, logs)")
     print(
         "These numbers come from synthetic images and a tiny random-init backbone: they show the "
         "pipeline working, not how well any detector finds real deepfakes."

@@ -93,8 +93,6 @@ def run(args: argparse.Namespace) -> int:
         )
     if (markdown := Path(run_dir) / "imbalance.md").is_file():
         print(markdown.read_text(encoding="utf-8"))
-    print(
-        f"run folder: {run_dir} (imbalance.md, imbalance.csv, imbalance_runs.csv, imbalance.json, "
-        f"imbalance.png, report.html, a folder a ratio and seed); {len(result['runs'])} results"
-    )
+    files = "imbalance.md, .csv, _runs.csv, .json, .png, " + "report.html, " * args.report
+    print(f"run folder: {run_dir} ({files}a folder a ratio and seed); {len(result['runs'])} results")
     return 0

@@ -62,5 +62,6 @@ def run(args: argparse.Namespace) -> int:
     with study_report(plan.run_dir, "reproduce", args.report, args.feature_cache):
         report = reproduce.run_reproduction(plan, feature_cache=args.feature_cache)
     print(reproduce.format_report(report))
-    print(f"written: {plan.run_dir}/reproduce.md, reproduce.csv, reproduce.json, report.html")
+    html = ", report.html" * args.report
+    print(f"written: {plan.run_dir}/reproduce.md, reproduce.csv, reproduce.json{html}")
     return 0
