@@ -94,5 +94,5 @@ def run(args: argparse.Namespace) -> int:
     if (markdown := Path(run_dir) / "imbalance.md").is_file():
         print(markdown.read_text(encoding="utf-8"))
     files = "imbalance.md, .csv, _runs.csv, .json, .png, " + "report.html, " * args.report
-    print(f"run folder: {run_dir} ({files}a folder a ratio and seed); {len(result['runs'])} results")
+    print(f"run folder: {run_dir} ({files}a folder a ratio and seed); {len(result['runs'])} runs")
     return 0
