@@ -4,19 +4,17 @@ Conventions (see ``docs/architecture.md``): labels are fake = 1 (the positive cl
 ``scores`` are probabilities of *fake*, ``P(fake) = sigmoid(logit)``, in ``[0, 1]``.
 A sample is predicted fake when ``prob >= threshold``.
 
-Everything is computed with vectorised numpy code written here (no scikit-learn at run time);
-the tests check every number against scikit-learn:
+ROC, AUC, AP and the confusion-based rates come from ``sklearn.metrics``; this module adds what
+scikit-learn lacks:
 
-* ``auc``  - area under the ROC curve, ties counted as 1/2 (= ``sklearn.metrics.roc_auc_score``).
-* ``ap``   - average precision, the step-wise sum ``sum_k (R_k - R_{k-1}) P_k`` over distinct
-  thresholds (= ``sklearn.metrics.average_precision_score``; no trapezoidal interpolation).
+* ``auc``, ``ap`` - ``sklearn.metrics.auc`` on the full ROC, ``average_precision_score``.
 * ``eer``  - equal error rate: where FPR = FNR on the ROC curve, linearly interpolated between the
   two ROC points that bracket the crossing.
 * ``tpr_at_fpr_1pct`` - TPR at FPR = 1 %, linearly interpolated on the ROC curve (where the ROC
   has a vertical segment exactly at FPR = 1 %, its top, i.e. the best TPR with FPR <= 1 %).
 * ``acc``, ``precision``, ``recall``, ``f1`` - at ``threshold`` with fake as the positive class;
   ``*_macro`` - the same averaged over both classes (fake and real), as the SP Cup 2025 paper
-  reports F1/P/R. An undefined ratio (0/0) counts as 0, like scikit-learn's ``zero_division=0``.
+  reports F1/P/R (``precision_recall_fscore_support``, ``zero_division=0``).
 * ``auc_ci_low`` / ``auc_ci_high`` - 95 % percentile bootstrap interval of the AUC, resampling
   fakes and reals separately (stratified, so every resample has both classes), seeded.
   ``bootstrap=0`` turns it off; the two keys are then present with the value ``None`` so that
@@ -37,6 +35,13 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
+from sklearn.metrics import (
+    accuracy_score,
+    auc,
+    average_precision_score,
+    precision_recall_fscore_support,
+    roc_curve,
+)
 
 from dfshield.errors import DataError
 
@@ -136,37 +141,11 @@ def _require_both_classes(y: np.ndarray, what: str, unit: str = "samples") -> No
 # --------------------------------------------------------------------------------------------
 # ROC machinery
 # --------------------------------------------------------------------------------------------
-def _binary_curve(s: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Cumulative (false positives, true positives) at every distinct score, highest first.
-
-    Entry ``k`` is the confusion count of the rule "fake if score >= thresholds[k]".
-    """
-    order = np.argsort(-s, kind="stable")
-    s_sorted = s[order]
-    y_sorted = y[order]
-    last_of_level = np.flatnonzero(np.diff(s_sorted))
-    idx = np.r_[last_of_level, s_sorted.size - 1]
-    tps = np.cumsum(y_sorted)[idx]
-    fps = idx + 1 - tps
-    return fps, tps, s_sorted[idx]
-
-
 def _roc(s: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    fps, tps, thr = _binary_curve(s, y)
-    fpr = np.r_[0, fps] / fps[-1]
-    tpr = np.r_[0, tps] / tps[-1]
-    return fpr, tpr, np.r_[np.inf, thr]
-
-
-def _auc_from_roc(fpr: np.ndarray, tpr: np.ndarray) -> float:
-    return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1])) / 2.0)
-
-
-def _ap(s: np.ndarray, y: np.ndarray) -> float:
-    fps, tps, _ = _binary_curve(s, y)
-    precision = tps / (tps + fps)
-    recall = tps / tps[-1]
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+    """Every ROC point, ``(0, 0)`` at threshold ``inf`` first; point ``k`` is "fake if score >=
+    thresholds[k]"."""
+    fpr, tpr, thr = roc_curve(y, s, drop_intermediate=False)
+    return fpr, tpr, thr
 
 
 def _eer_index(fpr: np.ndarray, tpr: np.ndarray) -> tuple[int, float]:
@@ -256,31 +235,18 @@ def threshold_at_fpr(scores: Any, labels: Any, target_fpr: float) -> float:
 # --------------------------------------------------------------------------------------------
 # thresholded metrics
 # --------------------------------------------------------------------------------------------
-def _ratio(num: float, den: float) -> float:
-    return float(num / den) if den else 0.0
-
-
 def _threshold_metrics(s: np.ndarray, y: np.ndarray, threshold: float) -> dict[str, float]:
-    pred = s >= threshold
-    fake = y == 1
-    tp = int(np.sum(pred & fake))
-    fp = int(np.sum(pred & ~fake))
-    fn = int(np.sum(~pred & fake))
-    tn = int(y.size - tp - fp - fn)
-
-    def prf(tp_: int, fp_: int, fn_: int) -> tuple[float, float, float]:
-        return _ratio(tp_, tp_ + fp_), _ratio(tp_, tp_ + fn_), _ratio(2 * tp_, 2 * tp_ + fp_ + fn_)
-
-    p_fake, r_fake, f_fake = prf(tp, fp, fn)
-    p_real, r_real, f_real = prf(tn, fn, fp)  # real as the positive class
+    pred = (s >= threshold).astype(np.int64)
+    # per class (real, fake); an undefined ratio counts as 0
+    p, r, f, _ = precision_recall_fscore_support(y, pred, labels=[0, 1], zero_division=0)
     return {
-        "acc": (tp + tn) / y.size,
-        "f1": f_fake,
-        "precision": p_fake,
-        "recall": r_fake,
-        "f1_macro": (f_fake + f_real) / 2.0,
-        "precision_macro": (p_fake + p_real) / 2.0,
-        "recall_macro": (r_fake + r_real) / 2.0,
+        "acc": float(accuracy_score(y, pred)),
+        "f1": float(f[1]),
+        "precision": float(p[1]),
+        "recall": float(r[1]),
+        "f1_macro": float(f.mean()),
+        "precision_macro": float(p.mean()),
+        "recall_macro": float(r.mean()),
     }
 
 
@@ -434,11 +400,10 @@ def compute_metrics(
     if bootstrap < 0:
         raise ValueError(f"bootstrap must be >= 0 resamples (0 turns it off); got {bootstrap}.")
     fpr, tpr, _ = _roc(s, y)
-    auc = _auc_from_roc(fpr, tpr)
     _, eer = _eer_index(fpr, tpr)
     out: dict[str, Any] = {
-        "auc": auc,
-        "ap": _ap(s, y),
+        "auc": float(auc(fpr, tpr)),
+        "ap": float(average_precision_score(y, s)),
         "eer": eer,
         **_threshold_metrics(s, y, threshold),
         "tpr_at_fpr_1pct": _tpr_at_fpr(fpr, tpr, 0.01),
@@ -460,8 +425,8 @@ def compute_metrics(
         vfpr, vtpr, _ = _roc(videos.scores, videos.labels)
         out.update(
             {
-                "video_auc": _auc_from_roc(vfpr, vtpr),
-                "video_ap": _ap(videos.scores, videos.labels),
+                "video_auc": float(auc(vfpr, vtpr)),
+                "video_ap": float(average_precision_score(videos.labels, videos.scores)),
                 "video_eer": _eer_index(vfpr, vtpr)[1],
             }
         )
