@@ -69,7 +69,7 @@ def load_deepfakebench_config(spec: Any) -> tuple[dict, str]:
     if isinstance(spec, Mapping):
         return dict(spec), "the detector's config mapping"
     if isinstance(spec, (str, Path)) and str(spec):
-        return read_yaml(Path(spec).expanduser()), str(spec)
+        return read_yaml(Path(spec).expanduser(), repeated_keys="last"), str(spec)
     raise ConfigError(
         f"a DeepfakeBench config must be the path of their detector YAML (e.g. "
         f"DeepfakeBench/training/config/detector/xception.yaml) or a mapping, got {spec!r}"
@@ -210,6 +210,70 @@ def class_option(options: Mapping[str, Any], owner: str) -> Any:
     if "class" not in options:
         raise ConfigError(f"{owner} needs class: {CLASS_HELP}")
     return options["class"]
+
+
+#: suffixes of a ``pretrained`` value that is a weights file (their prose and URLs are not)
+WEIGHT_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".pkl", ".safetensors", ".tar")
+
+
+def wrapped_parts(section: Mapping[str, Any]) -> tuple[Any, Any] | None:
+    """``(class, config)`` of a detector section that runs a DeepfakeBench class (``name:
+    deepfakebench``, or the name of such a class registered in ``DETECTOR``); None otherwise."""
+    name = section.get("name")
+    if name == "deepfakebench":
+        return section.get("class"), section.get("config")
+    if isinstance(name, str) and name in DETECTOR and is_deepfakebench_class(DETECTOR.get(name)):
+        return DETECTOR.get(name), section.get("config")
+    return None
+
+
+def check_wrapped(section: Mapping[str, Any]) -> None:
+    """Everything a wrapped DeepfakeBench detector needs, checked before anything trains: their
+    class resolvable, their YAML readable with ``resolution``/``mean``/``std``, and a
+    ``pretrained`` weights file that exists. No-op for any other detector."""
+    parts = wrapped_parts(section)
+    if parts is None:
+        return
+    detector_class, config = parts
+    resolve_class(class_option({"class": detector_class}, "detector 'deepfakebench'"))
+    if config is None:
+        raise ConfigError(
+            "detector 'deepfakebench' needs config: the path of their detector YAML (e.g. "
+            "DeepfakeBench/training/config/detector/xception.yaml) or the config mapping"
+        )
+    their_config, source = load_deepfakebench_config(config)
+    input_settings(their_config, source)
+    pretrained = their_config.get("pretrained")
+    if (
+        isinstance(pretrained, str)
+        and pretrained.lower().endswith(WEIGHT_SUFFIXES)
+        and "://" not in pretrained
+        and not Path(pretrained).expanduser().is_file()
+    ):
+        raise ConfigError(
+            f"pretrained in the DeepfakeBench config {source} is {pretrained!r}, which does not "
+            f"exist (from {Path.cwd()}); download it as their README says, run from the folder "
+            f"it is relative to (their checkout's root), or set pretrained to its path"
+        )
+
+
+def display_name(section: Mapping[str, Any]) -> str:
+    """A detector's name in tables: a wrapped DeepfakeBench class by their ``model_name`` (else
+    their YAML's file stem, else the class's name); any other detector by its ``name``."""
+    parts = wrapped_parts(section)
+    if parts is None or section.get("name") != "deepfakebench":
+        return str(section.get("name"))
+    detector_class, config = parts
+    if isinstance(config, Mapping) and isinstance(config.get("model_name"), str):
+        return config["model_name"]
+    if isinstance(config, (str, Path)) and str(config):
+        path = Path(config).expanduser()
+        try:
+            model_name = load_deepfakebench_config(path)[0].get("model_name")
+        except ConfigError:
+            model_name = None
+        return model_name if isinstance(model_name, str) else path.stem
+    return getattr(detector_class, "__name__", str(detector_class))
 
 
 def _digest(config: Mapping[str, Any]) -> str:

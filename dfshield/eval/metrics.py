@@ -23,6 +23,16 @@ scikit-learn lacks:
 Video level (when ``video_ids`` are given): frames are grouped by their **full** video path and a
 video's score is the mean of its frame probabilities; see :func:`group_by_video`.
 
+DeepfakeBench's definitions (their ``training/metrics/utils.py``, ``get_test_metrics``), on the
+same scores, beside ours and named so that they cannot be taken for ours:
+
+* ``eer_dfb`` - "EER (DeepfakeBench, un-interpolated)": the FPR at the ROC vertex (sklearn's
+  ``roc_curve``, intermediate points dropped) whose ``|FNR - FPR|`` is smallest.
+* ``acc_real`` / ``acc_fake`` - accuracy on the reals and on the fakes, each with their rule
+  ``prob > 0.5`` (their trainer's ``get_respect_acc`` assumes sorted labels; these do not).
+* ``video_auc_dfb`` - video AUC with their grouping: by the video folder's *name* alone, a
+  video's label ``int(mean label)`` (``None`` when that grouping leaves one class).
+
 The ROC helpers (:func:`roc_points`, :func:`threshold_at_eer`, :func:`threshold_at_fpr`) serve
 plots and the decision threshold stored with a checkpoint.
 """
@@ -40,6 +50,7 @@ from sklearn.metrics import (
     auc,
     average_precision_score,
     precision_recall_fscore_support,
+    roc_auc_score,
     roc_curve,
 )
 
@@ -47,6 +58,7 @@ from dfshield.errors import DataError
 
 __all__ = [
     "compute_metrics",
+    "deepfakebench_metrics",
     "group_by_video",
     "VideoGroups",
     "roc_points",
@@ -371,6 +383,31 @@ def group_by_video(
 
 
 # --------------------------------------------------------------------------------------------
+# DeepfakeBench's definitions
+# --------------------------------------------------------------------------------------------
+def deepfakebench_metrics(
+    scores: Any, labels: Any, video_ids: Sequence[Any] | None = None
+) -> dict[str, Any]:
+    """``eer_dfb``, ``acc_real``, ``acc_fake`` and (with ``video_ids``) ``video_auc_dfb``: their
+    definitions on our scores (see the module docstring)."""
+    s, y = _check_inputs(scores, labels, what="DeepfakeBench's EER")
+    fpr, tpr, _ = roc_curve(y, s)  # as theirs: intermediate points dropped
+    fake_pred = s > 0.5
+    out: dict[str, Any] = {
+        "eer_dfb": float(fpr[np.nanargmin(np.abs((1 - tpr) - fpr))]),
+        "acc_real": float(np.mean(~fake_pred[y == 0])),
+        "acc_fake": float(np.mean(fake_pred[y == 1])),
+    }
+    if video_ids is not None:
+        videos = group_by_video(s, y, video_ids, parent_name_only=True)
+        one_class = videos.labels.min() == videos.labels.max()
+        out["video_auc_dfb"] = (
+            None if one_class else float(roc_auc_score(videos.labels, videos.scores))
+        )
+    return out
+
+
+# --------------------------------------------------------------------------------------------
 # the one entry point
 # --------------------------------------------------------------------------------------------
 def compute_metrics(
@@ -389,7 +426,8 @@ def compute_metrics(
     the 95 % AUC interval (0 = off, ``auc_ci_low``/``auc_ci_high`` are then ``None``); ``seed``
     makes it reproducible. ``video_ids`` (one per frame) add ``video_auc``, ``video_ap``,
     ``video_eer``, ``video_acc``, ``video_f1_macro`` and ``n_videos``, grouping frames by their
-    full video path (:func:`group_by_video`).
+    full video path (:func:`group_by_video`). DeepfakeBench's definitions come beside them
+    (:func:`deepfakebench_metrics`).
 
     Raises :class:`DataError` for one-class input (AUC/EER are undefined; never returns NaN),
     non-finite scores, scores outside [0, 1], labels other than 0/1 or mismatched lengths.
@@ -434,6 +472,7 @@ def compute_metrics(
         out["video_acc"] = vthr["acc"]
         out["video_f1_macro"] = vthr["f1_macro"]
         out["n_videos"] = len(videos.ids)
+    out.update(deepfakebench_metrics(s, y, video_ids))
     for key, value in out.items():
         if isinstance(value, float) and math.isnan(value):  # pragma: no cover - defensive
             raise DataError(f"metric {key} came out NaN; please report this with the inputs.")

@@ -424,6 +424,15 @@ def imported_checkpoint(
         yield path
 
 
+def their_test_folder(checkpoint: str | Path) -> Path:
+    """Where ``dfshield test`` writes for their ``<run>/test/<set>/ckpt_best.pth``:
+    ``<run>/dfshield_test_<set>`` (beside the checkpoint otherwise)."""
+    path = Path(checkpoint).resolve()
+    if path.parent.parent.name == "test":
+        return path.parents[2] / f"dfshield_test_{path.parent.name}"
+    return path.parent / f"dfshield_test_{path.stem}"
+
+
 def _sections_of(model_name: str, their_config: dict, spec: str | Path) -> dict[str, dict]:
     """The dfshield ``{detector, loss}`` sections that rebuild their detector."""
     from dfshield.registry import DETECTOR
@@ -473,6 +482,7 @@ __all__ = [
     "import_checkpoint",
     "imported_checkpoint",
     "register",
+    "their_test_folder",
     "training_class_counts",
     "two_logits",
 ]

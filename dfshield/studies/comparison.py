@@ -61,6 +61,14 @@ def load_comparison_configs(
     return configs
 
 
+def has_wrapped(configs: dict[str, RunConfig]) -> bool:
+    """Whether a comparison holds a wrapped DeepfakeBench detector (its table then shows their
+    metric definitions beside ours)."""
+    from dfshield.detectors.deepfakebench_wrapper import wrapped_parts
+
+    return any(wrapped_parts(cfg.detector) is not None for cfg in configs.values())
+
+
 def run_comparison(
     configs: dict[str, RunConfig],
     run_dir: Path,
@@ -86,7 +94,9 @@ def run_comparison(
         rows.append({"detector": name, **metrics, "best_epoch": summary["best_epoch"]})
         curves[name] = (result["scores"], result["labels"])
     if is_main:
-        write_results(run_dir, rows, title="Comparison on the test split")
+        write_results(
+            run_dir, rows, title="Comparison on the test split", deepfakebench=has_wrapped(configs)
+        )
         plot_roc(run_dir / "roc.png", curves)
         protocol = {section: asdict(getattr(reference, section)) for section in PROTOCOL_SECTIONS}
         write_json_atomic(run_dir / "protocol.json", protocol)

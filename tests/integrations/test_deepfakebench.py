@@ -22,6 +22,7 @@ from dfshield.integrations.deepfakebench import (
     deepfakebench_class,
     export_checkpoint,
     import_checkpoint,
+    their_test_folder,
 )
 from dfshield.losses import build_loss, fake_logit
 from dfshield.registry import DETECTOR
@@ -418,3 +419,9 @@ def test_our_checkpoint_exports_to_their_test_and_back(toy_dataset, tmp_path, th
         import_checkpoint(out, tiny_yaml)
     with pytest.raises(CheckpointError, match="is a dfshield checkpoint .*drop --detector-config"):
         import_checkpoint(trained["checkpoint"], their_yaml)
+
+
+def test_dfshield_test_on_their_run_writes_a_folder_that_says_so(tmp_path):
+    ckpt = tmp_path / "xception_2024-01-01-00-00-00" / "test" / "avg" / "ckpt_best.pth"
+    assert their_test_folder(ckpt) == ckpt.parents[2] / "dfshield_test_avg"
+    assert their_test_folder(tmp_path / "w.pth") == tmp_path / "dfshield_test_w"
