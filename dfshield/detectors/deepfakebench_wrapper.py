@@ -257,6 +257,58 @@ def check_wrapped(section: Mapping[str, Any]) -> None:
         )
 
 
+#: their ``data_aug`` keys → dfshield's ``data.augment`` options (docs/deepfakebench.md)
+AUGMENT_KEYS = {
+    "flip_prob": "flip_prob",
+    "rotate_prob": "rotate_prob",
+    "rotate_limit": "rotate_limit",
+    "blur_prob": "blur_prob",
+    "blur_limit": "blur_limit",
+    "brightness_limit": "brightness_limit",
+    "contrast_limit": "contrast_limit",
+}
+
+
+def their_data_settings(their_config: Mapping[str, Any]) -> dict[str, Any]:
+    """Their loader's settings as dfshield's ``data`` options: ``use_data_augmentation`` →
+    ``augment.enabled``, ``data_aug`` → ``augment.*`` (``quality_lower``/``_upper`` →
+    ``quality_range``), ``with_landmark`` → no isotropic resize (their ``p=0``), ``frame_num``
+    ``{train, test}`` → ``frame_num {train, val: test, test}``. Keys they do not set are left
+    out; ``resolution``/``mean``/``std`` are the backbone's (:func:`input_settings`)."""
+    augment: dict[str, Any] = {}
+    if isinstance(their_config.get("use_data_augmentation"), bool):
+        augment["enabled"] = their_config["use_data_augmentation"]
+    data_aug = their_config.get("data_aug")
+    if isinstance(data_aug, Mapping):
+        augment.update(
+            {ours: data_aug[key] for key, ours in AUGMENT_KEYS.items() if key in data_aug}
+        )
+        if "quality_lower" in data_aug and "quality_upper" in data_aug:
+            augment["quality_range"] = [data_aug["quality_lower"], data_aug["quality_upper"]]
+    if their_config.get("with_landmark") is True:
+        augment["isotropic_resize"] = False
+    data: dict[str, Any] = {"augment": augment} if augment else {}
+    frame_num = their_config.get("frame_num")
+    if isinstance(frame_num, Mapping) and {"train", "test"} <= set(frame_num):
+        data["frame_num"] = {
+            "train": frame_num["train"],
+            "val": frame_num["test"],
+            "test": frame_num["test"],
+        }
+    return data
+
+
+def their_settings_layer(section: Mapping[str, Any]) -> tuple[str, dict] | None:
+    """``(source, {"data": ...})``: the config layer of a wrapped detector's loader settings
+    (:func:`their_data_settings`); None for any other detector."""
+    parts = wrapped_parts(section)
+    if parts is None or parts[1] is None:
+        return None
+    their_config, source = load_deepfakebench_config(parts[1])
+    data = their_data_settings(their_config)
+    return (f"the loader settings of {source}", {"data": data}) if data else None
+
+
 def display_name(section: Mapping[str, Any]) -> str:
     """A detector's name in tables: a wrapped DeepfakeBench class by their ``model_name`` (else
     their YAML's file stem, else the class's name); any other detector by its ``name``."""

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from dfshield.detectors.deepfakebench_wrapper import check_wrapped, display_name, wrapped_parts
+from dfshield.detectors.deepfakebench_wrapper import (
+    check_wrapped,
+    display_name,
+    their_data_settings,
+    their_settings_layer,
+    wrapped_parts,
+)
+from dfshield.yaml_files import read_yaml
 
 SHAPES = Path(__file__).parents[1] / "fixtures" / "deepfakebench"
 TINY = "deepfakebench_style:TinyNet"
@@ -37,3 +44,26 @@ def test_check_wrapped_accepts_prose_and_urls_as_pretrained(tmp_path):
     check_wrapped(
         {"name": "deepfakebench", "class": TINY, "config": {**config, "pretrained": str(weights)}}
     )
+
+
+def test_their_loader_settings_become_our_data_options():
+    with pytest.warns(UserWarning, match="save_ckpt"):
+        layer = their_settings_layer(
+            {"name": "deepfakebench", "class": TINY, "config": str(SHAPES / "meso4_shape.yaml")}
+        )
+    assert layer[0].startswith("the loader settings of") and "meso4_shape.yaml" in layer[0]
+    assert layer[1]["data"] == {
+        "augment": {
+            "enabled": False,
+            "flip_prob": 0.5,
+            "rotate_limit": [-10, 10],
+            "quality_range": [40, 100],
+        },
+        "frame_num": {"train": 32, "val": 32, "test": 32},
+    }
+    sbi = read_yaml(SHAPES / "sbi_shape.yaml", repeated_keys="last")
+    assert their_data_settings(sbi) == {
+        "augment": {"enabled": False, "isotropic_resize": False},  # with_landmark: their p=0
+        "frame_num": {"train": 8, "val": 32, "test": 32},
+    }
+    assert their_settings_layer({"name": "spcup"}) is None

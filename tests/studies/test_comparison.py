@@ -108,3 +108,19 @@ def test_every_wrapped_detector_is_checked_before_any_trains(toy_dataset, tmp_pa
     nope = _wrapped(tmp_path, "nope", SHAPES / "meso4_shape.yaml", "deepfakebench_style:Nope")
     with pytest.raises(ConfigError, match="has no 'Nope'"):
         load_comparison_configs(["clip_linear", nope], extra_layers=[layer])
+
+
+def test_their_loader_settings_are_honoured_alone_and_overridden_in_a_comparison(
+    toy_dataset, tmp_path
+):
+    from dfshield.config import load_run_config
+
+    layer = toy_layer(toy_dataset, tmp_path)
+    layer[1].pop("detector")
+    meso4 = _wrapped(tmp_path, "meso4_in_dfshield", SHAPES / "meso4_shape.yaml")
+    with pytest.warns(UserWarning):
+        alone = load_run_config(None, meso4, extra_layers=[layer])
+    assert alone.data.augment.enabled is False  # their use_data_augmentation: false
+    with pytest.warns(UserWarning, match=r"data.augment.enabled=False.*protocol's data section"):
+        configs = load_comparison_configs(["clip_linear", meso4], extra_layers=[layer])
+    assert configs["meso4_in_dfshield"].data.augment.enabled is True
