@@ -25,8 +25,10 @@ detector YAMLs, merged over the shipped ``configs/detectors/<model_name>.yaml``.
   terms; ``get_train_metrics`` ``acc``, ``auc``, ``eer``, ``ap``;
 * latent augmentation happens in the training-mode forward (``dfshield/detectors/mlp_detector.py``).
 
-**Checkpoints.** :func:`export_checkpoint` writes a dfshield checkpoint as the full ``state_dict``
-their ``test.py`` strict-loads (and the YAML lines that rebuild the detector);
+**Checkpoints.** A frozen backbone, rebuilt by name, is in no saved state: not in the registered
+class's ``state_dict`` (their trainer's ``ckpt_best.pth``), whose strict ``load_state_dict`` takes
+it from the constructor, nor in :func:`export_checkpoint`'s file for their ``test.py`` (with the
+YAML lines that rebuild the detector);
 :func:`import_checkpoint` turns their ``ckpt_best.pth`` plus their detector YAML into a dfshield
 checkpoint for ``dfshield test`` / ``predict`` (``--detector-config``).
 """
@@ -160,6 +162,27 @@ class DeepfakeBenchAdapter:
         losses = dict(super().get_losses(data, {**pred_dict, "cls": pred_dict["logit"]}))
         terms = getattr(self.loss_fn, "last_terms", {})
         return {**losses, **{key: value for key, value in terms.items() if key not in losses}}
+
+    def state_dict(self, *args: Any, **kwargs: Any) -> dict:
+        """Every weight but a frozen backbone (rebuilt by name in the constructor): their
+        trainer's ``ckpt_best.pth`` of spcup is megabytes, not the 1.2 GB of ViT-L/14."""
+        state = super().state_dict(*args, **kwargs)
+        if self.uses_feature_bank:
+            frozen = kwargs.get("prefix", "") + "backbone."
+            for key in [key for key in state if key.startswith(frozen)]:
+                del state[key]
+        return state
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, **kwargs: Any):
+        """Their ``test.py``'s strict load: a frozen backbone left out of ``state_dict`` is the
+        one built by name in the constructor (a file that holds it loads as before)."""
+        if self.uses_feature_bank and not any(key.startswith("backbone.") for key in state_dict):
+            built = super().state_dict()
+            state_dict = {
+                **{key: value for key, value in built.items() if key.startswith("backbone.")},
+                **state_dict,
+            }
+        return super().load_state_dict(state_dict, strict=strict, **kwargs)
 
     @torch.no_grad()
     def get_train_metrics(self, data_dict: dict, pred_dict: dict) -> dict[str, float]:
@@ -317,9 +340,10 @@ def counts_from_jsons(config: Mapping[str, Any]) -> dict[str, int]:
 
 # -- checkpoints ---------------------------------------------------------------------------------
 def export_checkpoint(checkpoint: str | Path, out: str | Path) -> tuple[Path, Path]:
-    """Write a dfshield checkpoint as DeepfakeBench weights: ``out`` holds the full
-    ``state_dict`` (a frozen backbone's weights included) that their ``test.py`` strict-loads into
-    ``DETECTOR[model_name](config)``; ``out`` with suffix ``.yaml`` holds the YAML lines that
+    """Write a dfshield checkpoint as DeepfakeBench weights: ``out`` holds the ``state_dict``
+    that their ``test.py`` strict-loads into ``DETECTOR[model_name](config)`` (a frozen backbone
+    left out: the registered class rebuilds it by name); ``out`` with suffix ``.yaml`` holds the
+    YAML lines that
     build that detector (for a dfshield detector: ``model_name``, ``dfshield`` and
     ``class_counts``; for a wrapped DeepfakeBench class: their config). Returns both paths."""
     from dfshield.config import build_config
@@ -343,7 +367,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path) -> tuple[Path, Pa
                 f"{path} is a checkpoint of dfshield detector '{name}', which does not run in "
                 f"DeepfakeBench: only frame detectors do ({', '.join(frame_detector_names())})"
             )
-        state = detector.state_dict()
+        state = detector.trainable_state_dict()
         lines = {
             "model_name": name,
             "dfshield": {"detector": cfg.detector, "loss": cfg.loss},
@@ -383,9 +407,11 @@ def import_checkpoint(
     state = _their_state_dict(path)
     sections = _sections_of(model_name, their_config, detector_config)
     detector = build_detector(sections["detector"])
-    target = detector.network if isinstance(detector, DeepfakeBenchDetector) else detector
     try:
-        target.load_state_dict(state, strict=True)
+        if isinstance(detector, DeepfakeBenchDetector):
+            detector.network.load_state_dict(state, strict=True)
+        else:  # a frozen backbone may be left out: it is the one built by name
+            detector.load_trainable_state_dict(state)
     except RuntimeError as error:
         raise CheckpointError(
             f"{path} does not fit DeepfakeBench detector '{model_name}' of {source}: it holds "

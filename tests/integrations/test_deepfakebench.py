@@ -397,7 +397,8 @@ def test_our_checkpoint_exports_to_their_test_and_back(toy_dataset, tmp_path, th
     config = {**lines, "resolution": 32, **NORMAL, "label_dict": toy_dataset["label_dict"]}
     model = their_detectors[config["model_name"]](config)
     state = torch.load(out, weights_only=True)
-    assert any(key.startswith("backbone.") for key in state)  # frozen CLIP weights included
+    assert state and not any(key.startswith("backbone.") for key in state)  # rebuilt by name
+    assert model.state_dict().keys() == state.keys()  # what their trainer saves
     model.load_state_dict(state, strict=True)  # as their test.py loads it
     model.eval()
     batch = their_batches(1, size=32)[0]
@@ -425,3 +426,29 @@ def test_dfshield_test_on_their_run_writes_a_folder_that_says_so(tmp_path):
     ckpt = tmp_path / "xception_2024-01-01-00-00-00" / "test" / "avg" / "ckpt_best.pth"
     assert their_test_folder(ckpt) == ckpt.parents[2] / "dfshield_test_avg"
     assert their_test_folder(tmp_path / "w.pth") == tmp_path / "dfshield_test_w"
+
+
+def test_their_trainer_checkpoint_leaves_the_frozen_backbone_out_and_loads_strictly(
+    toy_dataset, tmp_path
+):
+    config = their_config(toy_dataset, class_counts=COUNTS)
+    torch.manual_seed(0)
+    model = deepfakebench_class("spcup")(config)
+    with torch.no_grad():
+        for parameter in model.head.parameters():
+            parameter.add_(1.0)
+    path = tmp_path / "ckpt_best.pth"
+    torch.save(model.state_dict(), path)  # their trainer's save_ckpt
+    state = torch.load(path, weights_only=True)
+    assert state and not any(key.startswith("backbone.") for key in state)
+    full = torch.nn.Module.state_dict(model)  # with the backbone, as before
+    assert any(key.startswith("backbone.") for key in full)
+    fresh = deepfakebench_class("spcup")(config)  # their test.py: build, then strict load
+    fresh.load_state_dict(state, strict=True)
+    fresh.load_state_dict(full, strict=True)  # a file that holds the backbone loads as before
+    batch = their_batches(1, batch=4)[0]
+    model.eval(), fresh.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(fresh(batch)["prob"], model(batch)["prob"])
+    with pytest.raises(RuntimeError, match="Missing key"):
+        fresh.load_state_dict({k: v for k, v in state.items() if "head" not in k}, strict=True)
