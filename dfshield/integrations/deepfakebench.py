@@ -58,8 +58,8 @@ from dfshield.fileio import atomic_write, json_ready, write_text_atomic
 
 #: keys their config must have for a dfshield detector (their loader needs ``label_dict`` too)
 REQUIRED_KEYS = ("resolution", "mean", "std", "label_dict")
-#: the sections of ``config['dfshield']``
-OUR_SECTIONS = ("detector", "loss")
+#: the sections of ``config['dfshield']`` (``optimizer``: read by ``deepfakebench_train`` only)
+OUR_SECTIONS = ("detector", "loss", "optimizer")
 
 
 # -- into DeepfakeBench -------------------------------------------------------------------------
@@ -248,9 +248,9 @@ def dfshield_sections(name: str, config: Mapping[str, Any]) -> dict[str, dict]:
     unknown = sorted(set(ours) - set(OUR_SECTIONS))
     if unknown:
         raise ConfigError(
-            f"{where} has {', '.join(map(repr, unknown))}; it takes only detector: and loss: "
-            f"(the schema of dfshield's detector YAMLs). The optimizer and schedule are "
-            f"DeepfakeBench's: set them in their YAML"
+            f"{where} has {', '.join(map(repr, unknown))}; it takes only detector:, loss: and "
+            f"optimizer: (the schema of dfshield's detector YAMLs; optimizer: is used when "
+            f"training through python -m dfshield.integrations.deepfakebench_train)"
         )
     shipped = config_dir() / "detectors" / f"{name}.yaml"
     base = load_yaml(shipped) if shipped.is_file() else {}
