@@ -15,8 +15,9 @@ detector YAMLs, merged over the shipped ``configs/detectors/<model_name>.yaml``.
 
 * images arrive as their loader makes them (``resolution``², ``(x - mean) / std``); on the device
   they are turned back into [0, 1] RGB, resized (bicubic, antialiased) to the backbone's input
-  and normalised as the backbone wants — what dfshield's own loader gives the backbone, within
-  one grey level (:func:`backbone_input`);
+  and normalised as the backbone wants — what dfshield's own loader gives the backbone, exactly
+  when crop, ``resolution`` and backbone input are one size (:func:`backbone_input`; the other
+  cases are measured in docs/deepfakebench.md, "Input equivalence");
 * the loss is built in the constructor, as theirs are; VS weights take ``class_counts`` from the
   config or, when it has none, the counts of their training JSONs (:func:`training_class_counts`),
   never silently uniform;
