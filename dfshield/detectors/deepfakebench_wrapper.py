@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.util
 import inspect
 import json
 from collections.abc import Mapping
@@ -175,8 +176,13 @@ def _by_name(name: str) -> type:
 
 def _their_registry(load: str = "metrics.registry") -> dict | None:
     """DeepfakeBench's ``DETECTOR`` entries after importing ``load``; None when their code is
-    not importable. An error inside their code is reported, not hidden."""
+    not importable. An error inside their code is reported, not hidden. A folder named like
+    their package without their code (a namespace package) is not imported: it would stay in
+    ``sys.modules`` and hide their package once it is on the path."""
     try:
+        spec = importlib.util.find_spec(load.partition(".")[0])
+        if spec is not None and spec.origin is None:
+            return None
         importlib.import_module(load)
         registry = importlib.import_module("metrics.registry").DETECTOR
     except ModuleNotFoundError as error:

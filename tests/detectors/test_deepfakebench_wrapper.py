@@ -67,3 +67,17 @@ def test_their_loader_settings_become_our_data_options():
         "frame_num": {"train": 8, "val": 32, "test": 32},
     }
     assert their_settings_layer({"name": "spcup"}) is None
+
+
+def test_a_folder_named_like_their_package_is_not_imported(tmp_path, monkeypatch):
+    import sys
+
+    from dfshield.detectors.deepfakebench_wrapper import resolve_class
+    from dfshield.errors import ConfigError
+
+    (tmp_path / "detectors").mkdir()  # no __init__.py: a namespace package, not their code
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "detectors", raising=False)
+    with pytest.raises(ConfigError, match="not in DeepfakeBench's registry"):
+        resolve_class("xception")
+    assert "detectors" not in sys.modules  # their package can still be imported later
