@@ -17,7 +17,7 @@ from dfshield.detectors.deepfakebench_wrapper import (
 from dfshield.yaml_files import read_yaml
 
 SHAPES = Path(__file__).parents[1] / "fixtures" / "deepfakebench"
-TINY = "deepfakebench_style:TinyNet"
+TINY = "tests.deepfakebench_style:TinyNet"
 
 
 def test_wrapped_detectors_are_named_by_their_model_name_or_file_stem(tmp_path):

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-import pytest
 import yaml
 
 from dfshield.errors import ConfigError
@@ -83,7 +82,7 @@ def test_compare_into_a_used_run_folder_needs_overwrite(toy_dataset, tmp_path, c
 SHAPES = Path(__file__).parents[1] / "fixtures" / "deepfakebench"
 
 
-def _wrapped(tmp_path, stem: str, their_yaml: Path, cls: str = "deepfakebench_style:TinyNet"):
+def _wrapped(tmp_path, stem: str, their_yaml: Path, cls: str = "tests.deepfakebench_style:TinyNet"):
     path = tmp_path / f"{stem}.yaml"
     path.write_text(
         yaml.safe_dump(
@@ -105,7 +104,7 @@ def test_every_wrapped_detector_is_checked_before_any_trains(toy_dataset, tmp_pa
     sbi = _wrapped(tmp_path, "sbi_in_dfshield", SHAPES / "sbi_shape.yaml")
     with pytest.raises(ConfigError, match=r"pretrained .*xception-b5690688.pth.*does not exist"):
         load_comparison_configs(["clip_linear", meso4, sbi], extra_layers=[layer])
-    nope = _wrapped(tmp_path, "nope", SHAPES / "meso4_shape.yaml", "deepfakebench_style:Nope")
+    nope = _wrapped(tmp_path, "nope", SHAPES / "meso4_shape.yaml", "tests.deepfakebench_style:Nope")
     with pytest.raises(ConfigError, match="has no 'Nope'"):
         load_comparison_configs(["clip_linear", nope], extra_layers=[layer])
 
