@@ -382,6 +382,10 @@ def test_their_class_trains_in_dfshield_and_round_trips_through_export(toy_proto
         again = json.loads((imported / "test_metrics.json").read_text())
         assert again["auc"] == pytest.approx(trained["auc"], abs=1e-6)
         assert again["video_auc"] == pytest.approx(trained["video_auc"], abs=1e-6)
+        assert again["eer_dfb"] == pytest.approx(trained["eer_dfb"], abs=1e-6)
+        rows = json.loads((imported / "results.json").read_text())["rows"]
+        assert rows[0]["detector"].startswith("tiny_xception")  # their model_name, not the wrapper
+        assert "EER (DFB)" in (imported / "results.md").read_text()
     finally:
         DETECTOR._entries.pop("tiny_xception", None)
 
