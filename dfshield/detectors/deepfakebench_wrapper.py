@@ -263,16 +263,16 @@ def check_wrapped(section: Mapping[str, Any]) -> None:
         )
 
 
-#: their ``data_aug`` keys → dfshield's ``data.augment`` options (docs/deepfakebench.md)
-AUGMENT_KEYS = {
-    "flip_prob": "flip_prob",
-    "rotate_prob": "rotate_prob",
-    "rotate_limit": "rotate_limit",
-    "blur_prob": "blur_prob",
-    "blur_limit": "blur_limit",
-    "brightness_limit": "brightness_limit",
-    "contrast_limit": "contrast_limit",
-}
+#: their ``data_aug`` keys that dfshield's ``data.augment`` has under the same name
+AUGMENT_KEYS = (
+    "flip_prob",
+    "rotate_prob",
+    "rotate_limit",
+    "blur_prob",
+    "blur_limit",
+    "brightness_limit",
+    "contrast_limit",
+)
 
 
 def their_data_settings(their_config: Mapping[str, Any]) -> dict[str, Any]:
@@ -286,9 +286,7 @@ def their_data_settings(their_config: Mapping[str, Any]) -> dict[str, Any]:
         augment["enabled"] = their_config["use_data_augmentation"]
     data_aug = their_config.get("data_aug")
     if isinstance(data_aug, Mapping):
-        augment.update(
-            {ours: data_aug[key] for key, ours in AUGMENT_KEYS.items() if key in data_aug}
-        )
+        augment.update({key: data_aug[key] for key in AUGMENT_KEYS if key in data_aug})
         if "quality_lower" in data_aug and "quality_upper" in data_aug:
             augment["quality_range"] = [data_aug["quality_lower"], data_aug["quality_upper"]]
     if their_config.get("with_landmark") is True:
