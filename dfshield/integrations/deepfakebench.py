@@ -344,9 +344,8 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path) -> tuple[Path, Pa
     """Write a dfshield checkpoint as DeepfakeBench weights: ``out`` holds the ``state_dict``
     that their ``test.py`` strict-loads into ``DETECTOR[model_name](config)`` (a frozen backbone
     left out: the registered class rebuilds it by name); ``out`` with suffix ``.yaml`` holds the
-    YAML lines that
-    build that detector (for a dfshield detector: ``model_name``, ``dfshield`` and
-    ``class_counts``; for a wrapped DeepfakeBench class: their config). Returns both paths."""
+    YAML lines that build that detector (for a dfshield detector: ``model_name``, ``dfshield``
+    and ``class_counts``; for a wrapped DeepfakeBench class: their config). Returns both paths."""
     from dfshield.config import build_config
     from dfshield.engine.checkpoint import detector_from_checkpoint, load_checkpoint
 
