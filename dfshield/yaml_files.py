@@ -1,10 +1,12 @@
 """Reading YAML files safely (``yaml.SafeLoader`` only) and strictly: a key written twice in one
-mapping is an error naming the key and its line, where PyYAML would silently keep the last value."""
+mapping is an error naming the key and its line, where PyYAML would silently keep the last value.
+DeepfakeBench's own YAMLs are read as their loader reads them (``repeated_keys="last"``)."""
 
 from __future__ import annotations
 
 import os
 import typing
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -31,18 +33,48 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             key = self.construct_object(key_node, deep=deep)
             if isinstance(key, typing.Hashable):
                 if key in seen:
-                    raise _DuplicateKeyError(key, key_node.start_mark.line + 1)
+                    self.repeated(key, key_node.start_mark.line + 1)
                 seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
+    def repeated(self, key: Any, line: int) -> None:
+        raise _DuplicateKeyError(key, line)
 
-def read_yaml(path: str | os.PathLike) -> dict:
-    """One YAML file as a mapping (an empty file is an empty mapping)."""
+
+class _LastKeyLoader(_UniqueKeyLoader):
+    """PyYAML's own rule (the last value of a repeated key wins), with the repeats noted."""
+
+    def __init__(self, stream: Any):
+        super().__init__(stream)
+        self.repeats: list[tuple[Any, int]] = []
+
+    def repeated(self, key: Any, line: int) -> None:
+        self.repeats.append((key, line))
+
+
+def read_yaml(path: str | os.PathLike, *, repeated_keys: str = "error") -> dict:
+    """One YAML file as a mapping (an empty file is an empty mapping).
+
+    ``repeated_keys="error"`` (dfshield's configs) refuses a key written twice in one mapping;
+    ``"last"`` (DeepfakeBench's YAMLs, read as their PyYAML loader reads them) keeps the last
+    value and warns once per file, naming each repeated key and its line."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
+    if repeated_keys not in ("error", "last"):
+        raise ValueError(f"repeated_keys must be 'error' or 'last', got {repeated_keys!r}")
+    loader = (_UniqueKeyLoader if repeated_keys == "error" else _LastKeyLoader)(
+        path.read_text(encoding="utf-8")
+    )
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+        data = loader.get_single_data()
+        if isinstance(loader, _LastKeyLoader) and loader.repeats:
+            repeats = ", ".join(f"'{key}' (line {line})" for key, line in loader.repeats)
+            warnings.warn(
+                f"{path} repeats {repeats}: the last value is used, as DeepfakeBench's loader "
+                f"does; remove the earlier one to silence this",
+                stacklevel=2,
+            )
     except _DuplicateKeyError as error:
         raise ConfigError(
             f"duplicate key '{error.key}' in {path} (line {error.line}): YAML would keep only the "
@@ -50,6 +82,8 @@ def read_yaml(path: str | os.PathLike) -> dict:
         ) from None
     except yaml.YAMLError as error:
         raise ConfigError(f"{path} is not valid YAML: {error}") from error
+    finally:
+        loader.dispose()
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
 
     from dfshield.eval.results import format_table
     from dfshield.html_report import study_report
-    from dfshield.studies.comparison import load_comparison_configs, run_comparison
+    from dfshield.studies.comparison import has_wrapped, load_comparison_configs, run_comparison
 
     configs = load_comparison_configs(args.detectors, args.protocol, args.overrides)
     reference = next(iter(configs.values()))
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         rows = run_comparison(
             configs, run_dir, feature_cache=args.feature_cache, overwrite=args.overwrite
         )
-    print(format_table(rows))
+    print(format_table(rows, deepfakebench=has_wrapped(configs)))
     report = "report.html, " if args.report else ""
     print(
         f"run folder: {run_dir} ({report}results.md, results.csv, results.json, roc.png, "

@@ -41,16 +41,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--out",
         metavar="DIR",
         help="folder for test_metrics.json, test_scores.csv and results.md "
-        "(default: a 'test' folder beside the checkpoint's run)",
+        "(default: a 'test' folder beside the checkpoint's run; for DeepfakeBench weights "
+        "'dfshield_test_<their test folder>' in their run)",
     )
     add_extra_test_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from dfshield.config import load_yaml, parse_overrides
+    from dfshield.detectors.deepfakebench_wrapper import wrapped_parts
     from dfshield.engine.checkpoint import checkpoint_run_config
     from dfshield.eval.results import format_table
-    from dfshield.integrations.deepfakebench import imported_checkpoint
+    from dfshield.integrations.deepfakebench import imported_checkpoint, their_test_folder
     from dfshield.scoring.evaluate_checkpoint import evaluate_checkpoint
 
     given = Path(args.checkpoint)
@@ -60,12 +62,15 @@ def run(args: argparse.Namespace) -> int:
     if args.overrides:
         layers.append(("--set", parse_overrides(args.overrides)))
     out = Path(args.out) if args.out else given.resolve().parent.parent / "test"
+    if args.detector_config and not args.out:
+        out = their_test_folder(given)
     with imported_checkpoint(given, args.detector_config, args.protocol) as checkpoint:
         cfg = checkpoint_run_config(checkpoint, layers)
         rows, is_main = evaluate_checkpoint(
             cfg, checkpoint, out, feature_cache=args.feature_cache, extra_tests=args.extra_tests
         )
     if is_main:
-        print(format_table(rows))
+        theirs = args.detector_config is not None or wrapped_parts(cfg.detector) is not None
+        print(format_table(rows, deepfakebench=theirs))
         print(f"results: {out}")
     return 0

@@ -31,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dfshield.config import build_config, load_run_config
+    from dfshield.detectors.deepfakebench_wrapper import display_name, wrapped_parts
     from dfshield.engine.trainer import Trainer
     from dfshield.errors import ConfigError
     from dfshield.eval.results import format_table, write_results
@@ -67,9 +68,10 @@ def run(args: argparse.Namespace) -> int:
         summary = trainer.fit(resume=args.resume)
         result = trainer.test()
         if trainer.dist.is_main:
-            row = {"detector": trainer.name, **result["metrics"]}
-            write_results(run_dir, [row], title=f"{trainer.name}: test split")
-            print(format_table([row]))
+            name, wrapped = display_name(cfg.detector), wrapped_parts(cfg.detector) is not None
+            row = {"detector": name, **result["metrics"]}
+            write_results(run_dir, [row], title=f"{name}: test split", deepfakebench=wrapped)
+            print(format_table([row], deepfakebench=wrapped))
             print(
                 f"best epoch {summary['best_epoch']} (validation {cfg.train.selection_metric}); "
                 f"training step capture: {summary['capture']}; run folder: {run_dir}"

@@ -12,6 +12,7 @@ from dfshield._suggest import did_you_mean
 from dfshield.config.layers import file_layer, merge, parse_overrides
 from dfshield.config.registry_checks import check_sections
 from dfshield.config.run_config import RunConfig
+from dfshield.detectors.deepfakebench_wrapper import check_wrapped, their_settings_layer
 from dfshield.errors import ConfigError
 from dfshield.schema import check, from_dict
 
@@ -51,11 +52,17 @@ def load_run_config(
     detector: str | os.PathLike | None = None,
     overrides: list[str] | None = None,
     extra_layers: list[tuple[str, dict]] | None = None,
+    their_settings: bool = True,
 ) -> RunConfig:
     """Load protocol file < detector file < ``--set`` overrides into a checked ``RunConfig``.
 
     ``detector`` is a path or the name of a file in ``configs/detectors/``. ``extra_layers``
-    (``(source, mapping)`` pairs) come last: commands such as ``dfshield demo`` use them.
+    (``(source, mapping)`` pairs) come last: commands such as ``dfshield demo`` use them. A
+    wrapped DeepfakeBench detector is checked as far as it can be without building it (their
+    class, their YAML, their ``pretrained`` file), so that a study stops before it trains.
+    Its YAML's loader settings (augmentation, ``frame_num``) form a layer just above the
+    protocol (:func:`~dfshield.detectors.deepfakebench_wrapper.their_settings_layer`) unless
+    ``their_settings`` is false (a comparison, whose protocol is shared).
     """
     layers = [file_layer(Path(protocol) if protocol else config_dir() / "protocol.yaml")]
     if detector is not None:
@@ -63,7 +70,10 @@ def load_run_config(
     if overrides:
         layers.append(("--set", parse_overrides(overrides)))
     layers.extend(extra_layers or [])
-    return build_config(layers)
+    cfg = build_config(layers)
+    check_wrapped(cfg.detector)
+    theirs = their_settings_layer(cfg.detector) if their_settings else None
+    return cfg if theirs is None else build_config([layers[0], theirs, *layers[1:]])
 
 
 def config_dir() -> Path:

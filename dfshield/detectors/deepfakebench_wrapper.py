@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.util
 import inspect
 import json
 from collections.abc import Mapping
@@ -69,7 +70,7 @@ def load_deepfakebench_config(spec: Any) -> tuple[dict, str]:
     if isinstance(spec, Mapping):
         return dict(spec), "the detector's config mapping"
     if isinstance(spec, (str, Path)) and str(spec):
-        return read_yaml(Path(spec).expanduser()), str(spec)
+        return read_yaml(Path(spec).expanduser(), repeated_keys="last"), str(spec)
     raise ConfigError(
         f"a DeepfakeBench config must be the path of their detector YAML (e.g. "
         f"DeepfakeBench/training/config/detector/xception.yaml) or a mapping, got {spec!r}"
@@ -175,8 +176,13 @@ def _by_name(name: str) -> type:
 
 def _their_registry(load: str = "metrics.registry") -> dict | None:
     """DeepfakeBench's ``DETECTOR`` entries after importing ``load``; None when their code is
-    not importable. An error inside their code is reported, not hidden."""
+    not importable. An error inside their code is reported, not hidden. A folder named like
+    their package without their code (a namespace package) is not imported: it would stay in
+    ``sys.modules`` and hide their package once it is on the path."""
     try:
+        spec = importlib.util.find_spec(load.partition(".")[0])
+        if spec is not None and spec.origin is None:
+            return None
         importlib.import_module(load)
         registry = importlib.import_module("metrics.registry").DETECTOR
     except ModuleNotFoundError as error:
@@ -210,6 +216,120 @@ def class_option(options: Mapping[str, Any], owner: str) -> Any:
     if "class" not in options:
         raise ConfigError(f"{owner} needs class: {CLASS_HELP}")
     return options["class"]
+
+
+#: suffixes of a ``pretrained`` value that is a weights file (their prose and URLs are not)
+WEIGHT_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".pkl", ".safetensors", ".tar")
+
+
+def wrapped_parts(section: Mapping[str, Any]) -> tuple[Any, Any] | None:
+    """``(class, config)`` of a detector section that runs a DeepfakeBench class (``name:
+    deepfakebench``, or the name of such a class registered in ``DETECTOR``); None otherwise."""
+    name = section.get("name")
+    if name == "deepfakebench":
+        return section.get("class"), section.get("config")
+    if isinstance(name, str) and name in DETECTOR and is_deepfakebench_class(DETECTOR.get(name)):
+        return DETECTOR.get(name), section.get("config")
+    return None
+
+
+def check_wrapped(section: Mapping[str, Any]) -> None:
+    """Everything a wrapped DeepfakeBench detector needs, checked before anything trains: their
+    class resolvable, their YAML readable with ``resolution``/``mean``/``std``, and a
+    ``pretrained`` weights file that exists. No-op for any other detector."""
+    parts = wrapped_parts(section)
+    if parts is None:
+        return
+    detector_class, config = parts
+    resolve_class(class_option({"class": detector_class}, "detector 'deepfakebench'"))
+    if config is None:
+        raise ConfigError(
+            "detector 'deepfakebench' needs config: the path of their detector YAML (e.g. "
+            "DeepfakeBench/training/config/detector/xception.yaml) or the config mapping"
+        )
+    their_config, source = load_deepfakebench_config(config)
+    input_settings(their_config, source)
+    pretrained = their_config.get("pretrained")
+    if (
+        isinstance(pretrained, str)
+        and pretrained.lower().endswith(WEIGHT_SUFFIXES)
+        and "://" not in pretrained
+        and not Path(pretrained).expanduser().is_file()
+    ):
+        raise ConfigError(
+            f"pretrained in the DeepfakeBench config {source} is {pretrained!r}, which does not "
+            f"exist (from {Path.cwd()}); download it as their README says, run from the folder "
+            f"it is relative to (their checkout's root), or set pretrained to its path"
+        )
+
+
+#: their ``data_aug`` keys that dfshield's ``data.augment`` has under the same name
+AUGMENT_KEYS = (
+    "flip_prob",
+    "rotate_prob",
+    "rotate_limit",
+    "blur_prob",
+    "blur_limit",
+    "brightness_limit",
+    "contrast_limit",
+)
+
+
+def their_data_settings(their_config: Mapping[str, Any]) -> dict[str, Any]:
+    """Their loader's settings as dfshield's ``data`` options: ``use_data_augmentation`` →
+    ``augment.enabled``, ``data_aug`` → ``augment.*`` (``quality_lower``/``_upper`` →
+    ``quality_range``), ``with_landmark`` → no isotropic resize (their ``p=0``), ``frame_num``
+    ``{train, test}`` → ``frame_num {train, val: test, test}``. Keys they do not set are left
+    out; ``resolution``/``mean``/``std`` are the backbone's (:func:`input_settings`)."""
+    augment: dict[str, Any] = {}
+    if isinstance(their_config.get("use_data_augmentation"), bool):
+        augment["enabled"] = their_config["use_data_augmentation"]
+    data_aug = their_config.get("data_aug")
+    if isinstance(data_aug, Mapping):
+        augment.update({key: data_aug[key] for key in AUGMENT_KEYS if key in data_aug})
+        if "quality_lower" in data_aug and "quality_upper" in data_aug:
+            augment["quality_range"] = [data_aug["quality_lower"], data_aug["quality_upper"]]
+    if their_config.get("with_landmark") is True:
+        augment["isotropic_resize"] = False
+    data: dict[str, Any] = {"augment": augment} if augment else {}
+    frame_num = their_config.get("frame_num")
+    if isinstance(frame_num, Mapping) and {"train", "test"} <= set(frame_num):
+        data["frame_num"] = {
+            "train": frame_num["train"],
+            "val": frame_num["test"],
+            "test": frame_num["test"],
+        }
+    return data
+
+
+def their_settings_layer(section: Mapping[str, Any]) -> tuple[str, dict] | None:
+    """``(source, {"data": ...})``: the config layer of a wrapped detector's loader settings
+    (:func:`their_data_settings`); None for any other detector."""
+    parts = wrapped_parts(section)
+    if parts is None or parts[1] is None:
+        return None
+    their_config, source = load_deepfakebench_config(parts[1])
+    data = their_data_settings(their_config)
+    return (f"the loader settings of {source}", {"data": data}) if data else None
+
+
+def display_name(section: Mapping[str, Any]) -> str:
+    """A detector's name in tables: a wrapped DeepfakeBench class by their ``model_name`` (else
+    their YAML's file stem, else the class's name); any other detector by its ``name``."""
+    parts = wrapped_parts(section)
+    if parts is None or section.get("name") != "deepfakebench":
+        return str(section.get("name"))
+    detector_class, config = parts
+    if isinstance(config, Mapping) and isinstance(config.get("model_name"), str):
+        return config["model_name"]
+    if isinstance(config, (str, Path)) and str(config):
+        path = Path(config).expanduser()
+        try:
+            model_name = load_deepfakebench_config(path)[0].get("model_name")
+        except ConfigError:
+            model_name = None
+        return model_name if isinstance(model_name, str) else path.stem
+    return getattr(detector_class, "__name__", str(detector_class))
 
 
 def _digest(config: Mapping[str, Any]) -> str:

@@ -4,19 +4,17 @@ Conventions (see ``docs/architecture.md``): labels are fake = 1 (the positive cl
 ``scores`` are probabilities of *fake*, ``P(fake) = sigmoid(logit)``, in ``[0, 1]``.
 A sample is predicted fake when ``prob >= threshold``.
 
-Everything is computed with vectorised numpy code written here (no scikit-learn at run time);
-the tests check every number against scikit-learn:
+ROC, AUC, AP and the confusion-based rates come from ``sklearn.metrics``; this module adds what
+scikit-learn lacks:
 
-* ``auc``  - area under the ROC curve, ties counted as 1/2 (= ``sklearn.metrics.roc_auc_score``).
-* ``ap``   - average precision, the step-wise sum ``sum_k (R_k - R_{k-1}) P_k`` over distinct
-  thresholds (= ``sklearn.metrics.average_precision_score``; no trapezoidal interpolation).
+* ``auc``, ``ap`` - ``sklearn.metrics.auc`` on the full ROC, ``average_precision_score``.
 * ``eer``  - equal error rate: where FPR = FNR on the ROC curve, linearly interpolated between the
   two ROC points that bracket the crossing.
 * ``tpr_at_fpr_1pct`` - TPR at FPR = 1 %, linearly interpolated on the ROC curve (where the ROC
   has a vertical segment exactly at FPR = 1 %, its top, i.e. the best TPR with FPR <= 1 %).
 * ``acc``, ``precision``, ``recall``, ``f1`` - at ``threshold`` with fake as the positive class;
   ``*_macro`` - the same averaged over both classes (fake and real), as the SP Cup 2025 paper
-  reports F1/P/R. An undefined ratio (0/0) counts as 0, like scikit-learn's ``zero_division=0``.
+  reports F1/P/R (``precision_recall_fscore_support``, ``zero_division=0``).
 * ``auc_ci_low`` / ``auc_ci_high`` - 95 % percentile bootstrap interval of the AUC, resampling
   fakes and reals separately (stratified, so every resample has both classes), seeded.
   ``bootstrap=0`` turns it off; the two keys are then present with the value ``None`` so that
@@ -24,6 +22,16 @@ the tests check every number against scikit-learn:
 
 Video level (when ``video_ids`` are given): frames are grouped by their **full** video path and a
 video's score is the mean of its frame probabilities; see :func:`group_by_video`.
+
+DeepfakeBench's definitions (their ``training/metrics/utils.py``, ``get_test_metrics``), on the
+same scores, beside ours and named so that they cannot be taken for ours:
+
+* ``eer_dfb`` - "EER (DeepfakeBench, un-interpolated)": the FPR at the ROC vertex (sklearn's
+  ``roc_curve``, intermediate points dropped) whose ``|FNR - FPR|`` is smallest.
+* ``acc_real`` / ``acc_fake`` - accuracy on the reals and on the fakes, each with their rule
+  ``prob > 0.5`` (their trainer's ``get_respect_acc`` assumes sorted labels; these do not).
+* ``video_auc_dfb`` - video AUC with their grouping: by the video folder's *name* alone, a
+  video's label ``int(mean label)`` (``None`` when that grouping leaves one class).
 
 The ROC helpers (:func:`roc_points`, :func:`threshold_at_eer`, :func:`threshold_at_fpr`) serve
 plots and the decision threshold stored with a checkpoint.
@@ -37,11 +45,20 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
+from sklearn.metrics import (
+    accuracy_score,
+    auc,
+    average_precision_score,
+    precision_recall_fscore_support,
+    roc_auc_score,
+    roc_curve,
+)
 
 from dfshield.errors import DataError
 
 __all__ = [
     "compute_metrics",
+    "deepfakebench_metrics",
     "group_by_video",
     "VideoGroups",
     "roc_points",
@@ -136,37 +153,11 @@ def _require_both_classes(y: np.ndarray, what: str, unit: str = "samples") -> No
 # --------------------------------------------------------------------------------------------
 # ROC machinery
 # --------------------------------------------------------------------------------------------
-def _binary_curve(s: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Cumulative (false positives, true positives) at every distinct score, highest first.
-
-    Entry ``k`` is the confusion count of the rule "fake if score >= thresholds[k]".
-    """
-    order = np.argsort(-s, kind="stable")
-    s_sorted = s[order]
-    y_sorted = y[order]
-    last_of_level = np.flatnonzero(np.diff(s_sorted))
-    idx = np.r_[last_of_level, s_sorted.size - 1]
-    tps = np.cumsum(y_sorted)[idx]
-    fps = idx + 1 - tps
-    return fps, tps, s_sorted[idx]
-
-
 def _roc(s: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    fps, tps, thr = _binary_curve(s, y)
-    fpr = np.r_[0, fps] / fps[-1]
-    tpr = np.r_[0, tps] / tps[-1]
-    return fpr, tpr, np.r_[np.inf, thr]
-
-
-def _auc_from_roc(fpr: np.ndarray, tpr: np.ndarray) -> float:
-    return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1])) / 2.0)
-
-
-def _ap(s: np.ndarray, y: np.ndarray) -> float:
-    fps, tps, _ = _binary_curve(s, y)
-    precision = tps / (tps + fps)
-    recall = tps / tps[-1]
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+    """Every ROC point, ``(0, 0)`` at threshold ``inf`` first; point ``k`` is "fake if score >=
+    thresholds[k]"."""
+    fpr, tpr, thr = roc_curve(y, s, drop_intermediate=False)
+    return fpr, tpr, thr
 
 
 def _eer_index(fpr: np.ndarray, tpr: np.ndarray) -> tuple[int, float]:
@@ -256,31 +247,18 @@ def threshold_at_fpr(scores: Any, labels: Any, target_fpr: float) -> float:
 # --------------------------------------------------------------------------------------------
 # thresholded metrics
 # --------------------------------------------------------------------------------------------
-def _ratio(num: float, den: float) -> float:
-    return float(num / den) if den else 0.0
-
-
 def _threshold_metrics(s: np.ndarray, y: np.ndarray, threshold: float) -> dict[str, float]:
-    pred = s >= threshold
-    fake = y == 1
-    tp = int(np.sum(pred & fake))
-    fp = int(np.sum(pred & ~fake))
-    fn = int(np.sum(~pred & fake))
-    tn = int(y.size - tp - fp - fn)
-
-    def prf(tp_: int, fp_: int, fn_: int) -> tuple[float, float, float]:
-        return _ratio(tp_, tp_ + fp_), _ratio(tp_, tp_ + fn_), _ratio(2 * tp_, 2 * tp_ + fp_ + fn_)
-
-    p_fake, r_fake, f_fake = prf(tp, fp, fn)
-    p_real, r_real, f_real = prf(tn, fn, fp)  # real as the positive class
+    pred = (s >= threshold).astype(np.int64)
+    # per class (real, fake); an undefined ratio counts as 0
+    p, r, f, _ = precision_recall_fscore_support(y, pred, labels=[0, 1], zero_division=0)
     return {
-        "acc": (tp + tn) / y.size,
-        "f1": f_fake,
-        "precision": p_fake,
-        "recall": r_fake,
-        "f1_macro": (f_fake + f_real) / 2.0,
-        "precision_macro": (p_fake + p_real) / 2.0,
-        "recall_macro": (r_fake + r_real) / 2.0,
+        "acc": float(accuracy_score(y, pred)),
+        "f1": float(f[1]),
+        "precision": float(p[1]),
+        "recall": float(r[1]),
+        "f1_macro": float(f.mean()),
+        "precision_macro": float(p.mean()),
+        "recall_macro": float(r.mean()),
     }
 
 
@@ -405,6 +383,31 @@ def group_by_video(
 
 
 # --------------------------------------------------------------------------------------------
+# DeepfakeBench's definitions
+# --------------------------------------------------------------------------------------------
+def deepfakebench_metrics(
+    scores: Any, labels: Any, video_ids: Sequence[Any] | None = None
+) -> dict[str, Any]:
+    """``eer_dfb``, ``acc_real``, ``acc_fake`` and (with ``video_ids``) ``video_auc_dfb``: their
+    definitions on our scores (see the module docstring)."""
+    s, y = _check_inputs(scores, labels, what="DeepfakeBench's EER")
+    fpr, tpr, _ = roc_curve(y, s)  # as theirs: intermediate points dropped
+    fake_pred = s > 0.5
+    out: dict[str, Any] = {
+        "eer_dfb": float(fpr[np.nanargmin(np.abs((1 - tpr) - fpr))]),
+        "acc_real": float(np.mean(~fake_pred[y == 0])),
+        "acc_fake": float(np.mean(fake_pred[y == 1])),
+    }
+    if video_ids is not None:
+        videos = group_by_video(s, y, video_ids, parent_name_only=True)
+        one_class = videos.labels.min() == videos.labels.max()
+        out["video_auc_dfb"] = (
+            None if one_class else float(roc_auc_score(videos.labels, videos.scores))
+        )
+    return out
+
+
+# --------------------------------------------------------------------------------------------
 # the one entry point
 # --------------------------------------------------------------------------------------------
 def compute_metrics(
@@ -423,7 +426,8 @@ def compute_metrics(
     the 95 % AUC interval (0 = off, ``auc_ci_low``/``auc_ci_high`` are then ``None``); ``seed``
     makes it reproducible. ``video_ids`` (one per frame) add ``video_auc``, ``video_ap``,
     ``video_eer``, ``video_acc``, ``video_f1_macro`` and ``n_videos``, grouping frames by their
-    full video path (:func:`group_by_video`).
+    full video path (:func:`group_by_video`). DeepfakeBench's definitions come beside them
+    (:func:`deepfakebench_metrics`).
 
     Raises :class:`DataError` for one-class input (AUC/EER are undefined; never returns NaN),
     non-finite scores, scores outside [0, 1], labels other than 0/1 or mismatched lengths.
@@ -434,11 +438,10 @@ def compute_metrics(
     if bootstrap < 0:
         raise ValueError(f"bootstrap must be >= 0 resamples (0 turns it off); got {bootstrap}.")
     fpr, tpr, _ = _roc(s, y)
-    auc = _auc_from_roc(fpr, tpr)
     _, eer = _eer_index(fpr, tpr)
     out: dict[str, Any] = {
-        "auc": auc,
-        "ap": _ap(s, y),
+        "auc": float(auc(fpr, tpr)),
+        "ap": float(average_precision_score(y, s)),
         "eer": eer,
         **_threshold_metrics(s, y, threshold),
         "tpr_at_fpr_1pct": _tpr_at_fpr(fpr, tpr, 0.01),
@@ -460,8 +463,8 @@ def compute_metrics(
         vfpr, vtpr, _ = _roc(videos.scores, videos.labels)
         out.update(
             {
-                "video_auc": _auc_from_roc(vfpr, vtpr),
-                "video_ap": _ap(videos.scores, videos.labels),
+                "video_auc": float(auc(vfpr, vtpr)),
+                "video_ap": float(average_precision_score(videos.labels, videos.scores)),
                 "video_eer": _eer_index(vfpr, vtpr)[1],
             }
         )
@@ -469,6 +472,7 @@ def compute_metrics(
         out["video_acc"] = vthr["acc"]
         out["video_f1_macro"] = vthr["f1_macro"]
         out["n_videos"] = len(videos.ids)
+    out.update(deepfakebench_metrics(s, y, video_ids))
     for key, value in out.items():
         if isinstance(value, float) and math.isnan(value):  # pragma: no cover - defensive
             raise DataError(f"metric {key} came out NaN; please report this with the inputs.")

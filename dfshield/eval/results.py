@@ -9,7 +9,9 @@ them; ``macro=False`` shows the fake-as-positive values (``f1`` ...) instead. A 
 table says which. EER is lower-is-better, every other column higher-is-better; the best value
 per column is marked (bold in Markdown, ``*`` on the terminal) when at least two detectors have a
 value there, comparing the values as displayed (4 decimals), so ties are all marked. Missing
-values (absent key, ``None`` or NaN) show as "—".
+values (absent key, ``None`` or NaN) show as "—". ``deepfakebench=True`` (a table with a wrapped
+DeepfakeBench detector) adds their definitions on the same scores, headed "(DFB)": EER
+un-interpolated, video AUC by folder name, and the accuracy on reals and on fakes.
 """
 
 from __future__ import annotations
@@ -30,9 +32,19 @@ MISSING = "—"
 DECIMALS = 4
 
 
-def table_columns(macro: bool = True) -> list[tuple[str, str, bool]]:
+#: DeepfakeBench's definitions (:func:`dfshield.eval.metrics.deepfakebench_metrics`) as columns
+DEEPFAKEBENCH_COLUMNS = [
+    ("EER (DFB)", "eer_dfb", False),
+    ("video AUC (DFB)", "video_auc_dfb", True),
+    ("ACC real (DFB)", "acc_real", True),
+    ("ACC fake (DFB)", "acc_fake", True),
+]
+
+
+def table_columns(macro: bool = True, deepfakebench: bool = False) -> list[tuple[str, str, bool]]:
     """``(header, metric key, higher_is_better)`` for each table column after "Detector"."""
     suffix = "_macro" if macro else ""
+    extra = DEEPFAKEBENCH_COLUMNS if deepfakebench else []
     return [
         ("ACC", "acc", True),
         ("AUC", "auc", True),
@@ -42,18 +54,25 @@ def table_columns(macro: bool = True) -> list[tuple[str, str, bool]]:
         ("EER", "eer", False),
         ("AP", "ap", True),
         ("video AUC", "video_auc", True),
+        *extra,
     ]
 
 
-def _footnote(macro: bool, mark: str) -> str:
+def _footnote(macro: bool, mark: str, deepfakebench: bool = False) -> str:
     which = (
         "macro-averaged over both classes (fake and real), as in the SP Cup 2025 paper"
         if macro
         else "for the fake class (fake = positive)"
     )
+    theirs = (
+        " (DFB): DeepfakeBench's definitions on the same scores (EER at the closest ROC vertex, "
+        "not interpolated; videos grouped by folder name; per-class accuracy at prob > 0.5)."
+        if deepfakebench
+        else ""
+    )
     return (
         f"F1, Precision and Recall are {which}. EER: lower is better; all other columns: "
-        f"higher is better. Best value per column {mark}."
+        f"higher is better. Best value per column {mark}.{theirs}"
     )
 
 
@@ -81,11 +100,11 @@ def _check_rows(rows: Sequence[Mapping[str, Any]]) -> None:
 
 
 def _cells(
-    rows: Sequence[Mapping[str, Any]], macro: bool
+    rows: Sequence[Mapping[str, Any]], macro: bool, deepfakebench: bool = False
 ) -> tuple[list[str], list[list[str]], list[list[bool]]]:
     """Headers, displayed cells and best-marks (without the detector column)."""
     _check_rows(rows)
-    columns = table_columns(macro)
+    columns = table_columns(macro, deepfakebench)
     shown: list[list[str]] = [[] for _ in rows]
     best: list[list[bool]] = [[] for _ in rows]
     for _, key, higher in columns:
@@ -101,8 +120,10 @@ def _cells(
     return [header for header, _, _ in columns], shown, best
 
 
-def _markdown(rows: Sequence[Mapping[str, Any]], title: str, macro: bool) -> str:
-    headers, shown, best = _cells(rows, macro)
+def _markdown(
+    rows: Sequence[Mapping[str, Any]], title: str, macro: bool, deepfakebench: bool = False
+) -> str:
+    headers, shown, best = _cells(rows, macro, deepfakebench)
     lines = [
         f"# {title}",
         "",
@@ -113,19 +134,21 @@ def _markdown(rows: Sequence[Mapping[str, Any]], title: str, macro: bool) -> str
         name = str(row["detector"]).replace("|", "\\|")
         body = [f"**{c}**" if m else c for c, m in zip(cells, marks)]
         lines.append(f"| {name} | " + " | ".join(body) + " |")
-    lines += ["", _footnote(macro, "in bold"), ""]
+    lines += ["", _footnote(macro, "in bold", deepfakebench), ""]
     return "\n".join(lines)
 
 
-def format_table(rows: Sequence[Mapping[str, Any]], *, macro: bool = True) -> str:
+def format_table(
+    rows: Sequence[Mapping[str, Any]], *, macro: bool = True, deepfakebench: bool = False
+) -> str:
     """The comparison table as aligned plain text for the terminal (best per column: ``*``)."""
-    headers, shown, best = _cells(rows, macro)
+    headers, shown, best = _cells(rows, macro, deepfakebench)
     table = [["Detector", *headers]]
     for row, cells, marks in zip(rows, shown, best):
         marked = [c + ("*" if m else " ") for c, m in zip(cells, marks)]
         table.append([str(row["detector"]), *marked])
     lines = text_table(table)
-    lines.append(_footnote(macro, "marked *"))
+    lines.append(_footnote(macro, "marked *", deepfakebench))
     return "\n".join(lines)
 
 
@@ -156,6 +179,7 @@ def write_results(
     *,
     title: str = "Detector comparison",
     macro: bool = True,
+    deepfakebench: bool = False,
 ) -> dict[str, Path]:
     """Write ``results.md``, ``results.csv`` and ``results.json`` into ``run_dir`` (created).
 
@@ -170,10 +194,11 @@ def write_results(
     out.mkdir(parents=True, exist_ok=True)
     paths = {"md": out / "results.md", "csv": out / "results.csv", "json": out / "results.json"}
 
-    write_text_atomic(paths["md"], _markdown(rows, title, macro))
+    write_text_atomic(paths["md"], _markdown(rows, title, macro, deepfakebench))
 
     keys = ["detector"]
-    for key in [k for _, k, _ in table_columns(macro)] + [k for row in rows for k in row]:
+    columns = table_columns(macro, deepfakebench)
+    for key in [k for _, k, _ in columns] + [k for row in rows for k in row]:
         if key not in keys:
             keys.append(key)
     plain_rows = [json_ready(dict(row)) for row in rows]

@@ -15,8 +15,9 @@ detector YAMLs, merged over the shipped ``configs/detectors/<model_name>.yaml``.
 
 * images arrive as their loader makes them (``resolution``², ``(x - mean) / std``); on the device
   they are turned back into [0, 1] RGB, resized (bicubic, antialiased) to the backbone's input
-  and normalised as the backbone wants — what dfshield's own loader gives the backbone, within
-  one grey level (:func:`backbone_input`);
+  and normalised as the backbone wants — what dfshield's own loader gives the backbone, exactly
+  when crop, ``resolution`` and backbone input are one size (:func:`backbone_input`; the other
+  cases are measured in docs/deepfakebench.md, "Input equivalence");
 * the loss is built in the constructor, as theirs are; VS weights take ``class_counts`` from the
   config or, when it has none, the counts of their training JSONs (:func:`training_class_counts`),
   never silently uniform;
@@ -25,8 +26,10 @@ detector YAMLs, merged over the shipped ``configs/detectors/<model_name>.yaml``.
   terms; ``get_train_metrics`` ``acc``, ``auc``, ``eer``, ``ap``;
 * latent augmentation happens in the training-mode forward (``dfshield/detectors/mlp_detector.py``).
 
-**Checkpoints.** :func:`export_checkpoint` writes a dfshield checkpoint as the full ``state_dict``
-their ``test.py`` strict-loads (and the YAML lines that rebuild the detector);
+**Checkpoints.** A frozen backbone, rebuilt by name, is in no saved state: not in the registered
+class's ``state_dict`` (their trainer's ``ckpt_best.pth``), whose strict ``load_state_dict`` takes
+it from the constructor, nor in :func:`export_checkpoint`'s file for their ``test.py`` (with the
+YAML lines that rebuild the detector);
 :func:`import_checkpoint` turns their ``ckpt_best.pth`` plus their detector YAML into a dfshield
 checkpoint for ``dfshield test`` / ``predict`` (``--detector-config``).
 """
@@ -56,8 +59,8 @@ from dfshield.fileio import atomic_write, json_ready, write_text_atomic
 
 #: keys their config must have for a dfshield detector (their loader needs ``label_dict`` too)
 REQUIRED_KEYS = ("resolution", "mean", "std", "label_dict")
-#: the sections of ``config['dfshield']``
-OUR_SECTIONS = ("detector", "loss")
+#: the sections of ``config['dfshield']`` (``optimizer``: read by ``deepfakebench_train`` only)
+OUR_SECTIONS = ("detector", "loss", "optimizer")
 
 
 # -- into DeepfakeBench -------------------------------------------------------------------------
@@ -161,6 +164,27 @@ class DeepfakeBenchAdapter:
         terms = getattr(self.loss_fn, "last_terms", {})
         return {**losses, **{key: value for key, value in terms.items() if key not in losses}}
 
+    def state_dict(self, *args: Any, **kwargs: Any) -> dict:
+        """Every weight but a frozen backbone (rebuilt by name in the constructor): their
+        trainer's ``ckpt_best.pth`` of spcup is megabytes, not the 1.2 GB of ViT-L/14."""
+        state = super().state_dict(*args, **kwargs)
+        if self.uses_feature_bank:
+            frozen = kwargs.get("prefix", "") + "backbone."
+            for key in [key for key in state if key.startswith(frozen)]:
+                del state[key]
+        return state
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, **kwargs: Any):
+        """Their ``test.py``'s strict load: a frozen backbone left out of ``state_dict`` is the
+        one built by name in the constructor (a file that holds it loads as before)."""
+        if self.uses_feature_bank and not any(key.startswith("backbone.") for key in state_dict):
+            built = super().state_dict()
+            state_dict = {
+                **{key: value for key, value in built.items() if key.startswith("backbone.")},
+                **state_dict,
+            }
+        return super().load_state_dict(state_dict, strict=strict, **kwargs)
+
     @torch.no_grad()
     def get_train_metrics(self, data_dict: dict, pred_dict: dict) -> dict[str, float]:
         """``acc``, ``auc``, ``eer`` and ``ap`` of the batch, as their trainer logs them (only
@@ -225,9 +249,9 @@ def dfshield_sections(name: str, config: Mapping[str, Any]) -> dict[str, dict]:
     unknown = sorted(set(ours) - set(OUR_SECTIONS))
     if unknown:
         raise ConfigError(
-            f"{where} has {', '.join(map(repr, unknown))}; it takes only detector: and loss: "
-            f"(the schema of dfshield's detector YAMLs). The optimizer and schedule are "
-            f"DeepfakeBench's: set them in their YAML"
+            f"{where} has {', '.join(map(repr, unknown))}; it takes only detector:, loss: and "
+            f"optimizer: (the schema of dfshield's detector YAMLs; optimizer: is used when "
+            f"training through python -m dfshield.integrations.deepfakebench_train)"
         )
     shipped = config_dir() / "detectors" / f"{name}.yaml"
     base = load_yaml(shipped) if shipped.is_file() else {}
@@ -317,11 +341,11 @@ def counts_from_jsons(config: Mapping[str, Any]) -> dict[str, int]:
 
 # -- checkpoints ---------------------------------------------------------------------------------
 def export_checkpoint(checkpoint: str | Path, out: str | Path) -> tuple[Path, Path]:
-    """Write a dfshield checkpoint as DeepfakeBench weights: ``out`` holds the full
-    ``state_dict`` (a frozen backbone's weights included) that their ``test.py`` strict-loads into
-    ``DETECTOR[model_name](config)``; ``out`` with suffix ``.yaml`` holds the YAML lines that
-    build that detector (for a dfshield detector: ``model_name``, ``dfshield`` and
-    ``class_counts``; for a wrapped DeepfakeBench class: their config). Returns both paths."""
+    """Write a dfshield checkpoint as DeepfakeBench weights: ``out`` holds the ``state_dict``
+    that their ``test.py`` strict-loads into ``DETECTOR[model_name](config)`` (a frozen backbone
+    left out: the registered class rebuilds it by name); ``out`` with suffix ``.yaml`` holds the
+    YAML lines that build that detector (for a dfshield detector: ``model_name``, ``dfshield``
+    and ``class_counts``; for a wrapped DeepfakeBench class: their config). Returns both paths."""
     from dfshield.config import build_config
     from dfshield.engine.checkpoint import detector_from_checkpoint, load_checkpoint
 
@@ -343,7 +367,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path) -> tuple[Path, Pa
                 f"{path} is a checkpoint of dfshield detector '{name}', which does not run in "
                 f"DeepfakeBench: only frame detectors do ({', '.join(frame_detector_names())})"
             )
-        state = detector.state_dict()
+        state = detector.trainable_state_dict()
         lines = {
             "model_name": name,
             "dfshield": {"detector": cfg.detector, "loss": cfg.loss},
@@ -383,9 +407,11 @@ def import_checkpoint(
     state = _their_state_dict(path)
     sections = _sections_of(model_name, their_config, detector_config)
     detector = build_detector(sections["detector"])
-    target = detector.network if isinstance(detector, DeepfakeBenchDetector) else detector
     try:
-        target.load_state_dict(state, strict=True)
+        if isinstance(detector, DeepfakeBenchDetector):
+            detector.network.load_state_dict(state, strict=True)
+        else:  # a frozen backbone may be left out: it is the one built by name
+            detector.load_trainable_state_dict(state)
     except RuntimeError as error:
         raise CheckpointError(
             f"{path} does not fit DeepfakeBench detector '{model_name}' of {source}: it holds "
@@ -422,6 +448,15 @@ def imported_checkpoint(
         path = Path(folder) / f"{Path(checkpoint).stem}.pt"
         save_checkpoint(path, payload)
         yield path
+
+
+def their_test_folder(checkpoint: str | Path) -> Path:
+    """Where ``dfshield test`` writes for their ``<run>/test/<set>/ckpt_best.pth``:
+    ``<run>/dfshield_test_<set>`` (beside the checkpoint otherwise)."""
+    path = Path(checkpoint).resolve()
+    if path.parent.parent.name == "test":
+        return path.parents[2] / f"dfshield_test_{path.parent.name}"
+    return path.parent / f"dfshield_test_{path.stem}"
 
 
 def _sections_of(model_name: str, their_config: dict, spec: str | Path) -> dict[str, dict]:
@@ -473,6 +508,7 @@ __all__ = [
     "import_checkpoint",
     "imported_checkpoint",
     "register",
+    "their_test_folder",
     "training_class_counts",
     "two_logits",
 ]

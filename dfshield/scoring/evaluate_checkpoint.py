@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from dfshield.detectors.deepfakebench_wrapper import display_name, wrapped_parts
 from dfshield.distributed import prepare_device
 from dfshield.engine.batch_sources import batch_source
 from dfshield.engine.checkpoint import detector_from_checkpoint, load_checkpoint
@@ -45,10 +46,10 @@ def evaluate_checkpoint(
     and ``roc.png`` with one line per row. Returns the rows and whether this process is the main
     rank (the one that wrote the files).
     """
-    name = str(cfg.detector.get("name"))
     path = Path(checkpoint)
     device, dist = prepare_device(cfg.train.device)
-    payload = load_checkpoint(path, expected_detector=name)
+    payload = load_checkpoint(path, expected_detector=str(cfg.detector.get("name")))
+    name = display_name(cfg.detector)
     seed_everything(cfg.train.seed)  # as the trainer builds the detector
     detector = detector_from_checkpoint(cfg.detector, payload, path).to(device)
     with RunFolder(out_dir, enabled=dist.is_main).held():
@@ -65,7 +66,8 @@ def evaluate_checkpoint(
         rows = result_rows(name, main_set, result["metrics"], extras)
         if dist.is_main:
             title = f"{name}: {main_set} split" + (" and extra test sets" if extras else "")
-            write_results(out_dir, rows, title=title)
+            wrapped = wrapped_parts(cfg.detector) is not None or "imported_from" in payload
+            write_results(out_dir, rows, title=title, deepfakebench=wrapped)
             curves = {name: (result["scores"], result["labels"])}
             curves.update(
                 {f"{name} on {e['test_set']}": (e["scores"], e["labels"]) for e in extras}

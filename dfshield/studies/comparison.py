@@ -9,6 +9,7 @@ detectors share one feature bank: each frame is encoded once for the whole compa
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,9 @@ def load_comparison_configs(
     if len(set(detectors)) != len(detectors):
         raise ConfigError(f"a detector is listed twice in {detectors}")
     configs = {
-        run_name(name): load_run_config(protocol, name, overrides, extra_layers)
+        run_name(name): load_run_config(
+            protocol, name, overrides, extra_layers, their_settings=False
+        )
         for name in detectors
     }
     if len(configs) != len(detectors):
@@ -58,7 +61,44 @@ def load_comparison_configs(
                     f"comparison the protocol is shared — move them to the protocol file or to "
                     f"--set"
                 )
+        _warn_their_settings_overridden(name, cfg)
     return configs
+
+
+def _warn_their_settings_overridden(name: str, cfg: RunConfig) -> None:
+    """A warning naming each loader setting of a wrapped detector's YAML that the shared
+    protocol overrides (a comparison feeds every detector the same data)."""
+    from dfshield.detectors.deepfakebench_wrapper import their_settings_layer
+
+    theirs = their_settings_layer(cfg.detector)
+    if theirs is None:
+        return
+    ours = asdict(cfg.data)
+    differ = []
+    for key, value in theirs[1]["data"].items():
+        for sub, wanted in value.items() if isinstance(value, dict) else [("", value)]:
+            have = ours[key][sub] if sub else ours[key]
+            if have != _plain(wanted):
+                differ.append(f"data.{key}{'.' + sub if sub else ''}={wanted!r}")
+    if differ:
+        warnings.warn(
+            f"'{name}': {theirs[0]} ask for {', '.join(differ)}; a comparison shares the "
+            f"protocol's data section, so its values are used for every detector. To use "
+            f"theirs, set them in the protocol (e.g. configs/protocols/deepfakebench.yaml)",
+            stacklevel=2,
+        )
+
+
+def _plain(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def has_wrapped(configs: dict[str, RunConfig]) -> bool:
+    """Whether a comparison holds a wrapped DeepfakeBench detector (its table then shows their
+    metric definitions beside ours)."""
+    from dfshield.detectors.deepfakebench_wrapper import wrapped_parts
+
+    return any(wrapped_parts(cfg.detector) is not None for cfg in configs.values())
 
 
 def run_comparison(
@@ -86,7 +126,9 @@ def run_comparison(
         rows.append({"detector": name, **metrics, "best_epoch": summary["best_epoch"]})
         curves[name] = (result["scores"], result["labels"])
     if is_main:
-        write_results(run_dir, rows, title="Comparison on the test split")
+        write_results(
+            run_dir, rows, title="Comparison on the test split", deepfakebench=has_wrapped(configs)
+        )
         plot_roc(run_dir / "roc.png", curves)
         protocol = {section: asdict(getattr(reference, section)) for section in PROTOCOL_SECTIONS}
         write_json_atomic(run_dir / "protocol.json", protocol)

@@ -19,6 +19,7 @@ from dfshield.eval.metrics import (
     _aucs_of_draws,
     _pair_bounds,
     compute_metrics,
+    deepfakebench_metrics,
     group_by_video,
     roc_points,
     threshold_at_eer,
@@ -367,3 +368,44 @@ def test_bad_inputs_are_clear_errors(scores, labels, pattern):
 def test_roc_points_accepts_logits():
     fpr, tpr, _ = roc_points([-2.0, 3.0, 0.5], [0, 1, 1])
     assert fpr[-1] == 1.0 and tpr[-1] == 1.0
+
+
+# --------------------------------------------------------------------------------------------
+# DeepfakeBench's definitions beside ours
+# --------------------------------------------------------------------------------------------
+# Their training/metrics/utils.py on these scores (frame paths <video>/<i>.png) gives acc 0.7,
+# auc 0.708333, eer 0.25, ap 0.786111, video_auc 0.666667.
+DFB_LABELS = np.array([0, 0, 0, 0, 1, 1, 1, 1, 1, 1])
+DFB_SCORES = np.array([0.1, 0.4, 0.35, 0.8, 0.7, 0.2, 0.9, 0.55, 0.6, 0.45])
+DFB_VIDEOS = [f"FF/{c}/{v}" for c, v in [("real", "000"), ("real", "001")]] + [
+    f"FF/fake/{v}" for v in ("002_006", "003_004", "004_005")
+]
+
+
+def test_deepfakebench_definitions_on_their_worked_example():
+    ids = [v for v in DFB_VIDEOS for _ in range(2)]
+    m = compute_metrics(DFB_SCORES, DFB_LABELS, ids, bootstrap=0)
+    assert (m["auc"], m["ap"], m["acc"]) == pytest.approx((0.708333, 0.786111, 0.7), abs=1e-6)
+    assert m["eer_dfb"] == 0.25
+    assert m["video_auc_dfb"] == pytest.approx(0.666667, abs=1e-6)
+    assert (m["acc_real"], m["acc_fake"]) == pytest.approx((3 / 4, 4 / 6))
+
+
+def test_deepfakebench_eer_is_the_closest_vertex_of_the_dropped_roc():
+    # sklearn's roc_curve drops collinear points by default, as their call does: the vertex
+    # closest to FPR = FNR is then at FPR 2/3 (on the full curve it would be FPR 1/2)
+    s = np.array([0.9, 0.6, 0.7, 0.5, 0.9, 0.8, 0.0, 0.9])
+    y = np.array([1, 1, 0, 0, 0, 0, 0, 0])
+    m = deepfakebench_metrics(s, y)
+    assert m["eer_dfb"] == pytest.approx(2 / 3)
+    assert compute_metrics(s, y, bootstrap=0)["eer"] == pytest.approx(_reference_eer(y, s))
+    assert "video_auc_dfb" not in m
+
+
+def test_deepfakebench_acc_uses_strict_half_and_video_names_merge():
+    m = deepfakebench_metrics([0.5, 0.5, 0.9, 0.1], [0, 1, 1, 0])
+    assert (m["acc_real"], m["acc_fake"]) == (1.0, 0.5)  # 0.5 is real for them (prob > 0.5)
+    # a real and a fake video with one folder name merge into one real "video": one class left
+    ids = ["a/000", "a/000", "b/000", "b/000"]
+    merged = deepfakebench_metrics([0.1, 0.2, 0.8, 0.9], [0, 0, 1, 1], ids)
+    assert merged["video_auc_dfb"] is None

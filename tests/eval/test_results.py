@@ -181,3 +181,19 @@ def test_plot_roc_writes_a_valid_png(tmp_path):
 
     named = plot_roc(tmp_path / "sub" / "curves.png", curves)
     assert named.name == "curves.png" and named.read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_deepfakebench_columns_beside_ours_when_asked(tmp_path):
+    y = np.array([1, 1, 0, 0, 0, 0, 0, 0])
+    s = np.array([0.9, 0.6, 0.7, 0.5, 0.9, 0.8, 0.0, 0.9])
+    rows = [{"detector": "xception", **compute_metrics(s, y, bootstrap=0)}]
+    assert "DFB" not in format_table(rows)
+    text = format_table(rows, deepfakebench=True)
+    header = text.splitlines()[0]
+    assert "EER (DFB)" in header and "video AUC (DFB)" in header and "ACC real (DFB)" in header
+    assert "0.6667" in text.splitlines()[2]  # their EER (ours, interpolated, is not)
+    assert "not interpolated" in text.splitlines()[-1]
+    write_results(tmp_path, rows, deepfakebench=True)
+    assert "EER (DFB)" in (tmp_path / "results.md").read_text(encoding="utf-8")
+    with open(tmp_path / "results.csv", encoding="utf-8") as handle:
+        assert "eer_dfb" in next(csv.reader(handle))

@@ -22,8 +22,11 @@ from dfshield.integrations.deepfakebench import (
     deepfakebench_class,
     export_checkpoint,
     import_checkpoint,
+    their_test_folder,
 )
+from dfshield.integrations.deepfakebench_train import recipe_optimizer, use_recipe
 from dfshield.losses import build_loss, fake_logit
+from dfshield.optimizers.sam import SAM as OurSAM
 from dfshield.registry import DETECTOR
 from tests.deepfakebench_style import (
     SAM,
@@ -172,8 +175,8 @@ def test_bad_deepfakebench_configs_are_named_with_their_fix(toy_dataset, tmp_pat
         deepfakebench_class("ddln")
     with pytest.raises(ConfigError, match="model_name 'xception' but builds dfshield's 'spcup'"):
         build(their_config(toy_dataset, "xception", class_counts=COUNTS))
-    with pytest.raises(ConfigError, match="'optimizer'; it takes only detector: and loss:"):
-        build(their_config(toy_dataset, dfshield={"optimizer": {"name": "sgd"}}))
+    with pytest.raises(ConfigError, match="'scheduler'; it takes only detector:, loss: and opt"):
+        build(their_config(toy_dataset, dfshield={"scheduler": {"name": "cosine"}}))
     with pytest.raises(ConfigError, match="resolution in the DeepfakeBench config"):
         build(their_config(toy_dataset, resolution="256", class_counts=COUNTS))
     bad = their_config(toy_dataset, dataset_json_folder=str(tmp_path / "none"))
@@ -379,6 +382,10 @@ def test_their_class_trains_in_dfshield_and_round_trips_through_export(toy_proto
         again = json.loads((imported / "test_metrics.json").read_text())
         assert again["auc"] == pytest.approx(trained["auc"], abs=1e-6)
         assert again["video_auc"] == pytest.approx(trained["video_auc"], abs=1e-6)
+        assert again["eer_dfb"] == pytest.approx(trained["eer_dfb"], abs=1e-6)
+        rows = json.loads((imported / "results.json").read_text())["rows"]
+        assert rows[0]["detector"].startswith("tiny_xception")  # their model_name, not the wrapper
+        assert "EER (DFB)" in (imported / "results.md").read_text()
     finally:
         DETECTOR._entries.pop("tiny_xception", None)
 
@@ -396,7 +403,8 @@ def test_our_checkpoint_exports_to_their_test_and_back(toy_dataset, tmp_path, th
     config = {**lines, "resolution": 32, **NORMAL, "label_dict": toy_dataset["label_dict"]}
     model = their_detectors[config["model_name"]](config)
     state = torch.load(out, weights_only=True)
-    assert any(key.startswith("backbone.") for key in state)  # frozen CLIP weights included
+    assert state and not any(key.startswith("backbone.") for key in state)  # rebuilt by name
+    assert model.state_dict().keys() == state.keys()  # what their trainer saves
     model.load_state_dict(state, strict=True)  # as their test.py loads it
     model.eval()
     batch = their_batches(1, size=32)[0]
@@ -418,3 +426,85 @@ def test_our_checkpoint_exports_to_their_test_and_back(toy_dataset, tmp_path, th
         import_checkpoint(out, tiny_yaml)
     with pytest.raises(CheckpointError, match="is a dfshield checkpoint .*drop --detector-config"):
         import_checkpoint(trained["checkpoint"], their_yaml)
+
+
+def test_dfshield_test_on_their_run_writes_a_folder_that_says_so(tmp_path):
+    ckpt = tmp_path / "xception_2024-01-01-00-00-00" / "test" / "avg" / "ckpt_best.pth"
+    assert their_test_folder(ckpt) == ckpt.parents[2] / "dfshield_test_avg"
+    assert their_test_folder(tmp_path / "w.pth") == tmp_path / "dfshield_test_w"
+
+
+def test_their_trainer_checkpoint_leaves_the_frozen_backbone_out_and_loads_strictly(
+    toy_dataset, tmp_path
+):
+    config = their_config(toy_dataset, class_counts=COUNTS)
+    torch.manual_seed(0)
+    model = deepfakebench_class("spcup")(config)
+    with torch.no_grad():
+        for parameter in model.head.parameters():
+            parameter.add_(1.0)
+    path = tmp_path / "ckpt_best.pth"
+    torch.save(model.state_dict(), path)  # their trainer's save_ckpt
+    state = torch.load(path, weights_only=True)
+    assert state and not any(key.startswith("backbone.") for key in state)
+    full = torch.nn.Module.state_dict(model)  # with the backbone, as before
+    assert any(key.startswith("backbone.") for key in full)
+    fresh = deepfakebench_class("spcup")(config)  # their test.py: build, then strict load
+    fresh.load_state_dict(state, strict=True)
+    fresh.load_state_dict(full, strict=True)  # a file that holds the backbone loads as before
+    batch = their_batches(1, batch=4)[0]
+    model.eval(), fresh.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(fresh(batch)["prob"], model(batch)["prob"])
+    with pytest.raises(RuntimeError, match="Missing key"):
+        fresh.load_state_dict({k: v for k, v in state.items() if "head" not in k}, strict=True)
+
+
+# -- spcup's own optimizer in their trainer (dfshield.integrations.deepfakebench_train) ------
+RECIPE = {"name": "sam", "rho": 0.1, "base": {"name": "adamw", "lr": 1.0e-3, "weight_decay": 6e-5}}
+
+
+def _config(toy_dataset, optimizer_type="sam", recipe=RECIPE):
+    dfshield = {"detector": {"backbone": dict(TINY_BACKBONE)}}
+    if recipe is not None:
+        dfshield["optimizer"] = recipe
+    return their_config(
+        toy_dataset,
+        class_counts=COUNTS,
+        optimizer={"type": optimizer_type, "sam": {"lr": 0.1, "momentum": 0.9}},
+        dfshield=dfshield,
+    )
+
+
+def test_their_trainer_runs_sam_around_adamw_from_their_yaml(toy_dataset):
+    class TheirTrainer(Trainer):  # patched here, not their class for every test
+        pass
+
+    use_recipe(TheirTrainer)
+    config = _config(toy_dataset)
+    torch.manual_seed(0)
+    model = deepfakebench_class("spcup")(config)
+    theirs = SAM(model.parameters(), torch.optim.SGD, lr=0.1, momentum=0.9)  # choose_optimizer
+    trainer = TheirTrainer(config, model, theirs)
+    assert isinstance(trainer.optimizer, OurSAM)
+    assert isinstance(trainer.optimizer.base_optimizer, torch.optim.AdamW)
+    trained = {id(p) for group in trainer.optimizer.param_groups for p in group["params"]}
+    assert not trained & {id(p) for p in model.backbone.parameters()}  # frozen: not stepped
+    before = [p.detach().clone() for p in model.head.parameters()]
+    for data_dict in their_batches(2, batch=8):
+        losses, _ = trainer.train_batch(data_dict)  # their two passes: first_step, second_step
+        assert torch.isfinite(losses["overall"])
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.head.parameters()))
+
+
+def test_their_optimizer_is_kept_without_ours_and_a_mismatch_is_named(toy_dataset):
+    model = deepfakebench_class("spcup")(_config(toy_dataset, recipe=None))
+    assert recipe_optimizer(model, _config(toy_dataset, recipe=None)) is None
+    with pytest.raises(ConfigError, match="set optimizer.type: sam in their YAML"):
+        recipe_optimizer(model, _config(toy_dataset, optimizer_type="adam"))
+    adamw = {"name": "adamw", "lr": 1e-3}
+    with pytest.raises(ConfigError, match="set optimizer.type: adam"):
+        recipe_optimizer(model, _config(toy_dataset, recipe=adamw))
+    assert isinstance(
+        recipe_optimizer(model, _config(toy_dataset, "adam", adamw)), torch.optim.AdamW
+    )

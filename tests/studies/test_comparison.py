@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+import yaml
 
 from dfshield.errors import ConfigError
-from dfshield.studies.comparison import load_comparison_configs, run_comparison
+from dfshield.studies.comparison import has_wrapped, load_comparison_configs, run_comparison
 from tests.helpers import toy_layer
 
 DETECTORS = ["clip_linear", "robust_clip", "spcup"]
@@ -75,3 +77,49 @@ def test_compare_into_a_used_run_folder_needs_overwrite(toy_dataset, tmp_path, c
     assert best.stat().st_mtime_ns == first  # the refused run changed nothing
     assert main([*argv, "--overwrite"]) == 0
     assert best.stat().st_mtime_ns != first
+
+
+SHAPES = Path(__file__).parents[1] / "fixtures" / "deepfakebench"
+
+
+def _wrapped(tmp_path, stem: str, their_yaml: Path, cls: str = "tests.deepfakebench_style:TinyNet"):
+    path = tmp_path / f"{stem}.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {"detector": {"name": "deepfakebench", "class": cls, "config": str(their_yaml)}}
+        )
+    )
+    return str(path)
+
+
+def test_every_wrapped_detector_is_checked_before_any_trains(toy_dataset, tmp_path):
+    layer = toy_layer(toy_dataset, tmp_path)
+    layer[1].pop("detector")
+    meso4 = _wrapped(tmp_path, "meso4_in_dfshield", SHAPES / "meso4_shape.yaml")
+    with pytest.warns(UserWarning, match="'save_ckpt' \\(line 28\\)"):  # their YAML loads
+        configs = load_comparison_configs(["clip_linear", meso4], extra_layers=[layer])
+    assert list(configs) == ["clip_linear", "meso4_in_dfshield"]
+    assert has_wrapped(configs) and not has_wrapped({"c": configs["clip_linear"]})
+    # a pretrained file that is not there, a class that does not resolve: refused at load time
+    sbi = _wrapped(tmp_path, "sbi_in_dfshield", SHAPES / "sbi_shape.yaml")
+    with pytest.raises(ConfigError, match=r"pretrained .*xception-b5690688.pth.*does not exist"):
+        load_comparison_configs(["clip_linear", meso4, sbi], extra_layers=[layer])
+    nope = _wrapped(tmp_path, "nope", SHAPES / "meso4_shape.yaml", "tests.deepfakebench_style:Nope")
+    with pytest.raises(ConfigError, match="has no 'Nope'"):
+        load_comparison_configs(["clip_linear", nope], extra_layers=[layer])
+
+
+def test_their_loader_settings_are_honoured_alone_and_overridden_in_a_comparison(
+    toy_dataset, tmp_path
+):
+    from dfshield.config import load_run_config
+
+    layer = toy_layer(toy_dataset, tmp_path)
+    layer[1].pop("detector")
+    meso4 = _wrapped(tmp_path, "meso4_in_dfshield", SHAPES / "meso4_shape.yaml")
+    with pytest.warns(UserWarning):
+        alone = load_run_config(None, meso4, extra_layers=[layer])
+    assert alone.data.augment.enabled is False  # their use_data_augmentation: false
+    with pytest.warns(UserWarning, match=r"data.augment.enabled=False.*protocol's data section"):
+        configs = load_comparison_configs(["clip_linear", meso4], extra_layers=[layer])
+    assert configs["meso4_in_dfshield"].data.augment.enabled is True
