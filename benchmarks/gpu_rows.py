@@ -231,7 +231,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "a loaded machine)",
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the JSON to this file")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--rows",
+        nargs="+",
+        choices=list(LIMITS),
+        default=None,
+        help="run only these rows, in the table's order (e.g. one that ran out of time again, "
+        "with a larger --time-scale); extract_end_to_end reads the frames the loader row writes, "
+        "so it needs loader too",
+    )
+    args = parser.parse_args(argv)
+    if args.rows and "extract_end_to_end" in args.rows and "loader" not in args.rows:
+        parser.error("extract_end_to_end reads the frames the loader row writes: add loader")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -278,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="dfshield-gpu-sh-") as scratch:
         data = Path(scratch) / "frames"  # made by the loader row, read again by the extract row
         for row in rows(small, args.device, data, cores):
+            if args.rows and row.key not in args.rows:
+                continue
             print(f"\n=== {row.title}\n$ python benchmarks/{row.script}.py {' '.join(row.argv)}")
             row_started = time.monotonic()
             limit = LIMITS[row.key] * scale
