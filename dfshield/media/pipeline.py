@@ -41,14 +41,12 @@ import numpy as np
 from dfshield._suggest import did_you_mean
 from dfshield.errors import ConfigError, DataError
 from dfshield.media.faces import FaceCropper, center_crop
-from dfshield.media.frames import decode_image, image_size
-from dfshield.media.video import VIDEO_EXTENSIONS, SampledVideo, check_pixels, sample_frame_indices
+from dfshield.media.frames import DEFAULT_MAX_PIXELS, decode_image
+from dfshield.media.video import VIDEO_EXTENSIONS, SampledVideo, sample_frame_indices
 
 #: File extensions read as images (lower case, with the dot).
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
 FRAMINGS = ("face", "center", "none")
-#: Largest image or video frame read (pixels): about 150 MB decoded, 50 megapixels.
-DEFAULT_MAX_PIXELS = 50_000_000
 
 J = TypeVar("J")
 R = TypeVar("R")
@@ -145,11 +143,13 @@ def read_image(path: Path, max_pixels: int | None = None) -> np.ndarray:
     (:func:`~dfshield.media.frames.decode_image`), turned upright by its EXIF orientation: phones
     store portrait photos as landscape pixels plus a tag, and a face detector needs them upright.
     An image over ``max_pixels`` is refused from its header, before decoding."""
-    data = path.read_bytes()
-    size = image_size(data)
-    if size is not None:
-        check_pixels(path, *size, max_pixels)
-    return decode_image(data, str(path), exif_orientation=True)
+    return decode_image(
+        path.read_bytes(),
+        str(path),
+        exif_orientation=True,
+        max_pixels=max_pixels,
+        option="--max-pixels",
+    )
 
 
 def _image_index(paths: Sequence[Path], position: int) -> int:

@@ -1,0 +1,74 @@
+"""Bad frames in a dataset or among the inputs of a command: one pixel cap for every decoded
+frame, checked from the header; empty and tiny files are named errors, never a crash."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+import cv2
+import lmdb
+import pytest
+from helpers import write_toy_dataset
+
+from dfshield.data.checks import check_dataset
+from dfshield.errors import DataError
+from dfshield.media.frames import decode_image
+from dfshield.media.pipeline import MediaOptions, read_media
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG file that claims ``width`` x ``height`` pixels but holds almost no data."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
+
+
+def replace_first_frame(dataset: dict, data: bytes) -> str:
+    """Put ``data`` in place of the first frame of the dataset's LMDB; returns its key."""
+    env = lmdb.open(f"{dataset['lmdb_dir']}/{dataset['name']}_lmdb", subdir=True)
+    with env.begin(write=True) as txn:
+        key = next(k for k, _ in txn.cursor() if k.endswith(b".png"))
+        txn.put(key, data)
+    env.close()
+    return key.decode()
+
+
+def never_decoded(*args, **kwargs):
+    raise AssertionError("the image was decoded")
+
+
+def test_dataset_frame_over_the_pixel_cap_is_refused_before_decoding(monkeypatch):
+    monkeypatch.setattr(cv2, "imdecode", never_decoded)
+    with pytest.raises(DataError, match=r"30000 x 30000 pixels .*\(data\.max_pixels 50000000\)"):
+        decode_image(png_header(30000, 30000), "frames/0.png", "Toy")
+    with pytest.raises(DataError, match=r"3 x 2 pixels .*\(data\.max_pixels 5\)"):
+        decode_image(png_header(3, 2), "frames/0.png", "Toy", max_pixels=5)
+
+
+@pytest.mark.parametrize("size", [0, 1, 3])
+def test_empty_or_tiny_image_is_an_error_of_its_own(tmp_path, size):
+    path = tmp_path / "tiny.png"
+    path.write_bytes(b"\x89PNG"[:size])
+    media = read_media(path, MediaOptions(image_framing="none", video_framing="none"))
+    ((file, message),) = media.errors
+    assert file == str(path) and "tiny.png" in message and media.frames == []
+
+
+def test_data_info_reports_a_frame_over_the_pixel_cap(tmp_path):
+    dataset = write_toy_dataset(tmp_path, n_real=4, n_fake=4, frames_per_video=1)
+    key = replace_first_frame(dataset, png_header(30000, 30000))
+    report = check_dataset(dataset["name"], dataset["json_dir"], dataset["lmdb_dir"], workers=1)
+    assert not report.ok
+    assert "30000 x 30000 pixels" in report.format()
+    assert key.split("\\")[-1].split("/")[-1] in report.format()
