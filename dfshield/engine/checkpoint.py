@@ -107,6 +107,7 @@ def checkpoint_run_config(path: str | os.PathLike, layers: Sequence[tuple[str, d
     A layer that names another detector is refused (a checkpoint's weights fit only its own).
     """
     from dfshield.config import build_config
+    from dfshield.plugins import check_saved_imports
 
     path = Path(path)
     payload = load_checkpoint(path)
@@ -120,6 +121,7 @@ def checkpoint_run_config(path: str | os.PathLike, layers: Sequence[tuple[str, d
                 f"were trained for. Drop detector.name from {source}, or pass a checkpoint of "
                 f"'{wanted}'"
             )
+    check_saved_imports(payload["config"], str(path))
     return build_config([(f"{path} (saved config)", payload["config"]), *layers])
 
 

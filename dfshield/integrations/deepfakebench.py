@@ -324,6 +324,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path) -> tuple[Path, Pa
     ``class_counts``; for a wrapped DeepfakeBench class: their config). Returns both paths."""
     from dfshield.config import build_config
     from dfshield.engine.checkpoint import detector_from_checkpoint, load_checkpoint
+    from dfshield.plugins import check_saved_imports
 
     path, out = Path(checkpoint), Path(out)
     payload = load_checkpoint(path)
@@ -331,6 +332,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path) -> tuple[Path, Pa
         raise CheckpointError(
             f"{path} has no run config or weights; export a best.pt or last.pt of a training run"
         )
+    check_saved_imports(payload["config"], str(path))
     cfg = build_config([(f"{path} (saved config)", payload["config"])])
     name = str(payload.get("detector"))
     detector = detector_from_checkpoint(cfg.detector, payload, path)
