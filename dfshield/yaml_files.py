@@ -50,6 +50,11 @@ def read_yaml(path: str | os.PathLike) -> dict:
         ) from None
     except yaml.YAMLError as error:
         raise ConfigError(f"{path} is not valid YAML: {error}") from error
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"{path} is not UTF-8 text (byte {error.start} is {error.object[error.start]:#04x}); "
+            f"save it as UTF-8 (e.g. iconv -f latin1 -t utf-8 {path} > fixed.yaml)"
+        ) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
