@@ -69,6 +69,14 @@ def discover(inputs: list[str]) -> list[MediaItem]:
 def printable(text: str) -> str:
     """``text`` that any output can hold: the bytes of a file name that are not UTF-8 (POSIX
     allows any bytes; Python keeps them as lone surrogates) become ``\\xNN`` escapes, Python's
-    ``backslashreplace``. So a CSV, a JSON or a terminal shows the name instead of failing on it;
-    every other character is kept."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    ``backslashreplace``, and so do characters that are not printable (control characters such
+    as ESC, which a terminal would obey, newlines, invisible format characters such as a
+    right-to-left override): a CSV, a JSON or a terminal shows the name as it is spelt instead
+    of failing on it or being driven by it. Every other character is kept."""
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    if text.isprintable():
+        return text
+    return "".join(
+        char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
+        for char in text
+    )

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import struct
 import zlib
+from pathlib import Path
 
 import cv2
 import lmdb
+import numpy as np
 import pytest
 from helpers import write_toy_dataset
 
@@ -15,6 +17,9 @@ from dfshield.data.checks import check_dataset
 from dfshield.errors import DataError
 from dfshield.media.frames import decode_image
 from dfshield.media.pipeline import MediaOptions, read_media
+from dfshield.scoring.predict import PredictOptions, predict_media
+from dfshield.scoring.predict_output import format_rows
+from dfshield.scoring.scorer import Threshold
 
 
 def png_header(width: int, height: int) -> bytes:
@@ -72,3 +77,55 @@ def test_data_info_reports_a_frame_over_the_pixel_cap(tmp_path):
     assert not report.ok
     assert "30000 x 30000 pixels" in report.format()
     assert key.split("\\")[-1].split("/")[-1] in report.format()
+
+
+class StubScorer:
+    """Enough of a Scorer for inputs that never reach the detector."""
+
+    threshold = Threshold(0.5, "fixed", "given")
+    checkpoint, device, mode, clip_size = "stub.pt", "cpu", "frame", 1
+
+
+def predict(inputs: list[str]) -> tuple[list[dict], list[str]]:
+    messages: list[str] = []
+    options = PredictOptions(face_crop="never")
+    return predict_media(StubScorer(), inputs, options, warn=messages.append), messages
+
+
+def test_empty_and_tiny_images_are_error_rows_of_predict(tmp_path):
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "tiny.jpg").write_bytes(b"\xff\xd8")
+    rows, messages = predict([str(tmp_path)])
+    assert [(Path(row["path"]).name, row["status"]) for row in rows] == [
+        ("empty.png", "error"),
+        ("tiny.jpg", "error"),
+    ]
+    assert len(messages) == 2
+
+
+def test_names_reach_the_terminal_escaped(tmp_path):
+    name = tmp_path / "x\x1b[2J\x1b]0;owned\x07.txt"
+    name.write_text("")
+    rows, messages = predict([str(name)])
+    table = format_rows(rows)
+    for text in [table, *messages, *(row["path"] for row in rows)]:
+        assert "\x1b" not in text and "\x07" not in text
+    assert "x\\x1b[2J\\x1b]0;owned\\x07.txt" in table
+
+
+def test_build_and_extra_test_sets_list_an_empty_image_and_go_on(tmp_path):
+    from helpers import toy_image
+
+    from dfshield.scoring.extra_test_sets import convert_folder
+
+    rng = np.random.default_rng(0)
+    for name in ("real", "fake"):
+        (tmp_path / "set" / name).mkdir(parents=True)
+        for i in range(2):
+            image = toy_image(rng, fake=name == "fake", size=64)
+            assert cv2.imwrite(str(tmp_path / "set" / name / f"{i}.png"), image)
+    (tmp_path / "set" / "fake" / "empty.png").write_bytes(b"")
+    stamp = convert_folder(tmp_path / "set", tmp_path / "cache", "extra-set")
+    assert stamp["videos"] == {"real": 2, "fake": 2}
+    ((file, reason),) = stamp["unreadable"]
+    assert file.endswith("empty.png") and "empty" in reason
