@@ -123,8 +123,9 @@ def _malformed_fields(payload: dict[str, Any]) -> list[str]:
         wrong("model", model, "a mapping of parameter names to tensors")
     if not isinstance(payload["detector"], str):
         wrong("detector", payload["detector"], "a detector name")
-    if isinstance(payload["epoch"], bool) or not isinstance(payload["epoch"], int):
-        wrong("epoch", payload["epoch"], "an integer")
+    epoch = payload["epoch"]  # None: imported weights (their training is not ours)
+    if epoch is not None and (isinstance(epoch, bool) or not isinstance(epoch, int)):
+        wrong("epoch", epoch, "an integer")
     threshold = payload.get("threshold")
     if threshold is not None and not (
         isinstance(threshold, dict)

@@ -22,7 +22,10 @@ def planted(tmp_path) -> dict:
     mark = tmp_path / "ran"
     code = tmp_path / "payload.py"
     code.write_text(f"open({str(mark)!r}, 'w').close()\n")
-    tiny = [f"detector.backbone.{key}={value}" for key, value in TINY_BACKBONE.items()]
+    tiny = [
+        f"detector.backbone.{key}={'null' if value is None else value}"
+        for key, value in TINY_BACKBONE.items()
+    ]
     config = load_run_config(detector="clip_linear", overrides=tiny).to_dict()
     config = {**config, "imports": ["payload.py"]}
     checkpoint = tmp_path / "best.pt"
