@@ -28,6 +28,8 @@ processes, in input order.
 from __future__ import annotations
 
 import multiprocessing
+import os
+import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -245,20 +247,41 @@ def read_media(paths: Path | Sequence[Path], options: MediaOptions) -> MediaFram
     return MediaFrames(stream.kind, frames, stream.errors, stream.note)
 
 
-def _worker_init() -> None:
+def _worker_init(parent: int) -> None:
     cv2.setNumThreads(1)  # one item per process: OpenCV's own threads would only compete
+    _die_with(parent)
+
+
+def _die_with(parent: int) -> None:
+    """On Linux, have the kernel kill this worker when its parent dies: a ``kill -9`` of the
+    command would otherwise leave its workers (each holding a decoded video) running for good.
+    The signal comes when the *thread* that started the worker ends, so the pool must be fed
+    from a thread that lives as long as the work (the main thread, as in every command)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    if ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0):
+        return  # not granted: the worker ends with the pool as before
+    if os.getppid() != parent:  # the parent died before the request was made
+        os._exit(1)
 
 
 def map_in_workers(function: Callable[[J], R], jobs: Iterable[J], workers: int) -> Iterator[R]:
     """``function(job)`` for every job, in input order, in ``workers`` spawned processes (0: in
     this one). At most ``2 × workers`` jobs are in flight: decoded videos are large, and a
     consumer that stops early leaves little work behind. Close the iterator (or exhaust it) to
-    stop the workers."""
+    stop the workers; on Linux they also die with this process (:func:`_die_with`)."""
     if workers <= 0:
         yield from map(function, jobs)
         return
     pool = ProcessPoolExecutor(
-        workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init
+        workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_worker_init,
+        initargs=(os.getpid(),),
     )
     try:
         window: deque = deque()
