@@ -117,3 +117,24 @@ def test_result_files_get_the_permissions_of_the_umask(tmp_path):
     os.umask(umask)
     write_text_atomic(tmp_path / "metrics.json", "{}")
     assert (tmp_path / "metrics.json").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+@pytest.mark.slow
+def test_a_full_disk_at_the_first_checkpoint_leaves_no_config_json(
+    toy_dataset, tmp_path, monkeypatch
+):
+    from helpers import toy_layer
+
+    from dfshield.config import build_config
+    from dfshield.engine import checkpoint
+    from dfshield.engine.trainer import Trainer
+
+    source, layer = toy_layer(toy_dataset, tmp_path / "cache", epochs=1)
+    layer["detector"]["name"] = "clip_linear"
+    cfg = build_config([(source, layer)])
+    monkeypatch.setattr(checkpoint.torch, "save", disk_full)
+    trainer = Trainer(cfg, tmp_path / "run")
+    with pytest.raises(CheckpointError, match="nothing to resume"):
+        with trainer.hold_run_folder():
+            trainer.fit()
+    assert not (tmp_path / "run" / "config.json").exists()  # the next train starts afresh
