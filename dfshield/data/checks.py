@@ -25,7 +25,7 @@ from typing import Any
 from dfshield.data.frame_stores import open_store
 from dfshield.data.index import SPLITS, json_path, read_split, split_name
 from dfshield.errors import DataError
-from dfshield.media.frames import decode_image
+from dfshield.media.frames import DEFAULT_MAX_PIXELS, decode_image
 from dfshield.progress import progress_bar
 
 _CHUNK = 256
@@ -200,9 +200,9 @@ class DataInfoReport:
         return "\n".join(lines)
 
 
-def _decode_reason(data: bytes, key: str, dataset: str) -> str | None:
+def _decode_reason(data: bytes, key: str, dataset: str, max_pixels: int | None) -> str | None:
     try:
-        decode_image(data, key, dataset)
+        decode_image(data, key, dataset, max_pixels=max_pixels)
     except DataError as error:
         return str(error)
     return None
@@ -220,6 +220,7 @@ def check_dataset(
     decode: bool = True,
     workers: int | None = None,
     progress: bool = False,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> DataInfoReport:
     """Count and verify every frame of ``dataset``; never raises for data problems.
 
@@ -235,6 +236,7 @@ def check_dataset(
         decode: decode every frame (slower) rather than only resolving its key.
         workers: threads decoding frames (default: up to 8).
         progress: show a progress bar on stderr.
+        max_pixels: frames larger than this are undecodable (``data.max_pixels``).
     """
     report = DataInfoReport(dataset=dataset, decoded=decode)
     try:
@@ -282,7 +284,7 @@ def check_dataset(
             read[split] = records
             if store is not None:
                 keys = [(key, record.dataset) for record in records for key in record.frames]
-                _check_keys(store, keys, split_report, decode, pool, bar)
+                _check_keys(store, keys, split_report, decode, max_pixels, pool, bar)
     if bar is not None:
         bar.close()
     report.errors += _duplicate_keys(report.json_file or "") + _conflicts(read)
@@ -354,6 +356,7 @@ def _check_keys(
     keys: list[tuple[str, str]],
     report: SplitReport,
     decode: bool,
+    max_pixels: int | None,
     pool: ThreadPoolExecutor,
     bar: Any,
 ) -> None:
@@ -367,7 +370,7 @@ def _check_keys(
                 if len(report.closest) < _CLOSEST_FOR:
                     report.closest[key] = store.closest_keys(key)
             elif decode:
-                pending.append((key, pool.submit(_decode_reason, data, key, dataset)))
+                pending.append((key, pool.submit(_decode_reason, data, key, dataset, max_pixels)))
         for key, future in pending:
             reason = future.result()
             if reason is not None:

@@ -129,3 +129,14 @@ def test_build_and_extra_test_sets_list_an_empty_image_and_go_on(tmp_path):
     assert stamp["videos"] == {"real": 2, "fake": 2}
     ((file, reason),) = stamp["unreadable"]
     assert file.endswith("empty.png") and "empty" in reason
+
+
+def test_data_info_takes_the_pixel_cap_of_the_config(tmp_path, capsys):
+    from dfshield import cli
+
+    dataset = write_toy_dataset(tmp_path, n_real=4, n_fake=4, frames_per_video=1)
+    argv = ["data-info", "--dataset", dataset["name"], "--json-dir", dataset["json_dir"]]
+    argv += ["--lmdb-dir", dataset["lmdb_dir"]]
+    assert cli.main(argv) == 0
+    assert cli.main([*argv, "--max-pixels", "100"]) == 1  # the toy frames are 32 x 32
+    assert "32 x 32 pixels" in capsys.readouterr().out
