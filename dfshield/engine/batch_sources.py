@@ -76,7 +76,7 @@ def _image_augmentation_not_applied(data) -> None:
     if not data.augment.enabled:
         return
     asked = data.augment != AugmentConfig()  # anything but the defaults: the user asked for it
-    (logger.warning if asked else logger.info)(
+    (logger.warning if asked else logger.debug)(
         "data.augment is not applied: this detector trains from a feature bank of its frozen "
         "backbone (each frame encoded once, unaugmented); recorded as data.augment.enabled: "
         "false. Use the detector's latent augmentation, or a trainable backbone, to augment"

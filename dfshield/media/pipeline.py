@@ -265,8 +265,8 @@ def _die_with(parent: int) -> None:
     pr_set_pdeathsig = 1
     if ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0):
         return  # not granted: the worker ends with the pool as before
-    if os.getppid() != parent:  # the parent died before the request was made
-        os._exit(1)
+    if os.getppid() != parent:  # the parent died before the request: what the signal would do
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def map_in_workers(function: Callable[[J], R], jobs: Iterable[J], workers: int) -> Iterator[R]:

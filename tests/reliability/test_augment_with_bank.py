@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import logging
 
-from helpers import toy_layer
+import pytest
 
 from dfshield.config import build_config
 from dfshield.engine.trainer import Trainer
+from tests.helpers import toy_layer
 
 
+@pytest.mark.slow  # builds a trainer
 def test_a_bank_detector_records_that_image_augmentation_was_not_applied(
     toy_dataset, tmp_path, caplog
 ):

@@ -11,7 +11,6 @@ import cv2
 import lmdb
 import numpy as np
 import pytest
-from helpers import write_toy_dataset
 
 from dfshield.data.checks import check_dataset
 from dfshield.errors import DataError
@@ -20,6 +19,7 @@ from dfshield.media.pipeline import MediaOptions, read_media
 from dfshield.scoring.predict import PredictOptions, predict_media
 from dfshield.scoring.predict_output import format_rows
 from dfshield.scoring.scorer import Threshold
+from tests.helpers import write_toy_dataset
 
 
 def png_header(width: int, height: int) -> bytes:
@@ -114,9 +114,8 @@ def test_names_reach_the_terminal_escaped(tmp_path):
 
 
 def test_build_and_extra_test_sets_list_an_empty_image_and_go_on(tmp_path):
-    from helpers import toy_image
-
     from dfshield.scoring.extra_test_sets import convert_folder
+    from tests.helpers import toy_image
 
     rng = np.random.default_rng(0)
     for name in ("real", "fake"):

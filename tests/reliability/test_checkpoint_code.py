@@ -7,12 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import TINY_BACKBONE
 
 from dfshield import cli
 from dfshield.config import load_run_config
 from dfshield.engine.checkpoint import save_checkpoint
 from dfshield.plugins import trust_saved_imports
+from tests.helpers import TINY_BACKBONE
 
 
 @pytest.fixture

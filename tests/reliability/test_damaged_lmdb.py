@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import write_toy_dataset
 
 import dfshield
+from tests.helpers import write_toy_dataset
 
 
 @pytest.mark.slow

@@ -8,9 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import write_toy_dataset
 
 from dfshield import cli
+from tests.helpers import write_toy_dataset
 
 
 @pytest.fixture

@@ -8,12 +8,12 @@ import os
 from pathlib import Path
 
 import pytest
-from helpers import TINY_BACKBONE
 
 from dfshield.data import DataConfig, DeepfakeDataset
 from dfshield.detectors import build_detector
 from dfshield.engine import feature_bank
 from dfshield.errors import CheckpointError, DataError, DfshieldError
+from tests.helpers import TINY_BACKBONE
 
 CPU = __import__("torch").device("cpu")
 
@@ -123,11 +123,10 @@ def test_result_files_get_the_permissions_of_the_umask(tmp_path):
 def test_a_full_disk_at_the_first_checkpoint_leaves_no_config_json(
     toy_dataset, tmp_path, monkeypatch
 ):
-    from helpers import toy_layer
-
     from dfshield.config import build_config
     from dfshield.engine import checkpoint
     from dfshield.engine.trainer import Trainer
+    from tests.helpers import toy_layer
 
     source, layer = toy_layer(toy_dataset, tmp_path / "cache", epochs=1)
     layer["detector"]["name"] = "clip_linear"

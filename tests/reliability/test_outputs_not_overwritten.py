@@ -6,7 +6,6 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
-from helpers import TINY_BACKBONE
 
 from dfshield import cli
 from dfshield.config import load_run_config
@@ -14,6 +13,7 @@ from dfshield.detectors import build_detector
 from dfshield.engine.checkpoint import save_checkpoint
 from dfshield.engine.run_folder import RunFolderError
 from dfshield.scoring.evaluate_checkpoint import evaluate_checkpoint
+from tests.helpers import TINY_BACKBONE
 
 
 def tiny_checkpoint(path):
