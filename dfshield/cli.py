@@ -101,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_import_option(parser: argparse.ArgumentParser, dest: str) -> None:
-    """``--import MODULE_OR_FILE`` (repeatable), accepted before and after the sub-command."""
+    """``--import MODULE_OR_FILE`` (repeatable) and ``--trust-imports``, accepted before and
+    after the sub-command."""
     parser.add_argument(
         "--import",
         dest=dest,
@@ -110,6 +111,13 @@ def add_import_option(parser: argparse.ArgumentParser, dest: str) -> None:
         metavar="MODULE_OR_FILE",
         help="import a module (my_pkg.detectors) or .py file (my_head.py) that registers "
         "detectors, losses or optimizers before the command runs (repeatable)",
+    )
+    parser.add_argument(
+        "--trust-imports",
+        dest=f"{dest}_trusted",
+        action="store_true",
+        help="import the code that a checkpoint or run folder names in its saved config "
+        "(without it, such code must be passed again with --import)",
     )
 
 
@@ -162,9 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     level = args.command_log_level or args.log_level or logging.INFO
     with log_to_stderr(level):
         try:
-            from dfshield.plugins import import_plugins
+            from dfshield.plugins import import_plugins, trust_saved_imports
 
             import_plugins([*args.imports, *args.command_imports])
+            trust_saved_imports(args.imports_trusted or args.command_imports_trusted)
             return int(importlib.import_module(args._module).run(args) or 0)
         except DfshieldError as error:
             print(f"error: {error}", file=sys.stderr)

@@ -19,3 +19,8 @@ class DataError(DfshieldError):
 
 class CheckpointError(DfshieldError):
     """A checkpoint is missing, corrupt or belongs to another detector."""
+
+
+class WriteError(DataError, OSError):
+    """A file could not be written (a full disk, no permission); the previous one is kept. An
+    ``OSError`` too, so code that handles failed writes handles it."""

@@ -9,28 +9,36 @@ it with :func:`os.replace`, which is atomic on POSIX and Windows. A crash, a ful
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
+
+from dfshield.errors import WriteError
 
 
 @contextlib.contextmanager
 def atomic_write(
     path: str | os.PathLike, mode: str = "w", *, encoding: str | None = "utf-8", newline=None
 ) -> Iterator[IO]:
-    """Open a temporary file beside ``path`` for writing; on success move it over ``path``.
+    """Open a temporary file beside ``path`` for writing; on success move it over ``path``, with
+    the permissions the umask gives a new file.
 
-    On an exception the temporary file is removed and ``path`` is left as it was.
+    On an exception the temporary file is removed and ``path`` is left as it was; an ``OSError``
+    (a full disk, no permission) becomes a :class:`~dfshield.errors.WriteError` naming ``path``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    binary = "b" in mode
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.chmod(tmp, _new_file_mode())  # mkstemp makes it 0600 whatever the umask
+        binary = "b" in mode
         with os.fdopen(
             handle, mode, encoding=None if binary else encoding, newline=None if binary else newline
         ) as stream:
@@ -38,10 +46,30 @@ def atomic_write(
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+    except BaseException as error:
+        if tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        if isinstance(error, OSError) and not isinstance(error, WriteError):
+            raise WriteError(_cannot_write(path, error)) from error
         raise
+
+
+def _cannot_write(path: Path, error: OSError) -> str:
+    folder = next((p for p in (path.parent, *path.parents) if p.is_dir()), None)
+    free = f"; {shutil.disk_usage(folder).free / 2**20:.0f} MiB free there" if folder else ""
+    return (
+        f"cannot write {path}: {error}{free}. Free space (or fix the permissions), or write "
+        "elsewhere; the previous file, if any, is kept"
+    )
+
+
+@functools.cache
+def _new_file_mode() -> int:
+    """``0o666`` less the process's umask (read once: setting it is the only way to read it)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:

@@ -10,6 +10,10 @@ file (``my_head.py``, ``~/work/my_head.py``; relative to the current folder). A 
 under a name derived from its resolved path, so two files with the same name do not collide and
 importing one file twice (from ``--import`` and from ``imports:``) runs it once — a second run
 would register its classes again and fail on the taken names.
+
+A config read back from a file dfshield wrote (a checkpoint's, a run folder's ``config.json``)
+may name code too; that code is never imported on its own (:func:`check_saved_imports`): the
+user passes it again with ``--import``, or trusts it with ``--trust-imports``.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from pathlib import Path
 from types import ModuleType
 
 from dfshield.errors import ConfigError
+
+_TRUST_SAVED = [False]  # set by --trust-imports (trust_saved_imports)
 
 
 def import_plugins(specs: Sequence[str]) -> list[ModuleType]:
@@ -105,3 +111,38 @@ def _failed(spec: str, error: Exception, path: Path | None = None) -> ConfigErro
         f"importing plugin '{spec}' failed{where}: {type(error).__name__}: {error}. "
         f"Fix that error in the plugin and run again"
     )
+
+
+def trust_saved_imports(trust: bool = True) -> None:
+    """Let saved configs (checkpoints, run folders) import the code they name
+    (``--trust-imports``)."""
+    _TRUST_SAVED[0] = trust
+
+
+def check_saved_imports(config: object, source: str) -> None:
+    """Refuse a saved config (``source``: the checkpoint or ``config.json`` it came from) whose
+    ``imports`` name code not imported yet: reading a file must not run the code it names. Code
+    passed again with ``--import`` (already imported) is fine, and so is everything after
+    :func:`trust_saved_imports`."""
+    specs = config.get("imports") if isinstance(config, dict) else None
+    if not specs or _TRUST_SAVED[0]:
+        return
+    if not isinstance(specs, list):
+        raise ConfigError(f"{source}: 'imports' must be a list of modules or .py files")
+    missing = [spec for spec in specs if not _imported(spec)]
+    if missing:
+        again = " ".join(f"--import {spec}" for spec in missing)
+        raise ConfigError(
+            f"{source} names code to import: {', '.join(map(repr, missing))}. dfshield does not "
+            f"run code named by a file it reads. If you trust that code, pass it again ({again}) "
+            f"or add --trust-imports"
+        )
+
+
+def _imported(spec: object) -> bool:
+    if not isinstance(spec, str) or not spec.strip():
+        return False
+    spec = spec.strip()
+    if spec.endswith(".py") or "/" in spec or "\\" in spec:
+        return _module_name(Path(spec).expanduser().resolve()) in sys.modules
+    return spec in sys.modules

@@ -14,6 +14,9 @@ import torch
 
 #: Spreads epochs of one seed apart so that (seed, epoch) pairs rarely share an RNG stream.
 EPOCH_STRIDE = 1009
+#: The largest ``train.seed`` (and its negative the smallest): its epoch seeds still fit the
+#: 64-bit integer that ``torch.manual_seed`` takes, for any number of epochs up to 10**12.
+MAX_SEED = 2**48
 
 
 def epoch_seed(seed: int, epoch: int) -> int:

@@ -63,9 +63,14 @@ def read_yaml(path: str | os.PathLike, *, repeated_keys: str = "error") -> dict:
         raise ConfigError(f"config file not found: {path}")
     if repeated_keys not in ("error", "last"):
         raise ValueError(f"repeated_keys must be 'error' or 'last', got {repeated_keys!r}")
-    loader = (_UniqueKeyLoader if repeated_keys == "error" else _LastKeyLoader)(
-        path.read_text(encoding="utf-8")
-    )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"{path} is not UTF-8 text (byte {error.start} is {error.object[error.start]:#04x}); "
+            f"save it as UTF-8 (e.g. iconv -f latin1 -t utf-8 {path} > fixed.yaml)"
+        ) from None
+    loader = (_UniqueKeyLoader if repeated_keys == "error" else _LastKeyLoader)(text)
     try:
         data = loader.get_single_data()
         if isinstance(loader, _LastKeyLoader) and loader.repeats:

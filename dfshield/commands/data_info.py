@@ -49,6 +49,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add("--no-decode", action="store_true", help="only resolve keys, do not decode frames")
     add("--workers", type=int, default=None, help="decoding threads (default: up to 8)")
+    add(
+        "--max-pixels",
+        type=int,
+        default=defaults.max_pixels,
+        metavar="N",
+        help="frames larger than N pixels are undecodable, as data.max_pixels makes them for "
+        "training (default %(default)s)",
+    )
     add("--max-list", type=int, default=20, metavar="N", help="list at most N bad keys")
     add("--json", action="store_true", help="print the full report as JSON")
 
@@ -69,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
             decode=not args.no_decode,
             workers=args.workers,
             progress=not args.json and sys.stderr.isatty(),
+            max_pixels=args.max_pixels,
         )
         for name in args.dataset
     ]

@@ -18,12 +18,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="deepfakebench (default): the full state_dict their test.py strict-loads, and "
         "OUT.yaml with the detector YAML lines that build the detector",
     )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace OUT and OUT.yaml if they exist"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from dfshield.integrations.deepfakebench import export_checkpoint
 
-    weights, lines = export_checkpoint(args.checkpoint, args.out)
+    weights, lines = export_checkpoint(args.checkpoint, args.out, overwrite=args.overwrite)
     print(f"weights: {weights}")
     print(f"detector YAML lines: {lines}")
     return 0

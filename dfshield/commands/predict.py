@@ -14,9 +14,11 @@ from dfshield.scoring.predict import (
     DEFAULT_MAX_PIXELS,
     FACE_CROP,
     PredictOptions,
+    predict_media,
+)
+from dfshield.scoring.predict_output import (
     check_rows_path,
     format_rows,
-    predict_media,
     rows_meta,
     scored_items,
     summary_line,

@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from dfshield.engine.trainer import Trainer
     from dfshield.errors import ConfigError
     from dfshield.eval.results import format_table, write_results
+    from dfshield.plugins import check_saved_imports
 
     if args.resume:
         if not args.run_dir:
@@ -49,7 +50,9 @@ def run(args: argparse.Namespace) -> int:
                 "--resume continues with the run's saved config; drop --detector, "
                 "--config, --protocol and --set"
             )
-        cfg = build_config([(str(saved), json.loads(saved.read_text()))])
+        saved_config = json.loads(saved.read_text())
+        check_saved_imports(saved_config, str(saved))
+        cfg = build_config([(str(saved), saved_config)])
     else:
         detector = args.config or args.detector
         if detector is None:

@@ -11,6 +11,7 @@ from dfshield.distributed import DEVICE_CHOICES, is_device_name
 from dfshield.errors import ConfigError
 from dfshield.losses import BUILD_TIME as LOSS_BUILD_TIME
 from dfshield.optimizers.build import OPTIMIZER_BUILD_TIME, SCHEDULER_BUILD_TIME
+from dfshield.seeding import MAX_SEED
 
 #: Values the builders pass at build time, by section: not config options (name → its origin).
 BUILD_TIME: dict[str, dict[str, str]] = {
@@ -75,6 +76,15 @@ class TrainConfig:
         for key in ("epochs", "batch_size", "eval_every"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"train.{key} must be at least 1, got {getattr(self, key)}")
+        if (
+            isinstance(self.seed, bool)
+            or not isinstance(self.seed, int)
+            or abs(self.seed) > MAX_SEED
+        ):
+            raise ConfigError(
+                f"train.seed must be an integer from -{MAX_SEED} to {MAX_SEED} (2**48), got "
+                f"{self.seed!r}; pick a smaller seed"
+            )
         if not is_device_name(self.device):
             raise ConfigError(
                 f"train.device must be {DEVICE_CHOICES} (the N-th GPU, from 0), got "

@@ -2,8 +2,10 @@
 
 For one dataset (JSON + LMDB or frame folder) it counts, per split and label, the videos and
 frames the JSON lists, resolves every frame key in the LMDB (or file on disk), decodes every frame
-(unless ``--no-decode``) and lists missing or undecodable entries with their keys. The exit status
-is 1 when anything is missing, undecodable or unreadable, else 0.
+(unless ``--no-decode``) and lists missing or undecodable entries with their keys. It also checks
+the JSON itself: keys written twice (a repeated top-level key empties every split), frames
+labelled both real and fake, videos listed in more than one split, and every split empty. The
+exit status is 1 when anything is missing, undecodable, unreadable or inconsistent, else 0.
 
 Library use: :func:`check_dataset` returns a :class:`DataInfoReport`.
 """
@@ -11,8 +13,10 @@ Library use: :func:`check_dataset` returns a :class:`DataInfoReport`.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -21,7 +25,7 @@ from typing import Any
 from dfshield.data.frame_stores import open_store
 from dfshield.data.index import SPLITS, json_path, read_split, split_name
 from dfshield.errors import DataError
-from dfshield.media.frames import decode_image
+from dfshield.media.frames import DEFAULT_MAX_PIXELS, decode_image
 from dfshield.progress import progress_bar
 
 _CHUNK = 256
@@ -196,9 +200,9 @@ class DataInfoReport:
         return "\n".join(lines)
 
 
-def _decode_reason(data: bytes, key: str, dataset: str) -> str | None:
+def _decode_reason(data: bytes, key: str, dataset: str, max_pixels: int | None) -> str | None:
     try:
-        decode_image(data, key, dataset)
+        decode_image(data, key, dataset, max_pixels=max_pixels)
     except DataError as error:
         return str(error)
     return None
@@ -216,6 +220,7 @@ def check_dataset(
     decode: bool = True,
     workers: int | None = None,
     progress: bool = False,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> DataInfoReport:
     """Count and verify every frame of ``dataset``; never raises for data problems.
 
@@ -231,6 +236,7 @@ def check_dataset(
         decode: decode every frame (slower) rather than only resolving its key.
         workers: threads decoding frames (default: up to 8).
         progress: show a progress bar on stderr.
+        max_pixels: frames larger than this are undecodable (``data.max_pixels``).
     """
     report = DataInfoReport(dataset=dataset, decoded=decode)
     try:
@@ -253,6 +259,7 @@ def check_dataset(
     if progress:
         bar = progress_bar(unit="frame", desc=f"data-info {dataset}", file=sys.stderr)
     workers = workers or min(8, os.cpu_count() or 1)
+    read: dict[str, list] = {}  # the records of every split that could be read
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for split in splits:
             split_report = SplitReport(split=split)
@@ -274,12 +281,74 @@ def check_dataset(
                 if not record.frames:
                     split_report.empty_videos.append(record.video_path)
             split_report.counts = [counts[name] for name in sorted(counts)]
+            read[split] = records
             if store is not None:
                 keys = [(key, record.dataset) for record in records for key in record.frames]
-                _check_keys(store, keys, split_report, decode, pool, bar)
+                _check_keys(store, keys, split_report, decode, max_pixels, pool, bar)
     if bar is not None:
         bar.close()
+    report.errors += _duplicate_keys(report.json_file or "") + _conflicts(read)
+    if read and not any(read.values()) and not report.errors:
+        report.errors.append(
+            f"every split read ({', '.join(read)}) is empty: the JSON lists no videos under "
+            f"'{split_name(dataset)[0]}' (check its top-level key and label groups)"
+        )
     return report
+
+
+def _duplicate_keys(json_file: str) -> list[str]:
+    """Keys written twice in one JSON object: ``json`` keeps only the last, so the videos (or a
+    whole dataset, for a repeated top-level key) under the others are silently lost."""
+    found: list[tuple[int, list[str]]] = []  # (object number, its repeated keys)
+    objects = 0  # objects are completed inner first: the top level is the last
+
+    def counted(items: list[tuple[str, Any]]) -> dict:
+        nonlocal objects
+        objects += 1
+        names = Counter(name for name, _ in items)
+        repeated = sorted(name for name, count in names.items() if count > 1)
+        if repeated:
+            found.append((objects, repeated))
+        return dict(items)
+
+    try:
+        with open(json_file, encoding="utf-8") as handle:
+            json.load(handle, object_pairs_hook=counted)
+    except (OSError, ValueError):  # unreadable: every split already says why
+        return []
+    return [
+        f"{json_file}: key(s) {', '.join(map(repr, names))} written more than once "
+        f"{'at the top level' if number == objects else 'in one object'}; JSON keeps only the "
+        "last, so everything under the others is lost. Merge them into one key"
+        for number, names in found
+    ]
+
+
+def _conflicts(read: Mapping[str, list]) -> list[str]:
+    """Frames labelled both real and fake, and videos listed in more than one split (a test
+    video seen in training makes the test meaningless)."""
+    labels: dict[str, set[int]] = {}
+    splits_of: dict[str, set[str]] = {}
+    for split, records in read.items():
+        for record in records:
+            splits_of.setdefault(record.video_path, set()).add(split)
+            for key in record.frames:
+                labels.setdefault(key, set()).add(record.label)
+    errors = []
+    both = [key for key, found in labels.items() if len(found) > 1]
+    if both:
+        errors.append(
+            f"{len(both)} frame(s) are labelled both real and fake, e.g. {both[0]}: fix their "
+            "labels in the JSON (or data.label_dict / --label)"
+        )
+    shared = sorted(video for video, found in splits_of.items() if len(found) > 1)
+    if shared:
+        where = ", ".join(sorted(splits_of[shared[0]]))
+        errors.append(
+            f"{len(shared)} video(s) are in more than one split, e.g. {shared[0]} ({where}): "
+            "a video seen in training must not be tested on; keep each video in one split"
+        )
+    return errors
 
 
 def _check_keys(
@@ -287,6 +356,7 @@ def _check_keys(
     keys: list[tuple[str, str]],
     report: SplitReport,
     decode: bool,
+    max_pixels: int | None,
     pool: ThreadPoolExecutor,
     bar: Any,
 ) -> None:
@@ -300,7 +370,7 @@ def _check_keys(
                 if len(report.closest) < _CLOSEST_FOR:
                     report.closest[key] = store.closest_keys(key)
             elif decode:
-                pending.append((key, pool.submit(_decode_reason, data, key, dataset)))
+                pending.append((key, pool.submit(_decode_reason, data, key, dataset, max_pixels)))
         for key, future in pending:
             reason = future.result()
             if reason is not None:

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from dfshield import validation
 from dfshield._suggest import did_you_mean
 from dfshield.errors import ConfigError
-from dfshield.media.frames import check_sampling
+from dfshield.media.frames import DEFAULT_MAX_PIXELS, check_sampling
 
 SPLITS = ("train", "val", "test")
 DEFAULT_FRAME_NUM = 32
@@ -141,6 +141,8 @@ class DataConfig:
         on_bad_frame: what an undecodable frame does: ``error`` stops with the key and dataset;
             ``skip`` drops the sample, counts it and reports the count at the end of the epoch.
             A frame missing from the LMDB or disk is always an error.
+        max_pixels: the largest frame decoded (pixels; ``null``: no limit). A larger frame is
+            refused from its header, before decoding, as an undecodable one (``on_bad_frame``).
         with_mask: also return the manipulation mask of each frame (zeros where none exists).
         with_landmark: also return the 81 facial landmarks of each frame (zeros where none exist).
         num_workers: DataLoader worker processes.
@@ -160,6 +162,7 @@ class DataConfig:
     clip_size: int = 32
     label_dict: dict[str, int] = field(default_factory=dict)
     on_bad_frame: Literal["error", "skip"] = "error"
+    max_pixels: int | None = DEFAULT_MAX_PIXELS
     with_mask: bool = False
     with_landmark: bool = False
     num_workers: int = 4
@@ -189,6 +192,8 @@ class DataConfig:
                     f"data.label_dict['{key}'] must be 0 (real) or 1 (fake), got {value!r}"
                 )
         validation.choice("", "data.on_bad_frame", self.on_bad_frame, ("error", "skip"))
+        if self.max_pixels is not None:
+            self.max_pixels = validation.integer("", "data.max_pixels", self.max_pixels, low=1)
         self.num_workers = validation.integer("", "data.num_workers", self.num_workers, low=0)
         if isinstance(self.augment, dict):
             self.augment = AugmentConfig.from_dict(self.augment)

@@ -274,7 +274,7 @@ class DeepfakeDataset(Dataset):
         for key in key_list:
             data = store.get(key, dataset=record.dataset)  # a missing key is always an error
             try:
-                image = decode_image(data, key, record.dataset)
+                image = decode_image(data, key, record.dataset, max_pixels=self.cfg.max_pixels)
                 mask = (
                     self._load_mask(store, key, record, image.shape[:2])
                     if self.cfg.with_mask

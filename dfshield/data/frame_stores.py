@@ -86,8 +86,23 @@ def _shared_environment(path: str, key: str | None = None) -> Any:
             )
         except lmdb.Error as error:
             raise DataError(f"cannot open LMDB {path!r}: {error}") from error
+        _check_complete(env, path)
         _ENVIRONMENTS[key] = (pid, env)
         return env
+
+
+def _check_complete(env: Any, path: str) -> None:
+    """Refuse an LMDB whose ``data.mdb`` is shorter than its own header says (a cut copy, a
+    full disk): its pages are memory-mapped, and reading one past the end of the file would
+    kill the process with SIGBUS instead of raising."""
+    needed = (env.info()["last_pgno"] + 1) * env.stat()["psize"]
+    size = os.path.getsize(os.path.join(path, "data.mdb"))
+    if size < needed:
+        env.close()
+        raise DataError(
+            f"LMDB {path!r} is truncated: its data.mdb has {size} bytes, its pages need "
+            f"{needed}. Copy it again, or rebuild it (dfshield build-lmdb ... --overwrite)"
+        )
 
 
 def _close_environment(path: str) -> None:

@@ -22,6 +22,7 @@ refer to). The trainer and the evaluator (:mod:`dfshield.eval.evaluator`) use on
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ import torch
 from torch.utils.data import Subset
 from torch.utils.data.distributed import DistributedSampler
 
+from dfshield.data.config import AugmentConfig
 from dfshield.detectors import build_detector
 from dfshield.distributed import DistInfo, prepare_device
 from dfshield.engine.feature_bank import (
@@ -44,6 +46,8 @@ from dfshield.errors import ConfigError
 from dfshield.progress import progress_bar
 from dfshield.seeding import seed_everything
 from dfshield.validation import number
+
+logger = logging.getLogger(__name__)
 
 #: rows of a feature bank scored at once when evaluating (the head is small)
 EVAL_ROWS = 4096
@@ -60,8 +64,24 @@ def batch_source(
     """The batch source for ``detector``: the feature bank when it has a frozen frame backbone
     (``detector.uses_feature_bank``), else a DataLoader over the images."""
     if detector.uses_feature_bank:
+        _image_augmentation_not_applied(cfg.data)
         return BankBatches(detector, splits, cfg, device, dist, feature_cache)
     return LoaderBatches(detector, splits, cfg, device, dist)
+
+
+def _image_augmentation_not_applied(data) -> None:
+    """A feature bank holds each frame's features once, so ``data.augment`` (image space) cannot
+    apply to it (the detector's latent augmentation does): say so, and switch it off in the run
+    config, so that ``config.json`` and the checkpoint record what was applied."""
+    if not data.augment.enabled:
+        return
+    asked = data.augment != AugmentConfig()  # anything but the defaults: the user asked for it
+    (logger.warning if asked else logger.debug)(
+        "data.augment is not applied: this detector trains from a feature bank of its frozen "
+        "backbone (each frame encoded once, unaugmented); recorded as data.augment.enabled: "
+        "false. Use the detector's latent augmentation, or a trainable backbone, to augment"
+    )
+    data.augment.enabled = False
 
 
 def extract_banks(

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from dfshield import __version__
-from dfshield.errors import CheckpointError
+from dfshield.errors import CheckpointError, WriteError
 from dfshield.fileio import atomic_write, json_ready
 
 logger = logging.getLogger(__name__)
@@ -55,10 +55,15 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> None:
     except (OSError, RuntimeError) as error:  # a full disk reaches torch.save as either
         free = shutil.disk_usage(Path(path).parent).free if Path(path).parent.is_dir() else None
         room = f"; {free / 2**20:.0f} MiB free there" if free is not None else ""
+        reason = error.__cause__ if isinstance(error, WriteError) else error
+        then = (
+            "continue with --resume"
+            if Path(path).with_name("last.pt").is_file()
+            else "run it again (no checkpoint was written yet, so there is nothing to resume)"
+        )
         raise CheckpointError(
-            f"cannot write the checkpoint {path} ({error}{room}); the previous {Path(path).name}, "
-            f"if any, is kept. Free disk space (or choose another --run-dir) and continue with "
-            f"--resume"
+            f"cannot write the checkpoint {path} ({reason}{room}); the previous {Path(path).name}, "
+            f"if any, is kept. Free disk space (or choose another --run-dir) and {then}"
         ) from error
 
 
@@ -91,6 +96,12 @@ def load_checkpoint(
             f"{path} has no {', '.join(missing) or 'valid config'}; it was not written by "
             "dfshield's trainer or is damaged. Use a best.pt or last.pt of a training run"
         )
+    malformed = _malformed_fields(payload)
+    if malformed:
+        raise CheckpointError(
+            f"{path} is damaged: {'; '.join(malformed)}. Use another best.pt or last.pt (for a "
+            "bad threshold only: pass --threshold with a probability such as 0.5)"
+        )
     if expected_detector is not None and payload.get("detector") != expected_detector:
         raise CheckpointError(
             f"{path} is a checkpoint of detector '{payload.get('detector')}', not "
@@ -100,6 +111,31 @@ def load_checkpoint(
     return payload
 
 
+def _malformed_fields(payload: dict[str, Any]) -> list[str]:
+    """What is wrong with the fields dfshield reads, each as ``'key' is <value> (...)``."""
+    problems = []
+
+    def wrong(key: str, value: Any, expected: str) -> None:
+        problems.append(f"'{key}' is {str(value)[:60]} ({type(value).__name__}), not {expected}")
+
+    model = payload["model"]
+    if not isinstance(model, dict) or not all(isinstance(key, str) for key in model):
+        wrong("model", model, "a mapping of parameter names to tensors")
+    if not isinstance(payload["detector"], str):
+        wrong("detector", payload["detector"], "a detector name")
+    epoch = payload["epoch"]  # None: imported weights (their training is not ours)
+    if epoch is not None and (isinstance(epoch, bool) or not isinstance(epoch, int)):
+        wrong("epoch", epoch, "an integer")
+    threshold = payload.get("threshold")
+    if threshold is not None and not (
+        isinstance(threshold, dict)
+        and isinstance(threshold.get("value"), (int, float))
+        and not isinstance(threshold.get("value"), bool)
+    ):
+        wrong("threshold", threshold, "{value, rule, chosen_on}")
+    return problems
+
+
 def checkpoint_run_config(path: str | os.PathLike, layers: Sequence[tuple[str, dict]] = ()):
     """The run config to evaluate a checkpoint under: the one it was trained with, then
     ``layers`` (``(source, values)``, e.g. another protocol's data or ``--set`` values) on top.
@@ -107,6 +143,7 @@ def checkpoint_run_config(path: str | os.PathLike, layers: Sequence[tuple[str, d
     A layer that names another detector is refused (a checkpoint's weights fit only its own).
     """
     from dfshield.config import build_config
+    from dfshield.plugins import check_saved_imports
 
     path = Path(path)
     payload = load_checkpoint(path)
@@ -120,6 +157,7 @@ def checkpoint_run_config(path: str | os.PathLike, layers: Sequence[tuple[str, d
                 f"were trained for. Drop detector.name from {source}, or pass a checkpoint of "
                 f"'{wanted}'"
             )
+    check_saved_imports(payload["config"], str(path))
     return build_config([(f"{path} (saved config)", payload["config"]), *layers])
 
 

@@ -296,7 +296,13 @@ def _extraction_lock(folder: Path, info: DistInfo) -> Iterator[None]:
     if not info.is_main:
         yield
         return
-    folder.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DataError(
+            f"the feature cache {folder.parent} cannot be used as a folder ({error.strerror}). "
+            "Pass --feature-cache a folder you can write (it is created if missing)"
+        ) from None
     lock = FileLock(folder.parent / f".{folder.name}.lock")
     try:
         lock.acquire(timeout=0)
@@ -448,8 +454,8 @@ def _extract(
     parts = folder.parent / f".{folder.name}.{token}.parts"
     if dist_info.is_main:
         _remove_leftovers(folder, token)
-    parts.mkdir(parents=True, exist_ok=True)
     try:
+        parts.mkdir(parents=True, exist_ok=True)
         encode_part(
             backbone,
             dataset,
@@ -466,9 +472,16 @@ def _extract(
             identity = bank_identity(backbone, dataset, device)
             assemble(dataset, parts, folder, dist_info.world_size, identity, token)
         barrier(dist_info)
+    except OSError as error:  # a full disk, above all: name it, leave nothing half-written
+        free = shutil.disk_usage(folder.parent).free / 2**20
+        raise DataError(
+            f"feature bank {folder} could not be written: {error} ({free:.0f} MiB free there); "
+            "nothing of it was kept. Free space, or pass --feature-cache a folder on another disk"
+        ) from error
     finally:
         if dist_info.is_main:
             shutil.rmtree(parts, ignore_errors=True)
+            shutil.rmtree(folder.parent / f".{folder.name}.{token}.tmp", ignore_errors=True)
 
 
 def _remove_leftovers(folder: Path, token: str) -> None:
@@ -641,8 +654,13 @@ def assemble(
 
 def _new_rows(path: Path, count: int, dim: int) -> np.ndarray:
     """A float32 ``(count, dim)`` ``.npy`` file, memory-mapped for writing (an empty one is
-    written directly: older numpy cannot map it)."""
+    written directly: older numpy cannot map it), its disk space reserved (``ENOSPC`` now, not a
+    SIGBUS later)."""
     if count == 0:
         np.save(path, np.zeros((0, dim), np.float32))
         return np.zeros((0, dim), np.float32)
-    return np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(count, dim))
+    rows = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(count, dim))
+    if hasattr(os, "posix_fallocate"):  # reserve the disk space now: a write into a mapped
+        with open(path, "r+b") as handle:  # page the disk has no room for is a SIGBUS
+            os.posix_fallocate(handle.fileno(), 0, os.path.getsize(path))
+    return rows

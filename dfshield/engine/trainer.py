@@ -375,7 +375,12 @@ class Trainer:
                 "scores": torch.tensor(validation.scores, dtype=torch.float64),
                 "labels": torch.tensor(validation.labels, dtype=torch.long),
             }
-        save_checkpoint(self.run_dir / "checkpoints" / filename, payload)
+        try:
+            save_checkpoint(self.run_dir / "checkpoints" / filename, payload)
+        except CheckpointError:
+            if previous_run(self.run_dir) == ["config.json"]:  # no checkpoint: nothing to resume
+                (self.run_dir / "config.json").unlink()
+            raise
 
     def _last_checkpoint(self) -> dict[str, Any]:
         """``last.pt`` of the run to resume, read before anything is encoded or trained, and

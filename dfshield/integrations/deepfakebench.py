@@ -340,21 +340,33 @@ def counts_from_jsons(config: Mapping[str, Any]) -> dict[str, int]:
 
 
 # -- checkpoints ---------------------------------------------------------------------------------
-def export_checkpoint(checkpoint: str | Path, out: str | Path) -> tuple[Path, Path]:
+def export_checkpoint(
+    checkpoint: str | Path, out: str | Path, *, overwrite: bool = False
+) -> tuple[Path, Path]:
     """Write a dfshield checkpoint as DeepfakeBench weights: ``out`` holds the ``state_dict``
     that their ``test.py`` strict-loads into ``DETECTOR[model_name](config)`` (a frozen backbone
     left out: the registered class rebuilds it by name); ``out`` with suffix ``.yaml`` holds the
     YAML lines that build that detector (for a dfshield detector: ``model_name``, ``dfshield``
-    and ``class_counts``; for a wrapped DeepfakeBench class: their config). Returns both paths."""
+    and ``class_counts``; for a wrapped DeepfakeBench class: their config). Returns both paths.
+    Existing files are replaced only with ``overwrite``, and never the checkpoint itself."""
     from dfshield.config import build_config
     from dfshield.engine.checkpoint import detector_from_checkpoint, load_checkpoint
+    from dfshield.plugins import check_saved_imports
 
     path, out = Path(checkpoint), Path(out)
+    for target in (out, out.with_suffix(".yaml")):
+        if target.exists() and target.resolve() == path.resolve():
+            raise ConfigError(
+                f"export would write {target} over the checkpoint it reads; name another OUT"
+            )
+        if target.exists() and not overwrite:
+            raise ConfigError(f"{target} exists; pass --overwrite to replace it, or another OUT")
     payload = load_checkpoint(path)
     if not isinstance(payload.get("config"), dict) or "model" not in payload:
         raise CheckpointError(
             f"{path} has no run config or weights; export a best.pt or last.pt of a training run"
         )
+    check_saved_imports(payload["config"], str(path))
     cfg = build_config([(f"{path} (saved config)", payload["config"])])
     name = str(payload.get("detector"))
     detector = detector_from_checkpoint(cfg.detector, payload, path)

@@ -4,6 +4,7 @@ landmark bytes."""
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Iterable, Sequence
 from pathlib import PurePosixPath
 from typing import TypeVar
@@ -13,6 +14,7 @@ import numpy as np
 
 from dfshield._suggest import did_you_mean
 from dfshield.errors import ConfigError, DataError
+from dfshield.media.video import check_pixels
 
 T = TypeVar("T")
 
@@ -23,6 +25,9 @@ T = TypeVar("T")
 FRAME_SAMPLING: tuple[str, ...] = ("even", "first")
 
 _NPY_MAGIC = b"\x93NUMPY"
+#: Largest image or video frame decoded (pixels): about 150 MB decoded, 50 megapixels.
+DEFAULT_MAX_PIXELS = 50_000_000
+_PILLOW_LIMIT = threading.Lock()  # held while Pillow's own limit is lifted
 
 
 def frame_sort_key(path: str) -> tuple:
@@ -118,17 +123,25 @@ def _to_uint8(img: np.ndarray, key: str, dataset: str | None) -> np.ndarray:
 
 
 def decode_image(
-    data: bytes, key: str, dataset: str | None = None, *, exif_orientation: bool = False
+    data: bytes,
+    key: str,
+    dataset: str | None = None,
+    *,
+    exif_orientation: bool = False,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    option: str = "data.max_pixels",
 ) -> np.ndarray:
     """Decode image bytes (PNG, JPEG, ...) to an ``HxWx3`` uint8 RGB array.
 
     Grayscale is replicated to three channels, an alpha channel is dropped, 16-bit is scaled to
     8-bit. ``exif_orientation`` turns the picture as its EXIF orientation tag says (media files
-    from cameras; stored dataset frames carry no tag). Bytes OpenCV cannot decode raise
+    from cameras; stored dataset frames carry no tag). An image over ``max_pixels`` (``option``
+    sets it) is refused from its header, before decoding. Bytes OpenCV cannot decode raise
     :class:`DataError` naming ``key`` (and ``dataset``).
     """
     if data is None or len(data) == 0:
         raise DataError(f"image {_describe(key, dataset)} is empty (0 bytes)")
+    check_image_pixels(data, f"image {_describe(key, dataset)}", max_pixels, option)
     buffer = np.frombuffer(data, dtype=np.uint8)
     # IMREAD_UNCHANGED never applies the EXIF orientation; ANYDEPTH | ANYCOLOR keeps the depth and
     # the colour channels too (it drops alpha, as below) and does apply it
@@ -154,29 +167,28 @@ def decode_image(
     raise DataError(f"image {_describe(key, dataset)} has {channels} channels; expected 1, 3 or 4")
 
 
-def image_size(data: bytes) -> tuple[int, int] | None:
-    """``(width, height)`` from an image file's header, without decoding its pixels; ``None``
-    when no Pillow format plugin reads the header, so that the decoder decides.
-
-    Pillow's plugins are asked directly, as :func:`PIL.Image.open` asks them, but without its
-    "decompression bomb" refusal above 179 megapixels, which would hide the size: the caller's
-    pixel cap (:func:`dfshield.media.video.check_pixels`) is the limit here.
-    """
+def check_image_pixels(
+    data: bytes, name: str, max_pixels: int | None, option: str = "--max-pixels"
+) -> None:
+    """Refuse an image of more than ``max_pixels`` pixels from its header, before its pixels are
+    decoded (:func:`dfshield.media.video.check_pixels`); a header no Pillow plugin reads is left
+    to the decoder. Pillow's own decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``) is
+    lifted while the header is read, as it would refuse without telling the size: this cap is
+    the limit here."""
+    if max_pixels is None:
+        return
     from PIL import Image  # Pillow comes with torchvision and matplotlib
 
-    Image.init()  # registers every format plugin (once)
-    prefix = bytes(data[:16])
-    for name in Image.ID:
-        factory, accept = Image.OPEN[name]
-        accepted = accept is None or accept(prefix)
-        if not accepted or isinstance(accepted, str):  # a string: Pillow's reason to refuse
-            continue
+    with _PILLOW_LIMIT:
+        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
         try:
-            with factory(io.BytesIO(data), "") as image:
-                return image.size
-        except Exception:  # not this format after all: ask the next plugin
-            continue
-    return None
+            with Image.open(io.BytesIO(data)) as image:  # reads the header only
+                width, height = image.size
+        except Exception:  # no plugin reads it (or a truncated header): the decoder decides
+            return
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+    check_pixels(name, width, height, max_pixels, option)
 
 
 def decode_mask(data: bytes, key: str, dataset: str | None = None) -> np.ndarray:

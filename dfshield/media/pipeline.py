@@ -28,6 +28,8 @@ processes, in input order.
 from __future__ import annotations
 
 import multiprocessing
+import os
+import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -41,14 +43,12 @@ import numpy as np
 from dfshield._suggest import did_you_mean
 from dfshield.errors import ConfigError, DataError
 from dfshield.media.faces import FaceCropper, center_crop
-from dfshield.media.frames import decode_image, image_size
-from dfshield.media.video import VIDEO_EXTENSIONS, SampledVideo, check_pixels, sample_frame_indices
+from dfshield.media.frames import DEFAULT_MAX_PIXELS, decode_image
+from dfshield.media.video import VIDEO_EXTENSIONS, SampledVideo, sample_frame_indices
 
 #: File extensions read as images (lower case, with the dot).
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
 FRAMINGS = ("face", "center", "none")
-#: Largest image or video frame read (pixels): about 150 MB decoded, 50 megapixels.
-DEFAULT_MAX_PIXELS = 50_000_000
 
 J = TypeVar("J")
 R = TypeVar("R")
@@ -145,11 +145,13 @@ def read_image(path: Path, max_pixels: int | None = None) -> np.ndarray:
     (:func:`~dfshield.media.frames.decode_image`), turned upright by its EXIF orientation: phones
     store portrait photos as landscape pixels plus a tag, and a face detector needs them upright.
     An image over ``max_pixels`` is refused from its header, before decoding."""
-    data = path.read_bytes()
-    size = image_size(data)
-    if size is not None:
-        check_pixels(path, *size, max_pixels)
-    return decode_image(data, str(path), exif_orientation=True)
+    return decode_image(
+        path.read_bytes(),
+        str(path),
+        exif_orientation=True,
+        max_pixels=max_pixels,
+        option="--max-pixels",
+    )
 
 
 def _image_index(paths: Sequence[Path], position: int) -> int:
@@ -245,20 +247,41 @@ def read_media(paths: Path | Sequence[Path], options: MediaOptions) -> MediaFram
     return MediaFrames(stream.kind, frames, stream.errors, stream.note)
 
 
-def _worker_init() -> None:
+def _worker_init(parent: int) -> None:
     cv2.setNumThreads(1)  # one item per process: OpenCV's own threads would only compete
+    _die_with(parent)
+
+
+def _die_with(parent: int) -> None:
+    """On Linux, have the kernel kill this worker when its parent dies: a ``kill -9`` of the
+    command would otherwise leave its workers (each holding a decoded video) running for good.
+    The signal comes when the *thread* that started the worker ends, so the pool must be fed
+    from a thread that lives as long as the work (the main thread, as in every command)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    if ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0):
+        return  # not granted: the worker ends with the pool as before
+    if os.getppid() != parent:  # the parent died before the request: what the signal would do
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def map_in_workers(function: Callable[[J], R], jobs: Iterable[J], workers: int) -> Iterator[R]:
     """``function(job)`` for every job, in input order, in ``workers`` spawned processes (0: in
     this one). At most ``2 × workers`` jobs are in flight: decoded videos are large, and a
     consumer that stops early leaves little work behind. Close the iterator (or exhaust it) to
-    stop the workers."""
+    stop the workers; on Linux they also die with this process (:func:`_die_with`)."""
     if workers <= 0:
         yield from map(function, jobs)
         return
     pool = ProcessPoolExecutor(
-        workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init
+        workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_worker_init,
+        initargs=(os.getpid(),),
     )
     try:
         window: deque = deque()

@@ -146,17 +146,23 @@ class _Decoder:
             )
 
 
-def check_pixels(path: str | Path, width: int, height: int, max_pixels: int | None) -> None:
-    """Refuse an image or video frame of more than ``max_pixels`` pixels before decoding it: a
-    decoded frame takes 3 bytes a pixel, and the copies made while framing it several times that
-    (a 25000 × 25000 image would need gigabytes)."""
+def check_pixels(
+    path: str | Path,
+    width: int,
+    height: int,
+    max_pixels: int | None,
+    option: str = "--max-pixels",
+) -> None:
+    """Refuse an image or video frame of more than ``max_pixels`` pixels (set by ``option``)
+    before decoding it: a decoded frame takes 3 bytes a pixel, and the copies made while framing
+    it several times that (a 25000 × 25000 image would need gigabytes)."""
     if max_pixels is None or width * height <= max_pixels:
         return
     raise DataError(
         f"{path} is {width} x {height} pixels ({width * height / 1e6:.0f} megapixels), more than "
-        f"the limit of {max_pixels / 1e6:g} megapixels (--max-pixels {max_pixels}); decoding it "
+        f"the limit of {max_pixels / 1e6:g} megapixels ({option} {max_pixels}); decoding it "
         f"would take about {3 * width * height / 2**30:.1f} GiB. Downscale it first, or raise "
-        "--max-pixels."
+        f"{option}."
     )
 
 

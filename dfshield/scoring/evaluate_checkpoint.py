@@ -12,7 +12,7 @@ from dfshield.detectors.deepfakebench_wrapper import display_name, wrapped_parts
 from dfshield.distributed import prepare_device
 from dfshield.engine.batch_sources import batch_source
 from dfshield.engine.checkpoint import detector_from_checkpoint, load_checkpoint
-from dfshield.engine.run_folder import RunFolder
+from dfshield.engine.run_folder import RunFolder, RunFolderError, previous_run
 from dfshield.engine.splits import SplitProvider
 from dfshield.eval.evaluator import Evaluator, amp_dtype
 from dfshield.eval.results import plot_roc, write_results
@@ -38,7 +38,8 @@ def evaluate_checkpoint(
     test split and on each extra test set (``--extra-test`` paths or dataset names, resolved by
     :func:`~dfshield.scoring.extra_test_sets.resolve_extra_tests`).
 
-    ``out_dir`` is held as a run folder (:class:`~dfshield.engine.run_folder.RunFolder`: checked
+    ``out_dir`` must not be a training run's folder (its own test results would be replaced);
+    it is held as a run folder (:class:`~dfshield.engine.run_folder.RunFolder`: checked
     writable once the checkpoint has loaded, before anything is converted or encoded, and used by
     no other run meanwhile).
     Writes into it: ``test_metrics.json`` / ``test_scores.csv`` (and the same under
@@ -47,6 +48,13 @@ def evaluate_checkpoint(
     rank (the one that wrote the files).
     """
     path = Path(checkpoint)
+    trained = previous_run(out_dir)
+    if trained:  # its test results belong to its config.json and log.csv: never replace them
+        raise RunFolderError(
+            f"--out {out_dir} is a training run's folder (it holds {', '.join(trained)}); "
+            f"test results written there would replace the run's own. Choose another --out, "
+            f"e.g. {Path(out_dir) / 'test'}"
+        )
     device, dist = prepare_device(cfg.train.device)
     payload = load_checkpoint(path, expected_detector=str(cfg.detector.get("name")))
     name = display_name(cfg.detector)

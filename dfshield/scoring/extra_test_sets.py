@@ -48,6 +48,7 @@ from filelock import FileLock
 from dfshield.engine.splits import Split, SplitProvider
 from dfshield.errors import ConfigError, DataError
 from dfshield.fileio import write_json_atomic
+from dfshield.scoring.media_inputs import printable
 
 logger = logging.getLogger(__name__)
 
@@ -66,12 +67,15 @@ class ExtraTestSet:
         data: a copy of the run's data config whose ``test_datasets`` is ``[dataset]`` (and whose
             ``json_dir`` / ``lmdb_dir`` / ``label_dict`` point at the conversion for a folder).
         kind: ``folder`` or ``name``.
+        unreadable: ``(file, reason)`` of each image of a folder that could not be read (left
+            out of the set; listed in its ``test_metrics.json``).
     """
 
     label: str
     dataset: str
     data: Any
     kind: str
+    unreadable: tuple[tuple[str, str], ...] = ()
 
     @property
     def key(self) -> str:
@@ -168,14 +172,15 @@ def _folder_set(
     resolved = folder.resolve()
     digest = hashlib.sha1(str(resolved).encode()).hexdigest()[:8]
     name = f"extra-{safe_label(resolved.name)[:40]}-{digest}"
-    convert_folder(resolved, cache_dir, name, progress=progress)
+    stamp = convert_folder(resolved, cache_dir, name, progress=progress)
     converted = dataclasses.replace(
         data,
         json_dir=str((cache_dir / "json").resolve()),
         lmdb_dir=str((cache_dir / "lmdb").resolve()),
         test_datasets=[name],
     )
-    return ExtraTestSet(label=label, dataset=name, data=converted, kind="folder")
+    unreadable = tuple((str(file), str(reason)) for file, reason in stamp.get("unreadable", []))
+    return ExtraTestSet(label, name, converted, "folder", unreadable)
 
 
 def folder_fingerprint(folder: Path) -> str:
@@ -236,6 +241,7 @@ def convert_folder(folder: Path, cache_dir: Path, name: str, *, progress: bool =
             "dataset": name,
             "videos": counts,
             "failed": len(summary.failed),
+            "unreadable": [[printable(str(file)), reason] for file, reason in summary.failed],
         }
         write_json_atomic(stamp_path, stamp)
         return stamp
@@ -264,6 +270,8 @@ def run_extra_tests(
     for extra in sets:
         folder = Path(out_dir) / "extra_tests" / safe_label(extra.label)
         header = {"detector": detector, "test_set": extra.label, "dataset": extra.dataset}
+        if extra.unreadable:  # left out of the set: say so beside its metrics
+            header["unreadable"] = [list(entry) for entry in extra.unreadable]
         result = evaluator.test(extra.key, folder, header)
         results.append(
             {

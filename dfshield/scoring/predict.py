@@ -25,14 +25,15 @@ Memory stays flat however many frames are sampled: frames are decoded, preproces
 in batches as they arrive (:class:`~dfshield.media.pipeline.MediaStream`). Two exceptions hold
 one item's frames at once: video-mode detectors (their clips are chosen over the whole video, so
 its preprocessed frames wait for its end) and ``--workers N`` (a worker returns whole items).
-File names that are
-not UTF-8 appear with ``\\xNN`` escapes (:func:`printable`) in the table, the CSV and the JSON,
-which are written atomically.
+File names that are not UTF-8 appear with ``\\xNN`` escapes
+(:func:`~dfshield.scoring.media_inputs.printable`) in the table, the CSV and the JSON.
+
+The inputs are found by :mod:`dfshield.scoring.media_inputs`; the table and the rows file
+(written atomically) are made by :mod:`dfshield.scoring.predict_output`.
 """
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -43,21 +44,17 @@ from typing import Any
 import numpy as np
 
 from dfshield.errors import CheckpointError, ConfigError
-from dfshield.eval.results import text_table
-from dfshield.fileio import atomic_write, write_json_atomic
 from dfshield.media.pipeline import (
     DEFAULT_MAX_PIXELS,
-    IMAGE_EXTENSIONS,
     Frame,
     MediaFrames,
     MediaOptions,
     MediaStream,
     face_cropper,
     map_in_workers,
-    media_kind,
     read_media,
 )
-from dfshield.media.video import VIDEO_EXTENSIONS
+from dfshield.scoring.media_inputs import MediaItem, discover, printable
 
 COLUMNS = (
     "path",
@@ -78,7 +75,6 @@ NON_FINITE = (
     "retrain, or use another checkpoint"
 )
 FACE_CROP = ("auto", "always", "never")
-ROW_FORMATS = (".csv", ".json")
 # --face-crop -> (image framing, video framing) of the media pipeline
 _FRAMINGS = {"auto": ("none", "face"), "always": ("face", "face"), "never": ("none", "none")}
 
@@ -121,64 +117,6 @@ class PredictOptions:
             device=device,
             max_pixels=self.max_pixels,
         )
-
-
-# -----------------------------------------------------------------------------------------
-# finding the inputs
-# -----------------------------------------------------------------------------------------
-@dataclass
-class MediaItem:
-    path: Path
-    kind: str  # "image" | "video" | "error"
-    message: str = ""
-
-
-def discover(inputs: list[str]) -> list[MediaItem]:
-    """One item per media file; problems (missing path, empty folder, other file) as ``error``
-    items with a message. Folders are searched recursively, files listed in sorted order."""
-    known = ", ".join(sorted(IMAGE_EXTENSIONS | VIDEO_EXTENSIONS))
-    items: list[MediaItem] = []
-    for text in inputs:
-        path = Path(text)
-        if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
-            media = [p for p in files if media_kind(p)]
-            if not media:
-                what = f"only {len(files)} other file(s)" if files else "no files"
-                items.append(
-                    MediaItem(
-                        path,
-                        "error",
-                        f"folder holds no images or videos ({what}); supported extensions: {known}",
-                    )
-                )
-                continue
-            for p in files:
-                kind = media_kind(p)
-                items.append(
-                    MediaItem(p, kind)
-                    if kind
-                    else MediaItem(
-                        p,
-                        "error",
-                        f"not an image or video (extension '{p.suffix or 'none'}'), passed over",
-                    )
-                )
-        elif path.is_file():
-            kind = media_kind(path)
-            items.append(
-                MediaItem(path, kind)
-                if kind
-                else MediaItem(
-                    path,
-                    "error",
-                    f"not an image or video (extension '{path.suffix or 'none'}'); "
-                    f"supported: {known}",
-                )
-            )
-        else:
-            items.append(MediaItem(path, "error", "no such file or folder"))
-    return items
 
 
 # -----------------------------------------------------------------------------------------
@@ -254,14 +192,6 @@ def _needs_faces(items: list[MediaItem], options: MediaOptions) -> bool:
         (options.video_framing if item.kind == "video" else options.image_framing) == "face"
         for item in items
     )
-
-
-def printable(text: str) -> str:
-    """``text`` that any output can hold: the bytes of a file name that are not UTF-8 (POSIX
-    allows any bytes; Python keeps them as lone surrogates) become ``\\xNN`` escapes, Python's
-    ``backslashreplace``. So a CSV, a JSON or a terminal shows the name instead of failing on it;
-    every other character is kept."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _logit(prob: float) -> float:
@@ -492,94 +422,3 @@ def _score(row: dict, logit: float, prob: float, threshold) -> None:
         row.update(status="error", message=NON_FINITE)
         return
     row.update(logit=float(logit), prob_fake=float(prob), decision=threshold.decide(prob))
-
-
-# -----------------------------------------------------------------------------------------
-# output
-# -----------------------------------------------------------------------------------------
-def format_rows(rows: list[dict], show_frames: bool = False) -> str:
-    """The terminal table: one line per image, video and error (and frame with ``show_frames``)."""
-    header = ["path", "kind", "frame", "frames", "P(fake)", "decision", "face", "note"]
-    lines = [header]
-    for row in rows:
-        if row["kind"] == "frame" and not show_frames:
-            continue
-        face = "" if row["face_found"] is None else ("yes" if row["face_found"] else "no")
-        lines.append(
-            [
-                row["path"],
-                row["kind"] or "?",
-                "" if row["frame_index"] is None else str(row["frame_index"]),
-                "" if row["n_frames"] is None else str(row["n_frames"]),
-                "" if row["prob_fake"] is None else f"{row['prob_fake']:.4f}",
-                row["decision"] or row["status"],
-                face,
-                _shorten(row["message"]),
-            ]
-        )
-    return "\n".join(text_table(lines, left=(0, 1, 5, 6), free_last=True))
-
-
-def _shorten(text: str, limit: int = 90) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def check_rows_path(path: str | Path) -> Path:
-    """``path`` when it names a file :func:`write_rows` can write (``.csv`` or ``.json``)."""
-    path = Path(path)
-    if path.suffix.lower() not in ROW_FORMATS:
-        raise ConfigError(f"--out {path}: name a .csv or .json file")
-    return path
-
-
-def rows_meta(scorer, options: PredictOptions) -> dict[str, Any]:
-    """What a ``.json`` rows file says besides the rows: checkpoint, threshold and options."""
-    video_score = (
-        "video head" if scorer.mode == "video" else f"{options.aggregate} frame probability"
-    )
-    return {
-        "checkpoint": printable(str(scorer.checkpoint)),
-        "detector": scorer.name,
-        "threshold": scorer.threshold.as_dict(),
-        "aggregate": options.aggregate,
-        "face_crop": options.face_crop,
-        "frames": options.frames,
-        "video_score": video_score,
-    }
-
-
-def write_rows(path: str | Path, rows: list[dict], meta: dict) -> None:
-    """``.json``: ``{**meta, "rows": [...]}``; ``.csv``: :data:`COLUMNS` (empty = none).
-    Written atomically: an interrupted run leaves the previous file, not half a file."""
-    path = check_rows_path(path)
-    if path.suffix.lower() == ".json":
-        write_json_atomic(path, {**meta, "rows": rows})
-        return
-    with atomic_write(path, newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({key: _csv_cell(row[key]) for key in COLUMNS})
-
-
-def _csv_cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    return f"{value:.6f}" if isinstance(value, float) else value
-
-
-def summary_line(rows: list[dict]) -> str:
-    """How many images, videos and video frames were scored and how many items were not."""
-    scored = scored_items(rows)
-    frames = sum(row["kind"] == "frame" and row["prob_fake"] is not None for row in rows)
-    errors = sum(row["status"] == "error" for row in rows)
-    return (
-        f"scored {sum(r['kind'] == 'image' for r in scored)} image(s) and "
-        f"{sum(r['kind'] == 'video' for r in scored)} video(s) ({frames} video frames); "
-        f"{errors} item(s) could not be scored"
-    )
-
-
-def scored_items(rows: list[dict]) -> list[dict]:
-    """The image and video rows that have a score."""
-    return [r for r in rows if r["kind"] in ("image", "video") and r["prob_fake"] is not None]

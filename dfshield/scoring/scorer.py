@@ -232,9 +232,11 @@ class Scorer:
         from dfshield.config import build_config
         from dfshield.distributed import resolve_device
         from dfshield.engine.checkpoint import detector_from_checkpoint, load_checkpoint
+        from dfshield.plugins import check_saved_imports
 
         path = Path(path)
         payload = load_checkpoint(path)  # checks the run config and the weights are there
+        check_saved_imports(payload["config"], str(path))
         config = build_config([(f"{path} (saved config)", payload["config"])])
         resolved = resolve_device(str(device)) if not isinstance(device, torch.device) else device
         detector = detector_from_checkpoint(config.detector, payload, path)

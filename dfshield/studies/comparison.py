@@ -110,12 +110,20 @@ def run_comparison(
     """Train, select and test every detector; write results.md/.csv/.json and roc.png.
     ``overwrite`` lets each detector's run replace one already in its folder (``Trainer``)."""
     from dfshield.engine.feature_bank import feature_cache_dir
+    from dfshield.engine.run_folder import RunFolderError, previous_run
     from dfshield.engine.trainer import Trainer
     from dfshield.eval.results import plot_roc, write_results
 
     run_dir = Path(run_dir)
     reference = next(iter(configs.values()))
     cache = feature_cache_dir(reference, feature_cache)
+    for name in configs if not overwrite else ():  # before the first detector trains
+        previous = previous_run(run_dir / name)
+        if previous:
+            raise RunFolderError(
+                f"{run_dir / name} already holds a run ({', '.join(previous)}); a comparison "
+                "cannot resume one: replace the runs with --overwrite, or choose another --run-dir"
+            )
     rows, curves, is_main = [], {}, True
     for name, cfg in configs.items():
         trainer = Trainer(cfg, run_dir / name, feature_cache=cache, overwrite=overwrite)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from dfshield.errors import ConfigError
-from dfshield.media import pipeline, video
+from dfshield.media import video
 from dfshield.media.faces import FaceCropper
 from dfshield.media.pipeline import MediaOptions, MediaStream, read_media
 from tests.helpers import sample_frames
@@ -96,7 +96,7 @@ def test_pixel_cap_refuses_images_and_frames_before_decoding(tmp_path, monkeypat
     def never(*args, **kwargs):
         raise AssertionError("the image was decoded")
 
-    monkeypatch.setattr(pipeline, "decode_image", never)
+    monkeypatch.setattr(cv2, "imdecode", never)
     media = read_media(huge, MediaOptions(**AS_DECODED))
     ((file, message),) = media.errors
     assert file == str(huge) and media.frames == []
