@@ -1,0 +1,199 @@
+"""The losses of G runs evaluated in one call, on ``(G, B)`` logits (vectorised sweeps).
+
+:func:`stacked_loss` takes the G runs' built loss modules (one config, each run with its own
+class counts) and returns ``loss(logits, labels, weights) -> (G,)``: run g's loss on the rows of
+row g whose 0/1 ``weights`` are 1 (padding rows weigh 0), equal to ``modules[g](logits[g, :n],
+labels[g, :n])`` up to float rounding. The per-run values that differ between runs (VS's ζ, Δ
+and ω from each run's class counts, CVaR's α, a composite's term weights) are ``(G, 1)`` tensors;
+a run whose weights are all 0 gets a finite loss with zero gradients.
+
+Vectorised: ``bce``, ``focal``, ``vs`` (mean, or as a CVaR base), ``cvar`` (both solvers: by
+sorting, the boundary sample weighted by the fractional part of k = α·n as ``cvar_exact``; the
+``bisect`` solver gives the same value and, without ties at the boundary, the same gradient),
+``auc_logistic`` / ``auc_sqhinge`` / ``auc_wmw`` (pair weights instead of selection) and
+``composite`` of these. Any other loss, or runs whose losses differ in structure or in an option
+other than those above, fall back to a loop over the runs (one call each on its unpadded rows).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dfshield.losses import _checks
+from dfshield.losses.auc import AUCLogisticLoss, AUCSquaredHingeLoss, AUCWMWLoss
+from dfshield.losses.bce import BCELoss
+from dfshield.losses.composite import CompositeLoss
+from dfshield.losses.cvar import CVaRLoss
+from dfshield.losses.focal import FocalLoss
+from dfshield.losses.vs import VSLoss
+
+#: (logits, labels, weights, counts) → per-sample (G, B) or per-run (G,) values
+_Term = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+StackedLoss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def stacked_loss(modules: Sequence[nn.Module]) -> StackedLoss:
+    """``loss(logits, labels, weights) -> (G,)`` for the G runs' losses ``modules`` (module
+    docstring); vectorised where :func:`vectorised` says so, else a loop over the runs."""
+    term = _scalar(list(modules))
+    if term is None:
+        return _looped(list(modules))
+
+    def loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        labels = labels.to(logits.dtype)
+        weights = weights.to(logits.dtype)
+        counts = weights.sum(1, keepdim=True).clamp_min(1.0)
+        return term(logits, labels, weights, counts)
+
+    return loss
+
+
+def vectorised(modules: Sequence[nn.Module]) -> bool:
+    """Whether :func:`stacked_loss` evaluates ``modules`` in one call (not a loop over runs)."""
+    return _scalar(list(modules)) is not None
+
+
+def _looped(modules: list[nn.Module]) -> StackedLoss:
+    def loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        sizes = weights.sum(1).long().tolist()  # a host read: the fallback is not sync-free
+        values = [
+            module(logits[g, :n], labels[g, :n]) if n else logits[g].sum() * 0.0
+            for g, (module, n) in enumerate(zip(modules, sizes))
+        ]
+        return torch.stack(values)
+
+    return loss
+
+
+def _same(modules: list[nn.Module], *names: str) -> bool:
+    first = modules[0]
+    return all(
+        type(m) is type(first) and all(getattr(m, k) == getattr(first, k) for k in names)
+        for m in modules
+    )
+
+
+def _column(values: list[float], like: torch.Tensor) -> torch.Tensor:
+    return torch.tensor(values, dtype=like.dtype, device=like.device)[:, None]
+
+
+def _per_sample(modules: list[nn.Module]) -> _Term | None:
+    """(G, B) per-sample losses of per-sample losses (bce, focal, vs), or None."""
+    first = modules[0]
+    if isinstance(first, BCELoss) and _same(modules):
+        return lambda h, y, w, n: F.binary_cross_entropy_with_logits(h, y, reduction="none")
+    if isinstance(first, FocalLoss) and _same(modules, "gamma", "alpha"):
+
+        def focal(h, y, w, n):
+            margin = (2.0 * y - 1.0) * h
+            losses = _checks.softplus(-margin)
+            if first.gamma != 0.0:
+                losses = torch.exp(first.gamma * F.logsigmoid(-margin)) * losses
+            if first.alpha is not None:
+                losses = _checks.by_class(y, first.alpha, 1.0 - first.alpha) * losses
+            return losses
+
+        return focal
+    if isinstance(first, VSLoss) and _same(modules):
+        table = {
+            key: [(getattr(m, key)["fake"], getattr(m, key)["real"]) for m in modules]
+            for key in ("zeta", "delta", "weights")
+        }
+
+        def vs(h, y, w, n):
+            def by_class(key: str) -> torch.Tensor:
+                fake, real = (_column([pair[i] for pair in table[key]], h) for i in (0, 1))
+                return torch.where(y == 1, fake, real)
+
+            sign = 2.0 * y - 1.0
+            losses = _checks.softplus(by_class("delta") - by_class("zeta") * sign * h)
+            return by_class("weights") * losses
+
+        return vs
+    return None
+
+
+def _scalar(modules: list[nn.Module]) -> _Term | None:
+    """(G,) per-run values of a scalar loss, or None when it cannot be vectorised."""
+    first = modules[0]
+    if not all(type(m) is type(first) for m in modules):
+        return None
+    if getattr(first, "reduction", None) == "mean":
+        samples = _per_sample(modules)
+        if samples is None:
+            return None
+        return lambda h, y, w, n: (samples(h, y, w, n) * w).sum(1) / n[:, 0]
+    if isinstance(first, CVaRLoss):
+        return _cvar(modules)
+    if isinstance(first, (AUCLogisticLoss, AUCSquaredHingeLoss, AUCWMWLoss)):
+        return _auc(modules)
+    if isinstance(first, CompositeLoss):
+        if not all(m.keys == first.keys for m in modules):
+            return None
+        terms = [_scalar([m.terms[t] for m in modules]) for t in range(len(first.keys))]
+        if any(term is None for term in terms):
+            return None
+        factors = [[m.weights[t] for m in modules] for t in range(len(terms))]
+
+        def composite(h, y, w, n):
+            total = None
+            for term, factor in zip(terms, factors):
+                value = _column(factor, h)[:, 0] * term(h, y, w, n)
+                total = value if total is None else total + value
+            return total
+
+        return composite
+    return None
+
+
+def _cvar(modules: list[CVaRLoss]) -> _Term | None:
+    """CVaR_α per run: losses sorted in descending order (padding last), the i-th weighted by
+    clamp(k − i, 0, 1) / k with k = α·n (the top ⌊k⌋ fully, the boundary one by k − ⌊k⌋)."""
+    samples = _per_sample([m.base for m in modules])
+    if samples is None:
+        return None
+    alphas = [m.alpha for m in modules]
+
+    def cvar(h, y, w, n):
+        losses = samples(h, y, w, n)
+        keys = losses.detach().masked_fill(w == 0, -torch.inf)
+        order = keys.argsort(dim=1, descending=True)
+        k = _column(alphas, h) * n
+        rank = torch.arange(h.shape[1], dtype=h.dtype, device=h.device)
+        share = (k - rank).clamp(0.0, 1.0) * w.gather(1, order)  # 0 on padding (an empty run)
+        return (losses.gather(1, order) * share).sum(1) / k[:, 0]
+
+    return cvar
+
+
+def _auc(modules: list[nn.Module]) -> _Term | None:
+    """The mean penalty over each run's (fake, real) pairs of weighted rows (0 without pairs)."""
+    first = modules[0]
+    probabilities = False
+    if isinstance(first, AUCLogisticLoss) and _same(modules):
+
+        def penalty(d):
+            return _checks.softplus(-d)
+    elif isinstance(first, AUCSquaredHingeLoss) and _same(modules, "eta"):
+
+        def penalty(d):
+            return torch.relu(first.eta - d).square()
+    elif isinstance(first, AUCWMWLoss) and _same(modules, "gamma", "p_exp"):
+        probabilities = True
+
+        def penalty(d):
+            return torch.relu(first.gamma - d).pow(first.p_exp)
+    else:
+        return None
+
+    def auc(h, y, w, n):
+        scores = torch.sigmoid(h) if probabilities else h
+        pairs = (y * w)[:, :, None] * ((1.0 - y) * w)[:, None, :]
+        diff = scores[:, :, None] - scores[:, None, :]
+        return (pairs * penalty(diff)).sum((1, 2)) / pairs.sum((1, 2)).clamp_min(1.0)
+
+    return auc
