@@ -1,0 +1,354 @@
+"""G runs of one MLP head as one model whose weights are stacked on a leading run axis.
+
+The vectorised step of a sweep (``train.batched_runs``, :mod:`dfshield.engine.grouped_runs`):
+the number of operators a step dispatches does not grow with G.
+
+- **Weights:** every parameter of the G heads is one ``(G, ...)`` tensor, a view of one
+  ``(G, P)`` buffer, and so is its gradient (the parameters' ``.grad`` are views of one ``(G, P)``
+  gradient buffer, into which backward accumulates); BatchNorm statistics are ``(G, C)``. The
+  forward is batched matmuls (``baddbmm``), BatchNorm with each run's statistics over its own
+  rows, elementwise activations and dropout over the stack.
+- **Losses:** all runs' in one call (:func:`dfshield.losses.stacked.stacked_loss`: per-run class
+  counts and α), summed for one backward: run g's weights get exactly run g's gradient.
+- **SAM:** each run's ε from its *own* gradient norm (a ``(G,)`` norm over all but the run
+  axis), never a norm across runs; ASAM likewise. BatchNorm statistics advance once per step.
+- **Optimiser:** Adam or AdamW over the ``(G, P)`` buffer with each run's learning rate (read
+  from its own optimiser, which its scheduler changes), step count and hyper-parameters.
+- **Runs of different sizes, by masking:** a batch is ``(G, B)`` rows with 0/1 row weights. A
+  run's smaller last batch is padded with zero-weight rows, which count in neither the losses
+  (nor CVaR's k) nor the BatchNorm statistics; a run whose epoch is over is *inactive*: its step
+  is a no-op (``where(active, new, old)`` for weights, moments, step count and statistics). So
+  each run takes exactly the steps of its separate run, on the same rows: the same numbers up to
+  float rounding (but for dropout masks, drawn from one stream for the group).
+- **Files:** :meth:`StackedRuns.store` copies slice g back into run g's head and optimiser state,
+  so each run's checkpoints are ordinary ones (and validation runs its own detector).
+
+Which runs: :func:`stacked_problem` says why runs cannot be stacked (None: they can).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dfshield.detectors.base import BaseDetector
+from dfshield.losses import deferred_value_checks
+from dfshield.losses.stacked import stacked_loss
+from dfshield.optimizers.sam import SAM
+
+#: elementwise layers a stacked head applies to the whole stack as they are
+_ELEMENTWISE = (nn.ReLU, nn.LeakyReLU, nn.GELU, nn.Identity)
+_ADAM = (torch.optim.Adam, torch.optim.AdamW)
+
+
+def batched_head(detector) -> nn.Module:
+    """The head that ``detector`` declares batchable (its ``batched_head`` attribute names it)."""
+    return getattr(detector, detector.batched_head)
+
+
+def head_problem(heads: Sequence[nn.Module]) -> str | None:
+    """Why ``heads`` cannot run as one stacked head (None: they can)."""
+    if not heads or not all(isinstance(head, nn.Sequential) for head in heads):
+        return "the heads are not nn.Sequential MLP heads"
+    shapes = {tuple(_layer_key(layer) for layer in head) for head in heads}
+    if len(shapes) != 1:
+        return "the heads differ in architecture"
+    for layer in heads[0]:
+        if isinstance(layer, nn.Linear) and layer.bias is None:
+            return "a Linear layer has no bias"
+        if isinstance(layer, nn.BatchNorm1d) and (
+            layer.momentum is None or not layer.affine or not layer.track_running_stats
+        ):
+            return "a BatchNorm1d layer is not affine with running statistics and a momentum"
+        if not isinstance(layer, (nn.Linear, nn.BatchNorm1d, nn.Dropout, *_ELEMENTWISE)):
+            return f"the head holds a {type(layer).__name__} layer"
+    return None
+
+
+def _layer_key(layer: nn.Module) -> tuple:
+    shapes = tuple(tuple(p.shape) for p in layer.parameters())
+    return (type(layer).__name__, shapes, getattr(layer, "p", None), repr(layer))
+
+
+def optimizer_problem(optimizer: torch.optim.Optimizer, head: nn.Module) -> str | None:
+    """Why runs under ``optimizer`` cannot step stacked (None: they can)."""
+    base = getattr(optimizer, "base_optimizer", optimizer)
+    if type(base) not in _ADAM:
+        return f"the optimizer {type(base).__name__} is not adam or adamw (only those step stacked)"
+    if len(base.param_groups) != 1:
+        return "the optimizer has more than one param group"
+    group = base.param_groups[0]
+    if group["amsgrad"] or group.get("maximize"):
+        return "amsgrad or maximize is set"
+    if {id(p) for p in group["params"]} != {id(p) for p in head.parameters()}:
+        return "the optimizer's parameters are not exactly the head's"
+    return None
+
+
+def stacked_problem(detectors: Sequence[Any], optimizers: Sequence[Any]) -> str | None:
+    """Why these runs cannot train as one :class:`StackedRuns` (None: they can)."""
+    heads = [batched_head(detector) for detector in detectors]
+    problem = head_problem(heads)
+    if problem is not None:
+        return problem
+    if any(type(d).get_losses is not BaseDetector.get_losses for d in detectors):
+        return "the detector computes its loss in its own get_losses"
+    kinds = {(type(o), type(getattr(o, "base_optimizer", o))) for o in optimizers}
+    if len(kinds) != 1:
+        return "the runs' optimizers differ in type"
+    if (
+        isinstance(optimizers[0], SAM)
+        and len({o.param_groups[0]["adaptive"] for o in optimizers}) != 1
+    ):
+        return "the runs differ in SAM's adaptive"
+    for optimizer, head in zip(optimizers, heads):
+        problem = optimizer_problem(optimizer, head)
+        if problem is not None:
+            return problem
+    return None
+
+
+def stack_batches(batches: Sequence[dict | None]) -> tuple[torch.Tensor, ...]:
+    """``(features (G, B, D), labels (G, B), weights (G, B))`` of one batch per run (None: an
+    inactive run): smaller batches padded with zero-weight rows to the largest one's B."""
+    present = [b for b in batches if b is not None]
+    size = max(len(b["label"]) for b in present)
+    like = present[0]["feature"]
+    features, labels, sizes = [], [], []
+    for batch in batches:
+        n = 0 if batch is None else len(batch["label"])
+        if batch is None:
+            features.append(like.new_zeros(size, like.shape[1]))
+            labels.append(present[0]["label"].new_zeros(size))
+        else:
+            features.append(
+                F.pad(batch["feature"], (0, 0, 0, size - n)) if n < size else batch["feature"]
+            )
+            labels.append(F.pad(batch["label"], (0, size - n)) if n < size else batch["label"])
+        sizes.append(n)
+    rows = torch.arange(size, device=like.device)
+    weights = (rows < torch.tensor(sizes, device=like.device)[:, None]).to(like.dtype)
+    return torch.stack(features), torch.stack(labels), weights
+
+
+class StackedRuns:
+    """G runs (each a detector with a batched head, its built loss, and its optimizer) as one
+    stacked model (module docstring). :meth:`step` takes one optimisation step of every active
+    run; :meth:`store` writes each run's weights, statistics and optimiser state back."""
+
+    def __init__(self, detectors: Sequence[Any], optimizers: Sequence[torch.optim.Optimizer]):
+        problem = stacked_problem(detectors, optimizers)
+        if problem is not None:
+            raise ValueError(problem)
+        self.heads = [batched_head(detector) for detector in detectors]
+        self.optimizers = list(optimizers)
+        self.loss = stacked_loss([detector.loss_fn for detector in detectors])
+        first = self.heads[0]
+        self.names = [name for name, _ in first.named_parameters()]
+        with torch.no_grad():
+            self.flat = torch.stack(
+                [torch.cat([p.reshape(-1) for p in head.parameters()]) for head in self.heads]
+            )
+        self.grad = torch.zeros_like(self.flat)
+        self.params = self._views(self.flat, [p.shape for p in first.parameters()])
+        for param, grad in zip(
+            self.params, self._views(self.grad, [p.shape for p in first.parameters()])
+        ):
+            param.requires_grad_()
+            param.grad = grad  # backward accumulates into the (G, P) gradient buffer
+        self.norms = [i for i, layer in enumerate(first) if isinstance(layer, nn.BatchNorm1d)]
+        self.stat_names = [f"{i}.{s}" for i in self.norms for s in ("running_mean", "running_var")]
+        self.stats = torch.stack(
+            [torch.cat([head.get_buffer(n) for n in self.stat_names]) for head in self.heads]
+        )
+        self.stat_views = self._views(
+            self.stats, [first.get_buffer(n).shape for n in self.stat_names]
+        )
+        self.tracked = (
+            torch.stack(
+                [
+                    torch.stack([head[i].num_batches_tracked for i in self.norms])
+                    for head in self.heads
+                ]
+            )
+            if self.norms
+            else None
+        )
+        self._state_from_optimizers()
+
+    # -- set-up and write-back ---------------------------------------------------------------
+    def _views(self, flat: torch.Tensor, shapes: list[torch.Size]) -> list[torch.Tensor]:
+        views, start = [], 0
+        for shape in shapes:
+            size = shape.numel()
+            views.append(flat[:, start : start + size].view(len(flat), *shape).detach())
+            start += size
+        return views
+
+    def _column(self, values: list[float]) -> torch.Tensor:
+        return torch.tensor(values, dtype=self.flat.dtype, device=self.flat.device)[:, None]
+
+    def _state_from_optimizers(self) -> None:
+        groups = [getattr(o, "base_optimizer", o).param_groups[0] for o in self.optimizers]
+        self.decoupled = (
+            type(getattr(self.optimizers[0], "base_optimizer", self.optimizers[0]))
+            is torch.optim.AdamW
+        )
+        self.beta1 = self._column([g["betas"][0] for g in groups])
+        self.beta2 = self._column([g["betas"][1] for g in groups])
+        self.eps = self._column([g["eps"] for g in groups])
+        self.weight_decay = self._column([g["weight_decay"] for g in groups])
+        self.sam = isinstance(self.optimizers[0], SAM)
+        if self.sam:
+            self.rho = self._column([g["rho"] for g in groups])
+            self.adaptive = bool(groups[0]["adaptive"])
+            self.eta = self._column([g["eta"] for g in groups])
+        moments = {"exp_avg": [], "exp_avg_sq": []}
+        steps = []
+        for optimizer, head in zip(self.optimizers, self.heads):
+            states = [optimizer.state.get(p, {}) for p in head.parameters()]
+            for key, rows in moments.items():
+                rows.append(
+                    torch.cat(
+                        [
+                            s[key].reshape(-1) if key in s else torch.zeros_like(p).reshape(-1)
+                            for s, p in zip(states, head.parameters())
+                        ]
+                    )
+                )
+            steps.append(float(states[0]["step"]) if "step" in states[0] else 0.0)
+        self.exp_avg = torch.stack(moments["exp_avg"]).to(self.flat.dtype)
+        self.exp_avg_sq = torch.stack(moments["exp_avg_sq"]).to(self.flat.dtype)
+        self.steps = self._column(steps)
+
+    @torch.no_grad()
+    def store(self) -> None:
+        """Copy each run's slice into its head (weights, BatchNorm statistics) and its
+        optimiser's state, so its checkpoints and validation see the run as a separate run."""
+        steps = self.steps[:, 0].tolist()  # one host read
+        avg = self._views(self.exp_avg, [p.shape for p in self.heads[0].parameters()])
+        avg_sq = self._views(self.exp_avg_sq, [p.shape for p in self.heads[0].parameters()])
+        for g, (head, optimizer) in enumerate(zip(self.heads, self.optimizers)):
+            base = getattr(optimizer, "base_optimizer", optimizer)
+            on_device = base.param_groups[0].get("fused") or base.param_groups[0].get("capturable")
+            for j, param in enumerate(head.parameters()):
+                param.copy_(self.params[j][g])
+                device = param.device if on_device else torch.device("cpu")
+                base.state[param] = {
+                    "step": torch.tensor(steps[g], dtype=torch.float32, device=device),
+                    "exp_avg": avg[j][g].clone().to(param.dtype),
+                    "exp_avg_sq": avg_sq[j][g].clone().to(param.dtype),
+                }
+            for name, view in zip(self.stat_names, self.stat_views):
+                head.get_buffer(name).copy_(view[g])
+            for k, i in enumerate(self.norms):
+                head[i].num_batches_tracked.copy_(self.tracked[g, k])
+
+    # -- the forward -----------------------------------------------------------------------
+    def logits(
+        self, features: torch.Tensor, weights: torch.Tensor, update: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``(G, B)`` logits of the stacked heads in training mode on ``(G, B, D)`` features
+        (BatchNorm on each run's weighted rows); ``update``: the ``(G,)`` runs whose running
+        statistics advance (None: none)."""
+        counts = weights.sum(1, keepdim=True).clamp_min(1.0)
+        x, p, norm = features, 0, 0
+        for layer in self.heads[0]:
+            if isinstance(layer, nn.Linear):
+                weight, bias = self.params[p], self.params[p + 1]
+                x = torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
+                p += 2
+            elif isinstance(layer, nn.BatchNorm1d):
+                x = self._norm(x, weights, counts, p, norm, layer, update)
+                p, norm = p + 2, norm + 1
+            elif isinstance(layer, nn.Dropout):
+                x = F.dropout(x, layer.p, True)
+            else:
+                x = layer(x)
+        return x.squeeze(-1)
+
+    def _norm(self, x, weights, counts, p, norm, layer, update):
+        rows = weights[:, :, None]
+        mean = (x * rows).sum(1) / counts
+        centred = x - mean[:, None]
+        var = (centred.square() * rows).sum(1) / counts
+        scale = torch.rsqrt(var + layer.eps) * self.params[p]
+        out = centred * scale[:, None] + self.params[p + 1][:, None]
+        if update is not None:
+            with torch.no_grad():
+                m, keep = layer.momentum, update[:, None]
+                running_mean, running_var = self.stat_views[2 * norm], self.stat_views[2 * norm + 1]
+                unbiased = var * counts / (counts - 1.0).clamp_min(1.0)
+                running_mean.copy_(
+                    torch.where(keep, (1 - m) * running_mean + m * mean, running_mean)
+                )
+                running_var.copy_(
+                    torch.where(keep, (1 - m) * running_var + m * unbiased, running_var)
+                )
+                self.tracked[:, norm] += update.long()
+        return out
+
+    # -- the step ----------------------------------------------------------------------------
+    def step(
+        self, features: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor
+    ) -> torch.Tensor:
+        """One optimisation step of every run with a weighted row (the others are inactive:
+        untouched); returns the ``(G,)`` losses at θ, detached, on the device (no host read)."""
+        active = weights.sum(1) > 0
+        with deferred_value_checks(), warnings.catch_warnings():
+            # the parameters are strided views of the (G, P) buffer, their gradients likewise:
+            # backward accumulates into them in place, which is the point
+            warnings.filterwarnings("ignore", message="grad and param do not obey")
+            self.grad.zero_()
+            losses = self.loss(self.logits(features, weights, active), labels, weights)
+            losses.sum().backward()
+            if self.sam:
+                with torch.no_grad():
+                    saved = self.flat.clone()
+                    self.flat.add_(self._perturbation())
+                self.grad.zero_()
+                self.loss(self.logits(features, weights), labels, weights).sum().backward()
+                with torch.no_grad():
+                    self.flat.copy_(saved)
+            self._adam(active)
+        return losses.detach()
+
+    def _perturbation(self) -> torch.Tensor:
+        """SAM's ε = ρ·g/‖g‖ (ASAM: ρ·T²g/‖Tg‖, T = |θ| + η) with each run's own norm."""
+        grad = self.grad
+        if self.adaptive:
+            scale = self.flat.abs() + self.eta
+            scaled, move = grad * scale, grad * scale.square()
+        else:
+            scaled = move = grad
+        norm = torch.linalg.vector_norm(scaled, dim=1, keepdim=True)
+        tiny = torch.finfo(norm.dtype).tiny
+        inverse = torch.where(norm > 0, 1.0 / norm.clamp_min(tiny), torch.zeros_like(norm))
+        return move * (inverse * self.rho)
+
+    @torch.no_grad()
+    def _adam(self, active: torch.Tensor) -> None:
+        lr = self._column([o.param_groups[0]["lr"] for o in self.optimizers])
+        keep = active[:, None]
+        steps = self.steps + keep.to(self.steps.dtype)
+        grad, param = self.grad, self.flat
+        if self.decoupled:
+            updated = param * (1 - lr * self.weight_decay)
+        else:
+            grad = grad + self.weight_decay * param
+            updated = param
+        exp_avg = self.exp_avg.lerp(grad, 1 - self.beta1)
+        exp_avg_sq = self.exp_avg_sq * self.beta2 + (1 - self.beta2) * grad.square()
+        correction1 = 1 - self.beta1.pow(steps)
+        correction2 = 1 - self.beta2.pow(steps)
+        denom = exp_avg_sq.sqrt() / correction2.sqrt() + self.eps
+        updated = updated - (lr / correction1) * exp_avg / denom
+        param.copy_(torch.where(keep, updated, param))
+        self.exp_avg.copy_(torch.where(keep, exp_avg, self.exp_avg))
+        self.exp_avg_sq.copy_(torch.where(keep, exp_avg_sq, self.exp_avg_sq))
+        self.steps = steps
