@@ -7,11 +7,11 @@ fake ``--dim``-d features; the run at ratio r keeps ``n_real / r`` of the fakes 
 drawn with its seed). Each run's epoch is as the Trainer's on a bank: latent augmentation of its
 rows, a shuffled order, batches of ``--batch-size``. Printed: one run's epoch (the ratio-1 run,
 the largest), the 9 runs one after the other (each step the Trainer's ``TrainStep``, captured as a
-CUDA graph on a GPU), and the same runs batched (``dfshield.engine.grouped_runs.lockstep``), with
-the ratios. Head training only: the bank is in memory, nothing is encoded or validated. Also
-printed: the operators dispatched by one step (``torch.profiler`` on the CPU side, every ``aten``
-call, nested ones included) of one run and of all runs batched, and their ratio: what a GPU
-step's launch cost scales with.
+CUDA graph on a GPU), and the same runs batched (``dfshield.engine.grouped_runs.lockstep``: one
+stacked model, ``dfshield.engine.stacked_head``), with the ratios. Head training only: the bank
+is in memory, nothing is encoded or validated. Also printed: the operators dispatched by one
+step (``torch.profiler`` on the CPU side, every ``aten`` call, nested ones included) of one run
+and of all runs batched, and their ratio: what a GPU step's launch cost scales with.
 
     python benchmarks/batched_runs.py                           # CPU-sized
     python benchmarks/batched_runs.py --device cuda --n-real 125000 --dim 768
@@ -32,7 +32,8 @@ from _common import add_run_options, feature_backbone, footer, new_parser, recor
 from dfshield.config import load_run_config
 from dfshield.detectors import build_detector
 from dfshield.engine.batch_sources import batch_bounds
-from dfshield.engine.grouped_runs import batched_step, lockstep
+from dfshield.engine.grouped_runs import lockstep
+from dfshield.engine.stacked_head import StackedRuns, stack_batches
 from dfshield.engine.steps import TrainStep, capture_mode
 from dfshield.optimizers import build_optimizer
 from dfshield.seeding import epoch_seed
@@ -112,17 +113,16 @@ def separate_epoch(run: dict, batch_size: int, device: torch.device) -> float:
     return seconds
 
 
+def stacked(runs: list[dict]) -> StackedRuns:
+    return StackedRuns([run["detector"] for run in runs], [run["optimizer"] for run in runs])
+
+
 def batched_epoch(runs: list[dict], batch_size: int, device: torch.device) -> float:
     losses: list[torch.Tensor] = []
     streams = [batches(run, batch_size, epoch=0) for run in runs]
     sync(device)
     started = time.perf_counter()
-    lockstep(
-        streams,
-        [run["detector"] for run in runs],
-        [run["optimizer"] for run in runs],
-        lambda g, loss: losses.append(loss),
-    )
+    lockstep(streams, stacked(runs), lambda g, loss: losses.append(loss))
     torch.stack(losses).sum().item()
     sync(device)
     return time.perf_counter() - started
@@ -139,14 +139,15 @@ def dispatches(step: Callable[[], object]) -> int:
 
 def step_dispatches(runs: list[dict], batch_size: int, device: torch.device) -> tuple[int, int]:
     """Operators of one step of the first run alone (the Trainer's step, uncaptured) and of one
-    batched step of all runs (each on its first batch of the next epoch, all of one size)."""
+    stacked step of all runs, stacking their batches included (each on its first batch of the
+    next epoch)."""
     first = [next(batches(run, batch_size, epoch=1)) for run in runs]
     detector, optimizer = runs[0]["detector"], runs[0]["optimizer"]
     one = TrainStep(detector, detector, optimizer, None)
-    detectors, optimizers = [r["detector"] for r in runs], [r["optimizer"] for r in runs]
+    group = stacked(runs)
     return (
         dispatches(lambda: one(first[0])),
-        dispatches(lambda: batched_step(detectors, optimizers, first)),
+        dispatches(lambda: group.step(*stack_batches(first))),
     )
 
 

@@ -90,14 +90,22 @@ def optimizer_problem(optimizer: torch.optim.Optimizer, head: nn.Module) -> str 
     return None
 
 
+def get_losses_problem(detector) -> str | None:
+    """Why ``detector``'s loss cannot be taken from its ``loss_fn`` alone (None: it can)."""
+    if type(detector).get_losses is not BaseDetector.get_losses:
+        return f"{type(detector).__name__} computes its loss in its own get_losses"
+    return None
+
+
 def stacked_problem(detectors: Sequence[Any], optimizers: Sequence[Any]) -> str | None:
     """Why these runs cannot train as one :class:`StackedRuns` (None: they can)."""
     heads = [batched_head(detector) for detector in detectors]
     problem = head_problem(heads)
     if problem is not None:
         return problem
-    if any(type(d).get_losses is not BaseDetector.get_losses for d in detectors):
-        return "the detector computes its loss in its own get_losses"
+    problem = next(filter(None, map(get_losses_problem, detectors)), None)
+    if problem is not None:
+        return problem
     kinds = {(type(o), type(getattr(o, "base_optimizer", o))) for o in optimizers}
     if len(kinds) != 1:
         return "the runs' optimizers differ in type"

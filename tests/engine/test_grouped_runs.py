@@ -1,4 +1,4 @@
-"""Batched runs (``train.batched_runs``): the grouped head equals the regular head, one batched
+"""Batched runs (``train.batched_runs``): the stacked head equals the regular head, one batched
 SAM + AdamW step equals separate steps run for run, and ``dfshield imbalance`` writes the same
 files with the same subsets, falling back to separate runs where it cannot batch."""
 
@@ -14,7 +14,7 @@ import torch
 
 from dfshield.config import load_run_config
 from dfshield.detectors import build_detector
-from dfshield.engine.grouped_runs import GroupedHead, batched_step
+from dfshield.engine.stacked_head import StackedRuns, stack_batches
 from dfshield.engine.steps import TrainStep
 from dfshield.optimizers import build_optimizer
 from dfshield.studies.imbalance import run_imbalance
@@ -65,12 +65,15 @@ def test_grouped_head_of_one_equals_the_regular_head():
     expected = detector(data)["cls"]
     loss = detector.get_losses(data, {"cls": expected})["overall"]
     loss.backward()
+    stacked = StackedRuns([twin], [build_optimizer("adamw", twin)])
     torch.manual_seed(5)  # the same dropout masks
-    logits = GroupedHead([twin.head])(data["feature"][None])[0]
+    weights = torch.ones(1, len(data["label"]))
+    logits = stacked.logits(data["feature"][None], weights, update=torch.ones(1, dtype=bool))[0]
     twin.get_losses(data, {"cls": logits})["overall"].backward()
+    stacked.store()
     torch.testing.assert_close(logits, expected, rtol=1e-6, atol=1e-6)
-    for (name, p), q in zip(detector.head.named_parameters(), twin.head.parameters()):
-        torch.testing.assert_close(q.grad, p.grad, rtol=1e-5, atol=1e-7, msg=name)
+    for (name, p), q in zip(detector.head.named_parameters(), stacked.params):
+        torch.testing.assert_close(q.grad[0], p.grad, rtol=1e-5, atol=1e-7, msg=name)
     for name, buffer in detector.head.named_buffers():
         torch.testing.assert_close(twin.head.get_buffer(name), buffer, msg=name)
 
@@ -95,13 +98,15 @@ def test_one_batched_sam_adamw_step_equals_three_separate_steps():
     batches = [batch(detector, seed=10 + g) for g, detector in enumerate(grouped)]
     separate_opts = [build_optimizer(lr, detector) for detector in separate]
     grouped_opts = [build_optimizer(lr, detector) for detector in grouped]
+    stacked = StackedRuns(grouped, grouped_opts)
     for _ in range(2):
         expected = [
             TrainStep(detector, detector, optimizer, None)(data)
             for detector, optimizer, data in zip(separate, separate_opts, batches)
         ]
-        losses = batched_step(grouped, grouped_opts, batches)
-        torch.testing.assert_close(torch.stack(losses), torch.stack(expected))
+        losses = stacked.step(*stack_batches(batches))
+        torch.testing.assert_close(losses, torch.stack(expected))
+    stacked.store()
     for alone, together in zip(separate, grouped):
         for (name, p), q in zip(alone.head.named_parameters(), together.head.parameters()):
             torch.testing.assert_close(q, p, rtol=1e-10, atol=1e-9, msg=name)
