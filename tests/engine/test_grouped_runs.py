@@ -5,15 +5,18 @@ files with the same subsets, falling back to separate runs where it cannot batch
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import logging
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 from dfshield.config import load_run_config
 from dfshield.detectors import build_detector
+from dfshield.engine.grouped_runs import batching_problem
 from dfshield.engine.stacked_head import StackedRuns, stack_batches
 from dfshield.engine.steps import TrainStep
 from dfshield.optimizers import build_optimizer
@@ -212,3 +215,22 @@ def test_an_unsupported_detector_trains_separately_and_says_why(
         folder = tmp_path / "study" / "ratio-1" / f"seed-{seed}" / "clip_linear"
         assert (folder / "checkpoints" / "best.pt").is_file()
         assert (folder / "test_metrics.json").is_file()
+
+
+@pytest.mark.parametrize(
+    "optimizer",
+    [{"name": "sgd"}, {"name": "sam", "base": {"name": "adamw", "amsgrad": True}}],
+    ids=["sgd", "sam-amsgrad"],
+)
+def test_an_optimizer_the_stacked_step_lacks_is_named(optimizer):
+    cfg, detector = spcup()
+    trainer = SimpleNamespace(
+        name="spcup",
+        detector=detector,
+        cfg=dataclasses.replace(cfg, optimizer=optimizer),
+        dist=SimpleNamespace(enabled=False),
+    )
+    assert "is not adam or adamw" in batching_problem(trainer)
+    assert batching_problem(SimpleNamespace(**{**vars(trainer), "cfg": cfg})) is None
+    with pytest.raises(ValueError, match="is not adam or adamw"):
+        StackedRuns([detector], [build_optimizer("sgd", detector)])
