@@ -122,7 +122,9 @@ def batched_epoch(runs: list[dict], batch_size: int, device: torch.device) -> fl
     streams = [batches(run, batch_size, epoch=0) for run in runs]
     sync(device)
     started = time.perf_counter()
-    lockstep(streams, stacked(runs), lambda g, loss: losses.append(loss))
+    group = stacked(runs)
+    lockstep(streams, group, lambda g, loss: losses.append(loss))
+    group.store()  # as before each end of epoch: the runs' detectors and optimisers updated
     torch.stack(losses).sum().item()
     sync(device)
     return time.perf_counter() - started
