@@ -157,39 +157,32 @@ class StackedRuns:
         self.optimizers = list(optimizers)
         self.loss = stacked_loss([detector.loss_fn for detector in detectors])
         first = self.heads[0]
-        self.names = [name for name, _ in first.named_parameters()]
-        with torch.no_grad():
-            self.flat = torch.stack(
-                [torch.cat([p.reshape(-1) for p in head.parameters()]) for head in self.heads]
-            )
+        shapes = [p.shape for p in first.parameters()]
+        self.flat = self._stack([list(head.parameters()) for head in self.heads])
         self.grad = torch.zeros_like(self.flat)
-        self.params = self._views(self.flat, [p.shape for p in first.parameters()])
-        for param, grad in zip(
-            self.params, self._views(self.grad, [p.shape for p in first.parameters()])
-        ):
+        self.params = self._views(self.flat, shapes)
+        for param, grad in zip(self.params, self._views(self.grad, shapes)):
             param.requires_grad_()
             param.grad = grad  # backward accumulates into the (G, P) gradient buffer
         self.norms = [i for i, layer in enumerate(first) if isinstance(layer, nn.BatchNorm1d)]
         self.stat_names = [f"{i}.{s}" for i in self.norms for s in ("running_mean", "running_var")]
-        self.stats = torch.stack(
-            [torch.cat([head.get_buffer(n) for n in self.stat_names]) for head in self.heads]
-        )
-        self.stat_views = self._views(
-            self.stats, [first.get_buffer(n).shape for n in self.stat_names]
-        )
-        self.tracked = (
-            torch.stack(
-                [
-                    torch.stack([head[i].num_batches_tracked for i in self.norms])
-                    for head in self.heads
-                ]
-            )
-            if self.norms
-            else None
+        stats = [[head.get_buffer(name) for name in self.stat_names] for head in self.heads]
+        self.stats = self._stack(stats)
+        self.stat_views = self._views(self.stats, [b.shape for b in stats[0]])
+        self.tracked = self._stack(
+            [[head[i].num_batches_tracked for i in self.norms] for head in self.heads]
         )
         self._state_from_optimizers()
 
     # -- set-up and write-back ---------------------------------------------------------------
+    @torch.no_grad()
+    def _stack(self, tensors: list[list[torch.Tensor]]) -> torch.Tensor:
+        """``(G, N)``: row g the flattened tensors of run g, one after the other."""
+        rows = [
+            torch.cat([t.reshape(-1) for t in row]) if row else torch.zeros(0) for row in tensors
+        ]
+        return torch.stack(rows)
+
     def _views(self, flat: torch.Tensor, shapes: list[torch.Size]) -> list[torch.Tensor]:
         views, start = [], 0
         for shape in shapes:

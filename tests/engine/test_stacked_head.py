@@ -24,12 +24,22 @@ SAM_ADAMW = {"name": "sam", "rho": 0.5, "base": {"name": "adamw", "lr": 1e-3, "w
 VS = {"name": "vs", "weights": "balanced"}
 
 
-def runs(loss: dict | None = None, optimizer: dict = SAM_ADAMW):
+def runs(loss: dict | None = None, optimizer: dict = SAM_ADAMW, layers: int = 3):
     """Three float64 spcup heads (seeds 0-2, no dropout), each with its own class counts."""
     cfg = load_run_config(
         detector="spcup",
         extra_layers=[
-            ("tiny", {"detector": {"backbone": dict(TINY_BACKBONE), "hidden": 12, "dropout": 0}})
+            (
+                "tiny",
+                {
+                    "detector": {
+                        "backbone": dict(TINY_BACKBONE),
+                        "hidden": 12,
+                        "dropout": 0,
+                        "layers": layers,
+                    }
+                },
+            )
         ],
     )
     detectors = []
@@ -61,12 +71,17 @@ def state(detector, optimizer) -> dict:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "loss, optimizer",
-    [(None, SAM_ADAMW), (VS, SAM_ADAMW), (None, SAM_ADAMW["base"])],
-    ids=["cvar_vs_auc-sam", "vs-sam", "cvar_vs_auc-adamw"],
+    "loss, optimizer, layers",
+    [
+        (None, SAM_ADAMW, 3),
+        (VS, SAM_ADAMW, 3),
+        (None, SAM_ADAMW["base"], 3),
+        (VS, {"name": "adam", "lr": 1e-3, "weight_decay": 0.1}, 0),
+    ],
+    ids=["cvar_vs_auc-sam", "vs-sam", "cvar_vs_auc-adamw", "vs-adam-linear"],
 )
-def test_one_stacked_step_equals_separate_steps(loss, optimizer):
-    detectors, optimizers = runs(loss, optimizer)
+def test_one_stacked_step_equals_separate_steps(loss, optimizer, layers):
+    detectors, optimizers = runs(loss, optimizer, layers)
     separate = [copy.deepcopy(d) for d in detectors]
     separate_opts = [build_optimizer(optimizer, d) for d in separate]
     stacked = StackedRuns(detectors, optimizers)
@@ -85,6 +100,7 @@ def test_one_stacked_step_equals_separate_steps(loss, optimizer):
         alone = state(separate[g], separate_opts[g])
         together = state(detectors[g], optimizers[g])
         assert together.keys() == alone.keys() and any(k.endswith("exp_avg_sq") for k in alone)
+        assert any(k.endswith(" step") for k in alone)
         for key, value in alone.items():
             torch.testing.assert_close(together[key], value, rtol=1e-10, atol=1e-10, msg=key)
 
