@@ -22,6 +22,7 @@ COUNTS = [{"real": 30, "fake": 10}, {"real": 30, "fake": 3}, {"real": 12, "fake"
 #: stay below 1e-10 while every other weight moves by ~lr
 SAM_ADAMW = {"name": "sam", "rho": 0.5, "base": {"name": "adamw", "lr": 1e-3, "weight_decay": 0.1}}
 VS = {"name": "vs", "weights": "balanced"}
+ASAM = {**SAM_ADAMW, "adaptive": True, "eta": 0.01}
 
 
 def runs(loss: dict | None = None, optimizer: dict = SAM_ADAMW, layers: int = 3):
@@ -77,8 +78,9 @@ def state(detector, optimizer) -> dict:
         (VS, SAM_ADAMW, 3),
         (None, SAM_ADAMW["base"], 3),
         (VS, {"name": "adam", "lr": 1e-3, "weight_decay": 0.1}, 0),
+        (VS, ASAM, 3),
     ],
-    ids=["cvar_vs_auc-sam", "vs-sam", "cvar_vs_auc-adamw", "vs-adam-linear"],
+    ids=["cvar_vs_auc-sam", "vs-sam", "cvar_vs_auc-adamw", "vs-adam-linear", "vs-asam"],
 )
 def test_one_stacked_step_equals_separate_steps(loss, optimizer, layers):
     detectors, optimizers = runs(loss, optimizer, layers)
