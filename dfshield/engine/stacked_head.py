@@ -121,9 +121,12 @@ def stacked_problem(detectors: Sequence[Any], optimizers: Sequence[Any]) -> str 
     return None
 
 
-def stack_batches(batches: Sequence[dict | None]) -> tuple[torch.Tensor, ...]:
-    """``(features (G, B, D), labels (G, B), weights (G, B))`` of one batch per run (None: an
-    inactive run): smaller batches padded with zero-weight rows to the largest one's B."""
+def stack_batches(
+    batches: Sequence[dict | None],
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, bool]:
+    """``(features (G, B, D), labels (G, B), weights (G, B), padded)`` of one batch per run (None:
+    an inactive run): smaller batches padded with zero-weight rows to the largest one's B;
+    ``padded``: whether an active run has such rows (known on the host)."""
     present = [b for b in batches if b is not None]
     size = max(len(b["label"]) for b in present)
     like = present[0]["feature"]
@@ -141,7 +144,8 @@ def stack_batches(batches: Sequence[dict | None]) -> tuple[torch.Tensor, ...]:
         sizes.append(n)
     rows = torch.arange(size, device=like.device)
     weights = (rows < torch.tensor(sizes, device=like.device)[:, None]).to(like.dtype)
-    return torch.stack(features), torch.stack(labels), weights
+    padded = any(0 < n < size for n in sizes)
+    return torch.stack(features), torch.stack(labels), weights, padded
 
 
 class StackedRuns:
@@ -252,11 +256,16 @@ class StackedRuns:
 
     # -- the forward -----------------------------------------------------------------------
     def logits(
-        self, features: torch.Tensor, weights: torch.Tensor, update: torch.Tensor | None = None
+        self,
+        features: torch.Tensor,
+        weights: torch.Tensor,
+        update: torch.Tensor | None = None,
+        padded: bool = True,
     ) -> torch.Tensor:
         """``(G, B)`` logits of the stacked heads in training mode on ``(G, B, D)`` features
         (BatchNorm on each run's weighted rows); ``update``: the ``(G,)`` runs whose running
-        statistics advance (None: none)."""
+        statistics advance (None: none); ``padded`` False (no active run has zero-weight rows):
+        BatchNorm as one fused ``batch_norm`` over G·C channels, the same statistics."""
         counts = weights.sum(1, keepdim=True).clamp_min(1.0)
         x, p, norm = features, 0, 0
         for layer in self.heads[0]:
@@ -265,7 +274,8 @@ class StackedRuns:
                 x = torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
                 p += 2
             elif isinstance(layer, nn.BatchNorm1d):
-                x = self._norm(x, weights, counts, p, norm, layer, update)
+                norm_of = self._norm if padded else self._fused_norm
+                x = norm_of(x, weights, counts, p, norm, layer, update)
                 p, norm = p + 2, norm + 1
             elif isinstance(layer, nn.Dropout):
                 x = F.dropout(x, layer.p, True)
@@ -294,26 +304,55 @@ class StackedRuns:
                 self.tracked[:, norm] += update.long()
         return out
 
+    def _fused_norm(self, x, weights, counts, p, norm, layer, update):
+        groups, batch, channels = x.shape
+        running = self.stat_views[2 * norm], self.stat_views[2 * norm + 1]
+        copies = [None, None] if update is None else [r.reshape(-1).clone() for r in running]
+        out = F.batch_norm(
+            x.transpose(0, 1).reshape(batch, groups * channels),
+            copies[0],
+            copies[1],
+            self.params[p].reshape(-1),
+            self.params[p + 1].reshape(-1),
+            True,
+            layer.momentum,
+            layer.eps,
+        )
+        if update is not None:
+            with torch.no_grad():
+                keep = update[:, None]
+                for view, copy in zip(running, copies):
+                    view.copy_(torch.where(keep, copy.view(groups, channels), view))
+                self.tracked[:, norm] += update.long()
+        return out.reshape(batch, groups, channels).transpose(0, 1)
+
     # -- the step ----------------------------------------------------------------------------
     def step(
-        self, features: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor
+        self,
+        features: torch.Tensor,
+        labels: torch.Tensor,
+        weights: torch.Tensor,
+        padded: bool = True,
     ) -> torch.Tensor:
         """One optimisation step of every run with a weighted row (the others are inactive:
-        untouched); returns the ``(G,)`` losses at θ, detached, on the device (no host read)."""
+        untouched) on :func:`stack_batches`' output; returns the ``(G,)`` losses at θ, detached,
+        on the device (no host read)."""
         active = weights.sum(1) > 0
         with deferred_value_checks(), warnings.catch_warnings():
             # the parameters are strided views of the (G, P) buffer, their gradients likewise:
             # backward accumulates into them in place, which is the point
             warnings.filterwarnings("ignore", message="grad and param do not obey")
             self.grad.zero_()
-            losses = self.loss(self.logits(features, weights, active), labels, weights)
+            logits = self.logits(features, weights, active, padded)
+            losses = self.loss(logits, labels, weights)
             losses.sum().backward()
             if self.sam:
                 with torch.no_grad():
                     saved = self.flat.clone()
                     self.flat.add_(self._perturbation())
                 self.grad.zero_()
-                self.loss(self.logits(features, weights), labels, weights).sum().backward()
+                logits = self.logits(features, weights, None, padded)
+                self.loss(logits, labels, weights).sum().backward()
                 with torch.no_grad():
                     self.flat.copy_(saved)
             self._adam(active)
