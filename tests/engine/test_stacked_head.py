@@ -13,6 +13,7 @@ from dfshield.config import load_run_config
 from dfshield.detectors import build_detector
 from dfshield.engine.stacked_head import StackedRuns, stack_batches
 from dfshield.engine.steps import TrainStep
+from dfshield.losses.stacked import vectorised
 from dfshield.optimizers import build_optimizer
 from tests.helpers import TINY_BACKBONE
 
@@ -120,3 +121,22 @@ def test_an_inactive_run_is_untouched():
         assert torch.equal(after[1][key], value), key
     assert not torch.equal(after[0]["0.weight"], before[0]["0.weight"])
     assert after[0]["0.weight exp_avg"].ne(before[0]["0.weight exp_avg"]).any()
+
+
+def test_a_loss_it_cannot_vectorise_steps_through_a_loop_per_run():
+    """Focal losses whose γ differs between runs: no one call, a loop inside the same step."""
+    detectors, optimizers = runs(optimizer=SAM_ADAMW["base"])
+    for gamma, detector in zip((1.0, 2.0, 3.0), detectors):
+        detector.build_loss({"name": "focal", "gamma": gamma})
+    assert not vectorised([d.loss_fn for d in detectors])
+    separate = [copy.deepcopy(d) for d in detectors]
+    separate_opts = [build_optimizer(SAM_ADAMW["base"], d) for d in separate]
+    stacked = StackedRuns(detectors, [build_optimizer(SAM_ADAMW["base"], d) for d in detectors])
+    batches = [batch(d, g, n) for g, (d, n) in enumerate(zip(detectors, (16, 11, 16)))]
+    expected = [TrainStep(d, d, o, None)(x) for d, o, x in zip(separate, separate_opts, batches)]
+    losses = stacked.step(*stack_batches(batches))
+    torch.testing.assert_close(losses, torch.stack(expected), rtol=1e-10, atol=1e-12)
+    stacked.store()
+    for alone, together in zip(separate, detectors):
+        for (name, p), q in zip(alone.head.named_parameters(), together.head.parameters()):
+            torch.testing.assert_close(q, p, rtol=1e-10, atol=1e-10, msg=name)
