@@ -304,7 +304,7 @@ def write_imbalance_folder(folder: Path, ratios=(1, 10), seeds=(1, 2)) -> Path:
 
 def write_reproduce_folder(folder: Path) -> Path:
     """A ``reproduce`` folder: the report files as ``write_report`` writes them."""
-    from dfshield.studies.reproduce import write_report
+    from dfshield.studies.reproduce_report import write_report
 
     def cell(column, metric, published, ours):
         return {

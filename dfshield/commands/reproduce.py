@@ -1,5 +1,5 @@
 """``dfshield reproduce NAME``: re-run a published table of dfshield's source papers and write
-ours beside theirs (:mod:`dfshield.studies.reproduce`; docs/reproduce.md)."""
+ours beside theirs (:mod:`dfshield.studies.reproduce_plan`; docs/reproduce.md)."""
 
 from __future__ import annotations
 
@@ -42,10 +42,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from dfshield.errors import ConfigError
     from dfshield.html_report import study_report
-    from dfshield.studies import reproduce
+    from dfshield.studies import reproduce_plan, reproduce_report, reproduce_run
 
     if args.list:
-        print(reproduce.list_tables())
+        print(reproduce_plan.list_tables())
         return 0
     if not args.name:
         raise ConfigError("name a table, e.g. dfshield reproduce spcup-table2 (--list shows all)")
@@ -53,15 +53,15 @@ def run(args: argparse.Namespace) -> int:
     data = {key: value for key, value in data.items() if value}
     if args.data_root:
         data["lmdb_dir"] = None
-    plan = reproduce.plan_reproduction(
+    plan = reproduce_plan.plan_reproduction(
         args.name, args.run_dir, overrides=args.overrides, data=data, seeds=args.seeds
     )
     if args.dry_run:
-        print(reproduce.format_plan(plan))
+        print(reproduce_plan.format_plan(plan))
         return 0
     with study_report(plan.run_dir, "reproduce", args.report, args.feature_cache):
-        report = reproduce.run_reproduction(plan, feature_cache=args.feature_cache)
-    print(reproduce.format_report(report))
+        report = reproduce_run.run_reproduction(plan, feature_cache=args.feature_cache)
+    print(reproduce_report.format_report(report))
     html = ", report.html" * args.report
     print(f"written: {plan.run_dir}/reproduce.md, reproduce.csv, reproduce.json{html}")
     return 0

@@ -1,14 +1,16 @@
 """The published tables that ``dfshield reproduce`` re-runs, as data (docs/reproduce.md).
 
 Over 450 lines because it is data, the published tables transcribed; the logic that runs them
-is in :mod:`dfshield.studies.reproduce`.
+is in the ``reproduce_plan``, ``reproduce_splits``, ``reproduce_run`` and ``reproduce_report``
+modules beside it.
 
 Each :class:`Table` names its paper, protocol file (``configs/protocols/``), the variants it
 compares (:class:`Row`: a detector config plus ``--set`` overrides, so every ablation is an option
 of an existing detector or loss), the cells it reports (:class:`Column`: a metric key of
 ``dfshield.eval.metrics.compute_metrics`` on one test set) and the published values, copied as
 printed from the papers (``-`` where the paper has no value, ``mean±std`` where it ran several
-seeds). :mod:`dfshield.studies.reproduce` runs them.
+seeds). :mod:`dfshield.studies.reproduce_plan` plans them and
+:mod:`dfshield.studies.reproduce_run` runs them.
 """
 
 from __future__ import annotations
