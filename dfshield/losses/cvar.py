@@ -36,12 +36,12 @@ class CVaRLoss(nn.Module):
     Solvers: ``exact`` (default) evaluates the formula with ``torch.topk``, O(m log m).
     ``bisect`` reproduces the paper's binary search for λ (on the detached losses, in float64,
     by the sign of the objective's slope 1 − #{ℓ_i > λ}/k), then takes λ* as the data point
-    that the search isolates and returns λ* + mean([ℓ − λ*]_+)/α. No gradient flows through the
-    search, only through ℓ; because λ* *is* the loss ℓ_(f+1), the boundary sample receives its
-    (k − f)/k share and both solvers agree in value and gradient (a detached λ* would give that
-    sample 0 or 1/k depending on where the search stopped). With tied losses at the boundary
-    the two solvers may split that share differently among the tied samples (equally valid
-    subgradients); the value is the same.
+    that the search isolates. No gradient flows through the search, only through ℓ: each loss
+    above λ* gets 1/k and the samples tied at λ* share the rest, 1 − #{ℓ > λ*}/k, equally, so
+    no sample gets more than 1/k and the weights sum to one. Without ties this is ``exact``'s
+    gradient; with ties at the boundary ``exact`` (``topk``) gives the share to the tied samples
+    it happens to pick, ``bisect`` the centre of the subdifferential (docs/methods.md §7.4). The
+    value is the same.
 
     ``reduction`` does not apply: CVaR is a statistic of the whole batch and always a scalar.
     """
@@ -119,7 +119,9 @@ def cvar_bisect(losses: torch.Tensor, alpha: float, steps: int = BISECT_STEPS) -
     """CVaR_α by the paper's binary search on λ; λ* snapped to the data point it isolates.
 
     Invariant: #{ℓ_i > lo} > k ≥ #{ℓ_i > hi}, so the minimiser ℓ_(⌊k⌋+1) lies in (lo, hi].
-    The loop runs on the device without host syncs.
+    The value λ*·(1 − g/k) + Σ_{ℓ > λ*} ℓ / k (g = #{ℓ > λ*}) takes λ* as the mean of the
+    losses tied at it, so they share its weight equally. The loop runs on the device without
+    host syncs.
     """
     m = losses.numel()
     k = alpha * m
@@ -131,6 +133,8 @@ def cvar_bisect(losses: torch.Tensor, alpha: float, steps: int = BISECT_STEPS) -
         go_up = (values > mid).sum() > k
         lo = torch.where(go_up, mid, lo)
         hi = torch.where(go_up, hi, mid)
-    index = torch.where(values > lo, values, torch.inf).argmin()
-    lam = losses[index]
-    return lam + torch.relu(losses - lam).sum() / k
+    lam = torch.where(values > lo, values, torch.inf).min()
+    above, tied = values > lam, values == lam
+    tied_mean = torch.where(tied, losses, 0).sum() / tied.sum()
+    weight = (1 - above.sum().to(torch.float64) / k).to(losses.dtype)
+    return torch.where(above, losses, 0).sum() / k + weight * tied_mean

@@ -241,16 +241,55 @@ def test_cvar_bisect_matches_exact_in_float32():
         )
 
 
+def subgradient_check(values: torch.Tensor, grad: torch.Tensor, alpha: float) -> None:
+    """``grad`` lies in CVaR_α's subdifferential at ``values``: 1/k on losses above the boundary
+    ℓ_(⌊k⌋+1), 0 below it, at most 1/k on the tied ones, summing to one (k = α·m)."""
+    k = alpha * values.numel()
+    ordered = sorted(values.tolist(), reverse=True)
+    boundary = ordered[min(math.floor(k), len(ordered) - 1)]
+    for value, weight in zip(values.tolist(), grad.tolist()):
+        if value > boundary:
+            assert weight == pytest.approx(1 / k)
+        elif value < boundary:
+            assert weight == 0
+        else:
+            assert -1e-12 <= weight <= 1 / k + 1e-12
+    assert grad.sum().item() == pytest.approx(1.0)
+
+
 def test_cvar_with_tied_losses():
     for alpha in (0.3, 0.5, 1.0):
         values = torch.tensor([2.0, 1.0, 1.0, 1.0, 0.5, 2.0], dtype=torch.float64)
         expected = brute_force_top(values.tolist(), alpha)
         assert cvar_exact(values, alpha).item() == pytest.approx(expected)
         assert cvar_bisect(values, alpha).item() == pytest.approx(expected)
-    constant = torch.full((7,), 3.0, requires_grad=True)
-    value = cvar_bisect(constant, 0.4)
-    value.backward()
-    assert value.item() == pytest.approx(3.0) and constant.grad.sum().item() == pytest.approx(1.0)
+    # all equal: every sample is tied at the boundary and gets the same share, 1/m
+    for alpha, m in ((0.5, 5), (1.0, 5), (0.4, 7), (0.1, 3)):
+        constant = torch.full((m,), 3.0, dtype=torch.float64, requires_grad=True)
+        value = cvar_bisect(constant, alpha)
+        value.backward()
+        assert value.item() == pytest.approx(3.0)
+        torch.testing.assert_close(constant.grad, torch.full((m,), 1 / m, dtype=torch.float64))
+    # k = 0.5·6 = 3: the two 2.0s get 1/3 each, the three tied 1.0s share the last 1/3 equally
+    values = torch.tensor([2.0, 1.0, 1.0, 1.0, 0.5, 2.0], dtype=torch.float64, requires_grad=True)
+    cvar_bisect(values, 0.5).backward()
+    torch.testing.assert_close(
+        values.grad, torch.tensor([3, 1, 1, 1, 0, 3], dtype=torch.float64) / 9
+    )
+
+
+def test_cvar_gradients_are_subgradients_with_ties():
+    rng = random.Random(7)
+    for _ in range(200):
+        m = rng.randint(1, 12)
+        alpha = rng.choice([1.0, 0.5, 1 / m, rng.uniform(0.01, 1.0)])
+        values = torch.tensor([float(rng.randint(0, 3)) for _ in range(m)], dtype=torch.float64)
+        for solver in (cvar_exact, cvar_bisect):
+            leaf = values.clone().requires_grad_(True)
+            value = solver(leaf, alpha)
+            value.backward()
+            assert value.item() == pytest.approx(brute_force_variational(values.tolist(), alpha))
+            subgradient_check(values, leaf.grad, alpha)
 
 
 def test_cvar_fractional_boundary_by_hand():
