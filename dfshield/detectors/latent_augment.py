@@ -10,11 +10,14 @@ copies drawn by :func:`noisy_copies`:
   epoch's bank of originals plus one copy of each (m = 2n), shuffled into batches;
 * the detector's training-mode forward on images (a trainable backbone, or any trainer that feeds
   images, e.g. DeepfakeBench's): :func:`latent_mix` replaces each row of the batch by its noisy
-  copy with probability 1/2. An epoch then holds n rows instead of 2n, and each forward draws its
-  own noise (SAM's two passes see different copies, as they see different dropout masks).
+  copy with probability 1/2. An epoch then holds n rows instead of 2n. Every forward of one
+  batch draws the same noise and mix (:class:`BatchNoise`), so SAM's two passes perturb the
+  weights for one augmented batch, as the paper's step does.
 """
 
 from __future__ import annotations
+
+import weakref
 
 import torch
 
@@ -66,3 +69,27 @@ def latent_mix(
     copies = noisy_copies(features, beta, generator)
     keep = torch.rand(features.shape[0], 1, generator=generator, device=features.device) < 0.5
     return torch.where(keep, features, copies)
+
+
+class BatchNoise:
+    """The generator of the in-forward noise: the same draws for every forward of one batch (the
+    two passes of a SAM step), fresh ones for the next batch.
+
+    A batch is recognised by its label tensor, the one input both dfshield's trainer and
+    DeepfakeBench's pass unchanged to both passes (their adapter rebuilds the images); a new
+    batch is a new tensor, as every DataLoader yields. The seed comes from torch's global
+    generator, so ``torch.manual_seed`` makes runs repeatable.
+    """
+
+    def __init__(self) -> None:
+        self._batch: weakref.ref | None = None
+        self._seed = 0
+
+    def generator(self, batch: torch.Tensor | None, device: torch.device) -> torch.Generator | None:
+        """A generator seeded for ``batch`` (None without a batch key: torch's global one)."""
+        if batch is None:
+            return None
+        if self._batch is None or self._batch() is not batch:
+            self._batch = weakref.ref(batch)
+            self._seed = int(torch.randint(2**62, (1,)))
+        return torch.Generator(device=device).manual_seed(self._seed)

@@ -15,7 +15,7 @@ import torch
 from dfshield import validation
 from dfshield.detectors.base import BaseDetector
 from dfshield.detectors.heads import ACTIVATIONS, mlp_head
-from dfshield.detectors.latent_augment import check_beta, latent_augment, latent_mix
+from dfshield.detectors.latent_augment import BatchNoise, check_beta, latent_augment, latent_mix
 from dfshield.registry import DETECTOR
 
 _OWNER = "detector"  # the config section: messages read "detector: 'hidden' must be ..."
@@ -62,15 +62,18 @@ class MLPDetector(BaseDetector):
         super().__init__(backbone)
         self.latent_beta = latent_beta
         self.feature_copies = 1 if latent_beta is None else 2
+        self.batch_noise = BatchNoise()
         in_dim = self.backbone.feature_dim
         self.head = mlp_head(in_dim, hidden or in_dim, layers, dropout, activation)
 
     def features(self, data_dict: dict) -> torch.Tensor:
         """The backbone's features; in training mode on images (not bank rows, which
-        ``augment_features`` has augmented already) half of them are replaced by noisy copies."""
+        ``augment_features`` has augmented already) half of them are replaced by noisy copies,
+        the same ones in every forward of one batch (SAM's two passes)."""
         features = super().features(data_dict)
         if self.training and self.latent_beta is not None and data_dict.get("feature") is None:
-            features = latent_mix(features, self.latent_beta)
+            generator = self.batch_noise.generator(data_dict.get("label"), features.device)
+            features = latent_mix(features, self.latent_beta, generator)
         return features
 
     def classifier(self, features: torch.Tensor) -> torch.Tensor:
