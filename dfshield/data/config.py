@@ -146,6 +146,11 @@ class DataConfig:
         with_mask: also return the manipulation mask of each frame (zeros where none exists).
         with_landmark: also return the 81 facial landmarks of each frame (zeros where none exist).
         num_workers: DataLoader worker processes.
+        val_fraction: for ``dfshield reproduce``: the fraction of a training dataset's training
+            videos held out as its validation split when it has no validation videos apart
+            from its test and training videos (Celeb-DF, DFDC, DDLN's subsets); chosen by
+            video, per class, seeded by ``train.seed``. 0 selects on the training split
+            instead. In [0, 1).
         augment: train-time augmentation (``AugmentConfig``).
     """
 
@@ -166,6 +171,7 @@ class DataConfig:
     with_mask: bool = False
     with_landmark: bool = False
     num_workers: int = 4
+    val_fraction: float = 0.2
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self) -> None:
@@ -195,6 +201,9 @@ class DataConfig:
         if self.max_pixels is not None:
             self.max_pixels = validation.integer("", "data.max_pixels", self.max_pixels, low=1)
         self.num_workers = validation.integer("", "data.num_workers", self.num_workers, low=0)
+        self.val_fraction = validation.number(
+            "", "data.val_fraction", self.val_fraction, low=0.0, high=1.0, high_open=True
+        )
         if isinstance(self.augment, dict):
             self.augment = AugmentConfig.from_dict(self.augment)
         elif not isinstance(self.augment, AugmentConfig):

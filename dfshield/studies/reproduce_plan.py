@@ -219,7 +219,8 @@ def _plan_split(subset: Subset | None, test: TestSet, base: RunConfig, root: Pat
         "test": tests,
         "subset": dataclasses.asdict(subset) if subset else None,
         "level": test.level,
-        "seed": base.train.seed if subset else None,
+        "seed": base.train.seed,
+        "val_fraction": data.val_fraction,
     }
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     return Split(data, train, tests, subset, test.level, base.train.seed, root / digest / "json")

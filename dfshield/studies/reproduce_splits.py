@@ -5,9 +5,11 @@ data (so frozen-backbone feature banks are encoded once); the LMDBs are read as 
 - A training dataset loses the videos its test split lists: DeepfakeBench lists Celeb-DF's test
   videos under train too, and UADFV's and DeepFakeDetection's under every split. A dataset left
   without training videos is used for testing only.
-- Validation drops the test and training videos; a dataset left without validation videos
-  (Celeb-DF, whose val split is its test split; DFDC, whose val split is its train split) selects
-  on its training split, and so does a subset.
+- Validation drops the test and training videos. A dataset left without validation videos
+  (Celeb-DF, whose val split is its test split; DFDC, whose val split is its train split) and a
+  subset hold out ``data.val_fraction`` of their training videos as validation, by video, per
+  class and seeded by ``train.seed``, so selection never sees a training or test video;
+  ``data.val_fraction: 0`` selects on the training split instead.
 - DDLN's subsets keep exactly Table 1's video counts per split and class, chosen by video with
   :func:`dfshield.studies.subsample.select_videos` seeded by ``train.seed`` (one subset for every
   training seed).
@@ -91,15 +93,26 @@ class _Preparation:
             return False
         val = [] if subset else self.read(name, "val")
         val = [r for r in val if r.video_path not in tests | paths]
+        fraction = self.data.val_fraction
         if val:
             _keep(info, "val", {r.video_path for r in val})
+        elif fraction > 0:
+            val = _held_out(train, fraction, self.split.seed)
+            held = {r.video_path for r in val}
+            train = [r for r in train if r.video_path not in held]
+            _copy_split(info, "train", "val")
+            _keep(info, "val", held)
+            _keep(info, "train", paths - held)
+            counts = class_counts(val)
+            self.notes.append(
+                f"{name}: validates on {counts['real']} real and {counts['fake']} fake training "
+                f"videos held out from training (data.val_fraction {fraction:g}; no validation "
+                f"videos apart from its test or training videos{', or a subset' if subset else ''})"
+            )
         else:
             _copy_split(info, "train", "val")
             val = train
-            self.notes.append(
-                f"{name}: selects on its training split (no validation videos apart from its "
-                f"test or training videos{', or a subset' if subset else ''})"
-            )
+            self.notes.append(f"{name}: selects on its training split (data.val_fraction 0)")
         self.expected[(name, "train")] = class_counts(train)
         self.expected[(name, "val")] = class_counts(val)
         return True
@@ -150,6 +163,21 @@ def _pick(records: list, counts: tuple[int, int], seed: int, where: str) -> list
             f"data-info and that its JSON is DeepfakeBench's full one"
         )
     return select_videos(select_videos(records, "real", real, seed), "fake", fake, seed)
+
+
+def _held_out(records: list, fraction: float, seed: int) -> list:
+    """About ``fraction`` of the videos of each class of ``records``, seeded; a class of two or
+    more videos keeps at least one on each side."""
+    from dfshield.studies.subsample import class_counts, select_videos
+
+    counts = class_counts(records)
+    held = {
+        label: min(max(1, round(fraction * n)), n - 1) if n >= 2 else 0
+        for label, n in counts.items()
+    }
+    return select_videos(
+        select_videos(records, "real", held["real"], seed), "fake", held["fake"], seed
+    )
 
 
 def _groups(info: dict):

@@ -290,10 +290,10 @@ _DDLN_SEEDS = (
     "… (the paper's seeds are not published).",
 )
 _NO_VALIDATION = (
-    "Celeb-DF and DFDC have no validation split apart from the test split: the checkpoint is "
-    "selected on the training split (the paper tuned hyper-parameters on FF++'s validation "
-    "split); DeepfakeBench's Celeb-DF JSON also lists the test videos under train, which we "
-    "remove.",
+    "Celeb-DF and DFDC (and DDLN's subsets) have no validation split apart from the test split: "
+    "the checkpoint is selected on data.val_fraction (0.2) of the training videos, held out by "
+    "video and class (the paper tuned hyper-parameters on FF++'s validation split); "
+    "DeepfakeBench's Celeb-DF JSON also lists the test videos under train, which we remove.",
 )
 #: the video-level classifier alone: its frame head is untrained, so selection is on video AUC
 _VIDEO_ONLY = ("detector.beta=1.0", "detector.alpha=1.0", "train.selection_metric=video_auc")
@@ -525,8 +525,9 @@ _DDLN_TABLES = (
             *_DDLN_SEEDS,
             *_NO_VALIDATION,
             "Subsets: exactly Table 1's video counts, chosen by video with a generator seeded by "
-            "train.seed (one subset for all training seeds); the paper's own videos are not "
-            "published. Celeb-DF's training videos are all videos not in its test list.",
+            "train.seed (one subset for all training seeds), of which the validation videos are "
+            "held out from training; the paper's own videos are not published. Celeb-DF's "
+            "training videos are all videos not in its test list.",
             "F1, P and R are for the real class: the paper's majority-class rows (AUC 50, R 100, "
             "P = the share of reals) show that real was its positive class here.",
             "'Ours w Focal Loss' is read as the focal loss (γ 2) in place of BCE + AUC loss; "

@@ -45,6 +45,8 @@ def test_partial_frame_num_keeps_other_splits():
         ({"clip_size": 0}, "clip_size must be an integer >= 1"),
         ({"compression": "c32"}, "compression must be one of"),
         ({"num_workers": -1}, "num_workers"),
+        ({"val_fraction": 1.0}, r"val_fraction must be a number in \[0, 1\)"),
+        ({"val_fraction": -0.1}, r"val_fraction must be a number in \[0, 1\)"),
         ({"train_datasets": [""]}, "train_datasets must be a list of dataset names"),
     ],
 )

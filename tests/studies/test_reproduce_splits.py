@@ -21,8 +21,7 @@ TABLE_1 = {
 }
 
 
-@pytest.mark.slow
-def test_ddln_subsets_have_exactly_table_1s_counts(tmp_path):
+def ddln_jsons(tmp_path) -> str:
     """Full-size JSON-only Celeb-DF-v2 and DFDC (DeepfakeBench layouts); no frames needed."""
 
     def videos(dataset, label, prefix, n):
@@ -55,32 +54,63 @@ def test_ddln_subsets_have_exactly_table_1s_counts(tmp_path):
         }
     (json_dir / "Celeb-DF-v2.json").write_text(json.dumps({"Celeb-DF-v2": celeb}))
     (json_dir / "DFDC.json").write_text(json.dumps({"DFDC": dfdc}))
+    return str(json_dir)
 
+
+def prepared_subsets(tmp_path, *overrides):
+    """``(section, split, notes, {split name: {video paths}})`` of every DDLN subset, prepared."""
     plan = reproduce_plan.plan_reproduction(
         "ddln-tables7-11",
-        data={"json_dir": str(json_dir)},
-        overrides=[f"train.output_dir={tmp_path}"],
+        data={"json_dir": ddln_jsons(tmp_path)},
+        overrides=[f"train.output_dir={tmp_path}", *overrides],
     )
+    assert {s.subset.dataset for s in plan.splits} == {"Celeb-DF-v2", "DFDC"}
     for split in plan.splits:
         (section,) = {run.section.name for run in plan.runs if run.split == split}
         training, notes = reproduce_splits.prepare_splits(split)
         name = split.subset.dataset
         assert training == [name]
-        counts = {
-            which: class_counts(read_split(split.json_dir, name, which))
-            for which in ("train", "val", "test")
+        videos = {
+            which: read_split(split.json_dir, name, which) for which in ("train", "val", "test")
         }
+        yield section, split, notes, videos
+
+
+def paths(records) -> set[str]:
+    return {r.video_path for r in records}
+
+
+@pytest.mark.slow
+def test_ddln_subsets_have_exactly_table_1s_counts_with_a_held_out_validation_split(tmp_path):
+    for section, split, notes, videos in prepared_subsets(tmp_path):
+        counts = {which: class_counts(records) for which, records in videos.items()}
         (train_real, train_fake), (test_real, test_fake) = TABLE_1[section]
-        assert counts["train"] == {"real": train_real, "fake": train_fake}
         assert counts["test"] == {"real": test_real, "fake": test_fake}
-        assert counts["val"] == counts["train"]  # no validation split: select on training
-        train = {r.video_path for r in read_split(split.json_dir, name, "train")}
-        test = {r.video_path for r in read_split(split.json_dir, name, "test")}
-        assert not train & test
+        # Table 1's training videos, a fifth of each class held out for validation
+        assert {c: counts["train"][c] + counts["val"][c] for c in ("real", "fake")} == {
+            "real": train_real,
+            "fake": train_fake,
+        }
+        assert counts["val"] == {"real": round(0.2 * train_real), "fake": round(0.2 * train_fake)}
+        train, val, test = (paths(videos[w]) for w in ("train", "val", "test"))
+        assert not train & test and not val & test and not val & train
+        assert any(
+            "training videos held out from training (data.val_fraction 0.2" in n for n in notes
+        )
         # the same seed picks the same videos
-        again, _ = reproduce_splits.prepare_splits(split)
-        assert {r.video_path for r in read_split(split.json_dir, name, "train")} == train
-    assert {s.subset.dataset for s in plan.splits} == {"Celeb-DF-v2", "DFDC"}
+        reproduce_splits.prepare_splits(split)
+        name = split.subset.dataset
+        assert paths(read_split(split.json_dir, name, "train")) == train
+        assert paths(read_split(split.json_dir, name, "val")) == val
+
+
+@pytest.mark.slow
+def test_val_fraction_zero_selects_on_the_training_split_as_asked(tmp_path):
+    for section, _, notes, videos in prepared_subsets(tmp_path, "data.val_fraction=0"):
+        (train_real, train_fake), _ = TABLE_1[section]
+        assert class_counts(videos["train"]) == {"real": train_real, "fake": train_fake}
+        assert paths(videos["val"]) == paths(videos["train"])
+        assert any("selects on its training split (data.val_fraction 0)" in n for n in notes)
 
 
 def test_dfwild_removes_test_videos_from_training(bench, tmp_path):
@@ -100,5 +130,5 @@ def test_dfwild_removes_test_videos_from_training(bench, tmp_path):
         val = {r.video_path for r in read_split(split.json_dir, name, "val")}
         test = {r.video_path for r in read_split(split.json_dir, name, "test")}
         assert not train & test and not val & test
-        assert val == train or not val & train
+        assert not val & train  # Celeb-DF-v2 holds out validation videos from training
     assert any("Celeb-DF-v2: 6 training videos are test videos too" in n for n in notes)
