@@ -146,6 +146,10 @@ class DataConfig:
         with_mask: also return the manipulation mask of each frame (zeros where none exists).
         with_landmark: also return the 81 facial landmarks of each frame (zeros where none exist).
         num_workers: DataLoader worker processes.
+        min_per_class_per_batch: at least this many reals and this many fakes in every training
+            batch (0: a plain shuffle), the minority's samples swapped in from a reshuffled cycle
+            (:mod:`dfshield.data.class_batches`; DDLN's DFDC-100/200 sampling). Detectors that
+            read images only (not a feature bank); one process (not under ``torchrun``).
         val_fraction: for ``dfshield reproduce``: the fraction of a training dataset's training
             videos held out as its validation split when it has no validation videos apart
             from its test and training videos (Celeb-DF, DFDC, DDLN's subsets); chosen by
@@ -171,6 +175,7 @@ class DataConfig:
     with_mask: bool = False
     with_landmark: bool = False
     num_workers: int = 4
+    min_per_class_per_batch: int = 0
     val_fraction: float = 0.2
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
@@ -201,6 +206,9 @@ class DataConfig:
         if self.max_pixels is not None:
             self.max_pixels = validation.integer("", "data.max_pixels", self.max_pixels, low=1)
         self.num_workers = validation.integer("", "data.num_workers", self.num_workers, low=0)
+        self.min_per_class_per_batch = validation.integer(
+            "", "data.min_per_class_per_batch", self.min_per_class_per_batch, low=0
+        )
         self.val_fraction = validation.number(
             "", "data.val_fraction", self.val_fraction, low=0.0, high=1.0, high_open=True
         )

@@ -500,6 +500,8 @@ def make_loader(
     process.
     """
     shuffle = dataset.split == "train" and "sampler" not in kwargs if shuffle is None else shuffle
+    if kwargs.get("batch_sampler") is not None:  # it makes the batches: DataLoader's defaults
+        batch_size, shuffle, drop_last = 1, False, False
     workers = dataset.cfg.num_workers if num_workers is None else num_workers
     if workers > 0:
         # OpenCV's thread pool does not survive fork: a worker that touches it (a threaded resize,

@@ -32,6 +32,7 @@ import torch
 from torch.utils.data import Subset
 from torch.utils.data.distributed import DistributedSampler
 
+from dfshield.data.class_batches import MinPerClassBatches
 from dfshield.data.config import AugmentConfig
 from dfshield.detectors import build_detector
 from dfshield.distributed import DistInfo, prepare_device
@@ -161,6 +162,27 @@ class LoaderBatches(_Batches):
         dataset = self.dataset("train")
         per_rank = max(1, self.batch_size // self.dist.world_size)
         seed = self.cfg.train.seed
+        least = self.cfg.data.min_per_class_per_batch
+        if least and self.dist.enabled:
+            raise ConfigError(
+                "data.min_per_class_per_batch works on one process only; run without torchrun, "
+                "or set it to 0"
+            )
+        if least:
+            batches = MinPerClassBatches(
+                dataset.labels,
+                per_rank,
+                least,
+                torch.Generator().manual_seed(seed + epoch),
+                drop_last=len(dataset) > per_rank,
+            )
+            return make_loader(
+                dataset,
+                per_rank,
+                batch_sampler=batches,
+                pin_memory=self.device.type == "cuda",
+                persistent_workers=False,
+            )
         if self.dist.enabled:
             sampler = DistributedSampler(
                 dataset,
@@ -226,6 +248,11 @@ class BankBatches(_Batches):
 
     def __init__(self, detector, splits, cfg, device, dist, feature_cache=None):
         super().__init__(detector, splits, cfg, device, dist)
+        if cfg.data.min_per_class_per_batch:
+            raise ConfigError(
+                f"data.min_per_class_per_batch applies to detectors that read images; "
+                f"'{cfg.detector.get('name')}' trains on a feature bank. Set it to 0"
+            )
         self.feature_cache = feature_cache_dir(cfg, feature_cache)
         budget = cfg.train.bank_device_budget_gb
         self.device_budget = (

@@ -25,7 +25,7 @@ from dfshield import validation
 from dfshield._suggest import did_you_mean
 from dfshield.config import RunConfig, config_dir, load_run_config
 from dfshield.errors import ConfigError, DataError
-from dfshield.studies.reproduce_tables import TABLES, Section, Subset, Table, TestSet
+from dfshield.studies.reproduce_tables import TABLES, Row, Section, Subset, Table, TestSet
 
 __all__ = [
     "Plan",
@@ -38,6 +38,7 @@ __all__ = [
     "missing_text",
     "plan_reproduction",
     "protocol_path",
+    "row_sets",
     "rows_of",
     "tests_of",
 ]
@@ -160,7 +161,10 @@ class Plan:
         )
         return {
             row.id: load_run_config(
-                self.protocol, row.detector, [*row.sets, *self.overrides], [*self.layers, layer]
+                self.protocol,
+                row.detector,
+                [*row_sets(run.section, row), *self.overrides],
+                [*self.layers, layer],
             )
             for row in rows_of(self.table, run.section)
         }
@@ -169,6 +173,11 @@ class Plan:
 def rows_of(table: Table, section: Section) -> list:
     """The rows a section reports (those it has published values for), in table order."""
     return [row for row in table.rows if row.id in section.published]
+
+
+def row_sets(section: Section, row: Row) -> list[str]:
+    """A row's ``--set`` overrides in a section: its own, then the section's for it."""
+    return [*row.sets, *section.sets.get(row.id, ())]
 
 
 def plan_reproduction(
@@ -308,7 +317,7 @@ def format_plan(plan: Plan) -> str:
             what.append(f"test level {split.level}")
         lines.append(f"  {run.section.name} / test set {run.test}: {'; '.join(what)}")
         for row in rows_of(table, run.section):
-            sets = "".join(f" --set '{s}'" for s in [*row.sets, *plan.overrides])
+            sets = "".join(f" --set '{s}'" for s in [*row_sets(run.section, row), *plan.overrides])
             lines.append(
                 f"    {row.id:<12} {row.label}: dfshield config --protocol {plan.protocol} "
                 f"--detector {row.detector}{sets}"

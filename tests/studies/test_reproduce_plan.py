@@ -101,3 +101,26 @@ def test_a_missing_dataset_is_listed_with_its_fix_before_any_training(
     )
     assert main([*argv, "--dry-run"]) == 0
     assert "DFDC                 MISSING" in capsys.readouterr().out
+
+
+def test_ddln_imbalanced_runs_use_the_papers_focal_alpha_and_batch_sampling(tmp_path):
+    plan = reproduce_plan.plan_reproduction(
+        "ddln-tables7-11", overrides=[f"train.output_dir={tmp_path}"]
+    )
+    alphas, least = {}, {}
+    for run in plan.runs:
+        if "focal" in run.configs:
+            (focal, _) = run.configs["focal"].loss["terms"]
+            alphas[run.section.name] = (focal["name"], focal["alpha"])
+        for row, cfg in run.configs.items():
+            least[(run.section.name[:9], row)] = cfg.data.min_per_class_per_batch
+            assert cfg.train.batch_size == 16
+    assert alphas == {
+        "Table 7: Celeb-30": ("focal", 0.6),
+        "Table 8: Celeb-20": ("focal", 0.6),
+        "Table 9: Celeb-10": ("focal", 0.3),
+    }
+    assert {key: n for key, n in least.items() if n} == {
+        ("Table 10:", "default"): 1,
+        ("Table 11:", "default"): 1,
+    }

@@ -68,6 +68,6 @@ def test_every_table_runs_end_to_end(name, bench, tmp_path, monkeypatch, capsys,
                     assert math.isfinite(cell["ours"]) and math.isfinite(cell["difference"])
                     computed += 1
     assert computed > 0
-    assert (tmp_path / "reproduce.md").read_text().count("| dfshield |") >= 1
+    assert (tmp_path / "reproduce.md").read_text().count("| dfshield mean ± std |") >= 1
     lines = (tmp_path / "reproduce.csv").read_text().splitlines()
     assert lines[0].startswith("section,row,label,column,metric,test,published")
