@@ -334,7 +334,8 @@ class Trainer:
             payload = load_checkpoint(path, expected_detector=self.name)
             load_weights(self.detector, payload, path, self.cfg.detector)
             header = {"detector": self.name, "checkpoint_epoch": payload["epoch"]}
-            return self.evaluator.test("test", self.run_dir, header)
+            threshold = (payload.get("threshold") or {}).get("value")
+            return self.evaluator.test("test", self.run_dir, header, threshold)
 
     def hold_run_folder(self):
         """A context in which no other run may use the run folder (:meth:`fit` and :meth:`test`

@@ -26,6 +26,7 @@ from dfshield.backbones.base import autocast_dtype
 from dfshield.distributed import gather_objects
 from dfshield.eval.predictions import (
     Predictions,
+    accuracy_at_threshold,
     assemble,
     batch_items,
     evaluate_predictions,
@@ -108,12 +109,20 @@ class Evaluator:
         return evaluate_predictions(predictions, bootstrap=bootstrap), predictions
 
     def test(
-        self, split: str, folder: str | os.PathLike, header: Mapping[str, Any]
+        self,
+        split: str,
+        folder: str | os.PathLike,
+        header: Mapping[str, Any],
+        val_eer_threshold: float | None = None,
     ) -> dict[str, Any]:
         """Evaluate a split and write ``test_metrics.json`` (``header`` then the metrics) and
-        ``test_scores.csv`` into ``folder`` (main rank). Returns ``{"metrics", "predictions",
-        "scores", "labels", "video_ids"}``."""
+        ``test_scores.csv`` into ``folder`` (main rank). ACC is at 0.5; with the checkpoint's
+        ``val_eer_threshold`` the metrics also hold ACC at that threshold
+        (:func:`~dfshield.eval.predictions.accuracy_at_threshold`). Returns ``{"metrics",
+        "predictions", "scores", "labels", "video_ids"}``."""
         metrics, predictions = self.evaluate(split)
+        if val_eer_threshold is not None:
+            metrics.update(accuracy_at_threshold(predictions, val_eer_threshold))
         if self.batches.dist.is_main:
             folder = Path(folder)
             write_scores(folder / "test_scores.csv", predictions)

@@ -93,6 +93,18 @@ def evaluate_predictions(
     return metrics
 
 
+def accuracy_at_threshold(predictions: Predictions, threshold: float) -> dict[str, Any]:
+    """Frame and video ACC at another decision threshold than 0.5: the validation-EER one a
+    checkpoint stores, which ``dfshield predict`` uses (``val_eer_threshold``,
+    ``acc_at_val_eer``, ``video_acc_at_val_eer``)."""
+    at = evaluate_predictions(predictions, threshold=threshold, bootstrap=0)
+    return {
+        "val_eer_threshold": float(threshold),
+        "acc_at_val_eer": at["acc"],
+        "video_acc_at_val_eer": at.get("video_acc"),
+    }
+
+
 def write_scores(path: str | os.PathLike, predictions: Predictions) -> None:
     """``test_scores.csv``: one row per frame — full video path, label, P(fake) (written
     atomically)."""

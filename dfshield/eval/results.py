@@ -3,7 +3,8 @@
 
 A *row* is ``{"detector": name, **metrics}`` with the keys of
 :func:`dfshield.eval.metrics.compute_metrics`. The table shows one row per detector and the
-columns ACC, AUC, F1, Precision, Recall, EER, AP and video AUC. By default F1/Precision/Recall
+columns ACC (at 0.5), AUC, F1, Precision, Recall, EER, AP, video AUC and ACC@val-EER (at the
+checkpoint's validation-EER threshold). By default F1/Precision/Recall
 are the **macro** averages over both classes (``f1_macro`` ...), as the SP Cup 2025 paper reports
 them; ``macro=False`` shows the fake-as-positive values (``f1`` ...) instead. A footnote in the
 table says which. EER is lower-is-better, every other column higher-is-better; the best value
@@ -32,6 +33,13 @@ MISSING = "—"
 DECIMALS = 4
 
 
+#: ACC at the validation-EER threshold stored with the checkpoint (``ACC`` is at 0.5)
+THRESHOLD_COLUMNS = [("ACC@val-EER", "acc_at_val_eer", True)]
+THRESHOLD_NOTE = (
+    "ACC is at the threshold 0.5; ACC@val-EER at the validation split's EER threshold, stored "
+    "with the checkpoint and used by dfshield predict."
+)
+
 #: DeepfakeBench's definitions (:func:`dfshield.eval.metrics.deepfakebench_metrics`) as columns
 DEEPFAKEBENCH_COLUMNS = [
     ("EER (DFB)", "eer_dfb", False),
@@ -54,6 +62,7 @@ def table_columns(macro: bool = True, deepfakebench: bool = False) -> list[tuple
         ("EER", "eer", False),
         ("AP", "ap", True),
         ("video AUC", "video_auc", True),
+        *THRESHOLD_COLUMNS,
         *extra,
     ]
 
@@ -72,7 +81,7 @@ def _footnote(macro: bool, mark: str, deepfakebench: bool = False) -> str:
     )
     return (
         f"F1, Precision and Recall are {which}. EER: lower is better; all other columns: "
-        f"higher is better. Best value per column {mark}.{theirs}"
+        f"higher is better. Best value per column {mark}. {THRESHOLD_NOTE}{theirs}"
     )
 
 

@@ -131,6 +131,9 @@ _DFWILD = (
     "The paper grid-searched α and γ on validation over {0.1, …, 1.0}; we run the values the "
     "table states, or else configs/detectors/spcup.yaml's (α 0.9, γ 0.6).",
     "F1, Precision and Recall are macro averages over both classes, as in the paper.",
+    "ACC, F1, Precision and Recall are at the threshold 0.5 (the paper does not say which); each "
+    "run's results.md also shows ACC@val-EER, at the validation-EER threshold its checkpoint "
+    "stores and dfshield predict uses.",
 )
 _SPCUP_TABLES = (
     Table(
@@ -222,6 +225,11 @@ _SPCUP_TABLES = (
         ),
         differences=(
             *_DFWILD,
+            "Depth: 'N Layers' is read as N hidden blocks [Linear, BatchNorm, ReLU, Dropout] plus "
+            "the output Linear (detector.layers = N, so N + 1 Linear layers; 3 is spcup.yaml's "
+            "default). The paper's §III-A 'three fully connected layers' could also mean three "
+            "Linear layers in all (two hidden blocks); we chose the reading under which its "
+            "default architecture is the 3-layer row.",
             "The paper's 3-layer row (AUC 0.9531) differs from its Table II (0.9691): the "
             "ablations were run under another set-up the paper does not describe; we run "
             "spcup.yaml with only the depth changed.",

@@ -23,6 +23,7 @@ from dfshield.engine.checkpoint import load_checkpoint
 from dfshield.engine.run_folder import RunFolder, RunFolderError
 from dfshield.engine.trainer import Trainer
 from dfshield.errors import CheckpointError, ConfigError, DataError
+from dfshield.eval.metrics import compute_metrics
 from tests.helpers import CAPTURE_FAILURE, TINY_BACKBONE, force_capture_failure, toy_layer
 
 
@@ -60,6 +61,10 @@ def test_spcup_learns_and_writes_checkpoints_and_logs(toy_dataset, tmp_path):
     metrics = json.loads((run / "test_metrics.json").read_text())
     assert metrics["n"] == len(trainer.dataset("test"))
     assert "video_auc" in metrics
+    # ACC at 0.5 and at the validation-EER threshold that the checkpoint stores, both reported
+    assert metrics["val_eer_threshold"] == best["threshold"]["value"]
+    at = compute_metrics(result["scores"], result["labels"], threshold=best["threshold"]["value"])
+    assert metrics["acc_at_val_eer"] == at["acc"] and metrics["threshold"] == 0.5
 
 
 @pytest.mark.slow

@@ -78,7 +78,18 @@ def test_write_results_writes_three_files_and_marks_best(tmp_path):
     assert {p.name for p in paths.values()} == {"results.md", "results.csv", "results.json"}
     md = (tmp_path / "run" / "results.md").read_text(encoding="utf-8")
     assert md.startswith("# DFWild-Cup test")
-    assert _md_header(md) == ["ACC", "AUC", "F1", "Precision", "Recall", "EER", "AP", "video AUC"]
+    assert _md_header(md) == [
+        "ACC",
+        "AUC",
+        "F1",
+        "Precision",
+        "Recall",
+        "EER",
+        "AP",
+        "video AUC",
+        "ACC@val-EER",
+    ]
+    assert "ACC is at the threshold 0.5; ACC@val-EER at the validation split's EER" in md
 
     spcup, linear, robust = (_md_row(md, name) for name in ("spcup", "clip_linear", "robust_clip"))
     # ACC, AUC: spcup best; F1 (macro): clip_linear; Precision (macro): robust_clip;
