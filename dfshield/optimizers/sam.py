@@ -102,7 +102,12 @@ class SAM(torch.optim.Optimizer):
         rho: neighbourhood radius ρ >= 0. Default 0.05, the value Foret et al. use for most of
             their experiments; the ``spcup`` paper (docs/methods.md §1) uses 0.1, so its config
             sets it. ASAM works at larger radii (Kwon et al. use 0.5 to 2.0).
-        adaptive: ASAM's scale-invariant perturbation instead of SAM's.
+        adaptive: ASAM's scale-invariant perturbation instead of SAM's. T applies to every
+            parameter, biases included, as Kwon et al.'s paper defines T_w and davda54's widely
+            used SAM does; Kwon et al.'s released code applies it only to parameters named
+            ``*weight*`` and perturbs the rest along plain g. We follow the paper because the
+            name rule depends on how a model names its parameters, which SAM's parameter groups
+            do not carry (docs/methods.md §8.1).
         eta: ASAM's η >= 0 in T = |θ| + η (0 = T = |θ|; Kwon et al.'s code uses 0.01, which also
             perturbs parameters that are exactly zero). Ignored unless ``adaptive``.
         module: the model whose buffers are saved and restored around the second closure (filled
