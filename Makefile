@@ -1,13 +1,14 @@
 # Two commands set everything up on a fresh machine with Python 3.10+ (see README.md):
 #   make demo   - create .venv, install torch + dfshield, run the demo comparison
 #   make test   - same set-up, then the test suite
-# and, for contributors: make lint (ruff + mypy), make test-fast (skips slow and e2e tests).
+# and, for contributors: make lint (ruff + mypy), make test-fast (skips slow and e2e tests),
+# make mutation-check (does the suite notice single-line breaks of the papers' math? minutes).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 TORCH := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: demo test test-fast lint format clean
+.PHONY: demo test test-fast lint format clean mutation-check
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +30,9 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+mutation-check: $(BIN)/.installed
+	$(BIN)/python scripts/mutation_check.py
 
 format: $(BIN)/.installed
 	$(BIN)/ruff check --fix .

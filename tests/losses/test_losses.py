@@ -445,6 +445,19 @@ def test_composite_equals_the_weighted_sum_of_its_terms():
     assert logits.grad.abs().sum() > 0
 
 
+def test_composite_weights_every_term_the_first_included():
+    """DDLN's α·BCE + (1 − α)·L_WMW (§4): a first term weighted below 1."""
+    composite = build_loss(
+        {
+            "name": "composite",
+            "terms": [{"name": "bce", "weight": 0.3}, {"name": "auc_wmw", "weight": 0.7}],
+        }
+    )
+    logits, labels = batch(16)
+    expected = 0.3 * build_loss("bce")(logits, labels) + 0.7 * build_loss("auc_wmw")(logits, labels)
+    torch.testing.assert_close(composite(logits, labels), expected)
+
+
 # -- bad input: build time ---------------------------------------------------------------------
 @pytest.mark.parametrize(
     "cfg,words",
