@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from deepfakebench_style import SAM, Trainer
-from helpers import TINY_BACKBONE
 
 from dfshield.detectors.latent_augment import BatchNoise
 from dfshield.integrations.deepfakebench import deepfakebench_class
+from tests.deepfakebench_style import SAM, Trainer
+from tests.helpers import TINY_BACKBONE
 
 
 def their_spcup():

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers import TINY_BACKBONE
 
 from dfshield.config import load_run_config
 from dfshield.detectors import build_detector
 from dfshield.distributed import DistInfo
 from dfshield.engine.batch_sources import BankBatches
 from dfshield.engine.feature_bank import FeatureBank
+from tests.helpers import TINY_BACKBONE
 
 
 def bank_source(n: int, dim: int, batch_size: int) -> tuple[BankBatches, FeatureBank]:
