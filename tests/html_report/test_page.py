@@ -156,6 +156,7 @@ def test_the_results_table_has_the_numbers_and_marks_of_results_md(pages):
         "EER",
         "AP",
         "video AUC",
+        "ACC@val-EER",
     ]
     for md_row, html_row in zip(markdown, table[1:], strict=True):
         assert md_row[0] == html_row[0][0]
