@@ -1,10 +1,11 @@
 """Mutation check: does the test suite notice when the paper's math is broken?
 
 Each mutation changes one line of the losses, SAM/ASAM, the latent augmentation or the batched
-(grouped) training step; the tests that cover that code then run against the mutated copy. A
-mutation the tests do not notice *survives*. None may survive except those listed as equivalent
-(they change the code, not what it computes; the reason is printed), and an "equivalent" one
-that the tests do notice is reported too (it was not equivalent).
+(stacked) training step of ``dfshield imbalance``; the tests that cover that code then run
+against the mutated copy. A mutation the tests do not notice *survives*. None may survive
+except those listed as equivalent (they change the code, not what it computes; the reason is
+printed), and an "equivalent" one that the tests do notice is reported too (it was not
+equivalent).
 
 The work happens in a temporary copy of the repository (``dfshield``, ``tests``, ``configs``,
 ``docs``, ``pyproject.toml``): the checkout is never modified, even when interrupted.
@@ -40,11 +41,7 @@ LATENT = (
     "tests/detectors/test_latent_augment.py",
     "tests/engine/test_batch_sources.py",
 )
-GROUPED_RUNS = "tests/engine/test_grouped_runs.py::"
-GROUPED = (
-    GROUPED_RUNS + "test_grouped_head_of_one_equals_the_regular_head",
-    GROUPED_RUNS + "test_one_batched_sam_adamw_step_equals_three_separate_steps",
-)
+STACKED = ("tests/engine/test_stacked_head.py",)
 
 
 @dataclass(frozen=True)
@@ -325,41 +322,48 @@ MUTATIONS = (
         "pick = 0 * copy * len(rows) + torch.arange",
         LATENT,
     ),
-    # -- the batched (grouped) path (§8.1, batched runs) ------------------------------------
+    # -- the batched (stacked) path of dfshield imbalance (§8.1, batched runs) ---------------
     M(
-        "grouped: every run trains on run 0's batch",
-        "dfshield/engine/grouped_runs.py",
-        'features = torch.stack([batch["feature"] for batch in batches])',
-        'features = torch.stack([batches[0]["feature"] for batch in batches])',
-        GROUPED,
+        "stacked: one SAM norm across all runs",
+        "dfshield/engine/stacked_head.py",
+        "norm = torch.linalg.vector_norm(scaled, dim=1, keepdim=True)",
+        "norm = torch.linalg.vector_norm(scaled, dim=(0, 1), keepdim=True)",
+        STACKED,
     ),
     M(
-        "grouped: runs' weights swapped",
-        "dfshield/engine/grouped_runs.py",
-        "x = torch.baddbmm(bias, x, weight.transpose(1, 2))",
-        "x = torch.baddbmm(bias, x, weight.flip(0).transpose(1, 2))",
-        GROUPED,
+        "stacked: ASAM step T·g instead of T²·g",
+        "dfshield/engine/stacked_head.py",
+        "scaled, move = grad * scale, grad * scale.square()",
+        "scaled, move = grad * scale, grad * scale",
+        STACKED,
     ),
     M(
-        "grouped: SAM's second pass skipped",
-        "dfshield/engine/grouped_runs.py",
-        "            closure()\n",
-        "            pass\n",
-        GROUPED,
+        "stacked: θ not restored after SAM's second pass",
+        "dfshield/engine/stacked_head.py",
+        "self.flat.copy_(saved)",
+        "self.flat.add_(0 * saved)",
+        STACKED,
     ),
     M(
-        "grouped: running variance from the mean",
-        "dfshield/engine/grouped_runs.py",
-        "layer.running_var.copy_(var[part])",
-        "layer.running_var.copy_(mean[part])",
-        GROUPED,
+        "stacked: runs' weights swapped",
+        "dfshield/engine/stacked_head.py",
+        "x = torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))",
+        "x = torch.baddbmm(bias.unsqueeze(1), x, weight.flip(0).transpose(1, 2))",
+        STACKED,
     ),
     M(
-        "grouped: BatchNorm batch count advanced twice",
-        "dfshield/engine/grouped_runs.py",
-        "layer.num_batches_tracked.add_(1)",
-        "layer.num_batches_tracked.add_(2)",
-        GROUPED,
+        "stacked: Adam's second moment of |g|",
+        "dfshield/engine/stacked_head.py",
+        "(1 - self.beta2) * grad.square()",
+        "(1 - self.beta2) * grad.abs()",
+        STACKED,
+    ),
+    M(
+        "stacked: an inactive run is stepped too",
+        "dfshield/engine/stacked_head.py",
+        "param.copy_(torch.where(keep, updated, param))",
+        "param.copy_(updated)",
+        STACKED,
     ),
 )
 
