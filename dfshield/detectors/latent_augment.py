@@ -11,7 +11,7 @@ copies drawn by :func:`noisy_copies`:
 * the detector's training-mode forward on images (a trainable backbone, or any trainer that feeds
   images, e.g. DeepfakeBench's): :func:`latent_mix` replaces each row of the batch by its noisy
   copy with probability 1/2. An epoch then holds n rows instead of 2n. Every forward of one
-  batch draws the same noise and mix (:class:`BatchNoise`), so SAM's two passes perturb the
+  batch draws the same noise and mix (:func:`batch_generator`), so SAM's two passes perturb the
   weights for one augmented batch, as the paper's step does.
 """
 
@@ -71,25 +71,22 @@ def latent_mix(
     return torch.where(keep, features, copies)
 
 
-class BatchNoise:
-    """The generator of the in-forward noise: the same draws for every forward of one batch (the
-    two passes of a SAM step), fresh ones for the next batch.
+def batch_generator(
+    memo: dict, batch: torch.Tensor | None, device: torch.device
+) -> torch.Generator | None:
+    """A generator of the in-forward noise: seeded the same for every forward of one batch (the
+    two passes of a SAM step), anew for the next batch; ``memo`` (a dict the detector keeps)
+    remembers the batch and its seed. None without a batch key: torch's global generator.
 
     A batch is recognised by its label tensor, the one input both dfshield's trainer and
     DeepfakeBench's pass unchanged to both passes (their adapter rebuilds the images); a new
     batch is a new tensor, as every DataLoader yields. The seed comes from torch's global
     generator, so ``torch.manual_seed`` makes runs repeatable.
     """
-
-    def __init__(self) -> None:
-        self._batch: weakref.ref | None = None
-        self._seed = 0
-
-    def generator(self, batch: torch.Tensor | None, device: torch.device) -> torch.Generator | None:
-        """A generator seeded for ``batch`` (None without a batch key: torch's global one)."""
-        if batch is None:
-            return None
-        if self._batch is None or self._batch() is not batch:
-            self._batch = weakref.ref(batch)
-            self._seed = int(torch.randint(2**62, (1,)))
-        return torch.Generator(device=device).manual_seed(self._seed)
+    if batch is None:
+        return None
+    seen = memo.get("batch")
+    if seen is None or seen() is not batch:
+        memo["batch"] = weakref.ref(batch)
+        memo["seed"] = int(torch.randint(2**62, (1,)))
+    return torch.Generator(device=device).manual_seed(memo["seed"])

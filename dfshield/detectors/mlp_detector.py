@@ -15,7 +15,12 @@ import torch
 from dfshield import validation
 from dfshield.detectors.base import BaseDetector
 from dfshield.detectors.heads import ACTIVATIONS, mlp_head
-from dfshield.detectors.latent_augment import BatchNoise, check_beta, latent_augment, latent_mix
+from dfshield.detectors.latent_augment import (
+    batch_generator,
+    check_beta,
+    latent_augment,
+    latent_mix,
+)
 from dfshield.registry import DETECTOR
 
 _OWNER = "detector"  # the config section: messages read "detector: 'hidden' must be ..."
@@ -62,7 +67,7 @@ class MLPDetector(BaseDetector):
         super().__init__(backbone)
         self.latent_beta = latent_beta
         self.feature_copies = 1 if latent_beta is None else 2
-        self.batch_noise = BatchNoise()
+        self.batch_noise: dict = {}  # the batch whose noise seed batch_generator drew
         in_dim = self.backbone.feature_dim
         self.head = mlp_head(in_dim, hidden or in_dim, layers, dropout, activation)
 
@@ -72,7 +77,8 @@ class MLPDetector(BaseDetector):
         the same ones in every forward of one batch (SAM's two passes)."""
         features = super().features(data_dict)
         if self.training and self.latent_beta is not None and data_dict.get("feature") is None:
-            generator = self.batch_noise.generator(data_dict.get("label"), features.device)
+            label = data_dict.get("label")
+            generator = batch_generator(self.batch_noise, label, features.device)
             features = latent_mix(features, self.latent_beta, generator)
         return features
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dfshield.detectors.latent_augment import BatchNoise
+from dfshield.detectors.latent_augment import batch_generator
 from dfshield.integrations.deepfakebench import deepfakebench_class
 from tests.deepfakebench_style import SAM, Trainer
 from tests.helpers import TINY_BACKBONE
@@ -57,12 +57,14 @@ def test_both_sam_passes_of_a_step_see_the_same_augmented_batch():
 
 
 def test_batch_noise_repeats_for_one_batch_and_changes_for_the_next():
-    noise, labels = BatchNoise(), torch.zeros(4)
+    memo, labels = {}, torch.zeros(4)
 
     def draw(key):
-        return torch.rand(3, generator=noise.generator(key, torch.device("cpu")))
+        return torch.rand(3, generator=batch_generator(memo, key, torch.device("cpu")))
 
     first = draw(labels)
     assert torch.equal(draw(labels), first)
     assert not torch.equal(draw(labels.clone()), first)
-    assert noise.generator(None, torch.device("cpu")) is None  # no batch key: the global stream
+    assert (
+        batch_generator(memo, None, torch.device("cpu")) is None
+    )  # no batch key: the global stream
