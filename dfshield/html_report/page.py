@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from dfshield.eval.results import number as results_number
 from dfshield.html_report import figures
 from dfshield.html_report.feature_map import feature_points
 from dfshield.html_report.leaderboard import (
@@ -92,14 +93,8 @@ def esc(value: Any) -> str:
 
 
 def number(value: Any) -> float | None:
-    """A finite float, or None for anything missing."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        result = float(value)
-    except (TypeError, ValueError):
-        return None
-    return result if np.isfinite(result) else None
+    """A finite float, or None for anything missing (a cell of results.json, log.csv, ...)."""
+    return results_number(value, finite=True)
 
 
 class Cell:
