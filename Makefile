@@ -20,11 +20,15 @@ $(BIN)/.installed: pyproject.toml
 demo: $(BIN)/.installed
 	$(BIN)/dfshield demo
 
+# one test process a core (pytest-xdist; at most 4), a test file to a process so that its module
+# fixtures are built once; pytest run by hand on a test file still runs in one process
+PARALLEL := -n auto --maxprocesses 4 --dist loadfile
+
 test: $(BIN)/.installed
-	$(BIN)/python -m pytest --durations=15
+	$(BIN)/python -m pytest $(PARALLEL) --durations=15
 
 test-fast: $(BIN)/.installed
-	$(BIN)/python -m pytest -m "not slow and not e2e"
+	$(BIN)/python -m pytest $(PARALLEL) -m "not slow and not e2e"
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
