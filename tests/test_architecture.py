@@ -196,3 +196,13 @@ def test_the_package_table_names_every_package_and_only_files_that_exist():
         assert where.exists(), f"the package table names {folder}, which does not exist"
         missing = [n for n in re.findall(r"`([a-z_]+\.py)`", job) if not (where / n).is_file()]
         assert not missing or not where.is_dir(), f"{folder} has no {missing}"
+
+
+def test_a_module_over_450_lines_says_why_at_its_top():
+    long = []
+    for name, path in modules().items():
+        text = path.read_text(encoding="utf-8")
+        docstring = ast.get_docstring(ast.parse(text)) or ""
+        if len(text.splitlines()) > 450 and "Over 450 lines" not in docstring:
+            long.append(name)
+    assert not long, f"split these, or say at their top why they are one job: {long}"

@@ -1,6 +1,9 @@
 """``deepfakebench``: a DeepfakeBench detector class trained and scored by dfshield
 (docs/deepfakebench.md, "From DeepfakeBench").
 
+Over 450 lines for one job: finding their class, reading their YAML, adapting inputs, outputs,
+losses and checkpoints are the faces of one adapter.
+
 ::
 
     detector:

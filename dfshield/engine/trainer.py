@@ -1,5 +1,8 @@
 """One training loop for every detector, composed of a split provider and a batch source.
 
+Over 450 lines for one job: the epoch API, checkpoints and resume, validation and the log are
+the steps of one loop, kept together so that the loop reads top to bottom.
+
 - The loop is a small public epoch API (:meth:`Trainer.start`, :meth:`~Trainer.begin_epoch`,
   :meth:`~Trainer.end_step`, :meth:`~Trainer.end_epoch`, :meth:`~Trainer.finish`) that
   :meth:`Trainer.fit` runs for one run and :mod:`dfshield.engine.grouped_runs` for several in

@@ -1,5 +1,8 @@
 """Frame- and video-level metrics for binary deepfake detection.
 
+Over 450 lines for one job: ours and DeepfakeBench's definitions of the same metrics side by
+side, so that a difference between them is seen in one file.
+
 Conventions (see ``docs/architecture.md``): labels are fake = 1 (the positive class) and real = 0;
 ``scores`` are probabilities of *fake*, ``P(fake) = sigmoid(logit)``, in ``[0, 1]``.
 A sample is predicted fake when ``prob >= threshold``.

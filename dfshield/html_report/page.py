@@ -1,5 +1,9 @@
 """The report page: HTML, CSS and a little JavaScript in one self-contained file.
 
+Over 450 lines for one job: every section of the page (results, curves, studies, training curves,
+feature map, provenance, leaderboard) is a function here, so that the page's markup lives in one
+place; what it shows is read and drawn elsewhere (``run_folder_reader``, ``figures``).
+
 Nothing is loaded from elsewhere: images are ``data:`` URIs, styles and scripts are inline, and a
 Content-Security-Policy forbids any other source, so the file opens offline and shows the same
 everywhere. The script only sorts tables (click a header) and filters the leaderboard.
