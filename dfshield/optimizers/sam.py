@@ -55,63 +55,35 @@ _Pending = tuple[list[tuple[torch.Tensor, torch.Tensor]], list[_SavedBuffers]]
 class SAM(torch.optim.Optimizer):
     """Sharpness-aware minimisation around a base optimizer (Foret et al., ICLR 2021), or ASAM.
 
-    One ``step(closure)`` is (Foret et al., ICLR 2021, eq. 2 with p = 2 and eq. 3;
-    docs/methods.md §8.1):
+    ``step(closure)`` takes the gradient at θ, moves to θ + ε, takes the gradient there, restores θ
+    exactly and lets the base optimizer step with that gradient; it returns the loss at θ. The
+    derivation, ASAM's T (applied to every parameter, and why) and the defaults are in
+    docs/methods.md §8.1. Buffers (BatchNorm statistics) advance once per step: SAM saves and
+    restores them around the second pass. ‖g‖ = 0 means no perturbation, never a NaN.
 
-    1. clear the gradients; ``loss = closure()`` gives g = ∇L(θ);
-    2. ε = ρ·g/‖g‖₂ (SAM) or, with ``adaptive: true`` (ASAM, Kwon et al., ICML 2021),
-       ε = ρ·T²g/‖Tg‖₂ with T = |θ| + η elementwise; the norm runs over *all* parameters;
-    3. θ ← θ + ε; clear the gradients; ``closure()`` again, which leaves ∇L(θ + ε) in ``.grad``;
-       during this second evaluation every buffer (BatchNorm ``running_mean``, ``running_var``,
-       ``num_batches_tracked``, ...) is saved before and copied back after, so running statistics
-       advance exactly once per step, whatever the BatchNorm ``momentum`` (``None`` included);
-    4. θ is restored bit for bit (a saved copy, not θ + ε − ε) and the base optimizer steps with
-       the gradient taken at θ + ε;
-    5. the first loss (at θ) is returned.
-
-    If ‖g‖ = 0 (or no parameter has a gradient) there is no perturbation and no NaN: the step is
-    the base optimizer's step. ``param_groups`` and ``state`` are the base optimizer's own objects,
-    so learning-rate schedulers attached to SAM change the base optimizer's learning rate, and
-    ``state_dict()`` is the base optimizer's state dict (its groups also carry ``rho``,
-    ``adaptive`` and ``eta``), so a resumed run continues identically. A param-group dict may set
-    its own ``rho``, ``adaptive`` or ``eta``.
-
-    The two-step API does the same step with the caller running both forwards::
+    ``param_groups``, ``state`` and ``state_dict()`` are the base optimizer's own, so schedulers
+    change its learning rate and a resumed run continues identically; a param group may set its
+    own ``rho``, ``adaptive`` or ``eta``. The two-step API (DeepfakeBench's trainer) gives the same
+    weights, bit for bit::
 
         loss_fn(model(x), y).backward()
-        optimizer.first_step(zero_grad=True)    # steps 2-3: θ ← θ + ε
+        optimizer.first_step(zero_grad=True)    # θ ← θ + ε
         loss_fn(model(x), y).backward()
-        optimizer.second_step(zero_grad=True)   # step 4: θ restored, base optimizer steps
+        optimizer.second_step(zero_grad=True)   # θ restored, base optimizer steps
 
-    Same seed, same batches: the same weights and buffers as ``step(closure)``, bit for bit.
-    BatchNorm: both forwards run in training mode, so the second would update the running
-    statistics again. When SAM knows the model (see below), ``first_step`` saves its buffers and
-    ``second_step`` copies them back, so they still advance once per step. Without the model,
-    run the second forward and its backward inside :func:`buffers_restored`
-    (``with buffers_restored(model):``).
-
-    Which buffers are protected: when SAM knows the model (``build_optimizer(cfg, model)`` passes
-    it as ``module``), all buffers of that model; otherwise the buffers of every module that runs
-    during the second closure (found with a global forward pre-hook).
+    Without ``module``, run that second pass inside :func:`buffers_restored`.
 
     Args:
         params: an ``nn.Module`` (its trainable parameters; it also becomes ``module``), tensors or
             param-group dicts (``build_optimizer`` fills this in).
         base: the base optimizer's config, e.g. ``{name: adamw, lr: 1.0e-5, weight_decay: 6.0e-5}``;
             any registered optimizer except ``sam`` itself. Required.
-        rho: neighbourhood radius ρ >= 0. Default 0.05, the value Foret et al. use for most of
-            their experiments; the ``spcup`` paper (docs/methods.md §1) uses 0.1, so its config
-            sets it. ASAM works at larger radii (Kwon et al. use 0.5 to 2.0).
-        adaptive: ASAM's scale-invariant perturbation instead of SAM's. T applies to every
-            parameter, biases included, as Kwon et al.'s paper defines T_w and davda54's widely
-            used SAM does; Kwon et al.'s released code applies it only to parameters named
-            ``*weight*`` and perturbs the rest along plain g. We follow the paper because the
-            name rule depends on how a model names its parameters, which SAM's parameter groups
-            do not carry (docs/methods.md §8.1).
-        eta: ASAM's η >= 0 in T = |θ| + η (0 = T = |θ|; Kwon et al.'s code uses 0.01, which also
-            perturbs parameters that are exactly zero). Ignored unless ``adaptive``.
-        module: the model whose buffers are saved and restored around the second closure (filled
-            in by ``build_optimizer`` when it is given a model).
+        rho: neighbourhood radius ρ >= 0 (default 0.05, Foret et al.'s; ``spcup`` sets 0.1).
+        adaptive: ASAM's scale-invariant perturbation ε = ρ·T²g/‖Tg‖₂, T = |θ| + η.
+        eta: ASAM's η >= 0 (Kwon et al.'s code uses 0.01). Ignored unless ``adaptive``.
+        module: the model whose buffers are saved and restored around the second pass (filled in
+            by ``build_optimizer``); without it, the buffers of every module that runs in the
+            second closure.
     """
 
     def __init__(
