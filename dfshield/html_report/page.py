@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from dfshield.eval.results import number as results_number
+from dfshield.eval.results import number
 from dfshield.html_report import figures
 from dfshield.html_report.feature_map import feature_points
 from dfshield.html_report.leaderboard import (
@@ -96,11 +96,6 @@ def esc(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def number(value: Any) -> float | None:
-    """A finite float, or None for anything missing (a cell of results.json, log.csv, ...)."""
-    return results_number(value, finite=True)
-
-
 class Cell:
     """A table cell: its text, the value it sorts by and its CSS classes."""
 
@@ -149,7 +144,7 @@ def metric_cells(
     (at least two values; compared as displayed, so ties are all marked)."""
     cells: list[list[Cell]] = [[] for _ in rows]
     for _, key, higher in columns:
-        values = [number(row.get(key)) for row in rows]
+        values = [number(row.get(key), finite=True) for row in rows]
         rounded = [None if v is None else round(v, DECIMALS) for v in values]
         present = [v for v in rounded if v is not None]
         target = (max(present) if higher else min(present)) if len(present) >= 2 else None
@@ -226,11 +221,14 @@ def imbalance_table(document: dict[str, Any]) -> str:
         cells = [
             Cell(row.get("test_set")),
             Cell(row.get("detector")),
-            Cell(f"{row.get('ratio')}:1", number(row.get("ratio"))),
+            Cell(f"{row.get('ratio')}:1", number(row.get("ratio"), finite=True)),
             Cell(row.get("n_seeds"), row.get("n_seeds")),
         ]
         for key, _, _ in IMBALANCE_METRICS:
-            mean, std = number(row.get(f"{key}_mean")), number(row.get(f"{key}_std"))
+            mean, std = (
+                number(row.get(f"{key}_mean"), finite=True),
+                number(row.get(f"{key}_std"), finite=True),
+            )
             text = (
                 MISSING
                 if mean is None
@@ -252,13 +250,18 @@ def reproduce_table(report: dict[str, Any]) -> str:
         body = []
         for row in section.get("rows") or []:
             for cell in row.get("cells") or []:
-                published, ours = number(cell.get("published")), number(cell.get("ours"))
-                difference = number(cell.get("difference"))
+                published, ours = (
+                    number(cell.get("published"), finite=True),
+                    number(cell.get("ours"), finite=True),
+                )
+                difference = number(cell.get("difference"), finite=True)
                 lower = str(cell.get("metric", "")).endswith("eer")
                 classes = ""
                 if difference is not None and published is not None:
                     signed = -difference if lower else difference
-                    tolerance = number(cell.get("published_std")) or abs(published) * 0.01
+                    tolerance = (
+                        number(cell.get("published_std"), finite=True) or abs(published) * 0.01
+                    )
                     classes = "good" if signed >= 0 else ("near" if -signed <= tolerance else "bad")
                 body.append(
                     [
@@ -379,7 +382,7 @@ def heatmap_part(contents: RunFolderContents) -> str:
         where = "" if group.path == contents.path else f"{group.title}: "
         for run in group.runs:
             for test in run.tests:
-                value = number((test.metrics or {}).get("auc"))
+                value = number((test.metrics or {}).get("auc"), finite=True)
                 if value is not None:
                     cells[(f"{where}{run.name} ({run.train_set})", test.name)] = value
     row_labels = list(dict.fromkeys(r for r, _ in cells))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from dfshield.errors import DataError
+from dfshield.eval.results import number
 
 #: folders inside a run folder that never hold a detector run
 SKIPPED_FOLDERS = {"checkpoints", "data", "feature_cache", "extra_tests", "tensorboard", "json"}
@@ -118,19 +118,14 @@ def read_json(path: Path, missing: list[str] | None = None) -> Any:
         return None
 
 
-def _float(text: str | None) -> float | None:
-    try:
-        value = float(text) if text not in (None, "") else None
-    except ValueError:
-        return None
-    return value if value is None or math.isfinite(value) else None
-
-
 def read_log(path: Path) -> list[dict[str, float | None]]:
     """``log.csv`` as one dict of floats per epoch ([] when absent or unreadable)."""
     try:
         with path.open(newline="", encoding="utf-8") as handle:
-            return [{k: _float(v) for k, v in row.items() if k} for row in csv.DictReader(handle)]
+            return [
+                {k: number(v, finite=True) for k, v in row.items() if k}
+                for row in csv.DictReader(handle)
+            ]
     except (OSError, csv.Error, UnicodeDecodeError):
         return []
 
