@@ -55,12 +55,19 @@ def atomic_write(
         raise
 
 
-def _cannot_write(path: Path, error: OSError) -> str:
+def free_space(path: str | os.PathLike) -> str | None:
+    """``"N MiB free there"`` for the disk that would hold ``path`` (its nearest existing
+    folder), for the message of a failed write; None when no folder of it exists."""
+    path = Path(path)
     folder = next((p for p in (path.parent, *path.parents) if p.is_dir()), None)
-    free = f"; {shutil.disk_usage(folder).free / 2**20:.0f} MiB free there" if folder else ""
+    return f"{shutil.disk_usage(folder).free / 2**20:.0f} MiB free there" if folder else None
+
+
+def _cannot_write(path: Path, error: OSError) -> str:
+    free = free_space(path)
     return (
-        f"cannot write {path}: {error}{free}. Free space (or fix the permissions), or write "
-        "elsewhere; the previous file, if any, is kept"
+        f"cannot write {path}: {error}{f'; {free}' if free else ''}. Free space (or fix the "
+        "permissions), or write elsewhere; the previous file, if any, is kept"
     )
 
 

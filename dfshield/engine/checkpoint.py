@@ -20,7 +20,6 @@ import json
 import logging
 import os
 import random
-import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ import torch
 
 from dfshield import __version__
 from dfshield.errors import CheckpointError, WriteError
-from dfshield.fileio import atomic_write, json_ready
+from dfshield.fileio import atomic_write, free_space, json_ready
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +52,8 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> None:
         with atomic_write(path, "wb") as handle:
             torch.save(payload, handle)
     except (OSError, RuntimeError) as error:  # a full disk reaches torch.save as either
-        free = shutil.disk_usage(Path(path).parent).free if Path(path).parent.is_dir() else None
-        room = f"; {free / 2**20:.0f} MiB free there" if free is not None else ""
+        free = free_space(path)
+        room = f"; {free}" if free else ""
         reason = error.__cause__ if isinstance(error, WriteError) else error
         then = (
             "continue with --resume"

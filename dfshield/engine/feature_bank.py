@@ -58,7 +58,7 @@ from torch.utils.data import Subset
 from dfshield.backbones.base import frozen_precision
 from dfshield.distributed import DistInfo, barrier, gather_objects
 from dfshield.errors import DataError
-from dfshield.fileio import write_json_atomic
+from dfshield.fileio import free_space, write_json_atomic
 from dfshield.progress import progress_bar
 
 logger = logging.getLogger(__name__)
@@ -473,9 +473,9 @@ def _extract(
             assemble(dataset, parts, folder, dist_info.world_size, identity, token)
         barrier(dist_info)
     except OSError as error:  # a full disk, above all: name it, leave nothing half-written
-        free = shutil.disk_usage(folder.parent).free / 2**20
+        free = free_space(folder) or "its folder is gone"
         raise DataError(
-            f"feature bank {folder} could not be written: {error} ({free:.0f} MiB free there); "
+            f"feature bank {folder} could not be written: {error} ({free}); "
             "nothing of it was kept. Free space, or pass --feature-cache a folder on another disk"
         ) from error
     finally:
