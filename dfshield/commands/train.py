@@ -30,12 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dfshield.config import build_config, load_run_config
+    from dfshield.config import load_run_config, saved_run_config
     from dfshield.detectors.deepfakebench_wrapper import display_name, wrapped_parts
     from dfshield.engine.trainer import Trainer
     from dfshield.errors import ConfigError
     from dfshield.eval.results import format_table, write_results
-    from dfshield.plugins import check_saved_imports
 
     if args.resume:
         if not args.run_dir:
@@ -51,8 +50,7 @@ def run(args: argparse.Namespace) -> int:
                 "--config, --protocol and --set"
             )
         saved_config = json.loads(saved.read_text())
-        check_saved_imports(saved_config, str(saved))
-        cfg = build_config([(str(saved), saved_config)])
+        cfg = saved_run_config(saved_config, saved, source=str(saved))
     else:
         detector = args.config or args.detector
         if detector is None:

@@ -46,6 +46,7 @@ from dfshield.config.loading import (
     config_dir,
     find_detector_config,
     load_run_config,
+    saved_run_config,
 )
 from dfshield.config.registry_checks import check_sections, nested_sections
 from dfshield.config.run_config import BUILD_TIME, REGISTRY_SECTIONS, RunConfig, TrainConfig
@@ -69,4 +70,5 @@ __all__ = [
     "merge",
     "nested_sections",
     "parse_overrides",
+    "saved_run_config",
 ]

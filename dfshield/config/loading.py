@@ -38,6 +38,23 @@ def build_config(layers: Sequence[tuple[str, dict]], cls: type = RunConfig) -> A
     return from_dict(cls, merged, "the merged configuration")
 
 
+def saved_run_config(
+    saved: dict,
+    path: str | os.PathLike,
+    layers: Sequence[tuple[str, dict]] = (),
+    *,
+    source: str | None = None,
+) -> RunConfig:
+    """The run config saved in a checkpoint or a run folder's ``config.json`` (at ``path``), with
+    ``layers`` on top. Its ``imports`` are refused unless already imported
+    (:func:`~dfshield.plugins.check_saved_imports`): reading a file never runs the code it names.
+    ``source`` names the saved layer in errors (default ``"<path> (saved config)"``)."""
+    from dfshield.plugins import check_saved_imports
+
+    check_saved_imports(saved, str(path))
+    return build_config([(source or f"{path} (saved config)", saved), *layers])
+
+
 def _import(specs: list[str], source: str) -> None:
     from dfshield.plugins import import_plugins
 

@@ -141,8 +141,7 @@ def checkpoint_run_config(path: str | os.PathLike, layers: Sequence[tuple[str, d
 
     A layer that names another detector is refused (a checkpoint's weights fit only its own).
     """
-    from dfshield.config import build_config
-    from dfshield.plugins import check_saved_imports
+    from dfshield.config import saved_run_config
 
     path = Path(path)
     payload = load_checkpoint(path)
@@ -156,8 +155,7 @@ def checkpoint_run_config(path: str | os.PathLike, layers: Sequence[tuple[str, d
                 f"were trained for. Drop detector.name from {source}, or pass a checkpoint of "
                 f"'{wanted}'"
             )
-    check_saved_imports(payload["config"], str(path))
-    return build_config([(f"{path} (saved config)", payload["config"]), *layers])
+    return saved_run_config(payload["config"], path, layers)
 
 
 def detector_from_checkpoint(detector_config: dict, payload: dict[str, Any], path: Path):

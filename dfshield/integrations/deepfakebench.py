@@ -349,9 +349,8 @@ def export_checkpoint(
     YAML lines that build that detector (for a dfshield detector: ``model_name``, ``dfshield``
     and ``class_counts``; for a wrapped DeepfakeBench class: their config). Returns both paths.
     Existing files are replaced only with ``overwrite``, and never the checkpoint itself."""
-    from dfshield.config import build_config
+    from dfshield.config import saved_run_config
     from dfshield.engine.checkpoint import detector_from_checkpoint, load_checkpoint
-    from dfshield.plugins import check_saved_imports
 
     path, out = Path(checkpoint), Path(out)
     for target in (out, out.with_suffix(".yaml")):
@@ -366,8 +365,7 @@ def export_checkpoint(
         raise CheckpointError(
             f"{path} has no run config or weights; export a best.pt or last.pt of a training run"
         )
-    check_saved_imports(payload["config"], str(path))
-    cfg = build_config([(f"{path} (saved config)", payload["config"])])
+    cfg = saved_run_config(payload["config"], path)
     name = str(payload.get("detector"))
     detector = detector_from_checkpoint(cfg.detector, payload, path)
     if isinstance(detector, DeepfakeBenchDetector):

@@ -229,15 +229,13 @@ class Scorer:
         """Load a checkpoint (weights only), rebuild its detector, load its trainable weights,
         put it in eval mode on ``device`` (``auto``: CUDA when available) and resolve the
         decision ``threshold`` (see :func:`resolve_threshold`)."""
-        from dfshield.config import build_config
+        from dfshield.config import saved_run_config
         from dfshield.distributed import resolve_device
         from dfshield.engine.checkpoint import detector_from_checkpoint, load_checkpoint
-        from dfshield.plugins import check_saved_imports
 
         path = Path(path)
         payload = load_checkpoint(path)  # checks the run config and the weights are there
-        check_saved_imports(payload["config"], str(path))
-        config = build_config([(f"{path} (saved config)", payload["config"])])
+        config = saved_run_config(payload["config"], path)
         resolved = resolve_device(str(device)) if not isinstance(device, torch.device) else device
         detector = detector_from_checkpoint(config.detector, payload, path)
         return cls(
