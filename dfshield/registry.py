@@ -167,7 +167,8 @@ class Registry:
         if missing:
             raise ConfigError(
                 f"{self.name} '{name}' needs the option(s) {', '.join(missing)} (no default); "
-                f"add them to the {self.name} section of the config"
+                f"add them to the {self.name} section of the config (a section whose name "
+                f"changes in a _base_ file or --set starts afresh)"
             )
 
     def _entry(self, cfg: dict) -> tuple[str, dict, Any]:

@@ -32,12 +32,20 @@ def test_shipped_config_means_what_it_meant_and_passes_the_checks(path):
 
 
 def test_the_ablation_configs_inherit_spcup_and_the_study_configs_inherit_them():
-    for path in (ROOT / "configs" / "ablation").glob("*.yaml"):
-        assert "_base_: ../detectors/spcup.yaml" in path.read_text()
-    study = [
-        ROOT / "configs" / "experiments" / f"{p.stem}.yaml"
-        for p in (ROOT / "configs" / "ablation").glob("*.yaml")
-    ]
+    ablation = ROOT / "configs" / "ablation"
+    full = ablation / "ablation_cvar_vs_auc_sam.yaml"
+    assert "_base_: ../detectors/spcup.yaml" in full.read_text()
+    for path in set(ablation.glob("*.yaml")) - {full}:
+        assert f"_base_: {full.name}" in path.read_text()
+    # the ablation network is spcup's, written out under the name mlp: the copy must not drift
+    spcup = load_yaml(config_dir() / "detectors" / "spcup.yaml")
+    assert {k: v for k, v in load_yaml(full)["detector"].items() if k != "activation"} == {
+        **spcup["detector"],
+        "name": "mlp",
+    }
+    assert load_yaml(full)["loss"] == spcup["loss"]
+    assert load_yaml(full)["optimizer"] == spcup["optimizer"]
+    study = [ROOT / "configs" / "experiments" / f"{p.stem}.yaml" for p in ablation.glob("*.yaml")]
     for path in study:
         assert f"_base_: ../ablation/{path.name}" in path.read_text()
     # the six configs of the face study share one backbone and one learning rate

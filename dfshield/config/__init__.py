@@ -13,16 +13,22 @@ A run is configured by layers, merged in this order (**later wins**):
    the first term of a ``composite`` loss and keeps the others (an index past the end is an error
    naming the list's length).
 
-Mappings merge key by key, except that a registry section (one with a ``name`` key: ``loss``,
-``optimizer``, ...) whose ``name`` changes is replaced whole, so ``--set loss.name=bce`` does not
-inherit the options of the loss it replaces.
+**One merge rule**, for layers, ``_base_`` files and DeepfakeBench's ``dfshield:`` section alike:
+mappings merge key by key and the later one wins, except that a mapping is *replaced* whole when
+its ``name`` changes (a registry section: ``detector``, ``backbone``, ``loss``, ``optimizer``, ...)
+or when it says ``_delete_: true``. So ``--set loss.name=bce`` over spcup gives ``{name: bce}``,
+not bce with composite's ``terms``; ``--set loss.terms.0.alpha=0.8`` keeps the term's other
+options; ``loss: {_delete_: true, name: vs, ...}`` drops the inherited ``vs`` options.
 
 **Inheritance.** A YAML file may start from other files, ``_base_: ../detectors/spcup.yaml`` (a
-path relative to the file, or a list of paths merged in order), and hold only its differences.
-As in mmengine, mappings merge recursively and the child wins, *also* where a ``name`` changes
-(``detector: {name: mlp}`` over spcup keeps spcup's backbone and head options); write
-``_delete_: true`` in a mapping to replace the inherited mapping instead of merging into it
-(``loss: {_delete_: true, name: bce}``). A cycle of ``_base_`` files is an error naming them.
+path relative to the file, or a list of paths merged in order), and hold only its differences,
+merged by the rule above; for example ``configs/ablation/ablation_bce.yaml``::
+
+    _base_: ablation_cvar_vs_auc_sam.yaml      # spcup's network and objective
+    loss: {name: bce}                           # a new name: replaces the composite loss
+    optimizer: {name: adamw, lr: 1.0e-5}        # replaces SAM; detector, data, schedule inherited
+
+A cycle of ``_base_`` files is an error naming them.
 
 **Plugins.** ``imports: [my_head.py, my_pkg.losses]`` lists modules or ``.py`` files (relative to
 the YAML file that names them) imported before the registry sections are checked, so a config can

@@ -1,5 +1,5 @@
-"""Config layers: YAML files with ``_base_`` inheritance, ``--set`` overrides, and the merge rule
-that puts layers together (the rules are in :mod:`dfshield.config`'s docstring)."""
+"""Config layers: YAML files with ``_base_`` inheritance, ``--set`` overrides, and the one merge
+rule that puts them together (described with an example in :mod:`dfshield.config`'s docstring)."""
 
 from __future__ import annotations
 
@@ -45,9 +45,9 @@ def _resolve(path: Path, chain: tuple[Path, ...]) -> tuple[dict, list[Path]]:
 
 
 def _inherit(parent: dict, child: dict) -> dict:
-    """``child`` merged over ``parent`` as ``_base_`` does: no rename rule, ``imports`` add up."""
+    """``child`` merged over ``parent`` by :func:`merge`; their ``imports`` lists add up."""
     imports = _add_imports(parent.get("imports"), child.get("imports"))
-    result = merge(parent, child, by_name=False)
+    result = merge(parent, child)
     if imports is not None:
         result["imports"] = imports
     return result
@@ -121,17 +121,16 @@ def parse_overrides(items: list[str] | None) -> dict:
     return result
 
 
-def merge(base: dict, override: dict, by_name: bool = True) -> dict:
-    """Deep-merge ``override`` into a copy of ``base`` (see the module docstring for the rule).
+def merge(base: dict, override: dict) -> dict:
+    """Deep-merge ``override`` into a copy of ``base``: the one rule of layers and ``_base_``.
 
-    A mapping of ``override`` with ``_delete_: true`` replaces the one in ``base`` (the key
-    itself is dropped). With ``by_name`` (layers) so does a registry section whose ``name``
-    changes; ``_base_`` inheritance passes ``by_name=False``.
+    A mapping of ``override`` replaces the one in ``base`` when its ``name`` differs or it says
+    ``_delete_: true`` (the key itself is dropped); otherwise they merge key by key.
     """
     result = copy.deepcopy(base)
     for key, value in override.items():
         if isinstance(value, Indexed):
-            result[key] = _patch_list(result.get(key), value, by_name)
+            result[key] = _patch_list(result.get(key), value)
             continue
         if not isinstance(value, dict):
             result[key] = copy.deepcopy(value)
@@ -142,13 +141,13 @@ def merge(base: dict, override: dict, by_name: bool = True) -> dict:
             and "name" in old
             and old["name"] != value.get("name", old["name"])
         )
-        if _delete(value) or not isinstance(old, dict) or (by_name and renamed):
+        if _delete(value) or not isinstance(old, dict) or renamed:
             old = {}
-        result[key] = merge(old, {k: v for k, v in value.items() if k != DELETE_KEY}, by_name)
+        result[key] = merge(old, {k: v for k, v in value.items() if k != DELETE_KEY})
     return result
 
 
-def _patch_list(old: Any, patch: Indexed, by_name: bool) -> list:
+def _patch_list(old: Any, patch: Indexed) -> list:
     """A copy of the list ``old`` with the items of ``patch`` merged into theirs."""
     if not isinstance(old, list):
         what = "not set" if old is None else f"{type(old).__name__}, not a list"
@@ -163,7 +162,7 @@ def _patch_list(old: Any, patch: Indexed, by_name: bool) -> list:
                 f"--set {patch.path}.{index}...: '{patch.path}' has {len(items)} item(s), so an "
                 f"index must be 0 to {len(items) - 1}"
             )
-        items[index] = merge({"item": items[index]}, {"item": value}, by_name)["item"]
+        items[index] = merge({"item": items[index]}, {"item": value})["item"]
     return items
 
 

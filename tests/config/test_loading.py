@@ -151,33 +151,49 @@ def test_yaml_merge_keys_may_still_override(tmp_path):
     assert load_yaml(path)["d"] == {"b": 3, "c": 2}
 
 
-def test_base_merges_recursively_and_the_child_wins_even_over_a_name(tmp_path):
-    write(
-        tmp_path / "parent.yaml",
-        "detector: {name: spcup, hidden: 64, backbone: {name: clip, model: A}}\n"
-        "loss: {name: composite, terms: [{name: bce}]}\n"
-        "optimizer: {name: adamw, lr: 0.1, weight_decay: 0.5}\n",
-    )
+PARENT = (
+    "detector: {name: spcup, hidden: 64, backbone: {name: clip, model: A}}\n"
+    "loss: {name: composite, terms: [{name: bce}]}\n"
+    "optimizer: {name: adamw, lr: 0.1, weight_decay: 0.5}\n"
+)
+
+
+def test_base_merges_key_by_key_but_a_new_name_or_delete_replaces(tmp_path):
+    write(tmp_path / "parent.yaml", PARENT)
     (tmp_path / "sub").mkdir()
     child = write(
         tmp_path / "sub" / "child.yaml",
         "_base_: ../parent.yaml\n"
-        "detector: {name: mlp, activation: relu, backbone: {model: B}}\n"
-        "loss: {_delete_: true, name: bce}\n"
-        "optimizer: {lr: 0.2}\n",
+        "detector: {name: spcup, hidden: 32, backbone: {model: B}}\n"
+        "loss: {name: bce}\n"
+        "optimizer: {_delete_: true, name: adamw, lr: 0.2}\n",
     )
     assert load_yaml(child) == {
-        "detector": {
-            "name": "mlp",
-            "hidden": 64,
-            "activation": "relu",
-            "backbone": {"name": "clip", "model": "B"},
-        },
+        "detector": {"name": "spcup", "hidden": 32, "backbone": {"name": "clip", "model": "B"}},
         "loss": {"name": "bce"},
-        "optimizer": {"name": "adamw", "lr": 0.2, "weight_decay": 0.5},
+        "optimizer": {"name": "adamw", "lr": 0.2},
     }
-    cfg = load_run_config(detector=child)
-    assert cfg.loss == {"name": "bce"} and cfg.detector["hidden"] == 64
+    renamed = write(tmp_path / "renamed.yaml", "_base_: parent.yaml\ndetector: {name: mlp}\n")
+    assert load_yaml(renamed)["detector"] == {"name": "mlp"}
+    with pytest.raises(ConfigError, match="backbone .* starts afresh"):
+        load_run_config(detector=renamed)  # the error says why spcup's backbone is gone
+    assert load_run_config(detector=child).loss == {"name": "bce"}
+
+
+def test_base_and_set_follow_the_same_rule(tmp_path):
+    parent = write(tmp_path / "parent.yaml", PARENT)
+    child = write(
+        tmp_path / "child.yaml",
+        "_base_: parent.yaml\nloss: {name: bce}\noptimizer: {lr: 0.2}\n"
+        "detector: {backbone: {name: timm, model: B}}\n",
+    )
+    by_set = load_run_config(
+        detector=parent,
+        overrides=["loss.name=bce", "optimizer.lr=0.2", "detector.backbone={name: timm, model: B}"],
+    )
+    assert load_run_config(detector=child).to_dict() == by_set.to_dict()
+    assert by_set.detector["backbone"] == {"name": "timm", "model": "B"}
+    assert by_set.optimizer == {"name": "adamw", "lr": 0.2, "weight_decay": 0.5}
 
 
 def test_base_list_merges_in_order_and_protocols_inherit_too(tmp_path):
