@@ -1,4 +1,4 @@
-# Two commands set everything up on a fresh machine with Python 3.10+ (see README.md):
+# Two commands set everything up on a fresh machine with Python 3.11+ (see README.md):
 #   make demo   - create .venv, install torch + dfshield, run the demo comparison
 #   make test   - same set-up, then the test suite
 # and, for contributors: make lint (ruff + mypy), make test-fast (skips slow and e2e tests),
