@@ -348,7 +348,7 @@ class StackedRuns:
             losses.sum().backward()
             if self.sam:
                 with torch.no_grad():
-                    saved = self.flat.clone()
+                    saved = torch.clone(self.flat, memory_format=torch.contiguous_format)
                     self.flat.add_(self._perturbation())
                 self.grad.zero_()
                 logits = self.logits(features, weights, None, padded)
@@ -373,22 +373,21 @@ class StackedRuns:
 
     @torch.no_grad()
     def _adam(self, active: torch.Tensor) -> None:
+        """Adam/AdamW on the ``(G, P)`` stack, in place (the stack is large: a temporary per
+        operation cost more than the arithmetic). An inactive run's row gets weight 0 in every
+        update, so its weights, moments and step count stay exactly as they were."""
         lr = self._column([o.param_groups[0]["lr"] for o in self.optimizers])
-        keep = active[:, None]
-        steps = self.steps + keep.to(self.steps.dtype)
+        keep = active[:, None].to(self.flat.dtype)
+        self.steps.add_(keep)
         grad, param = self.grad, self.flat
         if self.decoupled:
-            updated = param * (1 - lr * self.weight_decay)
+            param.mul_(1 - lr * self.weight_decay * keep)
         else:
-            grad = grad + self.weight_decay * param
-            updated = param
-        exp_avg = self.exp_avg.lerp(grad, 1 - self.beta1)
-        exp_avg_sq = self.exp_avg_sq * self.beta2 + (1 - self.beta2) * grad.square()
-        correction1 = 1 - self.beta1.pow(steps)
-        correction2 = 1 - self.beta2.pow(steps)
-        denom = exp_avg_sq.sqrt() / correction2.sqrt() + self.eps
-        updated = updated - (lr / correction1) * exp_avg / denom
-        param.copy_(torch.where(keep, updated, param))
-        self.exp_avg.copy_(torch.where(keep, exp_avg, self.exp_avg))
-        self.exp_avg_sq.copy_(torch.where(keep, exp_avg_sq, self.exp_avg_sq))
-        self.steps = steps
+            grad = grad.add(self.weight_decay * param)
+        self.exp_avg.lerp_(grad, (1 - self.beta1) * keep)
+        square = grad.square().mul_((1 - self.beta2) * keep)
+        self.exp_avg_sq.mul_(torch.where(keep > 0, self.beta2, 1.0)).add_(square)
+        correction1 = 1 - self.beta1.pow(self.steps)
+        correction2 = 1 - self.beta2.pow(self.steps)
+        denom = torch.sqrt(self.exp_avg_sq, out=square).div_(correction2.sqrt()).add_(self.eps)
+        param.sub_(torch.mul(self.exp_avg, lr / correction1 * keep).div_(denom))
