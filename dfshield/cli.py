@@ -98,8 +98,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_import_option(parser: argparse.ArgumentParser, dest: str) -> None:
-    """``--import MODULE_OR_FILE`` (repeatable) and ``--trust-imports``, accepted before and
-    after the sub-command."""
+    """``--import`` (repeatable) and ``--trust-imports``, accepted before or after the command."""
     parser.add_argument(
         "--import",
         dest=dest,
@@ -182,10 +181,8 @@ def main(argv: list[str] | None = None) -> int:
 
 @contextlib.contextmanager
 def log_to_stderr(level: int) -> Iterator[None]:
-    """Within: the ``dfshield`` loggers' lines of ``level`` and above go to stderr, once.
-
-    Not also through the root logger, which a library may have configured (open_clip's does).
-    """
+    """Within: the ``dfshield`` loggers' lines of ``level`` and above go to stderr, once. Not also
+    through the root logger, which a library may have configured (open_clip's does)."""
     package = logging.getLogger("dfshield")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))

@@ -72,12 +72,10 @@ def is_device_name(text: object) -> bool:
 
 
 def resolve_device(name: str | torch.device) -> torch.device:
-    """The device that ``train.device`` names, always with an index on CUDA.
-
-    ``auto`` and ``cuda`` are the local rank's GPU (``LOCAL_RANK``) or the current one; ``auto``
-    falls back to the CPU. The index is filled in because ``set_device`` and DDP need one. A GPU
-    where CUDA is missing, or past the last one, is a ConfigError.
-    """
+    """The device that ``train.device`` names, always with an index on CUDA. ``auto`` and ``cuda``
+    are the local rank's GPU (``LOCAL_RANK``) or the current one; ``auto`` falls back to the CPU.
+    The index is filled in because ``set_device`` and DDP need one. A GPU where CUDA is missing, or
+    past the last one, is a ConfigError."""
     text = str(name).strip().lower()
     if not is_device_name(text):
         raise ConfigError(

@@ -25,9 +25,7 @@ def atomic_write(
     path: str | os.PathLike, mode: str = "w", *, encoding: str | None = "utf-8", newline=None
 ) -> Iterator[IO]:
     """Open a temporary file beside ``path``; on success move it over ``path`` (umask permissions).
-
-    On an exception ``path`` is left as it was; an ``OSError`` becomes a ``WriteError`` naming it.
-    """
+    On an exception ``path`` is left as it was; an ``OSError`` becomes a ``WriteError``."""
     path = Path(path)
     tmp = None
     try:

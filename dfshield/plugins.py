@@ -107,12 +107,8 @@ def trust_saved_imports(trust: bool = True) -> None:
 
 
 def check_saved_imports(config: object, source: str) -> None:
-    """Refuse a saved config whose ``imports`` name code not imported yet (a file must not run
-    code).
-
-    Code passed again with ``--import`` is fine, and so is everything after
-    :func:`trust_saved_imports`.
-    """
+    """Refuse a saved config whose ``imports`` name code not imported yet (reading a file must not
+    run code), unless passed again with ``--import`` or after :func:`trust_saved_imports`."""
     specs = config.get("imports") if isinstance(config, dict) else None
     if not specs or _TRUST_SAVED[0]:
         return

@@ -1,14 +1,10 @@
-"""Registries of named building blocks, in the style of DeepfakeBench's ``register_module``::
+"""Registries of named building blocks, in the style of DeepfakeBench's ``register_module``.
 
-    @LOSS.register_module(module_name="my_loss")
-    class MyLoss(nn.Module):
-        '''One line that ``dfshield list`` prints.'''
-
-    loss = LOSS.build({"name": "my_loss", "margin": 0.2})
-
-Registries also read the DeepfakeBench way (``DETECTOR[name]``, ``in``, iteration, ``len``).
+Register with ``@LOSS.register_module(module_name="my_loss")``, build with ``LOSS.build({"name":
+"my_loss", ...})``; ``DETECTOR[name]``, ``in``, iteration and ``len`` work as in DeepfakeBench.
 Built-ins are imported on first read; user code registers when imported (``--import``,
-``imports:``), installed packages through the ``dfshield.<registry>`` entry-point groups.
+``imports:``), installed packages through the entry-point groups ``dfshield.detectors``,
+``dfshield.losses`` and ``dfshield.optimizers``.
 """
 
 from __future__ import annotations
@@ -49,10 +45,8 @@ class Registry:
     def register_module(
         self, module_name: str | None = None, force: bool = False, module: Any = None
     ) -> Callable[[Any], Any] | Any:
-        """Register ``module`` (or, as a decorator, the class) under a name (default: its own).
-
-        A taken name is an error unless ``force=True``, which replaces the entry.
-        """
+        """Register ``module`` (or, as a decorator, the class) under a name (default: its own). A
+        taken name is an error unless ``force=True``, which replaces the entry."""
         if module is not None:
             self._add(module_name or module.__name__, module, force)
             return module
@@ -78,10 +72,8 @@ class Registry:
 
     def wrap(self, accepts: Callable[[Any], bool], into: str, option: str) -> None:
         """Build every entry for which ``accepts(entry)`` holds as ``into``, given it as ``option``.
-
         ``DETECTOR`` wraps DeepfakeBench-style classes so: ``{name: xception}`` builds ``{name:
-        deepfakebench, class: <xception>}``.
-        """
+        deepfakebench, class: <xception>}``."""
         self._wrappers.append((accepts, into, option))
 
     # -- lookup ---------------------------------------------------------------------------
@@ -111,11 +103,9 @@ class Registry:
         )
 
     def build(self, cfg: dict, **context: Any) -> Any:
-        """Instantiate the entry named by ``cfg["name"]`` with the remaining keys.
-
-        Each ``context`` value (e.g. training class counts) reaches only constructors that accept
-        it. An unknown or missing key is an error that lists the accepted ones.
-        """
+        """Instantiate the entry named by ``cfg["name"]`` with the remaining keys. Each ``context``
+        value (e.g. training class counts) reaches only constructors that accept it. An unknown or
+        missing key is an error that lists the accepted ones."""
         name, kwargs, factory = self._entry(cfg)
         for accepts, into, option in self._wrappers:
             if accepts(factory):
@@ -129,10 +119,7 @@ class Registry:
 
     def check(self, cfg: dict, build_time: Mapping[str, str] | None = None) -> Any:
         """Check ``cfg`` as :meth:`build` does, without building; return the registered entry.
-
-        ``build_time`` maps the values the builder passes itself to their origin: a config that sets
-        one is an error.
-        """
+        ``build_time`` names the values the builder passes itself; a config may not set them."""
         build_time = build_time or {}
         name, kwargs, factory = self._entry(cfg)
         for key in kwargs:

@@ -16,11 +16,7 @@ from dfshield.errors import ConfigError
 
 
 class Indexed(dict):
-    """``{index: value}`` items of a list picked by index in a ``--set`` path
-    (``loss.terms.0.alpha``).
-
-    Applied when the layers merge, since only then is the list known; ``path`` is its dotted key.
-    """
+    """``{index: value}`` set by a ``--set`` path (``loss.terms.0.alpha``), applied at merge."""
 
     def __init__(self, path: str):
         super().__init__()

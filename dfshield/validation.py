@@ -30,11 +30,8 @@ def number(
     low_open: bool = False,
     high_open: bool = False,
 ) -> float:
-    """``value`` as a finite float within the bounds (inclusive unless ``*_open``).
-
-    Numbers (not bools), one-element tensors and strings that spell a number are accepted (YAML 1.1
-    reads ``1e-5`` as text).
-    """
+    """``value`` as a finite float within the bounds (inclusive unless ``*_open``). Numbers (not
+    bools), one-element tensors and numeric strings (YAML 1.1 reads 1e-5 as text) are accepted."""
     wanted = "a number" + _range_text(low, high, low_open, high_open)
     return _in_range(owner, key, value, wanted, low, high, low_open, high_open)
 

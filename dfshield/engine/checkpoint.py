@@ -127,10 +127,8 @@ def _malformed_fields(payload: dict[str, Any]) -> list[str]:
 
 
 def checkpoint_run_config(path: str | os.PathLike, layers: Sequence[tuple[str, dict]] = ()):
-    """The run config to evaluate a checkpoint under: its own, with ``layers`` on top.
-
-    A layer that names another detector is refused (the weights fit only their own).
-    """
+    """The run config to evaluate a checkpoint under: its own, with ``layers`` on top. A layer that
+    names another detector is refused (the weights fit only their own)."""
     from dfshield.config import saved_run_config
 
     path = Path(path)
@@ -149,11 +147,9 @@ def checkpoint_run_config(path: str | os.PathLike, layers: Sequence[tuple[str, d
 
 
 def detector_from_checkpoint(detector_config: dict, payload: dict[str, Any], path: Path):
-    """Build the detector of ``detector_config`` and load the checkpoint's trainable weights.
-
-    A trained backbone is built without initial weights (nothing downloaded for nothing); a frozen
-    one is rebuilt and compared with the fingerprint it was trained with (a warning if it differs).
-    """
+    """Build the detector of ``detector_config`` and load the checkpoint's trainable weights. A
+    trained backbone is built without initial weights (nothing downloaded for nothing); a frozen one
+    is rebuilt and compared with the fingerprint it was trained with (a warning if it differs)."""
     from dfshield.detectors import build_detector
 
     built_config = dict(detector_config)
@@ -205,10 +201,8 @@ def _no_initial_weights(backbone: dict | None) -> dict | None:
 
 
 def _check_backbone(detector, payload: dict[str, Any], path: Path, detector_config) -> None:
-    """Warn when the frozen backbone differs from the one the checkpoint was trained on.
-
-    Not an error: the same weights file moved or copied has another fingerprint too.
-    """
+    """Warn when the frozen backbone differs from the one the checkpoint was trained on. Not an
+    error: the same weights file moved or copied has another fingerprint too."""
     stored = payload.get("backbone")
     if stored is None or not detector.uses_feature_bank:
         return
@@ -246,9 +240,7 @@ _ABSENT = _Absent()
 
 def config_differences(saved: Any, current: Any) -> list[tuple[str, Any, Any]]:
     """``(dotted key, saved, current)`` per differing value of two configs, in ``saved``'s order.
-
-    Values compare as JSON stores them, so a tuple equals a list.
-    """
+    Values compare as JSON stores them, so a tuple equals a list."""
     return _differences(_as_json(saved), _as_json(current), "")
 
 

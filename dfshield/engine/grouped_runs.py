@@ -1,16 +1,10 @@
 """Batched runs: several runs of one MLP head on one feature bank trained as one stacked model.
 
-A sweep (``train.batched_runs: true``) trains G runs of one config (ratios × seeds); on a GPU each
-is bound by kernel launches. Here they train as one model whose weights are stacked on a run axis
-(:mod:`dfshield.engine.stacked_head`), so a step dispatches about as many operators as one run's.
-Each run keeps its own weights, batches, learning rate, optimiser state and SAM norm, so it takes
-its separate run's steps; only dropout masks (one shared stream) and rounding differ
-(docs/methods.md §8.1).
-
-Each run goes through its trainer's epoch API, so it validates and writes its own ``best.pt``,
-``last.pt``, ``log.csv`` (``seconds``: the group's time to the end of the run's epoch) and
-``config.json``. :func:`batching_problem` says why a run cannot be batched (the study then trains it
-separately); a batched sweep cannot be resumed.
+The G runs of one sweep config (``train.batched_runs``) train as one model stacked on a run axis
+(:mod:`dfshield.engine.stacked_head`), so a step dispatches about one run's operators. Each run
+keeps its own weights, batches, rate, optimiser state and SAM norm (docs/methods.md §8.1), and its
+trainer's epoch API validates it and writes its own files (``log.csv``'s ``seconds``: the group's
+time). :func:`batching_problem` says why a run cannot be batched; no resume.
 """
 
 from __future__ import annotations
@@ -69,10 +63,8 @@ def _optimizer_problem(cfg: dict) -> str | None:
 
 
 def fit_batched(trainers: Sequence[Any]) -> list[dict[str, Any]]:
-    """Train ``trainers`` (one config but for seed and subsample) as one batched model.
-
-    Each run's folder gets what its own ``fit()`` would write; returns each run's ``fit()`` summary.
-    """
+    """Train ``trainers`` (one config but for seed and subsample) as one batched model. Each run's
+    folder gets what its own ``fit()`` would write; returns each run's ``fit()`` summary."""
     epochs = {trainer.cfg.train.epochs for trainer in trainers}
     if len(epochs) != 1:
         raise ValueError("batched runs need one train.epochs")
@@ -97,9 +89,7 @@ def lockstep(
     after_step: Callable[[int, torch.Tensor], None],
 ) -> None:
     """One epoch of G runs in lockstep; a run whose stream is exhausted takes masked no-op steps.
-
-    ``after_step(g, loss)`` follows each of run g's steps.
-    """
+    ``after_step(g, loss)`` follows each of run g's steps."""
     live = [True] * len(streams)
     while True:
         batches = [next(stream, None) if on else None for stream, on in zip(streams, live)]

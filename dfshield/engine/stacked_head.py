@@ -107,11 +107,8 @@ def stack_batches(
     batches: Sequence[dict | None],
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, bool]:
     """``(features (G, B, D), labels, weights (G, B), padded)`` of one batch per run (None:
-    inactive).
-
-    Smaller batches are padded with zero-weight rows; ``padded`` says, on the host, whether an
-    active run has such rows.
-    """
+    inactive). Smaller batches are padded with zero-weight rows; ``padded`` says, on the host,
+    whether an active run has such rows."""
     present = [b for b in batches if b is not None]
     size = max(len(b["label"]) for b in present)
     like = present[0]["feature"]
@@ -248,10 +245,8 @@ class StackedRuns:
         padded: bool = True,
     ) -> torch.Tensor:
         """``(G, B)`` training-mode logits on ``(G, B, D)`` features, BatchNorm on weighted rows.
-
         ``update``: the ``(G,)`` runs whose running statistics advance. Without ``padded`` rows
-        BatchNorm is one fused ``batch_norm`` over G·C channels, with the same statistics.
-        """
+        BatchNorm is one fused ``batch_norm`` over G·C channels, with the same statistics."""
         counts = weights.sum(1, keepdim=True).clamp_min(1.0)
         x, p, norm = features, 0, 0
         for layer in self.heads[0]:

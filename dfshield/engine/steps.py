@@ -29,10 +29,8 @@ WARMUP_STEPS = 3
 
 def capture_mode(requested: str, device: torch.device, model, optimizer) -> str:
     """The capture a run uses for ``train.capture``: ``off``, ``cuda_graph`` or ``compile``.
-
     ``auto`` captures where :func:`graph_problem` finds nothing in the way (never on the CPU); an
-    explicit ``cuda_graph`` or ``compile`` that cannot apply is an error, never silently replaced.
-    """
+    explicit ``cuda_graph`` or ``compile`` that cannot apply is an error, never replaced."""
     if requested == "off":
         return "off"
     if device.type != "cuda":
@@ -54,12 +52,10 @@ def capture_mode(requested: str, device: torch.device, model, optimizer) -> str:
 
 
 def graph_problem(model, optimizer) -> str | None:
-    """Why the step of ``model`` under ``optimizer`` cannot be one CUDA graph (None: it can).
-
-    A graph replays fixed kernels on fixed memory: it needs feature-bank batches, one process and a
+    """Why the step of ``model`` under ``optimizer`` cannot be one CUDA graph (None: it can). A
+    graph replays fixed kernels on fixed memory: it needs feature-bank batches, one process and a
     fused torch optimizer (state on the GPU, learning rate read from a tensor). A plugin detector
-    whose step depends on Python state that changes between steps needs ``train.capture: off``.
-    """
+    whose step depends on Python state that changes between steps needs ``train.capture: off``."""
     if isinstance(model, DistributedDataParallel):
         return "distributed (torchrun) runs are not captured"
     detector = model
@@ -76,12 +72,10 @@ def graph_problem(model, optimizer) -> str | None:
 
 
 class TrainStep:
-    """``step(data)``: one optimisation step on the batch; returns the loss at θ, detached, on
-    device.
+    """``step(data)``: one optimisation step on a batch; the loss at θ, detached, on the device.
 
     The closure back-propagates ``detector.get_losses(data, model(data))["overall"]``, so SAM can
-    recompute it. ``amp_dtype`` applies only to a trainable backbone. ``capture`` is the mode the
-    steps run under (``off`` after a failed capture, whose cause is in ``capture_failure``).
+    recompute it. ``capture`` falls back to ``off`` after a failure (cause: ``capture_failure``).
     """
 
     def __init__(self, model, detector, optimizer, amp_dtype, capture: str = "off"):
@@ -125,9 +119,7 @@ class TrainStep:
     # -- CUDA graph ------------------------------------------------------------------------
     def _graph_step(self, data: dict) -> torch.Tensor:
         """Replay the captured step; capture it after :data:`WARMUP_STEPS` eager side-stream steps.
-
-        The graph is keyed to the first (full) batch's shapes; a batch of other shapes runs eagerly.
-        """
+        The graph is keyed to the first (full) batch's shapes; other shapes run eagerly."""
         key = _batch_key(data)
         if self._key is None:
             self._key = key
@@ -157,11 +149,7 @@ class TrainStep:
 
     def _try_capture(self, data: dict) -> bool:
         """Capture the step on ``data``; on failure warn, keep the cause and run eagerly from now
-        on.
-
-        Capturing records kernels without running them, so a failed capture leaves the weights
-        alone.
-        """
+        on. Capturing records kernels without running them: a failure leaves the weights as is."""
         self._inputs = {
             name: value.clone() for name, value in data.items() if torch.is_tensor(value)
         }
@@ -201,9 +189,7 @@ class TrainStep:
 @contextlib.contextmanager
 def _tensor_lrs(groups: list[dict[str, Any]], values: list[torch.Tensor]) -> Iterator[None]:
     """Within: each group's ``lr`` is a device tensor (replays read it) and ``capturable`` is on.
-
-    Both are put back afterwards, so schedulers, logs and checkpoints see plain numbers.
-    """
+    Both are put back afterwards, so schedulers, logs and checkpoints see plain numbers."""
     saved = [(group["lr"], group.get("capturable")) for group in groups]
     try:
         for group, value in zip(groups, values):

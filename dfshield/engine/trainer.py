@@ -70,10 +70,8 @@ def lower_is_better(metric: str) -> bool:
 class Trainer:
     """Train, select and test one detector under one run config.
 
-    ``feature_cache`` is the folder of banks shared between runs; ``splits`` says where the named
-    splits come from (default ``cfg.data``), e.g. a subsampled training split or extra test sets;
-    ``overwrite`` lets :meth:`fit` replace a run already in ``run_dir``. ``batches`` (feature bank
-    or DataLoader) is chosen once here; :meth:`start` builds ``train_step`` and the optimiser.
+    ``splits`` says where the named splits come from (default ``cfg.data``); ``overwrite`` lets
+    :meth:`fit` replace a run already in ``run_dir``; :meth:`start` builds ``train_step``.
     """
 
     def __init__(
@@ -152,11 +150,9 @@ class Trainer:
 
     # -- training --------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> dict[str, Any]:
-        """Train for ``train.epochs``, keeping the best epoch by the validation metric.
-
-        ``resume`` continues from ``last.pt``, whose config must equal this trainer's; otherwise the
-        folder must hold no run, unless ``overwrite``.
-        """
+        """Train for ``train.epochs``, keeping the best epoch by the validation metric. ``resume``
+        continues from ``last.pt``, whose config must equal this trainer's; otherwise the folder
+        must hold no run, unless ``overwrite``."""
         with self.run_folder.held():
             self.start(resume)
             for epoch in range(self.start_epoch, self.cfg.train.epochs):
@@ -174,11 +170,8 @@ class Trainer:
 
     def start(self, resume: bool = False) -> None:
         """Get ready to train (with the run folder held): check folder, splits and config, build
-        :attr:`train_step`, restore ``last.pt`` when resuming.
-
-        A run already in the folder is removed only when the first epoch begins, so a bad split or
-        config keeps it.
-        """
+        :attr:`train_step`, restore ``last.pt`` when resuming. A run already in the folder is
+        removed only when the first epoch begins, so a bad split or config keeps it."""
         saved = self._last_checkpoint() if resume else None
         self._replaced = [] if resume else self._previous_run()
         self._prepare_training()
@@ -210,10 +203,8 @@ class Trainer:
 
     def end_epoch(self, capture: str | None = None) -> dict[str, Any]:
         """Read the epoch's mean loss once; schedule, validate, checkpoint, log; return the log row.
-
         A non-finite step loss stops the run here, naming the step, before a checkpoint is written.
-        ``capture`` is the capture mode the steps ran under (default: :attr:`train_step`'s).
-        """
+        ``capture`` is the capture mode the steps ran under (default: :attr:`train_step`'s)."""
         state, train_cfg = self._epoch, self.cfg.train
         epoch, metric = state.epoch, train_cfg.selection_metric
         mean, bad_step = state.losses.read()
@@ -301,10 +292,8 @@ class Trainer:
     # -- checkpoints and logs --------------------------------------------------------------
     def _save(self, filename: str, epoch: int, validation: Predictions | None = None) -> None:
         """Write a checkpoint, with the validation scores and EER threshold if the epoch validated.
-
         ``config.json`` is written just before the first checkpoint, so a run killed earlier leaves
-        no config beside nothing to resume.
-        """
+        no config beside nothing to resume."""
         if not self.dist.is_main:
             return
         if not (self.run_dir / "config.json").is_file():

@@ -30,11 +30,9 @@ from dfshield.losses import fake_logit
 
 
 def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for ``train.amp`` on ``device`` (None: autocast off).
-
-    ``bf16``: bfloat16 on a GPU; ``auto``: bfloat16 where supported; ``none`` and the CPU: off.
-    Never float16, which would need loss scaling (none exists for closure optimisers like SAM).
-    """
+    """The autocast dtype for ``train.amp`` on ``device`` (None: autocast off). ``bf16``: bfloat16
+    on a GPU; ``auto``: bfloat16 where supported; ``none`` and the CPU: off. Never float16, which
+    would need loss scaling (none exists for closure optimisers like SAM)."""
     if amp == "auto" and not (device.type == "cuda" and torch.cuda.is_bf16_supported()):
         return None
     return autocast_dtype("none" if amp == "none" else "bf16", device)
@@ -94,10 +92,8 @@ class Evaluator:
         header: Mapping[str, Any],
         val_eer_threshold: float | None = None,
     ) -> dict[str, Any]:
-        """Evaluate a split; write ``test_metrics.json`` and ``test_scores.csv`` (main rank).
-
-        ACC is at 0.5; a ``val_eer_threshold`` adds ACC at that threshold.
-        """
+        """Evaluate a split; write ``test_metrics.json`` and ``test_scores.csv`` (main rank). ACC is
+        at 0.5; a ``val_eer_threshold`` adds ACC at that threshold."""
         metrics, predictions = self.evaluate(split)
         if val_eer_threshold is not None:
             metrics.update(accuracy_at_threshold(predictions, val_eer_threshold))

@@ -150,10 +150,8 @@ def _tpr_at_fpr(fpr: np.ndarray, tpr: np.ndarray, target: float) -> float:
 
 def _threshold_for_point(thresholds: np.ndarray, j: int) -> float:
     """A threshold whose rule "fake if prob >= t" realises ROC point ``j``: the middle of its gap.
-
     The midpoint of ``(thresholds[j+1], thresholds[j]]`` is robust to small score shifts on new
-    data; 1 stands in for point 0's ``inf`` and 0 for the gap below the lowest score.
-    """
+    data; 1 stands in for point 0's ``inf`` and 0 for the gap below the lowest score."""
     upper = 1.0 if j == 0 else float(thresholds[j])
     lower = float(thresholds[j + 1]) if j + 1 < thresholds.size else 0.0
     if j == 0 and lower >= 1.0:
@@ -168,9 +166,7 @@ def _threshold_for_point(thresholds: np.ndarray, j: int) -> float:
 
 def roc_points(scores: Any, labels: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """ROC curve ``(fpr, tpr, thresholds)`` for plotting, as ``roc_curve(drop_intermediate=False)``.
-
-    Scores may be any finite numbers (probabilities or logits); one-class input raises.
-    """
+    Scores may be any finite numbers (probabilities or logits); one-class input raises."""
     s, y = _check_inputs(scores, labels, probabilities=False, what="a ROC curve")
     return _roc(s, y)
 
@@ -185,10 +181,8 @@ def threshold_at_eer(scores: Any, labels: Any) -> float:
 
 
 def threshold_at_fpr(scores: Any, labels: Any, target_fpr: float) -> float:
-    """Probability threshold with the highest TPR among those with FPR <= ``target_fpr``.
-
-    If no threshold allows the target, it lies above every score, so nothing is flagged.
-    """
+    """Probability threshold with the highest TPR among those with FPR <= ``target_fpr``. If no
+    threshold allows the target, it lies above every score, so nothing is flagged."""
     target = float(target_fpr)
     if not 0.0 <= target <= 1.0:
         raise ValueError(f"target_fpr must be in [0, 1]; got {target_fpr!r}.")
@@ -232,10 +226,8 @@ def _aucs_of_draws(
     above: np.ndarray, at_or_above: np.ndarray, fake_draws: np.ndarray, real_draws: np.ndarray
 ) -> np.ndarray:
     """Exact AUC of each resample (row) of draws with replacement, in integer arithmetic.
-
     ``fake_draws`` index the fakes by descending score, ``real_draws`` the reals; one ``bincount``
-    and ``cumsum`` per resample counts every pair comparison (twice the wins, ties counting one).
-    """
+    and ``cumsum`` per resample counts every pair comparison (twice the wins, ties counting one)."""
     b, n_fake = fake_draws.shape
     n_real = real_draws.shape[1]
     offsets = (np.arange(b, dtype=np.int64) * (n_fake + 1) + 1)[:, None]
@@ -248,9 +240,7 @@ def _aucs_of_draws(
 
 def _bootstrap_auc(s: np.ndarray, y: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
     """AUCs of ``n_boot`` resamples, fakes and reals resampled separately (every resample has both).
-
-    Blocks of resamples stay in the CPU cache: ~1 s for 1000 resamples of 100k scores.
-    """
+    Blocks of resamples stay in the CPU cache: ~1 s for 1000 resamples of 100k scores."""
     _, above, at_or_above = _pair_bounds(s, y)
     n_fake = int(y.sum())
     n_real = y.size - n_fake
@@ -286,11 +276,9 @@ def group_by_video(
     scores: Any, labels: Any, video_ids: Sequence[Any], *, parent_name_only: bool = False
 ) -> VideoGroups:
     """Group frame probabilities into videos by **full** path; a video scores its frames' mean.
-
     Videos come in order of first appearance; a video with frames of both labels raises.
     ``parent_name_only=True`` is DeepfakeBench's grouping, only to compare numbers with it: by
-    folder name, label ``int(mean label)``, so same-named FF++ videos of different methods merge.
-    """
+    folder name, label ``int(mean label)``, so same-named FF++ videos of different methods merge."""
     s = _check_scores(scores, probabilities=True)
     y = _check_labels(labels, s.size)
     ids = list(video_ids.tolist() if isinstance(video_ids, np.ndarray) else video_ids)
@@ -362,11 +350,9 @@ def compute_metrics(
     seed: int = 0,
 ) -> dict:
     """All frame-level (and, with ``video_ids``, video-level) metrics as a flat, JSON-ready dict.
-
     ``bootstrap`` resamples give the 95 % AUC interval (0: off, its keys ``None``). Raises
     ``DataError`` for one-class input (never NaN), non-finite scores, scores outside [0, 1], labels
-    other than 0/1 or mismatched lengths.
-    """
+    other than 0/1 or mismatched lengths."""
     s, y = _check_inputs(scores, labels, what="AUC and EER")
     threshold = float(threshold)
     if bootstrap < 0:

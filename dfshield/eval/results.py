@@ -154,11 +154,8 @@ def format_table(
 def text_table(
     table: Sequence[Sequence[str]], left: Collection[int] = (0,), free_last: bool = False
 ) -> list[str]:
-    """Lines of an aligned plain-text table: header underlined, columns two spaces apart.
-
-    Columns in ``left`` are left-aligned, others right-aligned; ``free_last`` leaves the last
-    one unpadded.
-    """
+    """Lines of an aligned plain-text table: header underlined, columns two spaces apart. Columns in
+    ``left`` are left-aligned, others right-aligned; ``free_last`` leaves the last one unpadded."""
     aligned = len(table[0]) - 1 if free_last else len(table[0])
     widths = [max(len(row[k]) for row in table) for k in range(aligned)]
     dashes = ["-" * w for w in widths] + (["----"] if free_last else [])
@@ -183,9 +180,7 @@ def write_results(
     deepfakebench: bool = False,
 ) -> dict[str, Path]:
     """Write ``results.md``, ``.csv`` and ``.json`` into ``run_dir``; return the paths by suffix.
-
-    The CSV holds every metric key at full precision; the JSON is ``{"title", "rows"}``.
-    """
+    The CSV holds every metric key at full precision; the JSON is ``{"title", "rows"}``."""
     rows = list(rows)
     _check_rows(rows)
     out = Path(run_dir)
@@ -216,10 +211,8 @@ def plot_roc(
     title: str = "ROC (fake = positive)",
 ) -> Path:
     """Draw one ROC line per detector (AUC in the legend) and the chance diagonal; return the path.
-
     ``curves`` maps a name to ``(scores, labels)``; ``path`` is a PNG or a folder for ``roc.png``.
-    Draws on matplotlib's Agg canvas, so no display is needed and pyplot is untouched.
-    """
+    Draws on matplotlib's Agg canvas, so no display is needed and pyplot is untouched."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

@@ -22,11 +22,8 @@ BUILD_TIME = {"class_counts": "computed from the training data"}
 
 
 def build_loss(cfg: dict | str, class_counts: dict | None = None) -> nn.Module:
-    """Build the loss named by ``cfg["name"]`` (or a bare name string).
-
-    ``class_counts`` (training-set ``{real: n, fake: n}``) reaches every loss that accepts it;
-    counts set in the config take precedence.
-    """
+    """Build the loss named by ``cfg["name"]`` (or a bare name string). ``class_counts``
+    (training-set ``{real: n, fake: n}``) reaches every loss that accepts it; config counts win."""
     if isinstance(cfg, str):
         cfg = {"name": cfg}
     context: dict[str, Any] = {} if class_counts is None else {"class_counts": class_counts}

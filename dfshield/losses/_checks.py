@@ -92,19 +92,16 @@ def sub_config(owner: str, key: str, value: Any) -> dict:
 # -- call time -------------------------------------------------------------------------------
 def fake_logit(cls: torch.Tensor) -> torch.Tensor:
     """The fake logit of a detector's ``cls``: ``(B,)`` as it is, DeepfakeBench's ``(B, 2)`` as
-    ``cls[:, 1] - cls[:, 0]`` (its sigmoid is their ``softmax(cls)[:, 1]``).
-    """
+    ``cls[:, 1] - cls[:, 0]`` (its sigmoid is their ``softmax(cls)[:, 1]``)."""
     if cls.dim() == 2 and cls.shape[-1] == 2:
         return cls[:, 1] - cls[:, 0]
     return cls
 
 
 def inputs(owner: str, logits: Any, labels: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    """Validate ``(logits, labels)``; return float logits and labels in the logits' dtype.
-
-    Labels are bool, integer or float in {0, 1}, of the logits' shape; half precision is computed
-    in float32. The value checks cost one host sync, skipped inside :func:`deferred_value_checks`.
-    """
+    """Validate ``(logits, labels)``; return float logits and labels in the logits' dtype. Labels
+    are bool, integer or float in {0, 1}, of the logits' shape; half precision is computed in
+    float32. The value checks cost one host sync, skipped inside :func:`deferred_value_checks`."""
     if not isinstance(logits, torch.Tensor) or not isinstance(labels, torch.Tensor):
         raise TypeError(
             f"{owner}: expected tensors (logits, labels), got "
@@ -137,10 +134,8 @@ def inputs(owner: str, logits: Any, labels: Any) -> tuple[torch.Tensor, torch.Te
 @contextlib.contextmanager
 def deferred_value_checks() -> Iterator[None]:
     """Losses called inside skip the checks of input *values* (finite logits, labels in {0, 1}).
-
     Those checks read the device on the host, stalling a GPU step. The trainer takes them over: it
-    checks once per epoch that every loss was finite, and its labels are 0/1 by construction.
-    """
+    checks once per epoch that every loss was finite, and its labels are 0/1 by construction."""
     token = _VALUES_DEFERRED.set(True)
     try:
         yield

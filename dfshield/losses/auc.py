@@ -22,11 +22,9 @@ def pair_mean(
     penalty: Callable[[torch.Tensor], torch.Tensor],
     probabilities: bool = False,
 ) -> torch.Tensor:
-    """Mean of ``penalty(score_fake − score_real)`` over every (fake, real) pair of the batch.
-
-    A 0/1 pair weight over the B × B matrix instead of ``x[mask]`` keeps the shape fixed, so there
-    is no host sync (and a CUDA graph can capture it). No pairs: 0, still attached to the graph.
-    """
+    """Mean of ``penalty(score_fake − score_real)`` over every (fake, real) pair of the batch. A 0/1
+    pair weight over the B × B matrix instead of ``x[mask]`` keeps the shape fixed, so there is no
+    host sync (and a CUDA graph can capture it). No pairs: 0, still attached to the graph."""
     logits, labels = _checks.inputs(owner, logits, labels)
     scores = (torch.sigmoid(logits) if probabilities else logits).flatten()
     fake = labels.flatten()

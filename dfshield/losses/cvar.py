@@ -91,11 +91,9 @@ def cvar_exact(losses: torch.Tensor, alpha: float) -> torch.Tensor:
 
 
 def cvar_bisect(losses: torch.Tensor, alpha: float, steps: int = BISECT_STEPS) -> torch.Tensor:
-    """CVaR_α by the paper's binary search on λ, λ* snapped to the loss it isolates (§7.4).
-
-    The invariant #{ℓ_i > lo} > k ≥ #{ℓ_i > hi} keeps ℓ_(⌊k⌋+1) in (lo, hi]; the losses tied at
-    λ* share its weight equally. Runs on the device without host syncs.
-    """
+    """CVaR_α by the paper's binary search on λ, λ* snapped to the loss it isolates (§7.4). The
+    invariant #{ℓ_i > lo} > k ≥ #{ℓ_i > hi} keeps ℓ_(⌊k⌋+1) in (lo, hi]; the losses tied at λ* share
+    its weight equally. Runs on the device without host syncs."""
     m = losses.numel()
     k = alpha * m
     values = losses.detach().to(torch.float64)

@@ -34,11 +34,8 @@ class VSLoss(nn.Module):
         reduction: str = "mean",
     ):
         """Per-class options are ``{fake: x, real: y}``; defaults are the paper's (ζ > 0).
-
         ``weights``: ``balanced`` (ω_y = n / (2·n_y)), ``none`` or ``{fake: w, real: w}``.
-        ``balanced`` needs ``class_counts``, which the trainer passes from the training split (a
-        config cannot set them).
-        """
+        ``balanced`` needs ``class_counts``, passed by the trainer from the training split."""
         super().__init__()
         self.zeta = _checks.per_class(
             _OWNER, "zeta", PAPER_ZETA if zeta is None else zeta, low=0.0, low_open=True

@@ -1,8 +1,6 @@
 """Optimizers (``adamw``, ``adam``, ``sgd``, ``sam``) and schedulers (``cosine``, ``step``,
-``none``); importing this package registers them. Equations: docs/methods.md §8. ::
-
-    optimizer = build_optimizer({"name": "sam", "rho": 0.1, "base": {"name": "adamw"}}, model)
-    scheduler = build_scheduler({"name": "cosine"}, optimizer, epochs=100)
+``none``), registered on import and built by ``build_optimizer`` / ``build_scheduler``
+(docs/methods.md §8).
 """
 
 from dfshield.optimizers import sam, schedulers, torch_optimizers  # noqa: F401  (registers entries)

@@ -78,10 +78,8 @@ def as_config(what: str, cfg: Any) -> dict:
 
 
 def trainable(owner: str, params: Any) -> tuple[list, nn.Module | None]:
-    """Split ``params`` into what a torch optimizer takes and the module it came from (if any).
-
-    A module gives its parameters with ``requires_grad``; anything else is passed on as a list.
-    """
+    """Split ``params`` into what a torch optimizer takes and the module it came from (if any). A
+    module gives its parameters with ``requires_grad``; anything else is passed on as a list."""
     if isinstance(params, nn.Module):
         found = [p for p in params.parameters() if p.requires_grad]
         if not found:

@@ -26,10 +26,8 @@ SCHEDULER_BUILD_TIME = {
 
 def build_optimizer(cfg: dict | str, params: Any) -> torch.optim.Optimizer:
     """Build the optimizer named by ``cfg["name"]`` (or a bare name) with the other keys as options.
-
-    ``params`` is an ``nn.Module`` (its trainable parameters; SAM also gets the module, to keep
-    its BatchNorm statistics from updating twice) or tensors / param-group dicts.
-    """
+    ``params`` is an ``nn.Module`` (its trainable parameters; SAM also gets the module, to keep its
+    BatchNorm statistics from updating twice) or tensors / param-group dicts."""
     cfg = _checks.as_config("optimizer", cfg)
     _checks.reject_reserved("the optimizer config", cfg, OPTIMIZER_BUILD_TIME)
     params, module = _checks.trainable("build_optimizer", params)
@@ -46,10 +44,8 @@ def build_scheduler(
     steps_per_epoch: int | None = None,
 ) -> Any:
     """Build the scheduler named by ``cfg["name"]`` (``None``: constant) for a run of ``epochs``.
-
     The result's ``interval`` says whether to call ``step()`` after each epoch or each optimizer
-    step; ``interval: step`` needs ``steps_per_epoch``.
-    """
+    step; ``interval: step`` needs ``steps_per_epoch``."""
     cfg = _checks.as_config("scheduler", {"name": "none"} if cfg is None else cfg)
     _checks.reject_reserved("the scheduler config", cfg, SCHEDULER_BUILD_TIME)
     if not isinstance(optimizer, torch.optim.Optimizer):

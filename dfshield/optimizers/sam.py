@@ -48,16 +48,10 @@ class SAM(torch.optim.Optimizer):
     step; it returns the loss at θ (docs/methods.md §8.1). Buffers (BatchNorm statistics) advance
     once per step. ``param_groups``, ``state`` and ``state_dict()`` are the base optimizer's, so
     schedulers and resume work unchanged; a group may set its own ``rho``, ``adaptive``, ``eta``.
-    The two-step API gives the same weights bit for bit::
-
-        loss_fn(model(x), y).backward()
-        optimizer.first_step(zero_grad=True)    # θ ← θ + ε
-        loss_fn(model(x), y).backward()
-        optimizer.second_step(zero_grad=True)   # θ restored, base optimizer steps
-
-    ``base`` (required) is any registered optimizer's config but ``sam``; ``eta`` is ASAM's η
-    (``adaptive`` only). ``module`` (filled in by ``build_optimizer``) is the model whose buffers
-    are restored after the second pass; without it, run that pass inside :func:`buffers_restored`.
+    DeepfakeBench's two-step API (:meth:`first_step` after the first backward, :meth:`second_step`
+    after the second) gives the same weights bit for bit. ``base`` is required (any optimizer but
+    ``sam``). ``module`` (set by ``build_optimizer``) is the model whose buffers are restored after
+    the second pass; without it, run that pass inside :func:`buffers_restored`.
     """
 
     def __init__(
@@ -114,10 +108,7 @@ class SAM(torch.optim.Optimizer):
     @torch.no_grad()
     def first_step(self, zero_grad: bool = False) -> None:
         """Move the parameters to θ + ε from the gradients in ``.grad``; save θ (and the buffers).
-
-        Call it after the first ``backward()``; then the second forward and backward, then
-        :meth:`second_step`.
-        """
+        Call it after the first backward; then the second forward, backward, :meth:`second_step`."""
         self._check_no_pending("first_step()")
         buffers = _save_buffers(self.module) if self.module is not None else []
         self._pending = (self._perturb(), buffers)
@@ -148,11 +139,9 @@ class SAM(torch.optim.Optimizer):
             )
 
     def _perturb(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Move every parameter with a gradient to θ + ε; return (parameter, saved θ) pairs.
-
-        Buckets of one group, device and dtype use ``torch._foreach_*`` ops (a few kernels per
-        bucket, not per parameter); nothing is read on the host.
-        """
+        """Move every parameter with a gradient to θ + ε; return (parameter, saved θ) pairs. Buckets
+        of one group, device and dtype use ``torch._foreach_*`` ops (a few kernels per bucket, not
+        per parameter); nothing is read on the host."""
         buckets: dict[tuple, tuple[dict[str, Any], list[torch.Tensor]]] = {}
         for group in self.param_groups:
             for p in group["params"]:
@@ -330,11 +319,9 @@ def _restore_buffers(saved: list[_SavedBuffers]) -> None:
 
 @contextlib.contextmanager
 def buffers_restored(module: nn.Module | None = None) -> Iterator[None]:
-    """Leave no trace of the forwards run inside: buffers are copied back exactly on exit.
-
-    Buffers are saved on entry, or, with ``module=None``, when their module first runs. The backward
-    must run inside too: BatchNorm's backward checks its running statistics are unchanged.
-    """
+    """Leave no trace of the forwards run inside: buffers are copied back exactly on exit. Buffers
+    are saved on entry, or, with ``module=None``, when their module first runs. The backward must
+    run inside too: BatchNorm's backward checks its running statistics are unchanged."""
     saved: list[_SavedBuffers] = []
     seen: set[int] = set()
     handle = None

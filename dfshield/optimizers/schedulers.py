@@ -25,9 +25,8 @@ INTERVALS = ("epoch", "step")
 class CosineScheduler(LRScheduler):
     """One half-cosine decay from the base LR to min_lr over the whole run, optional linear warmup.
 
-    The formula is in docs/methods.md §8.3; the rate never rises after warm-up (the SP Cup code's
-    T_max = epochs/4 is deliberately not reproduced). ``min_lr`` ≤ every group's base rate;
-    ``warmup`` < the run's length.
+    Formula: docs/methods.md §8.3. The rate never rises after warm-up (unlike the SP Cup code's
+    T_max = epochs/4). ``min_lr`` ≤ every group's base rate; ``warmup`` < the run's length.
     """
 
     def __init__(

@@ -83,11 +83,8 @@ def sgd(
 
 def implementation(params: Any) -> tuple[Any, dict[str, bool]]:
     """``params`` (as a list) and ``{"fused": True}`` when every parameter is a float tensor on one
-    CPU or CUDA device, else ``{}`` (torch's choice).
-
-    Fused is one kernel per update and never reads step counters on the host; it matches torch's
-    default form within rounding (docs/methods.md §8.2).
-    """
+    CPU or CUDA device, else ``{}`` (torch's choice). Fused is one kernel per update and never reads
+    step counters on the host; it matches torch's default form within rounding (methods.md §8.2)."""
     if isinstance(params, torch.Tensor) or not isinstance(params, Iterable):
         return params, {}  # torch's own error names the problem
     params = [_listed(item) for item in params]
