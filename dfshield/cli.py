@@ -1,9 +1,6 @@
-"""The ``dfshield`` command line.
-
-Each sub-command lives in one module that defines ``add_arguments(parser)`` and
-``run(args) -> int``; this file only lists them (imported lazily, so ``dfshield --help`` is fast).
-While a command runs, the library's log lines (``dfshield.*`` loggers: INFO and above, or only
-warnings with ``-q``, debug lines too with ``-v``) go to stderr.
+"""The ``dfshield`` command line: one module per sub-command, imported lazily so ``--help`` is fast.
+While a command runs, the ``dfshield.*`` log lines go to stderr (``-q``: warnings, ``-v``:
+debug).
 """
 
 from __future__ import annotations
@@ -101,8 +98,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_import_option(parser: argparse.ArgumentParser, dest: str) -> None:
-    """``--import MODULE_OR_FILE`` (repeatable) and ``--trust-imports``, accepted before and
-    after the sub-command."""
+    """``--import`` (repeatable) and ``--trust-imports``, accepted before or after the command."""
     parser.add_argument(
         "--import",
         dest=dest,
@@ -185,10 +181,8 @@ def main(argv: list[str] | None = None) -> int:
 
 @contextlib.contextmanager
 def log_to_stderr(level: int) -> Iterator[None]:
-    """Within: the ``dfshield`` loggers' lines of ``level`` and above are written to stderr
-    (Python shows only warnings of an unconfigured logger), once: not also through the root
-    logger, which a library's ``logging.warning(...)`` may have configured (open_clip's does).
-    The handler, level and propagation are put back afterwards."""
+    """Within: the ``dfshield`` loggers' lines of ``level`` and above go to stderr, once. Not also
+    through the root logger, which a library may have configured (open_clip's does)."""
     package = logging.getLogger("dfshield")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))

@@ -1,8 +1,5 @@
-"""Multi-GPU (and multi-process CPU) runs through ``torchrun``.
-
-``torchrun --nproc_per_node=N -m dfshield.cli train ...`` sets ``RANK``/``WORLD_SIZE``; we then
-join a process group (NCCL on GPU, gloo on CPU), shard feature extraction and evaluation across
-ranks, train with DistributedDataParallel and gather predictions on every rank for the metrics.
+"""Multi-GPU (and multi-process CPU) runs through ``torchrun``: one process group, sharded
+extraction and evaluation, DistributedDataParallel, predictions gathered on every rank.
 """
 
 from __future__ import annotations
@@ -47,9 +44,7 @@ def init_distributed(device: torch.device) -> DistInfo:
 
 
 def prepare_device(name: str | torch.device) -> tuple[torch.device, DistInfo]:
-    """The device named by ``train.device`` (see :func:`resolve_device`: always indexed on CUDA),
-    made current, and this process's place among the ``torchrun`` ranks (a process group joined
-    when there are several)."""
+    """The device ``train.device`` names, made current, and this process's place among the ranks."""
     device = resolve_device(name)
     info = init_distributed(device)
     if device.type == "cuda":
@@ -72,21 +67,15 @@ def gather_objects(obj, info: DistInfo) -> list:
 
 
 def is_device_name(text: object) -> bool:
-    """True for a device name that ``train.device`` and ``--device`` accept (:data:`DEVICE_CHOICES`,
-    lower case, ``cpu:0`` too): the one rule behind the config check and :func:`resolve_device`."""
+    """Whether ``train.device`` / ``--device`` accept ``text``: the one rule behind both checks."""
     return isinstance(text, str) and _DEVICE_NAME.fullmatch(text) is not None
 
 
 def resolve_device(name: str | torch.device) -> torch.device:
-    """The device that ``train.device`` names, always with an index on CUDA.
-
-    ``auto`` is the local rank's GPU when CUDA is available, else the CPU. ``cuda`` without an
-    index is the local rank's GPU under ``torchrun`` (``LOCAL_RANK``), else the current one (GPU 0
-    unless ``CUDA_VISIBLE_DEVICES`` says otherwise); ``cuda:N`` is GPU N. An index is always
-    filled in because ``torch.cuda.set_device`` and DistributedDataParallel's ``device_ids``
-    need one. Anything else, a GPU asked for where CUDA is missing, or an index past the last
-    GPU, is a ConfigError naming the accepted values.
-    """
+    """The device that ``train.device`` names, always with an index on CUDA. ``auto`` and ``cuda``
+    are the local rank's GPU (``LOCAL_RANK``) or the current one; ``auto`` falls back to the CPU.
+    The index is filled in because ``set_device`` and DDP need one. A GPU where CUDA is missing, or
+    past the last one, is a ConfigError."""
     text = str(name).strip().lower()
     if not is_device_name(text):
         raise ConfigError(

@@ -22,5 +22,4 @@ class CheckpointError(DfshieldError):
 
 
 class WriteError(DataError, OSError):
-    """A file could not be written (a full disk, no permission); the previous one is kept. An
-    ``OSError`` too, so code that handles failed writes handles it."""
+    """A file could not be written (full disk, no permission); the previous one is kept."""

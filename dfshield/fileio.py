@@ -1,9 +1,7 @@
 """Writing files so that a reader never sees half of one, and making values JSON-ready.
 
-Every result file dfshield writes (metrics, tables, scores, stamps, logs) goes through
-:func:`atomic_write`: the content is written to a temporary file beside the target and moved over
-it with :func:`os.replace`, which is atomic on POSIX and Windows. A crash, a full disk or a
-``kill -9`` leaves either the old file or the new one, never a truncated mix.
+Every result file goes through :func:`atomic_write` (a temporary file beside the target, then
+:func:`os.replace`): a crash or a full disk leaves the old file or the new one, never a mix.
 """
 
 from __future__ import annotations
@@ -26,12 +24,8 @@ from dfshield.errors import WriteError
 def atomic_write(
     path: str | os.PathLike, mode: str = "w", *, encoding: str | None = "utf-8", newline=None
 ) -> Iterator[IO]:
-    """Open a temporary file beside ``path`` for writing; on success move it over ``path``, with
-    the permissions the umask gives a new file.
-
-    On an exception the temporary file is removed and ``path`` is left as it was; an ``OSError``
-    (a full disk, no permission) becomes a :class:`~dfshield.errors.WriteError` naming ``path``.
-    """
+    """Open a temporary file beside ``path``; on success move it over ``path`` (umask permissions).
+    On an exception ``path`` is left as it was; an ``OSError`` becomes a ``WriteError``."""
     path = Path(path)
     tmp = None
     try:
@@ -56,8 +50,7 @@ def atomic_write(
 
 
 def free_space(path: str | os.PathLike) -> str | None:
-    """``"N MiB free there"`` for the disk that would hold ``path`` (its nearest existing
-    folder), for the message of a failed write; None when no folder of it exists."""
+    """``"N MiB free there"`` on the disk that would hold ``path`` (None: no folder of it)."""
     path = Path(path)
     folder = next((p for p in (path.parent, *path.parents) if p.is_dir()), None)
     return f"{shutil.disk_usage(folder).free / 2**20:.0f} MiB free there" if folder else None
@@ -91,8 +84,7 @@ def write_json_atomic(path: str | os.PathLike, value: Any, indent: int | None = 
 
 
 def json_ready(value: Any) -> Any:
-    """A JSON-ready copy: mappings and sequences recursively, numpy/torch scalars and arrays to
-    Python, non-finite floats to None, paths to strings, anything else to its text."""
+    """A JSON-ready copy: numpy/torch values to Python, NaN and inf to None, others to text."""
     if isinstance(value, Mapping):
         return {str(k): json_ready(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -1,19 +1,9 @@
 """Import user code that registers detectors, losses or optimizers, by module name or file path.
 
-Registering happens when a module is imported (``@DETECTOR.register_module`` runs with the class
-statement), so making user code known to a run means importing it first: ``dfshield --import
-my_head.py train ...`` on the command line, or ``imports: [my_head.py]`` in a config. Installed
-packages can instead declare an entry point (see ``dfshield.registry``).
-
-A spec is either a module name on the Python path (``my_pkg.detectors``) or the path of a ``.py``
-file (``my_head.py``, ``~/work/my_head.py``; relative to the current folder). A file is imported
-under a name derived from its resolved path, so two files with the same name do not collide and
-importing one file twice (from ``--import`` and from ``imports:``) runs it once — a second run
-would register its classes again and fail on the taken names.
-
-A config read back from a file dfshield wrote (a checkpoint's, a run folder's ``config.json``)
-may name code too; that code is never imported on its own (:func:`check_saved_imports`): the
-user passes it again with ``--import``, or trusts it with ``--trust-imports``.
+Registering happens on import, so ``--import my_head.py`` or ``imports: [my_head.py]`` imports it
+first. A ``.py`` file is imported under a name derived from its resolved path, so two files with one
+name do not collide and one file imported twice runs once. Code named by a saved config is never
+imported on its own (:func:`check_saved_imports`).
 """
 
 from __future__ import annotations
@@ -39,8 +29,7 @@ def import_plugins(specs: Sequence[str]) -> list[ModuleType]:
 
 
 def import_plugin(spec: str) -> ModuleType:
-    """Import one module name or ``.py`` file; a missing one or a failing import is a ConfigError
-    that names the spec and the fix."""
+    """Import one module name or ``.py`` file; a missing or failing one is a ConfigError."""
     if not isinstance(spec, str) or not spec.strip():
         raise ConfigError(
             f"a plugin to import must be a module name (my_pkg.detectors) or the path of a .py "
@@ -99,8 +88,7 @@ def _module_name(path: Path) -> str:
 
 
 def _failed(spec: str, error: Exception, path: Path | None = None) -> ConfigError:
-    """The error of a plugin whose own code raised: what, and where (the deepest line of the
-    plugin's file when known, else the line that raised)."""
+    """The error of a plugin whose own code raised, at its deepest line in the plugin's file."""
     frames = list(traceback.extract_tb(error.__traceback__))
     own = [frame for frame in frames if path is not None and frame.filename == str(path)]
     where = ""
@@ -114,16 +102,13 @@ def _failed(spec: str, error: Exception, path: Path | None = None) -> ConfigErro
 
 
 def trust_saved_imports(trust: bool = True) -> None:
-    """Let saved configs (checkpoints, run folders) import the code they name
-    (``--trust-imports``)."""
+    """Let saved configs import the code they name (``--trust-imports``)."""
     _TRUST_SAVED[0] = trust
 
 
 def check_saved_imports(config: object, source: str) -> None:
-    """Refuse a saved config (``source``: the checkpoint or ``config.json`` it came from) whose
-    ``imports`` name code not imported yet: reading a file must not run the code it names. Code
-    passed again with ``--import`` (already imported) is fine, and so is everything after
-    :func:`trust_saved_imports`."""
+    """Refuse a saved config whose ``imports`` name code not imported yet (reading a file must not
+    run code), unless passed again with ``--import`` or after :func:`trust_saved_imports`."""
     specs = config.get("imports") if isinstance(config, dict) else None
     if not specs or _TRUST_SAVED[0]:
         return

@@ -1,24 +1,10 @@
 """Registries of named building blocks, in the style of DeepfakeBench's ``register_module``.
 
-Add a class, decorate it, name it in a YAML file::
-
-    from dfshield.registry import LOSS
-
-    @LOSS.register_module(module_name="my_loss")
-    class MyLoss(nn.Module):
-        '''One line that ``dfshield list`` prints.'''
-
-    loss = LOSS.build({"name": "my_loss", "margin": 0.2})
-
-A registry is also read the way DeepfakeBench reads its own: ``DETECTOR[name]`` (same as
-``DETECTOR.get(name)``), ``name in DETECTOR``, ``for name in DETECTOR`` (sorted names) and
-``len(DETECTOR)``.
-
-Built-in entries are imported the first time a registry is read. User code registers itself when
-its module is imported: ``dfshield --import my_module_or_file.py`` or ``imports:`` in the config
-(``dfshield.plugins.import_plugins``), and installed packages add entries through the entry-point
-groups ``dfshield.detectors``, ``dfshield.losses`` and ``dfshield.optimizers`` (an entry point
-names a module to import or a class to register).
+Register with ``@LOSS.register_module(module_name="my_loss")``, build with ``LOSS.build({"name":
+"my_loss", ...})``; ``DETECTOR[name]``, ``in``, iteration and ``len`` work as in DeepfakeBench.
+Built-ins are imported on first read; user code registers when imported (``--import``,
+``imports:``), installed packages through the entry-point groups ``dfshield.detectors``,
+``dfshield.losses`` and ``dfshield.optimizers``.
 """
 
 from __future__ import annotations
@@ -36,12 +22,8 @@ from dfshield.errors import ConfigError, UnknownNameError
 class Registry:
     """A mapping from names to classes (or factories) with helpful errors.
 
-    Args:
-        name: what the registry holds, used in messages (``"loss"``).
-        builtin_package: a package whose import registers the built-in entries.
-        entry_point_group: the entry-point group scanned for third-party plugins.
-        register_entry_classes: register a class that an entry point names directly under the
-            entry point's name (off for registries that share another registry's group).
+    ``register_entry_classes`` registers a class an entry point names under the entry point's name
+    (off for registries sharing another's group).
     """
 
     def __init__(
@@ -63,11 +45,8 @@ class Registry:
     def register_module(
         self, module_name: str | None = None, force: bool = False, module: Any = None
     ) -> Callable[[Any], Any] | Any:
-        """Register ``module`` (or, used as a decorator, the decorated class) under a name.
-
-        The name defaults to the class name. Registering a taken name is an error unless
-        ``force=True``, which replaces the entry.
-        """
+        """Register ``module`` (or, as a decorator, the class) under a name (default: its own). A
+        taken name is an error unless ``force=True``, which replaces the entry."""
         if module is not None:
             self._add(module_name or module.__name__, module, force)
             return module
@@ -92,10 +71,9 @@ class Registry:
         self._entries[name] = obj
 
     def wrap(self, accepts: Callable[[Any], bool], into: str, option: str) -> None:
-        """Build every entry for which ``accepts(entry)`` holds as the entry ``into``, given the
-        entry as its option ``option``: ``DETECTOR`` wraps DeepfakeBench-style classes this way,
-        so ``{name: xception, config: ...}`` builds ``{name: deepfakebench, class: <xception>,
-        config: ...}``."""
+        """Build every entry for which ``accepts(entry)`` holds as ``into``, given it as ``option``.
+        ``DETECTOR`` wraps DeepfakeBench-style classes so: ``{name: xception}`` builds ``{name:
+        deepfakebench, class: <xception>}``."""
         self._wrappers.append((accepts, into, option))
 
     # -- lookup ---------------------------------------------------------------------------
@@ -125,12 +103,9 @@ class Registry:
         )
 
     def build(self, cfg: dict, **context: Any) -> Any:
-        """Instantiate the entry named by ``cfg["name"]`` with the remaining keys.
-
-        ``context`` holds values computed at build time (e.g. training class counts); each is
-        passed only to entries whose constructor accepts it. A key the constructor does not
-        accept is an error that lists the accepted keys; so is a missing key it requires.
-        """
+        """Instantiate the entry named by ``cfg["name"]`` with the remaining keys. Each ``context``
+        value (e.g. training class counts) reaches only constructors that accept it. An unknown or
+        missing key is an error that lists the accepted ones."""
         name, kwargs, factory = self._entry(cfg)
         for accepts, into, option in self._wrappers:
             if accepts(factory):
@@ -143,12 +118,8 @@ class Registry:
         return factory(**kwargs)
 
     def check(self, cfg: dict, build_time: Mapping[str, str] | None = None) -> Any:
-        """Check ``cfg`` as :meth:`build` does, without building: the name is registered and
-        every key is a constructor option. Returns the registered entry.
-
-        ``build_time`` maps the names of values the builder passes (``class_counts``) to where
-        they come from: a config that sets one is an error, and they are not listed as options.
-        """
+        """Check ``cfg`` as :meth:`build` does, without building; return the registered entry.
+        ``build_time`` names the values the builder passes itself; a config may not set them."""
         build_time = build_time or {}
         name, kwargs, factory = self._entry(cfg)
         for key in kwargs:
@@ -208,14 +179,12 @@ class Registry:
         return sorted(self._entries)
 
     def describe(self, name: str) -> str:
-        """The entry's summary, its docstring's first paragraph on one line (what ``dfshield
-        list`` prints)."""
+        """The entry's docstring's first paragraph on one line (what ``dfshield list`` prints)."""
         doc = (inspect.getdoc(self.get(name)) or "").strip()
         return " ".join(doc.split("\n\n")[0].split()) if doc else "(no description)"
 
     def __getitem__(self, name: str) -> Any:
-        """``DETECTOR[name]``, DeepfakeBench's lookup (``DETECTOR[config['model_name']]``): the
-        same entry and the same unknown-name error as :meth:`get`."""
+        """``DETECTOR[name]``, DeepfakeBench's lookup: the same as :meth:`get`."""
         return self.get(name)
 
     def __contains__(self, name: object) -> bool:

@@ -1,8 +1,6 @@
 """The one converter of YAML mappings into typed config dataclasses (``RunConfig``, ``DataConfig``).
 
-Every key is checked against the dataclass's fields and every value against its annotation, so an
-error names the key, where it came from and the closest valid key. It sits on the ground floor so
-that every config dataclass, whatever its package, converts the same way.
+Keys and value types are checked, and an error names the key, its source and the closest key.
 """
 
 from __future__ import annotations
@@ -18,9 +16,7 @@ from dfshield.errors import ConfigError
 
 
 class Indexed(dict):
-    """Items of a list picked by index in a ``--set`` path (``loss.terms.0.alpha``):
-    ``{index: value}``, applied to the list they land on when the layers are merged, since the
-    list itself is only known then. ``path`` is the list's dotted key, for messages."""
+    """``{index: value}`` set by a ``--set`` path (``loss.terms.0.alpha``), applied at merge."""
 
     def __init__(self, path: str):
         super().__init__()

@@ -1,8 +1,5 @@
-"""Seeding: the one rule that turns a run's seed (and an epoch) into RNG seeds.
-
-A run seeds every RNG from ``train.seed`` before its detector is built, and again at the start of
-each epoch from :func:`epoch_seed`, so that an epoch's data order, dropout and latent augmentation
-do not depend on how earlier epochs ran (resume gives the same epochs as an uninterrupted run).
+"""Seeding: the one rule that turns a run's seed (and an epoch) into RNG seeds. Every RNG is
+reseeded at each epoch's start, so an epoch does not depend on how earlier ones ran (resume).
 """
 
 from __future__ import annotations

@@ -1,13 +1,8 @@
 """Checks of single config values, shared by the losses, the optimizers and the detectors.
 
-Every function takes the same first three arguments, ``(owner, key, value)``: ``owner`` names the
-registry entry in the words a user sees (``"loss 'cvar'"``, ``"optimizer 'sam'"``,
-``"detector 'rdaa'"``), ``key`` is the config key (``"alpha"``, ``"weights.fake"``,
-``"betas[1]"``) and ``value`` what the config gave. A dataclass section has no registry owner:
-its checks pass ``owner=""`` and the dotted path as the key (``"data.clip_size"``), which the
-message then names alone. A good value comes back converted (a float,
-an int, a bool, a string); a bad one raises :class:`~dfshield.errors.ConfigError` that names the
-owner, the key, the value it got and what it accepts, so the message is also the fix.
+Every function takes ``(owner, key, value)``: ``owner`` names the entry as a user sees it (``"loss
+'cvar'"``; ``""`` for a dataclass section, whose key is then the dotted path). A good value comes
+back converted; a bad one raises a ConfigError naming owner, key, value and range.
 """
 
 from __future__ import annotations
@@ -35,12 +30,8 @@ def number(
     low_open: bool = False,
     high_open: bool = False,
 ) -> float:
-    """``value`` as a finite float within the bounds (inclusive unless ``*_open``).
-
-    Accepted: real numbers (not bools), one-element tensors and strings that spell a number (YAML
-    1.1 reads ``lr: 1e-5`` as the text ``"1e-5"``). ``None``, other strings, bools, NaN and
-    infinities are errors.
-    """
+    """``value`` as a finite float within the bounds (inclusive unless ``*_open``). Numbers (not
+    bools), one-element tensors and numeric strings (YAML 1.1 reads 1e-5 as text) are accepted."""
     wanted = "a number" + _range_text(low, high, low_open, high_open)
     return _in_range(owner, key, value, wanted, low, high, low_open, high_open)
 
@@ -120,11 +111,7 @@ def _range_text(
     low_open: bool = False,
     high_open: bool = False,
 ) -> str:
-    """The bounds as words for a message: ``" in [0, 1)"``, ``" >= 0, i.e. in [0, inf)"``, ``""``.
-
-    A one-sided range is written both ways because either reading is the natural one for some
-    key (``lr >= 0``; ``zeta.fake in (0, inf)``).
-    """
+    """The bounds as words: ``" in [0, 1)"``, ``" >= 0, i.e. in [0, inf)"`` or ``""``."""
     left = "(-inf" if low is None else f"{'(' if low_open else '['}{low:g}"
     right = "inf)" if high is None else f"{high:g}{')' if high_open else ']'}"
     if low is not None and high is not None:

@@ -1,6 +1,7 @@
-"""Reading YAML files safely (``yaml.SafeLoader`` only) and strictly: a key written twice in one
-mapping is an error naming the key and its line, where PyYAML would silently keep the last value.
-DeepfakeBench's own YAMLs are read as their loader reads them (``repeated_keys="last"``)."""
+"""Reading YAML safely (``yaml.SafeLoader`` only) and strictly: a key written twice in one mapping
+is an error naming it and its line (PyYAML keeps the last value silently). DeepfakeBench's YAMLs
+are read as their loader reads them (``repeated_keys="last"``, with a warning).
+"""
 
 from __future__ import annotations
 
@@ -53,11 +54,7 @@ class _LastKeyLoader(_UniqueKeyLoader):
 
 
 def read_yaml(path: str | os.PathLike, *, repeated_keys: str = "error") -> dict:
-    """One YAML file as a mapping (an empty file is an empty mapping).
-
-    ``repeated_keys="error"`` (dfshield's configs) refuses a key written twice in one mapping;
-    ``"last"`` (DeepfakeBench's YAMLs, read as their PyYAML loader reads them) keeps the last
-    value and warns once per file, naming each repeated key and its line."""
+    """One YAML file as a mapping (an empty file is an empty mapping)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")

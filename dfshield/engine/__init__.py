@@ -1,3 +1,1 @@
-"""The training engine: the trainer, composed of a split provider (``splits``) and one batch
-source (``batch_sources``: feature bank or DataLoader); the training step, grouped runs,
-checkpoints, the feature bank and the run-folder lock."""
+"""The training engine: the trainer, its splits and step, grouped runs and checkpoints."""

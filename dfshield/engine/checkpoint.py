@@ -1,16 +1,9 @@
 """Checkpoints: written atomically, read with ``torch.load(..., weights_only=True)``.
 
-A checkpoint holds the detector's name and full run config (so it can be rebuilt and used to
-score new media), the trainable weights (a frozen backbone is rebuilt from its config), the
-optimiser, scheduler and RNG states (for ``--resume``), the training history and, once chosen, the
-decision threshold with how it was chosen. :func:`detector_from_checkpoint` rebuilds the
-detector of a checkpoint with its weights (``dfshield test``, ``predict`` and ``robustness``);
-:func:`checkpoint_run_config` is the config ``dfshield test`` evaluates it under.
-
-Whatever is loaded is compared with what it was made with, and a difference is named by its
-dotted config keys (:func:`config_differences`): weights that do not fit the detector as
-configured now, a frozen backbone other than the one the head was trained on (a warning), a
-resumed run under another config (the trainer refuses it).
+A checkpoint holds the detector's name and full run config, the trainable weights, optimiser,
+scheduler and RNG states, the history and the decision threshold. Whatever is loaded is compared
+with what it was made with, and a difference is named by its dotted config keys
+(:func:`config_differences`).
 """
 
 from __future__ import annotations
@@ -40,8 +33,7 @@ REQUIRED_KEYS = ("detector", "config", "epoch", "model")
 
 
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> None:
-    """Write ``payload`` (plus format tags) to ``path`` via a temporary file and an atomic
-    rename."""
+    """Write ``payload`` (plus format tags) to ``path`` atomically."""
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -69,8 +61,7 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> None:
 def load_checkpoint(
     path: str | os.PathLike, expected_detector: str | None = None
 ) -> dict[str, Any]:
-    """Read a checkpoint safely; a file of another detector or format, or one without
-    :data:`REQUIRED_KEYS`, is a clear error."""
+    """Read a checkpoint safely; another detector, format or missing keys is a clear error."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
@@ -136,11 +127,8 @@ def _malformed_fields(payload: dict[str, Any]) -> list[str]:
 
 
 def checkpoint_run_config(path: str | os.PathLike, layers: Sequence[tuple[str, dict]] = ()):
-    """The run config to evaluate a checkpoint under: the one it was trained with, then
-    ``layers`` (``(source, values)``, e.g. another protocol's data or ``--set`` values) on top.
-
-    A layer that names another detector is refused (a checkpoint's weights fit only its own).
-    """
+    """The run config to evaluate a checkpoint under: its own, with ``layers`` on top. A layer that
+    names another detector is refused (the weights fit only their own)."""
     from dfshield.config import saved_run_config
 
     path = Path(path)
@@ -159,12 +147,9 @@ def checkpoint_run_config(path: str | os.PathLike, layers: Sequence[tuple[str, d
 
 
 def detector_from_checkpoint(detector_config: dict, payload: dict[str, Any], path: Path):
-    """Build the detector of ``detector_config`` and load the checkpoint's trainable weights.
-
-    A trained backbone is built without its initial weights (the checkpoint's replace them, so
-    nothing is downloaded or read for nothing); a frozen backbone is rebuilt from its config and
-    compared with the fingerprint it was trained with (a warning when they differ).
-    """
+    """Build the detector of ``detector_config`` and load the checkpoint's trainable weights. A
+    trained backbone is built without initial weights (nothing downloaded for nothing); a frozen one
+    is rebuilt and compared with the fingerprint it was trained with (a warning if it differs)."""
     from dfshield.detectors import build_detector
 
     built_config = dict(detector_config)
@@ -177,12 +162,7 @@ def detector_from_checkpoint(detector_config: dict, payload: dict[str, Any], pat
 
 
 def load_weights(detector, payload: dict[str, Any], path: Path, detector_config: Mapping) -> None:
-    """Load a checkpoint's trainable weights into ``detector`` (built from ``detector_config``).
-
-    Weights that do not fit are a :class:`CheckpointError` naming the checkpoint and the config
-    keys in which ``detector_config`` differs from the checkpoint's (e.g. a ``--set`` that changed
-    a layer size), or, when none does, the likely cause: another dfshield version.
-    """
+    """Load a checkpoint's trainable weights; a misfit names the config keys that differ."""
     try:
         detector.load_trainable_state_dict(payload["model"])
     except RuntimeError as error:
@@ -203,9 +183,7 @@ def load_weights(detector, payload: dict[str, Any], path: Path, detector_config:
 
 
 def _no_initial_weights(backbone: dict | None) -> dict | None:
-    """A trained backbone's config with its initial-weight options off (a boolean ``pretrained``
-    set to False, ``checkpoint`` to None), so rebuilding it downloads and reads nothing that the
-    checkpoint's own weights then replace (scoring works offline)."""
+    """A trained backbone config with no initial weights, so rebuilding it reads nothing."""
     from dfshield.registry import BACKBONE
 
     if not isinstance(backbone, dict) or "name" not in backbone:
@@ -223,10 +201,8 @@ def _no_initial_weights(backbone: dict | None) -> dict | None:
 
 
 def _check_backbone(detector, payload: dict[str, Any], path: Path, detector_config) -> None:
-    """Warn when the frozen backbone as configured now differs from the one the checkpoint was
-    trained on (another weights file, another ``init_seed`` ...): its head would score features it
-    never saw. A warning, not an error, because the same weights file moved or copied has another
-    fingerprint too; the warning names the differing fingerprint and config keys."""
+    """Warn when the frozen backbone differs from the one the checkpoint was trained on. Not an
+    error: the same weights file moved or copied has another fingerprint too."""
     stored = payload.get("backbone")
     if stored is None or not detector.uses_feature_bank:
         return
@@ -263,15 +239,13 @@ _ABSENT = _Absent()
 
 
 def config_differences(saved: Any, current: Any) -> list[tuple[str, Any, Any]]:
-    """Where two configs (nested mappings and lists) differ: ``(dotted key, saved, current)`` per
-    differing value, list items by index (``loss.terms.0.alpha``), in ``saved``'s key order.
-    Values are compared as JSON stores them, so a tuple equals a list (``config.json`` and a
-    checkpoint's config compare equal when they hold the same run)."""
+    """``(dotted key, saved, current)`` per differing value of two configs, in ``saved``'s order.
+    Values compare as JSON stores them, so a tuple equals a list."""
     return _differences(_as_json(saved), _as_json(current), "")
 
 
 def format_differences(differences: Sequence[tuple[str, Any, Any]], separator: str = "; ") -> str:
-    """``key: saved → current`` items (values as Python literals) joined by ``separator``."""
+    """``key: saved → current`` items joined by ``separator``."""
     return separator.join(f"{key}: {old!r} → {new!r}" for key, old, new in differences)
 
 

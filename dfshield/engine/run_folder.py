@@ -1,14 +1,9 @@
 """The run folder: written by one run at a time, checked before anything is read or trained.
 
-A run folder holds a run's ``config.json``, ``log.csv``, ``checkpoints/{best,last}.pt`` and test
-results (:data:`RUN_OUTPUTS`). Two processes writing into one folder would both finish and the
-last writer would win, leaving files of two runs side by side; so a run holds the folder's lock
-(``filelock`` on ``.dfshield.lock``, never waiting) while it trains or tests, and a second run
-fails at once with an error naming the first (its process id, host and command line, kept in
-``.dfshield.lock.json`` while the lock is held). Taking the lock also proves that the folder is
-writable, before any frame is encoded or any epoch is trained.
-
-The guarantees are listed in ``docs/reliability.md`` ("Runs, resume and checkpoints").
+Two processes writing one folder would leave files of two runs side by side, so a run holds a
+non-waiting ``filelock`` on ``.dfshield.lock`` while it trains or tests, and a second run fails at
+once naming the first (from ``.dfshield.lock.json``). Taking the lock also proves the folder
+writable. Guarantees: docs/reliability.md ("Runs, resume and checkpoints").
 """
 
 from __future__ import annotations
@@ -53,8 +48,7 @@ class RunFolderError(ConfigError):
 
 
 def check_writable(folder: str | os.PathLike) -> Path:
-    """Create ``folder`` (and its parents) and write a temporary file into it; a clear error
-    naming the folder when that fails (checked before the work whose results would be lost)."""
+    """Create ``folder`` and write a temporary file into it; an error naming it if that fails."""
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -82,13 +76,7 @@ def remove_run(folder: str | os.PathLike) -> None:
 
 
 class RunFolder:
-    """One run's hold on its folder. :meth:`held` may be nested (the lock is taken once).
-
-    Args:
-        path: the run folder (created when first held).
-        enabled: False on the ranks of a ``torchrun`` job that write nothing (only the main rank
-            takes the lock).
-    """
+    """One run's hold on its folder; :meth:`held` nests. Only enabled ranks take the lock."""
 
     def __init__(self, path: str | os.PathLike, enabled: bool = True):
         self.path, self.enabled = Path(path), enabled

@@ -1,12 +1,8 @@
 """Split providers: where the dataset of each named split a run reads comes from.
 
-A run reads named splits: ``train``, ``val`` and ``test`` by default, and one more for each extra
-test set (:mod:`dfshield.scoring.extra_test_sets`). A :class:`Split` says which dataset JSONs,
-which of their splits and which data config (folders, label map, frame counts) a name stands for; a
-:class:`SplitProvider` maps names to splits and builds their datasets through the shared loader
-for a detector's input spec. The trainer, the evaluator and the feature bank only ask a provider
-for a name, so a study that reads different data hands them another provider, e.g. the
-imbalance study's, whose ``train`` is a subsample (:func:`dfshield.studies.imbalance`).
+A run reads named splits (``train``, ``val``, ``test``, one more per extra test set). The trainer,
+evaluator and feature bank only ask a provider for a name, so a study that reads other data (the
+imbalance study's subsampled ``train``) hands them another provider.
 """
 
 from __future__ import annotations
@@ -18,15 +14,10 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Split:
-    """One named split's source.
+    """One named split's source: a data config, the JSON split ``read`` and the dataset names.
 
-    Attributes:
-        data: the data config it is read with (``json_dir``, ``lmdb_dir``, ``label_dict`` ...).
-        read: the split of the dataset JSONs read: ``train``, ``val`` or ``test``.
-        datasets: the dataset names (JSON file stems) read.
-        superset: a split holding every frame of this one (e.g. the full training split of a
-            subsample). A frozen backbone encodes the superset once and takes this split's rows
-            from its feature bank, so every subset of it shares one encoding.
+    ``superset`` is a split holding every frame of this one (the full training split of a
+    subsample): a frozen backbone encodes it once and every subset shares that encoding.
     """
 
     data: Any

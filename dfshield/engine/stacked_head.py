@@ -1,29 +1,11 @@
 """G runs of one MLP head as one model whose weights are stacked on a leading run axis.
 
-The vectorised step of a sweep (``train.batched_runs``, :mod:`dfshield.engine.grouped_runs`):
-the number of operators a step dispatches does not grow with G.
-
-- **Weights:** every parameter of the G heads is one ``(G, ...)`` tensor, a view of one
-  ``(G, P)`` buffer, and so is its gradient (the parameters' ``.grad`` are views of one ``(G, P)``
-  gradient buffer, into which backward accumulates); BatchNorm statistics are ``(G, C)``. The
-  forward is batched matmuls (``baddbmm``), BatchNorm with each run's statistics over its own
-  rows, elementwise activations and dropout over the stack.
-- **Losses:** all runs' in one call (:func:`dfshield.losses.stacked.stacked_loss`: per-run class
-  counts and α), summed for one backward: run g's weights get exactly run g's gradient.
-- **SAM:** each run's ε from its *own* gradient norm (a ``(G,)`` norm over all but the run
-  axis), never a norm across runs; ASAM likewise. BatchNorm statistics advance once per step.
-- **Optimiser:** Adam or AdamW over the ``(G, P)`` buffer with each run's learning rate (read
-  from its own optimiser, which its scheduler changes), step count and hyper-parameters.
-- **Runs of different sizes, by masking:** a batch is ``(G, B)`` rows with 0/1 row weights. A
-  run's smaller last batch is padded with zero-weight rows, which count in neither the losses
-  (nor CVaR's k) nor the BatchNorm statistics; a run whose epoch is over is *inactive*: its step
-  is a no-op (``where(active, new, old)`` for weights, moments, step count and statistics). So
-  each run takes exactly the steps of its separate run, on the same rows: the same numbers up to
-  float rounding (but for dropout masks, drawn from one stream for the group).
-- **Files:** :meth:`StackedRuns.store` copies slice g back into run g's head and optimiser state,
-  so each run's checkpoints are ordinary ones (and validation runs its own detector).
-
-Which runs: :func:`stacked_problem` says why runs cannot be stacked (None: they can).
+The vectorised step of ``train.batched_runs`` (:mod:`dfshield.engine.grouped_runs`): the operators a
+step dispatches do not grow with G. Parameters and gradients are views of one ``(G, P)`` buffer; the
+forward is batched matmuls and BatchNorm over each run's own rows; the losses, SAM's per-run norm
+and Adam(W) with each run's rate are computed over the stack. Padding rows weigh 0 and an inactive
+run's step is a no-op (``where(active, new, old)``), so each run takes its separate run's steps
+(docs/methods.md §8.1).
 """
 
 from __future__ import annotations
@@ -47,7 +29,7 @@ _ADAM = (torch.optim.Adam, torch.optim.AdamW)
 
 
 def batched_head(detector) -> nn.Module:
-    """The head that ``detector`` declares batchable (its ``batched_head`` attribute names it)."""
+    """The head that ``detector`` declares batchable (named by its ``batched_head`` attribute)."""
     return getattr(detector, detector.batched_head)
 
 
@@ -124,9 +106,9 @@ def stacked_problem(detectors: Sequence[Any], optimizers: Sequence[Any]) -> str 
 def stack_batches(
     batches: Sequence[dict | None],
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, bool]:
-    """``(features (G, B, D), labels (G, B), weights (G, B), padded)`` of one batch per run (None:
-    an inactive run): smaller batches padded with zero-weight rows to the largest one's B;
-    ``padded``: whether an active run has such rows (known on the host)."""
+    """``(features (G, B, D), labels, weights (G, B), padded)`` of one batch per run (None:
+    inactive). Smaller batches are padded with zero-weight rows; ``padded`` says, on the host,
+    whether an active run has such rows."""
     present = [b for b in batches if b is not None]
     size = max(len(b["label"]) for b in present)
     like = present[0]["feature"]
@@ -149,9 +131,10 @@ def stack_batches(
 
 
 class StackedRuns:
-    """G runs (each a detector with a batched head, its built loss, and its optimizer) as one
-    stacked model (module docstring). :meth:`step` takes one optimisation step of every active
-    run; :meth:`store` writes each run's weights, statistics and optimiser state back."""
+    """G runs (detectors with a batched head, their losses and optimizers) as one stacked model.
+
+    :meth:`step` steps every active run; :meth:`store` writes each run's state back to it.
+    """
 
     def __init__(self, detectors: Sequence[Any], optimizers: Sequence[torch.optim.Optimizer]):
         problem = stacked_problem(detectors, optimizers)
@@ -233,8 +216,7 @@ class StackedRuns:
 
     @torch.no_grad()
     def store(self) -> None:
-        """Copy each run's slice into its head (weights, BatchNorm statistics) and its
-        optimiser's state, so its checkpoints and validation see the run as a separate run."""
+        """Copy each run's slice into its head and optimiser, so its checkpoints are ordinary."""
         steps = self.steps[:, 0].tolist()  # one host read
         avg = self._views(self.exp_avg, [p.shape for p in self.heads[0].parameters()])
         avg_sq = self._views(self.exp_avg_sq, [p.shape for p in self.heads[0].parameters()])
@@ -262,10 +244,9 @@ class StackedRuns:
         update: torch.Tensor | None = None,
         padded: bool = True,
     ) -> torch.Tensor:
-        """``(G, B)`` logits of the stacked heads in training mode on ``(G, B, D)`` features
-        (BatchNorm on each run's weighted rows); ``update``: the ``(G,)`` runs whose running
-        statistics advance (None: none); ``padded`` False (no active run has zero-weight rows):
-        BatchNorm as one fused ``batch_norm`` over G·C channels, the same statistics."""
+        """``(G, B)`` training-mode logits on ``(G, B, D)`` features, BatchNorm on weighted rows.
+        ``update``: the ``(G,)`` runs whose running statistics advance. Without ``padded`` rows
+        BatchNorm is one fused ``batch_norm`` over G·C channels, with the same statistics."""
         counts = weights.sum(1, keepdim=True).clamp_min(1.0)
         x, p, norm = features, 0, 0
         for layer in self.heads[0]:
@@ -334,9 +315,7 @@ class StackedRuns:
         weights: torch.Tensor,
         padded: bool = True,
     ) -> torch.Tensor:
-        """One optimisation step of every run with a weighted row (the others are inactive:
-        untouched) on :func:`stack_batches`' output; returns the ``(G,)`` losses at θ, detached,
-        on the device (no host read)."""
+        """One step of every run with a weighted row; the ``(G,)`` losses at θ, on the device."""
         active = weights.sum(1) > 0
         with deferred_value_checks(), warnings.catch_warnings():
             # the parameters are strided views of the (G, P) buffer, their gradients likewise:
@@ -359,7 +338,7 @@ class StackedRuns:
         return losses.detach()
 
     def _perturbation(self) -> torch.Tensor:
-        """SAM's ε = ρ·g/‖g‖ (ASAM: ρ·T²g/‖Tg‖, T = |θ| + η) with each run's own norm."""
+        """SAM's ε = ρ·g/‖g‖ (ASAM: ρ·T²g/‖Tg‖) with each run's own norm."""
         grad = self.grad
         if self.adaptive:
             scale = self.flat.abs() + self.eta

@@ -1,23 +1,10 @@
 """One training step (``optimizer.step(closure)`` on one batch) without host round-trips.
 
-A step never reads a device value on the host: no ``.item()``, ``float()`` or ``bool()`` of a
-tensor, no boolean-mask indexing (whose result size is known only after such a read). On a GPU
-each read waits for the queue to drain, so kernel launches cannot run ahead of the device and a
-small head's step is bound by those waits, not by arithmetic. So:
-
-- the loss a step returns stays on the device; :class:`EpochLosses` keeps an epoch's losses there
-  and the trainer reads them once, at the end of the epoch, where it also checks that every one
-  was finite (and names the first step that was not);
-- the losses skip their own input-value checks during a step
-  (:func:`dfshield.losses.deferred_value_checks`): a non-finite logit makes the loss non-finite,
-  which the epoch check reports;
-- heads on a feature bank train in float32: autocast (``train.amp``) is used only when a trainable
-  backbone is in the step (the evaluator scores bank features in float32 too);
-- on a GPU the whole step (SAM's two forward/backward passes and the update) can be captured once
-  and replayed (``train.capture``, :func:`capture_mode`), so that its few hundred kernel launches
-  become one graph launch. The CPU always runs the step as written. The mode a step ran under is
-  :attr:`TrainStep.capture` (the trainer writes it into ``log.csv``); a failed capture is logged
-  as a WARNING naming its cause and kept in :attr:`TrainStep.capture_failure`.
+A step never reads the device on the host (no ``.item()``, no boolean-mask indexing): on a GPU each
+read drains the queue, and a small head's step would be bound by those waits. So losses stay on the
+device until the epoch ends (:class:`EpochLosses`), the losses defer their value checks, bank heads
+train in float32, and on a GPU the whole step can be captured once as a CUDA graph and replayed
+(``train.capture``, :func:`capture_mode`; docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -42,13 +29,8 @@ WARMUP_STEPS = 3
 
 def capture_mode(requested: str, device: torch.device, model, optimizer) -> str:
     """The capture a run uses for ``train.capture``: ``off``, ``cuda_graph`` or ``compile``.
-
-    ``auto`` captures a CUDA graph when :func:`graph_problem` finds nothing in the way and is
-    ``off`` otherwise (always on the CPU). ``cuda_graph`` and ``compile`` (whose
-    ``reduce-overhead`` mode builds CUDA graphs too) are errors where they cannot apply, so that an
-    explicit request never silently runs something else. ``requested`` is one of
-    :data:`CAPTURE_MODES`, as the config's type of ``train.capture`` checks.
-    """
+    ``auto`` captures where :func:`graph_problem` finds nothing in the way (never on the CPU); an
+    explicit ``cuda_graph`` or ``compile`` that cannot apply is an error, never replaced."""
     if requested == "off":
         return "off"
     if device.type != "cuda":
@@ -70,17 +52,10 @@ def capture_mode(requested: str, device: torch.device, model, optimizer) -> str:
 
 
 def graph_problem(model, optimizer) -> str | None:
-    """Why the step of ``model`` under ``optimizer`` cannot be one CUDA graph (None: it can).
-
-    A graph replays fixed kernels on fixed memory, so the step must read only tensors of fixed
-    shape (a head on feature-bank batches; a DataLoader's batches carry more than tensors), run
-    on one process (DistributedDataParallel synchronises gradients from Python hooks), and the
-    optimizer must keep its state on the GPU and read the learning rate from a tensor (torch's
-    fused AdamW/Adam/SGD, which ``build_optimizer`` picks on a GPU). The detector's step must
-    not depend on Python state that changes from step to step (a counter, a branch on a value
-    read from the device): a replay repeats the kernels of the captured step. The built-in
-    heads' steps do not; a plugin detector whose step does needs ``train.capture: off``.
-    """
+    """Why the step of ``model`` under ``optimizer`` cannot be one CUDA graph (None: it can). A
+    graph replays fixed kernels on fixed memory: it needs feature-bank batches, one process and a
+    fused torch optimizer (state on the GPU, learning rate read from a tensor). A plugin detector
+    whose step depends on Python state that changes between steps needs ``train.capture: off``."""
     if isinstance(model, DistributedDataParallel):
         return "distributed (torchrun) runs are not captured"
     detector = model
@@ -97,22 +72,10 @@ def graph_problem(model, optimizer) -> str | None:
 
 
 class TrainStep:
-    """``step(data)``: one optimisation step on the batch ``data``; returns the loss at θ.
+    """``step(data)``: one optimisation step on a batch; the loss at θ, detached, on the device.
 
-    The returned loss is a detached 0-d tensor on the device (read it on the host only when the
-    epoch is over). The closure computes ``detector.get_losses(data, model(data))["overall"]``
-    and back-propagates it, so SAM can recompute the loss at the perturbed point.
-
-    Args:
-        model: what runs the forward pass (the detector, or its DistributedDataParallel wrapper).
-        detector: the detector (its ``get_losses`` and backbone).
-        optimizer: any optimizer taking a closure (SAM included).
-        amp_dtype: autocast dtype of ``train.amp``; used only when the backbone is trainable.
-        capture: ``off``, ``cuda_graph`` or ``compile``, as resolved by :func:`capture_mode`.
-
-    Attributes:
-        capture: the mode the steps run under now (``off`` after a failed capture).
-        capture_failure: why capturing failed (the error, named), or None.
+    The closure back-propagates ``detector.get_losses(data, model(data))["overall"]``, so SAM can
+    recompute it. ``capture`` falls back to ``off`` after a failure (cause: ``capture_failure``).
     """
 
     def __init__(self, model, detector, optimizer, amp_dtype, capture: str = "off"):
@@ -155,12 +118,8 @@ class TrainStep:
 
     # -- CUDA graph ------------------------------------------------------------------------
     def _graph_step(self, data: dict) -> torch.Tensor:
-        """The graph is keyed to the shapes of the first batch, a full one (only an epoch's last
-        batch is smaller); a batch of other shapes runs eagerly. The first
-        :data:`WARMUP_STEPS` full batches run eagerly on a side stream (CUDA libraries and the
-        optimizer state initialise there, as PyTorch's capture recipe asks; they are real
-        training steps). The next full batch is copied into static inputs, the step is captured
-        on it and replayed; later full batches are copied in and replayed."""
+        """Replay the captured step; capture it after :data:`WARMUP_STEPS` eager side-stream steps.
+        The graph is keyed to the first (full) batch's shapes; other shapes run eagerly."""
         key = _batch_key(data)
         if self._key is None:
             self._key = key
@@ -189,9 +148,8 @@ class TrainStep:
         return loss
 
     def _try_capture(self, data: dict) -> bool:
-        """Capture the step on ``data``; on failure log a WARNING naming the cause, keep it in
-        :attr:`capture_failure` and run eagerly from now on. Capturing records kernels without
-        running them, so a failed capture leaves the weights as they were."""
+        """Capture the step on ``data``; on failure warn, keep the cause and run eagerly from now
+        on. Capturing records kernels without running them: a failure leaves the weights as is."""
         self._inputs = {
             name: value.clone() for name, value in data.items() if torch.is_tensor(value)
         }
@@ -217,9 +175,7 @@ class TrainStep:
 
     # -- torch.compile ---------------------------------------------------------------------
     def _compiled_step(self, data: dict) -> torch.Tensor:
-        """The step through ``torch.compile(mode="reduce-overhead")`` (CUDA graphs of the
-        compiled regions). The learning rates are tensors during the call, so a scheduler's
-        change does not recompile."""
+        """The step through ``torch.compile`` (reduce-overhead); tensor rates avoid recompiles."""
         if self._compiled is None:
             self._compiled = torch.compile(self._step, mode="reduce-overhead")
             device = _device(data)
@@ -232,9 +188,8 @@ class TrainStep:
 
 @contextlib.contextmanager
 def _tensor_lrs(groups: list[dict[str, Any]], values: list[torch.Tensor]) -> Iterator[None]:
-    """Within: each group's ``lr`` is the matching device tensor (captured kernels read it, so a
-    later ``fill_`` changes the rate of every replay) and ``capturable`` is on; both are put back
-    afterwards, so schedulers, logs and checkpoints keep seeing plain numbers."""
+    """Within: each group's ``lr`` is a device tensor (replays read it) and ``capturable`` is on.
+    Both are put back afterwards, so schedulers, logs and checkpoints see plain numbers."""
     saved = [(group["lr"], group.get("capturable")) for group in groups]
     try:
         for group, value in zip(groups, values):
@@ -250,8 +205,7 @@ def _tensor_lrs(groups: list[dict[str, Any]], values: list[torch.Tensor]) -> Ite
 
 
 def _batch_key(data: dict) -> tuple | None:
-    """Shapes, dtypes and devices of a batch's tensors; None when it holds anything else than
-    tensors and ``None`` (such a batch is not captured)."""
+    """Shapes, dtypes and devices of a batch's tensors; None if it holds other than tensors/None."""
     key = []
     for name, value in data.items():
         if torch.is_tensor(value):
@@ -270,12 +224,7 @@ def _device_type(data: dict) -> str:
 
 
 class EpochLosses:
-    """The losses of one epoch's steps, kept on the device and read on the host once.
-
-    ``add(loss)`` copies a step's 0-d loss into a device buffer (no host read); ``read()`` at the
-    end of the epoch returns the mean and the index of the first non-finite step (None when all
-    were finite) in one transfer.
-    """
+    """The losses of one epoch's steps, kept on the device and read on the host once."""
 
     def __init__(self, steps: int):
         self.capacity = max(1, steps)

@@ -1,29 +1,9 @@
 """One training loop for every detector, composed of a split provider and a batch source.
 
-Over 450 lines for one job: the epoch API, checkpoints and resume, validation and the log are
-the steps of one loop, kept together so that the loop reads top to bottom.
-
-- The loop is a small public epoch API (:meth:`Trainer.start`, :meth:`~Trainer.begin_epoch`,
-  :meth:`~Trainer.end_step`, :meth:`~Trainer.end_epoch`, :meth:`~Trainer.finish`) that
-  :meth:`Trainer.fit` runs for one run and :mod:`dfshield.engine.grouped_runs` for several in
-  lockstep, so both share the preamble, the seed rule and the end of an epoch.
-
-- The trainer reads data only through a split provider (:mod:`dfshield.engine.splits`: the
-  dataset of each named split; by default the run's data config) and one batch source chosen at
-  construction (:mod:`dfshield.engine.batch_sources`): the feature bank for a frozen backbone, a
-  DataLoader over the images otherwise. Validation and test go through the one evaluator
-  (:mod:`dfshield.eval.evaluator`).
-- Every optimiser is stepped through a closure, so SAM recomputes the loss at the perturbed point;
-  a step never reads the device on the host (:mod:`dfshield.engine.steps`): the epoch's losses
-  are read and checked once, at its end.
-- The scheduler is stepped per epoch or per iteration as configured (never once at the end).
-- Model selection by the validation metric only; ``best.pt`` and ``last.pt`` are written
-  atomically with optimiser, scheduler and RNG state; ``resume`` continues from ``last.pt``.
-  Each epoch reseeds every RNG from (seed, epoch), so a resumed run equals an uninterrupted one.
-- The run folder (:mod:`dfshield.engine.run_folder`) is held by one run at a time and checked
-  before anything is encoded or trained, as are the three splits; a new run does not replace a
-  run already in the folder unless asked (``overwrite``), and ``resume`` refuses a config other
-  than the one ``last.pt`` was trained with. ``docs/reliability.md`` lists the guarantees.
+The loop is a public epoch API (``start``, ``begin_epoch``, ``end_step``, ``end_epoch``, ``finish``)
+that :meth:`Trainer.fit` drives for one run and ``grouped_runs`` for several. Each epoch reseeds
+every RNG from (seed, epoch), so a resumed run equals an uninterrupted one; model selection uses
+validation only. docs/reliability.md lists the run-folder, checkpoint and resume guarantees.
 """
 
 from __future__ import annotations
@@ -90,22 +70,8 @@ def lower_is_better(metric: str) -> bool:
 class Trainer:
     """Train, select and test one detector under one run config.
 
-    Args:
-        cfg: the run configuration.
-        run_dir: folder for checkpoints, logs and results.
-        feature_cache: folder of feature banks shared between runs (default
-            ``<train.output_dir>/feature_cache``).
-        splits: where the named splits are read from (default: ``cfg.data``,
-            :meth:`SplitProvider.from_data`); e.g. a subsampled training split, or extra test
-            sets as more splits.
-        overwrite: let :meth:`fit` replace a run already in ``run_dir`` (its files are removed
-            when the new run starts); without it that is an error.
-
-    Attributes:
-        batches: the batch source (feature bank or DataLoader), chosen once here.
-        evaluator: scores splits of ``batches`` with the detector (validation and test).
-        train_step: one optimisation step on a batch (:class:`~dfshield.engine.steps.TrainStep`),
-            built by :meth:`start` with the optimiser; ``steps_per_epoch`` likewise.
+    ``splits`` says where the named splits come from (default ``cfg.data``); ``overwrite`` lets
+    :meth:`fit` replace a run already in ``run_dir``; :meth:`start` builds ``train_step``.
     """
 
     def __init__(
@@ -149,8 +115,7 @@ class Trainer:
         return self.batches.dataset(split)
 
     def _prepare_training(self) -> None:
-        """Check the splits, build the loss (with training class counts), optimiser and
-        scheduler."""
+        """Check the splits; build the loss (with class counts), optimiser and scheduler."""
         for split in ("train", "val", "test"):
             self._require_both_classes(split)
         self.class_counts = self.dataset("train").class_counts
@@ -171,8 +136,7 @@ class Trainer:
         self.train_step = self._make_train_step()
 
     def _require_both_classes(self, split: str) -> None:
-        """Both classes in ``split``, checked before training: training needs both, and so do
-        model selection (validation AUC) and the test metrics."""
+        """Both classes in ``split``: training, validation and the test metrics need them."""
         counts = self.dataset(split).class_counts
         if min(counts["real"], counts["fake"]) == 0:
             missing = "fake" if counts["fake"] == 0 else "real"
@@ -186,15 +150,9 @@ class Trainer:
 
     # -- training --------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> dict[str, Any]:
-        """Train for ``train.epochs``, keeping the best epoch by the validation metric.
-
-        ``resume``: continue from ``last.pt`` of this run folder, whose config must equal this
-        trainer's. Otherwise the folder must not hold a run yet, unless ``overwrite``.
-
-        The loop is the epoch API, which grouped runs (:mod:`dfshield.engine.grouped_runs`)
-        drive too: :meth:`start`, then per epoch :meth:`begin_epoch`, :meth:`end_step` after each
-        step, :meth:`end_epoch`; :meth:`finish`.
-        """
+        """Train for ``train.epochs``, keeping the best epoch by the validation metric. ``resume``
+        continues from ``last.pt``, whose config must equal this trainer's; otherwise the folder
+        must hold no run, unless ``overwrite``."""
         with self.run_folder.held():
             self.start(resume)
             for epoch in range(self.start_epoch, self.cfg.train.epochs):
@@ -211,11 +169,9 @@ class Trainer:
             return self.finish()
 
     def start(self, resume: bool = False) -> None:
-        """Get ready to train (call with the run folder held, :meth:`hold_run_folder`): check the
-        run folder (``resume`` reads ``last.pt``), the splits and the config; build the loss,
-        optimiser, scheduler and :attr:`train_step`; restore ``last.pt`` when resuming. A run
-        already in the folder is removed only when the first epoch begins, so a bad split or
-        config keeps it."""
+        """Get ready to train (with the run folder held): check folder, splits and config, build
+        :attr:`train_step`, restore ``last.pt`` when resuming. A run already in the folder is
+        removed only when the first epoch begins, so a bad split or config keeps it."""
         saved = self._last_checkpoint() if resume else None
         self._replaced = [] if resume else self._previous_run()
         self._prepare_training()
@@ -223,10 +179,7 @@ class Trainer:
             self._restore(saved)
 
     def begin_epoch(self, epoch: int) -> Iterator[dict]:
-        """Start epoch ``epoch`` (0-based): reseed every RNG from (seed, epoch), put the model in
-        training mode; returns the epoch's training batches (drawn with the epoch's generator:
-        data order, latent augmentation). Step each with :attr:`train_step` (or any step of the
-        same weights), then call :meth:`end_step` with its loss."""
+        """Reseed from (seed, epoch), enter training mode; return the epoch's training batches."""
         if self._replaced and self.dist.is_main:
             remove_run(self.run_dir)
         self._replaced = []
@@ -243,18 +196,15 @@ class Trainer:
         return self.batches.train_batches(epoch, generator)
 
     def end_step(self, loss: torch.Tensor) -> None:
-        """After a step: keep its loss on the device (read once, by :meth:`end_epoch`) and step
-        a per-step scheduler."""
+        """Keep a step's loss on the device (read at the epoch's end); step a per-step scheduler."""
         self._epoch.losses.add(loss)
         if self.scheduler.interval == "step":
             self.scheduler.step()
 
     def end_epoch(self, capture: str | None = None) -> dict[str, Any]:
-        """After an epoch's steps: its mean loss, read once (a non-finite step loss stops the
-        run here, naming the first such step, before a checkpoint is written), the per-epoch
-        scheduler step, validation, the best and last checkpoints and the log. ``capture``: the
-        capture mode the epoch's steps ran under (default: :attr:`train_step`'s), logged with
-        it. Returns the epoch's log row."""
+        """Read the epoch's mean loss once; schedule, validate, checkpoint, log; return the log row.
+        A non-finite step loss stops the run here, naming the step, before a checkpoint is written.
+        ``capture`` is the capture mode the steps ran under (default: :attr:`train_step`'s)."""
         state, train_cfg = self._epoch, self.cfg.train
         epoch, metric = state.epoch, train_cfg.selection_metric
         mean, bad_step = state.losses.read()
@@ -290,8 +240,7 @@ class Trainer:
         return row
 
     def finish(self) -> dict[str, Any]:
-        """After the last epoch: close the TensorBoard writer; returns the run's summary (with
-        the capture mode of the last epoch, and why capturing failed, if it did)."""
+        """Close TensorBoard; return the run's summary (with the capture mode and any failure)."""
         if self._tensorboard is not None:
             self._tensorboard.close()
             self._tensorboard = None
@@ -304,9 +253,7 @@ class Trainer:
         }
 
     def _previous_run(self) -> list[str]:
-        """The files of a run already in the folder, which a new run may replace only with
-        ``overwrite`` (:meth:`begin_epoch` removes them once the new run is ready to train, so
-        that no file of the old run is left beside the new run's)."""
+        """Files of a run already in the folder; an error unless ``overwrite``."""
         previous = previous_run(self.run_dir)
         if previous and not self.overwrite:
             raise RunFolderError(
@@ -329,9 +276,7 @@ class Trainer:
 
     # -- testing ---------------------------------------------------------------------------
     def test(self, checkpoint: str | Path | None = None) -> dict[str, Any]:
-        """Load a checkpoint (default: this run's ``best.pt``) and evaluate the test split at frame
-        and video level; write ``test_metrics.json`` and ``test_scores.csv`` into the run folder
-        (see :meth:`dfshield.eval.evaluator.Evaluator.test` for the result)."""
+        """Load a checkpoint (default ``best.pt``), evaluate the test split and write its files."""
         path = Path(checkpoint) if checkpoint else self.run_dir / "checkpoints" / "best.pt"
         with self.run_folder.held():
             payload = load_checkpoint(path, expected_detector=self.name)
@@ -341,20 +286,14 @@ class Trainer:
             return self.evaluator.test("test", self.run_dir, header, threshold)
 
     def hold_run_folder(self):
-        """A context in which no other run may use the run folder (:meth:`fit` and :meth:`test`
-        hold it themselves; hold it around both, and whatever else writes into the folder, to
-        keep it from the first line to the last)."""
+        """Keep other runs out of the folder; hold it around ``fit`` and ``test`` together."""
         return self.run_folder.held()
 
     # -- checkpoints and logs --------------------------------------------------------------
     def _save(self, filename: str, epoch: int, validation: Predictions | None = None) -> None:
-        """Write a checkpoint. When this epoch was validated it also keeps the validation scores
-        of these weights and the EER decision threshold derived from them (``dfshield predict``
-        uses both).
-
-        ``config.json`` is written (atomically) just before a run's first checkpoint, not when it
-        starts: a run killed before its first checkpoint leaves no config beside nothing to
-        resume, and each ``config.json`` stands beside checkpoints of its own run."""
+        """Write a checkpoint, with the validation scores and EER threshold if the epoch validated.
+        ``config.json`` is written just before the first checkpoint, so a run killed earlier leaves
+        no config beside nothing to resume."""
         if not self.dist.is_main:
             return
         if not (self.run_dir / "config.json").is_file():
@@ -387,10 +326,7 @@ class Trainer:
             raise
 
     def _last_checkpoint(self) -> dict[str, Any]:
-        """``last.pt`` of the run to resume, read before anything is encoded or trained, and
-        refused when this trainer's config differs from the one the run was trained with (in
-        ``last.pt`` and in ``config.json``): a resumed run continues the saved weights, optimiser
-        and scheduler state, which only mean the same under the same config."""
+        """``last.pt`` to resume, refused when this trainer's config differs from the run's."""
         path = self.run_dir / "checkpoints" / "last.pt"
         if not path.is_file():
             raise CheckpointError(
@@ -429,7 +365,7 @@ class Trainer:
         self.history = list(payload["history"])
 
     def _write_log(self) -> None:
-        """Rewrite ``log.csv`` from the history (which a resumed run restores from ``last.pt``)."""
+        """Rewrite ``log.csv`` from the history (restored from ``last.pt`` on resume)."""
         if not self.dist.is_main:
             return
         with atomic_write(self.run_dir / "log.csv", newline="") as handle:

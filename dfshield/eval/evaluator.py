@@ -1,15 +1,8 @@
-"""One evaluator: how a detector is run to score data, for every command that scores.
+"""One evaluator: how a detector scores data, for every command that scores.
 
-* :func:`amp_dtype` — the one autocast policy of the trained part (``train.amp``), used by the
-  training step, validation, ``dfshield test``, extra test sets, ``predict`` and ``robustness``.
-* :func:`forward_batch` — the one forward pass that scores a batch: bank features run the head
-  alone in float32 (as validation always has; a frozen backbone autocasts itself by its own
-  ``precision``), images run the whole detector under the autocast policy. The
-  :class:`~dfshield.scoring.scorer.Scorer` calls it too, so a frame scores the same through
-  ``predict`` as through ``dfshield test``.
-* :class:`Evaluator` — scores a split of a batch source (:mod:`dfshield.engine.batch_sources`) into
-  :class:`~dfshield.eval.predictions.Predictions`, gathered over ``torchrun`` ranks, computes its
-  metrics and writes ``test_metrics.json`` / ``test_scores.csv``.
+:func:`amp_dtype` is the one autocast policy, :func:`forward_batch` the one forward pass (also
+used by the ``predict`` Scorer, so a frame scores the same everywhere) and :class:`Evaluator`
+scores a split into ``Predictions``, gathered over ranks, with its metrics and test files.
 """
 
 from __future__ import annotations
@@ -37,22 +30,16 @@ from dfshield.losses import fake_logit
 
 
 def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for ``train.amp`` on ``device`` (None: autocast off).
-
-    ``bf16``: bfloat16 on a GPU; ``auto``: bfloat16 on a GPU that supports it, else off; ``none``
-    and the CPU: off. Never float16, which training would need loss scaling for (PyTorch offers
-    none for closure-based optimisers such as SAM); scoring follows training so that a frame
-    scores as it did during validation.
-    """
+    """The autocast dtype for ``train.amp`` on ``device`` (None: autocast off). ``bf16``: bfloat16
+    on a GPU; ``auto``: bfloat16 where supported; ``none`` and the CPU: off. Never float16, which
+    would need loss scaling (none exists for closure optimisers like SAM)."""
     if amp == "auto" and not (device.type == "cuda" and torch.cuda.is_bf16_supported()):
         return None
     return autocast_dtype("none" if amp == "none" else "bf16", device)
 
 
 def forward_batch(detector, data: Mapping[str, Any], dtype: torch.dtype | None) -> dict:
-    """``detector(data, inference=True)`` for scoring: the ``pred_dict`` of one batch already on
-    the detector's device. ``data["feature"]`` (bank features) runs the head in float32; images
-    run under autocast to ``dtype`` (None: off)."""
+    """The ``pred_dict`` of one batch: bank features run the head in float32, images autocast."""
     if data.get("feature") is not None:
         return detector(data, inference=True)
     device_type = data["image"].device.type
@@ -61,9 +48,7 @@ def forward_batch(detector, data: Mapping[str, Any], dtype: torch.dtype | None) 
 
 
 def pred_scores(pred: Mapping[str, torch.Tensor]) -> dict[str, np.ndarray]:
-    """float64 arrays of a ``pred_dict``: ``logit`` (of fake, also from two logits ``(B, 2)``)
-    and ``prob`` ``(B,)``; a video detector's frame head adds ``frame_logit`` and ``frame_prob``
-    ``(B, T)``."""
+    """float64 ``logit`` and ``prob`` ``(B,)`` of a ``pred_dict`` (plus ``frame_*`` ``(B, T)``)."""
     out = {
         "logit": fake_logit(pred["cls"]).float().cpu().double().numpy().reshape(-1),
         "prob": pred["prob"].float().cpu().double().numpy().reshape(-1),
@@ -77,12 +62,7 @@ def pred_scores(pred: Mapping[str, torch.Tensor]) -> dict[str, np.ndarray]:
 class Evaluator:
     """Scores the splits of a batch source with a detector and computes their metrics.
 
-    Args:
-        detector: the detector (its weights as they are: the trainer's current ones, or a
-            checkpoint's).
-        batches: a :class:`~dfshield.engine.batch_sources.BankBatches` or
-            :class:`~dfshield.engine.batch_sources.LoaderBatches` over the detector's splits.
-        dtype: the autocast dtype of image batches (:func:`amp_dtype`).
+    ``batches`` is a ``BankBatches`` or ``LoaderBatches``; ``dtype`` the image autocast dtype.
     """
 
     def __init__(self, detector, batches, dtype: torch.dtype | None):
@@ -90,8 +70,7 @@ class Evaluator:
 
     @torch.no_grad()
     def predict(self, split: str) -> Predictions:
-        """P(fake) of every frame of a split (and of every clip, for video detectors), with labels
-        and full video paths, gathered over every rank in dataset order."""
+        """P(fake) of every frame (and clip) of a split, with labels and videos, from all ranks."""
         self.detector.eval()
         local = []
         for data in self.batches.eval_batches(split):
@@ -102,9 +81,7 @@ class Evaluator:
         return assemble(items, labels, video_ids)
 
     def evaluate(self, split: str, bootstrap: int = 1000) -> tuple[dict[str, Any], Predictions]:
-        """Frame- and video-level metrics of a split. Video level is the mean frame probability
-        per full video path, or, for a video detector, its video head (``video_source`` says
-        which)."""
+        """Frame- and video-level metrics of a split and its predictions."""
         predictions = self.predict(split)
         return evaluate_predictions(predictions, bootstrap=bootstrap), predictions
 
@@ -115,11 +92,8 @@ class Evaluator:
         header: Mapping[str, Any],
         val_eer_threshold: float | None = None,
     ) -> dict[str, Any]:
-        """Evaluate a split and write ``test_metrics.json`` (``header`` then the metrics) and
-        ``test_scores.csv`` into ``folder`` (main rank). ACC is at 0.5; with the checkpoint's
-        ``val_eer_threshold`` the metrics also hold ACC at that threshold
-        (:func:`~dfshield.eval.predictions.accuracy_at_threshold`). Returns ``{"metrics",
-        "predictions", "scores", "labels", "video_ids"}``."""
+        """Evaluate a split; write ``test_metrics.json`` and ``test_scores.csv`` (main rank). ACC is
+        at 0.5; a ``val_eer_threshold`` adds ACC at that threshold."""
         metrics, predictions = self.evaluate(split)
         if val_eer_threshold is not None:
             metrics.update(accuracy_at_threshold(predictions, val_eer_threshold))

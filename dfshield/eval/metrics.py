@@ -1,43 +1,10 @@
-"""Frame- and video-level metrics for binary deepfake detection.
+"""Frame- and video-level metrics for binary deepfake detection (docs/methods.md §9).
 
-Over 450 lines for one job: ours and DeepfakeBench's definitions of the same metrics side by
-side, so that a difference between them is seen in one file.
-
-Conventions (see ``docs/architecture.md``): labels are fake = 1 (the positive class) and real = 0;
-``scores`` are probabilities of *fake*, ``P(fake) = sigmoid(logit)``, in ``[0, 1]``.
-A sample is predicted fake when ``prob >= threshold``.
-
-ROC, AUC, AP and the confusion-based rates come from ``sklearn.metrics``; this module adds what
-scikit-learn lacks:
-
-* ``auc``, ``ap`` - ``sklearn.metrics.auc`` on the full ROC, ``average_precision_score``.
-* ``eer``  - equal error rate: where FPR = FNR on the ROC curve, linearly interpolated between the
-  two ROC points that bracket the crossing.
-* ``tpr_at_fpr_1pct`` - TPR at FPR = 1 %, linearly interpolated on the ROC curve (where the ROC
-  has a vertical segment exactly at FPR = 1 %, its top, i.e. the best TPR with FPR <= 1 %).
-* ``acc``, ``precision``, ``recall``, ``f1`` - at ``threshold`` with fake as the positive class;
-  ``*_macro`` - the same averaged over both classes (fake and real), as the SP Cup 2025 paper
-  reports F1/P/R (``precision_recall_fscore_support``, ``zero_division=0``).
-* ``auc_ci_low`` / ``auc_ci_high`` - 95 % percentile bootstrap interval of the AUC, resampling
-  fakes and reals separately (stratified, so every resample has both classes), seeded.
-  ``bootstrap=0`` turns it off; the two keys are then present with the value ``None`` so that
-  every result has the same keys (the report shows them as "—").
-
-Video level (when ``video_ids`` are given): frames are grouped by their **full** video path and a
-video's score is the mean of its frame probabilities; see :func:`group_by_video`.
-
-DeepfakeBench's definitions (their ``training/metrics/utils.py``, ``get_test_metrics``), on the
-same scores, beside ours and named so that they cannot be taken for ours:
-
-* ``eer_dfb`` - "EER (DeepfakeBench, un-interpolated)": the FPR at the ROC vertex (sklearn's
-  ``roc_curve``, intermediate points dropped) whose ``|FNR - FPR|`` is smallest.
-* ``acc_real`` / ``acc_fake`` - accuracy on the reals and on the fakes, each with their rule
-  ``prob > 0.5`` (their trainer's ``get_respect_acc`` assumes sorted labels; these do not).
-* ``video_auc_dfb`` - video AUC with their grouping: by the video folder's *name* alone, a
-  video's label ``int(mean label)`` (``None`` when that grouping leaves one class).
-
-The ROC helpers (:func:`roc_points`, :func:`threshold_at_eer`, :func:`threshold_at_fpr`) serve
-plots and the decision threshold stored with a checkpoint.
+Scores are P(fake) in [0, 1], fake = 1 is the positive class and a sample is fake when
+``prob >= threshold``. Ours (AUC, AP, interpolated EER, TPR at 1 % FPR, thresholded and macro
+scores, a bootstrap AUC interval, video level) sit beside DeepfakeBench's definitions of the same
+metrics (``*_dfb``, ``acc_real``, ``acc_fake``; docs/deepfakebench.md), so that a difference
+between them is seen in one file.
 """
 
 from __future__ import annotations
@@ -157,18 +124,13 @@ def _require_both_classes(y: np.ndarray, what: str, unit: str = "samples") -> No
 # ROC machinery
 # --------------------------------------------------------------------------------------------
 def _roc(s: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every ROC point, ``(0, 0)`` at threshold ``inf`` first; point ``k`` is "fake if score >=
-    thresholds[k]"."""
+    """Every ROC point, (0, 0) at threshold inf first; point k is "fake if score >= thr[k]"."""
     fpr, tpr, thr = roc_curve(y, s, drop_intermediate=False)
     return fpr, tpr, thr
 
 
 def _eer_index(fpr: np.ndarray, tpr: np.ndarray) -> tuple[int, float]:
-    """(first ROC index with FPR >= FNR, interpolated EER).
-
-    ``FPR - FNR`` only grows along the ROC (from -1 at (0, 0) to +1 at (1, 1)), so there is exactly
-    one crossing; the EER is read off by linear interpolation between the bracketing points.
-    """
+    """(first ROC index with FPR >= FNR, EER interpolated between the bracketing points)."""
     diff = fpr - (1.0 - tpr)
     i = int(np.argmax(diff >= 0))  # diff[-1] = 1 > 0, so a crossing always exists; i >= 1
     if diff[i] == 0:
@@ -187,12 +149,9 @@ def _tpr_at_fpr(fpr: np.ndarray, tpr: np.ndarray, target: float) -> float:
 
 
 def _threshold_for_point(thresholds: np.ndarray, j: int) -> float:
-    """A probability threshold whose rule "fake if prob >= t" realises ROC point ``j``.
-
-    Point ``j`` is realised by any ``t`` in ``(thresholds[j+1], thresholds[j]]``; the midpoint of
-    that gap is returned (robust to small score shifts on new data), with 1 standing in for the
-    ``inf`` of point 0 and 0 for the gap below the lowest score.
-    """
+    """A threshold whose rule "fake if prob >= t" realises ROC point ``j``: the middle of its gap.
+    The midpoint of ``(thresholds[j+1], thresholds[j]]`` is robust to small score shifts on new
+    data; 1 stands in for point 0's ``inf`` and 0 for the gap below the lowest score."""
     upper = 1.0 if j == 0 else float(thresholds[j])
     lower = float(thresholds[j + 1]) if j + 1 < thresholds.size else 0.0
     if j == 0 and lower >= 1.0:
@@ -206,24 +165,14 @@ def _threshold_for_point(thresholds: np.ndarray, j: int) -> float:
 
 
 def roc_points(scores: Any, labels: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """ROC curve ``(fpr, tpr, thresholds)`` for plotting; fake = positive class.
-
-    One point per distinct score plus the start point ``(0, 0)`` with threshold ``inf`` (as
-    ``sklearn.metrics.roc_curve(..., drop_intermediate=False)``); point ``k`` is the rule
-    "fake if score >= thresholds[k]". Scores may be any finite numbers here (probabilities or
-    logits). Raises :class:`DataError` for one-class input.
-    """
+    """ROC curve ``(fpr, tpr, thresholds)`` for plotting, as ``roc_curve(drop_intermediate=False)``.
+    Scores may be any finite numbers (probabilities or logits); one-class input raises."""
     s, y = _check_inputs(scores, labels, probabilities=False, what="a ROC curve")
     return _roc(s, y)
 
 
 def threshold_at_eer(scores: Any, labels: Any) -> float:
-    """Probability threshold at the equal-error point (predict fake when ``prob >= threshold``).
-
-    A threshold can only realise an actual ROC point, so this returns the one for the ROC point
-    closest to FPR = FNR (the interpolated EER lies between it and its neighbour), placed in the
-    middle of the gap between that point's score and the next lower score.
-    """
+    """Probability threshold of the ROC point closest to FPR = FNR (fake if ``prob >= it``)."""
     s, y = _check_inputs(scores, labels, what="an EER threshold")
     fpr, tpr, thr = _roc(s, y)
     gap = np.abs(fpr - (1.0 - tpr))
@@ -232,12 +181,8 @@ def threshold_at_eer(scores: Any, labels: Any) -> float:
 
 
 def threshold_at_fpr(scores: Any, labels: Any, target_fpr: float) -> float:
-    """Probability threshold with the highest TPR among those with FPR <= ``target_fpr``.
-
-    Predict fake when ``prob >= threshold``. When even the top-scored sample is real and
-    ``target_fpr`` allows no false positive, the threshold lies above every score (if a real
-    sample has probability exactly 1 it is just above 1: nothing is flagged).
-    """
+    """Probability threshold with the highest TPR among those with FPR <= ``target_fpr``. If no
+    threshold allows the target, it lies above every score, so nothing is flagged."""
     target = float(target_fpr)
     if not 0.0 <= target <= 1.0:
         raise ValueError(f"target_fpr must be in [0, 1]; got {target_fpr!r}.")
@@ -269,8 +214,7 @@ def _threshold_metrics(s: np.ndarray, y: np.ndarray, threshold: float) -> dict[s
 # bootstrap
 # --------------------------------------------------------------------------------------------
 def _pair_bounds(s: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Fakes sorted by descending score, and for each real ``j`` (in input order) the number of
-    fakes scoring strictly above it (``above``) and at or above it (``at_or_above``)."""
+    """Fakes by descending score, and per real the count of fakes above / at or above it."""
     fakes = np.sort(s[y == 1])
     reals = s[y == 0]
     above = fakes.size - np.searchsorted(fakes, reals, side="right")
@@ -281,14 +225,9 @@ def _pair_bounds(s: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
 def _aucs_of_draws(
     above: np.ndarray, at_or_above: np.ndarray, fake_draws: np.ndarray, real_draws: np.ndarray
 ) -> np.ndarray:
-    """Exact AUC of each resample (row) given by draws with replacement.
-
-    ``fake_draws[b]`` are positions into the fakes sorted by *descending* score, ``real_draws[b]``
-    indices into the reals (input order). For a real ``j`` the resampled fakes above it are the
-    drawn positions ``< above[j]``; ``2 * (above + ties / 2)`` is then ``cum[above] +
-    cum[at_or_above]`` with ``cum`` the running count of drawn positions, so one ``bincount`` +
-    ``cumsum`` per resample gives every pair comparison in integer arithmetic.
-    """
+    """Exact AUC of each resample (row) of draws with replacement, in integer arithmetic.
+    ``fake_draws`` index the fakes by descending score, ``real_draws`` the reals; one ``bincount``
+    and ``cumsum`` per resample counts every pair comparison (twice the wins, ties counting one)."""
     b, n_fake = fake_draws.shape
     n_real = real_draws.shape[1]
     offsets = (np.arange(b, dtype=np.int64) * (n_fake + 1) + 1)[:, None]
@@ -300,9 +239,8 @@ def _aucs_of_draws(
 
 
 def _bootstrap_auc(s: np.ndarray, y: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
-    """AUCs of ``n_boot`` stratified resamples (fakes and reals resampled separately, each to its
-    own size, so every resample has both classes). Processed in small blocks of resamples that
-    stay in the CPU cache: ~1 s for 1000 resamples of 100k scores."""
+    """AUCs of ``n_boot`` resamples, fakes and reals resampled separately (every resample has both).
+    Blocks of resamples stay in the CPU cache: ~1 s for 1000 resamples of 100k scores."""
     _, above, at_or_above = _pair_bounds(s, y)
     n_fake = int(y.sum())
     n_real = y.size - n_fake
@@ -337,20 +275,10 @@ def _last_component(video_id: str) -> str:
 def group_by_video(
     scores: Any, labels: Any, video_ids: Sequence[Any], *, parent_name_only: bool = False
 ) -> VideoGroups:
-    """Group frame probabilities into videos; a video's score is its mean frame probability.
-
-    Videos are keyed by their **full** path (``str`` of each id, as given), in order of first
-    appearance. All frames of a video must share one label; otherwise :class:`DataError` names the
-    video.
-
-    ``parent_name_only=True`` reproduces DeepfakeBench's ``get_video_metrics``, offered only to
-    compare numbers with it: it keys videos by the last path component alone (the frame's parent
-    folder name) and takes ``int(mean label)`` as the label. That is **wrong**: FaceForensics++
-    stores each manipulation method's videos under the same names (``.../Deepfakes/.../000_003``
-    and ``.../Face2Face/.../000_003``), so same-named videos of different methods - and of different
-    datasets - are merged into one, which changes both the number of videos and their scores
-    (a merged real+fake group even silently becomes "real").
-    """
+    """Group frame probabilities into videos by **full** path; a video scores its frames' mean.
+    Videos come in order of first appearance; a video with frames of both labels raises.
+    ``parent_name_only=True`` is DeepfakeBench's grouping, only to compare numbers with it: by
+    folder name, label ``int(mean label)``, so same-named FF++ videos of different methods merge."""
     s = _check_scores(scores, probabilities=True)
     y = _check_labels(labels, s.size)
     ids = list(video_ids.tolist() if isinstance(video_ids, np.ndarray) else video_ids)
@@ -391,8 +319,7 @@ def group_by_video(
 def deepfakebench_metrics(
     scores: Any, labels: Any, video_ids: Sequence[Any] | None = None
 ) -> dict[str, Any]:
-    """``eer_dfb``, ``acc_real``, ``acc_fake`` and (with ``video_ids``) ``video_auc_dfb``: their
-    definitions on our scores (see the module docstring)."""
+    """DeepfakeBench's ``eer_dfb``, ``acc_real``, ``acc_fake``, ``video_auc_dfb`` on our scores."""
     s, y = _check_inputs(scores, labels, what="DeepfakeBench's EER")
     fpr, tpr, _ = roc_curve(y, s)  # as theirs: intermediate points dropped
     fake_pred = s > 0.5
@@ -422,20 +349,10 @@ def compute_metrics(
     bootstrap: int = 1000,
     seed: int = 0,
 ) -> dict:
-    """All frame-level (and, with ``video_ids``, video-level) metrics as a flat dict.
-
-    ``scores``: P(fake) in [0, 1]; ``labels``: fake = 1, real = 0 (lists, numpy arrays or torch
-    tensors). A sample is predicted fake when ``prob >= threshold``. ``bootstrap`` resamples for
-    the 95 % AUC interval (0 = off, ``auc_ci_low``/``auc_ci_high`` are then ``None``); ``seed``
-    makes it reproducible. ``video_ids`` (one per frame) add ``video_auc``, ``video_ap``,
-    ``video_eer``, ``video_acc``, ``video_f1_macro`` and ``n_videos``, grouping frames by their
-    full video path (:func:`group_by_video`). DeepfakeBench's definitions come beside them
-    (:func:`deepfakebench_metrics`).
-
-    Raises :class:`DataError` for one-class input (AUC/EER are undefined; never returns NaN),
-    non-finite scores, scores outside [0, 1], labels other than 0/1 or mismatched lengths.
-    Floats are plain Python floats, counts plain ints (JSON-ready).
-    """
+    """All frame-level (and, with ``video_ids``, video-level) metrics as a flat, JSON-ready dict.
+    ``bootstrap`` resamples give the 95 % AUC interval (0: off, its keys ``None``). Raises
+    ``DataError`` for one-class input (never NaN), non-finite scores, scores outside [0, 1], labels
+    other than 0/1 or mismatched lengths."""
     s, y = _check_inputs(scores, labels, what="AUC and EER")
     threshold = float(threshold)
     if bootstrap < 0:

@@ -1,23 +1,9 @@
 """Image perturbations for robustness evaluation (``dfshield robustness``).
 
-Each perturbation is a pure function of a decoded ``HxWx3`` uint8 RGB frame (and, for noise, a
-seed) that returns a new ``HxWx3`` uint8 RGB frame of the same size; the input is never modified.
-They model what happens to media after it leaves the generator: re-compression, blur,
-down-sampling and sensor noise — the post-processing axes of robustness studies such as
-FaceForensics++ (Rössler et al., ICCV 2019, compression levels) and DeeperForensics-1.0 (Jiang et
-al., CVPR 2020, Table 3: JPEG, Gaussian blur, resolution change, Gaussian noise).
-
-* ``jpeg:Q``      — encode as JPEG at quality ``Q`` (1–100, OpenCV/libjpeg, 4:2:0) and decode.
-* ``blur:S``      — Gaussian blur with standard deviation ``S`` pixels, kernel ``2·ceil(3S) + 1``,
-  borders reflected (``cv2.BORDER_REFLECT_101``).
-* ``downscale:F`` — resize by ``F`` (0 < F < 1, area interpolation) and back up to the original size
-  (bilinear): the detail lost by a low-resolution copy.
-* ``noise:S``     — add i.i.d. Gaussian noise of standard deviation ``S`` on the 0–255 scale, round
-  and clip; drawn from ``numpy.random.default_rng(seed)``, so a frame gets the same noise every run.
-* ``clean``       — the frame unchanged (the reference row).
-
-A perturbation is written ``kind:value`` (``jpeg:75``); :func:`parse_perturbation` turns the text
-into a :class:`Perturbation` and :data:`DEFAULT_PERTURBATIONS` is the set the command runs.
+Each is a pure function of an ``HxWx3`` uint8 RGB frame (and a seed, for noise) returning a new
+frame of the same size: the post-processing axes of FaceForensics++ and DeeperForensics-1.0
+(JPEG, blur, down-scaling, noise). Written ``kind:value`` (``jpeg:75``); the list and exact
+definitions are in docs/predict-and-robustness.md.
 """
 
 from __future__ import annotations
@@ -156,8 +142,7 @@ KINDS: dict[str, tuple[Callable, str, type, Callable[[float], bool], str, str]] 
 
 @dataclass(frozen=True)
 class Perturbation:
-    """One named perturbation; call it as ``perturbation(rgb, seed)``. Picklable (DataLoader
-    workers get a copy)."""
+    """One named perturbation, called as ``p(rgb, seed)``; picklable for loader workers."""
 
     kind: str  # "clean" or a key of KINDS
     value: float | None = None
@@ -223,8 +208,7 @@ def parse_perturbation(text: str) -> Perturbation:
 
 
 def parse_perturbations(items: Sequence[str] | str | None) -> list[Perturbation]:
-    """A list of perturbations from texts (or one comma-separated text); duplicates are an error.
-    ``None`` gives :data:`DEFAULT_PERTURBATIONS`."""
+    """Perturbations from texts (or one comma-separated text); ``None``: the defaults."""
     if items is None:
         items = DEFAULT_PERTURBATIONS
     if isinstance(items, str):

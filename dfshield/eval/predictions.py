@@ -1,8 +1,5 @@
-"""Predictions of one split, their frame- and video-level metrics and their scores file.
-
-Shared by the evaluator (validation, ``dfshield test``, extra test sets) and by the scorer
-(``dfshield predict``, ``dfshield robustness``), so that every command assembles predictions and
-computes video-level numbers the same way.
+"""Predictions of one split, their frame- and video-level metrics and their scores file, shared by
+the evaluator and the ``predict`` scorer so every command computes them the same way.
 """
 
 from __future__ import annotations
@@ -35,9 +32,7 @@ class Predictions:
 
 
 def batch_items(index: Sequence[Any], scores: Mapping[str, np.ndarray]) -> list[Item]:
-    """The items of one scored batch: ``index`` are the dataset indices of its items, ``scores``
-    the detector's ``prob`` ``(B,)`` and, for a video detector, its frame head's ``frame_prob``
-    ``(B, T)`` (one score a frame of each clip)."""
+    """A scored batch's items: dataset ``index``, ``prob`` and any ``frame_prob`` ``(B, T)``."""
     if "frame_prob" in scores:
         return [
             (int(i), [float(f) for f in frames], float(p))
@@ -47,8 +42,7 @@ def batch_items(index: Sequence[Any], scores: Mapping[str, np.ndarray]) -> list[
 
 
 def assemble(items: Sequence[Item], labels: Sequence[int], video_ids: Sequence[str]) -> Predictions:
-    """Order scored items by dataset index and spread each item's label and video over its
-    frames."""
+    """Order scored items by dataset index and spread each one's label and video over its frames."""
     items = sorted(items, key=lambda item: item[0])
     scores, frame_labels, frame_videos = [], [], []
     for index, frame_probs, _ in items:
@@ -70,8 +64,7 @@ def assemble(items: Sequence[Item], labels: Sequence[int], video_ids: Sequence[s
 def evaluate_predictions(
     predictions: Predictions, *, threshold: float = 0.5, bootstrap: int = 1000
 ) -> dict[str, Any]:
-    """Frame-level metrics, and video-level ones from the mean frame probability per full video
-    path or, for a video detector, from its video head (``video_source`` says which)."""
+    """Frame- and video-level metrics; ``video_source``: mean frame probability or video head."""
     metrics = compute_metrics(
         predictions.scores,
         predictions.labels,
@@ -94,9 +87,7 @@ def evaluate_predictions(
 
 
 def accuracy_at_threshold(predictions: Predictions, threshold: float) -> dict[str, Any]:
-    """Frame and video ACC at another decision threshold than 0.5: the validation-EER one a
-    checkpoint stores, which ``dfshield predict`` uses (``val_eer_threshold``,
-    ``acc_at_val_eer``, ``video_acc_at_val_eer``)."""
+    """Frame and video ACC at the checkpoint's val-EER threshold (the one ``predict`` uses)."""
     at = evaluate_predictions(predictions, threshold=threshold, bootstrap=0)
     return {
         "val_eer_threshold": float(threshold),
@@ -106,8 +97,7 @@ def accuracy_at_threshold(predictions: Predictions, threshold: float) -> dict[st
 
 
 def write_scores(path: str | os.PathLike, predictions: Predictions) -> None:
-    """``test_scores.csv``: one row per frame — full video path, label, P(fake) (written
-    atomically)."""
+    """``test_scores.csv``, atomically: one row per frame (full video path, label, P(fake))."""
     with atomic_write(path, newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["video_id", "label", "prob_fake"])

@@ -1,18 +1,9 @@
-"""Comparison reports: ``results.md`` / ``results.csv`` / ``results.json``, a terminal table and
-``roc.png``.
+"""Comparison reports: ``results.md`` / ``.csv`` / ``.json``, a terminal table and ``roc.png``.
 
-A *row* is ``{"detector": name, **metrics}`` with the keys of
-:func:`dfshield.eval.metrics.compute_metrics`. The table shows one row per detector and the
-columns ACC (at 0.5), AUC, F1, Precision, Recall, EER, AP, video AUC and ACC@val-EER (at the
-checkpoint's validation-EER threshold). By default F1/Precision/Recall
-are the **macro** averages over both classes (``f1_macro`` ...), as the SP Cup 2025 paper reports
-them; ``macro=False`` shows the fake-as-positive values (``f1`` ...) instead. A footnote in the
-table says which. EER is lower-is-better, every other column higher-is-better; the best value
-per column is marked (bold in Markdown, ``*`` on the terminal) when at least two detectors have a
-value there, comparing the values as displayed (4 decimals), so ties are all marked. Missing
-values (absent key, ``None`` or NaN) show as "—". ``deepfakebench=True`` (a table with a wrapped
-DeepfakeBench detector) adds their definitions on the same scores, headed "(DFB)": EER
-un-interpolated, video AUC by folder name, and the accuracy on reals and on fakes.
+A row is ``{"detector": name, **metrics}`` (:func:`~dfshield.eval.metrics.compute_metrics`).
+F1/Precision/Recall are macro-averaged by default, as the SP Cup paper reports them. The best
+value per column, compared as displayed, is marked when at least two detectors have one;
+missing values show as "—". ``deepfakebench=True`` adds their definitions, headed "(DFB)".
 """
 
 from __future__ import annotations
@@ -86,8 +77,7 @@ def _footnote(macro: bool, mark: str, deepfakebench: bool = False) -> str:
 
 
 def number(value: Any, *, finite: bool = False) -> float | None:
-    """The float in a cell, or ``None`` when the value is missing (absent, None, NaN, not a number;
-    with ``finite=True`` also ±inf)."""
+    """A cell's float, or ``None`` if missing (None, NaN, not a number; ±inf when ``finite``)."""
     if value is None or isinstance(value, bool):
         return None
     try:
@@ -164,9 +154,8 @@ def format_table(
 def text_table(
     table: Sequence[Sequence[str]], left: Collection[int] = (0,), free_last: bool = False
 ) -> list[str]:
-    """Lines of an aligned plain-text table: ``table[0]`` is the header, underlined with dashes;
-    columns in ``left`` are left-aligned, the others right-aligned (numbers), two spaces apart.
-    ``free_last`` leaves the last column unpadded (a free-text note)."""
+    """Lines of an aligned plain-text table: header underlined, columns two spaces apart. Columns in
+    ``left`` are left-aligned, others right-aligned; ``free_last`` leaves the last one unpadded."""
     aligned = len(table[0]) - 1 if free_last else len(table[0])
     widths = [max(len(row[k]) for row in table) for k in range(aligned)]
     dashes = ["-" * w for w in widths] + (["----"] if free_last else [])
@@ -190,13 +179,8 @@ def write_results(
     macro: bool = True,
     deepfakebench: bool = False,
 ) -> dict[str, Path]:
-    """Write ``results.md``, ``results.csv`` and ``results.json`` into ``run_dir`` (created).
-
-    ``results.md`` holds the table described in this module's docstring; ``results.csv`` one row
-    per detector with *every* metric key (table columns first, full precision, missing = empty);
-    ``results.json`` ``{"title": ..., "rows": [...]}`` with every value (NaN as null).
-    Returns ``{"md": path, "csv": path, "json": path}``.
-    """
+    """Write ``results.md``, ``.csv`` and ``.json`` into ``run_dir``; return the paths by suffix.
+    The CSV holds every metric key at full precision; the JSON is ``{"title", "rows"}``."""
     rows = list(rows)
     _check_rows(rows)
     out = Path(run_dir)
@@ -226,13 +210,9 @@ def plot_roc(
     *,
     title: str = "ROC (fake = positive)",
 ) -> Path:
-    """Draw one ROC line per detector (AUC in the legend) plus the chance diagonal.
-
-    ``curves`` maps a detector name to ``(scores, labels)``. ``path`` is the PNG file, or a
-    directory (existing, or a path without suffix) to write ``roc.png`` into. Uses matplotlib's
-    Agg canvas directly, so no display is needed and the global pyplot backend is untouched.
-    Returns the written path.
-    """
+    """Draw one ROC line per detector (AUC in the legend) and the chance diagonal; return the path.
+    ``curves`` maps a name to ``(scores, labels)``; ``path`` is a PNG or a folder for ``roc.png``.
+    Draws on matplotlib's Agg canvas, so no display is needed and pyplot is untouched."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -263,7 +243,7 @@ def plot_roc(
 
 
 def save_figure(fig, path: str | os.PathLike) -> Path:
-    """Write a matplotlib figure to ``path`` as PNG, atomically; returns the path."""
+    """Write a matplotlib figure to ``path`` as PNG, atomically; return the path."""
     with atomic_write(path, "wb") as handle:
         fig.savefig(handle, format="png")
     return Path(path)

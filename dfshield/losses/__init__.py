@@ -1,21 +1,7 @@
 """Losses; importing this package registers every built-in loss in ``dfshield.registry.LOSS``.
 
-All losses take ``(logits, labels)`` with logits of the fake class ``(B,)`` (or DeepfakeBench's two
-logits ``(B, 2)``, read through :func:`fake_logit`) and labels fake = 1, real = 0 (bool, integer
-or float). Build them from a config with :func:`build_loss`. No loss reads a device value on the
-host except to check its inputs' values, which a training step defers with
-:func:`deferred_value_checks`.
-
-Equations and constants: ``docs/methods.md`` §7 (one subsection per loss).
-
-| name | what | docs/methods.md |
-| --- | --- | --- |
-| ``bce`` | binary cross-entropy | §7.1 |
-| ``focal`` | focal loss (γ, optional α; Lin et al. 2017) | §7.2 |
-| ``vs`` | binary vector-scaling loss, per-class ζ, Δ, ω | §7.3 |
-| ``cvar`` | CVaR_α of a per-sample base loss (exact or bisect) | §7.4 |
-| ``auc_logistic`` / ``auc_sqhinge`` / ``auc_wmw`` | pairwise AUC surrogates | §7.5 / §7.6 / §7.7 |
-| ``composite`` | weighted sum of terms | §7.8 |
+Every loss takes ``(logits, labels)``: the fake logit ``(B,)`` (or DeepfakeBench's ``(B, 2)``,
+read through :func:`fake_logit`) and labels fake = 1, real = 0. Equations: docs/methods.md §7.
 """
 
 from __future__ import annotations
@@ -36,12 +22,8 @@ BUILD_TIME = {"class_counts": "computed from the training data"}
 
 
 def build_loss(cfg: dict | str, class_counts: dict | None = None) -> nn.Module:
-    """Build the loss named by ``cfg["name"]`` (a bare name string is accepted too).
-
-    ``class_counts`` (``{"real": n_real, "fake": n_fake}``, training-set counts) reaches every
-    loss that accepts it (``vs`` with ``weights: balanced``, and ``cvar`` / ``composite``, which
-    forward it to their parts); counts given in the config itself take precedence.
-    """
+    """Build the loss named by ``cfg["name"]`` (or a bare name string). ``class_counts``
+    (training-set ``{real: n, fake: n}``) reaches every loss that accepts it; config counts win."""
     if isinstance(cfg, str):
         cfg = {"name": cfg}
     context: dict[str, Any] = {} if class_counts is None else {"class_counts": class_counts}

@@ -1,10 +1,7 @@
-"""Checks and small tensor helpers shared by the losses.
+"""Checks and small tensor helpers shared by the losses (functions: classes are registry entries).
 
-Only functions live here (every class in ``dfshield/losses/`` is a registry entry). Each takes
-the loss's ``owner`` text first (``"loss 'vs'"``), like :mod:`dfshield.validation`, which checks
-the single numbers and choices. Build-time problems raise :class:`~dfshield.errors.ConfigError`
-naming the key and the allowed range; call-time problems (shapes, labels outside {0, 1},
-non-finite logits) raise ``ValueError`` or ``TypeError`` naming the loss.
+Each takes the loss's ``owner`` text first (``"loss 'vs'"``). Build-time problems raise
+``ConfigError``; call-time ones (shapes, labels, non-finite logits) ``ValueError``/``TypeError``.
 """
 
 from __future__ import annotations
@@ -94,24 +91,17 @@ def sub_config(owner: str, key: str, value: Any) -> dict:
 
 # -- call time -------------------------------------------------------------------------------
 def fake_logit(cls: torch.Tensor) -> torch.Tensor:
-    """The logit of *fake* of a detector's ``cls`` output: ``(B,)`` as it is (dfshield's
-    convention), or DeepfakeBench's two logits ``(B, 2)`` → ``cls[:, 1] - cls[:, 0]``, whose sigmoid
-    is ``softmax(cls)[:, 1]``, the class-1 probability their detectors report."""
+    """The fake logit of a detector's ``cls``: ``(B,)`` as it is, DeepfakeBench's ``(B, 2)`` as
+    ``cls[:, 1] - cls[:, 0]`` (its sigmoid is their ``softmax(cls)[:, 1]``)."""
     if cls.dim() == 2 and cls.shape[-1] == 2:
         return cls[:, 1] - cls[:, 0]
     return cls
 
 
 def inputs(owner: str, logits: Any, labels: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    """Validate ``(logits, labels)``; return float logits and labels as the logits' dtype.
-
-    Labels may be bool, integer or floating, with values in {0, 1} (fake = 1, real = 0), and
-    must have the logits' shape; two logits a sample ``(B, 2)`` are turned into the logit of fake
-    first (:func:`fake_logit`). Half-precision logits are computed in float32. One host sync:
-    a single ``.all()`` over "logits finite and labels in {0, 1}"; only when it fails are the
-    details gathered for the message. Inside :func:`deferred_value_checks` that sync is skipped
-    (types and shapes are still checked).
-    """
+    """Validate ``(logits, labels)``; return float logits and labels in the logits' dtype. Labels
+    are bool, integer or float in {0, 1}, of the logits' shape; half precision is computed in
+    float32. The value checks cost one host sync, skipped inside :func:`deferred_value_checks`."""
     if not isinstance(logits, torch.Tensor) or not isinstance(labels, torch.Tensor):
         raise TypeError(
             f"{owner}: expected tensors (logits, labels), got "
@@ -144,12 +134,8 @@ def inputs(owner: str, logits: Any, labels: Any) -> tuple[torch.Tensor, torch.Te
 @contextlib.contextmanager
 def deferred_value_checks() -> Iterator[None]:
     """Losses called inside skip the checks of input *values* (finite logits, labels in {0, 1}).
-
-    Those checks read a device value on the host, which stalls a GPU step until the device has
-    caught up (and cannot be captured in a CUDA graph). The caller takes them over: the trainer
-    checks once per epoch that every step's loss was finite (a non-finite logit always makes the
-    loss non-finite), and its labels come from a dataset whose labels are 0 and 1 by construction.
-    """
+    Those checks read the device on the host, stalling a GPU step. The trainer takes them over: it
+    checks once per epoch that every loss was finite, and its labels are 0/1 by construction."""
     token = _VALUES_DEFERRED.set(True)
     try:
         yield

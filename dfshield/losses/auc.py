@@ -1,10 +1,6 @@
 """Pairwise AUC surrogates over all (fake, real) pairs of a batch (docs/methods.md §7.5–§7.7).
 
-Each loss averages a penalty on the score differences d = h_fake − h_real (or p_fake − p_real on
-probabilities) over all (fake, real) pairs of the batch (:func:`pair_mean`), so fakes are pushed
-to rank above reals, the same direction as BCE with fake = 1. A batch with only one class has no
-pairs: the loss is 0 (never NaN) and stays attached to the graph, so ``backward()`` works. These
-are batch statistics, so there is no ``reduction`` option.
+Batch statistics, so no ``reduction``; a batch with one class has no pairs and gives 0.
 """
 
 from __future__ import annotations
@@ -26,14 +22,9 @@ def pair_mean(
     penalty: Callable[[torch.Tensor], torch.Tensor],
     probabilities: bool = False,
 ) -> torch.Tensor:
-    """Mean of ``penalty(score_fake − score_real)`` over every (fake, real) pair of the batch.
-
-    Computed over the whole B × B matrix of differences with a 0/1 pair weight rather than by
-    selecting the fakes and the reals (``x[mask]``): selecting gives a shape known only after a
-    host read of the device, so the sum of weighted penalties over the weight count is the same
-    mean without a sync (and a fixed shape, which a CUDA graph needs). A batch with one class
-    has no pairs: 0, still attached to the graph (zero gradients).
-    """
+    """Mean of ``penalty(score_fake − score_real)`` over every (fake, real) pair of the batch. A 0/1
+    pair weight over the B × B matrix instead of ``x[mask]`` keeps the shape fixed, so there is no
+    host sync (and a CUDA graph can capture it). No pairs: 0, still attached to the graph."""
     logits, labels = _checks.inputs(owner, logits, labels)
     scores = (torch.sigmoid(logits) if probabilities else logits).flatten()
     fake = labels.flatten()
@@ -44,10 +35,7 @@ def pair_mean(
 
 @LOSS.register_module(module_name="auc_logistic")
 class AUCLogisticLoss(nn.Module):
-    """Logistic AUC surrogate: mean over (fake, real) pairs of log(1 + exp(−(h_fake − h_real))).
-
-    docs/methods.md §7.5: the AUC loss of the SP Cup 2025 paper (§1), also its Baseline 2 (§3).
-    """
+    """Logistic AUC surrogate: mean of softplus(h_real − h_fake) over pairs (methods.md §7.5)."""
 
     def __init__(self):
         """No options (an explicit signature, so the registry rejects unknown keys)."""
@@ -59,13 +47,9 @@ class AUCLogisticLoss(nn.Module):
 
 @LOSS.register_module(module_name="auc_sqhinge")
 class AUCSquaredHingeLoss(nn.Module):
-    """Squared-hinge AUC surrogate: mean over pairs of (η − (h_fake − h_real))² where below η.
-
-    docs/methods.md §7.6: the published loss of Lin et al.'s robust CLIP detector (§3), η = 0.6.
-    """
+    """Squared-hinge AUC surrogate: mean of [η − (h_fake − h_real)]_+² over pairs (§7.6)."""
 
     def __init__(self, eta: float = 0.6):
-        """Args: eta: the margin η >= 0 on logit differences."""
         super().__init__()
         self.eta = validation.number("loss 'auc_sqhinge'", "eta", eta, low=0.0)
 
@@ -80,19 +64,13 @@ class AUCSquaredHingeLoss(nn.Module):
 
 @LOSS.register_module(module_name="auc_wmw")
 class AUCWMWLoss(nn.Module):
-    """WMW AUC surrogate on probabilities: mean over pairs of (γ − (p_fake − p_real))^p below γ.
+    """WMW AUC surrogate on probabilities: mean of [γ − (p_fake − p_real)]_+^p over pairs.
 
-    docs/methods.md §7.7: the L_WMW term of DDLN (Pu et al., Pattern Recognition 2022; §4), after
-    Yan et al.'s Wilcoxon–Mann–Whitney approximation, with p = sigmoid(logit), γ = 0.15, p = 2.
-    Pairs are oriented so that fakes rank above reals (consistently with BCE; the authors' code
-    uses the opposite direction): a fake already ahead of a real by more than γ costs nothing.
+    DDLN's term (docs/methods.md §7.7), pairs oriented fake minus real, unlike the authors' code.
+    ``p_exp`` ≥ 1: below 1 the gradient is infinite at the margin.
     """
 
     def __init__(self, gamma: float = 0.15, p_exp: float = 2.0):
-        """Args:
-        gamma: margin γ on probability differences, in [0, 1].
-        p_exp: exponent p >= 1 (below 1 the gradient is infinite at the margin).
-        """
         super().__init__()
         self.gamma = validation.number("loss 'auc_wmw'", "gamma", gamma, low=0.0, high=1.0)
         self.p_exp = validation.number("loss 'auc_wmw'", "p_exp", p_exp, low=1.0)

@@ -15,7 +15,6 @@ class BCELoss(nn.Module):
     """Binary cross-entropy on the fake logit: -[y log σ(h) + (1-y) log(1-σ(h))]."""
 
     def __init__(self, reduction: str = "mean"):
-        """Args: reduction: ``mean`` (a scalar) or ``none`` (one loss per sample)."""
         super().__init__()
         self.reduction = _checks.reduction("loss 'bce'", reduction)
 

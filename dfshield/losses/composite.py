@@ -16,24 +16,11 @@ from dfshield.registry import LOSS
 class CompositeLoss(nn.Module):
     """Weighted sum of loss terms, e.g. CVaR_α(VS) + γ·AUC (docs/methods.md §7.8).
 
-    Config::
-
-        name: composite
-        terms:
-          - {name: cvar, weight: 1.0, alpha: 0.9, base: {name: vs}}
-          - {name: auc_logistic, weight: 0.6}
-
-    Each term's ``weight`` (>= 0, default 1.0) is taken out and the rest of the term is built
-    through the registry with the class counts forwarded. ``forward`` returns
-    Σ weight · term(logits, labels); ``last_terms`` holds the unweighted value of every term from
-    the last call, keyed by term name (``name#2``, ``name#3``, … for repeats), for logging.
+    ``terms`` is a list of loss configs, each with an optional ``weight`` (≥ 0, default 1); the
+    class counts reach every term. ``last_terms`` holds the unweighted values of the last call.
     """
 
     def __init__(self, terms: list | None = None, class_counts: dict | None = None):
-        """Args:
-        terms: list of loss configs, each with a ``name`` and an optional ``weight``.
-        class_counts: training class counts ``{real: n, fake: n}`` passed on to each term.
-        """
         super().__init__()
         if not isinstance(terms, (list, tuple)) or not terms:
             raise ConfigError(

@@ -21,29 +21,8 @@ BISECT_STEPS = 64  # halvings of the λ bracket, in float64: the bracket shrinks
 class CVaRLoss(nn.Module):
     """CVaR_α of a per-sample loss: the mean of the hardest α-fraction of the batch.
 
-    CVaR_α(ℓ) = min_λ { λ + 1/(α·m) · Σ_i [ℓ_i − λ]_+ } over the m per-sample losses ℓ of the
-    batch (docs/methods.md §7.4; Rockafellar & Uryasev; used with VS in the SP Cup 2025 paper, §1,
-    and with BCE in Lin et al.'s robust CLIP detector, §3). The objective is convex and piecewise
-    linear in λ, so a minimiser is a data point: with k = α·m and ℓ_(1) ≥ ℓ_(2) ≥ … sorted,
-    f = ⌊k⌋, the minimiser is ℓ_(f+1) (when k is fractional) and
-
-        CVaR_α = ( ℓ_(1) + … + ℓ_(f) + (k − f) · ℓ_(f+1) ) / k,
-
-    i.e. the mean of the top ⌈k⌉ losses with the boundary sample weighted by its fractional part
-    (for integer k, the plain mean of the top k). α = 1 gives the batch mean. The gradient is
-    1/k on the top f samples, (k − f)/k on the boundary sample and 0 elsewhere.
-
-    Solvers: ``exact`` (default) evaluates the formula with ``torch.topk``, O(m log m).
-    ``bisect`` reproduces the paper's binary search for λ (on the detached losses, in float64,
-    by the sign of the objective's slope 1 − #{ℓ_i > λ}/k), then takes λ* as the data point
-    that the search isolates. No gradient flows through the search, only through ℓ: each loss
-    above λ* gets 1/k and the samples tied at λ* share the rest, 1 − #{ℓ > λ*}/k, equally, so
-    no sample gets more than 1/k and the weights sum to one. Without ties this is ``exact``'s
-    gradient; with ties at the boundary ``exact`` (``topk``) gives the share to the tied samples
-    it happens to pick, ``bisect`` the centre of the subdifferential (docs/methods.md §7.4). The
-    value is the same.
-
-    ``reduction`` does not apply: CVaR is a statistic of the whole batch and always a scalar.
+    docs/methods.md §7.4 gives the formula, its gradient and how the two solvers split ties:
+    ``exact`` (``torch.topk``) and ``bisect`` (the paper's binary search on λ). Always a scalar.
     """
 
     def __init__(
@@ -53,12 +32,8 @@ class CVaRLoss(nn.Module):
         solver: str = "exact",
         class_counts: dict | None = None,
     ):
-        """Args:
-        base: the per-sample loss, e.g. ``{name: vs}``; built through the registry with
-            ``reduction: none`` and the class counts forwarded. Default ``{name: bce}``.
-        alpha: fraction of the hardest samples kept, in (0, 1]; 1 = the plain mean.
-        solver: ``exact`` (sort / top-k) or ``bisect`` (the paper's binary search on λ).
-        class_counts: training class counts ``{real: n, fake: n}`` passed on to ``base``.
+        """``base``: a per-sample loss config (default ``{name: bce}``), built with ``reduction:
+        none`` and the class counts; ``alpha`` ∈ (0, 1] is the fraction kept (1 = the plain mean).
         """
         super().__init__()
         self.alpha = validation.number(_OWNER, "alpha", alpha, low=0.0, high=1.0, low_open=True)
@@ -116,13 +91,9 @@ def cvar_exact(losses: torch.Tensor, alpha: float) -> torch.Tensor:
 
 
 def cvar_bisect(losses: torch.Tensor, alpha: float, steps: int = BISECT_STEPS) -> torch.Tensor:
-    """CVaR_α by the paper's binary search on λ; λ* snapped to the data point it isolates.
-
-    Invariant: #{ℓ_i > lo} > k ≥ #{ℓ_i > hi}, so the minimiser ℓ_(⌊k⌋+1) lies in (lo, hi].
-    The value λ*·(1 − g/k) + Σ_{ℓ > λ*} ℓ / k (g = #{ℓ > λ*}) takes λ* as the mean of the
-    losses tied at it, so they share its weight equally. The loop runs on the device without
-    host syncs.
-    """
+    """CVaR_α by the paper's binary search on λ, λ* snapped to the loss it isolates (§7.4). The
+    invariant #{ℓ_i > lo} > k ≥ #{ℓ_i > hi} keeps ℓ_(⌊k⌋+1) in (lo, hi]; the losses tied at λ* share
+    its weight equally. Runs on the device without host syncs."""
     m = losses.numel()
     k = alpha * m
     values = losses.detach().to(torch.float64)

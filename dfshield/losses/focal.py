@@ -18,14 +18,7 @@ class FocalLoss(nn.Module):
     """Binary focal loss -α_t (1-p_t)^γ log p_t (Lin et al. 2017); γ = 0 without α is BCE."""
 
     def __init__(self, gamma: float = 2.0, alpha: float | None = None, reduction: str = "mean"):
-        """Args:
-            gamma: focusing exponent γ >= 0.
-            alpha: weight of the fake class in [0, 1] (real gets 1 - alpha); ``None``: no weight.
-            reduction: ``mean`` or ``none``.
-
-        Computed stably in log space: (1-p_t)^γ = exp(γ · logsigmoid(-s·h)) and
-        -log p_t = softplus(-s·h), with s = +1 for fake and -1 for real.
-        """
+        """``alpha`` weighs fakes and 1 − alpha reals (``None``: no weight); log space, see §7.2."""
         super().__init__()
         self.gamma = validation.number(_OWNER, "gamma", gamma, low=0.0)
         self.alpha = (

@@ -1,18 +1,10 @@
-"""The losses of G runs evaluated in one call, on ``(G, B)`` logits (vectorised sweeps).
+"""The losses of G runs evaluated in one call on ``(G, B)`` logits (batched runs, methods.md §8.1).
 
-:func:`stacked_loss` takes the G runs' built loss modules (one config, each run with its own
-class counts) and returns ``loss(logits, labels, weights) -> (G,)``: run g's loss on the rows of
-row g whose 0/1 ``weights`` are 1 (padding rows weigh 0), equal to ``modules[g](logits[g, :n],
-labels[g, :n])`` up to float rounding. The per-run values that differ between runs (VS's ζ, Δ
-and ω from each run's class counts, CVaR's α, a composite's term weights) are ``(G, 1)`` tensors;
-a run whose weights are all 0 gets a finite loss with zero gradients.
-
-Vectorised: ``bce``, ``focal``, ``vs`` (mean, or as a CVaR base), ``cvar`` (both solvers: by
-sorting, the boundary sample weighted by the fractional part of k = α·n as ``cvar_exact``; the
-``bisect`` solver gives the same value and, without ties at the boundary, the same gradient),
-``auc_logistic`` / ``auc_sqhinge`` / ``auc_wmw`` (pair weights instead of selection) and
-``composite`` of these. Any other loss, or runs whose losses differ in structure or in an option
-other than those above, fall back to a loop over the runs (one call each on its unpadded rows).
+:func:`stacked_loss` returns ``loss(logits, labels, weights) -> (G,)``: run g's loss on its rows
+of weight 1 (padding weighs 0), equal to its own module's loss up to rounding. Options that
+differ per run (VS's ζ, Δ, ω, CVaR's α, composite weights) become ``(G, 1)`` columns. bce,
+focal, vs, cvar (both solvers, by sorting), the AUC losses and composites of these are
+vectorised; anything else falls back to a loop over the runs.
 """
 
 from __future__ import annotations
@@ -37,8 +29,7 @@ StackedLoss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def stacked_loss(modules: Sequence[nn.Module]) -> StackedLoss:
-    """``loss(logits, labels, weights) -> (G,)`` for the G runs' losses ``modules`` (module
-    docstring); vectorised where :func:`vectorised` says so, else a loop over the runs."""
+    """``loss(logits, labels, weights) -> (G,)`` for the G runs' loss modules (module doc)."""
     term = _scalar(list(modules))
     if term is None:
         return _looped(list(modules))
@@ -151,8 +142,7 @@ def _scalar(modules: list[nn.Module]) -> _Term | None:
 
 
 def _cvar(modules: list[CVaRLoss]) -> _Term | None:
-    """CVaR_α per run: losses sorted in descending order (padding last), the i-th weighted by
-    clamp(k − i, 0, 1) / k with k = α·n (the top ⌊k⌋ fully, the boundary one by k − ⌊k⌋)."""
+    """CVaR_α per run: losses sorted (padding last), the i-th weighted clamp(k − i, 0, 1) / k."""
     samples = _per_sample([m.base for m in modules])
     if samples is None:
         return None

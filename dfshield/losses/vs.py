@@ -20,13 +20,9 @@ _OWNER = "loss 'vs'"
 
 @LOSS.register_module(module_name="vs")
 class VSLoss(nn.Module):
-    """Vector-scaling loss ω_y·log(1 + e^Δ_y·e^(-ζ_y·s·h)), per-class ζ, Δ, ω.
+    """Vector-scaling loss ω_y·softplus(Δ_y − ζ_y·s·h), per-class ζ, Δ, ω (docs/methods.md §7.3).
 
-    docs/methods.md §7.3. With s = +1 for fake, -1 for real and h the fake logit, each loss is
-    ``ω_y · softplus(Δ_y - ζ_y · s · h)``, which equals ω_y·log(1 + exp(Δ_y)·exp(-ζ_y·s·h)) and
-    stays finite for any logit. With ζ = 1, Δ = 0, ω = 1 it is BCE. Unlike the authors' public
-    code (where VS only moves the CVaR threshold and BCE is back-propagated), this loss carries
-    the gradient, as the paper states.
+    With ζ = 1, Δ = 0, ω = 1 it is BCE. Unlike the authors' code, it carries the gradient.
     """
 
     def __init__(
@@ -37,17 +33,9 @@ class VSLoss(nn.Module):
         class_counts: dict | None = None,
         reduction: str = "mean",
     ):
-        """Args:
-        zeta: logit scale by class name, ``{fake: 1.2, real: 0.8}`` (paper), each > 0.
-        delta: additive offset by class name, ``{fake: 0.05, real: -0.05}`` (paper).
-        weights: ``balanced`` (ω_y = n / (2·n_y) from the training class counts),
-            ``none`` (ω = 1), or ``{fake: w, real: w}`` (each >= 0).
-        class_counts: training-set counts ``{real: n_real, fake: n_fake}``; needed only for
-            ``balanced``. The trainer passes the counts of the training split at build time
-            (``build_loss(cfg, class_counts=...)``); run configs cannot set them (they would
-            go stale when the data changes), Python callers may.
-        reduction: ``mean`` or ``none``.
-        """
+        """Per-class options are ``{fake: x, real: y}``; defaults are the paper's (ζ > 0).
+        ``weights``: ``balanced`` (ω_y = n / (2·n_y)), ``none`` or ``{fake: w, real: w}``.
+        ``balanced`` needs ``class_counts``, passed by the trainer from the training split."""
         super().__init__()
         self.zeta = _checks.per_class(
             _OWNER, "zeta", PAPER_ZETA if zeta is None else zeta, low=0.0, low_open=True

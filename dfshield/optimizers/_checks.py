@@ -1,8 +1,6 @@
 """Config checks shared by the optimizer and scheduler entries (functions only, no classes).
 
-Single numbers, integers, booleans and choices are checked by :mod:`dfshield.validation`; what is
-particular to optimizers lives here. Every check raises :class:`dfshield.errors.ConfigError` with
-a message that names the entry, the key, the value it got and what it accepts.
+Generic values go through :mod:`dfshield.validation`; these are particular to optimizers.
 """
 
 from __future__ import annotations
@@ -80,11 +78,8 @@ def as_config(what: str, cfg: Any) -> dict:
 
 
 def trainable(owner: str, params: Any) -> tuple[list, nn.Module | None]:
-    """Split ``params`` into what a torch optimizer takes and the module it came from (if any).
-
-    An ``nn.Module`` gives its parameters with ``requires_grad`` set (frozen ones are left out);
-    anything else (tensors, ``(name, tensor)`` pairs or param-group dicts) is passed on as a list.
-    """
+    """Split ``params`` into what a torch optimizer takes and the module it came from (if any). A
+    module gives its parameters with ``requires_grad``; anything else is passed on as a list."""
     if isinstance(params, nn.Module):
         found = [p for p in params.parameters() if p.requires_grad]
         if not found:

@@ -25,18 +25,9 @@ SCHEDULER_BUILD_TIME = {
 
 
 def build_optimizer(cfg: dict | str, params: Any) -> torch.optim.Optimizer:
-    """Build the optimizer named by ``cfg["name"]`` with the remaining keys as its options.
-
-    Args:
-        cfg: e.g. ``{name: adamw, lr: 1.0e-5, weight_decay: 6.0e-5}`` or
-            ``{name: sam, rho: 0.1, adaptive: false, base: {name: adamw, lr: 1.0e-5}}``;
-            a bare name (``"sgd"``) means the entry's defaults.
-        params: an ``nn.Module`` (its parameters with ``requires_grad``; SAM is also given the
-            module so that it can keep its BatchNorm statistics from being updated twice), or an
-            iterable of tensors or param-group dicts.
-
-    Unknown names and keys, wrong types and out-of-range values raise ConfigError.
-    """
+    """Build the optimizer named by ``cfg["name"]`` (or a bare name) with the other keys as options.
+    ``params`` is an ``nn.Module`` (its trainable parameters; SAM also gets the module, to keep its
+    BatchNorm statistics from updating twice) or tensors / param-group dicts."""
     cfg = _checks.as_config("optimizer", cfg)
     _checks.reject_reserved("the optimizer config", cfg, OPTIMIZER_BUILD_TIME)
     params, module = _checks.trainable("build_optimizer", params)
@@ -52,13 +43,9 @@ def build_scheduler(
     epochs: int,
     steps_per_epoch: int | None = None,
 ) -> Any:
-    """Build the learning-rate scheduler named by ``cfg["name"]`` for a run of ``epochs`` epochs.
-
-    The result has ``step()``, ``interval`` (``"epoch"`` or ``"step"``: call ``step()`` after each
-    epoch or after each optimizer step), ``get_last_lr()``, ``state_dict()`` and
-    ``load_state_dict()``. ``cfg`` ``None`` means ``{name: none}`` (constant learning rate).
-    ``steps_per_epoch`` is needed for ``interval: step``.
-    """
+    """Build the scheduler named by ``cfg["name"]`` (``None``: constant) for a run of ``epochs``.
+    The result's ``interval`` says whether to call ``step()`` after each epoch or each optimizer
+    step; ``interval: step`` needs ``steps_per_epoch``."""
     cfg = _checks.as_config("scheduler", {"name": "none"} if cfg is None else cfg)
     _checks.reject_reserved("the scheduler config", cfg, SCHEDULER_BUILD_TIME)
     if not isinstance(optimizer, torch.optim.Optimizer):

@@ -1,17 +1,6 @@
-"""Sharpness-aware minimisation (SAM) and adaptive SAM (ASAM) around any registered optimizer.
-
-References:
-    Foret, Kleiner, Mobahi, Neyshabur. "Sharpness-Aware Minimization for Efficiently Improving
-    Generalization", ICLR 2021 — the perturbation ε̂(w) of eq. 2 with p = 2 and the gradient
-    approximation ∇L(w)|_{w+ε̂(w)} of eq. 3.
-    Kwon, Kim, Park, Choi. "ASAM: Adaptive Sharpness-Aware Minimization for Scale-Invariant
-    Learning of Deep Neural Networks", ICML 2021 — ε = ρ·T²g/‖Tg‖₂ with T = diag(|w| + η).
-    docs/methods.md §8.1; ``spcup`` (§1) runs SAM with ρ = 0.1 around AdamW(lr 1e-5, weight decay
-    6e-5). BatchNorm running statistics must not be updated twice per step.
-
-Two ways to drive it: ``step(closure)`` (torch's closure convention), or ``first_step`` /
-``second_step`` (the API of the widely used SAM implementation, which DeepfakeBench's trainer
-calls); both give the same weights.
+"""Sharpness-aware minimisation (SAM, Foret et al. 2021) and ASAM (Kwon et al. 2021) around any
+registered optimizer (docs/methods.md §8.1). Driven by ``step(closure)`` or by DeepfakeBench's
+``first_step`` / ``second_step``, which give the same weights.
 """
 
 from __future__ import annotations
@@ -55,35 +44,14 @@ _Pending = tuple[list[tuple[torch.Tensor, torch.Tensor]], list[_SavedBuffers]]
 class SAM(torch.optim.Optimizer):
     """Sharpness-aware minimisation around a base optimizer (Foret et al., ICLR 2021), or ASAM.
 
-    ``step(closure)`` takes the gradient at θ, moves to θ + ε, takes the gradient there, restores θ
-    exactly and lets the base optimizer step with that gradient; it returns the loss at θ. The
-    derivation, ASAM's T (applied to every parameter, and why) and the defaults are in
-    docs/methods.md §8.1. Buffers (BatchNorm statistics) advance once per step: SAM saves and
-    restores them around the second pass. ‖g‖ = 0 means no perturbation, never a NaN.
-
-    ``param_groups``, ``state`` and ``state_dict()`` are the base optimizer's own, so schedulers
-    change its learning rate and a resumed run continues identically; a param group may set its
-    own ``rho``, ``adaptive`` or ``eta``. The two-step API (DeepfakeBench's trainer) gives the same
-    weights, bit for bit::
-
-        loss_fn(model(x), y).backward()
-        optimizer.first_step(zero_grad=True)    # θ ← θ + ε
-        loss_fn(model(x), y).backward()
-        optimizer.second_step(zero_grad=True)   # θ restored, base optimizer steps
-
-    Without ``module``, run that second pass inside :func:`buffers_restored`.
-
-    Args:
-        params: an ``nn.Module`` (its trainable parameters; it also becomes ``module``), tensors or
-            param-group dicts (``build_optimizer`` fills this in).
-        base: the base optimizer's config, e.g. ``{name: adamw, lr: 1.0e-5, weight_decay: 6.0e-5}``;
-            any registered optimizer except ``sam`` itself. Required.
-        rho: neighbourhood radius ρ >= 0 (default 0.05, Foret et al.'s; ``spcup`` sets 0.1).
-        adaptive: ASAM's scale-invariant perturbation ε = ρ·T²g/‖Tg‖₂, T = |θ| + η.
-        eta: ASAM's η >= 0 (Kwon et al.'s code uses 0.01). Ignored unless ``adaptive``.
-        module: the model whose buffers are saved and restored around the second pass (filled in
-            by ``build_optimizer``); without it, the buffers of every module that runs in the
-            second closure.
+    ``step(closure)`` takes the gradient at θ + ε, restores θ exactly and lets the base optimizer
+    step; it returns the loss at θ (docs/methods.md §8.1). Buffers (BatchNorm statistics) advance
+    once per step. ``param_groups``, ``state`` and ``state_dict()`` are the base optimizer's, so
+    schedulers and resume work unchanged; a group may set its own ``rho``, ``adaptive``, ``eta``.
+    DeepfakeBench's two-step API (:meth:`first_step` after the first backward, :meth:`second_step`
+    after the second) gives the same weights bit for bit. ``base`` is required (any optimizer but
+    ``sam``). ``module`` (set by ``build_optimizer``) is the model whose buffers are restored after
+    the second pass; without it, run that pass inside :func:`buffers_restored`.
     """
 
     def __init__(
@@ -120,10 +88,7 @@ class SAM(torch.optim.Optimizer):
     # -- the step -------------------------------------------------------------------------
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
-        """One SAM step; ``closure`` re-computes the loss on the batch and calls backward.
-
-        Returns the loss at θ (the first closure's return value).
-        """
+        """One SAM step (``closure`` recomputes the loss and calls backward); the loss at θ."""
         if closure is None or not callable(closure):
             raise TypeError(_CLOSURE_HELP)
         self._check_no_pending("step(closure)")
@@ -142,12 +107,8 @@ class SAM(torch.optim.Optimizer):
 
     @torch.no_grad()
     def first_step(self, zero_grad: bool = False) -> None:
-        """Move every parameter to θ + ε computed from the gradients now in ``.grad`` (step 2-3
-        of :class:`SAM`), and save θ (and the model's buffers, when SAM knows the model).
-
-        Call it after the first ``backward()``; run the second forward and ``backward()`` at
-        θ + ε, then :meth:`second_step`. ``zero_grad=True`` clears the gradients afterwards.
-        """
+        """Move the parameters to θ + ε from the gradients in ``.grad``; save θ (and the buffers).
+        Call it after the first backward; then the second forward, backward, :meth:`second_step`."""
         self._check_no_pending("first_step()")
         buffers = _save_buffers(self.module) if self.module is not None else []
         self._pending = (self._perturb(), buffers)
@@ -156,9 +117,7 @@ class SAM(torch.optim.Optimizer):
 
     @torch.no_grad()
     def second_step(self, zero_grad: bool = False) -> None:
-        """Restore θ (bit for bit) and the buffers saved by :meth:`first_step`, then step the base
-        optimizer with the gradients now in ``.grad`` (taken at θ + ε). ``zero_grad=True``
-        clears the gradients afterwards."""
+        """Restore θ (bit for bit) and the buffers, then step the base optimizer with ``.grad``."""
         if self._pending is None:
             raise RuntimeError(
                 "SAM.second_step() needs a first_step() before it: call first_step() after the "
@@ -180,12 +139,9 @@ class SAM(torch.optim.Optimizer):
             )
 
     def _perturb(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Move every parameter with a gradient to θ + ε; return (parameter, saved θ) pairs.
-
-        Parameters are handled in buckets of one group, device and dtype with ``torch._foreach_*``
-        ops (a few kernel launches per bucket instead of a few per parameter); ‖g‖ (or ‖Tg‖) is one
-        ``_foreach_norm`` per bucket and one norm of those norms. Nothing is read on the host.
-        """
+        """Move every parameter with a gradient to θ + ε; return (parameter, saved θ) pairs. Buckets
+        of one group, device and dtype use ``torch._foreach_*`` ops (a few kernels per bucket, not
+        per parameter); nothing is read on the host."""
         buckets: dict[tuple, tuple[dict[str, Any], list[torch.Tensor]]] = {}
         for group in self.param_groups:
             for p in group["params"]:
@@ -363,15 +319,9 @@ def _restore_buffers(saved: list[_SavedBuffers]) -> None:
 
 @contextlib.contextmanager
 def buffers_restored(module: nn.Module | None = None) -> Iterator[None]:
-    """Leave no trace of the forwards run inside: buffers are saved on entry (or, with
-    ``module=None``, when their module first runs) and copied back on exit.
-
-    Exact for any BatchNorm momentum: ``running_mean``, ``running_var`` and
-    ``num_batches_tracked`` get back the very values they had. SAM uses it around its second
-    evaluation; wrap the second forward of the two-step API in it when SAM was built without the
-    model (``with buffers_restored(model): loss_fn(model(x), y).backward()``). The backward must
-    run inside too: BatchNorm's backward checks that its running statistics were not changed.
-    """
+    """Leave no trace of the forwards run inside: buffers are copied back exactly on exit. Buffers
+    are saved on entry, or, with ``module=None``, when their module first runs. The backward must
+    run inside too: BatchNorm's backward checks its running statistics are unchanged."""
     saved: list[_SavedBuffers] = []
     seen: set[int] = set()
     handle = None

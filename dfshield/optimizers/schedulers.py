@@ -1,13 +1,9 @@
-"""Learning-rate schedulers, registered as ``cosine``, ``step`` and ``none``.
+"""Learning-rate schedulers, registered as ``cosine``, ``step`` and ``none`` (docs/methods.md §8.3).
 
-Each is a ``torch.optim.lr_scheduler.LRScheduler`` whose learning rate is a closed-form function
-of the number of ``step()`` calls t (``last_epoch`` in torch's naming), so ``state_dict()`` /
-``load_state_dict()``, ``get_last_lr()`` and resuming are torch's. ``interval`` says when the
-trainer calls ``step()``: ``"epoch"`` (after each epoch, the default) or ``"step"`` (after each
-optimizer step); every count below (``warmup``, ``step_size``) is in that unit.
-
-``epochs`` and ``steps_per_epoch`` come from the run (``build_scheduler`` fills them in); they are
-not config keys.
+Each is a torch ``LRScheduler`` whose rate is a closed-form function of the ``step()`` count, so
+state dicts and resuming are torch's. ``interval`` says when the trainer calls ``step()``:
+``epoch`` (default) or ``step``; ``warmup`` and ``step_size`` count in that unit. ``epochs`` and
+``steps_per_epoch`` are filled in by ``build_scheduler``, not config keys.
 """
 
 from __future__ import annotations
@@ -29,26 +25,8 @@ INTERVALS = ("epoch", "step")
 class CosineScheduler(LRScheduler):
     """One half-cosine decay from the base LR to min_lr over the whole run, optional linear warmup.
 
-    With T = ``epochs`` (``interval: epoch``) or ``epochs * steps_per_epoch`` (``interval: step``)
-    and W = ``warmup``, the learning rate after t calls of ``step()`` is, for each param group
-    with base learning rate ``base``:
-
-    * t < W:       base · (t + 1) / (W + 1)                  (linear warmup, never 0)
-    * W <= t <= T: min_lr + ½·(base − min_lr)·(1 + cos(π·(t − W)/(T − W)))
-    * t > T:       min_lr                                    (it never goes back up)
-
-    so with no warmup the first epoch runs at ``base``, the rate never increases after warmup and
-    it reaches ``min_lr`` after the last ``step()`` call. This follows the ``spcup`` paper
-    (docs/methods.md §8.3, §1: cosine annealing over the whole run); the authors' code uses
-    T_max = epochs/4, so its rate goes down and up again twice — deliberately not reproduced.
-
-    Args:
-        optimizer: the optimizer (SAM included) whose learning rates are set.
-        epochs: the run's number of epochs (filled in by ``build_scheduler``).
-        steps_per_epoch: optimizer steps per epoch (filled in; needed for ``interval: step``).
-        interval: ``epoch`` or ``step``: when the trainer calls ``step()``.
-        min_lr: the final learning rate, >= 0 and <= every group's base learning rate.
-        warmup: number of warmup epochs or steps (in units of ``interval``), >= 0 and < T.
+    Formula: docs/methods.md §8.3. The rate never rises after warm-up (unlike the SP Cup code's
+    T_max = epochs/4). ``min_lr`` ≤ every group's base rate; ``warmup`` < the run's length.
     """
 
     def __init__(
@@ -90,16 +68,7 @@ class CosineScheduler(LRScheduler):
 
 @SCHEDULER.register_module(module_name="step")
 class StepScheduler(LRScheduler):
-    """Multiply the learning rate by gamma every step_size epochs (or steps); torch's StepLR rule.
-
-    The learning rate after t calls of ``step()`` is base · gamma^⌊t / step_size⌋.
-
-    Args:
-        optimizer: the optimizer (SAM included) whose learning rates are set.
-        step_size: epochs (or steps, with ``interval: step``) between two drops; an integer >= 1.
-        gamma: the factor, > 0 (default 0.1).
-        interval: ``epoch`` or ``step``: when the trainer calls ``step()``.
-    """
+    """Multiply the learning rate by gamma every step_size epochs (or steps): torch's StepLR."""
 
     def __init__(
         self,
@@ -130,12 +99,7 @@ class StepScheduler(LRScheduler):
 
 @SCHEDULER.register_module(module_name="none")
 class ConstantScheduler(LRScheduler):
-    """Constant learning rate (no schedule).
-
-    Args:
-        optimizer: the optimizer whose learning rates are kept.
-        interval: ``epoch`` or ``step``; only says when the trainer calls the no-op ``step()``.
-    """
+    """Constant learning rate (no schedule)."""
 
     def __init__(self, optimizer: torch.optim.Optimizer, interval: str = "epoch"):
         self.interval = validation.choice("scheduler 'none'", "interval", interval, INTERVALS)
@@ -148,7 +112,7 @@ class ConstantScheduler(LRScheduler):
 
 
 def cosine_lr(base: float, t: int, total: int, min_lr: float = 0.0, warmup: int = 0) -> float:
-    """The ``cosine`` scheduler's learning rate after ``t`` of ``total`` steps (see the class)."""
+    """The ``cosine`` scheduler's learning rate after ``t`` of ``total`` steps."""
     if t < warmup:
         return base * (t + 1) / (warmup + 1)
     if t >= total:

@@ -1,11 +1,8 @@
-"""PyTorch's own optimizers, registered as ``adamw``, ``adam`` and ``sgd``.
+"""PyTorch's own optimizers, registered as ``adamw``, ``adam`` and ``sgd`` (docs/methods.md §8.2).
 
-Each entry is a thin factory function: its keyword arguments are the config schema (an unknown key
-is an error that lists them), it checks every value and returns the plain ``torch.optim`` object,
-so a run built from a config is exactly torch's optimizer. Defaults are torch's, except the
-implementation (:func:`implementation`): ``fused`` when every parameter is on one CPU or CUDA
-device, the same update in one kernel launch instead of a few per parameter (on one CPU core the
-spcup head's AdamW step takes 3.6 ms fused against 10–15 ms in torch's default or foreach form).
+Each is a factory whose keyword arguments are the config schema; it checks every value and
+returns the plain ``torch.optim`` object with torch's defaults, run ``fused`` where possible
+(:func:`implementation`).
 """
 
 from __future__ import annotations
@@ -33,16 +30,7 @@ def adamw(
     weight_decay: float = 1e-2,
     amsgrad: bool = False,
 ) -> torch.optim.AdamW:
-    """AdamW: Adam with decoupled weight decay (Loshchilov & Hutter, ICLR 2019); torch.optim.AdamW.
-
-    Args:
-        params: tensors or param-group dicts (``build_optimizer`` fills this in).
-        lr: learning rate, >= 0.
-        betas: decay rates of the first and second moment estimates, each in [0, 1).
-        eps: term added to the denominator, >= 0.
-        weight_decay: decoupled weight decay, >= 0 (``spcup`` uses 6e-5).
-        amsgrad: use the AMSGrad variant.
-    """
+    """AdamW: Adam with decoupled weight decay (Loshchilov & Hutter, ICLR 2019)."""
     owner = "optimizer 'adamw'"
     options = _adam_options(owner, lr, betas, eps, weight_decay, amsgrad)
     params, fast = implementation(params)
@@ -58,16 +46,7 @@ def adam(
     weight_decay: float = 0.0,
     amsgrad: bool = False,
 ) -> torch.optim.Adam:
-    """Adam (Kingma & Ba, ICLR 2015) with L2 weight decay added to the gradient; torch.optim.Adam.
-
-    Args:
-        params: tensors or param-group dicts (``build_optimizer`` fills this in).
-        lr: learning rate, >= 0.
-        betas: decay rates of the first and second moment estimates, each in [0, 1).
-        eps: term added to the denominator, >= 0.
-        weight_decay: L2 penalty added to the gradient, >= 0.
-        amsgrad: use the AMSGrad variant.
-    """
+    """Adam (Kingma & Ba, ICLR 2015); weight decay is an L2 term added to the gradient."""
     owner = "optimizer 'adam'"
     options = _adam_options(owner, lr, betas, eps, weight_decay, amsgrad)
     params, fast = implementation(params)
@@ -83,16 +62,7 @@ def sgd(
     weight_decay: float = 0.0,
     nesterov: bool = False,
 ) -> torch.optim.SGD:
-    """Stochastic gradient descent with optional (Nesterov) momentum; torch.optim.SGD.
-
-    Args:
-        params: tensors or param-group dicts (``build_optimizer`` fills this in).
-        lr: learning rate, >= 0.
-        momentum: momentum factor, >= 0.
-        dampening: dampening of the momentum, >= 0.
-        weight_decay: L2 penalty added to the gradient, >= 0.
-        nesterov: Nesterov momentum (needs momentum > 0 and dampening 0).
-    """
+    """Stochastic gradient descent with optional (Nesterov) momentum; torch.optim.SGD."""
     owner = "optimizer 'sgd'"
     options = dict(
         lr=_checks.learning_rate(owner, "lr", lr),
@@ -112,16 +82,9 @@ def sgd(
 
 
 def implementation(params: Any) -> tuple[Any, dict[str, bool]]:
-    """``params`` (an iterable read once becomes a list) and the fastest update for them:
-    ``{"fused": True}`` when every parameter is a floating-point tensor on one CPU or CUDA
-    device (one kernel for the whole update, the step counters kept on that device, so a step
-    never reads them on the host), else ``{}`` (torch's choice). The arithmetic is the same
-    update, evaluated in another order: measured on the CPU in float32 (torch 2.14, weights of
-    order 1, lr 1e-3), SGD with momentum is bit for bit torch's for-loop form; Adam and AdamW
-    differ from it within rounding, at most 7.5e-9 after one step and 2.4e-7 (two float32 ulps
-    at 1) after 50. Adam divides by √v, so where a gradient is itself rounding noise such
-    differences can grow to steps of size lr; train in float64 to compare runs exactly.
-    """
+    """``params`` (as a list) and ``{"fused": True}`` when every parameter is a float tensor on one
+    CPU or CUDA device, else ``{}`` (torch's choice). Fused is one kernel per update and never reads
+    step counters on the host; it matches torch's default form within rounding (methods.md §8.2)."""
     if isinstance(params, torch.Tensor) or not isinstance(params, Iterable):
         return params, {}  # torch's own error names the problem
     params = [_listed(item) for item in params]
