@@ -309,8 +309,9 @@ def _digest(config: Mapping[str, Any]) -> str:
 # -- the network as a backbone ------------------------------------------------------------------
 @BACKBONE.register_module(module_name="deepfakebench")
 class DeepfakeBenchNetwork(Backbone):
-    """A DeepfakeBench class's whole network as a trainable backbone (options ``class`` and
-    ``config``, as the detector's); ``forward`` returns their ``features``, of any shape."""
+    """The ``deepfakebench`` detector's backbone: a DeepfakeBench class's whole network, trained.
+
+    Options ``class``, ``config`` as the detector's; ``forward`` returns their ``features``."""
 
     trainable = True
 

@@ -242,9 +242,8 @@ class RDAADetector(BaseDetector):
         return self.calibrate(discrepancy(self.teacher_target(code), self.student(code)))
 
     def forward(self, data_dict: dict, inference: bool = False) -> dict:
-        """``cls``, ``prob``, ``feat`` (the code), ``discrepancy``, ``recon_error``,
-        ``teacher_cls`` (``teacher: trained``) and, when training with labels,
-        ``augmented_discrepancy`` (per sample; only the fakes' count, reals may hold 0)."""
+        """``cls``, ``prob``, ``feat`` (the code), ``discrepancy``, ``recon_error``, ``teacher_cls``
+        (trained teacher); training with labels, ``augmented_discrepancy`` (used for fakes)."""
         features = self.features(data_dict)
         code = self.encode(features)
         n = len(code)
