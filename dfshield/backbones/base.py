@@ -1,18 +1,11 @@
 """What every backbone provides, and the precision a frozen one encodes in.
 
-A backbone maps a batch of preprocessed images ``(B, 3, H, W)`` to features ``(B, feature_dim)``.
-A **frozen** backbone (``trainable = False``) is run once per image into the feature bank
-(``dfshield.engine.feature_bank``) and never again; a trainable one is part of the detector and
-sees images every step.
-
-Frozen precision (``precision`` / ``strict_fp32`` of a frozen backbone): on a GPU, ``bf16`` and
-``fp16`` run a copy of the encoder whose *weights* are cast to that dtype, on inputs cast alike
-(autocast keeps fp32 weights and casts them again at every layer: about 1.5x slower for a
-ViT-L/14); ``fp32`` runs with TF32 matmuls (about 4x faster on an H100/H200, ~1e-3 relative
-error) unless ``strict_fp32: true``; ``auto`` is bf16 where the GPU supports it, else fp16. On
-the CPU every precision runs in fp32. What actually ran (:func:`frozen_precision`) is part of the
-backbone's fingerprint, so banks encoded at different precisions never share an entry. Features
-are float32 either way.
+Frozen precision (options ``precision``, ``strict_fp32``), on a GPU: ``bf16``/``fp16`` run a copy
+of the encoder with weights of that dtype (autocast would recast fp32 weights at every layer,
+~1.5x slower on ViT-L/14); ``fp32`` uses TF32 matmuls (~4x faster on an H100, ~1e-3 relative
+error) unless ``strict_fp32``; ``auto`` is bf16 where supported, else fp16. The CPU always runs
+fp32 (reduced precision is slower there). The precision that ran is in the fingerprint, so banks
+of different precisions never mix; features are float32 either way.
 """
 
 from __future__ import annotations
@@ -31,14 +24,9 @@ from dfshield.validation import boolean, choice
 
 
 class Backbone(nn.Module, abc.ABC):
-    """Interface of a registered backbone (abstract: register concrete subclasses).
-
-    Attributes:
-        feature_dim: size of the feature vector.
-        trainable: False for a frozen feature extractor (features go through the bank).
-        image_size: side of the square input image.
-        mean, std: normalisation of the input, per RGB channel.
-        precision, strict_fp32: what a frozen backbone encodes in (module docstring).
+    """Interface of a registered backbone: images ``(B, 3, H, W)`` → features ``(B, feature_dim)``.
+    Subclasses set ``feature_dim``, ``trainable`` (False: frozen, encoded once into the bank),
+    ``image_size``, ``mean``/``std`` (per RGB channel); frozen ones ``precision``, ``strict_fp32``.
     """
 
     feature_dim: int
@@ -61,11 +49,9 @@ class Backbone(nn.Module, abc.ABC):
 
     @abc.abstractmethod
     def preprocess(self, rgb: np.ndarray) -> torch.Tensor:
-        """The backbone's own preprocessing of one HxWx3 uint8 RGB image to ``(3, H, W)``.
-
-        Given as a :class:`~dfshield.data.pixels.FramePreprocess` (e.g. a property returning
-        one), the loader splits it: resize in its workers on uint8, normalisation on the device.
-        """
+        """The backbone's own preprocessing of one HxWx3 uint8 RGB image to ``(3, H, W)``;
+        a :class:`~dfshield.data.pixels.FramePreprocess` lets the loader resize in its workers and
+        normalise on the device."""
 
     @abc.abstractmethod
     def fingerprint(self) -> dict[str, Any]:
@@ -78,17 +64,13 @@ class Backbone(nn.Module, abc.ABC):
         return next(self.parameters(), torch.empty(0)).device
 
     def compute_precision(self) -> str:
-        """What this frozen backbone encodes in where its weights are now
-        (:func:`frozen_precision`): the value its fingerprint records."""
+        """What this frozen backbone encodes in where its weights are now (fingerprinted)."""
         return frozen_precision(self.precision, self.device, self.strict_fp32)
 
     @torch.no_grad()
     def encode_frozen(self, module: nn.Module, images: torch.Tensor) -> torch.Tensor:
-        """``module(images)`` as float32, computed in :meth:`compute_precision`: ``bf16`` /
-        ``fp16`` through a copy of ``module`` with weights of that dtype (made once per device,
-        the fp32 weights stay as they are), ``tf32`` / ``fp32`` through ``module`` itself under
-        that matmul precision. Any surrounding autocast is switched off, so the precision is the
-        backbone's own."""
+        """``module(images)`` as float32, computed in :meth:`compute_precision` (bf16/fp16
+        through a cast copy of ``module``, made once per device), with any outer autocast off."""
         compute = self.compute_precision()
         dtype = COMPUTE_DTYPES[compute]
         if dtype != torch.float32:
@@ -122,13 +104,7 @@ COMPUTE_DTYPES = {
 
 def frozen_precision(precision: str, device: torch.device, strict_fp32: bool = False) -> str:
     """What a frozen encoder computes in on ``device``: ``bf16``, ``fp16``, ``tf32`` (fp32
-    tensors, TF32 matmuls) or ``fp32``.
-
-    On a GPU: ``auto`` is ``bf16`` where supported, else ``fp16``; ``fp32`` is ``tf32`` unless
-    ``strict_fp32``. On the CPU always ``fp32``: reduced precision there is slower, not faster,
-    and a CPU bank stays what it has always been. ``precision`` is one of :data:`PRECISIONS`
-    (checked by the backbone's constructor, :func:`check_precision`).
-    """
+    tensors, TF32 matmuls) or ``fp32``, by the module docstring's rule."""
     if device.type != "cuda":
         return "fp32"
     if precision == "auto":
@@ -147,9 +123,8 @@ def check_precision(owner: str, precision: Any, strict_fp32: Any) -> tuple[str, 
 
 @contextmanager
 def matmul_precision(compute: str) -> Iterator[None]:
-    """fp32 matmuls (and cuDNN convolutions) in TF32 for ``tf32`` and in full IEEE precision for
-    ``fp32``, restored afterwards; nothing changes for ``bf16``/``fp16``. Scoped to the encoding,
-    so that training keeps the global setting."""
+    """TF32 (``tf32``) or full IEEE (``fp32``) fp32 matmuls and cuDNN convolutions, restored
+    afterwards, so that training keeps the global setting; no-op for bf16/fp16."""
     if compute not in ("tf32", "fp32"):
         yield
         return

@@ -1,13 +1,4 @@
-"""Frozen CLIP image encoder from open_clip (docs/methods.md §1–3).
-
-``spcup`` uses CLIP ViT-L/14 with OpenAI weights and the final projected embedding (768-d, not
-L2-normalised); Cozzolino et al.'s ``clip_linear`` variant uses the 1024-d pre-projection CLS token
-(after the final LayerNorm), L2-normalised. Both are options here (``feature``, ``normalize``).
-The encoder runs in the frozen precision of :mod:`dfshield.backbones.base` (``precision``,
-``strict_fp32``); its preprocessing is open_clip's transform, split so that the loader resizes
-and crops uint8 frames in its workers and normalises batches on the device
-(:mod:`dfshield.data.pixels`).
-"""
+"""Frozen CLIP image encoder from open_clip (docs/methods.md §1–3)."""
 
 from __future__ import annotations
 
@@ -42,19 +33,13 @@ class ClipBackbone(Backbone):
     """Frozen open_clip image encoder (CLIP ViT-L/14 with OpenAI weights by default).
 
     Args:
-        model: open_clip model name (``ViT-L-14``; ``dfshield-tiny-vit`` = tiny random-init ViT).
-        pretrained: an open_clip pretrained tag (``openai``), a local checkpoint file, or ``null``
-            for random initialisation (seeded by ``init_seed``).
-        cache_dir: where open_clip caches downloaded weights.
+        model: open_clip model name (``dfshield-tiny-vit``: a tiny random-init ViT).
+        pretrained: an open_clip tag (``openai``), a local checkpoint file, or null (random init
+            seeded by ``init_seed``).
         feature: ``proj`` (final projected embedding, 768-d for ViT-L/14) or ``pre_proj`` (the CLS
-            token after the final LayerNorm, 1024-d for ViT-L/14).
+            token after the final LayerNorm, 1024-d).
         normalize: L2-normalise the features.
-        precision: what the encoder computes in on a GPU: ``auto`` (bf16 where supported, else
-            fp16), ``bf16`` or ``fp16`` (weights and inputs cast), ``fp32`` (TF32 matmuls unless
-            ``strict_fp32``). Always fp32 on the CPU.
-        strict_fp32: with ``precision: fp32``, full IEEE fp32 matmuls instead of TF32 (about 4x
-            slower on recent GPUs; for bit-level comparisons with other fp32 code).
-        init_seed: seed of the random initialisation when ``pretrained`` is null.
+        precision, strict_fp32: the frozen precision (:mod:`dfshield.backbones.base`).
     """
 
     trainable = False
@@ -104,8 +89,7 @@ class ClipBackbone(Backbone):
 
     @property
     def preprocess(self):
-        """open_clip's transform (resize, centre crop, ``ToTensor``, ``Normalize``) of one
-        ``HxWx3`` uint8 RGB frame, as a :class:`~dfshield.data.pixels.FramePreprocess`."""
+        """open_clip's transform of one ``HxWx3`` uint8 RGB frame, as a ``FramePreprocess``."""
         return self._preprocess
 
     @torch.no_grad()

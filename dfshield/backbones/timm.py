@@ -1,21 +1,5 @@
-"""Any timm image model as a backbone: pooled features, frozen or trained end to end.
-
-``ddln`` (docs/methods.md §4) uses ImageNet ResNet-50 → 2048-d per frame, trained end to end. The
-classifier is removed (``num_classes=0``), so the model returns its globally pooled features
-(``feature_dim = model.num_features``). Weights come from one of three places:
-
-* ``checkpoint``: a local ``.pth`` / ``.pt`` / ``.bin`` / ``.safetensors`` file (read with
-  ``weights_only=True`` or safetensors; ``state_dict`` / ``model`` wrappers and DDP prefixes are
-  unwrapped by timm). The classifier weights in it are dropped; any other key that does not fit
-  the model is an error, never silently ignored.
-* ``pretrained: true``: timm's default ImageNet weights, downloaded through the Hugging Face hub
-  (or read from its cache). Offline, this fails with a ConfigError that explains how to provide
-  the file.
-* ``pretrained: false``: random initialisation seeded by ``init_seed``, so the fingerprint of a
-  frozen random backbone still identifies its features.
-
-A frozen backbone encodes in the frozen precision of :mod:`dfshield.backbones.base`
-(``precision``, ``strict_fp32``); a trained one follows the run's ``train.amp``.
+"""Any timm image model as a pooled-feature backbone, frozen or trained end to end (``ddln``'s
+ImageNet ResNet-50, docs/methods.md §4). A weights file must fit but for the classifier.
 """
 
 from __future__ import annotations
@@ -49,21 +33,14 @@ class TimmBackbone(Backbone):
     """Any timm image model (ResNet-50 by default) as a pooled-feature backbone.
 
     Args:
-        model: timm model name, optionally with a pretrained tag (``resnet50``,
-            ``resnet50.tv_in1k``); ``timm.list_models()`` lists them.
-        pretrained: load timm's ImageNet weights (Hugging Face hub or its local cache).
-        freeze: True: a fixed feature extractor (no gradients, always in eval mode; its features
-            go through the feature bank). False: trained end to end with the detector.
-        checkpoint: a local weight file (``.pth``/``.pt``/``.bin``/``.safetensors``) to load
-            instead of downloading; takes precedence over ``pretrained``.
-        cache_dir: where timm / the Hugging Face hub cache downloaded weights.
-        image_size: side of the square input; null = the model's default from timm's data
-            config (ResNet-50: 224).
-        init_seed: seed of the random initialisation (of every parameter not loaded from weights).
-        precision: with ``freeze: true``, what the encoder computes in on a GPU: ``fp32`` (TF32
-            matmuls unless ``strict_fp32``), ``bf16`` or ``fp16`` (weights and inputs cast),
-            ``auto`` (bf16 where supported). A trained backbone follows ``train.amp`` instead.
-        strict_fp32: with ``freeze: true`` and ``precision: fp32``, full IEEE fp32 matmuls.
+        model: timm model name, optionally with a pretrained tag (``resnet50.tv_in1k``).
+        pretrained: timm's ImageNet weights (Hugging Face hub or its cache; offline, an error says
+            how to give the file); false: random init seeded by ``init_seed``.
+        freeze: a fixed extractor (eval mode, feature bank) instead of training with the detector.
+        checkpoint: a local ``.pth``/``.pt``/``.bin``/``.safetensors`` file, over ``pretrained``.
+        image_size: side of the square input; null: the model's default (ResNet-50: 224).
+        precision, strict_fp32: with ``freeze: true``, the frozen precision
+            (:mod:`dfshield.backbones.base`); a trained backbone follows ``train.amp``.
     """
 
     def __init__(
@@ -129,9 +106,8 @@ class TimmBackbone(Backbone):
     # -- preprocessing ---------------------------------------------------------------------
     @property
     def preprocess(self) -> FramePreprocess:
-        """HxWx3 uint8 RGB → ``(3, image_size, image_size)`` float tensor: :func:`resize_square`,
-        scale to [0, 1], subtract ``mean`` and divide by ``std`` per channel (a
-        :class:`~dfshield.data.pixels.FramePreprocess`: the loader normalises on the device)."""
+        """:func:`resize_square`, then ``(x / 255 - mean) / std`` on the device (a
+        ``FramePreprocess``)."""
         return self._preprocess
 
     def _preprocess_description(self) -> str:
@@ -142,9 +118,8 @@ class TimmBackbone(Backbone):
 
     # -- features --------------------------------------------------------------------------
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Pooled features ``(B, feature_dim)`` of ``(B, 3, H, W)`` images. A clip batch
-        ``(B, T, 3, H, W)`` is encoded as one ``(B·T, 3, H, W)`` batch and returned as
-        ``(B, T, feature_dim)`` (so a feature bank of clips holds one vector per frame)."""
+        """Pooled features ``(B, feature_dim)``; a clip batch ``(B, T, 3, H, W)`` is encoded
+        as one batch and returned as ``(B, T, feature_dim)``."""
         if images.dim() not in (4, 5) or images.shape[-3] != 3:
             raise ValueError(
                 f"timm backbone expects images (B, 3, H, W) or clips (B, T, 3, H, W), "

@@ -8,7 +8,6 @@ from pathlib import Path
 
 
 def add_detector_arguments(parser: argparse.ArgumentParser, required: bool = False) -> None:
-    """``--detector NAME`` or ``--config FILE``: the detector config of a run."""
     source = parser.add_mutually_exclusive_group(required=required)
     source.add_argument(
         "--detector",
@@ -19,7 +18,6 @@ def add_detector_arguments(parser: argparse.ArgumentParser, required: bool = Fal
 
 
 def add_set_argument(parser: argparse.ArgumentParser, example: str = "train.epochs=5") -> None:
-    """``--set KEY=VALUE`` (repeatable; values are YAML), collected in ``args.overrides``."""
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -31,7 +29,6 @@ def add_set_argument(parser: argparse.ArgumentParser, example: str = "train.epoc
 
 
 def add_overwrite_argument(parser: argparse.ArgumentParser | argparse._ActionsContainer) -> None:
-    """``--overwrite``: replace a run already in ``--run-dir`` (a parser or an argument group)."""
     parser.add_argument(
         "--overwrite",
         action="store_true",
@@ -43,8 +40,7 @@ def add_overwrite_argument(parser: argparse.ArgumentParser | argparse._ActionsCo
 def add_config_arguments(
     parser: argparse.ArgumentParser, feature_cache: bool = True, report: bool = False
 ) -> None:
-    """``--protocol``, ``--set``, (unless ``feature_cache`` is False) ``--feature-cache`` and
-    (with ``report``) ``--no-report``."""
+    """``--protocol``, ``--set``, ``--feature-cache`` (unless False), ``--no-report`` (if asked)."""
     parser.add_argument(
         "--protocol",
         metavar="FILE",
@@ -63,7 +59,6 @@ def add_config_arguments(
 
 
 def add_extra_test_argument(parser: argparse.ArgumentParser) -> None:
-    """``--extra-test PATH_OR_NAME`` (repeatable): cross-dataset test sets."""
     parser.add_argument(
         "--extra-test",
         dest="extra_tests",
@@ -80,7 +75,6 @@ def timestamped_dir(output_dir: str, prefix: str) -> Path:
 
 
 def add_report_argument(parser: argparse.ArgumentParser) -> None:
-    """``--no-report``: skip ``report.html`` at the end of a study."""
     parser.add_argument(
         "--no-report",
         dest="report",

@@ -1,5 +1,4 @@
-"""``dfshield build-lmdb``: build a DeepfakeBench dataset from images or videos
-(:func:`dfshield.dataset_builder.builder.build_dataset` documents the layouts and options)."""
+"""``dfshield build-lmdb``: a DeepfakeBench dataset from images or videos (``build_dataset``)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,5 @@
-"""``dfshield config``: print the merged, checked run config as YAML (what ``train`` would run).
-
-The output is a complete config: ``dfshield train --config`` accepts it as it is.
-"""
+"""``dfshield config``: print the merged, checked run config as YAML, complete, so that
+``dfshield train --config`` accepts it as it is."""
 
 from __future__ import annotations
 

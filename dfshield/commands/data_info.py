@@ -1,6 +1,4 @@
-"""``dfshield data-info``: check a dataset set-up before anyone trains on it
-(:func:`dfshield.data.checks.check_dataset`). Exit status 1 when anything is missing,
-undecodable or unreadable."""
+"""``dfshield data-info``: check a dataset set-up before training on it (``check_dataset``)."""
 
 from __future__ import annotations
 

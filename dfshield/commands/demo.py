@@ -1,6 +1,6 @@
-"""``dfshield demo``: the main job on the embedded default — compare clip_linear, robust_clip and
-spcup on the synthetic DemoFaces dataset with a tiny random-init CLIP ViT, on the CPU in minutes
-(:mod:`dfshield.studies.demo`). Its numbers say nothing about real deepfakes."""
+"""``dfshield demo``: compare clip_linear, robust_clip and spcup on synthetic DemoFaces with a
+tiny random-init CLIP ViT, on the CPU in minutes (:mod:`dfshield.studies.demo`). Its numbers say
+nothing about real deepfakes."""
 
 from __future__ import annotations
 

@@ -59,7 +59,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Prints the summary."""
     from dfshield.dataset_builder.demo import make_demo_dataset
 
     summary = make_demo_dataset(

@@ -1,10 +1,5 @@
 """``dfshield imbalance``: the comparison at several real:fake training ratios, mean ± std
-over seeds.
-
-The minority class of the training split is subsampled by video (seeded, exact counts) to each
-ratio; validation and test stay fixed. See :mod:`dfshield.studies.subsample` for the definition
-of a ratio and the reachable range, and :mod:`dfshield.studies.imbalance_report` for the outputs.
-"""
+over seeds (ratios: :mod:`dfshield.studies.subsample`; outputs: ``studies.imbalance_report``)."""
 
 from __future__ import annotations
 

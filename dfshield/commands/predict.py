@@ -1,6 +1,5 @@
 """``dfshield predict``: score images, folders and videos with a trained checkpoint
-(:mod:`dfshield.scoring.predict` holds the logic). Exit status 1 only when nothing could be
-scored."""
+(:mod:`dfshield.scoring.predict`); exit status 1 only when nothing could be scored."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
 """``dfshield robustness``: re-test checkpoints on their test split under JPEG, blur,
-downscaling and noise (:mod:`dfshield.scoring.robustness` holds the logic and documents the
-outputs: ``robustness.md``, ``.csv``, ``.json`` and ``.png`` in ``--out``)."""
+downscaling and noise (:mod:`dfshield.scoring.robustness` documents the outputs)."""
 
 from __future__ import annotations
 

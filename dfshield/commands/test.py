@@ -1,19 +1,7 @@
-"""``dfshield test``: evaluate a checkpoint on a test split (the one it was trained for, or
-another), through :func:`dfshield.eval.evaluator.evaluate_checkpoint`.
-
-``--extra-test PATH_OR_NAME`` (repeatable) adds cross-dataset test sets: a folder with ``real/``
-and ``fake/`` images (converted once) or a DeepfakeBench dataset name. Each adds a row to
-``results.md`` / ``.csv`` / ``.json`` (``detector`` = ``"<detector> on <set>"``, column
-``test_set``) and a line to ``roc.png``; its scores go to ``extra_tests/<set>/`` (see
-:mod:`dfshield.scoring.extra_test_sets`).
-
-``--detector-config THEIR.yaml`` tests DeepfakeBench weights (their ``ckpt_best.pth``) on the
-protocol's test split (:func:`dfshield.integrations.deepfakebench.imported_checkpoint`).
-
-A ``--set`` that changes the frozen backbone (``detector.backbone.*``) is allowed, with a warning
-naming what differs from the backbone the checkpoint was trained with (as ``predict`` warns);
-one that changes the weights' shapes or the detector's name is an error.
-"""
+"""``dfshield test``: evaluate a checkpoint on a test split (``evaluate_checkpoint``), with
+``--extra-test`` sets (:mod:`dfshield.scoring.extra_test_sets`) or DeepfakeBench weights
+(``--detector-config``). A ``--set`` that changes the frozen backbone only warns; one that changes
+the weights' shapes or the detector's name is an error."""
 
 from __future__ import annotations
 
@@ -24,7 +12,6 @@ from dfshield.commands._common import add_config_arguments, add_extra_test_argum
 
 
 def add_detector_config_argument(parser: argparse.ArgumentParser) -> None:
-    """``--detector-config``: the checkpoint is DeepfakeBench weights made with this YAML."""
     parser.add_argument(
         "--detector-config",
         metavar="YAML",

@@ -18,10 +18,6 @@ __all__ = ["BaseDetector", "build_detector", "check_detector"]
 
 def build_detector(cfg: dict) -> BaseDetector:
     """Build a registered detector from ``{name: ..., backbone: {...}, **options}``: the one way
-    to build a detector (the same as ``DETECTOR.build``, typed).
-
-    A DeepfakeBench-style class registered in ``DETECTOR`` (constructor ``(config)``) is wrapped
-    in the ``deepfakebench`` detector: ``{name: <its name>, config: <their YAML or mapping>}``
-    (``DETECTOR.wrap`` in ``deepfakebench_wrapper.py``).
-    """
+    to build a detector (``DETECTOR.build``, typed). A DeepfakeBench-style class registered in
+    ``DETECTOR`` is built as the ``deepfakebench`` wrapper (``DETECTOR.wrap``)."""
     return DETECTOR.build(cfg)

@@ -1,90 +1,56 @@
 """The detector interface, compatible with DeepfakeBench's ``AbstractDetector``.
 
-The same ``features`` / ``classifier`` / ``forward`` / ``build_backbone`` / ``build_loss`` /
-``get_losses`` / ``get_train_metrics`` methods and ``data_dict`` / ``pred_dict`` keys as
-DeepfakeBench. Two deliberate differences: the constructor takes the ``detector`` section's
-options as keyword arguments (DeepfakeBench: one ``config`` dict), and ``pred_dict["cls"]`` is the
-single logit of *fake*, shape ``(B,)`` (DeepfakeBench uses two logits ``(B, 2)``, which dfshield's
-losses and evaluator also accept, through ``dfshield.losses.fake_logit``); ``prob = sigmoid(cls)``
-equals their ``softmax(cls)[:, 1]``. Labels: fake = 1, real = 0. Both directions are automatic:
-``dfshield.integrations.deepfakebench.register`` puts every dfshield frame detector into
-DeepfakeBench's registry (``Cls(config)``, two logits), and the ``deepfakebench`` detector
-(``dfshield/detectors/deepfakebench_wrapper.py``) runs any DeepfakeBench detector class in dfshield
-(docs/deepfakebench.md).
+The same methods and ``data_dict`` / ``pred_dict`` keys as DeepfakeBench, except that the
+constructor takes the ``detector`` section's options as keyword arguments and ``cls`` is one logit
+of *fake* ``(B,)`` (their two logits ``(B, 2)`` pass through ``dfshield.losses.fake_logit``).
+Labels: fake = 1, real = 0. Adapters both ways: docs/deepfakebench.md.
 
 The contract
 ------------
-What the rest of dfshield calls, and what a detector gets for free by subclassing
-:class:`BaseDetector`. ``dfshield.detectors.check_detector(MyDetector)`` checks a class against it.
-Callers: *trainer* = ``dfshield.engine.trainer``; *feature bank* = ``dfshield.engine.feature_bank``
-(encodes every frame once with a frozen backbone); *loader* = ``dfshield.data.DeepfakeDataset``;
-*evaluator* = validation, test and extra test sets; *scorer* = ``dfshield.scoring.scorer.Scorer``
-(``test``, ``predict``, ``robustness``).
+What the rest of dfshield calls, and the default :class:`BaseDetector` gives;
+``dfshield.detectors.check_detector(MyDetector)`` checks a class against it. The feature bank
+encodes each frame once with a frozen backbone; the scorer runs ``test``/``predict``/``robustness``.
 
-====================================  ================================  ============================
-member                                who calls it                      default
-====================================  ================================  ============================
-``backbone`` (required)               feature bank (encodes frames),    a ``Backbone`` built by
-                                      scorer (encodes frames, checks    ``__init__`` from the
-                                      ``fingerprint()``), trainer       ``backbone`` config; no
-                                      (stores the fingerprint)          config is a ConfigError
-``build_backbone(config)``            ``__init__``                      ``BACKBONE.build(config)``
-``input_mode``                        ``input_spec``,                   ``frame``; ``video``: clips
-                                      ``uses_feature_bank``, scorer     ``(B, T, 3, H, W)``
-                                      (frames or clips)
-``input_spec()``                      trainer, evaluator, scorer →      keys ``mode``,
-                                      loader:                           ``resolution``, ``mean``,
-                                      ``DeepfakeDataset(**spec)``       ``std`` (the backbone's),
-                                                                        ``preprocess`` (the
-                                                                        backbone's own when a bank
-                                                                        is used)
-``uses_feature_bank``                 trainer (batch source: bank or    frozen backbone and
-                                      DataLoader; no image              ``input_mode == "frame"``
-                                      augmentation with a bank),
-                                      scorer, ``extract``
-``feature_copies``                    trainer (steps per epoch with a   ``1``
-                                      bank)
-``augment_features(f, y, gen)``       trainer, every epoch on the       identity (must return
-                                      train bank                        ``feature_copies`` × the
-                                                                        rows)
-``batched_head``                      grouped runs (sweeps with         ``None``: runs train one by
-                                      ``train.batched_runs``): the      one; a name (e.g.
-                                      attribute holding an              ``"head"``): runs of one
-                                      ``nn.Sequential`` of Linear,      config stack that head and
-                                      BatchNorm1d, activation and       step together
-                                      Dropout whose squeezed output
-                                      is ``classifier``'s logit
-``build_loss(config, class_counts)``  trainer, once before training     ``LOSS`` registry →
-                                                                        ``self.loss_fn``; an
-                                                                        empty section: BCE
-``get_losses(data, pred)``            trainer, every step:              ``{"overall": loss_fn(cls,
-                                      ``overall``, a finite scalar, is  label)}``
-                                      back-propagated
-``get_train_metrics(data, pred)``     no dfshield code                  batch ``acc`` and ``auc``
-                                      (DeepfakeBench's trainer logs
-                                      it)
-``trainable_state_dict()``            trainer (checkpoints)             every weight but a frozen
-                                                                        backbone's
-``load_trainable_state_dict(s)``      trainer (resume, test), scorer    loads the above; checks the
-                                      (checkpoints)                     keys
-``features(data)``                    ``forward``                       ``data["feature"]`` when
-                                                                        given, else
-                                                                        ``backbone(data["image"])``
-``classifier(features)``              ``forward``                       abstract: logits ``(B,)``
-``forward(data, inference)``          trainer (steps, validation),      ``cls``, ``prob``, ``feat``
-                                      evaluator, scorer
-====================================  ================================  ============================
+=================================  ============================  ===================================
+member                             called by                     default
+=================================  ============================  ===================================
+``backbone`` (required)            feature bank, scorer,         built by ``__init__`` from the
+                                   trainer (``fingerprint()``)   ``backbone`` config
+``build_backbone(config)``         ``__init__``                  ``BACKBONE.build(config)``
+``input_mode``                     ``input_spec``, scorer        ``frame``; ``video``: clips
+                                                                 ``(B, T, 3, H, W)``
+``input_spec()``                   trainer, evaluator, scorer:   ``mode``, ``resolution``, ``mean``,
+                                   ``DeepfakeDataset(**spec)``   ``std``; with a bank the backbone's
+                                                                 ``preprocess``
+``uses_feature_bank``              trainer (bank: no image       frozen backbone and
+                                   augmentation), scorer,        ``input_mode == "frame"``
+                                   ``extract``
+``feature_copies``                 trainer (bank steps/epoch)    ``1``
+``augment_features(f, y, gen)``    trainer, each epoch, bank     identity; must return
+                                                                 ``feature_copies`` × the rows
+``batched_head``                   grouped runs                  ``None`` (one by one), or the name
+                                   (``train.batched_runs``)      of an ``nn.Sequential`` of Linear,
+                                                                 BatchNorm1d, activation, Dropout:
+                                                                 squeezed, its output is the logit
+``build_loss(config, counts)``     trainer, once                 ``LOSS`` → ``self.loss_fn``; empty
+                                                                 section: BCE
+``get_losses(data, pred)``         trainer, each step            ``overall``: ``loss_fn(cls,label)``
+                                                                 (a finite scalar, backpropagated)
+``get_train_metrics(data, pred)``  DeepfakeBench's trainer       batch ``acc`` and ``auc``
+``trainable_state_dict()``         trainer (checkpoints)         all but a frozen backbone
+``load_trainable_state_dict(s)``   trainer, scorer               loads it; checks the keys
+``features(data)``                 ``forward``                   ``data["feature"]`` if given, else
+                                                                 ``backbone(data["image"])``
+``classifier(features)``           ``forward``                   abstract: logits ``(B,)``
+``forward(data, inference)``       trainer, evaluator, scorer    ``cls``, ``prob``, ``feat``
+=================================  ============================  ===================================
 
-``data_dict`` (what ``forward`` and ``get_losses`` receive): ``image`` ``(B, 3, H, W)``, or clips
-``(B, T, 3, H, W)`` in video mode (``None`` when features are given); ``label`` ``(B,)`` long;
-``feature`` ``(B, D)`` from the feature bank (training and scoring with a frozen backbone; the
-backbone is then skipped); from the loader also ``index``, ``video_id``, ``frame_key``.
-
-``pred_dict`` (what ``forward`` returns): ``cls`` ``(B,)`` floating logit of *fake* (trainer,
-evaluator, scorer); ``prob`` = ``sigmoid(cls)`` (evaluator, scorer); ``feat`` ``(B, ...)``
-(DeepfakeBench's key; read only by a detector's own ``get_losses``). Video detectors add
-``frame_cls`` and ``frame_prob = sigmoid(frame_cls)``, ``(B, T)``: per-frame scores of the frame
-head (evaluator: frame-level metrics; scorer: per-frame rows). Extra keys are allowed.
+``data_dict``: ``image`` ``(B, 3, H, W)`` or clips ``(B, T, 3, H, W)`` (``None`` when features
+are given); ``label`` ``(B,)`` long; ``feature`` ``(B, D)`` from the bank (skips the backbone);
+from the loader also ``index``, ``video_id``, ``frame_key``. ``pred_dict``: ``cls`` ``(B,)``
+float logit of *fake*; ``prob`` = ``sigmoid(cls)``; ``feat`` (read only by the detector's own
+``get_losses``); video detectors add ``frame_cls`` and ``frame_prob``, ``(B, T)``. Extra keys
+are allowed.
 """
 
 from __future__ import annotations
@@ -109,10 +75,8 @@ DEFAULT_LOSS = {"name": "bce"}
 class BaseDetector(nn.Module, abc.ABC):
     """Base of every detector (abstract: register concrete subclasses in ``DETECTOR``).
 
-    Args:
-        backbone: config of a registered backbone (``{name: clip, model: ViT-L-14, ...}``),
-            required: the feature bank, the loader's input spec and checkpoints all derive from
-            it. ``None`` or an empty mapping is a ConfigError that says what to set.
+    ``backbone``, a registered backbone's config, is required: the feature bank, the loader's input
+    spec and checkpoints derive from it.
     """
 
     #: ``frame`` (one image a sample) or ``video`` (a clip of T frames, ``(B, T, 3, H, W)``)
@@ -139,19 +103,16 @@ class BaseDetector(nn.Module, abc.ABC):
         return BACKBONE.build(config)
 
     def build_loss(self, config: dict, class_counts: dict | None = None) -> nn.Module | None:
-        """Build the training loss from the run's ``loss`` section (class counts for VS weights;
-        an empty section is :data:`DEFAULT_LOSS`).
-
-        Returns the loss module, or None for a detector whose objective is built in (``rdaa``).
-        """
+        """``self.loss_fn`` from the run's ``loss`` section (empty: :data:`DEFAULT_LOSS`);
+        None for a detector with a built-in objective (``rdaa``)."""
         from dfshield.losses import build_loss
 
         self.loss_fn = build_loss(config or DEFAULT_LOSS, class_counts=class_counts)
         return self.loss_fn
 
     def input_spec(self) -> dict[str, Any]:
-        """How the shared loader must prepare images for this detector: mode, resolution,
-        normalisation, and the backbone's own preprocessing when it is frozen."""
+        """How the loader prepares images: mode, resolution, normalisation, and the
+        backbone's own preprocessing when it is frozen."""
         backbone = self.backbone
         return {
             "mode": self.input_mode,
@@ -163,9 +124,8 @@ class BaseDetector(nn.Module, abc.ABC):
 
     @property
     def uses_feature_bank(self) -> bool:
-        """True when the backbone is frozen and samples are frames: each frame is encoded once
-        into the feature bank. (A video detector with a frozen backbone encodes its clips each
-        step: banks hold frames, not clips.)"""
+        """True for a frozen backbone on frames: each frame is encoded once into the bank
+        (banks hold frames, not clips, so a frozen video detector encodes each step)."""
         return not self.backbone.trainable and self.input_mode == "frame"
 
     # -- forward ---------------------------------------------------------------------------
@@ -186,8 +146,8 @@ class BaseDetector(nn.Module, abc.ABC):
     def augment_features(
         self, features: torch.Tensor, labels: torch.Tensor, generator: torch.Generator
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Training-time augmentation of a feature bank (identity unless a detector overrides
-        it); returns ``feature_copies`` times as many rows, labels aligned."""
+        """Feature-bank augmentation (identity by default): ``feature_copies`` × the rows,
+        labels aligned."""
         return features, labels
 
     # -- losses and metrics ----------------------------------------------------------------
@@ -212,8 +172,7 @@ class BaseDetector(nn.Module, abc.ABC):
 
     # -- checkpoints -----------------------------------------------------------------------
     def trainable_state_dict(self) -> dict[str, Any]:
-        """The weights a checkpoint must hold: everything but a frozen backbone (rebuilt from
-        its config, e.g. 300M CLIP parameters that never change)."""
+        """A checkpoint's weights: all but a frozen backbone (rebuilt from its config)."""
         state = self.state_dict()
         if self.uses_feature_bank:
             state = {k: v for k, v in state.items() if not k.startswith("backbone.")}

@@ -2,20 +2,10 @@
 
 Over 450 lines: one check per member of the detector contract, all reported at once.
 
-Run it on your own class before you train with it::
-
-    from dfshield.detectors import check_detector
-
-    check_detector(MyHead)  # tiny random-init CLIP ViT, BCE loss: no download, about a second
-    check_detector(MyHead, {"hidden": 64}, loss={"name": "focal"})
-
-It builds the detector (on a tiny random-init backbone unless ``config`` names one) and runs it on
-a small random batch the way dfshield does: a training step as the trainer runs it (on feature-bank
-rows when the backbone is frozen), scoring as the evaluator and the scorer do (``inference=True``,
-no labels), feature-bank augmentation, and a checkpoint round trip. Everything wrong is reported at
-once, in one ConfigError with one line per broken member and its fix: a training run would find
-them one at a time, some only after encoding every frame into the feature bank, and a ``prob``
-that is not ``sigmoid(cls)`` never (it would only skew the scores).
+It runs the class on a small random batch as dfshield does (a training step, scoring without
+labels, bank augmentation, a checkpoint round trip) and reports every broken member with its fix
+in one ConfigError: a training run would find them one at a time, some only after encoding the
+whole bank, and a ``prob`` that is not ``sigmoid(cls)`` never.
 """
 
 from __future__ import annotations
@@ -56,14 +46,10 @@ def check_detector(
 ) -> BaseDetector:
     """Build ``cls`` and check it against the detector contract; return the built detector.
 
-    Args:
-        cls: the detector class (registered or not).
-        config: its constructor options (the ``detector`` section without ``name``); without a
-            ``backbone`` key, the tiny random-init CLIP ViT (``dfshield-tiny-vit``) is used.
-        loss: the ``loss`` section given to ``build_loss`` (default ``{name: bce}``).
-
-    Raises:
-        ConfigError: naming every broken member and its fix.
+    ``config`` holds its constructor options (the ``detector`` section without ``name``); without a
+    ``backbone``, the tiny random-init CLIP ViT ``dfshield-tiny-vit`` (no download). ``loss`` is the
+    section given to ``build_loss`` (default ``{name: bce}``). Raises one ConfigError naming every
+    broken member and its fix.
     """
     name = getattr(cls, "__name__", repr(cls))
     problems: list[str] = []

@@ -1,9 +1,5 @@
-"""``clip_linear``: frozen CLIP features + one linear layer (Cozzolino et al., "Raising the bar of
-AI-generated image detection with CLIP", CVPR-W 2024; SP Cup Baseline 1; docs/methods.md §2).
-
-Trained with BCE and AdamW. Cozzolino's released variant uses the 1024-d pre-projection CLS token,
-L2-normalised (``configs/detectors/clip_linear_cozzolino.yaml``); the protocol default uses the
-same 768-d projected features as ``spcup`` so that the comparison is like for like.
+"""``clip_linear``: frozen CLIP features + one linear layer (Cozzolino et al., CVPR-W 2024; SP Cup
+Baseline 1; docs/methods.md §2, which also names the two shipped feature settings).
 """
 
 import torch

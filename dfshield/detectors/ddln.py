@@ -1,22 +1,9 @@
-"""``ddln``: deep dual-level network (Pu et al., "Learning a deep dual-level network for robust
-DeepFake detection", Pattern Recognition 2022; docs/methods.md §4).
+"""``ddln``: deep dual-level network (Pu et al., Pattern Recognition 2022; docs/methods.md §4).
 
-A clip of T face frames (64×64 in the paper) goes frame by frame through a CNN (ImageNet
-ResNet-50, 2048-d, trained end to end), then a 3-layer GRU with 256 hidden units. Two heads share
-the GRU: a **frame head** Linear(256→1) on every GRU step and a **video head** Linear(256→1) on the
-GRU outputs averaged over time. Each level is trained with the same per-level loss
-
-    L = α·BCE + (1 − α)·L_WMW,   L_WMW = mean over (fake, real) pairs of (γ − (p_fake − p_real))^p
-                                  where p_fake − p_real < γ (γ = 0.15, p = 2, on probabilities),
-
-and the total is β·L_video + (1 − β)·L_frame (α = β = 0.5 in the paper). L_WMW ranks fakes
-**above** reals, consistently with BCE and our label convention (fake = 1). The authors' public
-code pairs the classes the other way round (real scores minus fake scores), which opposes BCE;
-we do not copy that.
-
-The paper's ablation (its Table 6) switches parts off; each is an option, not another network:
-the frame-level classifier alone is ``beta: 0``, the video-level classifier alone ``beta: 1``,
-no AUC loss ``alpha: 1`` and no temporal learning module (GRU) ``temporal: false``.
+Per-frame CNN → GRU → frame and video heads; each level is trained with α·BCE + (1 − α)·L_WMW
+(fakes ranked above reals, unlike the authors' code) and the total is β·L_video + (1 − β)·L_frame.
+The paper's ablation (its Table 6) is options, not other networks: frame head alone ``beta: 0``,
+video head alone ``beta: 1``, no AUC loss ``alpha: 1``, no GRU ``temporal: false``.
 """
 
 from __future__ import annotations
@@ -43,22 +30,18 @@ class DDLNDetector(BaseDetector):
     (Pu et al. 2022).
 
     Args:
-        backbone: per-frame backbone config (default: timm ResNet-50, ImageNet weights, trained
-            end to end). Its ``image_size`` is set to ``input_size`` when it takes that option.
-        input_size: side of the square face frames the loader produces (64 in the paper).
-        gru_layers: number of stacked GRU layers (3).
-        gru_hidden: GRU hidden size (256).
-        alpha: α of the per-level loss α·BCE + (1 − α)·L_WMW: the weights of the two terms of the
-            ``loss`` section (a two-term ``composite``). null: use the ``loss`` section as written.
+        backbone: per-frame backbone config (default: timm ResNet-50, ImageNet weights, trained end
+            to end); its ``image_size`` is set to ``input_size`` when it takes that option.
+        input_size: side of the square face frames (64 in the paper).
+        gru_layers, gru_hidden: depth and width of the GRU (3, 256).
+        alpha: α, 1 − α become the weights of the ``loss`` section (a two-term ``composite``);
+            null: the section as written.
         beta: β of the total loss β·L_video + (1 − β)·L_frame.
-        temporal: keep the temporal learning module (the GRU). ``false`` is the paper's ablation
-            without it: both heads read the per-frame CNN features directly (the video head their
-            time average), and ``gru_layers`` / ``gru_hidden`` are unused.
+        temporal: ``false`` drops the GRU: the heads read the frame features (the video head their
+            time average).
 
-    ``data_dict["image"]`` is a clip batch ``(B, T, 3, H, W)``; with a frozen backbone
-    ``data_dict["feature"]`` may hold precomputed frame features ``(B, T, D)`` instead.
-    ``forward`` returns ``cls``/``prob`` (video level, ``(B,)``), ``feat`` (pooled GRU output),
-    and ``frame_cls``/``frame_prob`` (``(B, T)``).
+    Inputs are clips ``(B, T, 3, H, W)`` or frame features ``(B, T, D)``; ``forward`` returns
+    video-level ``cls``/``prob``, ``feat`` (pooled) and ``frame_cls``/``frame_prob`` ``(B, T)``.
     """
 
     input_mode = "video"
@@ -108,9 +91,8 @@ class DDLNDetector(BaseDetector):
 
     # -- data ------------------------------------------------------------------------------
     def input_spec(self) -> dict[str, Any]:
-        """Clips of ``input_size``² frames normalised with the backbone's mean/std (the loader's
-        resize and normalisation; clips never go through a feature bank, even with a frozen
-        backbone)."""
+        """Clips of ``input_size``² frames in the backbone's normalisation (clips never
+        go through a feature bank, even with a frozen backbone)."""
         return {
             "mode": self.input_mode,
             "resolution": self.input_size,
@@ -121,8 +103,7 @@ class DDLNDetector(BaseDetector):
 
     # -- forward ---------------------------------------------------------------------------
     def features(self, data_dict: dict) -> torch.Tensor:
-        """Per-frame features ``(B, T, D)``: precomputed ``data_dict["feature"]`` or the backbone
-        run on all B·T frames of ``data_dict["image"]`` as one batch."""
+        """Per-frame features ``(B, T, D)``: given, or all B·T frames as one batch."""
         features = data_dict.get("feature")
         if features is not None:
             if features.dim() != 3:
@@ -142,8 +123,7 @@ class DDLNDetector(BaseDetector):
         return encoded.reshape(batch, frames, -1)
 
     def sequence(self, features: torch.Tensor) -> torch.Tensor:
-        """GRU outputs ``(B, T, gru_hidden)`` of frame features ``(B, T, D)`` (the features
-        themselves with ``temporal: false``)."""
+        """GRU outputs ``(B, T, gru_hidden)`` (the features with ``temporal: false``)."""
         if self.gru is None:
             return features
         outputs, _ = self.gru(features)
@@ -168,9 +148,8 @@ class DDLNDetector(BaseDetector):
 
     # -- loss ------------------------------------------------------------------------------
     def build_loss(self, config: dict, class_counts: dict | None = None) -> nn.Module:
-        """The per-level loss L from the run's ``loss`` section. With ``alpha`` set, the section
-        must be a two-term ``composite`` ([BCE, WMW] in the paper) and its weights become α and
-        1 − α; a weight written in the section must agree with them."""
+        """The per-level loss; with ``alpha`` set, the two-term ``composite`` section's
+        weights become α and 1 − α (a weight written there must agree)."""
         if self.alpha is not None:
             config = _alpha_weighted(config, self.alpha)
         return super().build_loss(config, class_counts)

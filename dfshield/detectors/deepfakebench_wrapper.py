@@ -1,35 +1,7 @@
-"""``deepfakebench``: a DeepfakeBench detector class trained and scored by dfshield
-(docs/deepfakebench.md, "From DeepfakeBench").
+"""``deepfakebench``: a DeepfakeBench detector class trained and scored by dfshield.
 
-Over 450 lines for one job: finding their class, reading their YAML, adapting inputs, outputs,
-losses and checkpoints are the faces of one adapter.
-
-::
-
-    detector:
-      name: deepfakebench
-      class: xception     # a name in DeepfakeBench's DETECTOR registry, or package.module:ClassName
-      config: DeepfakeBench/training/config/detector/xception.yaml   # or the mapping itself
-
-The class is any DeepfakeBench-style detector: constructor ``(config)`` with their config dict,
-their ``AbstractDetector`` methods, ``pred_dict["cls"]`` of shape ``(B, 2)``. Their code must be
-importable: ``PYTHONPATH=DeepfakeBench/training`` for names of their registry (their
-``detectors`` package registers every class when imported), or ``--import`` / ``imports:`` /
-``PYTHONPATH`` for ``package.module:ClassName``. A class registered directly in dfshield's
-``DETECTOR`` is wrapped the same way when built (``detector: {name: <its name>,
-config: ...}``), with no adapter written by the user.
-
-What the wrapper maps:
-
-* input: the loader prepares images for *their* config's ``resolution`` / ``mean`` / ``std``
-  (the backbone below reports them), so the network sees what their loader would give it;
-* output: ``cls = cls[:, 1] - cls[:, 0]`` (``fake_logit``), so ``sigmoid(cls)`` is their
-  ``softmax(cls)[:, 1]``; their ``pred_dict`` stays under ``pred_dict["deepfakebench"]``;
-* loss: the run's ``loss`` section when it has one, else their own ``get_losses`` (their
-  ``overall`` is back-propagated);
-* weights: everything trains (no feature bank); checkpoints hold their ``state_dict`` under
-  ``backbone.model.`` (:data:`NETWORK_PREFIX`), so ``dfshield export --format deepfakebench``
-  gives back the file their ``test.py`` loads.
+Finding their class, reading their YAML and adapting inputs, outputs, losses and checkpoints are
+one adapter. How to use it and what maps to what: docs/deepfakebench.md, "From DeepfakeBench".
 """
 
 from __future__ import annotations
@@ -81,9 +53,8 @@ def load_deepfakebench_config(spec: Any) -> tuple[dict, str]:
 
 
 def input_settings(config: Mapping[str, Any], source: str) -> tuple[int, tuple, tuple]:
-    """``(resolution, mean, std)`` of a DeepfakeBench config: how their loader makes images
-    (resized to ``resolution``², ``(x / 255 - mean) / std``). A missing or bad key is a
-    ConfigError that names it."""
+    """``(resolution, mean, std)`` of a DeepfakeBench config (their loader resizes to
+    ``resolution``², then ``(x / 255 - mean) / std``); a missing or bad key is a ConfigError."""
     missing = [key for key in INPUT_KEYS if key not in config]
     if missing:
         raise ConfigError(
@@ -128,7 +99,7 @@ def is_deepfakebench_class(obj: Any) -> bool:
 
 
 def resolve_class(spec: Any) -> type:
-    """The DeepfakeBench detector class named by ``spec`` (see the module docstring)."""
+    """The DeepfakeBench detector class named by ``spec`` (one of :data:`CLASS_HELP`)."""
     if inspect.isclass(spec):
         found = spec
     elif isinstance(spec, str) and spec.strip():
@@ -179,9 +150,8 @@ def _by_name(name: str) -> type:
 
 def _their_registry(load: str = "metrics.registry") -> dict | None:
     """DeepfakeBench's ``DETECTOR`` entries after importing ``load``; None when their code is
-    not importable. An error inside their code is reported, not hidden. A folder named like
-    their package without their code (a namespace package) is not imported: it would stay in
-    ``sys.modules`` and hide their package once it is on the path."""
+    not importable (an error inside it is raised). A namespace package named like theirs is not
+    imported: left in ``sys.modules``, it would hide their package once it is on the path."""
     try:
         spec = importlib.util.find_spec(load.partition(".")[0])
         if spec is not None and spec.origin is None:
@@ -237,9 +207,8 @@ def wrapped_parts(section: Mapping[str, Any]) -> tuple[Any, Any] | None:
 
 
 def check_wrapped(section: Mapping[str, Any]) -> None:
-    """Everything a wrapped DeepfakeBench detector needs, checked before anything trains: their
-    class resolvable, their YAML readable with ``resolution``/``mean``/``std``, and a
-    ``pretrained`` weights file that exists. No-op for any other detector."""
+    """Check a wrapped DeepfakeBench detector before anything trains: class, YAML with
+    ``resolution``/``mean``/``std``, an existing ``pretrained`` file. No-op for other detectors."""
     parts = wrapped_parts(section)
     if parts is None:
         return
@@ -279,11 +248,8 @@ AUGMENT_KEYS = (
 
 
 def their_data_settings(their_config: Mapping[str, Any]) -> dict[str, Any]:
-    """Their loader's settings as dfshield's ``data`` options: ``use_data_augmentation`` →
-    ``augment.enabled``, ``data_aug`` → ``augment.*`` (``quality_lower``/``_upper`` →
-    ``quality_range``), ``with_landmark`` → no isotropic resize (their ``p=0``), ``frame_num``
-    ``{train, test}`` → ``frame_num {train, val: test, test}``. Keys they do not set are left
-    out; ``resolution``/``mean``/``std`` are the backbone's (:func:`input_settings`)."""
+    """Their loader's settings as dfshield's ``data`` options (the table "Their settings"
+    in docs/deepfakebench.md); keys they do not set are left out."""
     augment: dict[str, Any] = {}
     if isinstance(their_config.get("use_data_augmentation"), bool):
         augment["enabled"] = their_config["use_data_augmentation"]
@@ -306,8 +272,8 @@ def their_data_settings(their_config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def their_settings_layer(section: Mapping[str, Any]) -> tuple[str, dict] | None:
-    """``(source, {"data": ...})``: the config layer of a wrapped detector's loader settings
-    (:func:`their_data_settings`); None for any other detector."""
+    """``(source, {"data": ...})``, the config layer of a wrapped detector's loader
+    settings; None for any other detector."""
     parts = wrapped_parts(section)
     if parts is None or parts[1] is None:
         return None
@@ -343,17 +309,9 @@ def _digest(config: Mapping[str, Any]) -> str:
 # -- the network as a backbone ------------------------------------------------------------------
 @BACKBONE.register_module(module_name="deepfakebench")
 class DeepfakeBenchNetwork(Backbone):
-    """A DeepfakeBench detector class's whole network, trained end to end (the ``deepfakebench``
-    detector's backbone; its input is their config's resolution, mean and std).
+    """The ``deepfakebench`` detector's backbone: a DeepfakeBench class's whole network, trained.
 
-    Args:
-        config: their detector YAML path or config mapping (needs ``resolution``, ``mean``,
-            ``std``).
-        class: their detector class, or its name (see this module's docstring).
-
-    ``forward`` returns their ``features`` (their shape: maps or vectors), so there is no fixed
-    ``feature_dim``; the ``deepfakebench`` detector runs their whole ``forward`` instead.
-    """
+    Options ``class``, ``config`` as the detector's; ``forward`` returns their ``features``."""
 
     trainable = True
 
@@ -403,11 +361,8 @@ class DeepfakeBenchDetector(BaseDetector):
     """A DeepfakeBench detector class run by dfshield: their network, config and loss, one fake
     logit.
 
-    Args:
-        config: their detector YAML path or config mapping.
-        class: their class: a name in DeepfakeBench's registry or ``package.module:ClassName``.
-        backbone: leave it out (the backbone is their network, built from ``class`` and
-            ``config``).
+    Options: ``class`` (a name in their registry, or ``package.module:ClassName``) and ``config``
+    (their detector YAML path or mapping); no ``backbone``: their network is built from these.
     """
 
     def __init__(self, config: Any = None, backbone: Any = None, **options: Any):

@@ -10,11 +10,8 @@ ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.01), "gelu"
 def mlp_head(
     in_dim: int, hidden: int, layers: int, dropout: float, activation: str
 ) -> nn.Sequential:
-    """``layers`` × [Linear, BatchNorm1d, activation, Dropout] then Linear(→1).
-
-    ``spcup``: 3 × [Linear(768→768), BN, ReLU, Dropout(0.335)] → Linear(768→1) (§1);
-    ``robust_clip``: the same with LeakyReLU(0.01) (§3). ``layers = 0`` is a linear classifier.
-    """
+    """``layers`` × [Linear, BatchNorm1d, activation, Dropout] then Linear(→1); ``layers = 0`` is
+    a linear classifier (the shapes of ``spcup`` and ``robust_clip``: docs/methods.md §1, §3)."""
     blocks: list[nn.Module] = []
     width = in_dim
     for _ in range(layers):

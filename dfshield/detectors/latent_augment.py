@@ -1,18 +1,7 @@
-"""Latent (feature-space) augmentation (SP Cup paper; docs/methods.md §6).
-
-For each feature F a noisy copy F̂ = F + β·η with η ~ N(0, σ²I) and σ ~ U(0, 1) drawn anew for each
-copy. β is a number, or ``"random"``: β ~ U(0, 1) per sample, as the authors' code draws it.
-
-Two places apply it, with the same rows in the same proportions — half originals, half noisy
-copies drawn by :func:`noisy_copies`:
-
-* the feature bank (frozen backbone in dfshield's trainer): :func:`latent_augment` makes the
-  epoch's bank of originals plus one copy of each (m = 2n), shuffled into batches;
-* the detector's training-mode forward on images (a trainable backbone, or any trainer that feeds
-  images, e.g. DeepfakeBench's): :func:`latent_mix` replaces each row of the batch by its noisy
-  copy with probability 1/2. An epoch then holds n rows instead of 2n. Every forward of one
-  batch draws the same noise and mix (:func:`batch_generator`), so SAM's two passes perturb the
-  weights for one augmented batch, as the paper's step does.
+"""Latent (feature-space) augmentation of the SP Cup paper (docs/methods.md §6): noisy copies
+F̂ = F + β·σ·η, made for the feature bank (:func:`latent_augment`, originals plus copies) or in a
+training-mode forward on images (:func:`latent_mix`, each row swapped for its copy with
+probability 1/2), so the head sees the same proportions either way.
 """
 
 from __future__ import annotations
@@ -74,14 +63,10 @@ def latent_mix(
 def batch_generator(
     memo: dict, batch: torch.Tensor | None, device: torch.device
 ) -> torch.Generator | None:
-    """A generator of the in-forward noise: seeded the same for every forward of one batch (the
-    two passes of a SAM step), anew for the next batch; ``memo`` (a dict the detector keeps)
-    remembers the batch and its seed. None without a batch key: torch's global generator.
-
-    A batch is recognised by its label tensor, the one input both dfshield's trainer and
-    DeepfakeBench's pass unchanged to both passes (their adapter rebuilds the images); a new
-    batch is a new tensor, as every DataLoader yields. The seed comes from torch's global
-    generator, so ``torch.manual_seed`` makes runs repeatable.
+    """A generator for the in-forward noise, seeded alike for every forward of one batch (both
+    passes of a SAM step) and anew for the next; None without a batch key (torch's global one).
+    A batch is its label tensor, passed unchanged to both passes by dfshield's and DeepfakeBench's
+    trainers; ``memo`` remembers it and its seed, drawn from torch's global generator.
     """
     if batch is None:
         return None

@@ -1,11 +1,5 @@
 """Frozen features → MLP head, with optional latent augmentation: the shape shared by ``spcup``
 and ``robust_clip`` (docs/methods.md §1, §3, §6).
-
-Latent augmentation happens where the features are made: on the feature bank's rows as each
-training batch is drawn (``augment_features``, dfshield's trainer with a frozen backbone), or in
-the training-mode forward when the detector is given images (a trainable backbone, or a trainer
-that feeds images every step, such as DeepfakeBench's). Either way half the rows the head trains
-on are noisy copies (``dfshield/detectors/latent_augment.py``).
 """
 
 from __future__ import annotations
@@ -33,14 +27,11 @@ class MLPDetector(BaseDetector):
     ``spcup`` and ``robust_clip`` are this network with one paper's defaults.
 
     Args:
-        backbone: backbone config.
         hidden: width of the hidden layers (null = the feature size, 768 for CLIP ViT-L/14).
-        layers: number of hidden blocks.
-        dropout: dropout probability of each block.
+        layers: number of hidden blocks (0: a linear classifier).
         activation: ``relu``, ``leaky_relu`` (slope 0.01) or ``gelu``.
-        latent_beta: latent augmentation scale β: ``random`` (β ~ U(0,1) per sample), a number,
-            or null to switch latent augmentation off. Applied to the feature bank, or in the
-            training-mode forward on images (any backbone, frozen or trained).
+        latent_beta: latent augmentation scale β: ``random`` (β ~ U(0,1) per sample), a number, or
+            null (off). Applied to the feature bank, or in the training-mode forward on images.
     """
 
     default_activation = "relu"
@@ -72,9 +63,8 @@ class MLPDetector(BaseDetector):
         self.head = mlp_head(in_dim, hidden or in_dim, layers, dropout, activation)
 
     def features(self, data_dict: dict) -> torch.Tensor:
-        """The backbone's features; in training mode on images (not bank rows, which
-        ``augment_features`` has augmented already) half of them are replaced by noisy copies,
-        the same ones in every forward of one batch (SAM's two passes)."""
+        """The backbone's features; in training mode on images (bank rows are augmented
+        already) half are swapped for noisy copies, alike in every forward of one batch."""
         features = super().features(data_dict)
         if self.training and self.latent_beta is not None and data_dict.get("feature") is None:
             label = data_dict.get("label")

@@ -1,17 +1,9 @@
-"""``rdaa``: reduced-dimensional anomaly-aware detector (seed: WiML 2025 abstract;
-docs/methods.md §5).
+"""``rdaa``: reduced-dimensional anomaly-aware detector (WiML 2025 abstract; docs/methods.md §5).
 
-Over 450 lines for one detector: its autoencoder, teacher, student and augmenter train only
-together.
-
-Frozen CLIP ViT-L/14 768-d features → lightweight autoencoder to a 150-d code (reconstruction
-loss) → transformer teacher and student on the code. The student mimics the teacher on reals,
-diverges from it by at least a margin on fakes, an anomaly-aware term pulls real codes into a
-tight cluster, and a feature augmenter G makes harder fakes adversarially. The score is the
-teacher–student discrepancy, calibrated into a logit. Only the abstract is public; every detail
-it leaves open follows GenDet (Zhu et al., "GenDet: Towards Good Generalizations for AI-Generated
-Image Detection", arXiv 2312.08880: teacher–student discrepancy learning plus an adversarially
-trained feature augmenter) or is our own choice, and each is listed in ``RDAADetector``'s docstring.
+Frozen CLIP features → autoencoder code → teacher–student discrepancy, with an adversarial
+feature augmenter; the autoencoder, teacher, student and augmenter train only together, so they
+live in one module. Details the abstract leaves open follow GenDet (arXiv 2312.08880) or are
+ours: methods.md §5, "Our choices".
 """
 
 from __future__ import annotations
@@ -45,29 +37,21 @@ MAX_DISCREPANCY = 4.0  # d = 2(1 − ρ) for standardised outputs, ρ ∈ [−1,
 
 
 def reverse_gradient(x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
-    """Gradient-reversal layer (Ganin & Lempitsky, ICML 2015) without a custom autograd class.
-
-    Returns ``x.detach() − scale·(x − x.detach())``: its value is exactly ``x`` (the second term is
-    exactly zero) and its gradient with respect to ``x`` is ``−scale`` times the incoming one.
-    """
+    """Gradient reversal (Ganin & Lempitsky, ICML 2015): value ``x``, gradient × ``−scale``."""
     frozen = x.detach()
     return frozen - scale * (x - frozen)
 
 
 def standardise(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
-    """Zero mean, unit variance over the last dimension (a LayerNorm without parameters), in
-    float32 whatever autocast does (written out so that no autocast policy lowers it)."""
+    """Zero mean, unit variance over the last dimension (a LayerNorm without parameters),
+    in float32 whatever autocast does."""
     x = x.float()
     centred = x - x.mean(-1, keepdim=True)
     return centred * torch.rsqrt(centred.pow(2).mean(-1, keepdim=True) + eps)
 
 
 def discrepancy(teacher_out: torch.Tensor, student_out: torch.Tensor) -> torch.Tensor:
-    """Per-sample teacher–student discrepancy d = mean_k (t̃_k − s̃_k)², t̃, s̃ standardised.
-
-    For standardised vectors d = 2(1 − ρ) with ρ the Pearson correlation of the two outputs, so
-    d ∈ [0, 4] whatever the output scale: 0 = identical up to an affine map, 2 = uncorrelated.
-    """
+    """Per-sample d = mean_k (t̃_k − s̃_k)² of the standardised outputs: 2(1 − ρ), in [0, 4]."""
     return (standardise(teacher_out) - standardise(student_out)).pow(2).mean(-1)
 
 
@@ -86,13 +70,8 @@ def token_transformer(
     mlp_ratio: float,
     dropout: float,
 ) -> nn.Sequential:
-    """Transformer on one code vector: a learned token sequence read from the whole code.
-
-    ``Linear(code_dim → num_tokens·token_dim)`` reshaped to ``num_tokens`` tokens (each token is a
-    different learned projection of the full code, so no positional embedding is needed), ``depth``
-    pre-norm encoder layers (GELU MLP of width ``mlp_ratio·token_dim``) and a final LayerNorm, then
-    the tokens are flattened and projected back to ``code_dim``.
-    """
+    """The teacher/student shape: ``num_tokens`` learned projections of the code, ``depth``
+    pre-norm encoder layers and a LayerNorm, projected back to ``code_dim`` (methods.md §5)."""
     layer = nn.TransformerEncoderLayer(
         token_dim,
         heads,
@@ -118,95 +97,23 @@ class RDAADetector(BaseDetector):
     """CLIP features → 150-d autoencoder code → teacher–student discrepancy, adversarial
     augmenter (WiML 2025).
 
-    Network (x: the frozen backbone feature, D = ``backbone.feature_dim``, 768 for ViT-L/14
-    ``proj``):
-
-    - **Autoencoder** ("lightweight", one hidden layer each way): encoder
-      ``Linear(D→ae_hidden)–GELU–Linear(ae_hidden→code_dim)`` followed by a parameter-free
-      standardisation of the code (zero mean, unit variance over its ``code_dim`` entries; *our
-      choice*: it fixes the code's scale so that the compactness term cannot be met by shrinking
-      every code towards 0, and gives the transformers well-scaled inputs); decoder
-      ``Linear(code_dim→ae_hidden)–GELU–Linear(ae_hidden→D)`` reconstructs the raw x from the code.
-      Reconstruction loss: per-sample mean squared error, on reals and fakes alike.
-    - **Teacher T and student S**: the same architecture (``token_transformer``), independent
-      random initialisations, depths ``teacher_depth`` / ``student_depth``. A transformer needs a
-      token sequence; the code is one 150-d vector, so the tokens are a *learned token sequence*:
-      ``num_tokens`` different linear projections of the whole code (no positional embedding is
-      needed, each token's projection is its own); the output is projected back to ``code_dim``.
-      ``dropout`` defaults to 0 so that the discrepancy of a sample is deterministic.
-    - **Discrepancy** d = mean_k (t̃_k − s̃_k)² between the standardised outputs t̃, s̃ (*our
-      choice*: d = 2(1 − ρ) with ρ their correlation, so d ∈ [0, 4] on a fixed scale and the
-      margin keeps its meaning while the teacher trains).
-    - **Teacher training** (``teacher``): GenDet (as we read it) first trains the teacher as a
-      real/fake classifier, then freezes it and trains the student against it. One training loop
-      cannot run stages, so with ``teacher: trained`` (default) a linear head on T's output is
-      trained with BCE *simultaneously*, and T's parameters receive gradient **only** from that
-      BCE: every discrepancy is computed with T's parameters detached
-      (``torch.func.functional_call``), so the teacher is a slowly moving target that the
-      student, the encoder and G see as fixed, while gradients still flow *through* T to its
-      input (the encoder and G need them).
-      ``teacher: frozen`` keeps the randomly initialised T fixed (``requires_grad`` off, no head,
-      as in random-network distillation); ``teacher_bce`` is then 0.
-    - **Augmenter G** (GenDet's "feature augmenter", acting here in the code space): for each fake
-      code z (detached: this branch trains G and the student, not the encoder), ε ~ N(0, I) and
-      δ = ``augment_radius``·tanh(G([z, ε])) with G = ``Linear(2·code_dim→augmenter_hidden)–GELU–
-      Linear(→code_dim)``; the augmented code is standardise(z + GRL(δ)). The bound on δ keeps
-      augmented fakes near the fake they come from (*our choice*).
-
-    Losses (``get_losses`` returns each by name and ``overall`` = Σ ``weights[name]``·term):
-
-    - ``reconstruction``: mean over the batch of ‖x̂ − x‖²/D.
-    - ``real_discrepancy``: mean of d over reals (student mimics teacher).
-    - ``fake_hinge``: mean over fakes of max(0, m − d), m = ``margin`` (default 2: the student's
-      output on a fake must be at least uncorrelated with the teacher's, ρ ≤ 0).
-    - ``augmented_hinge``: the same hinge on the augmented fakes. The adversarial game
-      min_S max_G L_aug (G is trained to *reduce* the fake discrepancy, S to keep it large) is run
-      with a gradient-reversal layer on δ: one backward pass gives S the gradient ∇_S L_aug and G
-      the gradient −λ∇_G L_aug (λ = ``grl_lambda``), so one optimiser step is one simultaneous
-      gradient-descent (S) / gradient-ascent (G) step of the min-max problem, i.e. GenDet's
-      alternating updates with both players moved at once. G gets gradient only from augmented
-      fakes still inside the margin (d < m), the ones it can still push towards the reals.
-    - ``compactness`` (the anomaly-aware term): mean over reals of ‖z − c‖²/code_dim, c the
-      running mean of real codes (an EMA buffer, momentum ``center_momentum``, initialised with the
-      first batch mean of real codes, updated after the loss in training mode only; it is saved
-      in checkpoints). c is a constant in the loss (Deep SVDD style); the reconstruction term keeps
-      the codes from collapsing.
-    - ``teacher_bce``: BCE of the teacher head (0 with ``teacher: frozen``).
-    - ``calibration``: BCE of the calibrated logit computed on the *detached* discrepancy, so it
-      trains only the calibration (Platt scaling); the representation is shaped by the terms above.
-
-    Who learns from what (one optimiser over all trainable parameters, *our choice*: end to end):
-    encoder ← reconstruction, real_discrepancy, fake_hinge, compactness, teacher_bce; decoder ←
-    reconstruction; student ← the three discrepancy terms; G ← augmented_hinge (reversed);
-    teacher and its head ← teacher_bce only; calibration (θ, τ) ← calibration only.
-
-    Score: ``cls`` = softplus(θ)·(d − τ), a learned affine map of the discrepancy with a positive
-    slope (so a larger discrepancy always means a larger P(fake)); τ starts at m/2 and softplus(θ)
-    at 4/m. No class weights are used (``class_counts`` is ignored); the decision threshold is
-    chosen on the validation split by the trainer (EER). Optimiser
-    (``configs/detectors/rdaa.yaml``): neither the abstract nor our reading of GenDet fixes one
-    for this head; AdamW, lr 1e-4, weight decay 1e-4, cosine schedule — the usual setting for a
-    small transformer head on frozen CLIP features.
+    ``cls`` = softplus(θ)·(d − τ), increasing in the discrepancy d; ``get_losses`` returns each
+    term of :data:`DEFAULT_WEIGHTS` and ``overall``. The objective is built in (``loss: {name:
+    rdaa}`` or none). Network, losses and our choices: docs/methods.md §5.
 
     Args:
         backbone: backbone config (the CLIP ViT-L/14 ``proj`` feature bank of ``spcup``).
         code_dim: size of the autoencoder code (150 in the abstract).
-        ae_hidden: width of the autoencoder's hidden layer.
-        num_tokens: tokens the code is projected into for the transformers.
-        token_dim: width of a token.
+        ae_hidden, num_tokens, token_dim, teacher_depth, student_depth, mlp_ratio, dropout,
+            augmenter_hidden: the sizes of methods.md §5's networks (``mlp_ratio`` × ``token_dim``
+            is the transformer MLP's width).
         heads: attention heads (must divide ``token_dim``).
-        teacher_depth, student_depth: encoder layers of the teacher and the student.
-        mlp_ratio: width of the transformer MLP as a multiple of ``token_dim``.
-        dropout: dropout inside the transformers.
-        teacher: ``trained`` (BCE head trained alongside, default) or ``frozen`` (random, fixed).
+        teacher: ``trained`` (a BCE head trains it alongside) or ``frozen`` (random, fixed).
         margin: hinge margin m on the fake discrepancy, in (0, 4].
-        augment_radius: bound on each entry of G's shift of a (standardised) code; >= 0.
-        augmenter_hidden: width of G's hidden layer.
+        augment_radius: bound on each entry of G's shift of a standardised code; >= 0.
         grl_lambda: gradient-reversal scale λ >= 0 (G's step size relative to the student's).
         center_momentum: EMA momentum of the real-code centre, in [0, 1).
-        weights: weight of each loss term by name (missing names keep their defaults:
-            reconstruction 1, real_discrepancy 1, fake_hinge 1, augmented_hinge 0.5,
-            compactness 0.1, teacher_bce 1, calibration 1).
+        weights: weight of each loss term by name; missing names keep :data:`DEFAULT_WEIGHTS`.
     """
 
     def __init__(
@@ -317,13 +224,10 @@ class RDAADetector(BaseDetector):
         return functional_call(self.teacher, params, (code,))
 
     def augment(self, code: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-        """G's augmented copies of the fake codes (the codes detached, G's shift through the GRL).
+        """G's augmented copies of the fake codes (codes detached, G's shift through the GRL).
 
-        Where selecting rows costs nothing (:func:`selects_on_host`: the CPU) only the fakes
-        are augmented. On an accelerator selecting would need a host read of the labels (the
-        shape of ``code[fake]`` is known only after it), so every row is augmented and the loss
-        weights the fakes only. The noise of each row is drawn either way, so both give the
-        same values; G learns from the fake rows alone.
+        On the CPU only the fake rows are augmented; elsewhere selecting them would need a host
+        sync, so every row is and the loss reads the fakes only. Same values either way.
         """
         base = code.detach()
         noise = torch.randn_like(base)
@@ -338,14 +242,8 @@ class RDAADetector(BaseDetector):
         return self.calibrate(discrepancy(self.teacher_target(code), self.student(code)))
 
     def forward(self, data_dict: dict, inference: bool = False) -> dict:
-        """``cls``, ``prob``, ``feat`` (the code), ``discrepancy`` and the loss inputs.
-
-        Also ``recon_error`` (per-sample reconstruction MSE), ``teacher_cls`` (teacher head logit,
-        ``teacher: trained`` only) and, in training mode when ``data_dict`` has labels,
-        ``augmented_discrepancy`` (one value per sample: the discrepancy of G's augmented copy of
-        it; the loss uses the fakes' only, and reals may hold 0). The codes and their augmented
-        copies go through the teacher and the student together, as one batch.
-        """
+        """``cls``, ``prob``, ``feat`` (the code), ``discrepancy``, ``recon_error``, ``teacher_cls``
+        (trained teacher); training with labels, ``augmented_discrepancy`` (used for fakes)."""
         features = self.features(data_dict)
         code = self.encode(features)
         n = len(code)
@@ -383,11 +281,8 @@ class RDAADetector(BaseDetector):
     def build_loss(
         self, config: dict | str | None = None, class_counts: dict | None = None
     ) -> None:
-        """Check the run's ``loss`` section: rdaa's objective is fixed by the method.
-
-        Only ``{name: rdaa}`` (or no section) is accepted; the weights of its terms are detector
-        options (``detector.weights``). ``class_counts`` is not used (no class weighting).
-        """
+        """Accept only ``{name: rdaa}`` or no section: the terms' weights are
+        ``detector.weights``; ``class_counts`` is not used."""
         if isinstance(config, str):
             config = {"name": config}
         config = dict(config or {})
@@ -407,8 +302,8 @@ class RDAADetector(BaseDetector):
         return None
 
     def get_losses(self, data_dict: dict, pred_dict: dict) -> dict[str, torch.Tensor]:
-        """The terms and ``overall``, as weighted means over the batch (no host read: masks are
-        weights, so a batch without reals or fakes gives 0 for their terms, not an error)."""
+        """The terms and ``overall``, as masked means (no host read: a batch without
+        reals or fakes gives 0 for their terms)."""
         labels = data_dict["label"].reshape(-1)
         fake = _is_fake(labels)
         real = ~fake
@@ -455,7 +350,7 @@ class RDAADetector(BaseDetector):
 
     @torch.no_grad()
     def _start_center(self, real_mean: torch.Tensor, has_real: torch.Tensor) -> None:
-        """c ← the real-code mean of the first batch that has reals (a device-side choice)."""
+        """c ← the real-code mean of the first batch with reals (chosen on the device)."""
         start = has_real & ~self.center_ready
         self.center.copy_(torch.where(start, real_mean, self.center))
         self.center_ready.logical_or_(has_real)
@@ -468,8 +363,7 @@ class RDAADetector(BaseDetector):
 
 
 def selects_on_host(tensor: torch.Tensor) -> bool:
-    """Whether boolean-mask selection on ``tensor`` is free: on the CPU the data is already on the
-    host; elsewhere the result's size must be read back from the device (a sync)."""
+    """Whether boolean-mask selection on ``tensor`` needs no device sync (the CPU)."""
     return tensor.device.type == "cpu"
 
 

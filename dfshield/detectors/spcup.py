@@ -1,11 +1,6 @@
 """``spcup``: robust AI-generated face detection with imbalanced data (SP Cup 2025 paper;
-docs/methods.md §1).
-
-Frozen CLIP ViT-L/14 (OpenAI) 768-d features → latent augmentation → 3 × [Linear(768→768), BN,
-ReLU, Dropout(0.335)] → Linear(768→1), trained with L = CVaR_α(ℓ_VS) + γ·L_AUC under SAM around
-AdamW. The objective and optimiser live in ``configs/detectors/spcup.yaml``; this class is the
-network. Unlike the authors' public code we follow the paper: SAM is applied, the VS loss carries
-the gradient, and the cosine schedule decays once over the whole run.
+docs/methods.md §1). This class is the network; the objective and optimiser are in
+``configs/detectors/spcup.yaml``.
 """
 
 from dfshield.detectors.mlp_detector import MLPDetector

@@ -1,9 +1,5 @@
-"""The HTML report of run folders (``dfshield report``): one self-contained page per run, or a
-leaderboard across several (docs/report.md).
-
-This package reads run folders as files (:mod:`.run_folder_reader`); it imports nothing from the
-engine, the studies or the commands, so it works on any folder, finished or not, old or new.
-"""
+"""The HTML report of run folders (``dfshield report``; docs/report.md); it reads folders as
+files and imports nothing from the engine, studies or commands, so it works on any folder."""
 
 from __future__ import annotations
 
@@ -27,7 +23,6 @@ def build_report(
     feature_map: str = "auto",
     feature_cache: str | None = None,
 ) -> str:
-    """The report page of ``run_dirs`` as HTML text."""
     from dfshield.html_report.feature_map import METHODS
     from dfshield.html_report.page import render_page
     from dfshield.html_report.provenance import environment
@@ -46,8 +41,7 @@ def write_report(
     output: str | os.PathLike | None = None,
     **options,
 ) -> Path:
-    """Write the report of ``run_dirs`` (atomically) to ``output``: by default ``report.html``
-    inside the run folder when there is one, in the current folder when there are several."""
+    """Write the report atomically to ``output`` (default: ``report.html`` in the run folder)."""
     target = (
         Path(output)
         if output
@@ -64,8 +58,7 @@ def study_report(
     report: bool = True,
     feature_cache: str | os.PathLike | None = None,
 ) -> Iterator[None]:
-    """Around ``compare``, ``imbalance``, ``reproduce`` or ``demo``: when the study ends without
-    an error, :func:`finish_study` (its start is when the block was entered)."""
+    """Around a study: :func:`finish_study` when it ends without an error."""
     started = time.time()
     yield
     finish_study(run_dir, kind, started, report=report, feature_cache=feature_cache)
@@ -79,10 +72,8 @@ def finish_study(
     report: bool = True,
     feature_cache: str | os.PathLike | None = None,
 ) -> Path | None:
-    """At the end of a study: write ``provenance.json`` and, with ``report``, ``report.html``
-    into ``run_dir``; returns the report's path. Only the main rank writes (``RANK`` unset or 0).
-    A report that cannot be drawn is a warning, not a failed study: its results are already
-    written."""
+    """Write ``provenance.json`` and (``report``) ``report.html`` into ``run_dir`` on the main
+    rank; returns the report's path. A report that cannot be drawn only warns."""
     from dfshield.html_report.provenance import write_provenance
 
     if os.environ.get("RANK", "0") != "0":

@@ -1,11 +1,4 @@
-"""A 2-D map of a run's feature banks: t-SNE for a small bank, PCA for a large one.
-
-t-SNE (scikit-learn) shows clusters best but is slow (seconds for a thousand rows), so it maps a
-seeded random sample of at most :data:`TSNE_SAMPLE_ROWS` rows, and only for banks of up to
-:data:`TSNE_MAX_ROWS` rows, where such a sample still shows the structure; a larger bank is
-projected with PCA on a seeded sample of :data:`PCA_SAMPLE_ROWS` rows. The caption says which,
-how many rows and which seed.
-"""
+"""A 2-D map of feature banks: t-SNE for a small bank, PCA for a large one (docs/report.md)."""
 
 from __future__ import annotations
 
@@ -54,8 +47,7 @@ def _json_sources(meta: dict) -> list[Path]:
 
 
 def _split_of(json_path: Path, video_ids: list[str]) -> str | None:
-    """The split (train, val, test) of the dataset JSON whose videos the bank's first rows come
-    from (a video's id is the folder of its frames), or None when that cannot be told."""
+    """The split of the dataset JSON whose videos the bank's first rows come from, or None."""
     try:
         index = json.loads(json_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -80,8 +72,7 @@ def _dataset_of(meta: dict, folder: Path) -> str:
 
 
 def feature_points(banks: list[Path], method: str = "auto", seed: int = SEED) -> FeatureMap | None:
-    """Sample the banks' rows (each bank's dataset kept per row) and project them to 2-D.
-    None when no bank can be read or there are fewer than 5 rows."""
+    """Sampled bank rows projected to 2-D; None without a readable bank or 5 rows."""
     parts, classes, datasets = [], [], []
     total = 0
     for folder in banks:

@@ -1,9 +1,5 @@
-"""The report's plots, drawn with matplotlib and returned as embedded PNG ``data:`` URIs.
-
-Figures are drawn on the Agg canvas directly (as :mod:`dfshield.eval.results` does), so no display
-is needed and the global pyplot backend is left alone. They are small (90 dpi) because every one
-is embedded in the page; the demo's whole report stays well under 2 MB.
-"""
+"""The report's plots as embedded PNG ``data:`` URIs, drawn on an Agg canvas (no display, the
+global pyplot backend left alone) at 90 dpi, since every one is embedded in the page."""
 
 from __future__ import annotations
 
@@ -33,7 +29,6 @@ PALETTE = (
 
 
 def new_figure(width: float, height: float):
-    """A matplotlib ``Figure`` on an Agg canvas."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -43,7 +38,6 @@ def new_figure(width: float, height: float):
 
 
 def data_uri(fig) -> str:
-    """The figure as a base64 PNG ``data:`` URI."""
     buffer = io.BytesIO()
     with warnings.catch_warnings():  # long labels: matplotlib keeps the layout it has
         warnings.filterwarnings("ignore", "Tight layout not applied", UserWarning)
@@ -69,8 +63,7 @@ Curve = tuple[str, np.ndarray, np.ndarray]  # (name, labels, P(fake))
 
 
 def roc_pr(curves: Sequence[Curve], title: str) -> str | None:
-    """ROC (AUC in the legend) and precision–recall (AP in the legend) side by side; None when
-    no curve has both classes."""
+    """ROC and precision–recall side by side; None when no curve has both classes."""
     from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_curve
 
     usable = [(i, c) for i, c in enumerate(curves) if _both_classes(c[1])]
@@ -186,8 +179,7 @@ VALIDATION_METRICS = ("val_auc", "val_ap", "val_acc", "val_eer")
 
 
 def training_curves(logs: Sequence[tuple[str, Sequence[Mapping[str, Any]]]]) -> str | None:
-    """TensorBoard's three scalars per run: training loss, validation metric and learning rate
-    against the epoch (one colour per detector)."""
+    """Training loss, validation metric and learning rate per epoch, one colour per detector."""
     logs = [(name, log) for name, log in logs if log]
     if not logs:
         return None
@@ -237,8 +229,7 @@ IMBALANCE_METRICS = (
 
 
 def imbalance_curves(summary: Sequence[Mapping[str, Any]]) -> str | None:
-    """Metric against the training ratio (log x), mean ± std over seeds as error bars, one
-    line per detector; one row of panels per test set."""
+    """Metric against the training ratio (log x), mean ± std over seeds; a row per test set."""
     sets = list(dict.fromkeys(row.get("test_set") for row in summary))
     detectors = list(dict.fromkeys(row.get("detector") for row in summary))
     if not summary:
@@ -315,8 +306,7 @@ def reproduce_scatter(report: Mapping[str, Any]) -> str | None:
 
 
 def robustness_curves(document: Mapping[str, Any], key: str = "auc") -> str | None:
-    """A metric against the perturbation strength, one panel per kind of perturbation and one
-    line per checkpoint; the clean value dashed."""
+    """A metric against perturbation strength, per perturbation and checkpoint, clean dashed."""
     rows = document.get("rows") or []
     labels = list(dict.fromkeys(label for row in rows for label in (row.get("metrics") or {})))
     clean = next((row for row in rows if row.get("kind") == "clean"), None)

@@ -1,9 +1,5 @@
-"""The leaderboard across run folders: one row per (detector, train set, test set).
-
-Rows come from each folder's results tables (``results.json`` of a run or a comparison), from an
-imbalance study's summary (one row per detector and ratio, mean over seeds) and from the clean
-row of a robustness test. Each row names the page section it came from (``anchor``).
-"""
+"""The leaderboard across run folders: one row per (detector, train set, test set), each
+naming the page section it came from (docs/report.md, "The leaderboard")."""
 
 from __future__ import annotations
 
@@ -35,7 +31,6 @@ class Entry:
 
 
 def slug(text: str) -> str:
-    """An HTML id fragment made of ``text``."""
     return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-") or "x"
 
 
@@ -89,7 +84,6 @@ def _robustness_train_sets(document: dict[str, Any]) -> dict[str, str]:
 
 
 def leaderboard_entries(folders: list[RunFolderContents]) -> list[Entry]:
-    """Every row of every folder, in folder order."""
     entries: list[Entry] = []
     for index, contents in enumerate(folders):
         if contents.imbalance:

@@ -1,12 +1,7 @@
-"""The report page: HTML, CSS and a little JavaScript in one self-contained file.
+"""The report page: HTML, CSS and a little JavaScript in one self-contained file (docs/report.md).
 
-Over 450 lines for one job: every section of the page (results, curves, studies, training curves,
-feature map, provenance, leaderboard) is a function here, so that the page's markup lives in one
-place; what it shows is read and drawn elsewhere (``run_folder_reader``, ``figures``).
-
-Nothing is loaded from elsewhere: images are ``data:`` URIs, styles and scripts are inline, and a
-Content-Security-Policy forbids any other source, so the file opens offline and shows the same
-everywhere. The script only sorts tables (click a header) and filters the leaderboard.
+Over 450 lines for one job: every section of the page is a function here, so that its markup
+lives in one place; what it shows is read and drawn elsewhere.
 """
 
 from __future__ import annotations
@@ -140,8 +135,7 @@ def table(
 def metric_cells(
     rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str, bool]]
 ) -> list[list[Cell]]:
-    """Cells of metric columns, 4 decimals, the best per column marked as ``results.md`` marks it
-    (at least two values; compared as displayed, so ties are all marked)."""
+    """Metric cells, 4 decimals, the best per column (as displayed, ties too) marked."""
     cells: list[list[Cell]] = [[] for _ in rows]
     for _, key, higher in columns:
         values = [number(row.get(key), finite=True) for row in rows]
@@ -172,8 +166,7 @@ def missing_note(text: str) -> str:
 
 
 def results_section(index: int, contents: RunFolderContents) -> str:
-    """The results tables: a comparison's rows, an imbalance summary, a reproduction or a
-    robustness table, whichever the folder holds."""
+    """The folder's results table: comparison, imbalance summary, reproduction or robustness."""
     from dfshield.eval.results import table_columns
 
     parts = []
@@ -240,9 +233,7 @@ def imbalance_table(document: dict[str, Any]) -> str:
 
 
 def reproduce_table(report: dict[str, Any]) -> str:
-    """Published vs ours per cell; the difference coloured: green where ours is at least as
-    good, red where it is worse by more than the published std (or 1 % of the value), yellow
-    in between."""
+    """Published vs ours per cell, the difference coloured as docs/report.md says."""
     decimals = int(report.get("decimals") or 2)
     parts = [f"<h4>{esc(report.get('name'))}: {esc(report.get('title'))}</h4>"]
     parts.append(f'<p class="note">{esc(report.get("paper") or "")}</p>')
@@ -316,8 +307,7 @@ def _thresholded(group: Group, test_index: int) -> list[figures.Thresholded]:
 
 
 def curves_section(contents: RunFolderContents) -> str:
-    """ROC / PR, histograms and confusion matrices per comparison and test set, the train × test
-    heatmap, and the study's own plot."""
+    """ROC / PR, histograms, confusion matrices, the train × test heatmap, the study's plot."""
     parts = []
     for group in contents.groups[:MAX_CURVE_GROUPS]:
         count = max((len(run.tests) for run in group.runs), default=0)
@@ -564,8 +554,7 @@ def render_page(
     here: dict[str, Any] | None = None,
     title: str | None = None,
 ) -> str:
-    """The whole page: a leaderboard when there are several folders, then one section per
-    folder (:data:`SECTIONS`)."""
+    """The whole page: a leaderboard when there are several folders, then one section each."""
     here = here or {}
     title = title or (
         f"dfshield report: {folders[0].path.name}" if len(folders) == 1 else "dfshield leaderboard"

@@ -1,9 +1,5 @@
-"""Where a run came from: versions, git commit, device, written as ``provenance.json`` by the
-studies at their end and shown in the report.
-
-Runs written before this file existed lack it; the report then shows those fields as not
-recorded and, apart from them, the environment that made the report.
-"""
+"""Where a run came from (versions, git commit, device), written as ``provenance.json`` at
+the end of a study and shown in the report."""
 
 from __future__ import annotations
 
@@ -20,8 +16,7 @@ from dfshield.fileio import write_json_atomic
 
 
 def git_commit(folder: str | os.PathLike | None = None) -> str | None:
-    """The commit checked out where dfshield's source is (None outside a git checkout or
-    without git)."""
+    """The commit of dfshield's source checkout (None outside one, or without git)."""
     where = Path(folder) if folder else Path(__file__).resolve().parents[2]
     try:
         done = subprocess.run(
@@ -45,8 +40,7 @@ def _version(name: str) -> str | None:
 
 
 def environment() -> dict[str, Any]:
-    """dfshield, Python, torch and CUDA versions, git commit and device of this process. torch
-    is not imported for it: CUDA and the device are read only when torch is already loaded."""
+    """Versions, git commit and device (CUDA and device only if torch is already imported)."""
     from dfshield import __version__
 
     info: dict[str, Any] = {
@@ -71,9 +65,7 @@ def environment() -> dict[str, Any]:
 def write_provenance(
     run_dir: str | os.PathLike, kind: str, started: float | None = None, **extra: Any
 ) -> Path:
-    """Write ``provenance.json`` into ``run_dir``: :func:`environment`, the study's kind, its
-    start and end time (``started``: ``time.time()`` at its start) and ``extra`` (e.g. the
-    feature cache)."""
+    """Write ``provenance.json``: :func:`environment`, the study's kind, times and ``extra``."""
     finished = time.time()
     info = {"kind": kind, **environment(), **extra, "finished": _stamp(finished)}
     if started is not None:

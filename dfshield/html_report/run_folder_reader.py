@@ -1,11 +1,5 @@
-"""Read whatever a run folder holds, for the HTML report (``dfshield report``).
-
-Any folder that ``train``, ``test``, ``compare``, ``imbalance``, ``reproduce``, ``robustness`` or
-``demo`` wrote is read as it is on disk: a run still training (``log.csv`` but no test scores yet)
-or a folder from an older version simply lacks some pieces, which are listed in
-:attr:`RunFolderContents.missing` and shown as missing, never raised. Only a path that is not a
-folder is an error.
-"""
+"""Read whatever a run folder holds, for the HTML report: a run still training or a folder from
+an older version lacks pieces, listed in :attr:`RunFolderContents.missing` and never raised."""
 
 from __future__ import annotations
 
@@ -75,7 +69,7 @@ class Group:
 
 @dataclass
 class RunFolderContents:
-    """Everything the report shows of one run folder (see the module docstring)."""
+    """Everything the report shows of one run folder."""
 
     path: Path
     kind: str  # train, test, compare, demo, imbalance, reproduce, robustness or unknown
@@ -190,8 +184,7 @@ def _is_run(folder: Path) -> bool:
 
 
 def _run_folders(root: Path) -> list[Path]:
-    """Folders holding a detector run, below ``root`` (itself included), in path order; of
-    several ``seed-*`` siblings only the first is kept (the study's tables cover every seed)."""
+    """Folders holding a detector run below ``root``, in path order; only the first ``seed-*``."""
     found: list[Path] = []
 
     def walk(folder: Path, depth: int) -> None:
@@ -237,8 +230,7 @@ def _kind(root: Path, provenance: dict[str, Any] | None, runs: list[Path]) -> st
 
 
 def read_run_folder(path: str | os.PathLike, feature_cache: str | None = None) -> RunFolderContents:
-    """Read a run folder (see the module docstring); ``feature_cache`` is where to look for its
-    feature banks besides the places its config and provenance name."""
+    """Read a run folder; ``feature_cache`` is one more place to look for its feature banks."""
     root = Path(path)
     if not root.is_dir():
         raise DataError(
@@ -301,8 +293,7 @@ def _cache_candidates(contents: RunFolderContents, feature_cache: str | None) ->
 
 
 def _json_files(contents: RunFolderContents) -> tuple[set[Path], set[str]]:
-    """The dataset JSON files the runs read: full paths where the config names ``json_dir``,
-    else file names only (matched by name)."""
+    """The dataset JSON files the runs read: full paths with ``json_dir``, else file names."""
     paths, names = set(), set()
     for run in contents.runs:
         json_dir = ((run.config or {}).get("data") or {}).get("json_dir")
@@ -316,8 +307,7 @@ def _json_files(contents: RunFolderContents) -> tuple[set[Path], set[str]]:
 
 
 def find_banks(contents: RunFolderContents, feature_cache: str | None = None) -> list[Path]:
-    """Feature-bank folders (``meta.json`` + ``features.npy``) built from the dataset JSON files
-    the run read (named in each bank's identity), in the first cache folder that has any."""
+    """Bank folders built from the dataset JSONs the run read, in the first cache that has any."""
     paths, names = _json_files(contents)
     if not paths and not names:
         return []

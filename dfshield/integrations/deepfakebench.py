@@ -1,37 +1,8 @@
-"""dfshield detectors inside DeepfakeBench, and checkpoints both ways (docs/deepfakebench.md).
+"""dfshield detectors inside DeepfakeBench, and checkpoints both ways (docs/deepfakebench.md,
+"Into DeepfakeBench" and "Checkpoints both ways").
 
 Over 450 lines for one job, the DeepfakeBench adapter: registration, configs and checkpoints
 share its conventions (their config keys, their two logits, their state-dict keys).
-
-**Into DeepfakeBench.** One line in their ``training/detectors/__init__.py``, after ``from
-metrics.registry import DETECTOR``::
-
-    from dfshield.integrations.deepfakebench import register; register(DETECTOR)
-
-registers every dfshield frame detector under its dfshield name as a class ``Cls(config)`` taking
-their config dict (:func:`deepfakebench_class`). Their detector YAML names it with ``model_name:
-spcup``; our options sit under ``dfshield: {detector: ..., loss: ...}`` in the schema of our
-detector YAMLs, merged over the shipped ``configs/detectors/<model_name>.yaml``. Inside:
-
-* images arrive as their loader makes them (``resolution``², ``(x - mean) / std``); on the device
-  they are turned back into [0, 1] RGB, resized (bicubic, antialiased) to the backbone's input
-  and normalised as the backbone wants — what dfshield's own loader gives the backbone, exactly
-  when crop, ``resolution`` and backbone input are one size (:func:`backbone_input`; the other
-  cases are measured in docs/deepfakebench.md, "Input equivalence");
-* the loss is built in the constructor, as theirs are; VS weights take ``class_counts`` from the
-  config or, when it has none, the counts of their training JSONs (:func:`training_class_counts`),
-  never silently uniform;
-* ``forward`` returns ``cls`` ``(B, 2)`` = ``[0, logit]`` (so ``softmax(cls)[:, 1] ==
-  sigmoid(logit)``), ``prob``, ``feat`` and ``logit``; ``get_losses`` ``overall`` plus the loss's
-  terms; ``get_train_metrics`` ``acc``, ``auc``, ``eer``, ``ap``;
-* latent augmentation happens in the training-mode forward (``dfshield/detectors/mlp_detector.py``).
-
-**Checkpoints.** A frozen backbone, rebuilt by name, is in no saved state: not in the registered
-class's ``state_dict`` (their trainer's ``ckpt_best.pth``), whose strict ``load_state_dict`` takes
-it from the constructor, nor in :func:`export_checkpoint`'s file for their ``test.py`` (with the
-YAML lines that rebuild the detector);
-:func:`import_checkpoint` turns their ``ckpt_best.pth`` plus their detector YAML into a dfshield
-checkpoint for ``dfshield test`` / ``predict`` (``--detector-config``).
 """
 
 from __future__ import annotations
@@ -65,8 +36,7 @@ OUR_SECTIONS = ("detector", "loss", "optimizer")
 
 # -- into DeepfakeBench -------------------------------------------------------------------------
 def frame_detector_names() -> list[str]:
-    """dfshield's registered frame detectors (video detectors and the ``deepfakebench`` wrapper
-    of their own classes left out)."""
+    """dfshield's registered frame detectors (not video ones, nor the ``deepfakebench`` wrapper)."""
     from dfshield.registry import DETECTOR
 
     return [name for name in DETECTOR.names() if _is_frame_detector(DETECTOR.get(name))]
@@ -82,9 +52,8 @@ def _is_frame_detector(entry: Any) -> bool:
 
 
 def register(registry: Any) -> list[str]:
-    """Register every dfshield frame detector into ``registry`` (DeepfakeBench's
-    ``metrics.registry.DETECTOR``, or any object with ``register_module(module_name=...)``)
-    under its dfshield name; returns the names."""
+    """Register every dfshield frame detector under its name into ``registry`` (their
+    ``metrics.registry.DETECTOR``, or any ``register_module`` registry); returns the names."""
     names = frame_detector_names()
     for name in names:
         registry.register_module(module_name=name)(deepfakebench_class(name))
@@ -116,8 +85,8 @@ def deepfakebench_class(name: str) -> type:
 
 
 class DeepfakeBenchAdapter:
-    """What turns a dfshield detector class into a DeepfakeBench one (a mixin placed before it:
-    :func:`deepfakebench_class`). See the module docstring for what each member does."""
+    """The mixin that makes a dfshield detector class a DeepfakeBench one (placed before it by
+    :func:`deepfakebench_class`; docs/deepfakebench.md, "Into DeepfakeBench")."""
 
     dfshield_name: str
 
@@ -187,8 +156,7 @@ class DeepfakeBenchAdapter:
 
     @torch.no_grad()
     def get_train_metrics(self, data_dict: dict, pred_dict: dict) -> dict[str, float]:
-        """``acc``, ``auc``, ``eer`` and ``ap`` of the batch, as their trainer logs them (only
-        ``acc`` for a batch of one class, where the others are undefined)."""
+        """Batch ``acc``, ``auc``, ``eer``, ``ap``, as their trainer logs (one class: ``acc``)."""
         from dfshield.eval.metrics import compute_metrics
 
         labels = _binary(data_dict["label"]).cpu().numpy()
@@ -200,8 +168,7 @@ class DeepfakeBenchAdapter:
 
 
 def two_logits(logit: torch.Tensor) -> torch.Tensor:
-    """``(B,)`` logit of fake → DeepfakeBench's ``(B, 2)`` ``[0, logit]``: ``softmax(·)[:, 1] ==
-    sigmoid(logit)``, ``argmax`` is fake exactly when ``logit > 0``."""
+    """``(B,)`` logit of fake → their ``(B, 2)`` ``[0, logit]`` (softmax[:, 1] = its sigmoid)."""
     return torch.stack([torch.zeros_like(logit), logit], dim=-1)
 
 
@@ -214,9 +181,7 @@ def backbone_input(
     images: torch.Tensor, their_input: tuple[int, tuple, tuple], backbone: Any
 ) -> torch.Tensor:
     """Images as their loader made them → as dfshield's loader makes them for ``backbone``:
-    ``x · std + mean`` (their normalisation undone, clamped to [0, 1] as 8-bit images are), a
-    bicubic antialiased resize to ``backbone.image_size`` (PIL's and open_clip's filter), then
-    ``(x - backbone.mean) / backbone.std``."""
+    their normalisation undone (clamped to [0, 1]), bicubic antialiased resize, the backbone's."""
     resolution, mean, std = their_input
     if tuple(images.shape[-2:]) != (resolution, resolution):
         raise DataError(
@@ -235,9 +200,8 @@ def backbone_input(
 
 
 def dfshield_sections(name: str, config: Mapping[str, Any]) -> dict[str, dict]:
-    """``{detector, loss}``: the shipped ``configs/detectors/<name>.yaml`` (if any) with
-    ``config['dfshield']`` merged over it (a loss of another name replaces the shipped one),
-    checked as a run config's sections are."""
+    """``{detector, loss}``: the shipped ``configs/detectors/<name>.yaml`` with
+    ``config['dfshield']`` merged over it, checked as a run config's sections are."""
     from dfshield.config import check_sections, config_dir, load_yaml, merge
 
     ours = config.get("dfshield") or {}
@@ -301,9 +265,8 @@ def _takes_counts(loss: Mapping[str, Any]) -> bool:
 
 
 def counts_from_jsons(config: Mapping[str, Any]) -> dict[str, int]:
-    """Frames a class of their training split, as their loader takes them: the videos of each
-    ``train_dataset`` in ``dataset_json_folder``, at most ``frame_num['train']`` frames each,
-    labels through ``label_dict`` (fake = anything but 0)."""
+    """Training frames per class as their loader takes them: each ``train_dataset``'s videos,
+    at most ``frame_num['train']`` frames each, fake = any label but 0."""
     from dfshield.data.index import read_split
 
     fix = (
@@ -343,12 +306,9 @@ def counts_from_jsons(config: Mapping[str, Any]) -> dict[str, int]:
 def export_checkpoint(
     checkpoint: str | Path, out: str | Path, *, overwrite: bool = False
 ) -> tuple[Path, Path]:
-    """Write a dfshield checkpoint as DeepfakeBench weights: ``out`` holds the ``state_dict``
-    that their ``test.py`` strict-loads into ``DETECTOR[model_name](config)`` (a frozen backbone
-    left out: the registered class rebuilds it by name); ``out`` with suffix ``.yaml`` holds the
-    YAML lines that build that detector (for a dfshield detector: ``model_name``, ``dfshield``
-    and ``class_counts``; for a wrapped DeepfakeBench class: their config). Returns both paths.
-    Existing files are replaced only with ``overwrite``, and never the checkpoint itself."""
+    """Write a dfshield checkpoint as DeepfakeBench weights: ``out``, the ``state_dict`` their
+    ``test.py`` strict-loads (no frozen backbone), and ``out`` with ``.yaml``, the lines that build
+    the detector. Returns both; replaces a file only with ``overwrite``, never the checkpoint."""
     from dfshield.config import saved_run_config
     from dfshield.engine.checkpoint import detector_from_checkpoint, load_checkpoint
 
@@ -398,11 +358,8 @@ def export_checkpoint(
 def import_checkpoint(
     checkpoint: str | Path, detector_config: str | Path, protocol: str | Path | None = None
 ) -> dict[str, Any]:
-    """A dfshield checkpoint payload (unsaved) of DeepfakeBench weights: their ``ckpt_best.pth``
-    (read with ``weights_only=True``) and the detector YAML it was trained with. A dfshield
-    detector's ``model_name`` (with its ``dfshield:`` section) builds that detector; any other
-    builds the ``deepfakebench`` wrapper of their class. The run config is ``protocol`` (default
-    ``configs/protocol.yaml``) with that detector."""
+    """A dfshield checkpoint payload (unsaved) of their ``ckpt_best.pth`` and the detector YAML
+    it was trained with; the run config is ``protocol`` (default ``configs/protocol.yaml``)."""
     from dfshield.config import load_run_config
     from dfshield.detectors import build_detector
 
@@ -445,9 +402,8 @@ def imported_checkpoint(
     detector_config: str | Path | None,
     protocol: str | Path | None = None,
 ) -> Iterator[Path]:
-    """The path of a dfshield checkpoint for ``checkpoint``: the file itself, or, with their
-    ``detector_config``, a temporary dfshield copy of their weights (:func:`import_checkpoint`),
-    removed on exit."""
+    """``checkpoint`` itself, or, with ``detector_config``, a temporary dfshield copy of their
+    weights (:func:`import_checkpoint`), removed on exit."""
     from dfshield.engine.checkpoint import save_checkpoint
 
     if detector_config is None:
@@ -480,8 +436,7 @@ def _sections_of(model_name: str, their_config: dict, spec: str | Path) -> dict[
 
 
 def _their_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """Their checkpoint's ``state_dict`` (``{'state_dict': ...}`` and DDP's ``module.``
-    unwrapped)."""
+    """Their checkpoint's ``state_dict`` (``{'state_dict': ...}``, DDP's ``module.`` unwrapped)."""
     from dfshield.engine.checkpoint import FORMAT
 
     if not path.is_file():

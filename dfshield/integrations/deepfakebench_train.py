@@ -1,16 +1,7 @@
-"""A dfshield detector's own optimizer inside DeepfakeBench's unchanged trainer.
-
-Their ``choose_optimizer`` knows SGD, Adam and SAM around SGD only, so spcup's recipe (SAM around
-AdamW) cannot be chosen from their YAML. This launcher runs their ``training/train.py`` as it is,
-after one change made from outside: their ``Trainer`` is given the optimizer of ``dfshield:
-{optimizer: ...}`` (built with :func:`dfshield.optimizers.build_optimizer` on the trainable
-parameters) instead of theirs. Their ``optimizer.type: sam`` still tells their ``train_step`` to
-run the two passes and call ``first_step`` / ``second_step``, which dfshield's SAM provides::
-
-    python -m dfshield.integrations.deepfakebench_train \\
-        --detector_path training/config/detector/spcup.yaml   # their train.py's arguments
-
-Run it from the root of their checkout, as their ``train.py``.
+"""A dfshield detector's own optimizer inside DeepfakeBench's unchanged trainer: their
+``choose_optimizer`` cannot build spcup's SAM around AdamW, so this launcher runs their
+``training/train.py`` as it is with the optimizer of ``dfshield: {optimizer: ...}`` (run it from
+their checkout's root; docs/deepfakebench.md, "The recipe inside their trainer").
 """
 
 from __future__ import annotations
@@ -30,9 +21,9 @@ TRAIN_SCRIPT = Path("training") / "train.py"
 
 
 def recipe_optimizer(model: torch.nn.Module, config: Mapping[str, Any]) -> Any:
-    """dfshield's optimizer for ``model`` from ``config['dfshield']['optimizer']``; None when the
-    config has none (their optimizer is kept). Their ``optimizer.type`` must be ``sam`` exactly
-    when ours is SAM: it decides whether their ``train_step`` runs SAM's two passes."""
+    """dfshield's optimizer from ``config['dfshield']['optimizer']``, or None (theirs kept).
+    Their ``optimizer.type`` must be ``sam`` exactly when ours is SAM: it decides whether their
+    ``train_step`` runs SAM's two passes."""
     from dfshield.optimizers import build_optimizer
 
     ours = (config.get("dfshield") or {}).get("optimizer")
@@ -54,8 +45,7 @@ def recipe_optimizer(model: torch.nn.Module, config: Mapping[str, Any]) -> Any:
 
 
 def use_recipe(trainer_class: type) -> None:
-    """Make ``trainer_class(config, model, optimizer, ...)`` (their ``Trainer``) take
-    :func:`recipe_optimizer` in place of ``optimizer`` when the config asks for it."""
+    """Make their ``Trainer`` take :func:`recipe_optimizer` in place of its optimizer."""
     original = trainer_class.__init__
 
     def __init__(self, config, model, optimizer, *args, **kwargs):
