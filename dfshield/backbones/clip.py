@@ -36,10 +36,12 @@ class ClipBackbone(Backbone):
         model: open_clip model name (``dfshield-tiny-vit``: a tiny random-init ViT).
         pretrained: an open_clip tag (``openai``), a local checkpoint file, or null (random init
             seeded by ``init_seed``).
+        cache_dir: where open_clip keeps downloaded weights (null: its default cache).
         feature: ``proj`` (final projected embedding, 768-d for ViT-L/14) or ``pre_proj`` (the CLS
             token after the final LayerNorm, 1024-d).
         normalize: L2-normalise the features.
         precision, strict_fp32: the frozen precision (:mod:`dfshield.backbones.base`).
+        init_seed: the seed of a random init (``pretrained: null``).
     """
 
     trainable = False

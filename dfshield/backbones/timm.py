@@ -38,7 +38,9 @@ class TimmBackbone(Backbone):
             how to give the file); false: random init seeded by ``init_seed``.
         freeze: a fixed extractor (eval mode, feature bank) instead of training with the detector.
         checkpoint: a local ``.pth``/``.pt``/``.bin``/``.safetensors`` file, over ``pretrained``.
+        cache_dir: where timm keeps downloaded weights (null: its default cache).
         image_size: side of the square input; null: the model's default (ResNet-50: 224).
+        init_seed: the seed of a random init (``pretrained: false``).
         precision, strict_fp32: with ``freeze: true``, the frozen precision
             (:mod:`dfshield.backbones.base`); a trained backbone follows ``train.amp``.
     """

@@ -27,8 +27,10 @@ class MLPDetector(BaseDetector):
     ``spcup`` and ``robust_clip`` are this network with one paper's defaults.
 
     Args:
+        backbone: the backbone config (``clip`` or ``timm``, :mod:`dfshield.backbones`).
         hidden: width of the hidden layers (null = the feature size, 768 for CLIP ViT-L/14).
         layers: number of hidden blocks (0: a linear classifier).
+        dropout: dropout probability after each hidden block.
         activation: ``relu``, ``leaky_relu`` (slope 0.01) or ``gelu``.
         latent_beta: latent augmentation scale β: ``random`` (β ~ U(0,1) per sample), a number, or
             null (off). Applied to the feature bank, or in the training-mode forward on images.
