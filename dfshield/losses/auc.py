@@ -47,7 +47,8 @@ class AUCLogisticLoss(nn.Module):
 
 @LOSS.register_module(module_name="auc_sqhinge")
 class AUCSquaredHingeLoss(nn.Module):
-    """Squared-hinge AUC surrogate: mean of [η − (h_fake − h_real)]_+² over pairs (§7.6)."""
+    """Squared-hinge AUC surrogate: mean of [η − (h_fake − h_real)]_+² over pairs, margin η =
+    ``eta`` (docs/methods.md §7.6)."""
 
     def __init__(self, eta: float = 0.6):
         super().__init__()
@@ -64,10 +65,11 @@ class AUCSquaredHingeLoss(nn.Module):
 
 @LOSS.register_module(module_name="auc_wmw")
 class AUCWMWLoss(nn.Module):
-    """WMW AUC surrogate on probabilities: mean of [γ − (p_fake − p_real)]_+^p over pairs.
+    """WMW AUC surrogate on probabilities: mean of [γ − (p_fake − p_real)]_+^p over pairs, with the
+    margin γ = ``gamma`` and p = ``p_exp``.
 
     DDLN's term (docs/methods.md §7.7), pairs oriented fake minus real, unlike the authors' code.
-    ``p_exp`` ≥ 1: below 1 the gradient is infinite at the margin.
+    ``p_exp`` must be ≥ 1: below 1 the gradient is infinite at the margin.
     """
 
     def __init__(self, gamma: float = 0.15, p_exp: float = 2.0):

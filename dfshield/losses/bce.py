@@ -12,7 +12,8 @@ from dfshield.registry import LOSS
 
 @LOSS.register_module(module_name="bce")
 class BCELoss(nn.Module):
-    """Binary cross-entropy on the fake logit: -[y log σ(h) + (1-y) log(1-σ(h))]."""
+    """Binary cross-entropy on the fake logit: -[y log σ(h) + (1-y) log(1-σ(h))]; ``reduction``:
+    ``mean`` or ``none`` (one loss per sample)."""
 
     def __init__(self, reduction: str = "mean"):
         super().__init__()

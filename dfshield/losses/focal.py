@@ -18,7 +18,8 @@ class FocalLoss(nn.Module):
     """Binary focal loss -α_t (1-p_t)^γ log p_t (Lin et al. 2017); γ = 0 without α is BCE."""
 
     def __init__(self, gamma: float = 2.0, alpha: float | None = None, reduction: str = "mean"):
-        """``alpha`` weighs fakes and 1 − alpha reals (``None``: no weight); log space, see §7.2."""
+        """``gamma`` is γ ≥ 0; ``alpha`` weighs fakes and 1 − alpha reals (``None``: no weight);
+        ``reduction``: ``mean`` or ``none``. Computed in log space (docs/methods.md §7.2)."""
         super().__init__()
         self.gamma = validation.number(_OWNER, "gamma", gamma, low=0.0)
         self.alpha = (

@@ -33,8 +33,9 @@ class VSLoss(nn.Module):
         class_counts: dict | None = None,
         reduction: str = "mean",
     ):
-        """Per-class options are ``{fake: x, real: y}``; defaults are the paper's (ζ > 0).
-        ``weights``: ``balanced`` (ω_y = n / (2·n_y)), ``none`` or ``{fake: w, real: w}``.
+        """``zeta`` (ζ > 0) and ``delta`` (Δ) are per class, ``{fake: x, real: y}``; defaults are
+        the paper's. ``weights`` (ω): ``balanced`` (ω_y = n / (2·n_y)), ``none`` or
+        ``{fake: w, real: w}``; ``reduction``: ``mean`` or ``none``.
         ``balanced`` needs ``class_counts``, passed by the trainer from the training split."""
         super().__init__()
         self.zeta = _checks.per_class(
