@@ -1,9 +1,7 @@
-"""Reading DeepfakeBench-format datasets (JSON + LMDB or frame folders) and augmentation.
+"""DeepfakeBench-format datasets (JSON + LMDB or frame folders) and augmentation.
 
-``DeepfakeDataset(cfg, split)`` is the entry point; :func:`make_loader` wraps it in a DataLoader
-that counts skipped bad frames; :mod:`dfshield.data.pixels` turns its uint8 frames into model
-inputs on the device. Decoding and frame sampling live one floor below, in
-:mod:`dfshield.media`; building datasets one floor above, in :mod:`dfshield.dataset_builder`.
+``DeepfakeDataset(cfg, split)`` is the entry point, :func:`make_loader` its DataLoader. Decoding
+lives below in :mod:`dfshield.media`; building datasets above, in :mod:`dfshield.dataset_builder`.
 """
 
 from dfshield.data.augment import FrameTransform, build_compose

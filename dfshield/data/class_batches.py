@@ -1,8 +1,7 @@
-"""Training batches that hold at least k samples of each class (``data.min_per_class_per_batch``).
+"""Training batches with at least k samples of each class (``data.min_per_class_per_batch``).
 
-DDLN (Pu et al. 2022, §4.4.5) samples its DFDC-100/200 mini-batches so that each holds a fake:
-with 5 fakes among 500 or 1000 reals, a plainly shuffled batch of 16 almost never pairs a fake with
-a real, and a pairwise AUC loss is then 0 (docs/methods.md §4).
+DDLN's DFDC-100/200 sampling: with 5 fakes among 500+ reals a shuffled batch almost never holds a
+fake, and a pairwise AUC loss is then 0 (docs/methods.md §4).
 """
 
 from __future__ import annotations
@@ -17,19 +16,10 @@ from dfshield.errors import ConfigError
 
 
 class MinPerClassBatches(Sampler[list[int]]):
-    """A shuffled epoch cut into batches as a plain shuffle would, in which a class with fewer
-    than ``k`` samples in a batch gets samples of that class swapped in for samples of the other.
+    """A plain shuffle's batches in which a class short of ``k`` gets samples swapped in.
 
-    The swapped-in samples come from a reshuffled cycle through the class, so the minority's
-    samples recur about equally often; the number and size of the batches are a plain shuffle's.
-    A batch smaller than ``2·k`` (the last one) gets ``len // 2`` of each class instead.
-
-    Args:
-        labels: the label (0 real, 1 fake) of every sample of the dataset.
-        batch_size: samples a batch.
-        k: the least number of samples of each class in a batch, >= 1.
-        generator: the epoch's random stream.
-        drop_last: leave out a last, smaller batch.
+    Swapped-in samples come from a reshuffled cycle through the class, so they recur about equally
+    often; a batch smaller than ``2·k`` (the last) gets ``len // 2`` of each class.
     """
 
     def __init__(

@@ -1,21 +1,9 @@
-"""Reading DeepfakeBench dataset JSONs into per-video records.
+"""DeepfakeBench dataset JSONs read into sorted per-video records.
 
-A JSON ``<json_dir>/<Dataset>.json`` nests ``dataset -> label group -> split -> [level ->] video``
-(see ``docs/data-formats.md`` of the shared docs). This module turns one split of one dataset into
-a sorted list of :class:`VideoRecord`, with the frame paths of each video sorted numerically.
-
-Rules mirrored from DeepfakeBench's ``abstract_dataset.py``:
-
-* The compression level (``c23``/``c40``/``raw``) is a nesting level only in FF-family JSONs;
-  here it is recognised by its keys, so a JSON with or without it is read alike.
-* A name suffixed ``_c40`` of an FF-family dataset (``FaceForensics++_c40``, ``FF-DF_c40``, ...)
-  reads the base dataset at level ``c40``. Its JSON is ``<name>.json`` when that file exists
-  (DeepfakeBench opens it), otherwise ``<base>.json``.
-* The numeric label comes from the video's ``label`` string through a label dictionary
-  (DeepfakeBench's defaults below, updated by the caller's entries). An unknown string is an
-  error naming it.
-
-Unlike DeepfakeBench the records are sorted (by video path), never shuffled.
+Mirrors ``abstract_dataset.py``: the ``c23``/``c40``/``raw`` level (FF-family only) is recognised
+by its keys; a ``_c40`` name reads its base at ``c40`` (from ``<name>.json`` if present, else
+``<base>.json``); labels map through a label dictionary, an unknown string is an error. Unlike
+DeepfakeBench, records are sorted by video path, never shuffled.
 """
 
 from __future__ import annotations
@@ -83,16 +71,9 @@ _ABSOLUTE = re.compile(r"^(?:[A-Za-z]:)?[\\/]")  # /data/..., \\server\..., C:\.
 class VideoRecord:
     """One video of one split.
 
-    Attributes:
-        dataset: the dataset name as requested (e.g. ``FaceForensics++_c40``).
-        label: 0 (real) or 1 (fake).
-        label_name: the JSON label string (e.g. ``FF-DF``).
-        video_path: the full path of the video's frame folder with ``/`` separators (the parent of
-            its frame paths, e.g. ``Celeb-DF-v2/YouTube-real/frames/00000``); unique per video, used
-            as the video id of video-level metrics.
-        frames: the frame paths exactly as the JSON writes them (they are the LMDB keys), sorted by
-            the integer file stem.
-        video_name: the video's key in the JSON (e.g. ``00000``).
+    ``video_path`` is the ``/``-separated folder of its frames, unique per video (the video id of
+    video-level metrics); ``frames`` are the JSON's paths as written (the LMDB keys), sorted by
+    integer stem; ``label_name`` is the JSON label string, ``label`` 0 (real) or 1 (fake).
     """
 
     dataset: str
@@ -126,14 +107,10 @@ def normalize_path(path: str) -> str:
 
 
 def dataset_relative_paths(path: str, folder: str) -> list[str]:
-    """The dataset-relative forms of an absolute frame path: the part from each component named
-    ``folder`` (the dataset's folder, e.g. ``Celeb-DF-v2``) on, the last such component first,
-    with ``/`` separators; ``[]`` for a relative path or one without that component.
+    """Forms of an absolute frame path relative to each component named ``folder`` (last first).
 
-    DeepfakeBench's ``rearrange.py`` given an absolute ``dataset_root_path`` writes frame paths
-    such as ``/data/Celeb-DF-v2/YouTube-real/frames/00000/000.png`` (or ``D:\\data\\...``),
-    while its LMDB keys, and frame folders under another root, are relative to the folder that
-    holds the dataset: ``Celeb-DF-v2/YouTube-real/frames/00000/000.png``.
+    ``rearrange.py`` with an absolute root writes ``/data/Celeb-DF-v2/...`` while LMDB keys are
+    ``Celeb-DF-v2/...``; ``[]`` for a relative path or one without ``folder``.
     """
     if not _ABSOLUTE.match(str(path)):
         return []
@@ -185,8 +162,7 @@ def _load_json_cached(path: str, mtime_ns: int, size: int) -> Any:
 
 
 def load_dataset_info(json_dir: str | os.PathLike, dataset: str) -> dict:
-    """The ``label group -> split -> ...`` mapping of a dataset (read once, cached; do not
-    mutate)."""
+    """The ``label group -> split -> ...`` mapping of a dataset (cached; do not mutate)."""
     path = json_path(json_dir, dataset)
     stat = path.stat()
     data = _load_json_cached(str(path), stat.st_mtime_ns, stat.st_size)
@@ -243,8 +219,7 @@ def _videos_of(node: Any, dataset: str, group: str, split: str, level: str, forc
 
 
 def own_label_dict(dataset: str) -> dict[str, int]:
-    """``{dataset}_real`` → 0 and ``{dataset}_fake`` → 1: the label strings ``dfshield
-    build-lmdb`` writes, recognised in a dataset of that name without any ``label_dict``."""
+    """``{dataset}_real`` → 0, ``{dataset}_fake`` → 1: the labels ``build-lmdb`` writes."""
     return {f"{dataset}_real": 0, f"{dataset}_fake": 1}
 
 
@@ -259,18 +234,9 @@ def read_split(
 ) -> list[VideoRecord]:
     """The videos of one split of one dataset, sorted by video path.
 
-    Args:
-        json_dir: folder of the dataset JSONs.
-        dataset: dataset name (JSON stem), ``_c40`` suffix allowed for FF-family names.
-        split: ``train``, ``val`` or ``test``.
-        compression: level read where the JSON has levels (overridden by a ``_c40`` suffix).
-        label_dict: entries added to / overriding ``DEFAULT_LABEL_DICT`` and the dataset's own
-            ``{dataset}_real`` / ``{dataset}_fake`` strings.
-        allow_empty: return ``[]`` for an empty split instead of raising.
-
-    Raises:
-        DataError: unreadable JSON, unknown label string, missing level, malformed entry, or an
-            empty split (unless ``allow_empty``).
+    ``label_dict`` extends ``DEFAULT_LABEL_DICT`` and the dataset's own labels. Raises DataError
+    for an unreadable JSON, unknown label, missing level, malformed entry or (unless
+    ``allow_empty``) an empty split.
     """
     if split not in SPLITS:
         raise DataError(
