@@ -1,33 +1,11 @@
-"""Extra test sets: cross-dataset evaluation with one flag, ``--extra-test PATH_OR_NAME``
-(repeatable).
+"""Extra test sets: cross-dataset evaluation with ``--extra-test PATH_OR_NAME`` (repeatable).
 
-A spec is either
-
-* **a folder with ``real/`` and ``fake/`` subfolders of images** (face crops): it is converted once
-  into a DeepfakeBench-format dataset with the builder's image-tree function
-  (:func:`dfshield.dataset_builder.builder.build_from_images`, every image a one-frame video, every
-  video in the ``test`` split; images are taken as face crops: centre square, resized to
-  256 × 256 like ``dfshield build-lmdb``'s default) under a cache folder
-  (``<train.output_dir>/extra_test_cache`` by default): ``json/<Name>.json`` and
-  ``lmdb/<Name>_lmdb`` with ``Name = extra-<folder>-<hash of its absolute path>``. The
-  conversion is reused until a file under ``real/`` or ``fake/`` is added, removed or changed
-  (names, sizes and modification times are fingerprinted), and a lock (``filelock``) keeps
-  concurrent processes (``torchrun`` ranks) from converting the same folder twice;
-* **a DeepfakeBench dataset name** (e.g. ``Celeb-DF-v2``): its ``test`` split, read from the run's
-  ``data.json_dir`` / ``data.lmdb_dir`` with the run's ``label_dict`` and compression level.
-
-Each set is one more named split of the run's split provider (:func:`with_extra_tests`, read
-from the set's own data config), evaluated by the same evaluator as the protocol's test split
-(:func:`run_extra_tests`: frame and video level, same metrics); frozen-backbone detectors encode
-it into the shared feature bank once. Where the results go:
-
-* ``<run>/extra_tests/<label>/test_metrics.json`` and ``test_scores.csv`` (one folder a set;
-  ``<label>`` is the spec as given, made safe for a file name);
-* result tables (``dfshield test``): one extra **row** per set after the protocol's test split,
-  ``detector`` = ``"<detector> on <spec>"``, and a ``test_set`` column in ``results.csv`` /
-  ``results.json`` naming the set of every row; ``roc.png`` has one line per row;
-* ``dfshield imbalance``: a ``test_set`` column in ``imbalance.csv`` and one table (and one plot
-  panel) per test set; see :mod:`dfshield.studies.imbalance`.
+A spec is a folder of ``real/`` and ``fake/`` face-crop images, converted once (every image a
+one-frame ``test`` video, centre square at 256², as ``build-lmdb``) into a cache reused until a
+file changes, under a lock; or a DeepfakeBench dataset name, read from the run's data config.
+Each set is one more split of the run's split provider, evaluated like the test split; results go
+to ``extra_tests/<label>/``, one ``"<detector> on <spec>"`` row per set with a ``test_set``
+column in ``results.*``, and one table per set in ``dfshield imbalance``.
 """
 
 from __future__ import annotations
@@ -61,14 +39,8 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
 class ExtraTestSet:
     """One extra test set, ready to read through the shared loader.
 
-    Attributes:
-        label: the spec as given on the command line; names the set in every output.
-        dataset: the DeepfakeBench dataset name read (``extra-...`` for a converted folder).
-        data: a copy of the run's data config whose ``test_datasets`` is ``[dataset]`` (and whose
-            ``json_dir`` / ``lmdb_dir`` / ``label_dict`` point at the conversion for a folder).
-        kind: ``folder`` or ``name``.
-        unreadable: ``(file, reason)`` of each image of a folder that could not be read (left
-            out of the set; listed in its ``test_metrics.json``).
+    ``label`` is the spec as given (names the set in every output); ``data`` a copy of the run's
+    data config reading only ``dataset``; ``unreadable`` the ``(file, reason)`` left out.
     """
 
     label: str
@@ -84,7 +56,7 @@ class ExtraTestSet:
 
     @property
     def split(self) -> Split:
-        """The set as a split: the ``test`` split of its dataset, read with its data config."""
+        """The ``test`` split of its dataset, read with its data config."""
         return Split(self.data, "test", (self.dataset,))
 
 
@@ -94,8 +66,7 @@ def safe_label(label: str) -> str:
 
 
 def default_cache_dir(cfg: Any) -> Path:
-    """Where folders are converted unless told otherwise:
-    ``<train.output_dir>/extra_test_cache``."""
+    """Where folders are converted unless told: ``<train.output_dir>/extra_test_cache``."""
     return Path(cfg.train.output_dir) / "extra_test_cache"
 
 
@@ -104,16 +75,8 @@ def resolve_extra_tests(
 ) -> list[ExtraTestSet]:
     """Turn ``--extra-test`` values into :class:`ExtraTestSet` objects, converting folders once.
 
-    Args:
-        specs: folder paths (with ``real/`` and ``fake/``) or DeepfakeBench dataset names.
-        data: the run's ``DataConfig`` (names are read from its ``json_dir`` / ``lmdb_dir``).
-        cache_dir: folder that converted image folders are written into.
-        progress: show the builder's progress bar.
-
-    Raises:
-        ConfigError: a spec given twice or empty.
-        DataError: a folder without both class folders or without images, a path that does not
-            exist, or a dataset name without a JSON or without a test split.
+    Raises ConfigError for a spec given twice or empty; DataError for a missing path, a folder
+    without both class folders or images, or a name without a JSON or a test split.
     """
     sets: list[ExtraTestSet] = []
     seen: set[str] = set()
@@ -196,8 +159,7 @@ def folder_fingerprint(folder: Path) -> str:
 
 
 def convert_folder(folder: Path, cache_dir: Path, name: str, *, progress: bool = False) -> dict:
-    """Build ``cache_dir/{json,lmdb}`` for ``name`` from an image tree unless an up-to-date
-    conversion is there; returns the stamp (source, fingerprint, video counts)."""
+    """Build ``cache_dir/{json,lmdb}`` for ``name`` unless up to date; returns the stamp."""
     from dfshield.dataset_builder.builder import build_from_images
 
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -262,10 +224,11 @@ def with_extra_tests(splits: SplitProvider, sets: Sequence[ExtraTestSet]) -> Spl
 def run_extra_tests(
     evaluator, sets: Sequence[ExtraTestSet], out_dir: str | os.PathLike, detector: str
 ) -> list[dict[str, Any]]:
-    """Evaluate every extra set with the evaluator's detector as it is (its splits must include
-    the sets: :func:`with_extra_tests`); write ``extra_tests/<label>/test_metrics.json`` and
-    ``test_scores.csv`` under ``out_dir``. Returns one ``{"test_set", "metrics", "scores",
-    "labels"}`` per set, in the order given."""
+    """Evaluate every set: ``{"test_set", "metrics", "scores", "labels"}`` per set, in order.
+
+    The evaluator's splits must include the sets (:func:`with_extra_tests`); writes
+    ``extra_tests/<label>/test_metrics.json`` and ``test_scores.csv`` under ``out_dir``.
+    """
     results = []
     for extra in sets:
         folder = Path(out_dir) / "extra_tests" / safe_label(extra.label)
@@ -285,8 +248,7 @@ def run_extra_tests(
 
 
 def result_rows(detector: str, main_set: str, metrics: dict, extras: Sequence[dict]) -> list[dict]:
-    """Rows for ``write_results``: the protocol's test split, then one row per extra set
-    (``detector`` = ``"<detector> on <set>"``; every row carries ``test_set``)."""
+    """Rows for ``write_results``: the test split, then ``"<detector> on <set>"`` per extra set."""
     rows = [{"detector": detector, "test_set": main_set, **metrics}]
     rows += [
         {
