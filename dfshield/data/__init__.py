@@ -1,8 +1,4 @@
-"""DeepfakeBench-format datasets (JSON + LMDB or frame folders) and augmentation.
-
-``DeepfakeDataset(cfg, split)`` is the entry point, :func:`make_loader` its DataLoader. Decoding
-lives below in :mod:`dfshield.media`; building datasets above, in :mod:`dfshield.dataset_builder`.
-"""
+"""DeepfakeBench-format datasets: ``DeepfakeDataset(cfg, split)``, ``make_loader``, augmentation."""
 
 from dfshield.data.augment import FrameTransform, build_compose
 from dfshield.data.config import AugmentConfig, DataConfig

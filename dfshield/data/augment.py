@@ -1,10 +1,8 @@
 """Per-frame transforms: train-time augmentation (albumentations 1.3.x or 2.x) and the final resize.
 
-Training frames get DeepfakeBench's order: flip, rotate, blur, isotropic resize, brightness/
-contrast, JPEG, then a bicubic square resize; val/test frames only the resize. Both majors build
-the same pipeline (so dfshield fits a DeepfakeBench env, which needs 1.x), through one compat
-function per renamed argument; their random draws differ. Each call draws a seed from torch's
-worker-seeded generator; all frames of a clip share it.
+Training frames: DeepfakeBench's order, then a bicubic square resize; val/test: the resize only.
+Both majors build the same pipeline (DeepfakeBench envs need 1.x) via one compat function per
+renamed argument; their random draws differ. All frames of a clip share one seed.
 """
 
 from __future__ import annotations
@@ -61,10 +59,7 @@ def _jpeg_compression(quality_range: tuple[int, int], p: float) -> Any:
 
 
 def _longest_max_size(max_size: int, interpolation: int, area_for_downscale: bool) -> Any:
-    """Resize the longest side to ``max_size``, with ``INTER_AREA`` when shrinking if asked.
-
-    Area-down is DeepfakeBench's ``IsotropicResize``; 2.x has it built in, 1.x through a subclass.
-    """
+    """Resize the longest side to ``max_size``, with area interpolation when shrinking if asked."""
     A = _albumentations()
     if not area_for_downscale:
         return A.LongestMaxSize(max_size=max_size, interpolation=interpolation)
@@ -102,10 +97,7 @@ def _longest_max_size_area_down_1x() -> type:
 
 @contextmanager
 def _seeded(compose: Any, seed: int) -> Iterator[None]:
-    """Make ``compose``'s draws inside the block come from ``seed``.
-
-    1.x draws from the global ``random``/``numpy`` states: they are seeded, then restored.
-    """
+    """Make ``compose``'s draws come from ``seed`` (1.x: global states, seeded then restored)."""
     if _major() >= 2:
         compose.set_random_state(np.random.default_rng(seed), random.Random(seed))
         yield
@@ -131,10 +123,9 @@ def build_compose(
     resize: bool = True,
     with_keypoints: bool = False,
 ) -> Any | None:
-    """An ``albumentations.Compose`` for one frame, or ``None`` when there is nothing to do.
+    """One frame's ``albumentations.Compose``, or None; ``aug`` applies only when ``train``.
 
-    ``aug`` applies only when ``train``; ``resize`` ends with the square resize (off when a
-    ``preprocess`` resizes instead). Landmarks are ``xy`` keypoints, kept when they leave the image.
+    Landmarks are ``xy`` keypoints, kept when they leave the image.
     """
     augmenting = train and aug is not None and aug.enabled
     if not augmenting and not (resize and resolution):

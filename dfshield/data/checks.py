@@ -1,8 +1,7 @@
 """``dfshield data-info``: check a dataset set-up before anyone trains on it.
 
-Per split and label it counts videos and frames, resolves and (unless ``--no-decode``) decodes
-every frame, and checks the JSON for repeated keys, frames both real and fake, videos in several
-splits and all-empty splits. Exit status 1 when anything needs fixing.
+Counts videos and frames, resolves and decodes every frame, and checks the JSON for repeated
+keys, frames both real and fake and videos in several splits; exit 1 when anything needs fixing.
 """
 
 from __future__ import annotations
@@ -39,11 +38,7 @@ class LabelCount:
 
 @dataclass
 class SplitReport:
-    """What one split holds and what is wrong with it.
-
-    ``missing`` keys are in neither LMDB nor disk (``closest``: near keys for the first few);
-    ``error`` says why the split could not be read.
-    """
+    """What one split holds and what is wrong with it (``closest``: keys near the missing)."""
 
     split: str
     counts: list[LabelCount] = field(default_factory=list)
@@ -211,11 +206,8 @@ def check_dataset(
     progress: bool = False,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> DataInfoReport:
-    """Count and verify every frame of ``dataset``; never raises for data problems.
-
-    ``lmdb_dir=None`` checks files under ``data_root``; ``decode`` decodes each frame rather than
-    only resolving its key; ``max_pixels`` larger frames count as undecodable.
-    """
+    """Count and verify every frame of ``dataset`` (on disk when ``lmdb_dir`` is None); never raises
+    for data problems."""
     report = DataInfoReport(dataset=dataset, decoded=decode)
     try:
         report.json_file = str(json_path(json_dir, dataset))

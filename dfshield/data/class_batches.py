@@ -1,7 +1,6 @@
-"""Training batches with at least k samples of each class (``data.min_per_class_per_batch``).
+"""Batches with at least k of each class (``data.min_per_class_per_batch``; docs/methods.md §4).
 
-DDLN's DFDC-100/200 sampling: with 5 fakes among 500+ reals a shuffled batch almost never holds a
-fake, and a pairwise AUC loss is then 0 (docs/methods.md §4).
+DDLN's DFDC sampling: with 5 fakes among 500 reals, a pairwise AUC loss would otherwise be 0.
 """
 
 from __future__ import annotations
@@ -18,8 +17,8 @@ from dfshield.errors import ConfigError
 class MinPerClassBatches(Sampler[list[int]]):
     """A plain shuffle's batches in which a class short of ``k`` gets samples swapped in.
 
-    Swapped-in samples come from a reshuffled cycle through the class, so they recur about equally
-    often; a batch smaller than ``2·k`` (the last) gets ``len // 2`` of each class.
+    They come from a reshuffled cycle through the class (equal recurrence); a batch under ``2·k``
+    gets ``len // 2`` of each.
     """
 
     def __init__(

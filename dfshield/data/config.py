@@ -1,8 +1,4 @@
-"""The ``data`` section: dataset reading and train-time augmentation options.
-
-``dfshield.config.from_dict`` converts mappings (unknown keys, wrong types); ``__post_init__``
-checks what a type cannot say (ranges, pairs, odd kernel sizes).
-"""
+"""The ``data`` section: dataset reading and augmentation options, checked when made."""
 
 from __future__ import annotations
 
@@ -39,8 +35,8 @@ def _pair(name: str, value: Any, *, integer: bool = False) -> tuple:
 class AugmentConfig:
     """Train-time augmentation (albumentations), never applied to ``val`` or ``test``.
 
-    Operations run in this order, each with its own probability (``0`` switches it off); limits
-    are ``[low, high]`` pairs. Defaults are DeepfakeBench's (``xception.yaml``).
+    In this order, each operation with its own probability (0: off); limits are ``[low, high]``;
+    defaults are DeepfakeBench's (``xception.yaml``).
 
     Attributes:
         enabled: ``false`` turns every operation off.
@@ -54,8 +50,7 @@ class AugmentConfig:
         contrast_limit: fraction.
         jpeg_prob: JPEG re-compression at a quality drawn from ``quality_range``.
         quality_range: JPEG quality, 1..100.
-        isotropic_resize: longest side to the detector's resolution with a random interpolation,
-            padded to a square (DeepfakeBench's ``IsotropicResize``).
+        isotropic_resize: DeepfakeBench's ``IsotropicResize`` (random interpolation, padded square).
     """
 
     enabled: bool = True
@@ -113,32 +108,24 @@ class DataConfig:
     """Which datasets to read and how (DeepfakeBench JSON + LMDB, or frames on disk).
 
     Attributes:
-        train_datasets: JSON stems (e.g. ``FF-DF_c40``) read for training, each with its own LMDB;
-            validation reads their ``val`` split. A single name is a list of one.
-        test_datasets: as above, their ``test`` split.
+        train_datasets: JSON stems (e.g. ``FF-DF_c40``) to train on; validation reads their ``val``.
+        test_datasets: JSON stems whose ``test`` split is read for testing.
         json_dir: folder of ``<name>.json``.
-        lmdb_dir: folder of ``<Dataset>_lmdb`` (FF-family names share ``FaceForensics++_lmdb``);
-            ``null`` reads frames from disk under ``data_root``.
+        lmdb_dir: folder of ``<Dataset>_lmdb`` (FF-family share one); ``null``: frames on disk.
         data_root: what JSON frame paths are relative to without an LMDB (``null``: the cwd).
         compression: ``c23``, ``c40`` or ``raw`` in FF-family JSONs; a ``_c40`` name reads ``c40``.
-        frame_num: frames per video by split (others keep 32; a number sets all); shorter videos
-            use all theirs.
-        frame_sampling: ``even`` (spread over the video) or ``first`` (DeepfakeBench's loader; use
-            it to reproduce its numbers). In video mode it picks the frames clips are cut from.
+        frame_num: frames per video by split (others keep 32; a number sets every split).
+        frame_sampling: ``even`` over the video, or ``first`` (as DeepfakeBench's loader).
         clip_size: frames per clip (T) in video mode.
-        label_dict: label string -> 0 (real) / 1 (fake), over ``index.DEFAULT_LABEL_DICT``;
-            ``build-lmdb`` datasets need no entry.
-        on_bad_frame: ``error`` (stop, naming key and dataset) or ``skip`` (drop and count the
-            sample, reported per epoch). A missing frame is always an error.
-        max_pixels: largest frame decoded (``null``: no limit); larger ones are refused from their
-            header as undecodable.
+        label_dict: label string -> 0 (real) / 1 (fake), over ``index.DEFAULT_LABEL_DICT``.
+        on_bad_frame: ``error`` or ``skip`` (counted per epoch); a missing frame is always an error.
+        max_pixels: largest frame decoded (``null``: no limit); larger ones count as undecodable.
         with_mask: also return each frame's manipulation mask (zeros where none).
         with_landmark: also return each frame's 81 landmarks (zeros where none).
         num_workers: DataLoader worker processes.
-        min_per_class_per_batch: at least this many reals and fakes per training batch (0: plain
-            shuffle; :mod:`~dfshield.data.class_batches`). Image detectors, single process only.
-        val_fraction: for ``reproduce``: fraction of training videos held out (per class, seeded
-            by ``train.seed``) as validation when a dataset has none; 0 selects on train. In [0, 1).
+        min_per_class_per_batch: at least this many reals and fakes per training batch
+            (:mod:`.class_batches`; image detectors, one process).
+        val_fraction: ``reproduce``'s held-out validation share of training videos, in [0, 1).
         augment: train-time augmentation (``AugmentConfig``).
     """
 

@@ -1,9 +1,7 @@
-"""DeepfakeBench dataset JSONs read into sorted per-video records.
+"""DeepfakeBench dataset JSONs read into per-video records, sorted by path (never shuffled).
 
-Mirrors ``abstract_dataset.py``: the ``c23``/``c40``/``raw`` level (FF-family only) is recognised
-by its keys; a ``_c40`` name reads its base at ``c40`` (from ``<name>.json`` if present, else
-``<base>.json``); labels map through a label dictionary, an unknown string is an error. Unlike
-DeepfakeBench, records are sorted by video path, never shuffled.
+Mirrors ``abstract_dataset.py``: levels (``c23``/``c40``/``raw``) are recognised by their keys, a
+``_c40`` name reads its base at ``c40``, and an unknown label string is an error.
 """
 
 from __future__ import annotations
@@ -69,11 +67,9 @@ _ABSOLUTE = re.compile(r"^(?:[A-Za-z]:)?[\\/]")  # /data/..., \\server\..., C:\.
 
 @dataclass(frozen=True)
 class VideoRecord:
-    """One video of one split.
+    """One video of one split; ``video_path`` (its ``/``-separated frame folder) is its unique id.
 
-    ``video_path`` is the ``/``-separated folder of its frames, unique per video (the video id of
-    video-level metrics); ``frames`` are the JSON's paths as written (the LMDB keys), sorted by
-    integer stem; ``label_name`` is the JSON label string, ``label`` 0 (real) or 1 (fake).
+    ``frames`` are the JSON's paths as written (the LMDB keys), sorted by integer stem.
     """
 
     dataset: str
@@ -107,11 +103,8 @@ def normalize_path(path: str) -> str:
 
 
 def dataset_relative_paths(path: str, folder: str) -> list[str]:
-    """Forms of an absolute frame path relative to each component named ``folder`` (last first).
-
-    ``rearrange.py`` with an absolute root writes ``/data/Celeb-DF-v2/...`` while LMDB keys are
-    ``Celeb-DF-v2/...``; ``[]`` for a relative path or one without ``folder``.
-    """
+    """An absolute frame path from each component named ``folder`` on (last first), else ``[]``:
+    ``rearrange.py`` writes ``/data/Celeb-DF-v2/...``, LMDB keys read ``Celeb-DF-v2/...``."""
     if not _ABSOLUTE.match(str(path)):
         return []
     parts = [p for p in re.split(r"[\\/]+", str(path)) if p]
@@ -234,8 +227,7 @@ def read_split(
 ) -> list[VideoRecord]:
     """The videos of one split of one dataset, sorted by video path.
 
-    ``label_dict`` extends ``DEFAULT_LABEL_DICT`` and the dataset's own labels. Raises DataError
-    for an unreadable JSON, unknown label, missing level, malformed entry or (unless
+    Raises DataError for an unreadable JSON, unknown label, missing level, bad entry or (unless
     ``allow_empty``) an empty split.
     """
     if split not in SPLITS:

@@ -1,9 +1,7 @@
 """Face cropping, shared by ``build-lmdb`` and ``predict`` so training and prediction crops match.
 
-:class:`FaceCropper` keeps the largest confident face, takes a square box × ``scale``
-(DeepfakeBench: 1.3) shifted inside the image and resizes it. Detectors (no download at run
-time): ``haar`` (default; OpenCV cascade, CPU, frontal faces) or ``mtcnn`` (``facenet-pytorch``,
-``dfshield[mtcnn]``; more robust to pose, GPU if ``device`` names one). RGB ``uint8`` in and out.
+Detectors ship in installed packages: ``haar`` (default; OpenCV cascade, CPU, frontal faces) or
+``mtcnn`` (``dfshield[mtcnn]``; more robust to pose, GPU if ``device`` names one).
 """
 
 from __future__ import annotations
@@ -61,10 +59,8 @@ def _as_rgb_uint8(image: Any) -> np.ndarray:
 
 
 def square_box(box: FaceBox, scale: float, width: int, height: int) -> tuple[int, int, int, int]:
-    """Square crop box ``(x0, y0, x1, y1)`` around ``box``, side ``scale × max(w, h)``.
-
-    Shifted inside the image and capped at its shorter side, so the crop is never stretched.
-    """
+    """Square crop box around ``box``, side ``scale × max(w, h)``, shifted inside the image and
+    capped at its shorter side (never stretched)."""
     cx = (box.x0 + box.x1) / 2.0
     cy = (box.y0 + box.y1) / 2.0
     side = max(box.x1 - box.x0, box.y1 - box.y0) * float(scale)
@@ -96,10 +92,10 @@ def resize_square(image: np.ndarray, size: int | None) -> np.ndarray:
 
 
 class FaceCropper:
-    """Crop the largest face of an RGB image into a ``size``×``size`` square: ``crop(rgb)``.
+    """The largest confident face of an RGB image, box × ``scale`` (DeepfakeBench: 1.3), squared.
 
-    ``min_confidence`` drops weak detections (Haar: level weight, default 1.0; MTCNN: probability,
-    default 0.9). Haar detects on a copy scaled to about ``detect_pixels``. Picklable.
+    ``min_confidence``: Haar level weight (default 1.0) or MTCNN probability (0.9). Haar detects on
+    a copy of about ``detect_pixels``. Picklable.
     """
 
     def __init__(

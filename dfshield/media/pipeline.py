@@ -1,8 +1,7 @@
 """The one media pipeline: an image or video file → sampled RGB frames, each framed for a detector.
 
 ``build-lmdb`` and ``predict`` both read through :class:`MediaStream`, so a detector is scored on
-frames made as its training frames were. Framing (:class:`MediaOptions`): ``face``, ``center`` or
-``none``. A stream holds one decoded frame at a time; bad media lands in ``errors``, never raises.
+frames made as its training frames were; bad media lands in ``errors``, never raises.
 """
 
 from __future__ import annotations
@@ -46,11 +45,8 @@ def media_kind(path: Path) -> str | None:
 
 @dataclass(frozen=True)
 class MediaOptions:
-    """How a :class:`MediaStream` samples and frames; ``transform`` must pickle for workers.
-
-    Framings: ``face`` (largest face box × ``scale``, resized to ``size``; ``on_missing`` skips or
-    centre-crops), ``center`` (centred square resized to ``size``; 0: as decoded), ``none``.
-    """
+    """How a :class:`MediaStream` samples and frames: ``face`` (largest face × ``scale``),
+    ``center`` or ``none`` (as decoded); ``size`` 0 keeps the size; ``transform`` must pickle."""
 
     frames: int = 32
     image_framing: str = "center"
@@ -116,10 +112,8 @@ def face_cropper(options: MediaOptions) -> FaceCropper:
 
 
 def read_image(path: Path, max_pixels: int | None = None) -> np.ndarray:
-    """An image file as RGB uint8, decoded as dataset frames and turned upright by its EXIF tag.
-
-    Phones store portraits as landscape pixels plus a tag. Over ``max_pixels``: refused from header.
-    """
+    """An image file as RGB uint8, decoded as dataset frames, turned upright by its EXIF tag (phone
+    portraits); one over ``max_pixels`` is refused from its header."""
     return decode_image(
         path.read_bytes(),
         str(path),
@@ -148,11 +142,8 @@ def _frame(
 
 
 class MediaStream:
-    """One video (or images as its frames), sampled evenly and framed one :class:`Frame` at a time.
-
-    Yields ``None`` when a truncated video is resampled: forget the frames so far. ``errors`` and
-    ``note`` are complete once the stream is exhausted.
-    """
+    """One video (or images as its frames) sampled evenly, yielding one framed :class:`Frame` at a
+    time, or ``None`` when a truncated video is resampled (forget the frames so far)."""
 
     def __init__(self, paths: Path | Sequence[Path], options: MediaOptions) -> None:
         paths = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
@@ -219,10 +210,8 @@ def _worker_init(parent: int) -> None:
 
 
 def _die_with(parent: int) -> None:
-    """On Linux, have the kernel kill this worker when the *thread* that started it ends.
-
-    So no worker outlives a ``kill -9``; feed the pool from a long-lived (the main) thread.
-    """
+    """On Linux, have the kernel kill this worker (no orphans of ``kill -9``) when the *thread* that
+    started it ends: feed the pool from a long-lived (the main) thread."""
     if not sys.platform.startswith("linux"):
         return
     import ctypes
@@ -236,10 +225,8 @@ def _die_with(parent: int) -> None:
 
 
 def map_in_workers(function: Callable[[J], R], jobs: Iterable[J], workers: int) -> Iterator[R]:
-    """``function(job)`` for each job, in input order, in ``workers`` spawned processes (0: inline).
-
-    At most ``2 × workers`` jobs in flight; close or exhaust the iterator to stop the workers.
-    """
+    """``function(job)`` per job, in input order, in ``workers`` processes (0: inline), at most
+    ``2 × workers`` in flight; close or exhaust the iterator to stop them."""
     if workers <= 0:
         yield from map(function, jobs)
         return

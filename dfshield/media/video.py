@@ -1,8 +1,7 @@
-"""Reading video frames with OpenCV: even frame sampling and robust, streamed decoding.
+"""Reading video frames with OpenCV: even frame sampling and streamed decoding, one frame held.
 
-Frames are RGB ``uint8`` (H, W, 3) with their 0-based index in the decoded stream. Decoding is
-sequential (``grab`` all, ``retrieve`` the wanted): as fast as seeking on deepfake clips, exact on
-every codec, and it notices truncated files. One decoded frame is held at a time.
+Frames are RGB ``uint8`` (H, W, 3) with their 0-based index. Decoding is sequential (``grab``
+all, ``retrieve`` the wanted): as fast as seeking here, exact on every codec, truncation noticed.
 """
 
 from __future__ import annotations
@@ -22,10 +21,8 @@ VIDEO_EXTENSIONS = frozenset(
 
 
 def sample_frame_indices(n_total: int, n: int) -> list[int]:
-    """``n`` indices spread evenly over ``[0, n_total - 1]``, ends included (all if n_total <= n).
-
-    As DeepfakeBench's preprocessing (``np.linspace``), not its loader (the first ``n``).
-    """
+    """``n`` indices spread evenly over ``[0, n_total - 1]``, ends included (all if n_total <= n),
+    as DeepfakeBench's preprocessing (``np.linspace``), not its loader (the first ``n``)."""
     n_total, n = int(n_total), int(n)
     if n < 1:
         raise ConfigError(
@@ -71,11 +68,8 @@ def frame_count(path: str | Path) -> int:
 
 
 def iter_frames(path: str | Path, indices: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield ``(index, rgb)`` for the ``indices`` of one video that exist, in order, one at a time.
-
-    Indices past a truncated file's end are left out. Raises :class:`DataError` when the file is
-    missing, cannot be opened or decodes no frame.
-    """
+    """Yield ``(index, rgb)`` for the ``indices`` that exist, in order; raises DataError when the
+    file is missing, cannot be opened or decodes no frame."""
     yield from _Decoder(Path(path), indices)
 
 
@@ -169,10 +163,9 @@ def count_decodable_frames(path: str | Path) -> int:
 class SampledVideo:
     """``n`` frames sampled evenly over the frames of a video that decode, one at a time.
 
-    Yields ``(index, rgb)``. When the file proves shorter than its header it yields ``None`` once
-    (forget the frames so far), then frames sampled over the decodable ones; ``announced`` and
-    ``total`` give both counts. Raises :class:`DataError` when nothing decodes or a frame exceeds
-    ``max_pixels``.
+    A file shorter than its header yields ``None`` once (forget the frames so far), then frames
+    resampled over what decodes (``announced``, ``total``). Raises :class:`DataError` when nothing
+    decodes or a frame exceeds ``max_pixels``.
     """
 
     def __init__(self, path: str | Path, n: int, max_pixels: int | None = None) -> None:
