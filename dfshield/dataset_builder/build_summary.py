@@ -14,12 +14,8 @@ def _zero_table() -> dict[str, dict[str, int]]:
 
 @dataclass
 class BuildSummary:
-    """What a build wrote and what it had to leave out.
-
-    ``videos``/``frames``: ``{split: {"real": n, "fake": n}}``; of ``faces_not_found`` frames,
-    ``frames_center_cropped`` were kept and ``frames_skipped`` dropped; ``failed``: ``(source,
-    reason)``; ``missing``: files a metadata file names that are absent.
-    """
+    """What a build wrote (``videos``/``frames``: ``{split: {"real": n, "fake": n}}``) and left out:
+    faceless frames (kept centre-cropped or skipped), ``failed`` inputs, ``missing`` files."""
 
     name: str
     out_dir: str

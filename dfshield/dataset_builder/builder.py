@@ -1,19 +1,12 @@
 """Building a DeepfakeBench-format dataset (JSON + LMDB) from images or videos (``build-lmdb``).
 
-Sources (``--layout auto`` recognises them, :mod:`.sources` finds them):
-
-* **tree** ``<root>/{real,fake}/**``: each image a one-frame video, or (``--group-images folder``)
-  each folder one video, so extracted frames of a video never land in two splits;
-* **CSV** with ``path``, ``label`` and optional ``video``/``group`` columns (paths relative to it);
-* **FaceForensics++** ``{original,manipulated}_sequences/*/<cNN|raw>/videos``: ``519_515`` shares
-  a split group with ``519`` and ``515``; pick one ``--compression``;
-* **DFDC** folders with ``metadata.json``: a fake shares a group with its ``original``.
-
-Every item goes through :class:`~dfshield.media.pipeline.MediaStream`, as in ``predict``: videos
-give ``--frames`` face crops; images are taken as face crops (centre square, ``--size``; 0 keeps
-them) unless ``--detect-faces``. ``--reencode jpeg:Q`` passes both classes through one JPEG
-encoder before cropping, weakening (never removing, docs/experiments.md §1) a format shortcut.
-The result is staged and swapped in complete (:mod:`.staging`, docs/reliability.md).
+Sources (``--layout auto``; found by :mod:`.sources`): a ``real/`` + ``fake/`` tree (an image a
+one-frame video, or ``--group-images folder``: a folder a video, keeping extracted frames in one
+split); a CSV of ``path``, ``label`` [, ``video``, ``group``]; FaceForensics++ (a fake shares a
+split group with its sources; one ``--compression``); DFDC ``metadata.json`` folders (a fake with
+its ``original``). Items go through the ``predict`` media pipeline: videos give face crops,
+images are taken as crops unless ``--detect-faces``. ``--reencode jpeg:Q`` weakens, never
+removes, a format shortcut (docs/experiments.md §1). The result is swapped in complete.
 """
 
 from __future__ import annotations
@@ -55,11 +48,8 @@ class ItemResult:
 
 
 def process_item(item: SourceItem, options: MediaOptions) -> ItemResult:
-    """Read one item through the media pipeline and PNG-encode each frame as it arrives.
-
-    Runs in the worker so encoding is parallel and only PNG bytes are kept; never raises for bad
-    data (problems are in ``errors``).
-    """
+    """Read one item through the media pipeline and PNG-encode each frame in the worker as it
+    arrives (only PNG bytes kept); never raises for bad data (problems in ``errors``)."""
     media = MediaStream(item.paths, options)
     result = ItemResult()
     for frame in media:
@@ -103,11 +93,8 @@ def build_dataset(
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     progress: bool = False,
 ) -> BuildSummary:
-    """Build ``<out_dir>/json/<name>.json`` and ``<out_dir>/lmdb/<name>_lmdb`` from ``source``.
-
-    ``kind`` (``images``/``video``) restricts the inputs. Bad inputs and faceless frames are in the
-    returned :class:`BuildSummary`; a build that writes nothing raises :class:`DataError`.
-    """
+    """Build ``<out_dir>/json/<name>.json`` and ``lmdb/<name>_lmdb`` from ``source``; bad inputs go
+    to the returned :class:`BuildSummary`, and a build that writes nothing raises DataError."""
     name = check_dataset_name(name)
     fractions = check_fractions(fractions)
     reencoder = parse_reencode(reencode)

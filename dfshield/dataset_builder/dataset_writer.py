@@ -48,11 +48,10 @@ class DatasetWriter:
 
         with DatasetWriter(out_dir, "MyFaces") as writer:
             writer.add_video("clip01", "real", [(0, rgb0), (16, rgb16)])
-        summary = writer.summary          # filled by close()
+        summary = writer.summary
 
-    One LMDB transaction per video (map doubled when full). Videos without ``split=`` are assigned
-    by :func:`split_videos` at :meth:`close`, which swaps the dataset in (:mod:`.staging`). An
-    existing dataset needs ``overwrite=True``; an exception in the block discards the build.
+    Videos without ``split=`` are split at :meth:`close`; an existing dataset needs ``overwrite``;
+    an exception in the block discards the build.
     """
 
     def __init__(
@@ -108,9 +107,7 @@ class DatasetWriter:
         group: Hashable | None = None,
     ) -> int:
         """Store one video's ``[(index, rgb_or_png), ...]``; the count stored (0: not recorded).
-
-        ``video`` must be a :func:`safe_video_name`, unique within its label.
-        """
+        ``video`` must be a :func:`safe_video_name`, unique within its label."""
         if self._env is None:
             raise DataError("DatasetWriter is closed; create a new one to write more videos.")
         lab = normalize_label(label)

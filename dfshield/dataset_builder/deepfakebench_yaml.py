@@ -15,11 +15,8 @@ DEEPFAKEBENCH_YAML = "deepfakebench.yaml"
 
 
 def write_deepfakebench_yaml(out_dir: str | Path, name: str) -> Path:
-    """Write ``<out_dir>/json/deepfakebench.yaml`` for the datasets built in ``out_dir``; its path.
-
-    It holds their ``label_dict`` lines, absolute ``lmdb_dir``/``dataset_json_folder`` and the
-    ``train.py`` JSON-folder override; datasets built there before (JSON still present) stay listed.
-    """
+    """Write ``<out_dir>/json/deepfakebench.yaml`` (``label_dict`` lines, absolute folders) for
+    every dataset built in ``out_dir``, earlier ones included; its path."""
     out = Path(out_dir).resolve()
     path = out / "json" / DEEPFAKEBENCH_YAML
     names = sorted({name} | _datasets_listed(path))

@@ -1,12 +1,9 @@
 """DemoFaces: a small synthetic deepfake dataset in DeepfakeBench format (``demo-data``).
 
-Defaults: 64×64 PNG one-frame videos, real/fake 600/60 train, 200/20 val, 200/20 test (10:1 on
-purpose). Reals are procedural scenes; every image is rebuilt by a 2× upsampling generator, fakes
-adding zero-sum random ``ConvTranspose2d`` branches (fixed per ``seed``) that leave a
-checkerboard at ``periods`` (8, 16 px; period 2 inflates PNG size, a leak). Both classes share
-size, encoding, noise, key and name patterns; tests check PNG length alone does not separate them
-(AUC ~0.55-0.6). At ``strength`` 0.08, frozen tiny random ViTs + MLP reach test AUC 0.92-1.0;
-lower ``strength`` for a harder set.
+64×64 one-frame videos, real:fake 10:1 in every split. Every image is rebuilt by a 2× upsampling
+generator; fakes add a fixed zero-sum ``ConvTranspose2d`` checkerboard at ``periods`` (8, 16 px;
+period 2 would leak through PNG size). PNG length alone gives AUC ~0.55-0.6; frozen tiny random
+ViTs + MLP reach 0.92-1.0 at ``strength`` 0.08 (lower it for a harder set).
 """
 
 from __future__ import annotations
@@ -98,10 +95,7 @@ def natural_scene(rng: np.random.Generator, size: int) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 class UpsamplerGenerator:
     """Fixed "generator" rebuilding images from 2× down-sampled ones; (N, 3, H, W) in [0, 1].
-
-    ``real(x)``: bilinear transposed-conv upsampling; ``fake(x)`` adds ``strength`` × zero-sum
-    random ``ConvTranspose2d(3, 3, 4, stride=2)`` outputs at the scales giving ``periods``.
-    """
+    ``fake(x)`` adds ``strength`` × zero-sum transposed-conv outputs at the ``periods`` scales."""
 
     def __init__(
         self,
@@ -192,10 +186,8 @@ def generate_images(
     generator_seed: int | None = None,
     batch: int = 256,
 ) -> list[list[np.ndarray]]:
-    """RGB uint8 frames per label: ``result[i]`` holds video ``i``'s frames (one scene, shifted).
-
-    Scenes come from ``seed``, fake weights from ``generator_seed`` (default ``seed``).
-    """
+    """RGB uint8 frames per label, ``result[i]`` video ``i``'s (one scene, shifted); scenes from
+    ``seed``, fake weights from ``generator_seed`` (default ``seed``)."""
     import torch
 
     gen = UpsamplerGenerator(seed if generator_seed is None else generator_seed, strength, periods)
@@ -265,10 +257,7 @@ def make_demo_dataset(
     progress: bool = False,
 ) -> BuildSummary:
     """Write the demo dataset (JSON, LMDB, ``deepfakebench.yaml``) under ``out_dir``; its summary.
-
-    ``counts``: ``{split: (real, fake)}`` (:data:`DEFAULT_COUNTS`). Deterministic per ``seed``;
-    labels ``{name}_real`` → 0, ``{name}_fake`` → 1.
-    """
+    ``counts``: ``{split: (real, fake)}``; deterministic per ``seed``."""
     started = time.perf_counter()
     plan = _check_counts(dict(DEFAULT_COUNTS if counts is None else counts))
     if int(size) < 8:

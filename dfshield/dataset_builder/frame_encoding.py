@@ -23,10 +23,8 @@ def encode_png(rgb: np.ndarray) -> bytes:
 
 @dataclass(frozen=True)
 class Reencoder:
-    """Re-encode images through ``jpeg`` at ``quality`` and decode; applied to both classes alike.
-
-    So a format difference between sources (real PNG vs fake JPEG) stops being a shortcut.
-    """
+    """Re-encode images through ``jpeg`` at ``quality`` and decode, for both classes alike, so a
+    format difference between sources (real PNG vs fake JPEG) stops being a shortcut."""
 
     format: str = "jpeg"
     quality: int = 90

@@ -1,11 +1,8 @@
 """A built dataset's format, DeepfakeBench's: names, labels, frame keys (docs/deepfakebench.md).
 
-``out_dir/json/Name.json`` (no compression level), ``json/deepfakebench.yaml`` and
-``lmdb/Name_lmdb`` of PNG bytes. Labels: ``Name_real`` (0), ``Name_fake`` (1). Frame path = LMDB
-key = ``Name\\<real|fake>\\frames\\<real|fake>_<video>\\<idx>.png`` (index padded to 3 digits); the
-class starts the folder name because DeepfakeBench groups video frames by that name alone. An
-image is a one-frame video (``000``); splits are per video (:mod:`.split_allocation`), all three
-keys always present.
+``json/Name.json``, ``json/deepfakebench.yaml``, ``lmdb/Name_lmdb`` of PNGs; labels ``Name_real``
+(0) and ``Name_fake`` (1); key = path = ``Name\\<cls>\\frames\\<cls>_<video>\\<idx>.png`` (the
+class in the folder name, as DeepfakeBench groups videos by it alone); splits per video.
 """
 
 from __future__ import annotations

@@ -1,7 +1,6 @@
-r"""Finding what ``build-lmdb`` builds: the labelled videos and images of a source folder.
+r"""Finding what ``build-lmdb`` builds: labelled videos and images of a source folder.
 
-Layouts (documented in :mod:`.builder`): tree, label CSV, FaceForensics++, DFDC. Each source
-becomes :class:`SourceItem`\ s: one video (or one-frame image) with its label and split group.
+Layouts (see :mod:`.builder`): tree, CSV, FaceForensics++, DFDC; each yields ``SourceItem``\ s.
 """
 
 from __future__ import annotations
@@ -215,10 +214,8 @@ _FF_TOPS = ("original_sequences", "manipulated_sequences")
 
 
 def find_ffpp_root(source: Path, max_depth: int = 3) -> Path | None:
-    """The folder holding ``original_sequences``/``manipulated_sequences``, or None.
-
-    ``source`` itself, its parent, or the one folder below (``max_depth``); several is an error.
-    """
+    """The folder holding ``original_sequences``/``manipulated_sequences`` (``source``, its parent
+    or one below), or None; several is an error."""
     if source.name in _FF_TOPS:
         return source.parent
     if any((source / top).is_dir() for top in _FF_TOPS):

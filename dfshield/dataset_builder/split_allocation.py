@@ -67,12 +67,9 @@ def split_videos(
     seed: int = 0,
     groups: Sequence[Hashable | None] | None = None,
 ) -> dict[Hashable, str]:
-    """Assign each video to ``"train"``/``"val"``/``"test"``, stratified by label and seeded.
-
-    Per label, a ``(seed, label)`` shuffle cut by ``fractions`` (largest remainder; at least one per
-    positive fraction when there are enough), independent of input order. ``groups`` (``None``: own)
-    keep related videos together, placed greedily near the stratified targets. Names must be unique.
-    """
+    """Assign each video to train/val/test: per label a ``(seed, label)`` shuffle cut by
+    ``fractions`` (order-free); ``groups`` (None: own) keep related videos together, placed near
+    those targets."""
     names = list(video_names)
     if len(names) != len(labels):
         raise ConfigError(f"split_videos got {len(names)} video names but {len(labels)} labels.")

@@ -1,9 +1,7 @@
 """Writing a dataset beside the one it replaces, swapped in once complete (docs/reliability.md).
 
-LMDB into ``lmdb/.<Name>_lmdb.partial``, then JSON into ``json/.<Name>.json.partial`` (its mark of
-completeness); :meth:`Staging.commit` renames them in, old JSON first. The lock
-``lmdb/.<Name>_lmdb.lock`` keeps two builds of one name apart. A failed or killed build leaves the
-old dataset; the next build cleans up or rolls an interrupted swap forward.
+Staged as ``.<Name>_lmdb.partial`` then ``.<Name>.json.partial`` (the completeness mark) under
+the lock ``lmdb/.<Name>_lmdb.lock``; a killed build is cleaned up or rolled forward by the next.
 """
 
 from __future__ import annotations
@@ -40,10 +38,8 @@ class Staging:
 
     # -- starting --------------------------------------------------------------------------------
     def begin(self, overwrite: bool) -> None:
-        """Create folders, take the lock, recover leftovers, check the existing dataset.
-
-        Fails before any frame is read when the folder is unwritable or its disk (nearly) full.
-        """
+        """Create folders, take the lock, recover leftovers, check the existing dataset; fails
+        before any frame is read when the folder is unwritable or its disk (nearly) full."""
         for folder in (self.json_path.parent, self.lmdb_path.parent):
             try:
                 folder.mkdir(parents=True, exist_ok=True)

@@ -1,1 +1,1 @@
-"""Media: decoding, frame sampling, face cropping and the one image/video pipeline (lowest)."""
+"""Media, the data path's lowest floor: decoding, frame sampling, face cropping, one pipeline."""

@@ -34,11 +34,8 @@ def evaluate_checkpoint(
     extra_tests: Sequence[str] = (),
 ) -> tuple[list[dict[str, Any]], bool]:
     """Evaluate a checkpoint on ``cfg.data``'s test split and each extra set: ``(rows, is_main)``.
-
-    ``out_dir`` must not be a training run's folder (its results would be replaced); it is held as a
-    :class:`~dfshield.engine.run_folder.RunFolder`. Writes ``test_metrics.json``/``test_scores.csv``
-    (and under ``extra_tests/<set>/``), ``results.{md,csv,json}`` (a row per set) and ``roc.png``.
-    """
+    Writes ``test_*`` files, ``results.*`` and ``roc.png`` into ``out_dir`` (a ``RunFolder``),
+    which must not be a training run's folder (its results would be replaced)."""
     path = Path(checkpoint)
     trained = previous_run(out_dir)
     if trained:  # its test results belong to its config.json and log.csv: never replace them

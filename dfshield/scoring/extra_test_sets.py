@@ -1,11 +1,9 @@
 """Extra test sets: cross-dataset evaluation with ``--extra-test PATH_OR_NAME`` (repeatable).
 
-A spec is a folder of ``real/`` and ``fake/`` face-crop images, converted once (every image a
-one-frame ``test`` video, centre square at 256², as ``build-lmdb``) into a cache reused until a
-file changes, under a lock; or a DeepfakeBench dataset name, read from the run's data config.
-Each set is one more split of the run's split provider, evaluated like the test split; results go
-to ``extra_tests/<label>/``, one ``"<detector> on <spec>"`` row per set with a ``test_set``
-column in ``results.*``, and one table per set in ``dfshield imbalance``.
+A spec is a DeepfakeBench dataset name, or a folder of ``real/`` and ``fake/`` face crops
+converted once (as ``build-lmdb``: one-frame ``test`` videos, centre 256²) into a locked cache
+reused until a file changes. Each set is one more split, evaluated like the test split, with a
+``"<detector> on <spec>"`` row and ``extra_tests/<label>/`` folder.
 """
 
 from __future__ import annotations
@@ -37,11 +35,8 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
 
 @dataclass(frozen=True)
 class ExtraTestSet:
-    """One extra test set, ready to read through the shared loader.
-
-    ``label`` is the spec as given (names the set in every output); ``data`` a copy of the run's
-    data config reading only ``dataset``; ``unreadable`` the ``(file, reason)`` left out.
-    """
+    """One extra test set; ``label`` (the spec as given) names it in every output, ``unreadable``
+    lists the ``(file, reason)`` left out of a folder."""
 
     label: str
     dataset: str
@@ -73,11 +68,8 @@ def default_cache_dir(cfg: Any) -> Path:
 def resolve_extra_tests(
     specs: Sequence[str] | None, data: Any, cache_dir: str | os.PathLike, *, progress: bool = False
 ) -> list[ExtraTestSet]:
-    """Turn ``--extra-test`` values into :class:`ExtraTestSet` objects, converting folders once.
-
-    Raises ConfigError for a spec given twice or empty; DataError for a missing path, a folder
-    without both class folders or images, or a name without a JSON or a test split.
-    """
+    """Turn ``--extra-test`` values into :class:`ExtraTestSet` objects, converting folders once;
+    ConfigError for a repeated or empty spec, DataError for a missing or unusable one."""
     sets: list[ExtraTestSet] = []
     seen: set[str] = set()
     for spec in specs or []:
@@ -224,11 +216,8 @@ def with_extra_tests(splits: SplitProvider, sets: Sequence[ExtraTestSet]) -> Spl
 def run_extra_tests(
     evaluator, sets: Sequence[ExtraTestSet], out_dir: str | os.PathLike, detector: str
 ) -> list[dict[str, Any]]:
-    """Evaluate every set: ``{"test_set", "metrics", "scores", "labels"}`` per set, in order.
-
-    The evaluator's splits must include the sets (:func:`with_extra_tests`); writes
-    ``extra_tests/<label>/test_metrics.json`` and ``test_scores.csv`` under ``out_dir``.
-    """
+    """Evaluate every set (in the evaluator's splits) into ``out_dir/extra_tests/<label>/``; one
+    ``{"test_set", "metrics", "scores", "labels"}`` per set."""
     results = []
     for extra in sets:
         folder = Path(out_dir) / "extra_tests" / safe_label(extra.label)

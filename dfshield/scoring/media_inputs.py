@@ -64,11 +64,8 @@ def discover(inputs: list[str]) -> list[MediaItem]:
 
 
 def printable(text: str) -> str:
-    """``text`` with non-UTF-8 bytes and unprintable characters as ``\\xNN`` escapes.
-
-    POSIX names may hold any bytes, and control characters (ESC, newlines, a right-to-left
-    override) would drive a terminal: CSV, JSON and terminal show the name as spelt instead.
-    """
+    """``text`` with non-UTF-8 bytes and unprintable characters (ESC, newlines, bidi overrides) as
+    ``\\xNN`` escapes, so no name breaks a CSV or JSON or drives a terminal."""
     text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     if text.isprintable():
         return text

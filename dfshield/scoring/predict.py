@@ -1,10 +1,7 @@
 """Scoring images, folders and videos with a trained checkpoint (``dfshield predict``).
 
-Videos and images are read and face-cropped through the media pipeline as ``build-lmdb`` does,
-frames scored in batches as they arrive (flat memory, except video-mode detectors and
-``--workers``), a video scored by the ``--aggregate`` of its frames. An unreadable or NaN-scored
-item gets an ``error`` row; exit 1 only when nothing scored. docs/predict-and-robustness.md has
-the details; inputs come from :mod:`.media_inputs`, output goes through :mod:`.predict_output`.
+Media are read and cropped as ``build-lmdb`` does and scored in batches as frames arrive; a bad
+item gets an ``error`` row, exit 1 only when nothing scored (docs/predict-and-robustness.md).
 """
 
 from __future__ import annotations
@@ -105,12 +102,8 @@ def predict_media(
     progress: bool = False,
     warn: Callable[[str], None] | None = None,
 ) -> list[dict]:
-    """Score every image and video in ``inputs``: rows of :data:`COLUMNS` in input order.
-
-    One row per image, video and sampled frame, an ``error`` row per input that cannot be scored;
-    ``warn`` gets one message per problem. Raises CheckpointError for a threshold that is not a
-    probability.
-    """
+    """Score every image and video in ``inputs``: :data:`COLUMNS` rows in input order, one per
+    image, video, frame and unscorable input (``error``); CheckpointError for a bad threshold."""
     from dfshield.progress import progress_bar, write_above_bars
 
     warn = warn or write_above_bars

@@ -1,9 +1,7 @@
 """``dfshield robustness``: checkpoints re-tested on their test split under image perturbations.
 
-Frames are decoded, perturbed (:mod:`dfshield.eval.perturbations`), prepared as test frames and
-scored; frozen backbones re-encode in memory, never touching the feature-bank cache. Writes
-``robustness.{md,csv,json,png}``; ACC is at each checkpoint's threshold, not 0.5 as in ``test``
-(docs/predict-and-robustness.md).
+Frozen backbones re-encode in memory, never touching the feature-bank cache; ACC is at each
+checkpoint's threshold, not 0.5 as in ``test`` (docs/predict-and-robustness.md).
 """
 
 from __future__ import annotations

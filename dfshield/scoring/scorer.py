@@ -1,9 +1,7 @@
 """The :class:`Scorer` behind ``predict`` and ``robustness``: a checkpoint scoring new frames.
 
-The detector is rebuilt from the checkpoint (frozen backbone checked against its fingerprint),
-frames are prepared as ``DeepfakeDataset`` prepares test frames and run by the evaluator's
-``forward_batch``, so a frame scores as in ``dfshield test``. ``logit`` is ``pred_dict["cls"]``
-(of *fake*), ``prob = sigmoid(logit)``, fake when ``prob >= threshold``.
+Frames are prepared as ``DeepfakeDataset`` prepares test frames and run by the evaluator's
+``forward_batch``, so they score as in ``test``; fake when ``sigmoid(cls) >= threshold``.
 """
 
 from __future__ import annotations
@@ -59,12 +57,8 @@ class Threshold:
 def resolve_threshold(
     payload: dict, spec: str | float = "eer", source: str = "the checkpoint"
 ) -> Threshold:
-    """The threshold ``spec`` asks for: ``eer`` (stored), ``fpr:X`` or a probability.
-
-    ``eer`` without a stored threshold gives 0.5 with a warning. ``fpr:X`` (highest validation TPR
-    at FPR <= X) needs the checkpoint's validation scores or a stored ``fpr:X`` threshold, else
-    CheckpointError.
-    """
+    """The threshold ``spec`` asks for: ``eer`` (stored; 0.5 with a warning if none), a probability,
+    or ``fpr:X``, which needs stored validation scores or threshold, else CheckpointError."""
     text = str(spec).strip().lower()
     stored = payload.get("threshold") or None
     if text == "eer":
@@ -140,11 +134,8 @@ def resolve_threshold(
 def frame_preprocessor(
     spec: dict, with_landmark: bool = False
 ) -> Callable[[np.ndarray], torch.Tensor]:
-    """``rgb (H, W, 3) uint8 -> (3, H', W')`` float, as ``DeepfakeDataset`` makes a test frame.
-
-    A frozen backbone's ``preprocess`` if the spec has one, else bicubic resize then ``normalizer``
-    (checked item by item against the dataset in ``tests/scoring/test_predict.py``).
-    """
+    """``rgb (H, W, 3) uint8 -> (3, H', W')`` float as ``DeepfakeDataset`` makes a test frame: the
+    backbone's ``preprocess``, else bicubic resize then ``normalizer``."""
     from dfshield.data.augment import FrameTransform
     from dfshield.data.dataset import normalizer
 
@@ -258,10 +249,8 @@ class Scorer:
     def score_tensors(
         self, images: torch.Tensor | None = None, features: torch.Tensor | None = None
     ) -> dict[str, np.ndarray]:
-        """``logit``/``prob`` ``(B,)`` float64 of inputs ``(B, [T,] 3, H, W)`` or of ``features``.
-
-        Video mode adds ``frame_logit``/``frame_prob`` ``(B, T)`` from the frame head.
-        """
+        """``logit``/``prob`` ``(B,)`` of inputs ``(B, [T,] 3, H, W)`` or ``features``; video mode
+        adds ``frame_logit``/``frame_prob`` ``(B, T)``."""
         if features is None and self.frozen and self.mode == "frame":
             features = self.encode(images)
         if features is not None:  # as the evaluator scores a feature bank
@@ -365,10 +354,8 @@ def score_dataset(
     progress: bool = False,
     description: str = "scoring",
 ) -> list[Predictions]:
-    """Score ``dataset`` with each scorer, reading frames once; skipped bad frames are left out.
-
-    Scorers with equal :meth:`Scorer.encoder_key` share one encoding of each batch.
-    """
+    """Score ``dataset`` with each scorer, reading frames once and encoding once per equal
+    :meth:`Scorer.encoder_key`; skipped bad frames are left out."""
     from dfshield.data import make_loader
 
     keys = {scorer.spec_key() for scorer in scorers}

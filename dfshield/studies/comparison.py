@@ -1,7 +1,5 @@
-"""Side-by-side comparison of detectors under one protocol (the SP Cup paper's Table II, your data).
-
-Every detector gets the same data, splits, epochs, batch size, seed and selection rule; a
-detector file changing a protocol value is an error. Frozen backbones share one feature bank.
+"""Side-by-side comparison of detectors under one protocol (the SP Cup paper's Table II, your data):
+same data, splits, epochs, batch, seed and selection for all; frozen backbones share one bank.
 """
 
 from __future__ import annotations

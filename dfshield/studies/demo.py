@@ -1,7 +1,5 @@
-"""``dfshield demo``: clip_linear, robust_clip and spcup on DemoFaces with tiny random backbones.
-
-It shows the pipeline working end to end on the CPU in minutes; its numbers say nothing about
-real deepfakes. :func:`small_backbone` also serves tests and benchmarks.
+"""``dfshield demo``: clip_linear, robust_clip and spcup on DemoFaces with tiny random backbones, on
+the CPU in minutes; it shows the pipeline works, its numbers say nothing about real deepfakes.
 """
 
 from __future__ import annotations
@@ -51,11 +49,8 @@ def has_demo_data(data_dir: str | Path) -> bool:
 
 
 def run_demo(configs: dict, run_dir: str | Path, overwrite: bool = False) -> list[dict]:
-    """:func:`~dfshield.studies.comparison.run_comparison` of the demo configs on one torch thread.
-
-    The models are tiny, so threads cost more than they save (OpenMP spins on a busy machine):
-    on 2 loaded cores the demo took 444 s with 2 threads, about 50 s with one.
-    """
+    """:func:`~dfshield.studies.comparison.run_comparison` of the demo configs on one torch thread:
+    tiny models lose to thread spinning (2 loaded cores: 444 s with 2 threads, 50 s with one)."""
     import torch
 
     from dfshield.studies.comparison import run_comparison

@@ -1,9 +1,7 @@
 """``dfshield imbalance``: how each detector degrades as one class becomes rare in training.
 
-Runs the identical-protocol comparison once per training ratio and seed; :mod:`.subsample`
-defines the ratios and kept videos, :mod:`.imbalance_report` the outputs (mean ± std over
-seeds). Val and test read the protocol's own JSONs, so their banks are shared with ``compare``;
-a frozen backbone's training rows come from the full training bank.
+One identical-protocol comparison per training ratio and seed (:mod:`.subsample` picks the
+videos, :mod:`.imbalance_report` writes mean ± std); val/test banks are shared with ``compare``.
 """
 
 from __future__ import annotations
@@ -89,9 +87,8 @@ def expand_detectors(detectors: Sequence[str] | None, ablation: str | None = Non
 
 
 def subsample_splits(protocol_data: Any, subsample_data: Any) -> SplitProvider:
-    """A run's splits: the subsample as ``train`` (its superset the full training split, for bank
-    rows), the protocol's own ``val`` and ``test`` (banks shared by every ratio, seed and detector).
-    """
+    """A run's splits: the subsample as ``train`` (over the full training split, whose bank rows it
+    reuses) and the protocol's own ``val`` and ``test``."""
     protocol = SplitProvider.from_data(protocol_data)
     train = Split(
         subsample_data,
@@ -108,12 +105,9 @@ def subsample_splits(protocol_data: Any, subsample_data: Any) -> SplitProvider:
 def train_batched(
     planned: Sequence[tuple[Any, int, Path, dict]], labels: Sequence[str], make_trainer
 ) -> tuple[dict[tuple[Path, str], tuple[Any, dict | None]], dict[str, str]]:
-    """``train.batched_runs``: train each detector's ratios × seeds as one batched model.
-
-    Only runs differing just in seed and subsample batch together; others train alone, with an info
-    line why. Returns ``{(run folder, label): (trainer, fit summary or None: still to fit)}`` and
-    ``{label: how its runs trained}``.
-    """
+    """``train.batched_runs``: each detector's runs differing only in seed and subsample, as one
+    model. Returns ``{(run folder, label): (trainer, fit summary or None)}`` and ``{label: how
+    trained}``."""
     from dfshield.engine.grouped_runs import batching_problem, detector_problem, fit_batched
 
     trained: dict[tuple[Path, str], tuple[Any, dict | None]] = {}
@@ -166,11 +160,8 @@ def run_imbalance(
     extra_test_cache: str | os.PathLike | None = None,
     overwrite: bool = False,
 ) -> dict[str, Any]:
-    """Train and test every detector at every ratio and seed; write the report.
-
-    Ratios, extra test sets and every run config are checked before anything trains. Returns
-    ``{"summary", "runs", "counts", "batching", "run_dir"}``.
-    """
+    """Train and test every detector at every ratio and seed (all checked first); write the report.
+    Returns ``{"summary", "runs", "counts", "batching", "run_dir"}``."""
     from dfshield.engine.feature_bank import feature_cache_dir
     from dfshield.engine.trainer import Trainer
     from dfshield.eval.results import plot_roc, write_results

@@ -1,9 +1,5 @@
-"""The imbalance study's report: mean ± std over seeds and the files written from it, atomically.
-
-``imbalance.md`` (counts per ratio, then per test set a table of detector × ratio: AUC, AP, EER,
-macro F1; best mean bold), ``imbalance.csv`` (the same, a row per test set, detector, ratio),
-``imbalance_runs.csv`` and ``.json`` (every run), ``imbalance.png`` (AUC vs ratio, log x, a panel
-per test set); each ``ratio-<r>/seed-<s>/`` holds the subsample and its comparison.
+"""The imbalance study's report, mean ± std over seeds, written atomically: ``imbalance.md`` (a
+detector × ratio table per test set), ``.csv``, ``_runs.csv``, ``.json``, ``.png`` (AUC vs ratio).
 """
 
 from __future__ import annotations

@@ -1,6 +1,4 @@
-"""Plan a ``dfshield reproduce NAME`` run (docs/reproduce.md): every run config, the data check and
-the ``--dry-run`` text, all before anything is read or trained.
-"""
+"""Plan a ``dfshield reproduce NAME`` run (docs/reproduce.md): configs, data check, dry run."""
 
 from __future__ import annotations
 
@@ -177,11 +175,8 @@ def plan_reproduction(
     data: Mapping[str, Any] | None = None,
     seeds: int | None = None,
 ) -> Plan:
-    """Plan table ``name``, loading (and so checking) every run config.
-
-    ``overrides`` apply after each row's own, ``data`` options last; ``seeds`` defaults to the
-    paper's number of runs.
-    """
+    """Plan table ``name``, loading (so checking) every run config; ``overrides`` apply after each
+    row's own, ``data`` options last; ``seeds`` defaults to the paper's number of runs."""
     table = get_table(name)
     protocol = protocol_path(table)
     layers = [("command line data options", {"data": dict(data)})] if data else []

@@ -24,10 +24,8 @@ __all__ = [
 
 
 def metric_value(metrics: Mapping[str, Any], key: str) -> float | None:
-    """The finite value of metric ``key``, or None when dfshield does not compute it.
-
-    ``<m>_real`` (real as positive) is derived exactly: real = 2·macro − fake.
-    """
+    """The finite value of metric ``key``, or None when dfshield does not compute it; ``<m>_real``
+    (real as positive) is derived exactly: real = 2·macro − fake."""
     from dfshield.eval.results import number
 
     if key in metrics:
@@ -57,11 +55,8 @@ def build_report(
     results: Mapping[tuple[str, str, int], Mapping[str, Mapping[str, Any]]],
     notes: Mapping[str, list[str]],
 ) -> dict[str, Any]:
-    """The report as plain data: per section, row and column, published, ours (± std), difference.
-
-    Also the best run's ``ours_best``/``best_seed``/``difference_best`` (:func:`best_runs`); cells
-    the paper leaves empty are left out.
-    """
+    """The report as plain data: per section, row and column, published, ours (± std), difference
+    and the best run's (:func:`best_runs`); cells the paper leaves empty are left out."""
     table, absent = plan.table, set()
     sections = []
     for section in table.sections:
@@ -124,11 +119,8 @@ def build_report(
 
 
 def best_runs(cells: list[dict[str, Any]], seeds: Sequence[int]) -> None:
-    """Fill in each cell's ``ours_best`` from a row's best run (as DDLN §4.2.4 reports).
-
-    Per test set the best run is the one best on the row's first cell (lowest ``eer``, else
-    highest); all cells of that test set show that one run, never a per-cell pick.
-    """
+    """Fill in each cell's ``ours_best`` from a row's best run (as DDLN §4.2.4 reports): per test
+    set, the run best on the row's first cell, never a per-cell pick."""
     for test in dict.fromkeys(cell["test"] for cell in cells):
         group = [cell for cell in cells if cell["test"] == test]
         runs = [(v, i) for i, v in enumerate(group[0]["runs"]) if v is not None]

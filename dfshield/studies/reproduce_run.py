@@ -14,10 +14,8 @@ __all__ = ["run_reproduction"]
 
 
 def run_reproduction(plan: Plan, feature_cache: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Check the data, prepare the splits, run every comparison and write the report (returned).
-
-    Raises DataError listing every missing dataset before anything is prepared or trained.
-    """
+    """Check the data (DataError listing every missing dataset), prepare the splits, run every
+    comparison and write the report (returned)."""
     from dfshield.studies.comparison import run_comparison
 
     missing = missing_datasets(plan)

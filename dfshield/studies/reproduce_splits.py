@@ -1,8 +1,5 @@
-"""Prepare a planned ``reproduce`` run's data: filtered JSON copies (docs/reproduce.md, step 3).
-
-Copies live under ``<train.output_dir>/reproduce/data/<digest>/json``, shared by tables on the
-same data so banks are encoded once: train drops test videos, val drops both and may be held out
-(``data.val_fraction``), DDLN's subsets keep Table 1's counts, Table 5 reads another level.
+"""Prepare a planned ``reproduce`` run's data: filtered JSON copies (docs/reproduce.md, step 3),
+under ``<train.output_dir>/reproduce/data/<digest>/json`` so tables on the same data share banks.
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
 """The published tables that ``dfshield reproduce`` re-runs, as data (docs/reproduce.md).
 
 Over 450 lines because it is data, the published tables transcribed; the logic is in the
-``reproduce_plan``, ``_splits``, ``_run`` and ``_report`` modules beside it. A :class:`Table`
-names its paper, protocol, :class:`Row` variants (a detector plus ``--set``), :class:`Column`
-cells and the values as printed (``-``: none, ``mean±std``: several seeds).
+``reproduce_plan``, ``_splits``, ``_run`` and ``_report`` modules beside it. Values are copied as
+printed (``-``: none, ``mean±std``: several seeds).
 """
 
 from __future__ import annotations
@@ -52,9 +51,8 @@ class Subset:
 
 @dataclass(frozen=True)
 class Section:
-    """One published table: its rows, ``published`` values per row id (whitespace-separated, as
-    printed), the data ``subset``, and per-row ``sets`` the paper changes for this table.
-    """
+    """One published table: its rows, ``published`` values per row id (whitespace-separated), the
+    data ``subset``, and per-row ``sets`` the paper changes for this table."""
 
     name: str
     published: Mapping[str, str]
@@ -64,12 +62,8 @@ class Section:
 
 @dataclass(frozen=True)
 class Table:
-    """A reproducible published table.
-
-    ``seeds``: training runs (mean ± std; ``best_of_runs``: also the best, DDLN's Tables 5-11);
-    ``scale``: to the paper's unit (100: percent); ``differences``: remaining protocol differences;
-    ``not_reproduced``: published rows of methods dfshield lacks.
-    """
+    """A reproducible published table; ``scale`` turns fractions into the paper's unit (100:
+    percent), ``best_of_runs`` adds the best run (DDLN's Tables 5-11)."""
 
     name: str
     paper: str

@@ -1,11 +1,9 @@
 """Training subsamples for the imbalance study: ratios, kept minority videos, filtered JSONs.
 
-Only the training *minority* is subsampled, by video: ``n_kept = ⌊n_major / r⌋`` (``minority=
-"fake"``: real:fake = r:1, DDLN's Celeb-10/20/30; ``"real"``: the SP Cup's DFWild case). A ratio
->= 1 must keep 2 to ``n_minority`` videos; an unreachable one is an error naming the range (and
-``--minority`` when the class is already rarer). Kept videos: a ``seed``-permutation of the
-path-sorted minority, first ``n`` (exact, order-free, nested across ratios); seed ``i`` is
-``train.seed + i``. The copies' ``train`` splits hold the kept videos; ``lmdb_dir`` is unchanged.
+Only the training minority is subsampled, by video, to ``⌊n_major / r⌋`` (``minority: fake``:
+real:fake = r:1); a ratio must keep 2 to ``n_minority`` videos. Kept: the first of a seeded
+permutation of the path-sorted minority (exact, nested across ratios); seed ``i`` is
+``train.seed + i``. Only the JSON copies change; ``lmdb_dir`` stays.
 """
 
 from __future__ import annotations
