@@ -1,10 +1,4 @@
-"""Reading DeepfakeBench-format datasets (JSON + LMDB or frame folders) and augmentation.
-
-``DeepfakeDataset(cfg, split)`` is the entry point; :func:`make_loader` wraps it in a DataLoader
-that counts skipped bad frames; :mod:`dfshield.data.pixels` turns its uint8 frames into model
-inputs on the device. Decoding and frame sampling live one floor below, in
-:mod:`dfshield.media`; building datasets one floor above, in :mod:`dfshield.dataset_builder`.
-"""
+"""DeepfakeBench-format datasets: ``DeepfakeDataset(cfg, split)``, ``make_loader``, augmentation."""
 
 from dfshield.data.augment import FrameTransform, build_compose
 from dfshield.data.config import AugmentConfig, DataConfig

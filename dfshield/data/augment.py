@@ -1,21 +1,8 @@
 """Per-frame transforms: train-time augmentation (albumentations 1.3.x or 2.x) and the final resize.
 
-The pipeline of a training frame, in DeepfakeBench's order: horizontal flip, rotation, Gaussian
-blur, isotropic resize (longest side to the detector's resolution, random interpolation, padded
-to a square), brightness/contrast, JPEG re-compression (``quality_range``), then a resize to
-``resolution x resolution`` (bicubic, as DeepfakeBench's loader). Validation and test frames get
-only the final resize. Masks and landmarks follow the geometric operations.
-
-Both albumentations majors build the same pipeline with the same parameters, so dfshield
-installs into a DeepfakeBench environment (whose ``albu.py`` needs 1.x). The few transforms
-whose arguments were renamed in 2.x go through the compatibility functions below, one per
-difference, chosen by the installed major version. The random draws are not bit-identical
-across the two majors: their samplers differ (2.x, for one, draws a blur kernel size among all
-integers of ``blur_limit`` and rounds it up to odd, so 3 is drawn less often than in 1.x).
-
-Randomness: each call draws a fresh seed from ``torch``'s generator (seeded per DataLoader
-worker by PyTorch), so workers do not repeat each other; all frames of one clip share a seed and
-therefore the same augmentation.
+Training frames: DeepfakeBench's order, then a bicubic square resize; val/test: the resize only.
+Both majors build the same pipeline (DeepfakeBench envs need 1.x) via one compat function per
+renamed argument; their random draws differ. All frames of a clip share one seed.
 """
 
 from __future__ import annotations
@@ -56,20 +43,14 @@ def _major() -> int:
 
 
 def _constant_border(value: int) -> dict[str, int]:
-    """Fill of a constant border, for image and mask (Rotate, PadIfNeeded).
-
-    1.x names it ``value``/``mask_value``; 2.x ``fill``/``fill_mask``.
-    """
+    """Constant border fill for image and mask (1.x ``value``/``mask_value``, 2.x ``fill``)."""
     if _major() < 2:
         return {"value": value, "mask_value": value}
     return {"fill": value, "fill_mask": value}
 
 
 def _jpeg_compression(quality_range: tuple[int, int], p: float) -> Any:
-    """JPEG re-compression at a quality drawn from ``quality_range`` (both ends included).
-
-    1.x takes ``quality_lower``/``quality_upper``; 2.x one ``quality_range``.
-    """
+    """JPEG re-compression at a quality drawn from ``quality_range`` (ends included)."""
     A = _albumentations()
     low, high = quality_range
     if _major() < 2:
@@ -78,13 +59,7 @@ def _jpeg_compression(quality_range: tuple[int, int], p: float) -> Any:
 
 
 def _longest_max_size(max_size: int, interpolation: int, area_for_downscale: bool) -> Any:
-    """Resize the longest side to ``max_size``, with ``cv2.INTER_AREA`` when shrinking if asked.
-
-    Area interpolation for downscaling is DeepfakeBench's ``IsotropicResize`` (its
-    ``interpolation_down``); ``interpolation`` applies when enlarging, masks stay
-    nearest-neighbour. 2.x (from 2.0.7) has it as ``area_for_downscale="image"``; 1.x has no
-    such option, so a subclass of its ``LongestMaxSize`` picks the interpolation per image.
-    """
+    """Resize the longest side to ``max_size``, with area interpolation when shrinking if asked."""
     A = _albumentations()
     if not area_for_downscale:
         return A.LongestMaxSize(max_size=max_size, interpolation=interpolation)
@@ -97,8 +72,7 @@ def _longest_max_size(max_size: int, interpolation: int, area_for_downscale: boo
 
 @functools.cache
 def _longest_max_size_area_down_1x() -> type:
-    """1.x's ``LongestMaxSize`` with 2.x's ``area_for_downscale="image"`` (made on first use,
-    so that importing this module does not import albumentations)."""
+    """1.x ``LongestMaxSize`` with area-down (made on first use: albumentations loads lazily)."""
     import cv2
 
     A = _albumentations()
@@ -123,12 +97,7 @@ def _longest_max_size_area_down_1x() -> type:
 
 @contextmanager
 def _seeded(compose: Any, seed: int) -> Iterator[None]:
-    """Make the calls of ``compose`` inside the block draw their parameters from ``seed``.
-
-    2.x composes own their generators (``set_random_state``). 1.x transforms draw from the
-    global ``random`` and ``numpy.random`` states: they are seeded for the block and restored
-    after it, so no other user of those streams sees a difference.
-    """
+    """Make ``compose``'s draws come from ``seed`` (1.x: global states, seeded then restored)."""
     if _major() >= 2:
         compose.set_random_state(np.random.default_rng(seed), random.Random(seed))
         yield
@@ -154,16 +123,9 @@ def build_compose(
     resize: bool = True,
     with_keypoints: bool = False,
 ) -> Any | None:
-    """An ``albumentations.Compose`` for one frame, or ``None`` when there is nothing to do.
+    """One frame's ``albumentations.Compose``, or None; ``aug`` applies only when ``train``.
 
-    Args:
-        aug: augmentation options; ignored unless ``train`` (``None`` or ``enabled: false``: none).
-        resolution: the detector's input size (target of the isotropic resize and the final
-            square resize).
-        train: apply the augmentation operations.
-        resize: end with the square resize (off when a ``preprocess`` callable resizes instead).
-        with_keypoints: landmarks are passed as ``keypoints`` (``xy``; points leaving the image
-            are kept, so their number never changes).
+    Landmarks are ``xy`` keypoints, kept when they leave the image.
     """
     augmenting = train and aug is not None and aug.enabled
     if not augmenting and not (resize and resolution):
@@ -259,7 +221,7 @@ class FrameTransform:
         landmark: np.ndarray | None = None,
         seed: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-        """Return the transformed ``(image, mask, landmark)``; equal ``seed`` means equal params."""
+        """The transformed ``(image, mask, landmark)``; equal ``seed`` means equal parameters."""
         if self.compose is None:
             return image, mask, landmark
         kwargs: dict[str, Any] = {"image": image}

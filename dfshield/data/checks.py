@@ -1,13 +1,7 @@
 """``dfshield data-info``: check a dataset set-up before anyone trains on it.
 
-For one dataset (JSON + LMDB or frame folder) it counts, per split and label, the videos and
-frames the JSON lists, resolves every frame key in the LMDB (or file on disk), decodes every frame
-(unless ``--no-decode``) and lists missing or undecodable entries with their keys. It also checks
-the JSON itself: keys written twice (a repeated top-level key empties every split), frames
-labelled both real and fake, videos listed in more than one split, and every split empty. The
-exit status is 1 when anything is missing, undecodable, unreadable or inconsistent, else 0.
-
-Library use: :func:`check_dataset` returns a :class:`DataInfoReport`.
+Counts videos and frames, resolves and decodes every frame, and checks the JSON for repeated
+keys, frames both real and fake and videos in several splits; exit 1 when anything needs fixing.
 """
 
 from __future__ import annotations
@@ -44,17 +38,7 @@ class LabelCount:
 
 @dataclass
 class SplitReport:
-    """What one split holds and what is wrong with it.
-
-    Attributes:
-        split: ``train``, ``val`` or ``test``.
-        counts: per label string, sorted by name.
-        missing: frame keys found neither in the LMDB nor on disk.
-        closest: for the first few missing keys, the closest existing keys.
-        undecodable: ``(key, reason)`` of frames whose bytes do not decode.
-        empty_videos: video paths that list no frames.
-        error: why the split could not be read (unknown label string, missing level, ...).
-    """
+    """What one split holds and what is wrong with it (``closest``: keys near the missing)."""
 
     split: str
     counts: list[LabelCount] = field(default_factory=list)
@@ -222,22 +206,8 @@ def check_dataset(
     progress: bool = False,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> DataInfoReport:
-    """Count and verify every frame of ``dataset``; never raises for data problems.
-
-    Args:
-        dataset: dataset name (JSON stem; ``_c40`` suffix allowed for FF-family names).
-        json_dir: folder of the dataset JSONs.
-        lmdb_dir: folder of ``<Dataset>_lmdb`` environments; ``None`` checks files under
-            ``data_root`` instead.
-        data_root: folder the JSON paths are relative to (folder mode).
-        compression: level read from FF-family JSONs.
-        label_dict: extra label strings (on top of DeepfakeBench's defaults).
-        splits: the splits to check.
-        decode: decode every frame (slower) rather than only resolving its key.
-        workers: threads decoding frames (default: up to 8).
-        progress: show a progress bar on stderr.
-        max_pixels: frames larger than this are undecodable (``data.max_pixels``).
-    """
+    """Count and verify every frame of ``dataset`` (on disk when ``lmdb_dir`` is None); never raises
+    for data problems."""
     report = DataInfoReport(dataset=dataset, decoded=decode)
     try:
         report.json_file = str(json_path(json_dir, dataset))
@@ -297,8 +267,7 @@ def check_dataset(
 
 
 def _duplicate_keys(json_file: str) -> list[str]:
-    """Keys written twice in one JSON object: ``json`` keeps only the last, so the videos (or a
-    whole dataset, for a repeated top-level key) under the others are silently lost."""
+    """Keys written twice in one JSON object (``json`` keeps the last, silently dropping others)."""
     found: list[tuple[int, list[str]]] = []  # (object number, its repeated keys)
     objects = 0  # objects are completed inner first: the top level is the last
 
@@ -325,8 +294,7 @@ def _duplicate_keys(json_file: str) -> list[str]:
 
 
 def _conflicts(read: Mapping[str, list]) -> list[str]:
-    """Frames labelled both real and fake, and videos listed in more than one split (a test
-    video seen in training makes the test meaningless)."""
+    """Frames labelled both real and fake, and videos in more than one split."""
     labels: dict[str, set[int]] = {}
     splits_of: dict[str, set[str]] = {}
     for split, records in read.items():

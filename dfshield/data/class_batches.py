@@ -1,8 +1,6 @@
-"""Training batches that hold at least k samples of each class (``data.min_per_class_per_batch``).
+"""Batches with at least k of each class (``data.min_per_class_per_batch``; docs/methods.md §4).
 
-DDLN (Pu et al. 2022, §4.4.5) samples its DFDC-100/200 mini-batches so that each holds a fake:
-with 5 fakes among 500 or 1000 reals, a plainly shuffled batch of 16 almost never pairs a fake with
-a real, and a pairwise AUC loss is then 0 (docs/methods.md §4).
+DDLN's DFDC sampling: with 5 fakes among 500 reals, a pairwise AUC loss would otherwise be 0.
 """
 
 from __future__ import annotations
@@ -17,19 +15,10 @@ from dfshield.errors import ConfigError
 
 
 class MinPerClassBatches(Sampler[list[int]]):
-    """A shuffled epoch cut into batches as a plain shuffle would, in which a class with fewer
-    than ``k`` samples in a batch gets samples of that class swapped in for samples of the other.
+    """A plain shuffle's batches in which a class short of ``k`` gets samples swapped in.
 
-    The swapped-in samples come from a reshuffled cycle through the class, so the minority's
-    samples recur about equally often; the number and size of the batches are a plain shuffle's.
-    A batch smaller than ``2·k`` (the last one) gets ``len // 2`` of each class instead.
-
-    Args:
-        labels: the label (0 real, 1 fake) of every sample of the dataset.
-        batch_size: samples a batch.
-        k: the least number of samples of each class in a batch, >= 1.
-        generator: the epoch's random stream.
-        drop_last: leave out a last, smaller batch.
+    They come from a reshuffled cycle through the class (equal recurrence); a batch under ``2·k``
+    gets ``len // 2`` of each.
     """
 
     def __init__(

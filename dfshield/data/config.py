@@ -1,9 +1,4 @@
-"""Configuration of dataset reading and train-time augmentation (the ``data`` section).
-
-Mappings become these dataclasses through ``dfshield.config.from_dict``, the one converter of
-every config section (unknown keys and wrong types named with the closest valid key); the
-``__post_init__`` checks here cover what a type cannot say (ranges, pairs, odd kernel sizes).
-"""
+"""The ``data`` section: dataset reading and augmentation options, checked when made."""
 
 from __future__ import annotations
 
@@ -38,26 +33,24 @@ def _pair(name: str, value: Any, *, integer: bool = False) -> tuple:
 
 @dataclass
 class AugmentConfig:
-    """Train-time augmentation (albumentations 2.x); never applied to ``val`` or ``test``.
+    """Train-time augmentation (albumentations), never applied to ``val`` or ``test``.
 
-    The operations run in this order, each with its own probability (``0`` switches it off).
-    The defaults are DeepfakeBench's (``xception.yaml``).
+    In this order, each operation with its own probability (0: off); limits are ``[low, high]``;
+    defaults are DeepfakeBench's (``xception.yaml``).
 
     Attributes:
-        enabled: master switch; ``false`` turns every operation off.
-        flip_prob: probability of a horizontal flip.
-        rotate_prob: probability of a rotation by an angle drawn from ``rotate_limit``.
-        rotate_limit: ``[low, high]`` rotation angle in degrees.
-        blur_prob: probability of a Gaussian blur with a kernel size drawn from ``blur_limit``.
-        blur_limit: ``[low, high]`` odd kernel sizes (pixels) of the Gaussian blur.
-        brightness_contrast_prob: probability of a random brightness/contrast change.
-        brightness_limit: ``[low, high]`` brightness change (fraction of the maximum value).
-        contrast_limit: ``[low, high]`` contrast change (fraction).
-        jpeg_prob: probability of a JPEG re-compression at a quality drawn from ``quality_range``.
-        quality_range: ``[low, high]`` JPEG quality, 1..100.
-        isotropic_resize: resize the longest side to the detector's resolution with a randomly
-            chosen interpolation (area/cubic, area/linear or linear/linear for down/up-scaling,
-            as DeepfakeBench's ``IsotropicResize``) and pad to a square.
+        enabled: ``false`` turns every operation off.
+        flip_prob: horizontal flip.
+        rotate_prob: rotation by an angle drawn from ``rotate_limit``.
+        rotate_limit: degrees.
+        blur_prob: Gaussian blur with a kernel size drawn from ``blur_limit``.
+        blur_limit: odd kernel sizes (pixels).
+        brightness_contrast_prob: random brightness/contrast change.
+        brightness_limit: fraction of the maximum value.
+        contrast_limit: fraction.
+        jpeg_prob: JPEG re-compression at a quality drawn from ``quality_range``.
+        quality_range: JPEG quality, 1..100.
+        isotropic_resize: DeepfakeBench's ``IsotropicResize`` (random interpolation, padded square).
     """
 
     enabled: bool = True
@@ -115,46 +108,24 @@ class DataConfig:
     """Which datasets to read and how (DeepfakeBench JSON + LMDB, or frames on disk).
 
     Attributes:
-        train_datasets: dataset names (JSON file stems, e.g. ``FaceForensics++``, ``FF-DF_c40``)
-            read for training; several at once are allowed, each with its own LMDB (a single name
-            is a list of one). Validation uses the ``val`` split of these datasets.
-        test_datasets: dataset names read for testing (their ``test`` split); as above.
-        json_dir: folder of the DeepfakeBench dataset JSONs (``<json_dir>/<name>.json``).
-        lmdb_dir: folder holding ``<Dataset>_lmdb`` environments (FF-family names share
-            ``FaceForensics++_lmdb``); ``null`` reads frames from disk under ``data_root``.
-        data_root: folder that the JSON frame paths are relative to in plain-folder mode
-            (``null``: the current directory). Unused when ``lmdb_dir`` is set.
-        compression: level read from FF-family JSONs (``c23``, ``c40`` or ``raw``); a dataset
-            name suffixed ``_c40`` always reads ``c40``.
-        frame_num: frames used per video, by split (``train``, ``val``, ``test``), picked as
-            ``frame_sampling`` says; a video with fewer frames uses all of them. Splits left out
-            keep 32; a single number applies to every split.
-        frame_sampling: which frames of a longer video: ``even`` (spread over the whole video)
-            or ``first`` (the first ``frame_num``, what DeepfakeBench's loader does; choose it to
-            reproduce DeepfakeBench's numbers). In video mode it picks the frames the clips are
-            cut from.
+        train_datasets: JSON stems (e.g. ``FF-DF_c40``) to train on; validation reads their ``val``.
+        test_datasets: JSON stems whose ``test`` split is read for testing.
+        json_dir: folder of ``<name>.json``.
+        lmdb_dir: folder of ``<Dataset>_lmdb`` (FF-family share one); ``null``: frames on disk.
+        data_root: what JSON frame paths are relative to without an LMDB (``null``: the cwd).
+        compression: ``c23``, ``c40`` or ``raw`` in FF-family JSONs; a ``_c40`` name reads ``c40``.
+        frame_num: frames per video by split (others keep 32; a number sets every split).
+        frame_sampling: ``even`` over the video, or ``first`` (as DeepfakeBench's loader).
         clip_size: frames per clip (T) in video mode.
-        label_dict: label strings mapped to 0 (real) or 1 (fake), added to (or overriding)
-            DeepfakeBench's defaults (``dfshield.data.index.DEFAULT_LABEL_DICT``). A
-            dataset built by ``dfshield build-lmdb`` (labels ``<Name>_real`` / ``<Name>_fake``)
-            needs no entry.
-        on_bad_frame: what an undecodable frame does: ``error`` stops with the key and dataset;
-            ``skip`` drops the sample, counts it and reports the count at the end of the epoch.
-            A frame missing from the LMDB or disk is always an error.
-        max_pixels: the largest frame decoded (pixels; ``null``: no limit). A larger frame is
-            refused from its header, before decoding, as an undecodable one (``on_bad_frame``).
-        with_mask: also return the manipulation mask of each frame (zeros where none exists).
-        with_landmark: also return the 81 facial landmarks of each frame (zeros where none exist).
+        label_dict: label string -> 0 (real) / 1 (fake), over ``index.DEFAULT_LABEL_DICT``.
+        on_bad_frame: ``error`` or ``skip`` (counted per epoch); a missing frame is always an error.
+        max_pixels: largest frame decoded (``null``: no limit); larger ones count as undecodable.
+        with_mask: also return each frame's manipulation mask (zeros where none).
+        with_landmark: also return each frame's 81 landmarks (zeros where none).
         num_workers: DataLoader worker processes.
-        min_per_class_per_batch: at least this many reals and this many fakes in every training
-            batch (0: a plain shuffle), the minority's samples swapped in from a reshuffled cycle
-            (:mod:`dfshield.data.class_batches`; DDLN's DFDC-100/200 sampling). Detectors that
-            read images only (not a feature bank); one process (not under ``torchrun``).
-        val_fraction: for ``dfshield reproduce``: the fraction of a training dataset's training
-            videos held out as its validation split when it has no validation videos apart
-            from its test and training videos (Celeb-DF, DFDC, DDLN's subsets); chosen by
-            video, per class, seeded by ``train.seed``. 0 selects on the training split
-            instead. In [0, 1).
+        min_per_class_per_batch: at least this many reals and fakes per training batch
+            (:mod:`.class_batches`; image detectors, one process).
+        val_fraction: ``reproduce``'s held-out validation share of training videos, in [0, 1).
         augment: train-time augmentation (``AugmentConfig``).
     """
 
@@ -226,8 +197,7 @@ class DataConfig:
         return {**DEFAULT_LABEL_DICT, **self.label_dict}
 
     def datasets_for(self, split: str) -> list[str]:
-        """The datasets a split reads: ``train`` and ``val`` the train datasets, ``test`` the
-        test ones."""
+        """The datasets a split reads: the train ones for ``train``/``val``, else the test ones."""
         if split not in SPLITS:
             raise ConfigError(
                 f"unknown split {split!r}; use one of {', '.join(SPLITS)}."

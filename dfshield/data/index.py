@@ -1,21 +1,7 @@
-"""Reading DeepfakeBench dataset JSONs into per-video records.
+"""DeepfakeBench dataset JSONs read into per-video records, sorted by path (never shuffled).
 
-A JSON ``<json_dir>/<Dataset>.json`` nests ``dataset -> label group -> split -> [level ->] video``
-(see ``docs/data-formats.md`` of the shared docs). This module turns one split of one dataset into
-a sorted list of :class:`VideoRecord`, with the frame paths of each video sorted numerically.
-
-Rules mirrored from DeepfakeBench's ``abstract_dataset.py``:
-
-* The compression level (``c23``/``c40``/``raw``) is a nesting level only in FF-family JSONs;
-  here it is recognised by its keys, so a JSON with or without it is read alike.
-* A name suffixed ``_c40`` of an FF-family dataset (``FaceForensics++_c40``, ``FF-DF_c40``, ...)
-  reads the base dataset at level ``c40``. Its JSON is ``<name>.json`` when that file exists
-  (DeepfakeBench opens it), otherwise ``<base>.json``.
-* The numeric label comes from the video's ``label`` string through a label dictionary
-  (DeepfakeBench's defaults below, updated by the caller's entries). An unknown string is an
-  error naming it.
-
-Unlike DeepfakeBench the records are sorted (by video path), never shuffled.
+Mirrors ``abstract_dataset.py``: levels (``c23``/``c40``/``raw``) are recognised by their keys, a
+``_c40`` name reads its base at ``c40``, and an unknown label string is an error.
 """
 
 from __future__ import annotations
@@ -81,18 +67,9 @@ _ABSOLUTE = re.compile(r"^(?:[A-Za-z]:)?[\\/]")  # /data/..., \\server\..., C:\.
 
 @dataclass(frozen=True)
 class VideoRecord:
-    """One video of one split.
+    """One video of one split; ``video_path`` (its ``/``-separated frame folder) is its unique id.
 
-    Attributes:
-        dataset: the dataset name as requested (e.g. ``FaceForensics++_c40``).
-        label: 0 (real) or 1 (fake).
-        label_name: the JSON label string (e.g. ``FF-DF``).
-        video_path: the full path of the video's frame folder with ``/`` separators (the parent of
-            its frame paths, e.g. ``Celeb-DF-v2/YouTube-real/frames/00000``); unique per video, used
-            as the video id of video-level metrics.
-        frames: the frame paths exactly as the JSON writes them (they are the LMDB keys), sorted by
-            the integer file stem.
-        video_name: the video's key in the JSON (e.g. ``00000``).
+    ``frames`` are the JSON's paths as written (the LMDB keys), sorted by integer stem.
     """
 
     dataset: str
@@ -126,15 +103,8 @@ def normalize_path(path: str) -> str:
 
 
 def dataset_relative_paths(path: str, folder: str) -> list[str]:
-    """The dataset-relative forms of an absolute frame path: the part from each component named
-    ``folder`` (the dataset's folder, e.g. ``Celeb-DF-v2``) on, the last such component first,
-    with ``/`` separators; ``[]`` for a relative path or one without that component.
-
-    DeepfakeBench's ``rearrange.py`` given an absolute ``dataset_root_path`` writes frame paths
-    such as ``/data/Celeb-DF-v2/YouTube-real/frames/00000/000.png`` (or ``D:\\data\\...``),
-    while its LMDB keys, and frame folders under another root, are relative to the folder that
-    holds the dataset: ``Celeb-DF-v2/YouTube-real/frames/00000/000.png``.
-    """
+    """An absolute frame path from each component named ``folder`` on (last first), else ``[]``:
+    ``rearrange.py`` writes ``/data/Celeb-DF-v2/...``, LMDB keys read ``Celeb-DF-v2/...``."""
     if not _ABSOLUTE.match(str(path)):
         return []
     parts = [p for p in re.split(r"[\\/]+", str(path)) if p]
@@ -185,8 +155,7 @@ def _load_json_cached(path: str, mtime_ns: int, size: int) -> Any:
 
 
 def load_dataset_info(json_dir: str | os.PathLike, dataset: str) -> dict:
-    """The ``label group -> split -> ...`` mapping of a dataset (read once, cached; do not
-    mutate)."""
+    """The ``label group -> split -> ...`` mapping of a dataset (cached; do not mutate)."""
     path = json_path(json_dir, dataset)
     stat = path.stat()
     data = _load_json_cached(str(path), stat.st_mtime_ns, stat.st_size)
@@ -243,8 +212,7 @@ def _videos_of(node: Any, dataset: str, group: str, split: str, level: str, forc
 
 
 def own_label_dict(dataset: str) -> dict[str, int]:
-    """``{dataset}_real`` → 0 and ``{dataset}_fake`` → 1: the label strings ``dfshield
-    build-lmdb`` writes, recognised in a dataset of that name without any ``label_dict``."""
+    """``{dataset}_real`` → 0, ``{dataset}_fake`` → 1: the labels ``build-lmdb`` writes."""
     return {f"{dataset}_real": 0, f"{dataset}_fake": 1}
 
 
@@ -259,18 +227,8 @@ def read_split(
 ) -> list[VideoRecord]:
     """The videos of one split of one dataset, sorted by video path.
 
-    Args:
-        json_dir: folder of the dataset JSONs.
-        dataset: dataset name (JSON stem), ``_c40`` suffix allowed for FF-family names.
-        split: ``train``, ``val`` or ``test``.
-        compression: level read where the JSON has levels (overridden by a ``_c40`` suffix).
-        label_dict: entries added to / overriding ``DEFAULT_LABEL_DICT`` and the dataset's own
-            ``{dataset}_real`` / ``{dataset}_fake`` strings.
-        allow_empty: return ``[]`` for an empty split instead of raising.
-
-    Raises:
-        DataError: unreadable JSON, unknown label string, missing level, malformed entry, or an
-            empty split (unless ``allow_empty``).
+    Raises DataError for an unreadable JSON, unknown label, missing level, bad entry or (unless
+    ``allow_empty``) an empty split.
     """
     if split not in SPLITS:
         raise DataError(

@@ -1,5 +1,4 @@
-"""The summary of a build: what was written, by split and label, and what was left out (what
-``build-lmdb`` and ``demo-data`` print)."""
+"""What a build wrote, by split and label, and what it left out (printed by the builders)."""
 
 from __future__ import annotations
 
@@ -15,14 +14,8 @@ def _zero_table() -> dict[str, dict[str, int]]:
 
 @dataclass
 class BuildSummary:
-    """What a build wrote and what it had to leave out.
-
-    ``videos`` and ``frames`` are ``{split: {"real": n, "fake": n}}``. ``faces_not_found`` counts
-    frames where no face was detected (of which ``frames_center_cropped`` were kept as centre crops
-    and ``frames_skipped`` dropped); ``videos_empty`` lists videos left with no frame;
-    ``failed`` lists ``(source, reason)`` of inputs that could not be read; ``missing`` lists files
-    a metadata file names but that are absent.
-    """
+    """What a build wrote (``videos``/``frames``: ``{split: {"real": n, "fake": n}}``) and left out:
+    faceless frames (kept centre-cropped or skipped), ``failed`` inputs, ``missing`` files."""
 
     name: str
     out_dir: str
@@ -57,7 +50,7 @@ class BuildSummary:
         return data
 
     def format(self, max_listed: int = 10) -> str:
-        """Human-readable report (what ``build-lmdb`` and ``demo-data`` print)."""
+        """Human-readable report."""
         lines = [
             f"Dataset {self.name}: {self.total_videos} videos, {self.total_frames} frames, "
             f"{_human_bytes(self.bytes_written)} written in {self.seconds:.1f} s"

@@ -1,48 +1,12 @@
 """Building a DeepfakeBench-format dataset (JSON + LMDB) from images or videos (``build-lmdb``).
 
-Written by :class:`~dfshield.dataset_builder.dataset_writer.DatasetWriter`, with
-``json/deepfakebench.yaml`` beside the JSON: the settings DeepfakeBench's own ``train.py`` needs to
-read the dataset.
-
-Sources (``--layout auto`` recognises them):
-
-* **Image or video tree** — ``<root>/real/**`` and ``<root>/fake/**``. Each image is its own
-  one-frame "video" (frame index ``000``); ``--group-images folder`` makes every folder of images
-  one video instead (frames sorted by name; a purely numeric file stem is kept as the frame index),
-  which is what you want for frames already extracted from videos, so that one video's frames never
-  land in two splits. Video files in the tree are sampled like any other video.
-* **Label CSV** — a ``.csv`` file with a header holding ``path`` and ``label`` (real/fake or 0/1)
-  and optionally ``video`` (rows with the same value form one video) and ``group`` (videos kept in
-  the same split). Relative paths are relative to the CSV's folder. Image and video files may mix.
-* **FaceForensics++** — ``original_sequences/<source>/<cNN|raw>/videos/*.mp4`` (real) and
-  ``manipulated_sequences/<method>/<cNN|raw>/videos/*.mp4`` (fake). Videos are named
-  ``<source or method>_<id>``; a fake ``519_515`` and the reals ``519`` and ``515`` share one split
-  group (identity leak guard). With several compression levels present, pick one
-  (``--compression``).
-* **DFDC** — folders with a ``metadata.json``
-  (``{"x.mp4": {"label": "REAL"|"FAKE", "original": ...}}``); a fake and its ``original`` share a
-  split group. Files the metadata names but that are absent are reported as missing.
-
-Videos: ``--frames`` (default 32) frames sampled evenly over the whole clip; the largest face found
-by :class:`~dfshield.media.faces.FaceCropper` (Haar by default, MTCNN with
-``--detector mtcnn``) is cut out at ``--scale`` 1.3 and resized to ``--size`` 256. Frames without a
-face are counted and skipped, or kept as centre crops with ``--on-missing center``. Images are
-assumed to be face crops already: centre square, resized to ``--size`` (``--size 0`` stores them
-untouched); ``--detect-faces`` crops them like video frames. Every item is read by
-:class:`dfshield.media.pipeline.MediaStream`, the reader of ``dfshield predict`` too, so a detector
-is scored on frames made as its training frames were (images turned upright by their EXIF tag).
-
-``--reencode jpeg:Q`` passes every source image/frame of both classes through the same JPEG
-encoder at quality Q before any crop or resize (so the 8×8 grids line up), so that a format
-difference such as PNG reals vs JPEG fakes stops being a shortcut; frames are stored as PNG. Pick Q
-near the quality of the most compressed class. It weakens the shortcut, never removes it (measured
-in docs/experiments.md §1): say so in reports.
-
-Output: the dataset is written beside its target and swapped in only when complete
-(:mod:`dfshield.dataset_builder.staging`), so ``--overwrite`` never loses the previous dataset to a
-build that fails, writes nothing or is killed; the output folder is checked (writable, not full)
-before any input is read. An image or video frame larger than ``--max-pixels`` (50 megapixels)
-is reported as unreadable, refused from its header before it is decoded.
+Sources (``--layout auto``; found by :mod:`.sources`): a ``real/`` + ``fake/`` tree (an image a
+one-frame video, or ``--group-images folder``: a folder a video, keeping extracted frames in one
+split); a CSV of ``path``, ``label`` [, ``video``, ``group``]; FaceForensics++ (a fake shares a
+split group with its sources; one ``--compression``); DFDC ``metadata.json`` folders (a fake with
+its ``original``). Items go through the ``predict`` media pipeline: videos give face crops,
+images are taken as crops unless ``--detect-faces``. ``--reencode jpeg:Q`` weakens, never
+removes, a format shortcut (docs/experiments.md §1). The result is swapped in complete.
 """
 
 from __future__ import annotations
@@ -84,10 +48,8 @@ class ItemResult:
 
 
 def process_item(item: SourceItem, options: MediaOptions) -> ItemResult:
-    """Read one item through the media pipeline (decode, re-encode, sample, crop) and PNG-encode
-    each frame as it arrives, in the worker so that encoding runs in parallel too: only PNG bytes
-    are kept, never the decoded frames. Never raises for bad data: problems are returned in
-    ``errors``."""
+    """Read one item through the media pipeline and PNG-encode each frame in the worker as it
+    arrives (only PNG bytes kept); never raises for bad data (problems in ``errors``)."""
     media = MediaStream(item.paths, options)
     result = ItemResult()
     for frame in media:
@@ -131,13 +93,8 @@ def build_dataset(
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     progress: bool = False,
 ) -> BuildSummary:
-    """Build ``<out_dir>/json/<name>.json`` and ``<out_dir>/lmdb/<name>_lmdb`` from ``source``.
-
-    See the module docstring for layouts and options. ``kind`` (``"images"``/``"video"``) restricts
-    the inputs to one kind. Unreadable inputs and frames without a face are reported in the
-    returned :class:`BuildSummary`, not raised; a build that writes nothing raises
-    :class:`DataError`.
-    """
+    """Build ``<out_dir>/json/<name>.json`` and ``lmdb/<name>_lmdb`` from ``source``; bad inputs go
+    to the returned :class:`BuildSummary`, and a build that writes nothing raises DataError."""
     name = check_dataset_name(name)
     fractions = check_fractions(fractions)
     reencoder = parse_reencode(reencode)
@@ -231,18 +188,12 @@ def build_dataset(
 def build_from_images(
     source: str | Path, out_dir: str | Path, name: str, **options: Any
 ) -> BuildSummary:
-    """Build from an image tree (``real/``, ``fake/``) or a label CSV of images. Each image is a
-    one-frame video unless ``group_images="folder"`` or a CSV ``video`` column groups them.
-    Options as :func:`build_dataset` (``size``, ``detect_faces``, ``reencode``, ``fractions``,
-    ``seed`` ...)."""
+    """Build from an image tree or a label CSV of images; options as :func:`build_dataset`."""
     return build_dataset(source, out_dir, name, kind="images", **options)
 
 
 def build_from_videos(
     source: str | Path, out_dir: str | Path, name: str, **options: Any
 ) -> BuildSummary:
-    """Build from videos: FaceForensics++ folders, DFDC ``metadata.json`` folders, a
-    ``real/``/``fake/`` tree or a label CSV. Options as :func:`build_dataset` (``frames``,
-    ``detector``, ``scale``, ``size``, ``on_missing``, ``compression``, ``reencode``, ``fractions``,
-    ``seed``, ``workers`` ...)."""
+    """Build from FaceForensics++, DFDC, a tree or a video CSV; options as in ``build_dataset``."""
     return build_dataset(source, out_dir, name, kind="video", **options)

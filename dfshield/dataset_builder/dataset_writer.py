@@ -1,5 +1,4 @@
-"""``DatasetWriter``: videos of frames written into a staged LMDB, then the JSON index, the
-split allocation and ``deepfakebench.yaml``, swapped in at once (the format: :mod:`.layout`)."""
+"""``DatasetWriter``: frames into a staged LMDB, then JSON, splits and ``deepfakebench.yaml``."""
 
 from __future__ import annotations
 
@@ -49,17 +48,10 @@ class DatasetWriter:
 
         with DatasetWriter(out_dir, "MyFaces") as writer:
             writer.add_video("clip01", "real", [(0, rgb0), (16, rgb16)])
-            writer.add_video("clip02", "fake", frames)
-        summary = writer.summary          # filled by close()
+        summary = writer.summary
 
-    Frames are written as they come (one LMDB transaction per video) into a staging LMDB beside
-    the target; the LMDB map grows (doubling) whenever it is full. Splits are given per video
-    (``split=``) or, for videos without one, assigned at :meth:`close` by :func:`split_videos`
-    (stratified, seeded, ``group``-aware), which writes the JSON and swaps the new dataset in
-    (:mod:`dfshield.dataset_builder.staging`: a previous dataset stays until then, and a build of
-    the same name into the same folder is locked out meanwhile). An existing dataset of the same
-    name is an error unless ``overwrite=True``. Leaving the ``with`` block by an exception discards
-    the build.
+    Videos without ``split=`` are split at :meth:`close`; an existing dataset needs ``overwrite``;
+    an exception in the block discards the build.
     """
 
     def __init__(
@@ -114,12 +106,8 @@ class DatasetWriter:
         split: str | None = None,
         group: Hashable | None = None,
     ) -> int:
-        """Store one video's frames ``[(index, rgb_or_png_bytes), ...]``; returns how many were
-        stored.
-
-        A video with no frame is not recorded (returns 0). ``video`` must be a safe name (see
-        :func:`safe_video_name`) and unique within its label.
-        """
+        """Store one video's ``[(index, rgb_or_png), ...]``; the count stored (0: not recorded).
+        ``video`` must be a :func:`safe_video_name`, unique within its label."""
         if self._env is None:
             raise DataError("DatasetWriter is closed; create a new one to write more videos.")
         lab = normalize_label(label)
@@ -173,8 +161,7 @@ class DatasetWriter:
     def assign_splits(
         self, fractions: Sequence[float] = DEFAULT_FRACTIONS, seed: int = 0
     ) -> dict[tuple[str, str], str]:
-        """Split of every stored video ``{(label, video): split}`` (given ones kept, others
-        assigned)."""
+        """``{(label, video): split}`` of every stored video (given ones kept, others assigned)."""
         free = [k for k, r in self._videos.items() if r.split is None]
         assigned = {k: r.split for k, r in self._videos.items() if r.split is not None}
         if free:
@@ -191,8 +178,7 @@ class DatasetWriter:
         return assigned  # type: ignore[return-value]
 
     def close(self, fractions: Sequence[float] = DEFAULT_FRACTIONS, seed: int = 0) -> BuildSummary:
-        """Assign splits, close the LMDB, write the JSON and swap the new dataset in; returns (and
-        keeps) the :class:`BuildSummary`."""
+        """Assign splits, write the JSON, swap the dataset in; returns (and keeps) the summary."""
         if self.summary is not None:
             return self.summary
         if self._env is None:
@@ -232,8 +218,7 @@ class DatasetWriter:
         return summary
 
     def abort(self) -> None:
-        """Stop without writing anything: the staged LMDB is deleted and a previous dataset of
-        that name stays as it was."""
+        """Stop without writing anything; a previous dataset of that name stays as it was."""
         if self._env is not None:
             self._env.close()
             self._env = None

@@ -1,5 +1,4 @@
-"""``deepfakebench.yaml`` beside a built dataset's JSON: the settings DeepfakeBench needs to train
-and test on it (its ``label_dict`` lines, ``lmdb_dir``, ``dataset_json_folder``)."""
+"""``deepfakebench.yaml`` beside a built dataset's JSON: what DeepfakeBench needs to use it."""
 
 from __future__ import annotations
 
@@ -16,13 +15,8 @@ DEEPFAKEBENCH_YAML = "deepfakebench.yaml"
 
 
 def write_deepfakebench_yaml(out_dir: str | Path, name: str) -> Path:
-    """Write ``<out_dir>/json/deepfakebench.yaml``: what DeepfakeBench needs to train and test on
-    the datasets built into ``out_dir`` — their ``label_dict`` lines, ``lmdb_dir`` and
-    ``dataset_json_folder`` (absolute), and how its ``train.py`` overrides the JSON folder.
-
-    Datasets built into the same folder before (listed by the file being replaced, JSON still
-    present) keep their lines. Returns the path.
-    """
+    """Write ``<out_dir>/json/deepfakebench.yaml`` (``label_dict`` lines, absolute folders) for
+    every dataset built in ``out_dir``, earlier ones included; its path."""
     out = Path(out_dir).resolve()
     path = out / "json" / DEEPFAKEBENCH_YAML
     names = sorted({name} | _datasets_listed(path))
@@ -31,8 +25,7 @@ def write_deepfakebench_yaml(out_dir: str | Path, name: str) -> Path:
 
 
 def _datasets_listed(path: Path) -> set[str]:
-    """The built datasets a previous ``deepfakebench.yaml`` lists (its ``<Name>_real`` labels)
-    whose JSON is still beside it."""
+    """Datasets a previous ``deepfakebench.yaml`` lists whose JSON is still beside it."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError):

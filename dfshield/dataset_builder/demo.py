@@ -1,41 +1,9 @@
-"""A small synthetic deepfake dataset in DeepfakeBench format, made on the fly (``demo-data``).
+"""DemoFaces: a small synthetic deepfake dataset in DeepfakeBench format (``demo-data``).
 
-What it holds (defaults): dataset ``DemoFaces``, 64×64 PNG images, each stored as a one-frame video,
-
-=======  ======  ======
-split     real    fake
-=======  ======  ======
-train      600      60
-val        200      20
-test       200      20
-=======  ======  ======
-
-so real:fake is 10:1 in every split (imbalanced on purpose) and val/test hold enough fakes for AUC.
-
-**Real images** are procedural "natural-looking" scenes: a smooth random colour field, a gradient,
-2–8 anti-aliased shaded shapes (ellipses, boxes, strokes) and band-limited texture. Every image, of
-either class, is then rebuilt by a small upsampling *generator*: down-sampled 2× and up-sampled
-again with a bilinear transposed convolution.
-
-**Fake images** go through the same generator with extra, randomly initialised
-``ConvTranspose2d(3, 3, kernel 4, stride 2)`` branches at coarser scales whose outputs are
-up-sampled and added (a skip architecture, as in StyleGAN2). The random weights are drawn once per
-dataset (from ``seed``) and shared by all fakes: a fixed generator fingerprint. Their kernels are
-zero-sum, so they add no global colour cast, only a content-modulated periodic "checkerboard" at the
-chosen ``periods`` (default 8 and 16 px) — the classic transposed-convolution artefact.
-``strength`` scales it. Period 2 is supported but makes fakes' PNG files larger (a byte-size leak).
-
-**No label leak** through anything but the artefact: both classes have the same size, dtype,
-PNG encoding (``cv2.imencode``), per-image noise distribution (Gaussian, σ drawn per image from the
-same range), key pattern and name pattern (video names are random hex ids drawn from one pool;
-frame indices are the same). Tests check that PNG byte length alone does not separate the classes.
-
-**Learnability** (default strength 0.08, periods 8 and 16): frozen randomly initialised tiny
-open_clip ViTs (width 32–64, 1–2 layers) + an MLP head, trained on 600 real / 60 fake and tested on
-200 / 40, reach test AUC 1.0 at 64 px / patch 8, 0.92–0.98 at 224 px / patch 16 or 32 and about
-0.94 at 256 / patch 16. PNG byte length alone gives AUC about 0.55–0.6. The period-2 artefact alone
-is easier for aligned patch grids but inflates fakes' PNG size (AUC of byte length > 0.9 at useful
-strengths), hence the coarser default periods. Lower ``strength`` for a harder dataset.
+64×64 one-frame videos, real:fake 10:1 in every split. Every image is rebuilt by a 2× upsampling
+generator; fakes add a fixed zero-sum ``ConvTranspose2d`` checkerboard at ``periods`` (8, 16 px;
+period 2 would leak through PNG size). PNG length alone gives AUC ~0.55-0.6; frozen tiny random
+ViTs + MLP reach 0.92-1.0 at ``strength`` 0.08 (lower it for a harder set).
 """
 
 from __future__ import annotations
@@ -126,13 +94,8 @@ def natural_scene(rng: np.random.Generator, size: int) -> np.ndarray:
 # the upsampling generator
 # ---------------------------------------------------------------------------------------------
 class UpsamplerGenerator:
-    """Fixed "generator" that rebuilds images from their 2× down-sampled version.
-
-    ``real(x)`` = bilinear transposed-convolution up-sampling; ``fake(x)`` adds ``strength`` × the
-    outputs of randomly initialised, zero-sum ``ConvTranspose2d(3, 3, 4, stride=2)`` layers applied
-    at the scales that make ``periods`` (image pixels) — e.g. period 8 = transposed conv from 1/8 to
-    1/4 resolution, then bilinear up-sampling. Inputs/outputs: float tensors (N, 3, H, W) in [0, 1].
-    """
+    """Fixed "generator" rebuilding images from 2× down-sampled ones; (N, 3, H, W) in [0, 1].
+    ``fake(x)`` adds ``strength`` × zero-sum transposed-conv outputs at the ``periods`` scales."""
 
     def __init__(
         self,
@@ -204,8 +167,7 @@ class UpsamplerGenerator:
 
 
 def _finish(images: Any, rng: np.random.Generator, noise: float) -> np.ndarray:
-    """Same for both classes: Gaussian noise with a per-image σ ∈ noise × [0.2, 3.0], uint8
-    rounding."""
+    """For both classes: Gaussian noise, σ per image in noise × [0.2, 3.0]; uint8 rounding."""
     arr = images.permute(0, 2, 3, 1).numpy()
     sigma = rng.uniform(*_NOISE_SPREAD, (len(arr), 1, 1, 1)).astype(np.float32) * np.float32(noise)
     arr = arr + rng.normal(0.0, 1.0, arr.shape).astype(np.float32) * sigma
@@ -224,12 +186,8 @@ def generate_images(
     generator_seed: int | None = None,
     batch: int = 256,
 ) -> list[list[np.ndarray]]:
-    """RGB uint8 frames for each label (0 real, 1 fake): ``result[i]`` = the frames of video ``i``.
-
-    Scenes come from ``seed``; the fake generator's weights from ``generator_seed`` (default
-    ``seed``).
-    Frames of one video show the same scene shifted by a few pixels, each with its own noise.
-    """
+    """RGB uint8 frames per label, ``result[i]`` video ``i``'s (one scene, shifted); scenes from
+    ``seed``, fake weights from ``generator_seed`` (default ``seed``)."""
     import torch
 
     gen = UpsamplerGenerator(seed if generator_seed is None else generator_seed, strength, periods)
@@ -298,13 +256,8 @@ def make_demo_dataset(
     overwrite: bool = False,
     progress: bool = False,
 ) -> BuildSummary:
-    """Write the demo dataset to ``out_dir/json/<name>.json`` and ``out_dir/lmdb/<name>_lmdb``,
-    with ``out_dir/json/deepfakebench.yaml`` (DeepfakeBench's settings to read it).
-
-    ``counts`` = ``{split: (real videos, fake videos)}`` (default :data:`DEFAULT_COUNTS`).
-    Deterministic for a given ``seed`` and arguments. Returns the writer's :class:`BuildSummary`;
-    the label strings are ``{name}_real`` → 0 and ``{name}_fake`` → 1 (``summary.label_dict``).
-    """
+    """Write the demo dataset (JSON, LMDB, ``deepfakebench.yaml``) under ``out_dir``; its summary.
+    ``counts``: ``{split: (real, fake)}``; deterministic per ``seed``."""
     started = time.perf_counter()
     plan = _check_counts(dict(DEFAULT_COUNTS if counts is None else counts))
     if int(size) < 8:

@@ -1,5 +1,4 @@
-"""Frames as stored bytes: PNG encoding, and the optional lossy re-encoding applied to every
-image alike so that a format difference between sources is no shortcut."""
+"""Frames as stored bytes: PNG encoding, and the optional ``--reencode`` of every image alike."""
 
 from __future__ import annotations
 
@@ -24,11 +23,8 @@ def encode_png(rgb: np.ndarray) -> bytes:
 
 @dataclass(frozen=True)
 class Reencoder:
-    """Re-encode images through a lossy codec (``jpeg`` at ``quality``) and decode them again.
-
-    Applied identically to every image of both classes so that a format difference between the
-    sources (e.g. real PNG vs fake JPEG) stops being a shortcut.
-    """
+    """Re-encode images through ``jpeg`` at ``quality`` and decode, for both classes alike, so a
+    format difference between sources (real PNG vs fake JPEG) stops being a shortcut."""
 
     format: str = "jpeg"
     quality: int = 90

@@ -1,35 +1,8 @@
-"""The format of a built dataset, DeepfakeBench's: one JSON index plus one LMDB of PNG frames;
-the dataset names, label strings and frame keys it uses.
+"""A built dataset's format, DeepfakeBench's: names, labels, frame keys (docs/deepfakebench.md).
 
-Layout written under ``out_dir`` for a dataset called ``Name``::
-
-    out_dir/json/Name.json
-    out_dir/json/deepfakebench.yaml         (the settings DeepfakeBench needs to read it)
-    out_dir/lmdb/Name_lmdb/{data.mdb,lock.mdb}
-
-JSON (the shape DeepfakeBench's released ``dataset_json`` files have, without a compression level,
-which DeepfakeBench only uses for FaceForensics++-family names)::
-
-    {"Name": {"Name_real": {"train": {<video>: {"label": "Name_real", "frames": [<path>, ...]}},
-                            "val": {...}, "test": {...}},
-              "Name_fake": {"train": {...}, "val": {...}, "test": {...}}}}
-
-* **Label strings.** The two label groups are ``"{Name}_real"`` (numeric label 0) and
-  ``"{Name}_fake"`` (numeric label 1). dfshield's reader recognises them in a dataset called
-  ``Name`` without configuration; :func:`label_dict_for` returns the two lines to add to
-  DeepfakeBench's ``label_dict`` to train there, and ``deepfakebench.yaml`` holds them with the
-  folders (:mod:`.deepfakebench_yaml`).
-* **Frame paths and LMDB keys** are the same string, with Windows backslashes like DeepfakeBench's
-  released data: ``Name\\real\\frames\\real_<video>\\<idx>.png`` (``fake`` for fakes), where
-  ``<idx>`` is the original frame index, zero-padded to at least 3 digits. The key is that string
-  in UTF-8; the value is the PNG file bytes from ``cv2.imencode(".png", bgr)``. The class starts
-  the video's folder name because DeepfakeBench's video-level metrics group frames by that name
-  alone: a real ``001`` and a fake ``001`` stay two videos.
-* **Videos.** Every entry is a video: a list of frames with their original indices. Image datasets
-  store each image as a one-frame video (index ``000``) unless the builder groups images into
-  videos.
-* **Splits** are assigned per video (never frames of one video in two splits), stratified by label,
-  seeded: see :mod:`.split_allocation`. All three split keys are always present (possibly empty).
+``json/Name.json``, ``json/deepfakebench.yaml``, ``lmdb/Name_lmdb`` of PNGs; labels ``Name_real``
+(0) and ``Name_fake`` (1); key = path = ``Name\\<cls>\\frames\\<cls>_<video>\\<idx>.png`` (the
+class in the folder name, as DeepfakeBench groups videos by it alone); splits per video.
 """
 
 from __future__ import annotations
@@ -96,17 +69,12 @@ def check_dataset_name(name: str) -> str:
 
 
 def label_dict_for(name: str) -> dict[str, int]:
-    """The label strings a built dataset uses: ``{"{name}_real": 0, "{name}_fake": 1}``.
-
-    dfshield's reader recognises them in a dataset called ``name`` by itself; add these two
-    lines to DeepfakeBench's ``label_dict`` to train there.
-    """
+    """``{"{name}_real": 0, "{name}_fake": 1}``: add these to DeepfakeBench's ``label_dict``."""
     return own_label_dict(name)
 
 
 def normalize_label(value: Any) -> str:
-    """``"real"`` or ``"fake"`` from 0/1, real/fake and common spellings (REAL, FAKE, original,
-    ...)."""
+    """``"real"`` or ``"fake"`` from 0/1 and common spellings (REAL, FAKE, original, ...)."""
     if isinstance(value, (bool, np.bool_)):
         value = int(value)
     if isinstance(value, (int, np.integer)) and int(value) in (0, 1):
@@ -121,16 +89,13 @@ def normalize_label(value: Any) -> str:
 
 
 def safe_video_name(text: str) -> str:
-    """A video name safe inside a backslash- or slash-separated key: unsafe characters become
-    ``_``."""
+    """A video name safe inside a key: unsafe characters become ``_``."""
     cleaned = _UNSAFE.sub("_", str(text)).strip("._")
     return cleaned or "video"
 
 
 def frame_key(name: str, label: str | int, video: str, index: int) -> str:
-    """``Name\\<real|fake>\\frames\\<real|fake>_<video>\\<idx>.png`` — JSON frame path and LMDB
-    key. The video's folder name carries the class so that it is unique in the whole dataset
-    (DeepfakeBench groups frames into videos by that name alone)."""
+    """``Name\\<real|fake>\\frames\\<real|fake>_<video>\\<idx>.png``: frame path and LMDB key."""
     if "\\" in video or "/" in video:
         raise DataError(
             f"Video name {video!r} contains a path separator; use safe_video_name() first."

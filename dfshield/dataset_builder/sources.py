@@ -1,10 +1,6 @@
-r"""Finding what ``dfshield build-lmdb`` builds: the videos and images of a source folder and their
-labels.
+r"""Finding what ``build-lmdb`` builds: labelled videos and images of a source folder.
 
-Layouts (``detect_layout`` recognises them; :mod:`dfshield.dataset_builder.builder` documents each):
-an image or video tree with ``real/`` and ``fake/``, a label CSV, FaceForensics++'s folder
-structure, and DFDC folders with ``metadata.json``. Each source becomes :class:`SourceItem`\ s —
-one video (or one-frame image "video") each, with its label and split group.
+Layouts (see :mod:`.builder`): tree, CSV, FaceForensics++, DFDC; each yields ``SourceItem``\ s.
 """
 
 from __future__ import annotations
@@ -95,8 +91,7 @@ def _sorted_files(folder: Path) -> list[Path]:
 
 
 def discover_tree(root: Path, group_images: str = "image") -> Discovery:
-    """``root/real/**`` and ``root/fake/**``: images (one video each, or one per folder) and
-    videos."""
+    """``root/real/**`` and ``root/fake/**``: images (a video each or per folder) and videos."""
     if group_images not in GROUP_IMAGES:
         raise ConfigError(
             f"Unknown --group-images {group_images!r}; use 'image' or 'folder'."
@@ -219,9 +214,8 @@ _FF_TOPS = ("original_sequences", "manipulated_sequences")
 
 
 def find_ffpp_root(source: Path, max_depth: int = 3) -> Path | None:
-    """The folder holding ``original_sequences``/``manipulated_sequences``: ``source`` itself, its
-    parent (when given one of them) or the one folder below it (up to ``max_depth`` levels) that
-    does; ``None`` when there is none. Several candidates are an error naming them."""
+    """The folder holding ``original_sequences``/``manipulated_sequences`` (``source``, its parent
+    or one below), or None; several is an error."""
     if source.name in _FF_TOPS:
         return source.parent
     if any((source / top).is_dir() for top in _FF_TOPS):
@@ -247,8 +241,7 @@ def find_ffpp_root(source: Path, max_depth: int = 3) -> Path | None:
 
 
 def discover_ffpp(root: Path, compression: str | None = None) -> Discovery:
-    """FaceForensics++ folders:
-    ``{original,manipulated}_sequences/<name>/<compression>/videos/*``."""
+    """FaceForensics++: ``{original,manipulated}_sequences/<name>/<compression>/videos/*``."""
     root = find_ffpp_root(root) or root
     found: list[tuple[str, str, str, Path]] = []  # (label, subset, compression, path)
     for top, label in (("original_sequences", "real"), ("manipulated_sequences", "fake")):

@@ -1,5 +1,4 @@
-"""Split allocation: each video of a built dataset to train, val or test, stratified by label,
-seeded, keeping groups of related videos together."""
+"""Each built video to train/val/test: stratified by label, seeded, groups kept together."""
 
 from __future__ import annotations
 
@@ -33,8 +32,7 @@ def check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
 
 
 def _allocate(n: int, fractions: Sequence[float]) -> list[int]:
-    """Split ``n`` items into counts proportional to ``fractions`` (largest remainder); every split
-    with a positive fraction gets at least one item when there are enough items."""
+    """Counts proportional to ``fractions`` (largest remainder), >= 1 per positive fraction."""
     raw = [n * f for f in fractions]
     counts = [int(math.floor(r)) for r in raw]
     order = sorted(range(len(raw)), key=lambda i: (-(raw[i] - counts[i]), i))
@@ -53,8 +51,7 @@ def _allocate(n: int, fractions: Sequence[float]) -> list[int]:
 def _cost_increase(
     need: dict[str, int], targets: dict[str, list[int]], current: dict[str, list[int]], split: int
 ) -> float:
-    """How much further from the per-label split targets (sum of squared gaps) the counts get when
-    a group of ``need`` videos per label joins ``split``."""
+    """Rise in squared gap to the per-label targets if ``need`` videos per label join ``split``."""
     total = 0.0
     for lab in LABELS:
         before = targets[lab][split] - current[lab][split]
@@ -70,17 +67,9 @@ def split_videos(
     seed: int = 0,
     groups: Sequence[Hashable | None] | None = None,
 ) -> dict[Hashable, str]:
-    """Assign each video to ``"train"``/``"val"``/``"test"``: stratified by label, seeded.
-
-    * Per label, videos are shuffled with a generator seeded by ``(seed, label)`` and cut by
-      ``fractions`` (largest-remainder rounding; every split with a positive fraction gets at least
-      one video of a label that has enough videos). The result does not depend on input order.
-    * ``groups`` (optional, one per video, ``None`` = its own group) keeps related videos together,
-      e.g. a fake and the real video it was made from; groups are then placed greedily so each
-      split's per-label counts come as close as possible to the stratified targets.
-
-    Names must be unique; labels are anything :func:`normalize_label` accepts.
-    """
+    """Assign each video to train/val/test: per label a ``(seed, label)`` shuffle cut by
+    ``fractions`` (order-free); ``groups`` (None: own) keep related videos together, placed near
+    those targets."""
     names = list(video_names)
     if len(names) != len(labels):
         raise ConfigError(f"split_videos got {len(names)} video names but {len(labels)} labels.")

@@ -1,21 +1,7 @@
-"""Writing a dataset beside the one it replaces, and swapping it in only once it is complete.
+"""Writing a dataset beside the one it replaces, swapped in once complete (docs/reliability.md).
 
-A built dataset is two paths, ``json/<Name>.json`` and ``lmdb/<Name>_lmdb/``. A build never writes
-to them directly:
-
-* The LMDB is written into ``lmdb/.<Name>_lmdb.partial``; once every frame is in and synced, the
-  JSON is written (atomically) into ``json/.<Name>.json.partial``. Both sit beside their targets,
-  so on the same file system, where a rename is atomic. The staged JSON is the mark of a complete
-  build: it only exists once its LMDB is whole.
-* :meth:`Staging.commit` then swaps: the old JSON moves aside (from here on the old dataset reads
-  as *incomplete*, an LMDB without its JSON, never as a mix of old and new), the new LMDB takes the
-  old one's place, the new JSON takes its place, and the old copies are deleted.
-* The whole build holds the lock ``lmdb/.<Name>_lmdb.lock`` (:mod:`filelock`), so two builds of
-  one name into one folder cannot interleave: the second fails at once, naming the lock file.
-
-So a build that fails, writes nothing or is killed leaves the previous dataset as it was, and the
-next build of that name removes what it left behind. A build killed *during* the swap (a few
-renames) is finished by the next build of that name, which rolls it forward from the staged JSON.
+Staged as ``.<Name>_lmdb.partial`` then ``.<Name>.json.partial`` (the completeness mark) under
+the lock ``lmdb/.<Name>_lmdb.lock``; a killed build is cleaned up or rolled forward by the next.
 """
 
 from __future__ import annotations
@@ -34,11 +20,7 @@ MIN_FREE_BYTES = 64 << 20
 
 
 class Staging:
-    """The staging paths, the lock and the swap of one dataset build (see the module docstring).
-
-    :meth:`begin` prepares the build (folders, lock, leftovers, the existing dataset);
-    :meth:`commit` swaps the complete build in; :meth:`discard` throws an unfinished one away.
-    """
+    """One build's staging paths, lock and swap: ``begin``, then ``commit`` or ``discard``."""
 
     def __init__(self, json_path: Path, lmdb_path: Path) -> None:
         self.json_path, self.lmdb_path = Path(json_path), Path(lmdb_path)
@@ -56,9 +38,8 @@ class Staging:
 
     # -- starting --------------------------------------------------------------------------------
     def begin(self, overwrite: bool) -> None:
-        """Create the output folders, take the lock, clear or finish an interrupted build, and
-        check the existing dataset (replaced only with ``overwrite``). Fails before any frame is
-        read when the folder cannot be written or its disk is (nearly) full."""
+        """Create folders, take the lock, recover leftovers, check the existing dataset; fails
+        before any frame is read when the folder is unwritable or its disk (nearly) full."""
         for folder in (self.json_path.parent, self.lmdb_path.parent):
             try:
                 folder.mkdir(parents=True, exist_ok=True)
@@ -142,8 +123,7 @@ class Staging:
             self._release()
 
     def _swap(self) -> None:
-        """Old JSON aside, new LMDB in, new JSON in, old copies gone; every step can be repeated
-        after an interruption (each one checks what is already done)."""
+        """Old JSON aside, new LMDB in, new JSON in, old copies gone; each step is repeatable."""
         if self.json_path.exists():
             os.replace(self.json_path, self._old_json)
         if self.staged_lmdb.exists():
@@ -156,8 +136,7 @@ class Staging:
         _remove(self._old_lmdb)
 
     def discard(self) -> None:
-        """Throw an unfinished build away (the previous dataset is untouched) and release the
-        lock. An interrupted swap is left for the next build to finish."""
+        """Discard an unfinished build, release the lock; the next build finishes a broken swap."""
         if self._lock is None:
             return
         if not self._swapping:

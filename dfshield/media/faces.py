@@ -1,18 +1,7 @@
-"""Face cropping shared by dataset building (``dfshield build-lmdb``) and inference
-(``dfshield predict``), both through :class:`dfshield.media.pipeline.MediaStream`.
+"""Face cropping, shared by ``build-lmdb`` and ``predict`` so training and prediction crops match.
 
-One class, :class:`FaceCropper`, so that training crops and prediction crops are made the same way:
-detect faces, keep the largest confident one, take a square box around it enlarged by ``scale``
-(DeepfakeBench uses 1.3), shift it inside the image, cut it out and resize it to ``size``×``size``.
-
-Detectors (weights ship inside installed packages; nothing is downloaded at run time):
-
-* ``"haar"`` (default) — OpenCV's frontal-face Haar cascade from ``cv2.data.haarcascades``
-  (``opencv-python-headless``). CPU only, fast, frontal faces; misses strong profiles.
-* ``"mtcnn"`` — MTCNN from ``facenet-pytorch`` (``pip install dfshield[mtcnn]``), imported only
-  when asked for. More robust to pose; uses a GPU when ``device`` names one.
-
-Images go in and come out as RGB ``uint8`` arrays (H, W, 3).
+Detectors ship in installed packages: ``haar`` (default; OpenCV cascade, CPU, frontal faces) or
+``mtcnn`` (``dfshield[mtcnn]``; more robust to pose, GPU if ``device`` names one).
 """
 
 from __future__ import annotations
@@ -70,12 +59,8 @@ def _as_rgb_uint8(image: Any) -> np.ndarray:
 
 
 def square_box(box: FaceBox, scale: float, width: int, height: int) -> tuple[int, int, int, int]:
-    """Square crop box ``(x0, y0, x1, y1)`` around ``box``, side ``scale × max(w, h)``.
-
-    The square keeps the face centre when it fits; otherwise it is shifted to lie inside the image,
-    and its side is capped at the image's shorter side, so the crop always stays square (no
-    stretching when it is resized).
-    """
+    """Square crop box around ``box``, side ``scale × max(w, h)``, shifted inside the image and
+    capped at its shorter side (never stretched)."""
     cx = (box.x0 + box.x1) / 2.0
     cy = (box.y0 + box.y1) / 2.0
     side = max(box.x1 - box.x0, box.y1 - box.y0) * float(scale)
@@ -96,7 +81,7 @@ def center_box(width: int, height: int) -> tuple[int, int, int, int]:
 
 
 def resize_square(image: np.ndarray, size: int | None) -> np.ndarray:
-    """Resize to ``size``×``size`` (area interpolation when shrinking, bilinear when enlarging)."""
+    """Resize to ``size``×``size`` (area when shrinking, bilinear when enlarging)."""
     if not size:
         return image
     h, w = image.shape[:2]
@@ -107,14 +92,10 @@ def resize_square(image: np.ndarray, size: int | None) -> np.ndarray:
 
 
 class FaceCropper:
-    """Crop the largest face of an RGB image into a ``size``×``size`` square.
+    """The largest confident face of an RGB image, box × ``scale`` (DeepfakeBench: 1.3), squared.
 
-    ``crop(rgb)`` returns ``(crop, found)``. When no face is found, ``on_missing="skip"`` returns
-    ``(None, False)`` and ``on_missing="center"`` returns the resized largest centred square and
-    ``False``. ``min_confidence`` drops weak detections before the largest is chosen (Haar: the
-    cascade's level weight, default 1.0; MTCNN: probability, default 0.9). Detection runs on a copy
-    scaled down to about ``detect_pixels`` pixels (Haar only) to stay fast on HD frames; boxes are
-    mapped back to full resolution before cropping. Safe to pickle (the detector is rebuilt lazily).
+    ``min_confidence``: Haar level weight (default 1.0) or MTCNN probability (0.9). Haar detects on
+    a copy of about ``detect_pixels``. Picklable.
     """
 
     def __init__(
@@ -171,8 +152,7 @@ class FaceCropper:
 
     # -- detectors -------------------------------------------------------------------------------
     def load(self) -> Any:
-        """Load the detector now (it loads on first use otherwise): a missing dependency or model
-        file then fails before any work is done."""
+        """Load the detector now (else on first use): a missing dependency fails before any work."""
         if self._model is not None:
             return self._model
         if self.detector == "haar":
@@ -267,8 +247,7 @@ class FaceCropper:
         return square_box(faces[0], self.scale, w, h)
 
     def crop(self, rgb: Any) -> tuple[np.ndarray | None, bool]:
-        """``(crop, found)``: the resized face crop and whether a face was found (see the class
-        doc)."""
+        """``(crop, found)``; no face: ``(None, False)`` or (``on_missing``) the centre crop."""
         image = _as_rgb_uint8(rgb)
         box = self.box(image)
         found = box is not None

@@ -1,28 +1,7 @@
 """The one media pipeline: an image or video file → sampled RGB frames, each framed for a detector.
 
-``dfshield build-lmdb`` (and so the extra test folders, which go through the builder) and
-``dfshield predict`` both read through :class:`MediaStream`, so that a detector is scored on
-frames made exactly as its training frames were: the same decoder, the same even frame sampling
-(:class:`~dfshield.media.video.SampledVideo`) and the same
-:class:`~dfshield.media.faces.FaceCropper`.
-
-What happens to each decoded frame is its *framing*, chosen per kind of file
-(:class:`MediaOptions`):
-
-* ``"face"``   — the largest face, box × ``scale``, resized to ``size`` (``on_missing`` decides
-  what a frame without a face becomes: ``None`` to skip it, or its centre square);
-* ``"center"`` — the largest centred square resized to ``size`` (``size`` 0: the frame as decoded);
-* ``"none"``   — the frame as decoded (the detector's own preprocessing resizes it).
-
-Frames are *streamed*: a :class:`MediaStream` decodes, samples and frames one frame at a time
-as it is iterated, so a consumer that handles each frame before asking for the next (``predict``
-scores it, ``build-lmdb`` PNG-encodes it) holds one decoded frame however many it samples.
-:func:`read_media` collects a stream into a :class:`MediaFrames` list for short items and for
-worker processes. An image or video frame over ``max_pixels`` is refused before it is decoded.
-
-Bad media never raises here: what cannot be read is returned in ``errors``, so a batch of files
-is never stopped by one of them. :func:`map_in_workers` runs the per-item work in worker
-processes, in input order.
+``build-lmdb`` and ``predict`` both read through :class:`MediaStream`, so a detector is scored on
+frames made as its training frames were; bad media lands in ``errors``, never raises.
 """
 
 from __future__ import annotations
@@ -55,7 +34,7 @@ R = TypeVar("R")
 
 
 def media_kind(path: Path) -> str | None:
-    """``image`` or ``video`` by file extension, else None (what build-lmdb and predict read)."""
+    """``image`` or ``video`` by file extension, else None."""
     suffix = path.suffix.lower()
     if suffix in IMAGE_EXTENSIONS:
         return "image"
@@ -66,13 +45,8 @@ def media_kind(path: Path) -> str | None:
 
 @dataclass(frozen=True)
 class MediaOptions:
-    """How a :class:`MediaStream` samples and frames.
-
-    ``frames``: frames sampled evenly per video (and per group of images read as one video).
-    ``transform``: applied to every decoded frame before framing (build-lmdb's ``--reencode``);
-    it must be picklable when items are read in worker processes. ``max_pixels``: larger images
-    and video frames are refused before decoding (``None``: no limit).
-    """
+    """How a :class:`MediaStream` samples and frames: ``face`` (largest face × ``scale``),
+    ``center`` or ``none`` (as decoded); ``size`` 0 keeps the size; ``transform`` must pickle."""
 
     frames: int = 32
     image_framing: str = "center"
@@ -106,9 +80,7 @@ class MediaOptions:
 
 
 class Frame(NamedTuple):
-    """One sampled frame: its index in the video (or the image's numeric stem, else its position),
-    the framed RGB array (``None``: no face and ``on_missing="skip"``), and whether a face was
-    found (``None``: no face detection ran on it)."""
+    """One sampled frame: its index (or image stem), framed RGB (``None``: skipped), face found."""
 
     index: int
     rgb: np.ndarray | None
@@ -117,8 +89,7 @@ class Frame(NamedTuple):
 
 @dataclass
 class MediaFrames:
-    """What :func:`read_media` read from one item; iterating it gives its frames, as iterating
-    its :class:`MediaStream` does."""
+    """What :func:`read_media` read from one item; iterating it gives its frames."""
 
     kind: str  # "image" | "video"
     frames: list[Frame] = field(default_factory=list)
@@ -141,10 +112,8 @@ def face_cropper(options: MediaOptions) -> FaceCropper:
 
 
 def read_image(path: Path, max_pixels: int | None = None) -> np.ndarray:
-    """An image file as RGB uint8, decoded as the dataset decodes frames
-    (:func:`~dfshield.media.frames.decode_image`), turned upright by its EXIF orientation: phones
-    store portrait photos as landscape pixels plus a tag, and a face detector needs them upright.
-    An image over ``max_pixels`` is refused from its header, before decoding."""
+    """An image file as RGB uint8, decoded as dataset frames, turned upright by its EXIF tag (phone
+    portraits); one over ``max_pixels`` is refused from its header."""
     return decode_image(
         path.read_bytes(),
         str(path),
@@ -155,8 +124,7 @@ def read_image(path: Path, max_pixels: int | None = None) -> np.ndarray:
 
 
 def _image_index(paths: Sequence[Path], position: int) -> int:
-    """Frame index of an image read as a frame: the numeric file stems when all are distinct
-    numbers (frames already extracted as ``000.png``, ``005.png`` ...), else the position."""
+    """Frame index of an image: its numeric stem if all are distinct numbers, else position."""
     stems = [p.stem for p in paths]
     if all(s.isdigit() for s in stems) and len({int(s) for s in stems}) == len(stems):
         return int(paths[position].stem)
@@ -174,15 +142,8 @@ def _frame(
 
 
 class MediaStream:
-    """One video file, or image files read as the frames of one video (a single image is a
-    one-frame video): ``options.frames`` of them sampled evenly and framed, one at a time.
-
-    Iterating yields :class:`Frame` objects as they are decoded, and ``None`` when a video turned
-    out truncated and is sampled again over the frames that decode: forget the frames received
-    so far (:class:`~dfshield.media.video.SampledVideo`). Never raises for bad media: what cannot
-    be read ends the stream and is listed in ``errors``; ``note`` says what was odd (a truncated
-    video). Both are complete once the stream is exhausted.
-    """
+    """One video (or images as its frames) sampled evenly, yielding one framed :class:`Frame` at a
+    time, or ``None`` when a truncated video is resampled (forget the frames so far)."""
 
     def __init__(self, paths: Path | Sequence[Path], options: MediaOptions) -> None:
         paths = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
@@ -232,11 +193,7 @@ class MediaStream:
 
 
 def read_media(paths: Path | Sequence[Path], options: MediaOptions) -> MediaFrames:
-    """A :class:`MediaStream` read to the end into a :class:`MediaFrames` (every frame held at
-    once: for short items and for worker processes, which return whole items).
-
-    Never raises for bad media: unreadable files are in the result's ``errors``.
-    """
+    """A :class:`MediaStream` read to the end, all frames held (short items, worker processes)."""
     stream = MediaStream(paths, options)
     frames: list[Frame] = []
     for frame in stream:
@@ -253,10 +210,8 @@ def _worker_init(parent: int) -> None:
 
 
 def _die_with(parent: int) -> None:
-    """On Linux, have the kernel kill this worker when its parent dies: a ``kill -9`` of the
-    command would otherwise leave its workers (each holding a decoded video) running for good.
-    The signal comes when the *thread* that started the worker ends, so the pool must be fed
-    from a thread that lives as long as the work (the main thread, as in every command)."""
+    """On Linux, have the kernel kill this worker (no orphans of ``kill -9``) when the *thread* that
+    started it ends: feed the pool from a long-lived (the main) thread."""
     if not sys.platform.startswith("linux"):
         return
     import ctypes
@@ -270,10 +225,8 @@ def _die_with(parent: int) -> None:
 
 
 def map_in_workers(function: Callable[[J], R], jobs: Iterable[J], workers: int) -> Iterator[R]:
-    """``function(job)`` for every job, in input order, in ``workers`` spawned processes (0: in
-    this one). At most ``2 × workers`` jobs are in flight: decoded videos are large, and a
-    consumer that stops early leaves little work behind. Close the iterator (or exhaust it) to
-    stop the workers; on Linux they also die with this process (:func:`_die_with`)."""
+    """``function(job)`` per job, in input order, in ``workers`` processes (0: inline), at most
+    ``2 × workers`` in flight; close or exhaust the iterator to stop them."""
     if workers <= 0:
         yield from map(function, jobs)
         return

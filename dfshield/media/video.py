@@ -1,11 +1,7 @@
-"""Reading frames from video files: even frame sampling and robust decoding with OpenCV.
+"""Reading video frames with OpenCV: even frame sampling and streamed decoding, one frame held.
 
-Frames are returned as RGB ``uint8`` arrays of shape (H, W, 3), paired with their original frame
-index (0-based position in the decoded stream). Decoding is sequential (``grab`` every frame,
-``retrieve`` only the wanted ones): it is as fast as seeking on typical deepfake clips, exact on
-every codec, and it notices truncated files whose header promises more frames than they hold.
-Frames are *streamed* (:func:`iter_frames`, :class:`SampledVideo`): one decoded frame is held at
-a time, so sampling 3600 frames of a long video takes the memory of one.
+Frames are RGB ``uint8`` (H, W, 3) with their 0-based index. Decoding is sequential (``grab``
+all, ``retrieve`` the wanted): as fast as seeking here, exact on every codec, truncation noticed.
 """
 
 from __future__ import annotations
@@ -25,12 +21,8 @@ VIDEO_EXTENSIONS = frozenset(
 
 
 def sample_frame_indices(n_total: int, n: int) -> list[int]:
-    """``n`` frame indices spread evenly over ``[0, n_total - 1]``, first and last included.
-
-    All frames when the video has ``n`` frames or fewer. Matches DeepfakeBench's preprocessing
-    (``np.linspace(0, n_total - 1, n, dtype=int)``), so index lists are comparable with released
-    data. Unlike DeepfakeBench's *loader* it never just keeps the first ``n`` frames.
-    """
+    """``n`` indices spread evenly over ``[0, n_total - 1]``, ends included (all if n_total <= n),
+    as DeepfakeBench's preprocessing (``np.linspace``), not its loader (the first ``n``)."""
     n_total, n = int(n_total), int(n)
     if n < 1:
         raise ConfigError(
@@ -66,8 +58,7 @@ def _open(path: Path) -> cv2.VideoCapture:
 
 
 def frame_count(path: str | Path) -> int:
-    """Number of frames the container header announces (may be wrong for damaged files; 0 if
-    unknown)."""
+    """Frames the container header announces (0 if unknown; may be wrong for damaged files)."""
     cap = _open(Path(path))
     try:
         n = cap.get(cv2.CAP_PROP_FRAME_COUNT)
@@ -77,20 +68,13 @@ def frame_count(path: str | Path) -> int:
 
 
 def iter_frames(path: str | Path, indices: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
-    """Decode the frames at ``indices`` (original frame numbers) of one video, one at a time.
-
-    Yields ``(index, rgb)`` in increasing index order for the frames that exist; indices past the
-    real end of a truncated file are left out (count what you got). Only the frame being yielded
-    is held, so a caller that consumes each frame before asking for the next one keeps memory
-    flat however many frames it samples. Raises :class:`DataError` naming the file when it is
-    missing, cannot be opened, or yields no decodable frame at all.
-    """
+    """Yield ``(index, rgb)`` for the ``indices`` that exist, in order; raises DataError when the
+    file is missing, cannot be opened or decodes no frame."""
     yield from _Decoder(Path(path), indices)
 
 
 class _Decoder:
-    """:func:`iter_frames`, remembering how far the stream really went (``decoded``: frames
-    grabbed; ``complete``: whether every wanted index was reached)."""
+    """:func:`iter_frames`, remembering ``decoded`` (frames grabbed) and ``complete``."""
 
     def __init__(self, path: Path, indices: Sequence[int], max_pixels: int | None = None) -> None:
         self.path, self.max_pixels = path, max_pixels
@@ -153,9 +137,7 @@ def check_pixels(
     max_pixels: int | None,
     option: str = "--max-pixels",
 ) -> None:
-    """Refuse an image or video frame of more than ``max_pixels`` pixels (set by ``option``)
-    before decoding it: a decoded frame takes 3 bytes a pixel, and the copies made while framing
-    it several times that (a 25000 × 25000 image would need gigabytes)."""
+    """Refuse a frame over ``max_pixels`` before decoding (a huge one would take gigabytes)."""
     if max_pixels is None or width * height <= max_pixels:
         return
     raise DataError(
@@ -179,16 +161,11 @@ def count_decodable_frames(path: str | Path) -> int:
 
 
 class SampledVideo:
-    """``n`` frames sampled evenly over the frames of a video that decode, decoded one at a time.
+    """``n`` frames sampled evenly over the frames of a video that decode, one at a time.
 
-    Iterating yields ``(index, rgb)`` pairs, holding only the current frame. The indices come
-    from the header's frame count (:func:`sample_frame_indices`); when the file turns out shorter
-    (truncated) the stream knows how many frames really decode, yields ``None`` once — forget the
-    frames received so far — and then yields frames sampled evenly over the decodable ones, so the
-    spacing stays even over what really exists. A header without a count is counted first.
-    Afterwards ``announced`` is the header's count and ``total`` the count sampled over. Raises
-    :class:`DataError` naming the file when nothing decodes, and when a frame is larger than
-    ``max_pixels`` (:func:`check_pixels`).
+    A file shorter than its header yields ``None`` once (forget the frames so far), then frames
+    resampled over what decodes (``announced``, ``total``). Raises :class:`DataError` when nothing
+    decodes or a frame exceeds ``max_pixels``.
     """
 
     def __init__(self, path: str | Path, n: int, max_pixels: int | None = None) -> None:

@@ -1,2 +1,1 @@
-"""Scoring checkpoints, one floor above the engine: ``dfshield test`` (``evaluate_checkpoint``),
-extra test sets, the ``Scorer`` of new media, ``predict`` and ``robustness``."""
+"""Scoring checkpoints, above the engine: ``test``, extra test sets, ``predict``, ``robustness``."""

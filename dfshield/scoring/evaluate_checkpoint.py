@@ -1,5 +1,4 @@
-"""``dfshield test``: a checkpoint scored on its run's test split and on extra test sets, without a
-trainer."""
+"""``dfshield test``: a checkpoint scored on its run's test split and extra test sets."""
 
 from __future__ import annotations
 
@@ -34,19 +33,9 @@ def evaluate_checkpoint(
     feature_cache: str | os.PathLike | None = None,
     extra_tests: Sequence[str] = (),
 ) -> tuple[list[dict[str, Any]], bool]:
-    """``dfshield test``: load a checkpoint of ``cfg``'s detector and evaluate it on ``cfg.data``'s
-    test split and on each extra test set (``--extra-test`` paths or dataset names, resolved by
-    :func:`~dfshield.scoring.extra_test_sets.resolve_extra_tests`).
-
-    ``out_dir`` must not be a training run's folder (its own test results would be replaced);
-    it is held as a run folder (:class:`~dfshield.engine.run_folder.RunFolder`: checked
-    writable once the checkpoint has loaded, before anything is converted or encoded, and used by
-    no other run meanwhile).
-    Writes into it: ``test_metrics.json`` / ``test_scores.csv`` (and the same under
-    ``extra_tests/<set>/``), then ``results.md`` / ``.csv`` / ``.json`` with one row per test set
-    and ``roc.png`` with one line per row. Returns the rows and whether this process is the main
-    rank (the one that wrote the files).
-    """
+    """Evaluate a checkpoint on ``cfg.data``'s test split and each extra set: ``(rows, is_main)``.
+    Writes ``test_*`` files, ``results.*`` and ``roc.png`` into ``out_dir`` (a ``RunFolder``),
+    which must not be a training run's folder (its results would be replaced)."""
     path = Path(checkpoint)
     trained = previous_run(out_dir)
     if trained:  # its test results belong to its config.json and log.csv: never replace them

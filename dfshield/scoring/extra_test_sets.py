@@ -1,33 +1,9 @@
-"""Extra test sets: cross-dataset evaluation with one flag, ``--extra-test PATH_OR_NAME``
-(repeatable).
+"""Extra test sets: cross-dataset evaluation with ``--extra-test PATH_OR_NAME`` (repeatable).
 
-A spec is either
-
-* **a folder with ``real/`` and ``fake/`` subfolders of images** (face crops): it is converted once
-  into a DeepfakeBench-format dataset with the builder's image-tree function
-  (:func:`dfshield.dataset_builder.builder.build_from_images`, every image a one-frame video, every
-  video in the ``test`` split; images are taken as face crops: centre square, resized to
-  256 × 256 like ``dfshield build-lmdb``'s default) under a cache folder
-  (``<train.output_dir>/extra_test_cache`` by default): ``json/<Name>.json`` and
-  ``lmdb/<Name>_lmdb`` with ``Name = extra-<folder>-<hash of its absolute path>``. The
-  conversion is reused until a file under ``real/`` or ``fake/`` is added, removed or changed
-  (names, sizes and modification times are fingerprinted), and a lock (``filelock``) keeps
-  concurrent processes (``torchrun`` ranks) from converting the same folder twice;
-* **a DeepfakeBench dataset name** (e.g. ``Celeb-DF-v2``): its ``test`` split, read from the run's
-  ``data.json_dir`` / ``data.lmdb_dir`` with the run's ``label_dict`` and compression level.
-
-Each set is one more named split of the run's split provider (:func:`with_extra_tests`, read
-from the set's own data config), evaluated by the same evaluator as the protocol's test split
-(:func:`run_extra_tests`: frame and video level, same metrics); frozen-backbone detectors encode
-it into the shared feature bank once. Where the results go:
-
-* ``<run>/extra_tests/<label>/test_metrics.json`` and ``test_scores.csv`` (one folder a set;
-  ``<label>`` is the spec as given, made safe for a file name);
-* result tables (``dfshield test``): one extra **row** per set after the protocol's test split,
-  ``detector`` = ``"<detector> on <spec>"``, and a ``test_set`` column in ``results.csv`` /
-  ``results.json`` naming the set of every row; ``roc.png`` has one line per row;
-* ``dfshield imbalance``: a ``test_set`` column in ``imbalance.csv`` and one table (and one plot
-  panel) per test set; see :mod:`dfshield.studies.imbalance`.
+A spec is a DeepfakeBench dataset name, or a folder of ``real/`` and ``fake/`` face crops
+converted once (as ``build-lmdb``: one-frame ``test`` videos, centre 256²) into a locked cache
+reused until a file changes. Each set is one more split, evaluated like the test split, with a
+``"<detector> on <spec>"`` row and ``extra_tests/<label>/`` folder.
 """
 
 from __future__ import annotations
@@ -59,17 +35,8 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
 
 @dataclass(frozen=True)
 class ExtraTestSet:
-    """One extra test set, ready to read through the shared loader.
-
-    Attributes:
-        label: the spec as given on the command line; names the set in every output.
-        dataset: the DeepfakeBench dataset name read (``extra-...`` for a converted folder).
-        data: a copy of the run's data config whose ``test_datasets`` is ``[dataset]`` (and whose
-            ``json_dir`` / ``lmdb_dir`` / ``label_dict`` point at the conversion for a folder).
-        kind: ``folder`` or ``name``.
-        unreadable: ``(file, reason)`` of each image of a folder that could not be read (left
-            out of the set; listed in its ``test_metrics.json``).
-    """
+    """One extra test set; ``label`` (the spec as given) names it in every output, ``unreadable``
+    lists the ``(file, reason)`` left out of a folder."""
 
     label: str
     dataset: str
@@ -84,7 +51,7 @@ class ExtraTestSet:
 
     @property
     def split(self) -> Split:
-        """The set as a split: the ``test`` split of its dataset, read with its data config."""
+        """The ``test`` split of its dataset, read with its data config."""
         return Split(self.data, "test", (self.dataset,))
 
 
@@ -94,27 +61,15 @@ def safe_label(label: str) -> str:
 
 
 def default_cache_dir(cfg: Any) -> Path:
-    """Where folders are converted unless told otherwise:
-    ``<train.output_dir>/extra_test_cache``."""
+    """Where folders are converted unless told: ``<train.output_dir>/extra_test_cache``."""
     return Path(cfg.train.output_dir) / "extra_test_cache"
 
 
 def resolve_extra_tests(
     specs: Sequence[str] | None, data: Any, cache_dir: str | os.PathLike, *, progress: bool = False
 ) -> list[ExtraTestSet]:
-    """Turn ``--extra-test`` values into :class:`ExtraTestSet` objects, converting folders once.
-
-    Args:
-        specs: folder paths (with ``real/`` and ``fake/``) or DeepfakeBench dataset names.
-        data: the run's ``DataConfig`` (names are read from its ``json_dir`` / ``lmdb_dir``).
-        cache_dir: folder that converted image folders are written into.
-        progress: show the builder's progress bar.
-
-    Raises:
-        ConfigError: a spec given twice or empty.
-        DataError: a folder without both class folders or without images, a path that does not
-            exist, or a dataset name without a JSON or without a test split.
-    """
+    """Turn ``--extra-test`` values into :class:`ExtraTestSet` objects, converting folders once;
+    ConfigError for a repeated or empty spec, DataError for a missing or unusable one."""
     sets: list[ExtraTestSet] = []
     seen: set[str] = set()
     for spec in specs or []:
@@ -196,8 +151,7 @@ def folder_fingerprint(folder: Path) -> str:
 
 
 def convert_folder(folder: Path, cache_dir: Path, name: str, *, progress: bool = False) -> dict:
-    """Build ``cache_dir/{json,lmdb}`` for ``name`` from an image tree unless an up-to-date
-    conversion is there; returns the stamp (source, fingerprint, video counts)."""
+    """Build ``cache_dir/{json,lmdb}`` for ``name`` unless up to date; returns the stamp."""
     from dfshield.dataset_builder.builder import build_from_images
 
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -262,10 +216,8 @@ def with_extra_tests(splits: SplitProvider, sets: Sequence[ExtraTestSet]) -> Spl
 def run_extra_tests(
     evaluator, sets: Sequence[ExtraTestSet], out_dir: str | os.PathLike, detector: str
 ) -> list[dict[str, Any]]:
-    """Evaluate every extra set with the evaluator's detector as it is (its splits must include
-    the sets: :func:`with_extra_tests`); write ``extra_tests/<label>/test_metrics.json`` and
-    ``test_scores.csv`` under ``out_dir``. Returns one ``{"test_set", "metrics", "scores",
-    "labels"}`` per set, in the order given."""
+    """Evaluate every set (in the evaluator's splits) into ``out_dir/extra_tests/<label>/``; one
+    ``{"test_set", "metrics", "scores", "labels"}`` per set."""
     results = []
     for extra in sets:
         folder = Path(out_dir) / "extra_tests" / safe_label(extra.label)
@@ -285,8 +237,7 @@ def run_extra_tests(
 
 
 def result_rows(detector: str, main_set: str, metrics: dict, extras: Sequence[dict]) -> list[dict]:
-    """Rows for ``write_results``: the protocol's test split, then one row per extra set
-    (``detector`` = ``"<detector> on <set>"``; every row carries ``test_set``)."""
+    """Rows for ``write_results``: the test split, then ``"<detector> on <set>"`` per extra set."""
     rows = [{"detector": detector, "test_set": main_set, **metrics}]
     rows += [
         {

@@ -1,6 +1,4 @@
-"""The inputs of ``dfshield predict``: image files, video files and folders (searched
-recursively) turned into one :class:`MediaItem` each, and :func:`printable`, the form of a file
-name that any output can hold."""
+"""``dfshield predict``'s inputs: files and folders as :class:`MediaItem`, printable names."""
 
 from __future__ import annotations
 
@@ -19,8 +17,7 @@ class MediaItem:
 
 
 def discover(inputs: list[str]) -> list[MediaItem]:
-    """One item per media file; problems (missing path, empty folder, other file) as ``error``
-    items with a message. Folders are searched recursively, files listed in sorted order."""
+    """One item per media file (folders recursively, sorted); problems as ``error`` items."""
     known = ", ".join(sorted(IMAGE_EXTENSIONS | VIDEO_EXTENSIONS))
     items: list[MediaItem] = []
     for text in inputs:
@@ -67,12 +64,8 @@ def discover(inputs: list[str]) -> list[MediaItem]:
 
 
 def printable(text: str) -> str:
-    """``text`` that any output can hold: the bytes of a file name that are not UTF-8 (POSIX
-    allows any bytes; Python keeps them as lone surrogates) become ``\\xNN`` escapes, Python's
-    ``backslashreplace``, and so do characters that are not printable (control characters such
-    as ESC, which a terminal would obey, newlines, invisible format characters such as a
-    right-to-left override): a CSV, a JSON or a terminal shows the name as it is spelt instead
-    of failing on it or being driven by it. Every other character is kept."""
+    """``text`` with non-UTF-8 bytes and unprintable characters (ESC, newlines, bidi overrides) as
+    ``\\xNN`` escapes, so no name breaks a CSV or JSON or drives a terminal."""
     text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     if text.isprintable():
         return text

@@ -1,35 +1,7 @@
 """Scoring images, folders and videos with a trained checkpoint (``dfshield predict``).
 
-Inputs are image files, video files or folders (searched recursively for both; other files are
-reported and passed over). Videos: ``--frames`` frames sampled evenly over the whole clip
-(``media.video.SampledVideo``), the largest face cut out as ``dfshield build-lmdb`` cuts it (Haar,
-box ×1.3, 256×256; both go through :func:`dfshield.media.pipeline.read_media`), each frame
-scored, and the video scored by the mean (``--aggregate``) of its frame probabilities. Images
-are taken as face crops already, as in a DeepfakeBench dataset (``--face-crop auto``; ``always``
-crops them too, ``never`` crops nothing). Images and frames are decoded as the dataset decodes
-its frames (turned upright by their EXIF orientation). A frame without a detectable face is
-scored on its centre square with a warning and marked ``face_found: false`` (``--on-missing
-skip`` leaves it out instead).
-
-Video-mode detectors (``ddln``) get the sampled frames as clips of ``data.clip_size`` frames
-``(1, T, 3, H, W)`` (``frames.select_clips``; an image is a one-frame clip repeated T times): the
-video row holds the video head, the frame rows the frame head.
-
-Each item that cannot be read (corrupt or truncated file, no frame, not an image or video, an
-image or frame over ``--max-pixels``) gets a clear message and an ``error`` row; the others are
-still scored. So does an item the detector scores as NaN (damaged weights); a threshold that is
-not a probability stops the run before anything is scored. The exit status is 1 only when
-nothing could be scored.
-
-Memory stays flat however many frames are sampled: frames are decoded, preprocessed and scored
-in batches as they arrive (:class:`~dfshield.media.pipeline.MediaStream`). Two exceptions hold
-one item's frames at once: video-mode detectors (their clips are chosen over the whole video, so
-its preprocessed frames wait for its end) and ``--workers N`` (a worker returns whole items).
-File names that are not UTF-8 appear with ``\\xNN`` escapes
-(:func:`~dfshield.scoring.media_inputs.printable`) in the table, the CSV and the JSON.
-
-The inputs are found by :mod:`dfshield.scoring.media_inputs`; the table and the rows file
-(written atomically) are made by :mod:`dfshield.scoring.predict_output`.
+Media are read and cropped as ``build-lmdb`` does and scored in batches as frames arrive; a bad
+item gets an ``error`` row, exit 1 only when nothing scored (docs/predict-and-robustness.md).
 """
 
 from __future__ import annotations
@@ -130,17 +102,8 @@ def predict_media(
     progress: bool = False,
     warn: Callable[[str], None] | None = None,
 ) -> list[dict]:
-    """Score every image and video found in ``inputs`` with ``scorer`` (an
-    :class:`~dfshield.scoring.scorer.Scorer`): rows of :data:`COLUMNS` in input order, one per
-    image, video and sampled video frame, and an ``error`` row per input that cannot be scored.
-    ``warn`` gets one message per problem (default: printed to stderr above the progress bar).
-
-    In this process (``workers`` 0) every file is streamed: its frames are decoded, framed,
-    preprocessed and scored in batches as they arrive, so memory does not grow with
-    ``frames``. Worker processes return whole items (each holds its sampled frames once).
-    Raises :class:`~dfshield.errors.CheckpointError` for a threshold that is not a probability;
-    a frame the detector scores as NaN (damaged weights) makes its item an ``error`` row.
-    """
+    """Score every image and video in ``inputs``: :data:`COLUMNS` rows in input order, one per
+    image, video, frame and unscorable input (``error``); CheckpointError for a bad threshold."""
     from dfshield.progress import progress_bar, write_above_bars
 
     warn = warn or write_above_bars
@@ -176,8 +139,7 @@ def predict_media(
 
 
 def check_threshold(threshold, checkpoint) -> None:
-    """A decision threshold that is not a probability (NaN from a damaged checkpoint) would
-    call every item real: refuse it before anything is scored."""
+    """Refuse a threshold that is not a probability (NaN would call every item real)."""
     if math.isfinite(threshold.value) and 0.0 <= threshold.value <= 1.0:
         return
     raise CheckpointError(
@@ -226,8 +188,7 @@ class Predictor:
         self.rows: list[dict] = []  # in input order; scores filled in when their batch runs
 
     def add(self, item: MediaItem, media: MediaStream | MediaFrames) -> list[str]:
-        """Read one item from the media pipeline, queueing each frame as it arrives; returns the
-        messages to print (``error: ...``, ``warning: ...``)."""
+        """Read one item, queueing each frame as it arrives; returns the messages to print."""
         path = printable(str(item.path))
         if item.kind == "error":
             self.rows.append(_row(path, "other", status="error", message=item.message))
@@ -279,8 +240,7 @@ class Predictor:
         ]
 
     def _close(self, entry: _Item, note: str) -> list[str]:
-        """Every frame of the item has arrived: fill in its head row, queue its clips (video
-        mode), and finish it if its frames are all scored already."""
+        """All frames arrived: fill the head row, queue clips (video mode), finish if scored."""
         faces, used = entry.faces, len(entry.scored)
         missing = sum(found is False for found in faces)
         warnings = []
@@ -331,8 +291,7 @@ class Predictor:
         return [f"error: {entry.path}: no face found in any of {count} frame(s); not scored"]
 
     def flush(self, full_batches_only: bool = False) -> None:
-        """Score the queued frames (clips) in batches; the last partial batch too unless
-        ``full_batches_only``."""
+        """Score queued frames in batches; the last partial one too unless ``full_batches_only``."""
         import torch
 
         while len(self.pending) >= (self.batch_size if full_batches_only else 1):

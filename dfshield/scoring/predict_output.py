@@ -1,5 +1,4 @@
-"""The output of ``dfshield predict``: the terminal table, the summary line, and the rows
-file (``.csv`` or ``.json``, written atomically)."""
+"""``dfshield predict``'s output: the terminal table, the summary line and the rows file."""
 
 from __future__ import annotations
 
@@ -71,8 +70,7 @@ def rows_meta(scorer, options: PredictOptions) -> dict[str, Any]:
 
 
 def write_rows(path: str | Path, rows: list[dict], meta: dict) -> None:
-    """``.json``: ``{**meta, "rows": [...]}``; ``.csv``: :data:`COLUMNS` (empty = none).
-    Written atomically: an interrupted run leaves the previous file, not half a file."""
+    """``.json``: ``{**meta, "rows": [...]}``; ``.csv``: :data:`COLUMNS`; written atomically."""
     path = check_rows_path(path)
     if path.suffix.lower() == ".json":
         write_json_atomic(path, {**meta, "rows": rows})

@@ -1,20 +1,7 @@
-"""Re-testing checkpoints on their test split under image perturbations (``dfshield robustness``).
+"""``dfshield robustness``: checkpoints re-tested on their test split under image perturbations.
 
-Every frame of the test split (of each checkpoint's saved config; ``--protocol`` / ``--set``
-override its data section as in ``dfshield test``) is decoded, perturbed
-(``dfshield.eval.perturbations``: JPEG, Gaussian blur, down- and up-scaling, Gaussian noise,
-and ``clean``), prepared exactly as the dataset prepares test frames, and scored. A frozen
-backbone re-encodes the perturbed frames in memory: nothing is read from or written to the
-feature-bank cache, so clean banks are never mixed with perturbed features. Checkpoints whose
-frozen backbones are identical share one encoding of each batch.
-
-Writes into ``--out``: ``robustness.md`` (AUC, ACC, EER and video AUC tables: one row per
-perturbation, one column per checkpoint), ``robustness.csv``, ``robustness.json`` and
-``robustness.png`` (AUC per perturbation, one bar per checkpoint).
-
-ACC is at each checkpoint's decision threshold (``--threshold``, default the validation EER
-threshold stored in the checkpoint), not at 0.5 as ``dfshield test`` reports it; AUC, EER and
-video AUC do not depend on a threshold. The ``clean`` row's AUC equals ``dfshield test``'s.
+Frozen backbones re-encode in memory, never touching the feature-bank cache; ACC is at each
+checkpoint's threshold, not 0.5 as in ``test`` (docs/predict-and-robustness.md).
 """
 
 from __future__ import annotations
@@ -34,8 +21,7 @@ METRICS = (("AUC", "auc"), ("ACC", "acc"), ("EER", "eer"), ("video AUC", "video_
 
 @dataclass
 class RobustnessResult:
-    """Metrics per perturbation and checkpoint: ``rows[i][label]`` is the metrics dict of the
-    checkpoint labelled ``label`` under ``perturbations[i]``."""
+    """``rows[i][label]``: metrics of the checkpoint ``label`` under ``perturbations[i]``."""
 
     perturbations: list  # of dfshield.eval.perturbations.Perturbation
     labels: list[str]
@@ -46,8 +32,7 @@ class RobustnessResult:
 
 
 def checkpoint_labels(scorers) -> list[str]:
-    """Column labels: the detector name; ``name (run/best)`` when two share a name (and a number
-    when even that is shared)."""
+    """Column labels: the detector name, made unique by ``(run/best)`` and then a number."""
     names = [scorer.name for scorer in scorers]
 
     def where(scorer) -> str:
@@ -72,9 +57,7 @@ def load_checkpoints(
     threshold: str = "eer",
     device: str = "auto",
 ) -> tuple[list, list]:
-    """A :class:`~dfshield.scoring.scorer.Scorer` per checkpoint and the run config its test
-    split is read with: the saved config, its data section replaced by ``protocol``'s, then
-    ``overrides`` (``--set``) applied, as in ``dfshield test``."""
+    """A Scorer and run config per checkpoint; ``protocol``/``overrides`` as in ``test``."""
     from dfshield.config import build_config, load_yaml, parse_overrides
     from dfshield.scoring.scorer import Scorer
 
@@ -92,8 +75,7 @@ def load_checkpoints(
 
 
 def group_by_data(scorers, configs) -> dict[tuple[str, str], list[int]]:
-    """Checkpoint positions grouped by (data section, frame preparation): one dataset per group,
-    its frames read once per perturbation for all of them."""
+    """Checkpoint positions grouped by data and frame preparation: frames read once a group."""
     groups: dict[tuple[str, str], list[int]] = {}
     for i, (scorer, cfg) in enumerate(zip(scorers, configs)):
         data_key = json.dumps(cfg.to_dict()["data"], sort_keys=True, default=str)
@@ -113,8 +95,7 @@ def run_robustness(
     device: str = "auto",
     progress: bool = False,
 ) -> RobustnessResult:
-    """Score each checkpoint's test split under every perturbation (default
-    :data:`~dfshield.eval.perturbations.DEFAULT_PERTURBATIONS`)."""
+    """Score each checkpoint's test split under every perturbation (default: the standard set)."""
     from dfshield.data import DeepfakeDataset
     from dfshield.errors import ConfigError
     from dfshield.eval.perturbations import parse_perturbations

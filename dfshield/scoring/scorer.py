@@ -1,18 +1,7 @@
-"""Scoring new media with a trained checkpoint: the :class:`Scorer` behind ``dfshield predict``
-and ``dfshield robustness``.
+"""The :class:`Scorer` behind ``predict`` and ``robustness``: a checkpoint scoring new frames.
 
-A checkpoint (``dfshield/engine/checkpoint.py``) carries everything needed to score: the
-detector's name and full run config (the detector is rebuilt with ``build_detector``; a frozen
-backbone is rebuilt from its config and checked against the stored fingerprint), the trainable
-weights, and the decision threshold with how it was chosen. The model input of a frame is made
-exactly as ``DeepfakeDataset`` makes a validation/test frame (:func:`frame_preprocessor`), and
-the model is run by the evaluator's forward pass
-(:func:`dfshield.eval.evaluator.forward_batch`; frozen backbone: backbone, then the head on the
-features; trainable backbone: the whole detector under the run's autocast policy), so a frame
-scores the same through ``predict`` as through ``dfshield test``.
-
-Scores: ``logit`` is ``pred_dict["cls"]`` (the logit of *fake*), ``prob = sigmoid(logit)``; a frame
-is called fake when ``prob >= threshold`` (``dfshield.eval.metrics`` convention).
+Frames are prepared as ``DeepfakeDataset`` prepares test frames and run by the evaluator's
+``forward_batch``, so they score as in ``test``; fake when ``sigmoid(cls) >= threshold``.
 """
 
 from __future__ import annotations
@@ -68,16 +57,8 @@ class Threshold:
 def resolve_threshold(
     payload: dict, spec: str | float = "eer", source: str = "the checkpoint"
 ) -> Threshold:
-    """The decision threshold asked for by ``spec``: ``eer`` (the one stored in the checkpoint,
-    chosen on the validation split at the equal-error point), ``fpr:X`` (the highest-TPR threshold
-    with validation FPR <= X, from validation scores stored in the checkpoint) or a number in
-    [0, 1] (used as given).
-
-    A checkpoint without a stored threshold (a ``last.pt`` written before any ``best.pt``) gives
-    0.5 for ``eer``, with a warning. ``fpr:X`` needs ``payload["validation"] = {"scores",
-    "labels"}`` (frame P(fake) and labels of the validation split) or a stored threshold whose
-    rule is that same ``fpr:X``; otherwise it is a :class:`CheckpointError` saying so.
-    """
+    """The threshold ``spec`` asks for: ``eer`` (stored; 0.5 with a warning if none), a probability,
+    or ``fpr:X``, which needs stored validation scores or threshold, else CheckpointError."""
     text = str(spec).strip().lower()
     stored = payload.get("threshold") or None
     if text == "eer":
@@ -153,16 +134,8 @@ def resolve_threshold(
 def frame_preprocessor(
     spec: dict, with_landmark: bool = False
 ) -> Callable[[np.ndarray], torch.Tensor]:
-    """``rgb (H, W, 3) uint8 -> (3, H', W') float tensor``, made as ``DeepfakeDataset`` makes an
-    un-augmented (validation/test) frame for a detector with this ``input_spec()``:
-
-    * with ``spec["preprocess"]`` (a frozen backbone's own transform): that transform, applied
-      to the image as decoded;
-    * otherwise the dataset's final resize (``FrameTransform`` without augmentation: bicubic to
-      ``resolution``²), then the dataset's own ``normalizer``.
-
-    ``tests/test_predict.py`` checks it against ``DeepfakeDataset`` item by item.
-    """
+    """``rgb (H, W, 3) uint8 -> (3, H', W')`` float as ``DeepfakeDataset`` makes a test frame: the
+    backbone's ``preprocess``, else bicubic resize then ``normalizer``."""
     from dfshield.data.augment import FrameTransform
     from dfshield.data.dataset import normalizer
 
@@ -189,12 +162,7 @@ def frame_preprocessor(
 # the scorer
 # -----------------------------------------------------------------------------------------
 class Scorer:
-    """A trained detector ready to score frames and clips.
-
-    Build it with :meth:`from_checkpoint`. ``mode`` is the detector's input mode: ``frame``
-    (score images one by one, :meth:`score_images`) or ``video`` (score clips of ``clip_size``
-    frames, :meth:`score_clips`; the result has the video head and the frame head per step).
-    """
+    """A trained detector scoring frames or (video mode) clips; see :meth:`from_checkpoint`."""
 
     def __init__(
         self,
@@ -226,9 +194,7 @@ class Scorer:
     def from_checkpoint(
         cls, path: str | Path, device: str | torch.device = "auto", threshold: str | float = "eer"
     ) -> Scorer:
-        """Load a checkpoint (weights only), rebuild its detector, load its trainable weights,
-        put it in eval mode on ``device`` (``auto``: CUDA when available) and resolve the
-        decision ``threshold`` (see :func:`resolve_threshold`)."""
+        """Load a checkpoint (weights only) on ``device`` (``auto``: CUDA if any)."""
         from dfshield.config import saved_run_config
         from dfshield.distributed import resolve_device
         from dfshield.engine.checkpoint import detector_from_checkpoint, load_checkpoint
@@ -249,9 +215,7 @@ class Scorer:
 
     # -- identity ---------------------------------------------------------------------------
     def encoder_key(self) -> str | None:
-        """Identifies this scorer's frozen frame encoder (backbone fingerprint and input spec):
-        scorers with equal keys get equal features from equal images. ``None`` when the
-        backbone is trained (its weights are the checkpoint's own) or the detector scores clips."""
+        """The frozen encoder's identity (equal keys: equal features); None if trained or clips."""
         if not self.frozen or self.mode != "frame":
             return None
         return json.dumps(
@@ -285,12 +249,8 @@ class Scorer:
     def score_tensors(
         self, images: torch.Tensor | None = None, features: torch.Tensor | None = None
     ) -> dict[str, np.ndarray]:
-        """Run the detector on a batch of model inputs (``(B, 3, H, W)``, or clips
-        ``(B, T, 3, H, W)`` in video mode), or on precomputed frozen-backbone ``features``.
-
-        Returns float64 arrays ``logit`` and ``prob`` ``(B,)``; video mode adds ``frame_logit``
-        and ``frame_prob`` ``(B, T)`` from the frame head.
-        """
+        """``logit``/``prob`` ``(B,)`` of inputs ``(B, [T,] 3, H, W)`` or ``features``; video mode
+        adds ``frame_logit``/``frame_prob`` ``(B, T)``."""
         if features is None and self.frozen and self.mode == "frame":
             features = self.encode(images)
         if features is not None:  # as the evaluator scores a feature bank
@@ -324,9 +284,7 @@ class Scorer:
     def score_clips(
         self, clips: Sequence[Sequence[np.ndarray]], batch_size: int = 8
     ) -> dict[str, np.ndarray]:
-        """Video-mode detectors: score clips (each a list of ``T`` RGB frames) batched as
-        ``(B, T, 3, H, W)``; returns ``logit``/``prob`` ``(N,)`` (video head) and
-        ``frame_logit``/``frame_prob`` ``(N, T)`` (frame head)."""
+        """Video mode: clips of ``T`` RGB frames -> video head ``(N,)``, frame head ``(N, T)``."""
         if self.mode != "video":
             raise ConfigError(f"detector '{self.name}' scores single frames; use score_images")
         parts = []
@@ -349,8 +307,7 @@ class Scorer:
 # scoring a dataset split (robustness)
 # -----------------------------------------------------------------------------------------
 class _PerturbFirst:
-    """Stands in for a dataset's ``transform``: perturbs the decoded frame, then applies the
-    original (resize-only) transform. Seeds: (seed, item index, frame position in the item)."""
+    """A dataset ``transform`` perturbing the decoded frame first; seeds (seed, item, frame)."""
 
     def __init__(self, transform, perturbation, seed: int):
         self.transform, self.perturbation, self.seed = transform, perturbation, int(seed)
@@ -367,9 +324,7 @@ class _PerturbFirst:
 
 
 class PerturbedDataset(Dataset):
-    """A view of a (validation/test) ``DeepfakeDataset`` whose decoded frames pass through
-    ``perturbation`` before the dataset's own preprocessing. The wrapped dataset is not changed
-    (a shallow copy gets the perturbing transform); nothing is written to any feature cache."""
+    """A test ``DeepfakeDataset`` view perturbing decoded frames before preprocessing (no cache)."""
 
     def __init__(self, dataset, perturbation, seed: int = 0):
         import copy
@@ -399,10 +354,8 @@ def score_dataset(
     progress: bool = False,
     description: str = "scoring",
 ) -> list[Predictions]:
-    """Score every item of ``dataset`` (a ``DeepfakeDataset`` or :class:`PerturbedDataset` built
-    with the scorers' common input spec) with each scorer, reading the frames once. Frozen
-    backbones with equal :meth:`Scorer.encoder_key` encode each batch once and share the
-    features. Skipped (undecodable, ``on_bad_frame: skip``) frames are left out."""
+    """Score ``dataset`` with each scorer, reading frames once and encoding once per equal
+    :meth:`Scorer.encoder_key`; skipped bad frames are left out."""
     from dfshield.data import make_loader
 
     keys = {scorer.spec_key() for scorer in scorers}

@@ -1,10 +1,5 @@
-"""Side-by-side comparison of detectors under one protocol (the SP Cup paper's Table II, on your
-data).
-
-Every detector gets the same data, splits, epochs, batch size, seed and model-selection rule
-(the protocol file, plus ``--set`` overrides applied to all); only the detector files differ. A
-detector file that changes a protocol value is an error, not a silent advantage. Frozen-backbone
-detectors share one feature bank: each frame is encoded once for the whole comparison.
+"""Side-by-side comparison of detectors under one protocol (the SP Cup paper's Table II, your data):
+same data, splits, epochs, batch, seed and selection for all; frozen backbones share one bank.
 """
 
 from __future__ import annotations
@@ -33,8 +28,7 @@ def load_comparison_configs(
     overrides: list[str] | None = None,
     extra_layers: list[tuple[str, dict]] | None = None,
 ) -> dict[str, RunConfig]:
-    """One run config per detector config name; all must share the protocol sections. Every
-    config is loaded (and so checked) here, before any detector trains."""
+    """One run config per detector name, all sharing the protocol; all loaded before any trains."""
     if not detectors:
         raise ConfigError(
             "compare needs at least one detector, e.g. --detectors clip_linear robust_clip spcup"
@@ -66,8 +60,7 @@ def load_comparison_configs(
 
 
 def _warn_their_settings_overridden(name: str, cfg: RunConfig) -> None:
-    """A warning naming each loader setting of a wrapped detector's YAML that the shared
-    protocol overrides (a comparison feeds every detector the same data)."""
+    """A warning naming each loader setting of a wrapped detector's YAML the protocol overrides."""
     from dfshield.detectors.deepfakebench_wrapper import their_settings_layer
 
     theirs = their_settings_layer(cfg.detector)
@@ -94,8 +87,7 @@ def _plain(value: Any) -> Any:
 
 
 def has_wrapped(configs: dict[str, RunConfig]) -> bool:
-    """Whether a comparison holds a wrapped DeepfakeBench detector (its table then shows their
-    metric definitions beside ours)."""
+    """Whether a wrapped DeepfakeBench detector is compared (the table adds their metrics)."""
     from dfshield.detectors.deepfakebench_wrapper import wrapped_parts
 
     return any(wrapped_parts(cfg.detector) is not None for cfg in configs.values())
@@ -107,8 +99,7 @@ def run_comparison(
     feature_cache: str | Path | None = None,
     overwrite: bool = False,
 ) -> list[dict[str, Any]]:
-    """Train, select and test every detector; write results.md/.csv/.json and roc.png.
-    ``overwrite`` lets each detector's run replace one already in its folder (``Trainer``)."""
+    """Train, select and test every detector; write results.md/.csv/.json and roc.png."""
     from dfshield.engine.feature_bank import feature_cache_dir
     from dfshield.engine.run_folder import RunFolderError, previous_run
     from dfshield.engine.trainer import Trainer

@@ -1,10 +1,5 @@
-"""The demo study: compare clip_linear, robust_clip and spcup on the synthetic DemoFaces dataset
-with tiny random-init backbones, on the CPU in minutes (``dfshield demo``).
-
-Its numbers say nothing about real deepfakes: it shows the whole pipeline (dataset in
-DeepfakeBench format, feature bank, three detectors under one protocol, table, ROC plot,
-checkpoints) working end to end. Tests and benchmarks use :func:`small_backbone` to run any
-detector config on the CPU without downloading weights.
+"""``dfshield demo``: clip_linear, robust_clip and spcup on DemoFaces with tiny random backbones, on
+the CPU in minutes; it shows the pipeline works, its numbers say nothing about real deepfakes.
 """
 
 from __future__ import annotations
@@ -29,8 +24,7 @@ def demo_layer(data_dir: Path) -> tuple[str, dict]:
 
 
 def small_backbone(backbone: dict) -> dict:
-    """The detector's backbone config with a small random-init model of the same family (CPU,
-    no download): the tiny CLIP ViT for ``clip``, ResNet-10-T for ``timm``."""
+    """The backbone config with a small random-init model of its family (CPU, no download)."""
     from dfshield.backbones.clip import TINY_MODEL  # here: importing it loads torch
 
     if backbone.get("name") == "clip":
@@ -55,14 +49,8 @@ def has_demo_data(data_dir: str | Path) -> bool:
 
 
 def run_demo(configs: dict, run_dir: str | Path, overwrite: bool = False) -> list[dict]:
-    """:func:`~dfshield.studies.comparison.run_comparison` of the demo configs on one torch
-    thread (the caller's setting is restored afterwards).
-
-    The demo's models are tiny (a 64-wide ViT, 64-wide heads): splitting their operations over
-    threads costs more than it saves, and on a busy machine an OpenMP thread waiting for a core
-    spins. Measured for the whole demo on 2 shared cores under load: 444 s wall (321 s CPU) with
-    torch's 2 threads, about 50 s (40 s CPU) with one.
-    """
+    """:func:`~dfshield.studies.comparison.run_comparison` of the demo configs on one torch thread:
+    tiny models lose to thread spinning (2 loaded cores: 444 s with 2 threads, 50 s with one)."""
     import torch
 
     from dfshield.studies.comparison import run_comparison
@@ -78,9 +66,7 @@ def run_demo(configs: dict, run_dir: str | Path, overwrite: bool = False) -> lis
 def demo_configs(
     data_dir: str | Path, detectors: Sequence[str] = DEMO_DETECTORS, overrides: Sequence[str] = ()
 ) -> dict:
-    """One run config per detector for :func:`~dfshield.studies.comparison.run_comparison`:
-    ``configs/demo.yaml``, the demo data in ``data_dir`` (:func:`has_demo_data`), a small backbone
-    and :data:`DEMO_LR`."""
+    """A run config per detector: ``configs/demo.yaml``, demo data, small backbone, ``DEMO_LR``."""
     from dfshield.config import config_dir
     from dfshield.studies.comparison import load_comparison_configs
 

@@ -1,18 +1,7 @@
-"""Imbalance study: how each detector degrades as one class becomes rare in training.
+"""``dfshield imbalance``: how each detector degrades as one class becomes rare in training.
 
-``dfshield imbalance --detectors ... --ratios 1 10 30 100`` runs the identical-protocol comparison
-(:func:`dfshield.studies.comparison.load_comparison_configs`) once per training ratio and seed
-and reports mean ± standard deviation over the seeds. This module runs the study (detector list,
-training and testing on each subsample); :mod:`dfshield.studies.subsample` defines a ratio, its
-reachable range and which videos are kept, and :mod:`dfshield.studies.imbalance_report` lists and
-writes the outputs.
-
-**Feature banks.** Each run reads its splits through :func:`subsample_splits`. Validation and
-test are read through the protocol's own JSON folder, so their banks are the same as in
-``dfshield compare`` and are encoded once for all ratios, seeds and detectors. For
-frozen-backbone detectors the training bank is the protocol's full training bank (encoded once)
-restricted to the subsample's frames, row for row in the order the loader would encode them;
-should a frame be missing from it, the subsample is encoded on its own instead.
+One identical-protocol comparison per training ratio and seed (:mod:`.subsample` picks the
+videos, :mod:`.imbalance_report` writes mean ± std); val/test banks are shared with ``compare``.
 """
 
 from __future__ import annotations
@@ -98,11 +87,8 @@ def expand_detectors(detectors: Sequence[str] | None, ablation: str | None = Non
 
 
 def subsample_splits(protocol_data: Any, subsample_data: Any) -> SplitProvider:
-    """The splits a run of the study reads: ``train`` is the subsample (``subsample_data``, whose
-    ``json_dir`` holds the filtered JSON copies) with the protocol's full training split as its
-    superset, so a frozen backbone takes its rows from the full training bank; ``val`` and
-    ``test`` are the protocol's own (``protocol_data``), so their banks are shared by every ratio,
-    seed and detector (see the module docstring)."""
+    """A run's splits: the subsample as ``train`` (over the full training split, whose bank rows it
+    reuses) and the protocol's own ``val`` and ``test``."""
     protocol = SplitProvider.from_data(protocol_data)
     train = Split(
         subsample_data,
@@ -119,16 +105,9 @@ def subsample_splits(protocol_data: Any, subsample_data: Any) -> SplitProvider:
 def train_batched(
     planned: Sequence[tuple[Any, int, Path, dict]], labels: Sequence[str], make_trainer
 ) -> tuple[dict[tuple[Path, str], tuple[Any, dict | None]], dict[str, str]]:
-    """``train.batched_runs``: train each detector's runs (its ratios × seeds) as one batched
-    model (:mod:`dfshield.engine.grouped_runs`). Only runs whose configs are identical but for the
-    seed and the training subsample are batched together, so different losses (the ablation's
-    configs are different detectors here) stay separate runs. A detector that cannot be batched is
-    left to train separately, with an info line saying why.
-
-    Returns ``{(run folder, label): (trainer, fit summary or None)}`` (None for a trainer built
-    here that still has to be fitted on its own) and ``{label: how its runs trained}`` (batched,
-    or separately and why).
-    """
+    """``train.batched_runs``: each detector's runs differing only in seed and subsample, as one
+    model. Returns ``{(run folder, label): (trainer, fit summary or None)}`` and ``{label: how
+    trained}``."""
     from dfshield.engine.grouped_runs import batching_problem, detector_problem, fit_batched
 
     trained: dict[tuple[Path, str], tuple[Any, dict | None]] = {}
@@ -156,8 +135,7 @@ def train_batched(
 
 
 def _batch_key(cfg) -> str:
-    """A run config without what may differ inside one batched group: the seed and the training
-    subsample's JSON folder."""
+    """A run config without what may differ in one batched group (seed, subsample JSON folder)."""
     values = cfg.to_dict()
     values["train"] = {k: v for k, v in values["train"].items() if k != "seed"}
     values["data"] = {k: v for k, v in values["data"].items() if k != "json_dir"}
@@ -182,14 +160,8 @@ def run_imbalance(
     extra_test_cache: str | os.PathLike | None = None,
     overwrite: bool = False,
 ) -> dict[str, Any]:
-    """Train and test every detector at every ratio and seed; write the outputs listed in the
-    module docstring. Everything is checked before anything trains: the ratios, the extra test
-    sets and the run config of every detector at every ratio and seed. ``overwrite`` lets each
-    run replace one already in its folder.
-
-    Returns ``{"summary": rows, "runs": rows, "counts": {ratio: {...}}, "batching": {label:
-    whether its runs trained batched (``train.batched_runs``) and if not why}, "run_dir": Path}``.
-    """
+    """Train and test every detector at every ratio and seed (all checked first); write the report.
+    Returns ``{"summary", "runs", "counts", "batching", "run_dir"}``."""
     from dfshield.engine.feature_bank import feature_cache_dir
     from dfshield.engine.trainer import Trainer
     from dfshield.eval.results import plot_roc, write_results

@@ -1,25 +1,5 @@
-"""Imbalance study reports: the mean ± std summary over seeds and the files written from it
-(``imbalance.md``, ``imbalance.csv``, ``imbalance_runs.csv``, ``imbalance.json``,
-``imbalance.png``, each written atomically); the runs themselves come from
-:func:`dfshield.studies.imbalance.run_imbalance`.
-
-**Outputs** in the run folder:
-
-* ``imbalance.md`` — training counts per ratio, then one table per test set (the protocol's test
-  split first, then each ``--extra-test`` set): rows = detector × ratio, columns AUC, AP, EER and
-  macro F1 as ``mean ± std`` over seeds (sample std, n − 1; one seed: mean only); best mean per
-  ratio and column in bold.
-* ``imbalance.csv`` — the same numbers, one row per (test set, detector, ratio):
-  ``test_set, detector, ratio, minority, n_seeds, train_real_videos, train_fake_videos,
-  auc_mean, auc_std, ap_mean, ap_std, eer_mean, eer_std, f1_macro_mean, f1_macro_std``.
-* ``imbalance_runs.csv`` — every (detector, ratio, seed, test set) with all metrics;
-  ``imbalance.json`` — the settings, the summary and the runs.
-* ``imbalance.png`` — test AUC against the ratio, log x axis, one line per detector, error bars =
-  std over seeds; one panel per test set.
-* ``ratio-<r>/seed-<s>/`` — the subsample (``data/json/``, ``subsample.json`` with the kept
-  minority videos), one run folder per detector, and that comparison's ``results.md`` / ``.csv`` /
-  ``.json`` and ``roc.png`` (extra test sets as extra rows, see
-  :mod:`dfshield.scoring.extra_test_sets`).
+"""The imbalance study's report, mean ± std over seeds, written atomically: ``imbalance.md`` (a
+detector × ratio table per test set), ``.csv``, ``_runs.csv``, ``.json``, ``.png`` (AUC vs ratio).
 """
 
 from __future__ import annotations
@@ -47,8 +27,7 @@ SUMMARY_METRICS: tuple[tuple[str, str, bool], ...] = (
 def summarize(
     runs: Sequence[Mapping[str, Any]], metrics: Sequence[tuple[str, str, bool]] = SUMMARY_METRICS
 ) -> list[dict[str, Any]]:
-    """Mean and sample standard deviation (n − 1; ``None`` for one seed) over seeds, one row per
-    (test set, detector, ratio), in the order test sets and detectors first appear, by ratio."""
+    """Mean and sample std (n − 1; None for one seed) per test set, detector and ratio."""
     groups: dict[tuple, list[Mapping[str, Any]]] = {}
     for run in runs:
         groups.setdefault((run["test_set"], run["detector"], run["ratio"]), []).append(run)
@@ -102,8 +81,7 @@ def write_imbalance(
     runs: Sequence[Mapping[str, Any]],
     settings: Mapping[str, Any],
 ) -> dict[str, Path]:
-    """Write ``imbalance.md``, ``imbalance.csv``, ``imbalance_runs.csv``, ``imbalance.json`` and
-    ``imbalance.png`` into ``run_dir``; returns their paths by suffix."""
+    """Write the ``imbalance.*`` files into ``run_dir``; their paths by suffix."""
     import csv
 
     out = Path(run_dir)
@@ -141,8 +119,7 @@ def _cell(mean: float | None, std: float | None) -> str:
 
 
 def format_markdown(summary: Sequence[Mapping[str, Any]], settings: Mapping[str, Any]) -> str:
-    """``imbalance.md``: settings, training counts per ratio, whether each detector's runs trained
-    batched, one table per test set."""
+    """``imbalance.md``: settings, counts per ratio, batching per detector, a table per test set."""
     minority = settings["minority"]
     majority = majority_class(minority)
     counts = settings["protocol_counts"]
@@ -222,8 +199,7 @@ def plot_imbalance(
     settings: Mapping[str, Any],
     metric: str = "auc",
 ) -> Path:
-    """Test ``metric`` against the ratio (log x), one line per detector with std error bars,
-    one panel per test set. Uses matplotlib's Agg canvas (no display needed)."""
+    """``metric`` vs ratio (log x), a line per detector with std bars, a panel per test set."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import FixedLocator, NullFormatter

@@ -1,14 +1,4 @@
-"""Plan a ``dfshield reproduce NAME`` run (docs/reproduce.md): the table's run configs, one per
-row, section, test set and seed (protocol file < detector file < the row's ``--set`` < your
-``--set`` < data options), all loaded before anything is read or trained, so a bad option fails at
-once; the data check (every dataset needs its JSON and its LMDB or frame folder); and the plan as
-text for ``--dry-run``.
-
-The other steps live beside this module: :mod:`~dfshield.studies.reproduce_splits` prepares the
-JSON copies, :mod:`~dfshield.studies.reproduce_run` runs the comparisons and
-:mod:`~dfshield.studies.reproduce_report` writes the report; the tables' data is in
-:mod:`~dfshield.studies.reproduce_tables`.
-"""
+"""Plan a ``dfshield reproduce NAME`` run (docs/reproduce.md): configs, data check, dry run."""
 
 from __future__ import annotations
 
@@ -103,9 +93,7 @@ def _split_datasets(subset: Subset | None, test: TestSet, data: Any) -> tuple[tu
 
 @dataclass(frozen=True)
 class Split:
-    """How one (section, test set) reads its data: the source datasets (``data``: the protocol's
-    data config with your options), which datasets train and test, the subset and test level, and
-    the folder of the prepared JSON copies (``json_dir``)."""
+    """How a (section, test set) reads data: sources, train/test datasets, subset, ``json_dir``."""
 
     data: Any = field(compare=False)
     train: tuple[str, ...]
@@ -145,8 +133,7 @@ class Plan:
         return list(dict.fromkeys(run.split for run in self.runs))
 
     def load_configs(self, run: Run, train: Sequence[str] | None = None) -> dict[str, RunConfig]:
-        """The run configs of ``run``'s rows (``train``: the training datasets, default the
-        split's)."""
+        """The run configs of ``run``'s rows (``train``: training datasets, default the split's)."""
         split = run.split
         layer = (
             f"{_OWNER} {self.table.name}: {run.section.name}, test {run.test}, seed {run.seed}",
@@ -188,15 +175,8 @@ def plan_reproduction(
     data: Mapping[str, Any] | None = None,
     seeds: int | None = None,
 ) -> Plan:
-    """Plan table ``name``: every run config is loaded (and checked) here.
-
-    Args:
-        name: a table name (:func:`list_tables`).
-        run_dir: output folder (default ``<train.output_dir>/reproduce/<name>``).
-        overrides: ``key=value`` overrides applied to every run after the row's own.
-        data: ``data`` options (``json_dir``, ``lmdb_dir``, ``data_root``) applied last.
-        seeds: number of training seeds (default: the paper's number of runs).
-    """
+    """Plan table ``name``, loading (so checking) every run config; ``overrides`` apply after each
+    row's own, ``data`` options last; ``seeds`` defaults to the paper's number of runs."""
     table = get_table(name)
     protocol = protocol_path(table)
     layers = [("command line data options", {"data": dict(data)})] if data else []

@@ -1,7 +1,4 @@
-"""The report of a ``dfshield reproduce`` run: ``reproduce.md`` / ``.csv`` / ``.json`` with, per
-cell, the published value, ours (mean ± sample standard deviation over the seeds, in the paper's
-unit) and the difference, plus the protocol differences that remain and what each data
-preparation did."""
+"""``reproduce.{md,csv,json}``: per cell the published value, ours (mean ± std), difference."""
 
 from __future__ import annotations
 
@@ -27,11 +24,8 @@ __all__ = [
 
 
 def metric_value(metrics: Mapping[str, Any], key: str) -> float | None:
-    """The finite value of metric ``key``, or None when dfshield does not compute it.
-
-    ``<m>_real`` (e.g. ``f1_real``) is metric ``<m>`` with real as the positive class, derived
-    exactly from the fake-class value and the macro average: real = 2·macro − fake.
-    """
+    """The finite value of metric ``key``, or None when dfshield does not compute it; ``<m>_real``
+    (real as positive) is derived exactly: real = 2·macro − fake."""
     from dfshield.eval.results import number
 
     if key in metrics:
@@ -61,10 +55,8 @@ def build_report(
     results: Mapping[tuple[str, str, int], Mapping[str, Mapping[str, Any]]],
     notes: Mapping[str, list[str]],
 ) -> dict[str, Any]:
-    """The report as plain data: per section and row, one cell per column with ``published``
-    (and ``published_std``), ``ours`` (mean over seeds, scaled), ``ours_std``, ``difference``
-    = ours − published, and the best run's ``ours_best``, ``best_seed`` and ``difference_best``
-    (:func:`best_runs`). Cells the paper leaves empty are left out."""
+    """The report as plain data: per section, row and column, published, ours (± std), difference
+    and the best run's (:func:`best_runs`); cells the paper leaves empty are left out."""
     table, absent = plan.table, set()
     sections = []
     for section in table.sections:
@@ -127,10 +119,8 @@ def build_report(
 
 
 def best_runs(cells: list[dict[str, Any]], seeds: Sequence[int]) -> None:
-    """Fill in each cell's ``ours_best``: the value of the best of a row's runs, as papers that
-    report their best model do (DDLN §4.2.4). On each test set the best run is the one best on
-    the row's first cell there (lowest for an error rate, ``eer``; highest otherwise), and every
-    cell of that test set shows that one run, never a best picked cell by cell."""
+    """Fill in each cell's ``ours_best`` from a row's best run (as DDLN §4.2.4 reports): per test
+    set, the run best on the row's first cell, never a per-cell pick."""
     for test in dict.fromkeys(cell["test"] for cell in cells):
         group = [cell for cell in cells if cell["test"] == test]
         runs = [(v, i) for i, v in enumerate(group[0]["runs"]) if v is not None]
@@ -245,8 +235,7 @@ CSV_COLUMNS = (
 
 
 def write_report(run_dir: str | os.PathLike, report: Mapping[str, Any]) -> dict[str, Path]:
-    """Write ``reproduce.md``, ``reproduce.csv`` (one line per cell) and ``reproduce.json``
-    atomically into ``run_dir``. Returns ``{"md": path, "csv": path, "json": path}``."""
+    """Write ``reproduce.md``/``.csv``/``.json`` atomically into ``run_dir``; paths by suffix."""
     from dfshield.fileio import write_json_atomic, write_text_atomic
 
     out = Path(run_dir)

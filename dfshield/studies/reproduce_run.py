@@ -1,7 +1,4 @@
-"""Run a planned ``dfshield reproduce`` table: check the data, prepare the splits, run each
-(section, test set, seed) as one comparison of the table's rows
-(:func:`dfshield.studies.comparison.run_comparison`) in
-``<run dir>/<section>/<test set>/seed-<seed>/`` and write the report."""
+"""Run a planned ``reproduce`` table: each (section, test set, seed) as one comparison."""
 
 from __future__ import annotations
 
@@ -17,11 +14,8 @@ __all__ = ["run_reproduction"]
 
 
 def run_reproduction(plan: Plan, feature_cache: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Check the data, prepare the splits, run every comparison and write the report.
-
-    Raises :class:`DataError` listing every missing dataset before anything is prepared or
-    trained. Returns the report (:func:`write_report`).
-    """
+    """Check the data (DataError listing every missing dataset), prepare the splits, run every
+    comparison and write the report (returned)."""
     from dfshield.studies.comparison import run_comparison
 
     missing = missing_datasets(plan)

@@ -1,20 +1,5 @@
-"""Prepare the data of a planned ``dfshield reproduce`` run: filtered copies of the dataset JSONs
-under ``<train.output_dir>/reproduce/data/<digest>/json``, shared by every table with the same
-data (so frozen-backbone feature banks are encoded once); the LMDBs are read as they are.
-
-- A training dataset loses the videos its test split lists: DeepfakeBench lists Celeb-DF's test
-  videos under train too, and UADFV's and DeepFakeDetection's under every split. A dataset left
-  without training videos is used for testing only.
-- Validation drops the test and training videos. A dataset left without validation videos
-  (Celeb-DF, whose val split is its test split; DFDC, whose val split is its train split) and a
-  subset hold out ``data.val_fraction`` of their training videos as validation, by video, per
-  class and seeded by ``train.seed``, so selection never sees a training or test video;
-  ``data.val_fraction: 0`` selects on the training split instead.
-- DDLN's subsets keep exactly Table 1's video counts per split and class, chosen by video with
-  :func:`dfshield.studies.subsample.select_videos` seeded by ``train.seed`` (one subset for every
-  training seed).
-- A test set at another compression level (DDLN's Table 5) reads that level's test videos in
-  place of the protocol's level.
+"""Prepare a planned ``reproduce`` run's data: filtered JSON copies (docs/reproduce.md, step 3),
+under ``<train.output_dir>/reproduce/data/<digest>/json`` so tables on the same data share banks.
 """
 
 from __future__ import annotations
@@ -33,8 +18,7 @@ __all__ = ["prepare_splits"]
 
 
 def prepare_splits(split: Split) -> tuple[list[str], list[str]]:
-    """Write the filtered JSON copies of one split (see the module docstring) and check that they
-    read back as planned. Returns (the training datasets that keep training videos, notes)."""
+    """Write and read back one split's JSON copies; (training datasets kept, notes)."""
     work = _Preparation(split)
     training = [name for name in split.train if work.training(name)]
     for name in split.test:
@@ -44,8 +28,7 @@ def prepare_splits(split: Split) -> tuple[list[str], list[str]]:
 
 
 class _Preparation:
-    """The JSON copies of one :class:`Split` being prepared, with the class counts each prepared
-    split must read back and notes on what was done."""
+    """One :class:`Split`'s JSON copies in preparation, their planned class counts and notes."""
 
     def __init__(self, split: Split):
         self.split, self.data = split, split.data
@@ -71,8 +54,7 @@ class _Preparation:
         )
 
     def training(self, name: str) -> bool:
-        """Train and val of ``name`` without test videos (and the subset); False when no
-        training video is left."""
+        """Train and val of ``name`` minus test videos (and subset); False if none is left."""
         from dfshield.studies.subsample import class_counts
 
         subset, info = self.split.subset, self.info(name)
@@ -133,8 +115,7 @@ class _Preparation:
             self.notes.append(f"{name}: tested on its {split.level} test videos")
 
     def write(self) -> None:
-        """Write the copies (unchanged files keep their time stamps, so feature banks stay
-        valid) and check that each prepared split reads back the planned class counts."""
+        """Write the copies (unchanged files keep their mtimes: banks stay valid) and check them."""
         from dfshield.studies.subsample import write_if_changed
 
         out = self.split.json_dir
@@ -166,8 +147,7 @@ def _pick(records: list, counts: tuple[int, int], seed: int, where: str) -> list
 
 
 def _held_out(records: list, fraction: float, seed: int) -> list:
-    """About ``fraction`` of the videos of each class of ``records``, seeded; a class of two or
-    more videos keeps at least one on each side."""
+    """About ``fraction`` of each class's videos, seeded; 2+ videos keep one on each side."""
     from dfshield.studies.subsample import class_counts, select_videos
 
     counts = class_counts(records)
@@ -190,10 +170,7 @@ def _groups(info: dict):
 
 
 def _keep(info: dict, which: str, keep: set[str]) -> None:
-    """Keep in split ``which`` only the videos in ``keep``, at every level (in place).
-
-    :func:`~dfshield.studies.subsample.filter_train_split` filters ``train``; another split is
-    swapped into ``train`` and back."""
+    """Keep in split ``which`` only the videos in ``keep``, at every level (in place)."""
     from dfshield.studies.subsample import filter_train_split
 
     if which != "train":

@@ -1,16 +1,8 @@
 """The published tables that ``dfshield reproduce`` re-runs, as data (docs/reproduce.md).
 
-Over 450 lines because it is data, the published tables transcribed; the logic that runs them
-is in the ``reproduce_plan``, ``reproduce_splits``, ``reproduce_run`` and ``reproduce_report``
-modules beside it.
-
-Each :class:`Table` names its paper, protocol file (``configs/protocols/``), the variants it
-compares (:class:`Row`: a detector config plus ``--set`` overrides, so every ablation is an option
-of an existing detector or loss), the cells it reports (:class:`Column`: a metric key of
-``dfshield.eval.metrics.compute_metrics`` on one test set) and the published values, copied as
-printed from the papers (``-`` where the paper has no value, ``mean±std`` where it ran several
-seeds). :mod:`dfshield.studies.reproduce_plan` plans them and
-:mod:`dfshield.studies.reproduce_run` runs them.
+Over 450 lines because it is data, the published tables transcribed; the logic is in the
+``reproduce_plan``, ``_splits``, ``_run`` and ``_report`` modules beside it. Values are copied as
+printed (``-``: none, ``mean±std``: several seeds).
 """
 
 from __future__ import annotations
@@ -23,8 +15,7 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Row:
-    """One method of a table: ``detector`` (a name in ``configs/detectors/``) with ``sets``
-    (``key=value`` overrides, exactly as ``--set`` takes them). ``id`` names its run folder."""
+    """One method: a ``detector`` with ``--set``-style ``sets``; ``id`` names its folder."""
 
     id: str
     label: str
@@ -34,8 +25,7 @@ class Row:
 
 @dataclass(frozen=True)
 class Column:
-    """A published cell kind: ``metric`` (a key of ``compute_metrics``; ``*_real`` keys are the
-    real-as-positive variants, see ``reproduce.metric_value``) measured on the test set ``test``."""
+    """A cell kind: ``metric`` (``compute_metrics`` key; ``*_real``: real positive) on ``test``."""
 
     header: str
     metric: str
@@ -44,8 +34,7 @@ class Column:
 
 @dataclass(frozen=True)
 class TestSet:
-    """What a column is tested on: ``datasets`` (empty: the protocol's test datasets) read at the
-    compression ``level`` (None: the protocol's; FaceForensics++-family JSONs only)."""
+    """A column's test: ``datasets`` (empty: the protocol's) at ``level`` (None: the protocol's)."""
 
     datasets: tuple[str, ...] = ()
     level: str | None = None
@@ -62,10 +51,8 @@ class Subset:
 
 @dataclass(frozen=True)
 class Section:
-    """One published table of a :class:`Table` (several for DDLN's Tables 7–11): the rows it
-    reports, ``published`` values per row id as printed (one entry per column, whitespace
-    separated), the data ``subset`` it was measured on, and ``sets``: ``--set`` overrides this
-    section adds to a row's own (by row id), for settings the paper changes per table."""
+    """One published table: its rows, ``published`` values per row id (whitespace-separated), the
+    data ``subset``, and per-row ``sets`` the paper changes for this table."""
 
     name: str
     published: Mapping[str, str]
@@ -75,14 +62,8 @@ class Section:
 
 @dataclass(frozen=True)
 class Table:
-    """A reproducible published table (see the module docstring).
-
-    ``seeds`` is the number of training runs (mean ± std over them, and the best run where
-    ``best_of_runs``: the paper reports its best model, as DDLN's Tables 5–11 do); ``scale``
-    turns our fractions into the paper's unit (100 for percentages); ``decimals`` is how many
-    the report shows; ``differences`` are the protocol differences that remain;
-    ``not_reproduced`` the published rows of methods dfshield does not implement.
-    """
+    """A reproducible published table; ``scale`` turns fractions into the paper's unit (100:
+    percent), ``best_of_runs`` adds the best run (DDLN's Tables 5-11)."""
 
     name: str
     paper: str

@@ -1,36 +1,9 @@
-"""Training subsamples for the imbalance study: parse and check the ratios and seeds, plan how many
-minority videos each ratio keeps, pick them (seeded, by video) and write the filtered dataset JSONs
-the shared loader reads. Orchestration is in :mod:`dfshield.studies.imbalance`.
+"""Training subsamples for the imbalance study: ratios, kept minority videos, filtered JSONs.
 
-**What a ratio means.** Only the *minority* class of the training split is subsampled, by video;
-every video of the other class is kept and the validation and test splits are never touched.
-
-* ``minority="fake"`` (default): all real training videos are kept and
-  ``n_fake_kept = ⌊n_real / r⌋``, so the split is real:fake = r:1 (DDLN's Celeb-10/20/30 subsets).
-* ``minority="real"``: all fakes are kept and ``n_real_kept = ⌊n_fake / r⌋`` (fake:real = r:1, the
-  DFWild-Cup situation of the SP Cup paper).
-
-``r = 1`` is balanced. A ratio is *reachable* when it keeps at least 2 minority videos
-(``⌊n_major / r⌋ >= 2``) and no more than exist (``⌊n_major / r⌋ <= n_minority``: the minority is
-never up-sampled and the majority never subsampled), i.e. ``n_major / n_minority <= r <=
-n_major / 2`` roughly. Every ratio is checked before anything trains; an unreachable one is an
-error naming the counts, the reachable range and, when the requested class is already the rarer
-one, how to flip it with ``--minority``. Ratios must be numbers >= 1.
-
-**Which videos.** The minority videos are sorted by full video path and permuted with a generator
-seeded by the run's seed; the first ``n`` are kept. So counts are exact, the same seed gives the
-same videos whatever the file order, and for one seed the subsets are nested (the videos kept at
-ratio 30 are among those kept at ratio 10). Seed ``i`` of ``seeds`` (0-based) is
-``train.seed + i`` and sets both the subsample and ``train.seed``; ``i = 0`` trains with the
-protocol's own seed.
-
-**How the subsample reaches the loader.** For each (ratio, seed) the training datasets' JSONs are
-written into the run folder as filtered copies (their ``train`` split holds exactly the kept
-videos; ``val`` and ``test`` are copied unchanged; every other JSON of the folder is linked) and
-the run's ``data.json_dir`` points there. ``data.lmdb_dir`` stays the original: frame paths, hence
-LMDB keys, are unchanged. The shared loader (``DeepfakeDataset``) reads the copy, so class counts
-(e.g. the VS loss's balanced weights), training and the saved ``config.json`` all see the
-subsample.
+Only the training minority is subsampled, by video, to ``⌊n_major / r⌋`` (``minority: fake``:
+real:fake = r:1); a ratio must keep 2 to ``n_minority`` videos. Kept: the first of a seeded
+permutation of the path-sorted minority (exact, nested across ratios); seed ``i`` is
+``train.seed + i``. Only the JSON copies change; ``lmdb_dir`` stays.
 """
 
 from __future__ import annotations
@@ -118,8 +91,7 @@ def majority_class(minority: str) -> str:
 
 
 def training_videos(data: Any) -> list:
-    """The training videos the shared loader reads (``VideoRecord``), one per full video path,
-    videos without frames left out, sorted by path."""
+    """The training videos the shared loader reads, one per path, frameless ones out, sorted."""
     from dfshield.data.index import read_split
 
     seen: dict[str, Any] = {}
@@ -147,7 +119,7 @@ def plan_subsample(
     minority: str,
     where: str = "the training split",
 ) -> dict[float, int]:
-    """Minority videos kept at each ratio; every ratio is checked (see the module docstring)."""
+    """Minority videos kept at each ratio, every ratio checked."""
     minority = check_minority(minority)
     majority = majority_class(minority)
     n_major, n_min = int(counts[majority]), int(counts[minority])
@@ -192,8 +164,7 @@ def plan_subsample(
 
 
 def select_videos(records: Sequence[Any], minority: str, n_keep: int, seed: int) -> list:
-    """Every majority video plus ``n_keep`` minority videos: the first ``n_keep`` of a permutation
-    (seeded by ``seed``) of the minority videos sorted by full video path. Sorted by path."""
+    """Every majority video plus the first ``n_keep`` of the seeded minority permutation."""
     label = LABEL_OF[check_minority(minority)]
     pool = sorted((r for r in records if r.label == label), key=lambda r: r.video_path)
     if not 0 <= n_keep <= len(pool):
@@ -222,8 +193,7 @@ def _filter_videos(videos: Any, keep: set[str]) -> Any:
 
 
 def filter_train_split(info: dict, keep: set[str]) -> dict:
-    """A copy of a dataset JSON whose ``train`` split (at every compression level) holds only the
-    videos whose full video path is in ``keep``; every other split is unchanged."""
+    """A dataset JSON copy whose ``train`` split (every level) holds only paths in ``keep``."""
     from dfshield.data.index import is_level_mapping
 
     result = {}
@@ -247,8 +217,7 @@ def filter_train_split(info: dict, keep: set[str]) -> dict:
 
 
 def write_subsample(data: Any, kept: Sequence[Any], json_dir: str | os.PathLike) -> Path:
-    """Write the filtered JSON copies (train datasets) and links (every other JSON) into
-    ``json_dir`` and check that the loader reads back exactly ``kept``. Returns ``json_dir``."""
+    """Write filtered copies (train datasets) and links (others) into ``json_dir``; check them."""
     from dfshield.data.index import json_path
 
     out = Path(json_dir).resolve()
@@ -278,8 +247,7 @@ def write_subsample(data: Any, kept: Sequence[Any], json_dir: str | os.PathLike)
 
 
 def write_if_changed(path: Path, text: str) -> None:
-    """Write ``text`` atomically unless the file already holds it (keeps mtimes stable, so
-    concurrent ranks and re-runs agree on feature-bank fingerprints)."""
+    """Write ``text`` atomically unless already there (stable mtimes keep bank fingerprints)."""
     with _lock(path):
         if path.is_file() and not path.is_symlink():
             try:
@@ -305,8 +273,7 @@ def _link_or_copy(source: Path, target: Path) -> None:
 
 
 def _lock(path: Path) -> FileLock:
-    """A cross-process lock for writing ``path`` (a ``.<name>.lock`` file beside it), so that
-    ``torchrun`` ranks and concurrent studies write each file once."""
+    """A cross-process ``.<name>.lock`` beside ``path``: ranks and studies write it once."""
     lock = path.with_name(f".{path.name}.lock")
     lock.parent.mkdir(parents=True, exist_ok=True)
     return FileLock(lock)
