@@ -104,9 +104,10 @@ class RDAADetector(BaseDetector):
     Args:
         backbone: backbone config (the CLIP ViT-L/14 ``proj`` feature bank of ``spcup``).
         code_dim: size of the autoencoder code (150 in the abstract).
-        ae_hidden, num_tokens, token_dim, teacher_depth, student_depth, mlp_ratio, dropout,
-            augmenter_hidden: the sizes of methods.md §5's networks (``mlp_ratio`` × ``token_dim``
-            is the transformer MLP's width).
+        ae_hidden, num_tokens, token_dim, teacher_depth, student_depth: sizes of methods.md §5's
+            networks.
+        mlp_ratio, dropout, augmenter_hidden: likewise (``mlp_ratio`` × ``token_dim`` is the
+            transformer MLP's width).
         heads: attention heads (must divide ``token_dim``).
         teacher: ``trained`` (a BCE head trains it alongside) or ``frozen`` (random, fixed).
         margin: hinge margin m on the fake discrepancy, in (0, 4].

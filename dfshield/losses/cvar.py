@@ -21,8 +21,9 @@ BISECT_STEPS = 64  # halvings of the λ bracket, in float64: the bracket shrinks
 class CVaRLoss(nn.Module):
     """CVaR_α of a per-sample loss: the mean of the hardest α-fraction of the batch.
 
-    docs/methods.md §7.4 gives the formula, its gradient and how the two solvers split ties:
-    ``exact`` (``torch.topk``) and ``bisect`` (the paper's binary search on λ). Always a scalar.
+    docs/methods.md §7.4 gives the formula, its gradient and how the two ``solver`` choices split
+    ties: ``exact`` (``torch.topk``) and ``bisect`` (the paper's binary search on λ). Always a
+    scalar.
     """
 
     def __init__(

@@ -68,7 +68,8 @@ class CosineScheduler(LRScheduler):
 
 @SCHEDULER.register_module(module_name="step")
 class StepScheduler(LRScheduler):
-    """Multiply the learning rate by gamma every step_size epochs (or steps): torch's StepLR."""
+    """Multiply the learning rate by ``gamma`` every ``step_size`` epochs (or steps), as torch's
+    StepLR."""
 
     def __init__(
         self,
