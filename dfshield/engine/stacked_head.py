@@ -147,6 +147,10 @@ class StackedRuns:
         shapes = [p.shape for p in first.parameters()]
         self.flat = self._stack([list(head.parameters()) for head in self.heads])
         self.grad = torch.zeros_like(self.flat)
+        # kept between steps: SAM's saved weights and two scratch stacks (a fresh (G, P) tensor
+        # per step is page-faulted in anew, which costs more than the arithmetic on it)
+        self._saved = torch.empty_like(self.flat)
+        self._scratch = (torch.empty_like(self.flat), torch.empty_like(self.flat))
         self.params = self._views(self.flat, shapes)
         for param, grad in zip(self.params, self._views(self.grad, shapes)):
             param.requires_grad_()
@@ -327,28 +331,29 @@ class StackedRuns:
             losses.sum().backward()
             if self.sam:
                 with torch.no_grad():
-                    saved = torch.clone(self.flat, memory_format=torch.contiguous_format)
-                    self.flat.add_(self._perturbation())
+                    self._saved.copy_(self.flat)
+                    self._perturb()
                 self.grad.zero_()
                 logits = self.logits(features, weights, None, padded)
                 self.loss(logits, labels, weights).sum().backward()
                 with torch.no_grad():
-                    self.flat.copy_(saved)
+                    self.flat.copy_(self._saved)
             self._adam(active)
         return losses.detach()
 
-    def _perturbation(self) -> torch.Tensor:
-        """SAM's ε = ρ·g/‖g‖ (ASAM: ρ·T²g/‖Tg‖) with each run's own norm."""
+    def _perturb(self) -> None:
+        """θ += SAM's ε = ρ·g/‖g‖ (ASAM: ρ·T²g/‖Tg‖, T = |θ| + η), each run with its own norm."""
         grad = self.grad
         if self.adaptive:
-            scale = self.flat.abs() + self.eta
-            scaled, move = grad * scale, grad * scale.square()
+            scale = torch.abs(self.flat, out=self._scratch[0]).add_(self.eta)
+            norm = torch.linalg.vector_norm(torch.mul(grad, scale, out=self._scratch[1]), dim=1)
+            move = scale.square_().mul_(grad)
         else:
-            scaled = move = grad
-        norm = torch.linalg.vector_norm(scaled, dim=1, keepdim=True)
+            norm, move = torch.linalg.vector_norm(grad, dim=1), grad
+        norm = norm[:, None]
         tiny = torch.finfo(norm.dtype).tiny
         inverse = torch.where(norm > 0, 1.0 / norm.clamp_min(tiny), torch.zeros_like(norm))
-        return move * (inverse * self.rho)
+        self.flat.add_(torch.mul(move, inverse * self.rho, out=self._scratch[1]))
 
     @torch.no_grad()
     def _adam(self, active: torch.Tensor) -> None:
@@ -359,14 +364,15 @@ class StackedRuns:
         keep = active[:, None].to(self.flat.dtype)
         self.steps.add_(keep)
         grad, param = self.grad, self.flat
+        first, second = self._scratch
         if self.decoupled:
             param.mul_(1 - lr * self.weight_decay * keep)
         else:
-            grad = grad.add(self.weight_decay * param)
+            grad = torch.mul(param, self.weight_decay, out=second).add_(grad)
         self.exp_avg.lerp_(grad, (1 - self.beta1) * keep)
-        square = grad.square().mul_((1 - self.beta2) * keep)
+        square = torch.square(grad, out=first).mul_((1 - self.beta2) * keep)
         self.exp_avg_sq.mul_(torch.where(keep > 0, self.beta2, 1.0)).add_(square)
         correction1 = 1 - self.beta1.pow(self.steps)
         correction2 = 1 - self.beta2.pow(self.steps)
-        denom = torch.sqrt(self.exp_avg_sq, out=square).div_(correction2.sqrt()).add_(self.eps)
-        param.sub_(torch.mul(self.exp_avg, lr / correction1 * keep).div_(denom))
+        denom = torch.sqrt(self.exp_avg_sq, out=first).div_(correction2.sqrt()).add_(self.eps)
+        param.sub_(torch.mul(self.exp_avg, lr / correction1 * keep, out=second).div_(denom))
