@@ -105,7 +105,8 @@ class ClipBackbone(Backbone):
     @property
     def preprocess(self):
         """open_clip's transform (resize, centre crop, ``ToTensor``, ``Normalize``) of one
-        ``HxWx3`` uint8 RGB frame, as a :class:`~dfshield.data.pixels.FramePreprocess`."""
+        ``HxWx3`` uint8 RGB frame, as a :class:`~dfshield.data.pixels.FramePreprocess` (its
+        resize run by torch's uint8 kernel, see :mod:`dfshield.data.pixels`)."""
         return self._preprocess
 
     @torch.no_grad()
@@ -120,7 +121,7 @@ class ClipBackbone(Backbone):
             "weights": _weights_identity(self.pretrained, self.init_seed),
             "feature": self.feature,
             "normalize": self.normalize,
-            "preprocess": repr(self._transform),
+            "preprocess": repr(self._preprocess),  # names the resize kernel: a bank's pixels
             "precision": self.compute_precision(),
         }
 
