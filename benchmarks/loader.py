@@ -21,7 +21,8 @@ CLIP mean/std, the path of a trained backbone.
 
 **Ceiling**: one core decodes the split's PNG bytes (``decode_image``, nothing else) and, apart,
 makes whole uint8 items (``dataset[i]``: read, decode, preprocess) in this process, timed in CPU
-seconds (so that other work on the machine does not lower it); times the number of cores
+seconds (so that other work on the machine does not lower it), once per repeat beside the
+passes and the best kept, as for the passes; times the number of cores
 (``nproc``) that is what the CPU can feed at best, and the first table gives each rate as a
 fraction of it. The second table gives the CPU seconds each pass spent per image, in this process
 and its workers together: the **decode share** (decoding's CPU time / the pass's) is the fraction
@@ -315,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
             f"best of {args.repeats} pass(es)\n"
         )
         sample = indices[: args.ceiling_frames]
-        decode, item = ceiling(lmdb_uint8, name, sample)
+        decode, item = 0.0, 0.0
         for subset in columns.values():  # untimed: one-time set-up (LMDB environment, codecs)
             for _ in zip(
                 range(2), make_loader(subset, args.batch_size, shuffle=False, num_workers=0)
@@ -324,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
         best: dict[tuple[str, str, int], float] = {}
         cpu: dict[tuple[str, str, int], float] = {}
         for _ in range(args.repeats):
+            rates = ceiling(lmdb_uint8, name, sample)  # beside the passes: the same load
+            decode, item = max(decode, rates[0]), max(item, rates[1])
             for workers in args.workers:
                 for (store, pixels), subset in columns.items():
                     rate, seconds = images_per_second(subset, workers, args, device)

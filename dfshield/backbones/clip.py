@@ -91,7 +91,8 @@ class ClipBackbone(Backbone):
 
     @property
     def preprocess(self):
-        """open_clip's transform of one ``HxWx3`` uint8 RGB frame, as a ``FramePreprocess``."""
+        """open_clip's transform of one ``HxWx3`` uint8 RGB frame, as a ``FramePreprocess`` (its
+        resize run by torch's uint8 kernel, :mod:`dfshield.data.pixels`)."""
         return self._preprocess
 
     @torch.no_grad()
@@ -106,7 +107,7 @@ class ClipBackbone(Backbone):
             "weights": _weights_identity(self.pretrained, self.init_seed),
             "feature": self.feature,
             "normalize": self.normalize,
-            "preprocess": repr(self._transform),
+            "preprocess": repr(self._preprocess),  # names the resize kernel: a bank's pixels
             "precision": self.compute_precision(),
         }
 

@@ -35,6 +35,7 @@ its result instead of encoding it again.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -167,7 +168,7 @@ def bank_identity(backbone, dataset, device: torch.device) -> dict[str, Any]:
         "format": BANK_FORMAT,
         "backbone": backbone.fingerprint(),
         "precision": extraction_precision(backbone, device),
-        "libraries": library_versions(),
+        "libraries": dict(library_versions()),
         "sources": dataset_sources(dataset),
     }
 
@@ -182,8 +183,10 @@ def extraction_precision(backbone, device: torch.device) -> str:
     )
 
 
+@functools.cache
 def library_versions() -> dict[str, str]:
-    """Installed versions of :data:`LIBRARIES` (``absent`` when not installed)."""
+    """Installed versions of :data:`LIBRARIES` (``absent`` when not installed), read once per
+    process (reading package metadata takes tens of ms, and the code running does not change)."""
     versions = {}
     for name in LIBRARIES:
         try:

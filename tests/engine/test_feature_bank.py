@@ -31,6 +31,7 @@ from dfshield.engine.feature_bank import (
     assemble,
     bank_fingerprint,
     encode_part,
+    library_versions,
     load_or_extract,
     read_bank,
     subset_bank,
@@ -171,7 +172,9 @@ def test_the_fingerprint_covers_the_resolved_dtype_and_the_library_versions(
                 "version",
                 lambda name, library=library: "0.0.1" if name == library else installed(name),
             )
+            library_versions.cache_clear()  # read once per process: read them again
             assert bank_fingerprint(detector.backbone, dataset, CPU) != before, library
+        library_versions.cache_clear()
 
 
 # -- damaged banks -------------------------------------------------------------------------------
