@@ -8,7 +8,7 @@ returns the plain ``torch.optim`` object with torch's defaults, run ``fused`` wh
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 import torch
 
@@ -19,6 +19,28 @@ from dfshield.registry import OPTIMIZER
 
 #: device types where torch has fused optimizer kernels that ``implementation`` uses
 FUSED_DEVICES = ("cpu", "cuda")
+
+
+class Fused(TypedDict, total=False):
+    """:func:`implementation`'s keyword for the optimizer: ``fused=True``, or none (torch's)."""
+
+    fused: bool
+
+
+class _AdamOptions(TypedDict):
+    lr: float
+    betas: tuple[float, float]
+    eps: float
+    weight_decay: float
+    amsgrad: bool
+
+
+class _SgdOptions(TypedDict):
+    lr: float
+    momentum: float
+    dampening: float
+    weight_decay: float
+    nesterov: bool
 
 
 @OPTIMIZER.register_module(module_name="adamw")
@@ -64,7 +86,7 @@ def sgd(
 ) -> torch.optim.SGD:
     """Stochastic gradient descent with optional (Nesterov) momentum; torch.optim.SGD."""
     owner = "optimizer 'sgd'"
-    options = dict(
+    options = _SgdOptions(
         lr=_checks.learning_rate(owner, "lr", lr),
         momentum=validation.number(owner, "momentum", momentum, low=0.0),
         dampening=validation.number(owner, "dampening", dampening, low=0.0),
@@ -81,12 +103,12 @@ def sgd(
     return torch.optim.SGD(params, **options, **fast)
 
 
-def implementation(params: Any) -> tuple[Any, dict[str, bool]]:
+def implementation(params: Any) -> tuple[Any, Fused]:
     """``params`` (as a list) and ``{"fused": True}`` when every parameter is a float tensor on one
     CPU or CUDA device, else ``{}`` (torch's choice). Fused is one kernel per update and never reads
     step counters on the host; it matches torch's default form within rounding (methods.md §8.2)."""
     if isinstance(params, torch.Tensor) or not isinstance(params, Iterable):
-        return params, {}  # torch's own error names the problem
+        return params, Fused()  # torch's own error names the problem
     params = [_listed(item) for item in params]
     tensors = [
         p
@@ -100,8 +122,8 @@ def implementation(params: Any) -> tuple[Any, dict[str, bool]]:
         and next(iter(devices)).type in FUSED_DEVICES
         and all(p.is_floating_point() for p in tensors)
     ):
-        return params, {"fused": True}
-    return params, {}
+        return params, Fused(fused=True)
+    return params, Fused()
 
 
 def _listed(item: Any) -> Any:
@@ -114,8 +136,8 @@ def _listed(item: Any) -> Any:
 
 def _adam_options(
     owner: str, lr: Any, betas: Any, eps: Any, weight_decay: Any, amsgrad: Any
-) -> dict[str, Any]:
-    return dict(
+) -> _AdamOptions:
+    return _AdamOptions(
         lr=_checks.learning_rate(owner, "lr", lr),
         betas=_checks.betas(owner, "betas", betas),
         eps=validation.number(owner, "eps", eps, low=0.0),
