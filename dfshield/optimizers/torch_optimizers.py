@@ -8,7 +8,7 @@ returns the plain ``torch.optim`` object with torch's defaults, run ``fused`` wh
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, TypedDict
+from typing import Any
 
 import torch
 
@@ -19,28 +19,6 @@ from dfshield.registry import OPTIMIZER
 
 #: device types where torch has fused optimizer kernels that ``implementation`` uses
 FUSED_DEVICES = ("cpu", "cuda")
-
-
-class Fused(TypedDict, total=False):
-    """:func:`implementation`'s keyword for the optimizer: ``fused=True``, or none (torch's)."""
-
-    fused: bool
-
-
-class _AdamOptions(TypedDict):
-    lr: float
-    betas: tuple[float, float]
-    eps: float
-    weight_decay: float
-    amsgrad: bool
-
-
-class _SgdOptions(TypedDict):
-    lr: float
-    momentum: float
-    dampening: float
-    weight_decay: float
-    nesterov: bool
 
 
 @OPTIMIZER.register_module(module_name="adamw")
@@ -86,7 +64,7 @@ def sgd(
 ) -> torch.optim.SGD:
     """Stochastic gradient descent with optional (Nesterov) momentum; torch.optim.SGD."""
     owner = "optimizer 'sgd'"
-    options = _SgdOptions(
+    options: dict[str, Any] = dict(
         lr=_checks.learning_rate(owner, "lr", lr),
         momentum=validation.number(owner, "momentum", momentum, low=0.0),
         dampening=validation.number(owner, "dampening", dampening, low=0.0),
@@ -103,12 +81,12 @@ def sgd(
     return torch.optim.SGD(params, **options, **fast)
 
 
-def implementation(params: Any) -> tuple[Any, Fused]:
+def implementation(params: Any) -> tuple[Any, dict[str, Any]]:
     """``params`` (as a list) and ``{"fused": True}`` when every parameter is a float tensor on one
     CPU or CUDA device, else ``{}`` (torch's choice). Fused is one kernel per update and never reads
     step counters on the host; it matches torch's default form within rounding (methods.md §8.2)."""
     if isinstance(params, torch.Tensor) or not isinstance(params, Iterable):
-        return params, Fused()  # torch's own error names the problem
+        return params, {}  # torch's own error names the problem
     params = [_listed(item) for item in params]
     tensors = [
         p
@@ -122,8 +100,8 @@ def implementation(params: Any) -> tuple[Any, Fused]:
         and next(iter(devices)).type in FUSED_DEVICES
         and all(p.is_floating_point() for p in tensors)
     ):
-        return params, Fused(fused=True)
-    return params, Fused()
+        return params, {"fused": True}
+    return params, {}
 
 
 def _listed(item: Any) -> Any:
@@ -136,8 +114,8 @@ def _listed(item: Any) -> Any:
 
 def _adam_options(
     owner: str, lr: Any, betas: Any, eps: Any, weight_decay: Any, amsgrad: Any
-) -> _AdamOptions:
-    return _AdamOptions(
+) -> dict[str, Any]:
+    return dict(
         lr=_checks.learning_rate(owner, "lr", lr),
         betas=_checks.betas(owner, "betas", betas),
         eps=validation.number(owner, "eps", eps, low=0.0),
