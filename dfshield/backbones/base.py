@@ -32,8 +32,8 @@ class Backbone(nn.Module, abc.ABC):
     feature_dim: int
     trainable: bool
     image_size: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
     #: what a frozen backbone encodes in (see the module docstring); subclasses set both
     precision: str = "fp32"
     strict_fp32: bool = False

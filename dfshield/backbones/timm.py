@@ -8,7 +8,7 @@ import functools
 import hashlib
 import inspect
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import cv2
 import numpy as np
@@ -88,7 +88,7 @@ class TimmBackbone(Backbone):
         self.image_size = int(image_size or data_config["input_size"][-1])
         self.mean = tuple(float(v) for v in data_config["mean"])
         self.std = tuple(float(v) for v in data_config["std"])
-        self.feature_dim = int(self.model.num_features)
+        self.feature_dim = int(cast(int, self.model.num_features))  # set by timm, undeclared
         self.trainable = not self.freeze
         self._preprocess = FramePreprocess(
             functools.partial(resize_square, size=self.image_size),
@@ -157,7 +157,7 @@ class TimmBackbone(Backbone):
             ).hexdigest()
             return f"file:{path.name}:{digest[:16]}"
         if self.pretrained:
-            cfg = self.model.pretrained_cfg
+            cfg = _pretrained_cfg(self.model)
             source = cfg.get("hf_hub_id") or cfg.get("url") or ""
             return f"timm:{cfg.get('architecture')}.{cfg.get('tag')}:{source}"
         return f"random-init-seed-{self.init_seed}"
@@ -265,6 +265,11 @@ def _offline_message(model: str, hub_id: str, error: Exception) -> str:
     )
 
 
+def _pretrained_cfg(model: torch.nn.Module) -> dict[str, Any]:
+    """The ``pretrained_cfg`` timm sets on every model it creates but declares on none."""
+    return cast(dict[str, Any], model.pretrained_cfg)
+
+
 def _load_checkpoint(model: torch.nn.Module, checkpoint: str) -> None:
     """Load a local weight file strictly, except for the classifier (removed: num_classes=0)."""
     from timm.models import load_state_dict
@@ -277,7 +282,7 @@ def _load_checkpoint(model: torch.nn.Module, checkpoint: str) -> None:
             f"({type(error).__name__}: {error}); save it with torch.save("
             f"model.state_dict(), path) or as safetensors"
         ) from error
-    classifiers = model.pretrained_cfg.get("classifier") or ()
+    classifiers = _pretrained_cfg(model).get("classifier") or ()
     if isinstance(classifiers, str):
         classifiers = (classifiers,)
     for name in classifiers:
@@ -288,12 +293,12 @@ def _load_checkpoint(model: torch.nn.Module, checkpoint: str) -> None:
     except RuntimeError as error:  # shape mismatch
         raise ConfigError(
             f"backbone.checkpoint {checkpoint} does not fit timm model "
-            f"{model.pretrained_cfg.get('architecture')}: {error}"
+            f"{_pretrained_cfg(model).get('architecture')}: {error}"
         ) from error
     if missing or unexpected:
         raise ConfigError(
             f"backbone.checkpoint {checkpoint} does not fit timm model "
-            f"{model.pretrained_cfg.get('architecture')}: missing keys {missing[:5]}"
+            f"{_pretrained_cfg(model).get('architecture')}: missing keys {missing[:5]}"
             f"{' …' if len(missing) > 5 else ''}, unexpected keys {unexpected[:5]}"
             f"{' …' if len(unexpected) > 5 else ''}. Use weights saved from the same architecture."
         )

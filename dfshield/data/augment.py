@@ -76,8 +76,9 @@ def _longest_max_size_area_down_1x() -> type:
     import cv2
 
     A = _albumentations()
+    base: Any = A.LongestMaxSize  # a class known only once albumentations is imported
 
-    class LongestMaxSizeAreaDown(A.LongestMaxSize):
+    class LongestMaxSizeAreaDown(base):
         def apply(self, img: np.ndarray, max_size: int = 1024, **params: Any) -> np.ndarray:
             if max(img.shape[:2]) > max_size:
                 params["interpolation"] = cv2.INTER_AREA
@@ -127,14 +128,15 @@ def build_compose(
 
     Landmarks are ``xy`` keypoints, kept when they leave the image.
     """
-    augmenting = train and aug is not None and aug.enabled
-    if not augmenting and not (resize and resolution):
+    if not (train and aug is not None and aug.enabled):
+        aug = None
+    if aug is None and not (resize and resolution):
         return None  # and albumentations, seconds to import, is not imported (extraction)
     import cv2
 
     A = _albumentations()
     ops: list[Any] = []
-    if augmenting:
+    if aug is not None:
         if aug.flip_prob > 0:
             ops.append(A.HorizontalFlip(p=aug.flip_prob))
         if aug.rotate_prob > 0:

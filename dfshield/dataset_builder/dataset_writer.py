@@ -125,7 +125,7 @@ class DatasetWriter:
                 f"Unknown split {split!r}; use one of {', '.join(SPLITS)}."
                 + did_you_mean(split, SPLITS)
             )
-        items: dict[str, bytes] = {}
+        items: dict[str, bytes | bytearray] = {}
         for index, image in frames:
             key = frame_key(self.name, lab, video, int(index))
             if key in items:
@@ -141,7 +141,7 @@ class DatasetWriter:
         self._frames[lab] += len(keys)
         return len(keys)
 
-    def _put(self, items: Mapping[str, bytes]) -> None:
+    def _put(self, items: Mapping[str, bytes | bytearray]) -> None:
         assert self._env is not None
         size = sum(len(v) for v in items.values())
         while True:
@@ -175,7 +175,7 @@ class DatasetWriter:
                     groups=None if all(g is None for g in groups) else groups,
                 )
             )
-        return assigned  # type: ignore[return-value]
+        return assigned
 
     def close(self, fractions: Sequence[float] = DEFAULT_FRACTIONS, seed: int = 0) -> BuildSummary:
         """Assign splits, write the JSON, swap the dataset in; returns (and keeps) the summary."""

@@ -54,7 +54,7 @@ def natural_scene(rng: np.random.Generator, size: int) -> np.ndarray:
     yy, xx = np.mgrid[0:s, 0:s].astype(np.float32) / s
     k = int(rng.integers(2, 6))
     low = np.stack([_colour(rng) for _ in range(k * k)]).reshape(k, k, 3)
-    img = cv2.resize(low, (s, s), interpolation=cv2.INTER_CUBIC)
+    img: np.ndarray = cv2.resize(low, (s, s), interpolation=cv2.INTER_CUBIC)
     angle = rng.uniform(0.0, 2.0 * np.pi)
     img += (np.cos(angle) * (xx - 0.5) + np.sin(angle) * (yy - 0.5))[..., None] * np.float32(
         rng.uniform(-0.4, 0.4)

@@ -37,7 +37,9 @@ class Reencoder:
         ok, buffer = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(self.quality)])
         if not ok:  # pragma: no cover
             raise DataError(f"JPEG re-encoding failed for an image of shape {rgb.shape}.")
-        return cv2.cvtColor(cv2.imdecode(buffer, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        decoded = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+        assert decoded is not None  # a buffer imencode just wrote
+        return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
 
 
 def parse_reencode(spec: str | None) -> Reencoder | None:

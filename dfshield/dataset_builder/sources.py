@@ -160,7 +160,8 @@ def discover_csv(csv_path: Path) -> Discovery:
         rows = list(reader)
     names = _Names()
     items: list[SourceItem] = []
-    missing, notes = [], []
+    missing: list[str] = []
+    notes: list[str] = []
     grouped: dict[tuple[str, str], list[Path]] = {}
     group_of: dict[tuple[str, str], Any] = {}
     for line, row in enumerate(rows, start=2):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -12,6 +12,8 @@ from dfshield.dataset_builder.layout import LABELS, SPLITS, normalize_label
 from dfshield.errors import ConfigError, DataError
 
 DEFAULT_FRACTIONS = (0.7, 0.15, 0.15)
+
+K = TypeVar("K", bound=Hashable)  # a video's name: the caller's own key type
 
 
 def check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
@@ -61,12 +63,12 @@ def _cost_increase(
 
 
 def split_videos(
-    video_names: Sequence[Hashable],
+    video_names: Sequence[K],
     labels: Sequence[Any],
     fractions: Sequence[float] = DEFAULT_FRACTIONS,
     seed: int = 0,
     groups: Sequence[Hashable | None] | None = None,
-) -> dict[Hashable, str]:
+) -> dict[K, str]:
     """Assign each video to train/val/test: per label a ``(seed, label)`` shuffle cut by
     ``fractions`` (order-free); ``groups`` (None: own) keep related videos together, placed near
     those targets."""
@@ -85,7 +87,7 @@ def split_videos(
         raise ConfigError(f"split_videos got {len(names)} video names but {len(groups)} groups.")
 
     if groups is None or all(g is None for g in groups):
-        result: dict[Hashable, str] = {}
+        result: dict[K, str] = {}
         for li, lab in enumerate(LABELS):
             members = sorted((n for n in names if label_of[n] == lab), key=repr)
             rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, li])

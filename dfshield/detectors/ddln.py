@@ -147,7 +147,7 @@ class DDLNDetector(BaseDetector):
         }
 
     # -- loss ------------------------------------------------------------------------------
-    def build_loss(self, config: dict, class_counts: dict | None = None) -> nn.Module:
+    def build_loss(self, config: dict, class_counts: dict | None = None) -> nn.Module | None:
         """The per-level loss; with ``alpha`` set, the two-term ``composite`` section's
         weights become α and 1 − α (a weight written there must agree)."""
         if self.alpha is not None:

@@ -374,9 +374,11 @@ class DeepfakeBenchDetector(BaseDetector):
         detector_class = class_option(options, "detector 'deepfakebench'")
         super().__init__({"name": "deepfakebench", "class": detector_class, "config": config})
 
+    backbone: DeepfakeBenchNetwork  # built from class and config
+
     @property
-    def network(self) -> nn.Module:
-        """Their detector instance."""
+    def network(self) -> Any:
+        """Their detector instance (a DeepfakeBench ``AbstractDetector``, untyped)."""
         return self.backbone.model
 
     # -- forward ---------------------------------------------------------------------------

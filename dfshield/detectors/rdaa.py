@@ -8,6 +8,7 @@ ours: methods.md §5, "Our choices".
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -117,6 +118,9 @@ class RDAADetector(BaseDetector):
         weights: weight of each loss term by name; missing names keep :data:`DEFAULT_WEIGHTS`.
     """
 
+    center: torch.Tensor  # buffers (register_buffer)
+    center_ready: torch.Tensor
+
     def __init__(
         self,
         backbone: dict,
@@ -181,7 +185,8 @@ class RDAADetector(BaseDetector):
         self.decoder = nn.Sequential(
             nn.Linear(code_dim, ae_hidden), nn.GELU(), nn.Linear(ae_hidden, in_dim)
         )
-        shape = dict(
+        transformer = functools.partial(
+            token_transformer,
             code_dim=code_dim,
             num_tokens=num_tokens,
             token_dim=token_dim,
@@ -189,8 +194,8 @@ class RDAADetector(BaseDetector):
             mlp_ratio=mlp_ratio,
             dropout=dropout,
         )
-        self.teacher = token_transformer(depth=teacher_depth, **shape)
-        self.student = token_transformer(depth=student_depth, **shape)
+        self.teacher = transformer(depth=teacher_depth)
+        self.student = transformer(depth=student_depth)
         if teacher == "frozen":
             self.teacher.requires_grad_(False)
             self.teacher_head = None

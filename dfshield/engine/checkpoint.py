@@ -277,7 +277,8 @@ def _differences(saved: Any, current: Any, key: str) -> list[tuple[str, Any, Any
 
 def rng_state() -> dict[str, Any]:
     """Python, NumPy and PyTorch (CPU and CUDA) RNG states, as weights-only-loadable values."""
-    np_state = np.random.get_state()
+    np_state = np.random.get_state(legacy=True)
+    assert isinstance(np_state, tuple)  # the global generator is an MT19937: its legacy tuple
     state = {
         "python": _to_lists(random.getstate()),
         "torch": torch.get_rng_state(),

@@ -35,12 +35,13 @@ def batched_head(detector) -> nn.Module:
 
 def head_problem(heads: Sequence[nn.Module]) -> str | None:
     """Why ``heads`` cannot run as one stacked head (None: they can)."""
-    if not heads or not all(isinstance(head, nn.Sequential) for head in heads):
+    sequentials = [head for head in heads if isinstance(head, nn.Sequential)]
+    if not heads or len(sequentials) < len(heads):
         return "the heads are not nn.Sequential MLP heads"
-    shapes = {tuple(_layer_key(layer) for layer in head) for head in heads}
+    shapes = {tuple(_layer_key(layer) for layer in head) for head in sequentials}
     if len(shapes) != 1:
         return "the heads differ in architecture"
-    for layer in heads[0]:
+    for layer in sequentials[0]:
         if isinstance(layer, nn.Linear) and layer.bias is None:
             return "a Linear layer has no bias"
         if isinstance(layer, nn.BatchNorm1d) and (
@@ -140,7 +141,11 @@ class StackedRuns:
         problem = stacked_problem(detectors, optimizers)
         if problem is not None:
             raise ValueError(problem)
-        self.heads = [batched_head(detector) for detector in detectors]
+        self.heads: list[nn.Sequential] = []
+        for detector in detectors:
+            head = batched_head(detector)
+            assert isinstance(head, nn.Sequential)  # stacked_problem checked
+            self.heads.append(head)
         self.optimizers = list(optimizers)
         self.loss = stacked_loss([detector.loss_fn for detector in detectors])
         first = self.heads[0]
@@ -161,7 +166,10 @@ class StackedRuns:
         self.stats = self._stack(stats)
         self.stat_views = self._views(self.stats, [b.shape for b in stats[0]])
         self.tracked = self._stack(
-            [[head[i].num_batches_tracked for i in self.norms] for head in self.heads]
+            [
+                [head.get_buffer(f"{i}.num_batches_tracked") for i in self.norms]
+                for head in self.heads
+            ]
         )
         self._state_from_optimizers()
 
@@ -200,8 +208,8 @@ class StackedRuns:
             self.rho = self._column([g["rho"] for g in groups])
             self.adaptive = bool(groups[0]["adaptive"])
             self.eta = self._column([g["eta"] for g in groups])
-        moments = {"exp_avg": [], "exp_avg_sq": []}
-        steps = []
+        moments: dict[str, list[torch.Tensor]] = {"exp_avg": [], "exp_avg_sq": []}
+        steps: list[float] = []
         for optimizer, head in zip(self.optimizers, self.heads):
             states = [optimizer.state.get(p, {}) for p in head.parameters()]
             for key, rows in moments.items():
@@ -238,7 +246,7 @@ class StackedRuns:
             for name, view in zip(self.stat_names, self.stat_views):
                 head.get_buffer(name).copy_(view[g])
             for k, i in enumerate(self.norms):
-                head[i].num_batches_tracked.copy_(self.tracked[g, k])
+                head.get_buffer(f"{i}.num_batches_tracked").copy_(self.tracked[g, k])
 
     # -- the forward -----------------------------------------------------------------------
     def logits(
@@ -307,6 +315,7 @@ class StackedRuns:
             with torch.no_grad():
                 keep = update[:, None]
                 for view, copy in zip(running, copies):
+                    assert copy is not None  # copied above, as update is given
                     view.copy_(torch.where(keep, copy.view(groups, channels), view))
                 self.tracked[:, norm] += update.long()
         return out.reshape(batch, groups, channels).transpose(0, 1)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -88,7 +88,7 @@ class TrainStep:
         self._key: tuple | None = None
         self._inputs: dict[str, torch.Tensor] = {}
         self._loss: torch.Tensor | None = None
-        self._compiled = None
+        self._compiled: Callable[[dict], torch.Tensor] | None = None
         base = getattr(optimizer, "base_optimizer", optimizer)
         self._groups = base.param_groups
         self._lrs: list[torch.Tensor] = []
@@ -135,6 +135,7 @@ class TrainStep:
             static.copy_(data[name], non_blocking=True)
         for value, group in zip(self._lrs, self._groups):
             value.fill_(group["lr"])  # a scheduler may have changed it since the last replay
+        assert self._graph is not None and self._loss is not None  # captured above
         self._graph.replay()
         return self._loss.clone()
 

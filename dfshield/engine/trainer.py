@@ -15,7 +15,7 @@ import math
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -45,6 +45,9 @@ from dfshield.fileio import atomic_write, write_json_atomic
 from dfshield.optimizers import build_optimizer, build_scheduler
 from dfshield.progress import progress_bar
 from dfshield.seeding import epoch_seed, seed_everything
+
+if TYPE_CHECKING:
+    from torch.utils.tensorboard import SummaryWriter
 
 LOG_COLUMNS = (
     "epoch",
@@ -94,21 +97,24 @@ class Trainer:
         self.progress = cfg.train.progress and self.dist.is_main
         seed_everything(cfg.train.seed)
         self.detector = build_detector(cfg.detector).to(self.device)
-        self.model = self.detector
+        self.model: torch.nn.Module = self.detector  # DistributedDataParallel under torchrun
         self.amp_dtype = amp_dtype(cfg.train.amp, self.device)
         self.splits = splits or SplitProvider.from_data(cfg.data)
         self.batches = batch_source(
             self.detector, self.splits, cfg, self.device, self.dist, feature_cache
         )
         self.evaluator = Evaluator(self.detector, self.batches, self.amp_dtype)
-        self.optimizer = self.scheduler = None
-        self.start_epoch, self.best_value, self.best_epoch = 0, None, None
+        self.optimizer: torch.optim.Optimizer | None = None  # built by start()
+        self.scheduler: Any = None  # build_scheduler's: any registered scheduler
+        self.start_epoch = 0
+        self.best_value: float | None = None
+        self.best_epoch: int | None = None
         self.history: list[dict[str, Any]] = []
         self.steps_per_epoch = 0
         self.train_step: TrainStep | None = None
         self._replaced: list[str] = []
         self._epoch: _Epoch | None = None
-        self._tensorboard = None
+        self._tensorboard: SummaryWriter | None = None
 
     def dataset(self, split: str):
         """The dataset of a split as this trainer reads it (from its batch source)."""
@@ -125,15 +131,15 @@ class Trainer:
                 self.detector,
                 device_ids=[self.device.index] if self.device.type == "cuda" else None,
             )
-        self.optimizer = build_optimizer(self.cfg.optimizer, self.detector)
+        self.optimizer = optimizer = build_optimizer(self.cfg.optimizer, self.detector)
         self.steps_per_epoch = self.batches.steps_per_epoch()
         self.scheduler = build_scheduler(
             self.cfg.scheduler,
-            self.optimizer,
+            optimizer,
             epochs=self.cfg.train.epochs,
             steps_per_epoch=self.steps_per_epoch,
         )
-        self.train_step = self._make_train_step()
+        self.train_step = self._make_train_step(optimizer)
 
     def _require_both_classes(self, split: str) -> None:
         """Both classes in ``split``: training, validation and the test metrics need them."""
@@ -155,6 +161,7 @@ class Trainer:
         must hold no run, unless ``overwrite``."""
         with self.run_folder.held():
             self.start(resume)
+            assert self.train_step is not None  # start() built it
             for epoch in range(self.start_epoch, self.cfg.train.epochs):
                 batches = progress_bar(
                     self.begin_epoch(epoch),
@@ -186,6 +193,7 @@ class Trainer:
         seed = epoch_seed(self.cfg.train.seed, epoch)
         seed_everything(seed)
         generator = torch.Generator(device=self.device).manual_seed(seed)
+        assert self.optimizer is not None, "call start() before begin_epoch()"
         self._epoch = _Epoch(
             epoch,
             lr=self.optimizer.param_groups[0]["lr"],  # the rate this epoch runs at
@@ -197,6 +205,7 @@ class Trainer:
 
     def end_step(self, loss: torch.Tensor) -> None:
         """Keep a step's loss on the device (read at the epoch's end); step a per-step scheduler."""
+        assert self._epoch is not None, "call begin_epoch() before end_step()"
         self._epoch.losses.add(loss)
         if self.scheduler.interval == "step":
             self.scheduler.step()
@@ -206,6 +215,7 @@ class Trainer:
         A non-finite step loss stops the run here, naming the step, before a checkpoint is written.
         ``capture`` is the capture mode the steps ran under (default: :attr:`train_step`'s)."""
         state, train_cfg = self._epoch, self.cfg.train
+        assert state is not None and self.train_step is not None, "call begin_epoch() first"
         epoch, metric = state.epoch, train_cfg.selection_metric
         mean, bad_step = state.losses.read()
         if bad_step is not None:
@@ -217,7 +227,7 @@ class Trainer:
             )
         if self.scheduler.interval == "epoch":
             self.scheduler.step()
-        row = {"epoch": epoch + 1, "lr": state.lr, "train_loss": mean}
+        row: dict[str, Any] = {"epoch": epoch + 1, "lr": state.lr, "train_loss": mean}
         last_epoch = epoch + 1 == train_cfg.epochs
         predictions = None
         if (epoch + 1) % train_cfg.eval_every == 0 or last_epoch:
@@ -244,6 +254,7 @@ class Trainer:
         if self._tensorboard is not None:
             self._tensorboard.close()
             self._tensorboard = None
+        assert self.train_step is not None, "call start() before finish()"
         return {
             "best_epoch": self.best_epoch,
             f"best_val_{self.cfg.train.selection_metric}": self.best_value,
@@ -263,9 +274,9 @@ class Trainer:
             )
         return previous
 
-    def _make_train_step(self) -> TrainStep:
-        capture = capture_mode(self.cfg.train.capture, self.device, self.model, self.optimizer)
-        return TrainStep(self.model, self.detector, self.optimizer, self.amp_dtype, capture)
+    def _make_train_step(self, optimizer: torch.optim.Optimizer) -> TrainStep:
+        capture = capture_mode(self.cfg.train.capture, self.device, self.model, optimizer)
+        return TrainStep(self.model, self.detector, optimizer, self.amp_dtype, capture)
 
     def _improves(self, value: float) -> bool:
         if self.best_value is None:
@@ -296,6 +307,7 @@ class Trainer:
         no config beside nothing to resume."""
         if not self.dist.is_main:
             return
+        assert self.optimizer is not None  # _save runs at an epoch's end
         if not (self.run_dir / "config.json").is_file():
             write_json_atomic(self.run_dir / "config.json", self.cfg.to_dict())
         payload = {
@@ -357,6 +369,7 @@ class Trainer:
         """Continue from a checkpoint read by :meth:`_last_checkpoint`."""
         path = self.run_dir / "checkpoints" / "last.pt"
         load_weights(self.detector, payload, path, self.cfg.detector)
+        assert self.optimizer is not None  # _prepare_training built it
         self.optimizer.load_state_dict(payload["optimizer"])
         self.scheduler.load_state_dict(payload["scheduler"])
         set_rng_state(payload["rng"])

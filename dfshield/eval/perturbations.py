@@ -66,7 +66,9 @@ def jpeg(rgb: np.ndarray, quality: int) -> np.ndarray:
     )
     if not ok:  # pragma: no cover - libjpeg does not fail on valid uint8 frames
         raise RuntimeError(f"OpenCV could not JPEG-encode a frame of shape {image.shape}")
-    return cv2.cvtColor(cv2.imdecode(buffer, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    decoded = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+    assert decoded is not None  # a buffer imencode just wrote
+    return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
 
 
 def gaussian_blur(rgb: np.ndarray, sigma: float) -> np.ndarray:
@@ -152,6 +154,7 @@ class Perturbation:
         """The text form, e.g. ``jpeg:75`` (``parse_perturbation(p.name) == p``)."""
         if self.kind == "clean":
             return "clean"
+        assert self.value is not None  # every kind but clean has one (parse_perturbation)
         value = float(self.value)
         return f"{self.kind}:{int(value) if value.is_integer() else value}"
 
@@ -172,6 +175,7 @@ class Perturbation:
         if self.kind == "clean":
             return _identity(rgb)
         function = KINDS[self.kind][0]
+        assert self.value is not None  # every kind but clean has one (parse_perturbation)
         if self.kind == "noise":
             return function(rgb, self.value, seed)
         value = int(self.value) if KINDS[self.kind][2] is int else float(self.value)

@@ -41,7 +41,9 @@ def batch_items(index: Sequence[Any], scores: Mapping[str, np.ndarray]) -> list[
     return [(int(i), [float(p)], None) for i, p in zip(index, scores["prob"])]
 
 
-def assemble(items: Sequence[Item], labels: Sequence[int], video_ids: Sequence[str]) -> Predictions:
+def assemble(
+    items: Sequence[Item], labels: Sequence[int] | np.ndarray, video_ids: Sequence[str]
+) -> Predictions:
     """Order scored items by dataset index and spread each one's label and video over its frames."""
     items = sorted(items, key=lambda item: item[0])
     scores, frame_labels, frame_videos = [], [], []

@@ -73,7 +73,8 @@ def _dataset_of(meta: dict, folder: Path) -> str:
 
 def feature_points(banks: list[Path], method: str = "auto", seed: int = SEED) -> FeatureMap | None:
     """Sampled bank rows projected to 2-D; None without a readable bank or 5 rows."""
-    parts, classes, datasets = [], [], []
+    parts: list[tuple[np.ndarray, np.ndarray]] = []
+    datasets: list[str] = []
     total = 0
     for folder in banks:
         try:

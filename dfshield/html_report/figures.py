@@ -191,8 +191,10 @@ def training_curves(logs: Sequence[tuple[str, Sequence[Mapping[str, Any]]]]) -> 
         ),
         None,
     )
-    panels = [("train_loss", "training loss"), (metric, metric), ("lr", "learning rate")]
-    panels = [(key, label) for key, label in panels if key]
+    panels = [("train_loss", "training loss")]
+    if metric is not None:
+        panels.append((metric, metric))
+    panels.append(("lr", "learning rate"))
     fig = new_figure(3.4 * len(panels), 3.0)
     for p, (key, label) in enumerate(panels):
         ax = fig.add_subplot(1, len(panels), p + 1)

@@ -53,7 +53,7 @@ class DetectorRun:
 
     @property
     def wall_seconds(self) -> float | None:
-        seconds = [row["seconds"] for row in self.log if row.get("seconds") is not None]
+        seconds = [s for row in self.log if (s := row.get("seconds")) is not None]
         return float(sum(seconds)) if seconds else None
 
 

@@ -13,7 +13,7 @@ import inspect
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -84,7 +84,13 @@ def deepfakebench_class(name: str) -> type:
     )
 
 
-class DeepfakeBenchAdapter:
+if TYPE_CHECKING:
+    _Detector = BaseDetector  # what the mixin is placed before
+else:
+    _Detector = object
+
+
+class DeepfakeBenchAdapter(_Detector):
     """The mixin that makes a dfshield detector class a DeepfakeBench one (placed before it by
     :func:`deepfakebench_class`; docs/deepfakebench.md, "Into DeepfakeBench")."""
 
@@ -133,7 +139,7 @@ class DeepfakeBenchAdapter:
         terms = getattr(self.loss_fn, "last_terms", {})
         return {**losses, **{key: value for key, value in terms.items() if key not in losses}}
 
-    def state_dict(self, *args: Any, **kwargs: Any) -> dict:
+    def state_dict(self, *args: Any, **kwargs: Any) -> dict:  # type: ignore[override]
         """Every weight but a frozen backbone (rebuilt by name in the constructor): their
         trainer's ``ckpt_best.pth`` of spcup is megabytes, not the 1.2 GB of ViT-L/14."""
         state = super().state_dict(*args, **kwargs)
@@ -143,7 +149,9 @@ class DeepfakeBenchAdapter:
                 del state[key]
         return state
 
-    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, **kwargs: Any):
+    def load_state_dict(
+        self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False
+    ):
         """Their ``test.py``'s strict load: a frozen backbone left out of ``state_dict`` is the
         one built by name in the constructor (a file that holds it loads as before)."""
         if self.uses_feature_bank and not any(key.startswith("backbone.") for key in state_dict):
@@ -152,7 +160,7 @@ class DeepfakeBenchAdapter:
                 **{key: value for key, value in built.items() if key.startswith("backbone.")},
                 **state_dict,
             }
-        return super().load_state_dict(state_dict, strict=strict, **kwargs)
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     @torch.no_grad()
     def get_train_metrics(self, data_dict: dict, pred_dict: dict) -> dict[str, float]:

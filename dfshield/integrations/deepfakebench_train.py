@@ -44,7 +44,7 @@ def recipe_optimizer(model: torch.nn.Module, config: Mapping[str, Any]) -> Any:
     return optimizer
 
 
-def use_recipe(trainer_class: type) -> None:
+def use_recipe(trainer_class: type[Any]) -> None:
     """Make their ``Trainer`` take :func:`recipe_optimizer` in place of its optimizer."""
     original = trainer_class.__init__
 

@@ -59,7 +59,7 @@ class CompositeLoss(nn.Module):
         self._last: dict[str, torch.Tensor] = {}
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        total = None
+        total: torch.Tensor | None = None
         last = {}
         for key, weight, term in zip(self.keys, self.weights, self.terms):
             value = term(logits, labels)
@@ -71,6 +71,7 @@ class CompositeLoss(nn.Module):
             last[key] = value.detach()
             total = weight * value if total is None else total + weight * value
         self._last = last
+        assert total is not None  # __init__ refuses an empty list of terms
         return total
 
     @property

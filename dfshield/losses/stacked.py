@@ -118,17 +118,20 @@ def _scalar(modules: list[nn.Module]) -> _Term | None:
         if samples is None:
             return None
         return lambda h, y, w, n: (samples(h, y, w, n) * w).sum(1) / n[:, 0]
+    # every module is of first's type (checked above): the isinstance filters below keep them all
     if isinstance(first, CVaRLoss):
-        return _cvar(modules)
+        return _cvar([m for m in modules if isinstance(m, CVaRLoss)])
     if isinstance(first, (AUCLogisticLoss, AUCSquaredHingeLoss, AUCWMWLoss)):
         return _auc(modules)
     if isinstance(first, CompositeLoss):
-        if not all(m.keys == first.keys for m in modules):
+        composites = [m for m in modules if isinstance(m, CompositeLoss)]
+        if not all(m.keys == first.keys for m in composites):
             return None
-        terms = [_scalar([m.terms[t] for m in modules]) for t in range(len(first.keys))]
-        if any(term is None for term in terms):
+        scalars = [_scalar([m.terms[t] for m in composites]) for t in range(len(first.keys))]
+        terms = [term for term in scalars if term is not None]
+        if len(terms) < len(scalars):
             return None
-        factors = [[m.weights[t] for m in modules] for t in range(len(terms))]
+        factors = [[m.weights[t] for m in composites] for t in range(len(terms))]
 
         def composite(h, y, w, n):
             total = None

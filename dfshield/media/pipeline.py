@@ -10,11 +10,11 @@ import multiprocessing
 import os
 import sys
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple, TypeVar
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -79,7 +79,8 @@ class MediaOptions:
         return "face" in (self.image_framing, self.video_framing)
 
 
-class Frame(NamedTuple):
+@dataclass(frozen=True)
+class Frame:
     """One sampled frame: its index (or image stem), framed RGB (``None``: skipped), face found."""
 
     index: int
@@ -224,7 +225,9 @@ def _die_with(parent: int) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def map_in_workers(function: Callable[[J], R], jobs: Iterable[J], workers: int) -> Iterator[R]:
+def map_in_workers(
+    function: Callable[[J], R], jobs: Iterable[J], workers: int
+) -> Generator[R, None, None]:
     """``function(job)`` per job, in input order, in ``workers`` processes (0: inline), at most
     ``2 × workers`` in flight; close or exhaust the iterator to stop them."""
     if workers <= 0:

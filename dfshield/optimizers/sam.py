@@ -87,7 +87,7 @@ class SAM(torch.optim.Optimizer):
 
     # -- the step -------------------------------------------------------------------------
     @torch.no_grad()
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One SAM step (``closure`` recomputes the loss and calls backward); the loss at θ."""
         if closure is None or not callable(closure):
             raise TypeError(_CLOSURE_HELP)
@@ -142,22 +142,24 @@ class SAM(torch.optim.Optimizer):
         """Move every parameter with a gradient to θ + ε; return (parameter, saved θ) pairs. Buckets
         of one group, device and dtype use ``torch._foreach_*`` ops (a few kernels per bucket, not
         per parameter); nothing is read on the host."""
-        buckets: dict[tuple, tuple[dict[str, Any], list[torch.Tensor]]] = {}
+        buckets: dict[tuple, tuple[dict[str, Any], list[torch.Tensor], list[torch.Tensor]]] = {}
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None:
                     key = (id(group), p.device, p.dtype, p.grad.dtype)
-                    buckets.setdefault(key, (group, []))[1].append(p)
+                    _, params, grads = buckets.setdefault(key, (group, [], []))
+                    params.append(p)
+                    grads.append(p.grad)
         if not buckets:
             return []
-        first = next(iter(buckets.values()))[1][0]
-        device = first.grad.device
+        device = next(iter(buckets.values()))[2][0].device
         dtype = torch.float32  # half-precision gradients are summed in float32, doubles in double
         for _, _, _, grad_dtype in buckets:
             dtype = torch.promote_types(dtype, grad_dtype)
         norms, moves = [], []
-        for group, params in buckets.values():
-            grads = [p.grad for p in params]
+        for group, params, grads in buckets.values():
+            scaled: list[torch.Tensor] | tuple[torch.Tensor, ...]  # the foreach ops' types
+            step: list[torch.Tensor] | tuple[torch.Tensor, ...]
             if group["adaptive"]:  # ASAM: ‖T·g‖ and the step T²·g, T = |θ| + η
                 scale = torch._foreach_abs(params)
                 if group["eta"]:
@@ -171,7 +173,7 @@ class SAM(torch.optim.Optimizer):
         norm = torch.linalg.vector_norm(torch.stack(norms))
         tiny = torch.finfo(dtype).tiny
         inverse = torch.where(norm > 0, 1.0 / norm.clamp_min(tiny), torch.zeros_like(norm))
-        originals = []
+        originals: list[tuple[torch.Tensor, torch.Tensor]] = []
         for group, params, step in moves:
             factor = (inverse * group["rho"]).to(device=params[0].device, dtype=params[0].dtype)
             saved = [torch.empty_like(p) for p in params]

@@ -57,7 +57,7 @@ class CosineScheduler(LRScheduler):
                 )
         super().__init__(optimizer)
 
-    def get_lr(self) -> list[float]:
+    def get_lr(self) -> list[float | torch.Tensor]:
         return [
             cosine_lr(float(base), self.last_epoch, self.total, self.min_lr, self.warmup)
             for base in self.base_lrs
@@ -89,7 +89,7 @@ class StepScheduler(LRScheduler):
         self.gamma = validation.number(owner, "gamma", gamma, low=0.0, low_open=True)
         super().__init__(optimizer)
 
-    def get_lr(self) -> list[float]:
+    def get_lr(self) -> list[float | torch.Tensor]:
         return [
             float(base) * self.gamma ** (self.last_epoch // self.step_size)
             for base in self.base_lrs
@@ -106,7 +106,7 @@ class ConstantScheduler(LRScheduler):
         self.interval = validation.choice("scheduler 'none'", "interval", interval, INTERVALS)
         super().__init__(optimizer)
 
-    def get_lr(self) -> list[float]:
+    def get_lr(self) -> list[float | torch.Tensor]:
         return [float(base) for base in self.base_lrs]
 
     _get_closed_form_lr = get_lr

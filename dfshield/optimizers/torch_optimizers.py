@@ -64,7 +64,7 @@ def sgd(
 ) -> torch.optim.SGD:
     """Stochastic gradient descent with optional (Nesterov) momentum; torch.optim.SGD."""
     owner = "optimizer 'sgd'"
-    options = dict(
+    options: dict[str, Any] = dict(
         lr=_checks.learning_rate(owner, "lr", lr),
         momentum=validation.number(owner, "momentum", momentum, low=0.0),
         dampening=validation.number(owner, "dampening", dampening, low=0.0),
@@ -81,7 +81,7 @@ def sgd(
     return torch.optim.SGD(params, **options, **fast)
 
 
-def implementation(params: Any) -> tuple[Any, dict[str, bool]]:
+def implementation(params: Any) -> tuple[Any, dict[str, Any]]:
     """``params`` (as a list) and ``{"fused": True}`` when every parameter is a float tensor on one
     CPU or CUDA device, else ``{}`` (torch's choice). Fused is one kernel per update and never reads
     step counters on the host; it matches torch's default form within rounding (methods.md §8.2)."""

@@ -221,7 +221,11 @@ def run_extra_tests(
     results = []
     for extra in sets:
         folder = Path(out_dir) / "extra_tests" / safe_label(extra.label)
-        header = {"detector": detector, "test_set": extra.label, "dataset": extra.dataset}
+        header: dict[str, Any] = {
+            "detector": detector,
+            "test_set": extra.label,
+            "dataset": extra.dataset,
+        }
         if extra.unreadable:  # left out of the set: say so beside its metrics
             header["unreadable"] = [list(entry) for entry in extra.unreadable]
         result = evaluator.test(extra.key, folder, header)

@@ -7,7 +7,7 @@ item gets an ``error`` row, exit 1 only when nothing scored (docs/predict-and-ro
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -116,6 +116,7 @@ def predict_media(
         face_cropper(media_options).load()  # a missing face detector fails before any work
     predictor = Predictor(scorer, options.batch_size, options.aggregate)
     bar = progress_bar(total=len(readable), enabled=progress, desc="predicting", unit="file")
+    loaded: Generator[MediaFrames | MediaStream, None, None]
     if options.workers > 0:
         read = partial(read_media, options=media_options)
         loaded = map_in_workers(read, [item.path for item in readable], options.workers)
@@ -162,7 +163,12 @@ def _logit(prob: float) -> float:
 
 
 def _aggregate(probs: list[float], how: str) -> float:
-    return float({"mean": np.mean, "max": np.max, "median": np.median}[how](np.asarray(probs)))
+    functions: dict[str, Callable[[np.ndarray], Any]] = {
+        "mean": np.mean,
+        "max": np.max,
+        "median": np.median,
+    }
+    return float(functions[how](np.asarray(probs)))
 
 
 class _Item:

@@ -127,7 +127,7 @@ def run_robustness(
     for perturbation in chosen:
         row: dict[str, dict] = {}
         for key, members in groups.items():
-            dataset = datasets[key]
+            dataset: DeepfakeDataset | PerturbedDataset = datasets[key]
             if perturbation.kind != "clean":
                 dataset = PerturbedDataset(dataset, perturbation, seed=seed)
             splits = score_dataset(

@@ -252,10 +252,12 @@ class Scorer:
         """``logit``/``prob`` ``(B,)`` of inputs ``(B, [T,] 3, H, W)`` or ``features``; video mode
         adds ``frame_logit``/``frame_prob`` ``(B, T)``."""
         if features is None and self.frozen and self.mode == "frame":
+            assert images is not None, "score_tensors needs images or features"
             features = self.encode(images)
         if features is not None:  # as the evaluator scores a feature bank
             data = {"feature": features.to(self.device), "image": None}
         else:
+            assert images is not None, "score_tensors needs images or features"
             data = {"image": images.to(self.device)}
         return pred_scores(forward_batch(self.detector, data, self.amp_dtype))
 

@@ -4,6 +4,7 @@ same data, splits, epochs, batch, seed and selection for all; frozen backbones s
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import asdict
 from pathlib import Path
@@ -24,7 +25,7 @@ def run_name(detector: str) -> str:
 
 def load_comparison_configs(
     detectors: list[str],
-    protocol: str | None = None,
+    protocol: str | os.PathLike | None = None,
     overrides: list[str] | None = None,
     extra_layers: list[tuple[str, dict]] | None = None,
 ) -> dict[str, RunConfig]:
@@ -96,7 +97,7 @@ def has_wrapped(configs: dict[str, RunConfig]) -> bool:
 def run_comparison(
     configs: dict[str, RunConfig],
     run_dir: Path,
-    feature_cache: str | Path | None = None,
+    feature_cache: str | os.PathLike | None = None,
     overwrite: bool = False,
 ) -> list[dict[str, Any]]:
     """Train, select and test every detector; write results.md/.csv/.json and roc.png."""

@@ -131,7 +131,7 @@ def best_runs(cells: list[dict[str, Any]], seeds: Sequence[int]) -> None:
         for cell in group:
             value = None if best is None else cell["runs"][best]
             cell["ours_best"] = value
-            cell["best_seed"] = None if value is None else seeds[best]
+            cell["best_seed"] = None if best is None or value is None else seeds[best]
             cell["difference_best"] = None if value is None else value - cell["published"]
 
 
