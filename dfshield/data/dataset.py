@@ -26,12 +26,12 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import cv2
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, default_collate
+from torch.utils.data import DataLoader, Dataset, Subset, default_collate
 
 from dfshield.data.augment import FrameTransform, new_seed
 from dfshield.data.config import SPLITS, DataConfig
@@ -92,6 +92,10 @@ class DeepfakeDataset(Dataset):
     ``mask`` ((1,H,W) / (T,1,H,W) in [0,1], or None), ``video_id`` (full video path),
     ``frame_key`` (str, in video mode the list of keys), ``dataset`` and ``index``.
     """
+
+    #: :func:`collate`, set below; DeepfakeBench hands ``dataset.collate_fn`` to its DataLoader
+    collate_fn: ClassVar[staticmethod[[list[dict]], dict]]
+    collate: ClassVar[staticmethod[[list[dict]], dict]]
 
     def __init__(
         self,
@@ -180,7 +184,7 @@ class DeepfakeDataset(Dataset):
             )
         self._records = records
 
-        frame_num = cfg.frame_num[split]
+        frame_num = cfg.frame_num[split] if isinstance(cfg.frame_num, dict) else cfg.frame_num
         items: list[tuple[int, Any]] = []
         self.short_videos = 0
         for position, record in enumerate(records):
@@ -270,7 +274,9 @@ class DeepfakeDataset(Dataset):
         store = self._stores[record.dataset]
         key_list = [keys] if self.mode == "frame" else list(keys)
         seed = new_seed() if self.transform.train else None  # one augmentation per clip
-        images, masks, landmarks = [], [], []
+        images: list[torch.Tensor] = []
+        masks: list[torch.Tensor] = []  # one a frame with cfg.with_mask, else none
+        landmarks: list[torch.Tensor] = []
         for key in key_list:
             data = store.get(key, dataset=record.dataset)  # a missing key is always an error
             try:
@@ -302,14 +308,14 @@ class DeepfakeDataset(Dataset):
                 ) from error
             image, mask, landmark = self.transform(image, mask, landmark, seed)
             images.append(self._to_tensor(image, key, record))
-            masks.append(
-                None
-                if mask is None
-                else torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None]
-            )
-            landmarks.append(None if landmark is None else torch.from_numpy(landmark))
+            if mask is not None:
+                masks.append(torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None])
+            if landmark is not None:
+                landmarks.append(torch.from_numpy(landmark))
         if self.mode == "frame":
-            image_out, mask_out, landmark_out = images[0], masks[0], landmarks[0]
+            image_out = images[0]
+            mask_out = masks[0] if masks else None
+            landmark_out = landmarks[0] if landmarks else None
         else:
             image_out = torch.stack(images)
             mask_out = torch.stack(masks) if self.cfg.with_mask else None
@@ -454,8 +460,8 @@ def collate(batch: list[dict]) -> dict:
     }
 
 
-DeepfakeDataset.collate_fn = staticmethod(collate)  # type: ignore[assignment]
-DeepfakeDataset.collate = staticmethod(collate)  # type: ignore[attr-defined]
+DeepfakeDataset.collate_fn = staticmethod(collate)
+DeepfakeDataset.collate = staticmethod(collate)
 
 
 class DeepfakeLoader(DataLoader):
@@ -474,7 +480,7 @@ PREFETCH_FACTOR = 4
 
 
 def make_loader(
-    dataset: DeepfakeDataset,
+    dataset: DeepfakeDataset | Subset,
     batch_size: int,
     *,
     shuffle: bool | None = None,
@@ -499,10 +505,19 @@ def make_loader(
     oversubscription; give ``num_workers`` about the number of cores less one for the main
     process.
     """
-    shuffle = dataset.split == "train" and "sampler" not in kwargs if shuffle is None else shuffle
+    if shuffle is None or num_workers is None:
+        if not isinstance(dataset, DeepfakeDataset):
+            raise ConfigError(
+                "make_loader needs shuffle= and num_workers= for a Subset: their defaults come "
+                "from a DeepfakeDataset's split and cfg"
+            )
+        if shuffle is None:
+            shuffle = dataset.split == "train" and "sampler" not in kwargs
+        if num_workers is None:
+            num_workers = dataset.cfg.num_workers
     if kwargs.get("batch_sampler") is not None:  # it makes the batches: DataLoader's defaults
         batch_size, shuffle, drop_last = 1, False, False
-    workers = dataset.cfg.num_workers if num_workers is None else num_workers
+    workers = num_workers
     if workers > 0:
         # OpenCV's thread pool does not survive fork: a worker that touches it (a threaded resize,
         # or cv2.setNumThreads itself) can wait forever on threads that live only in the parent.

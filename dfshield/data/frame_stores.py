@@ -149,8 +149,7 @@ def key_variants(key: str, folder: str | None = None) -> list[str]:
         variants += ["\\".join(parts), "/".join(parts)]
         if len(parts) > 1:
             variants.append(parts[0] + "\\" + "/".join(parts[1:]))
-    seen: set[str] = set()
-    return [v for v in variants if not (v in seen or seen.add(v))]
+    return list(dict.fromkeys(variants))  # without repeats, in order
 
 
 def companion_key(frame_key: str, kind: str) -> str:
@@ -461,6 +460,7 @@ def open_store(dataset: str, cfg: Any, cache: dict | None = None) -> LmdbStore |
     Stores are shared through ``cache`` (keyed by location), so FF-family names read one LMDB.
     """
     lmdb_dir = getattr(cfg, "lmdb_dir", None)
+    location: tuple[str, ...]
     if lmdb_dir:
         location = ("lmdb", store_path(dataset, lmdb_dir))
     else:  # per dataset folder: absolute JSON paths are re-rooted at it

@@ -242,7 +242,8 @@ class _TorchSteps:
         from torchvision.transforms import CenterCrop, Resize
         from torchvision.transforms.v2.functional import center_crop_image, resize_image
 
-        image = torch.from_numpy(np.require(rgb, requirements="CW")).permute(2, 0, 1)  # (3, H, W)
+        hwc = np.require(rgb, requirements=("C", "W"))
+        image = torch.from_numpy(hwc).permute(2, 0, 1)  # (3, H, W)
         for step in self.steps:
             if isinstance(step, Resize):
                 size = [step.size] if isinstance(step.size, int) else list(step.size)
@@ -270,9 +271,10 @@ def _split_compose(transform: Any) -> FramePreprocess | None:
     if tail:
         if len(tail) != 1 or not isinstance(tail[0], T.Normalize):
             return None
-        mean, std = _three(tail[0].mean), _three(tail[0].std)
-        if mean is None or std is None:
+        given_mean, given_std = _three(tail[0].mean), _three(tail[0].std)
+        if given_mean is None or given_std is None:
             return None
+        mean, std = given_mean, given_std
     resize = _TorchSteps.of(steps[:at]) or _PilSteps(steps[:at])
     return FramePreprocess(resize, mean, std, f"{transform!r} via {resize!r}")
 

@@ -23,8 +23,8 @@ refer to). The trainer and the evaluator (:mod:`dfshield.eval.evaluator`) use on
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -60,7 +60,7 @@ def batch_source(
     cfg,
     device: torch.device,
     dist: DistInfo,
-    feature_cache: str | Path | None = None,
+    feature_cache: str | os.PathLike | None = None,
 ) -> BankBatches | LoaderBatches:
     """The batch source for ``detector``: the feature bank when it has a frozen frame backbone
     (``detector.uses_feature_bank``), else a DataLoader over the images."""
@@ -86,7 +86,7 @@ def _image_augmentation_not_applied(data) -> None:
 
 
 def extract_banks(
-    cfg, splits: Sequence[str], feature_cache: str | Path | None = None
+    cfg, splits: Sequence[str], feature_cache: str | os.PathLike | None = None
 ) -> tuple[dict[str, FeatureBank], bool]:
     """``dfshield extract``: encode the frames of each split of ``cfg.data`` with the detector's
     frozen backbone into the feature cache, once (a bank already there is read, not re-encoded).
@@ -184,7 +184,7 @@ class LoaderBatches(_Batches):
                 persistent_workers=False,
             )
         if self.dist.enabled:
-            sampler = DistributedSampler(
+            sampler: DistributedSampler[int] = DistributedSampler(
                 dataset,
                 self.dist.world_size,
                 self.dist.rank,
@@ -193,7 +193,7 @@ class LoaderBatches(_Batches):
                 drop_last=True,
             )
             sampler.set_epoch(epoch)
-            kwargs = {"sampler": sampler, "shuffle": False}
+            kwargs: dict[str, Any] = {"sampler": sampler, "shuffle": False}
         else:
             kwargs = {"shuffle": True, "generator": torch.Generator().manual_seed(seed + epoch)}
         return make_loader(

@@ -527,7 +527,8 @@ def encode_part(
         for batch in bar:  # batches of only undecodable (skipped) frames are left out
             writer.put(backbone(dataset.normalizer(batch["image"], device)).float(), batch["index"])
     count = writer.count
-    rows.flush()
+    if isinstance(rows, np.memmap):  # an empty part is a plain array
+        rows.flush()
     del rows
     np.save(parts / f"indices-{rank}.npy", indices[:count])
     return count
@@ -632,7 +633,8 @@ def assemble(
             stop = start + ASSEMBLE_ROWS
             features[positions[start:stop]] = part[start:stop]
         del part
-    features.flush()
+    if isinstance(features, np.memmap):  # no rows: a plain array
+        features.flush()
     del features
     labels, video_ids, frame_keys = dataset.labels, dataset.video_ids, dataset.frame_keys
     write_json_atomic(
