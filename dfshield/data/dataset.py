@@ -1,25 +1,12 @@
-"""The dataset that detectors train and test on: DeepfakeBench JSONs + LMDBs (or frame folders).
+"""The dataset detectors train and test on: DeepfakeBench JSONs + LMDBs (or frame folders).
 
 Over 450 lines for one job: the dataset, its ``collate`` and its loader share one sample format.
 
-``DeepfakeDataset(cfg, "train")`` reads the ``train`` split of every dataset in
-``cfg.train_datasets`` (each from its own LMDB), picks ``cfg.frame_num["train"]`` frames per
-video (evenly spaced, or the first ones: ``cfg.frame_sampling``) and yields DeepfakeBench's
-``data_dict`` per frame (frame mode) or per clip of ``cfg.clip_size`` frames (video mode), plus the
-full video path for video-level metrics.
-
-Order is deterministic (videos sorted by path, frames by number); the trainer's sampler shuffles
-the training split, nothing in here does.
-
-Bad frames: a frame whose bytes cannot be decoded raises :class:`DataError` naming its key and
-dataset (``on_bad_frame: error``), or (``on_bad_frame: skip``) comes back as a marked sample that
-:func:`collate` drops (the batch lists it under ``skipped``; a batch left empty has ``image``
-``None`` and zero labels, which :func:`make_loader`'s loader leaves out). Each skip also sets the
-item's flag in a shared-memory tensor created with the dataset, so the count is right with any
-DataLoader, sampler, number of workers and start method; the trainer reads and resets it at the
-end of the epoch (:meth:`DeepfakeDataset.end_epoch`, alias ``report_bad_frames``). A frame that is
-missing from the LMDB or disk is always an error.
-"""
+``DeepfakeDataset(cfg, "train")`` reads every dataset of the split, picks ``cfg.frame_num`` frames
+a video and yields DeepfakeBench's ``data_dict`` per frame or per clip, in deterministic order
+(shuffling is the sampler's). An undecodable frame raises :class:`DataError` or, with
+``on_bad_frame: skip``, is dropped by :func:`collate` and flagged in shared memory (right with any
+workers and start method) for :meth:`DeepfakeDataset.end_epoch`; a missing frame always raises."""
 
 from __future__ import annotations
 
@@ -64,34 +51,18 @@ NUM_LANDMARKS = 81
 class DeepfakeDataset(Dataset):
     """Frames (or clips) of one split of one or several DeepfakeBench-format datasets.
 
-    Args:
-        cfg: the data configuration.
-        split: ``train``, ``val`` or ``test``.
-        datasets: dataset names to read; default ``cfg.train_datasets`` for ``train``/``val`` and
-            ``cfg.test_datasets`` for ``test``. A video listed by several of them (FF-real in
-            ``FF-DF`` and ``FF-F2F``) is read once.
-        mode: ``frame`` (one item per frame, ``image`` (3,H,W)) or ``video`` (one item per clip
-            of ``cfg.clip_size`` frames, ``image`` (T,3,H,W); see ``frames.select_clips``).
-        resolution: the detector's input size (square), from its backbone.
-        mean, std: per-channel normalisation of the backbone, applied to ``[0, 1]`` RGB.
-        augment: apply ``cfg.augment``; default: only for ``split == "train"``.
-        preprocess: replaces resize + normalisation: called with each (augmented) ``HxWx3``
-            uint8 RGB array, must return a (3,H,W) tensor (wrap PIL-based transforms with
-            :func:`pil_preprocess`). Masks and landmarks then stay in the frame's pixel grid.
-        pixels: ``float`` (items hold the normalised float32 image) or ``uint8`` (items hold
-            the resized uint8 image; ``normalizer`` turns a batch of them into the float one
-            on the device, see :mod:`dfshield.data.pixels`). A ``preprocess`` that is not a
-            :class:`~dfshield.data.pixels.FramePreprocess` gives float images either way.
-
-    Attributes:
-        normalizer: :class:`~dfshield.data.pixels.DeviceNormalizer` of this dataset's images
-            (``preprocess``'s statistics when it has them): ``normalizer(batch["image"],
-            device)`` is the model input, whatever ``pixels`` is.
+    ``datasets`` defaults to ``cfg.train_datasets`` (``train``/``val``) or ``cfg.test_datasets``;
+    a video listed by several is read once. ``mode``: ``frame`` (``image`` (3,H,W)) or ``video``
+    (clips of ``cfg.clip_size``, ``image`` (T,3,H,W)). ``mean``/``std`` apply to ``[0, 1]`` RGB;
+    ``augment`` defaults to ``split == "train"``. ``preprocess`` replaces resize + normalisation
+    (``HxWx3`` uint8 -> (3,H,W); wrap PIL transforms with :func:`pil_preprocess`). ``pixels``:
+    ``float`` items, or ``uint8`` ones normalised on the device (:mod:`dfshield.data.pixels`; a
+    ``preprocess`` not a ``FramePreprocess`` gives float either way). ``normalizer(batch["image"],
+    device)`` is the model input whatever ``pixels`` is.
 
     Items are dicts: ``image``, ``label`` (int), ``landmark`` ((81,2) / (T,81,2) or None),
     ``mask`` ((1,H,W) / (T,1,H,W) in [0,1], or None), ``video_id`` (full video path),
-    ``frame_key`` (str, in video mode the list of keys), ``dataset`` and ``index``.
-    """
+    ``frame_key`` (str, in video mode the list of keys), ``dataset`` and ``index``."""
 
     #: :func:`collate`, set below; DeepfakeBench hands ``dataset.collate_fn`` to its DataLoader
     collate_fn: ClassVar[staticmethod[[list[dict]], dict]]
@@ -368,8 +339,7 @@ class DeepfakeDataset(Dataset):
     # -- bad-frame accounting -------------------------------------------------------------
     @property
     def bad_frames(self) -> int:
-        """Items skipped as undecodable (``on_bad_frame: skip``) since the last :meth:`end_epoch`,
-        by any process (the flags live in shared memory)."""
+        """Items skipped as undecodable since the last :meth:`end_epoch`, by any process."""
         return int(self._bad_flags.sum())
 
     @property
@@ -379,11 +349,8 @@ class DeepfakeDataset(Dataset):
         return [(self._records[self._items[i][0]].dataset, self._items[i][1]) for i in flagged]
 
     def end_epoch(self) -> dict:
-        """Report and reset the skipped-frame count: ``{"count", "by_dataset", "frames"}``.
-
-        Call it in the main process once the epoch's batches are all consumed; it logs a warning
-        naming up to five frames when any were skipped.
-        """
+        """Report (naming up to five frames) and reset the skipped frames: ``{"count",
+        "by_dataset", "frames"}``. Call it in the main process once the epoch's batches are done."""
         frames = self.bad_frame_log
         self._bad_flags.zero_()
         by_dataset = dict(Counter(dataset for dataset, _ in frames))
@@ -409,12 +376,9 @@ def _stack_optional(values: list) -> torch.Tensor | None:
 
 
 def _stack_images(images: list[torch.Tensor]) -> torch.Tensor:
-    """The items' images as one batch. uint8 frames that are channel-last underneath (what
-    ``to_chw`` gives: a ``(3, H, W)`` view of an ``HxWx3`` array) are copied row by row into one
-    ``(B, H, W, 3)`` batch and handed over as its ``(B, 3, H, W)`` view (channels-last strides): a
-    plain copy per frame instead of a strided one, straight into shared memory in a DataLoader
-    worker (``default_collate``), so the batch crosses to the main process without another copy.
-    The normaliser makes the float batch contiguous on the device."""
+    """The items' images as one batch. Channel-last uint8 frames (``to_chw`` views) are copied into
+    one ``(B, H, W, 3)`` batch, handed over as its ``(B, 3, H, W)`` view: a plain copy straight into
+    a worker's shared memory, so the batch reaches the main process without another copy."""
     if all(image.dtype == torch.uint8 and image.ndim == 3 for image in images):
         hwc = [image.permute(1, 2, 0) for image in images]
         if all(view.is_contiguous() for view in hwc):
@@ -424,13 +388,9 @@ def _stack_images(images: list[torch.Tensor]) -> torch.Tensor:
 
 def collate(batch: list[dict]) -> dict:
     """Batch items into DeepfakeBench's ``data_dict`` (plus ids), dropping skipped samples.
-
-    Returns ``image`` (B,3,H,W) or (B,T,3,H,W) (``None`` when every sample was skipped; uint8
-    frames come with channels-last strides, :func:`_stack_images`),
-    ``label`` (B,) long, ``landmark`` / ``mask`` stacked or ``None``, ``video_id``,
-    ``frame_key``, ``dataset`` (lists), ``index`` (B,) long, and ``skipped``: the dropped samples
-    (dataset, frame_key, video_id, reason, index) for the main process to count.
-    """
+    ``image`` (B,3,H,W) or (B,T,3,H,W) (``None`` if all were skipped), ``label`` and ``index`` (B,)
+    long, ``landmark``/``mask`` stacked or ``None``, ``video_id``/``frame_key``/``dataset`` lists,
+    and ``skipped``: the dropped samples (dataset, frame_key, video_id, reason, index)."""
     kept = [item for item in batch if not item.get("skipped")]
     skipped = [
         {k: v for k, v in item.items() if k != "skipped"} for item in batch if item.get("skipped")
@@ -491,20 +451,12 @@ def make_loader(
     persistent_workers: bool | None = None,
     **kwargs: Any,
 ) -> DeepfakeLoader:
-    """A :class:`DeepfakeLoader` over ``dataset`` with :func:`collate`.
+    """A :class:`DeepfakeLoader` over ``dataset`` with :func:`collate` (other kwargs: DataLoader).
 
-    ``shuffle`` defaults to ``dataset.split == "train"``; ``num_workers`` to
-    ``dataset.cfg.num_workers``; ``pin_memory`` to whether CUDA is available (pinned batches
-    copy to the GPU asynchronously); ``persistent_workers`` to true with workers (a loader
-    iterated again, e.g. validation every epoch, keeps its workers and their open LMDBs). With
-    workers, each keeps :data:`PREFETCH_FACTOR` batches ready. Further keyword arguments go to
-    ``DataLoader``.
-
-    Decoding uses one core per worker: OpenCV runs sequentially in them (below), torch uses one
-    thread in each and PIL is single-threaded, so N workers decode on N cores without
-    oversubscription; give ``num_workers`` about the number of cores less one for the main
-    process.
-    """
+    ``shuffle`` defaults to ``split == "train"``, ``num_workers`` to ``cfg.num_workers`` (a
+    ``Subset`` must pass both), ``pin_memory`` to CUDA's presence, ``persistent_workers`` to true
+    with workers (kept LMDBs). Each worker decodes on one core (sequential OpenCV, one torch
+    thread), so give about the cores less one."""
     if shuffle is None or num_workers is None:
         if not isinstance(dataset, DeepfakeDataset):
             raise ConfigError(
