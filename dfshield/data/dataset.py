@@ -1,37 +1,24 @@
-"""The dataset that detectors train and test on: DeepfakeBench JSONs + LMDBs (or frame folders).
+"""The dataset detectors train and test on: DeepfakeBench JSONs + LMDBs (or frame folders).
 
 Over 450 lines for one job: the dataset, its ``collate`` and its loader share one sample format.
 
-``DeepfakeDataset(cfg, "train")`` reads the ``train`` split of every dataset in
-``cfg.train_datasets`` (each from its own LMDB), picks ``cfg.frame_num["train"]`` frames per
-video (evenly spaced, or the first ones: ``cfg.frame_sampling``) and yields DeepfakeBench's
-``data_dict`` per frame (frame mode) or per clip of ``cfg.clip_size`` frames (video mode), plus the
-full video path for video-level metrics.
-
-Order is deterministic (videos sorted by path, frames by number); the trainer's sampler shuffles
-the training split, nothing in here does.
-
-Bad frames: a frame whose bytes cannot be decoded raises :class:`DataError` naming its key and
-dataset (``on_bad_frame: error``), or (``on_bad_frame: skip``) comes back as a marked sample that
-:func:`collate` drops (the batch lists it under ``skipped``; a batch left empty has ``image``
-``None`` and zero labels, which :func:`make_loader`'s loader leaves out). Each skip also sets the
-item's flag in a shared-memory tensor created with the dataset, so the count is right with any
-DataLoader, sampler, number of workers and start method; the trainer reads and resets it at the
-end of the epoch (:meth:`DeepfakeDataset.end_epoch`, alias ``report_bad_frames``). A frame that is
-missing from the LMDB or disk is always an error.
-"""
+``DeepfakeDataset(cfg, "train")`` reads every dataset of the split, picks ``cfg.frame_num`` frames
+a video and yields DeepfakeBench's ``data_dict`` per frame or per clip, in deterministic order
+(shuffling is the sampler's). An undecodable frame raises :class:`DataError` or, with
+``on_bad_frame: skip``, is dropped by :func:`collate` and flagged in shared memory (right with any
+workers and start method) for :meth:`DeepfakeDataset.end_epoch`; a missing frame always raises."""
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import cv2
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, default_collate
+from torch.utils.data import DataLoader, Dataset, Subset, default_collate
 
 from dfshield.data.augment import FrameTransform, new_seed
 from dfshield.data.config import SPLITS, DataConfig
@@ -64,34 +51,22 @@ NUM_LANDMARKS = 81
 class DeepfakeDataset(Dataset):
     """Frames (or clips) of one split of one or several DeepfakeBench-format datasets.
 
-    Args:
-        cfg: the data configuration.
-        split: ``train``, ``val`` or ``test``.
-        datasets: dataset names to read; default ``cfg.train_datasets`` for ``train``/``val`` and
-            ``cfg.test_datasets`` for ``test``. A video listed by several of them (FF-real in
-            ``FF-DF`` and ``FF-F2F``) is read once.
-        mode: ``frame`` (one item per frame, ``image`` (3,H,W)) or ``video`` (one item per clip
-            of ``cfg.clip_size`` frames, ``image`` (T,3,H,W); see ``frames.select_clips``).
-        resolution: the detector's input size (square), from its backbone.
-        mean, std: per-channel normalisation of the backbone, applied to ``[0, 1]`` RGB.
-        augment: apply ``cfg.augment``; default: only for ``split == "train"``.
-        preprocess: replaces resize + normalisation: called with each (augmented) ``HxWx3``
-            uint8 RGB array, must return a (3,H,W) tensor (wrap PIL-based transforms with
-            :func:`pil_preprocess`). Masks and landmarks then stay in the frame's pixel grid.
-        pixels: ``float`` (items hold the normalised float32 image) or ``uint8`` (items hold
-            the resized uint8 image; ``normalizer`` turns a batch of them into the float one
-            on the device, see :mod:`dfshield.data.pixels`). A ``preprocess`` that is not a
-            :class:`~dfshield.data.pixels.FramePreprocess` gives float images either way.
-
-    Attributes:
-        normalizer: :class:`~dfshield.data.pixels.DeviceNormalizer` of this dataset's images
-            (``preprocess``'s statistics when it has them): ``normalizer(batch["image"],
-            device)`` is the model input, whatever ``pixels`` is.
+    ``datasets`` defaults to ``cfg.train_datasets`` (``train``/``val``) or ``cfg.test_datasets``;
+    a video listed by several is read once. ``mode``: ``frame`` (``image`` (3,H,W)) or ``video``
+    (clips of ``cfg.clip_size``, ``image`` (T,3,H,W)). ``mean``/``std`` apply to ``[0, 1]`` RGB;
+    ``augment`` defaults to ``split == "train"``. ``preprocess`` replaces resize + normalisation
+    (``HxWx3`` uint8 -> (3,H,W); wrap PIL transforms with :func:`pil_preprocess`). ``pixels``:
+    ``float`` items, or ``uint8`` ones normalised on the device (:mod:`dfshield.data.pixels`; a
+    ``preprocess`` not a ``FramePreprocess`` gives float either way). ``normalizer(batch["image"],
+    device)`` is the model input whatever ``pixels`` is.
 
     Items are dicts: ``image``, ``label`` (int), ``landmark`` ((81,2) / (T,81,2) or None),
     ``mask`` ((1,H,W) / (T,1,H,W) in [0,1], or None), ``video_id`` (full video path),
-    ``frame_key`` (str, in video mode the list of keys), ``dataset`` and ``index``.
-    """
+    ``frame_key`` (str, in video mode the list of keys), ``dataset`` and ``index``."""
+
+    #: :func:`collate`, set below; DeepfakeBench hands ``dataset.collate_fn`` to its DataLoader
+    collate_fn: ClassVar[staticmethod[[list[dict]], dict]]
+    collate: ClassVar[staticmethod[[list[dict]], dict]]
 
     def __init__(
         self,
@@ -180,7 +155,7 @@ class DeepfakeDataset(Dataset):
             )
         self._records = records
 
-        frame_num = cfg.frame_num[split]
+        frame_num = cfg.frame_num[split] if isinstance(cfg.frame_num, dict) else cfg.frame_num
         items: list[tuple[int, Any]] = []
         self.short_videos = 0
         for position, record in enumerate(records):
@@ -270,7 +245,9 @@ class DeepfakeDataset(Dataset):
         store = self._stores[record.dataset]
         key_list = [keys] if self.mode == "frame" else list(keys)
         seed = new_seed() if self.transform.train else None  # one augmentation per clip
-        images, masks, landmarks = [], [], []
+        images: list[torch.Tensor] = []
+        masks: list[torch.Tensor] = []  # one a frame with cfg.with_mask, else none
+        landmarks: list[torch.Tensor] = []
         for key in key_list:
             data = store.get(key, dataset=record.dataset)  # a missing key is always an error
             try:
@@ -302,14 +279,14 @@ class DeepfakeDataset(Dataset):
                 ) from error
             image, mask, landmark = self.transform(image, mask, landmark, seed)
             images.append(self._to_tensor(image, key, record))
-            masks.append(
-                None
-                if mask is None
-                else torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None]
-            )
-            landmarks.append(None if landmark is None else torch.from_numpy(landmark))
+            if mask is not None:
+                masks.append(torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None])
+            if landmark is not None:
+                landmarks.append(torch.from_numpy(landmark))
         if self.mode == "frame":
-            image_out, mask_out, landmark_out = images[0], masks[0], landmarks[0]
+            image_out = images[0]
+            mask_out = masks[0] if masks else None
+            landmark_out = landmarks[0] if landmarks else None
         else:
             image_out = torch.stack(images)
             mask_out = torch.stack(masks) if self.cfg.with_mask else None
@@ -362,8 +339,7 @@ class DeepfakeDataset(Dataset):
     # -- bad-frame accounting -------------------------------------------------------------
     @property
     def bad_frames(self) -> int:
-        """Items skipped as undecodable (``on_bad_frame: skip``) since the last :meth:`end_epoch`,
-        by any process (the flags live in shared memory)."""
+        """Items skipped as undecodable since the last :meth:`end_epoch`, by any process."""
         return int(self._bad_flags.sum())
 
     @property
@@ -373,11 +349,8 @@ class DeepfakeDataset(Dataset):
         return [(self._records[self._items[i][0]].dataset, self._items[i][1]) for i in flagged]
 
     def end_epoch(self) -> dict:
-        """Report and reset the skipped-frame count: ``{"count", "by_dataset", "frames"}``.
-
-        Call it in the main process once the epoch's batches are all consumed; it logs a warning
-        naming up to five frames when any were skipped.
-        """
+        """Report (naming up to five frames) and reset the skipped frames: ``{"count",
+        "by_dataset", "frames"}``. Call it in the main process once the epoch's batches are done."""
         frames = self.bad_frame_log
         self._bad_flags.zero_()
         by_dataset = dict(Counter(dataset for dataset, _ in frames))
@@ -403,12 +376,9 @@ def _stack_optional(values: list) -> torch.Tensor | None:
 
 
 def _stack_images(images: list[torch.Tensor]) -> torch.Tensor:
-    """The items' images as one batch. uint8 frames that are channel-last underneath (what
-    ``to_chw`` gives: a ``(3, H, W)`` view of an ``HxWx3`` array) are copied row by row into one
-    ``(B, H, W, 3)`` batch and handed over as its ``(B, 3, H, W)`` view (channels-last strides): a
-    plain copy per frame instead of a strided one, straight into shared memory in a DataLoader
-    worker (``default_collate``), so the batch crosses to the main process without another copy.
-    The normaliser makes the float batch contiguous on the device."""
+    """The items' images as one batch. Channel-last uint8 frames (``to_chw`` views) are copied into
+    one ``(B, H, W, 3)`` batch, handed over as its ``(B, 3, H, W)`` view: a plain copy straight into
+    a worker's shared memory, so the batch reaches the main process without another copy."""
     if all(image.dtype == torch.uint8 and image.ndim == 3 for image in images):
         hwc = [image.permute(1, 2, 0) for image in images]
         if all(view.is_contiguous() for view in hwc):
@@ -418,13 +388,9 @@ def _stack_images(images: list[torch.Tensor]) -> torch.Tensor:
 
 def collate(batch: list[dict]) -> dict:
     """Batch items into DeepfakeBench's ``data_dict`` (plus ids), dropping skipped samples.
-
-    Returns ``image`` (B,3,H,W) or (B,T,3,H,W) (``None`` when every sample was skipped; uint8
-    frames come with channels-last strides, :func:`_stack_images`),
-    ``label`` (B,) long, ``landmark`` / ``mask`` stacked or ``None``, ``video_id``,
-    ``frame_key``, ``dataset`` (lists), ``index`` (B,) long, and ``skipped``: the dropped samples
-    (dataset, frame_key, video_id, reason, index) for the main process to count.
-    """
+    ``image`` (B,3,H,W) or (B,T,3,H,W) (``None`` if all were skipped), ``label`` and ``index`` (B,)
+    long, ``landmark``/``mask`` stacked or ``None``, ``video_id``/``frame_key``/``dataset`` lists,
+    and ``skipped``: the dropped samples (dataset, frame_key, video_id, reason, index)."""
     kept = [item for item in batch if not item.get("skipped")]
     skipped = [
         {k: v for k, v in item.items() if k != "skipped"} for item in batch if item.get("skipped")
@@ -454,8 +420,8 @@ def collate(batch: list[dict]) -> dict:
     }
 
 
-DeepfakeDataset.collate_fn = staticmethod(collate)  # type: ignore[assignment]
-DeepfakeDataset.collate = staticmethod(collate)  # type: ignore[attr-defined]
+DeepfakeDataset.collate_fn = staticmethod(collate)
+DeepfakeDataset.collate = staticmethod(collate)
 
 
 class DeepfakeLoader(DataLoader):
@@ -474,7 +440,7 @@ PREFETCH_FACTOR = 4
 
 
 def make_loader(
-    dataset: DeepfakeDataset,
+    dataset: DeepfakeDataset | Subset,
     batch_size: int,
     *,
     shuffle: bool | None = None,
@@ -485,24 +451,25 @@ def make_loader(
     persistent_workers: bool | None = None,
     **kwargs: Any,
 ) -> DeepfakeLoader:
-    """A :class:`DeepfakeLoader` over ``dataset`` with :func:`collate`.
+    """A :class:`DeepfakeLoader` over ``dataset`` with :func:`collate` (other kwargs: DataLoader).
 
-    ``shuffle`` defaults to ``dataset.split == "train"``; ``num_workers`` to
-    ``dataset.cfg.num_workers``; ``pin_memory`` to whether CUDA is available (pinned batches
-    copy to the GPU asynchronously); ``persistent_workers`` to true with workers (a loader
-    iterated again, e.g. validation every epoch, keeps its workers and their open LMDBs). With
-    workers, each keeps :data:`PREFETCH_FACTOR` batches ready. Further keyword arguments go to
-    ``DataLoader``.
-
-    Decoding uses one core per worker: OpenCV runs sequentially in them (below), torch uses one
-    thread in each and PIL is single-threaded, so N workers decode on N cores without
-    oversubscription; give ``num_workers`` about the number of cores less one for the main
-    process.
-    """
-    shuffle = dataset.split == "train" and "sampler" not in kwargs if shuffle is None else shuffle
+    ``shuffle`` defaults to ``split == "train"``, ``num_workers`` to ``cfg.num_workers`` (a
+    ``Subset`` must pass both), ``pin_memory`` to CUDA's presence, ``persistent_workers`` to true
+    with workers (kept LMDBs). Each worker decodes on one core (sequential OpenCV, one torch
+    thread), so give about the cores less one."""
+    if shuffle is None or num_workers is None:
+        if not isinstance(dataset, DeepfakeDataset):
+            raise ConfigError(
+                "make_loader needs shuffle= and num_workers= for a Subset: their defaults come "
+                "from a DeepfakeDataset's split and cfg"
+            )
+        if shuffle is None:
+            shuffle = dataset.split == "train" and "sampler" not in kwargs
+        if num_workers is None:
+            num_workers = dataset.cfg.num_workers
     if kwargs.get("batch_sampler") is not None:  # it makes the batches: DataLoader's defaults
         batch_size, shuffle, drop_last = 1, False, False
-    workers = dataset.cfg.num_workers if num_workers is None else num_workers
+    workers = num_workers
     if workers > 0:
         # OpenCV's thread pool does not survive fork: a worker that touches it (a threaded resize,
         # or cv2.setNumThreads itself) can wait forever on threads that live only in the parent.

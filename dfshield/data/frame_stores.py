@@ -1,23 +1,11 @@
 """Where frame bytes come from: a DeepfakeBench LMDB (:class:`LmdbStore`) or files on disk
-(:class:`FolderStore`). Both map a frame path string from the dataset JSON to bytes.
+(:class:`FolderStore`), both mapping a dataset-JSON frame path to bytes by shared key rules.
 
-Over 450 lines for one job: both stores share the key rules below, and ``open_store`` picks
-between them.
-
-LMDB keys are ``"<Dataset>\\\\" + <path relative to the dataset folder>`` in UTF-8. Built on
-Windows they equal the JSON's backslash paths; built on Linux by the same script they mix ``\\``
-(after the dataset name) and ``/``. A key is therefore tried as given, with ``\\`` everywhere, with
-``/`` everywhere and in the Linux mixture; if none exists, neighbouring keys are searched for one
-that differs only in its separators. An absolute JSON path (DeepfakeBench's ``rearrange.py`` run
-with an absolute root) is also tried from the dataset's folder on (``<Dataset>\\...``), and in
-folder mode under ``data_root``. A key that is still missing raises :class:`MissingKeyError` with
-the closest existing keys.
-
-The LMDB environment is opened read-only, ``lock=False``, lazily (on the first read) and once per
-process: every store of the same LMDB in a process shares one environment (py-lmdb refuses a
-second), and a DataLoader worker never uses an environment inherited through ``fork``: it closes
-its copy and opens its own.
-"""
+LMDB keys are ``"<Dataset>\\\\" + <relative path>``, with ``\\`` (Windows-built) or a ``\\``/``/``
+mixture (Linux-built): each key is tried in every spelling, then neighbouring keys differing only
+in separators; absolute JSON paths are tried from the dataset's folder on. Still missing:
+:class:`MissingKeyError` with the closest keys. Environments open read-only, lazily, once per
+process (py-lmdb refuses a second); a forked DataLoader worker opens its own."""
 
 from __future__ import annotations
 
@@ -92,9 +80,8 @@ def _shared_environment(path: str, key: str | None = None) -> Any:
 
 
 def _check_complete(env: Any, path: str) -> None:
-    """Refuse an LMDB whose ``data.mdb`` is shorter than its own header says (a cut copy, a
-    full disk): its pages are memory-mapped, and reading one past the end of the file would
-    kill the process with SIGBUS instead of raising."""
+    """Refuse an LMDB whose ``data.mdb`` is shorter than its header says (cut copy, full disk):
+    reading a mapped page past the end would kill the process with SIGBUS."""
     needed = (env.info()["last_pgno"] + 1) * env.stat()["psize"]
     size = os.path.getsize(os.path.join(path, "data.mdb"))
     if size < needed:
@@ -130,13 +117,9 @@ class MissingKeyError(DataError):
 
 
 def key_variants(key: str, folder: str | None = None) -> list[str]:
-    """The spellings of a key to try, in order: as given, without DeepfakeBench's
-    ``./datasets\\`` prefix, all ``\\``, all ``/``, and ``<first part>\\<rest with />``.
-
-    ``folder`` (the dataset's folder name, which starts every key of its LMDB): an absolute key
-    is also tried from that folder on, in each of the spellings above, right after the key as
-    given (see :func:`dfshield.data.index.dataset_relative_paths`).
-    """
+    """The spellings of a key to try, in order: as given, without ``./datasets\\``, all ``\\``, all
+    ``/``, ``<first part>\\<rest with />``; with ``folder``, an absolute key is also tried from that
+    folder on, right after the key as given (:func:`dfshield.data.index.dataset_relative_paths`)."""
     variants = [key]
     if folder:
         for relative in dataset_relative_paths(key, folder):
@@ -149,17 +132,12 @@ def key_variants(key: str, folder: str | None = None) -> list[str]:
         variants += ["\\".join(parts), "/".join(parts)]
         if len(parts) > 1:
             variants.append(parts[0] + "\\" + "/".join(parts[1:]))
-    seen: set[str] = set()
-    return [v for v in variants if not (v in seen or seen.add(v))]
+    return list(dict.fromkeys(variants))  # without repeats, in order
 
 
 def companion_key(frame_key: str, kind: str) -> str:
-    """The key of a frame's mask (``kind="mask"``) or landmarks (``kind="landmark"``).
-
-    DeepfakeBench's rule: ``frames`` -> ``masks`` (``.png`` kept) or ``frames`` -> ``landmarks``
-    with ``.png`` -> ``.npy``. Only a path component named exactly ``frames`` (the last such)
-    is replaced.
-    """
+    """The key of a frame's mask (``kind="mask"``: ``frames`` -> ``masks``) or landmarks
+    (``"landmark"``: also ``.png`` -> ``.npy``); only the last ``frames`` changes."""
     folder = {"mask": "masks", "landmark": "landmarks"}[kind]
     parts = re.split(r"([\\/]+)", frame_key)
     for i in range(len(parts) - 1, -1, -1):
@@ -190,12 +168,7 @@ def _rank(wanted: str, candidates: set[str], n: int) -> list[str]:
 
 
 class LmdbStore:
-    """Read-only access to one DeepfakeBench LMDB environment (``<Dataset>_lmdb`` folder).
-
-    Args:
-        path: the environment folder (holding ``data.mdb``).
-        dataset: dataset name, used in messages.
-    """
+    """Read-only access to one DeepfakeBench LMDB environment folder (``path``: ``data.mdb``)."""
 
     kind = "lmdb"
 
@@ -230,8 +203,7 @@ class LmdbStore:
         return entry is not None and entry[0] == os.getpid()
 
     def close(self) -> None:
-        """Close this process's environment of the LMDB (shared by every store of the same
-        path; it re-opens on the next read)."""
+        """Close this process's environment of the LMDB (shared; it re-opens on the next read)."""
         _close_environment(self.path)
 
     # -- reading --------------------------------------------------------------------------
@@ -301,9 +273,8 @@ class LmdbStore:
         return found[1]
 
     def get_optional(self, key: str, thorough: bool = True) -> bytes | None:
-        """Like :meth:`get` but ``None`` for a missing key. ``thorough=False`` tries only the
-        standard spellings (no neighbour search): for companions that are often absent, such
-        as the masks of real videos."""
+        """Like :meth:`get` but ``None`` for a missing key; ``thorough=False`` skips the neighbour
+        search (for often-absent companions, such as real videos' masks)."""
         found = self._lookup(key, thorough)
         return None if found is None else found[1]
 
@@ -350,18 +321,11 @@ class LmdbStore:
 
 
 class FolderStore:
-    """Frames as files on disk: a JSON path is read relative to ``root``.
+    """Frames as files on disk, JSON paths read relative to ``root`` (``None``: current folder).
 
-    Separators are normalised and DeepfakeBench's ``./datasets\\`` prefix is dropped (the path is
-    also tried with it kept). An absolute path is used as it is, then (data moved, or a Windows
-    path read elsewhere) from the dataset's folder on under ``root``:
-    ``/old/place/Celeb-DF-v2/YouTube-real/...`` -> ``<root>/Celeb-DF-v2/YouTube-real/...``.
-
-    Args:
-        root: the folder the JSON paths are relative to (``None``: the current directory).
-        dataset: dataset name, used in messages and to find its folder in absolute paths
-            (FF-family names: ``FaceForensics++``).
-    """
+    Separators are normalised; ``./datasets\\`` is dropped (also tried). An absolute path is used
+    as is, then from the ``dataset``'s folder on under ``root`` (data moved, Windows paths):
+    ``/old/Celeb-DF-v2/YouTube-real/...`` -> ``<root>/Celeb-DF-v2/YouTube-real/...``."""
 
     kind = "folder"
 
@@ -450,17 +414,15 @@ class FolderStore:
 
 
 def store_path(dataset: str, lmdb_dir: str | os.PathLike) -> str:
-    """``<lmdb_dir>/<Dataset>_lmdb``; FF-family names (and ``_c40``) share
-    ``FaceForensics++_lmdb``."""
+    """``<lmdb_dir>/<Dataset>_lmdb``; FF-family names (and ``_c40``) share one LMDB."""
     return os.path.join(str(lmdb_dir), f"{lmdb_name(dataset)}_lmdb")
 
 
 def open_store(dataset: str, cfg: Any, cache: dict | None = None) -> LmdbStore | FolderStore:
-    """The store of a dataset under ``cfg`` (a DataConfig or anything with ``lmdb_dir`` and
-    ``data_root``): its LMDB when ``lmdb_dir`` is set, else a folder store at ``data_root``.
-    Stores are shared through ``cache`` (keyed by location), so FF-family names read one LMDB.
-    """
+    """The store of ``dataset``: its LMDB when ``cfg.lmdb_dir`` is set, else a folder store at
+    ``cfg.data_root``; shared through ``cache`` by location, so FF-family names read one LMDB."""
     lmdb_dir = getattr(cfg, "lmdb_dir", None)
+    location: tuple[str, ...]
     if lmdb_dir:
         location = ("lmdb", store_path(dataset, lmdb_dir))
     else:  # per dataset folder: absolute JSON paths are re-rooted at it

@@ -1,21 +1,11 @@
-"""Pixels on their way from the loader to the model: uint8 in the workers, float on the device.
+"""Pixels from loader to model: uint8 in the workers, float on the device.
 
-A float32 frame is four times the bytes of the uint8 frame it comes from, and every byte crosses
-the DataLoader's shared memory, the pinned-memory copy and the host-to-device copy. So a dataset
-built with ``pixels="uint8"`` does in its workers only what needs the frame as an image
-(decoding, augmentation, resizing, cropping) and hands over ``(3, H, W)`` uint8 tensors; the
-division by 255 and the per-channel mean/std normalisation run on a whole batch on the device
-(:class:`DeviceNormalizer`), with the float32 operations of torchvision's ``ToTensor`` +
-``Normalize``.
-
-A frozen backbone's own preprocessing (open_clip's transform) is split the same way
-(:class:`FramePreprocess`): its resize and centre crop run in the workers on uint8, its
-``ToTensor`` + ``Normalize`` on the device (to the bit). The resize runs torch's antialiased
-uint8 kernel instead of PIL's, 5-8x cheaper; it differs from PIL by at most 2 levels on under
-1 % of pixels (docs/benchmarks.md has the numbers). Steps without a torch kernel stay PIL. A
-transform that cannot be split (no ``ToTensor`` at the end) still runs whole in the workers and
-its float tensors pass through :class:`DeviceNormalizer` unchanged.
-"""
+Why uint8: a float32 frame is 4x the bytes, and every byte crosses the DataLoader's shared memory
+and the host-to-device copy. ``pixels="uint8"`` datasets decode, augment, resize and crop in the
+workers; :class:`DeviceNormalizer` does ``ToTensor`` + ``Normalize`` on a whole batch on the device.
+A backbone's transform is split the same way (:class:`FramePreprocess`). Its resize uses torch's
+antialiased uint8 kernel, not PIL's: 5-8x cheaper, at most 2 levels off on under 1 % of pixels
+(docs/benchmarks.md); steps with no torch kernel stay PIL; unsplittable transforms run whole."""
 
 from __future__ import annotations
 
@@ -30,9 +20,8 @@ import torch
 
 
 def normalizer(mean: Sequence[float], std: Sequence[float]) -> Callable[[np.ndarray], torch.Tensor]:
-    """``HxWx3 uint8 -> (3, H, W) float32``: ``(x / 255 - mean) / std``, computed in NumPy —
-    independent of torch's intra-op thread pool, which is slow for small tensors when the main
-    process loads data (``num_workers = 0``). One frame at a time, for ``pixels="float"``."""
+    """``HxWx3 uint8 -> (3, H, W) float32`` ``(x / 255 - mean) / std`` for ``pixels="float"``, in
+    NumPy: torch's intra-op pool is slow on small tensors when the main process loads data."""
     scale = np.array([1.0 / (255.0 * s) for s in std], dtype=np.float32)
     offset = np.array([m / s for m, s in zip(mean, std)], dtype=np.float32)
 
@@ -51,13 +40,8 @@ def to_chw(image: np.ndarray) -> torch.Tensor:
 
 
 class DeviceNormalizer:
-    """A batch of uint8 frames ``(..., 3, H, W)`` → float32 on the device:
-    ``(x / 255 - mean) / std`` per channel, in the order and dtype of ``ToTensor`` +
-    ``Normalize``. Float input (frames a preprocessing already normalised) is only moved.
-
-    Args:
-        mean, std: per-channel statistics of ``[0, 1]`` RGB.
-    """
+    """uint8 frames ``(..., 3, H, W)`` → float32 on the device, ``(x / 255 - mean) / std`` in
+    the order and dtype of ``ToTensor`` + ``Normalize``. Float input (normalised) is only moved."""
 
     def __init__(self, mean: Sequence[float], std: Sequence[float]):
         self.mean = tuple(float(m) for m in mean)
@@ -96,14 +80,11 @@ class DeviceNormalizer:
 
 
 class HostBlocks:
-    """Float32 host tensors for whole batches, each handed out again once no tensor uses it.
+    """Float32 host blocks for whole batches, reused once no tensor uses them (at most ``KEEP``).
 
-    A batch of 64 224² frames is 38 MB of float32: glibc maps such a block fresh for every batch
-    and unmaps it when freed, so each batch page-faults all of it in again, which on a CPU costs
-    more than the normalisation itself (what the CUDA caching allocator spares the GPU). Each
-    block is a NumPy array handed out through a view of its own that the tensor's storage holds,
-    so the view dies only when every tensor on that storage has: then the block is free. At
-    most :attr:`KEEP` blocks are kept; beyond them a tensor is allocated as usual."""
+    glibc maps a 38 MB batch fresh each time and page-faults it all in again, costing more on a CPU
+    than the normalisation. Each block goes out through a view the tensor's storage holds, so it is
+    free again when the last tensor on it dies."""
 
     KEEP = 2
 
@@ -133,16 +114,9 @@ class HostBlocks:
 
 
 class FramePreprocess:
-    """A backbone's own preprocessing of one frame, in the two halves the loader runs apart.
-
-    Args:
-        resize: ``HxWx3`` uint8 RGB → ``H'xW'x3`` uint8 RGB (resize, crop; in the workers).
-        mean, std: the normalisation that follows (on the device, :class:`DeviceNormalizer`).
-        description: what it does, for ``repr`` (fingerprints).
-
-    Calling it runs both halves on one frame (``(3, H', W')`` float32), as the scorer of
-    ``predict`` does: the same tensor a loader batch gets.
-    """
+    """A backbone's preprocessing of one frame in two halves: ``resize`` (``HxWx3`` uint8 →
+    ``H'xW'x3`` uint8, in the workers) and ``mean``/``std`` (on the device). Calling it runs both on
+    one frame: the ``(3, H', W')`` float32 a loader batch gets (the ``predict`` scorer's path)."""
 
     def __init__(
         self,
@@ -173,13 +147,9 @@ class FramePreprocess:
 def pil_preprocess(
     transform: Callable[[Any], torch.Tensor],
 ) -> Callable[[np.ndarray], torch.Tensor]:
-    """Adapt a transform that expects a PIL image (e.g. open_clip's preprocessing) to the
-    ``HxWx3`` uint8 RGB arrays that ``DeepfakeDataset(preprocess=...)`` passes.
-
-    A torchvision ``Compose`` that ends with ``ToTensor`` (and at most one ``Normalize``) comes
-    back as a :class:`FramePreprocess`: the steps before ``ToTensor`` are its resize half, so a
-    ``pixels="uint8"`` loader normalises on the device. Any other transform is applied whole.
-    """
+    """Adapt a PIL-image transform (e.g. open_clip's) to the dataset's ``HxWx3`` uint8 arrays.
+    A ``Compose`` ending in ``ToTensor`` (+ at most one ``Normalize``) comes back as a
+    :class:`FramePreprocess`, so ``pixels="uint8"`` normalises on the device; others apply whole."""
     split = _split_compose(transform)
     if split is not None:
         return split
@@ -194,8 +164,7 @@ def pil_preprocess(
 
 
 class _PilSteps:
-    """PIL steps (resize, crop, mode conversion) on a uint8 RGB array, returning one: the resize
-    half of a :class:`FramePreprocess` made from a torchvision ``Compose``."""
+    """PIL steps (resize, crop, mode conversion) on a uint8 RGB array, returning one."""
 
     def __init__(self, steps: Sequence[Callable[[Any], Any]]):
         self.steps = list(steps)
@@ -213,19 +182,15 @@ class _PilSteps:
 
 
 class _TorchSteps:
-    """torchvision ``Resize`` (bilinear or bicubic, antialiased as PIL always is) and
-    ``CenterCrop`` run on the uint8 frame with torch's kernels (``transforms.v2``'s, whose size
-    and crop arithmetic is the PIL path's): the resize half of open_clip's transform without PIL's
-    resize, which costs as much as decoding the frame. See the module docstring for how far the
-    pixels are from PIL's."""
+    """torchvision ``Resize`` (bilinear/bicubic, antialiased) and ``CenterCrop`` on the uint8
+    frame with ``transforms.v2``'s kernels, whose sizes are PIL's (module docstring: why)."""
 
     def __init__(self, steps: Sequence[Any]):
         self.steps = list(steps)
 
     @classmethod
     def of(cls, steps: Sequence[Any]) -> _TorchSteps | None:
-        """The steps, if each has a torch kernel (open_clip's ``MaybeConvertMode("RGB")`` is
-        the identity on RGB frames); else None."""
+        """The steps if each has a torch kernel (``MaybeConvertMode("RGB")`` is one), else None."""
         from torchvision.transforms import CenterCrop, InterpolationMode, Resize
 
         def runs(step: Any) -> bool:
@@ -242,7 +207,8 @@ class _TorchSteps:
         from torchvision.transforms import CenterCrop, Resize
         from torchvision.transforms.v2.functional import center_crop_image, resize_image
 
-        image = torch.from_numpy(np.require(rgb, requirements="CW")).permute(2, 0, 1)  # (3, H, W)
+        hwc = np.require(rgb, requirements=("C", "W"))
+        image = torch.from_numpy(hwc).permute(2, 0, 1)  # (3, H, W)
         for step in self.steps:
             if isinstance(step, Resize):
                 size = [step.size] if isinstance(step.size, int) else list(step.size)
@@ -270,9 +236,10 @@ def _split_compose(transform: Any) -> FramePreprocess | None:
     if tail:
         if len(tail) != 1 or not isinstance(tail[0], T.Normalize):
             return None
-        mean, std = _three(tail[0].mean), _three(tail[0].std)
-        if mean is None or std is None:
+        given_mean, given_std = _three(tail[0].mean), _three(tail[0].std)
+        if given_mean is None or given_std is None:
             return None
+        mean, std = given_mean, given_std
     resize = _TorchSteps.of(steps[:at]) or _PilSteps(steps[:at])
     return FramePreprocess(resize, mean, std, f"{transform!r} via {resize!r}")
 

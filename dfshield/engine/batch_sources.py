@@ -1,30 +1,16 @@
 """Batch sources: how a detector reads its splits, chosen once per run by :func:`batch_source`.
 
-* :class:`BankBatches` — a frozen backbone on single frames: every frame is encoded once into
-  the feature bank (:mod:`dfshield.engine.feature_bank`); a bank within
-  ``train.bank_device_budget_gb`` is copied whole onto the device, a larger one stays
-  memory-mapped and its rows go to the device batch by batch. The head trains on shuffled
-  batches of the bank's rows and their copies, which the detector may augment in feature space
-  (latent augmentation); both ways give the same batches. There is no per-epoch DataLoader.
-* :class:`LoaderBatches` — a trainable backbone (or a video detector): a DataLoader over the
-  images, with a ``DistributedSampler`` (and ``set_epoch``) under ``torchrun``.
-
-Both read their datasets with ``pixels="uint8"``: the loader's workers hand over resized uint8
-frames and each batch is normalised on the device (``dataset.normalizer``,
-:mod:`dfshield.data.pixels`) just before the model (or the frozen backbone) sees it.
-
-Both offer the same interface: :meth:`dataset` (a split's dataset, built once from the split
-provider), ``steps_per_epoch()``, ``train_batches(epoch, generator)`` (``data_dict`` batches of
-this rank's share), ``eval_batches(split)`` (this rank's share of a split, each batch with the
-dataset ``index`` of its items) and ``targets(split)`` (labels and full video paths the indices
-refer to). The trainer and the evaluator (:mod:`dfshield.eval.evaluator`) use only these.
-"""
+:class:`BankBatches` (frozen backbone, single frames) encodes each frame once into the feature
+bank, on the device within ``train.bank_device_budget_gb``. :class:`LoaderBatches` (trainable
+backbone or video) runs a DataLoader (``DistributedSampler`` under ``torchrun``). Both
+read ``pixels="uint8"`` (normalised on the device) and offer ``dataset``, ``steps_per_epoch``,
+``train_batches``, ``eval_batches`` and ``targets``: all the trainer and the evaluator use."""
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -60,7 +46,7 @@ def batch_source(
     cfg,
     device: torch.device,
     dist: DistInfo,
-    feature_cache: str | Path | None = None,
+    feature_cache: str | os.PathLike | None = None,
 ) -> BankBatches | LoaderBatches:
     """The batch source for ``detector``: the feature bank when it has a frozen frame backbone
     (``detector.uses_feature_bank``), else a DataLoader over the images."""
@@ -71,9 +57,8 @@ def batch_source(
 
 
 def _image_augmentation_not_applied(data) -> None:
-    """A feature bank holds each frame's features once, so ``data.augment`` (image space) cannot
-    apply to it (the detector's latent augmentation does): say so, and switch it off in the run
-    config, so that ``config.json`` and the checkpoint record what was applied."""
+    """A bank holds each frame's features once, so image-space ``data.augment`` cannot apply: say so
+    and switch it off in the run config, so ``config.json`` and the checkpoint record the truth."""
     if not data.augment.enabled:
         return
     asked = data.augment != AugmentConfig()  # anything but the defaults: the user asked for it
@@ -86,11 +71,10 @@ def _image_augmentation_not_applied(data) -> None:
 
 
 def extract_banks(
-    cfg, splits: Sequence[str], feature_cache: str | Path | None = None
+    cfg, splits: Sequence[str], feature_cache: str | os.PathLike | None = None
 ) -> tuple[dict[str, FeatureBank], bool]:
-    """``dfshield extract``: encode the frames of each split of ``cfg.data`` with the detector's
-    frozen backbone into the feature cache, once (a bank already there is read, not re-encoded).
-    Returns the banks as stored and whether this process is the main rank."""
+    """``dfshield extract``: encode each split of ``cfg.data`` into the feature cache once (a stored
+    bank is read). Returns the banks as stored and whether this process is the main rank."""
     device, dist = prepare_device(cfg.train.device)
     seed_everything(cfg.train.seed)  # as the trainer builds the detector
     detector = build_detector(cfg.detector).to(device)
@@ -106,8 +90,7 @@ def extract_banks(
 
 
 def batch_bounds(n: int, batch_size: int, world_size: int = 1) -> list[tuple[int, int]]:
-    """Global batches ``[start, stop)``; a last batch too small for BatchNorm (< 2 a rank) is
-    dropped."""
+    """Global batches ``[start, stop)``; a last batch under 2 a rank (BatchNorm) is dropped."""
     bounds = [(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
     if bounds and (bounds[-1][1] - bounds[-1][0]) < 2 * world_size and len(bounds) > 1:
         bounds.pop()
@@ -140,12 +123,8 @@ class _Batches:
 
 
 class LoaderBatches(_Batches):
-    """Images through a DataLoader, every epoch.
-
-    The training loader is made anew each epoch (its workers' random streams are seeded from
-    the epoch's generator, so a resumed run augments as an uninterrupted one); the loader of an
-    evaluated split is made once and keeps its workers (validation runs every epoch).
-    """
+    """Images through a DataLoader. The training loader is made anew each epoch (workers seeded from
+    the epoch's generator: a resumed run augments as an unbroken one); eval loaders are kept."""
 
     augment_train = True
 
@@ -184,7 +163,7 @@ class LoaderBatches(_Batches):
                 persistent_workers=False,
             )
         if self.dist.enabled:
-            sampler = DistributedSampler(
+            sampler: DistributedSampler[int] = DistributedSampler(
                 dataset,
                 self.dist.world_size,
                 self.dist.rank,
@@ -193,7 +172,7 @@ class LoaderBatches(_Batches):
                 drop_last=True,
             )
             sampler.set_epoch(epoch)
-            kwargs = {"sampler": sampler, "shuffle": False}
+            kwargs: dict[str, Any] = {"sampler": sampler, "shuffle": False}
         else:
             kwargs = {"shuffle": True, "generator": torch.Generator().manual_seed(seed + epoch)}
         return make_loader(
@@ -206,8 +185,7 @@ class LoaderBatches(_Batches):
         )
 
     def train_batches(self, epoch: int, generator: torch.Generator) -> Iterator[dict]:
-        """This rank's batches of one epoch (batches of only undecodable frames are left out);
-        the epoch's skipped frames are reported when the last batch has been taken."""
+        """This rank's batches of one epoch; skipped frames reported after the last."""
         dataset = self.dataset("train")
         for batch in self._train_loader(epoch):
             yield _on_device(batch, dataset, self.device)
@@ -240,11 +218,7 @@ class LoaderBatches(_Batches):
 
 class BankBatches(_Batches):
     """The frozen backbone's features, encoded once; held on the device when they fit.
-
-    Args (beyond the shared ones):
-        feature_cache: folder of feature banks shared between runs (default
-            ``<train.output_dir>/feature_cache``).
-    """
+    ``feature_cache``: banks shared between runs (default ``<train.output_dir>/feature_cache``)."""
 
     def __init__(self, detector, splits, cfg, device, dist, feature_cache=None):
         super().__init__(detector, splits, cfg, device, dist)
@@ -289,9 +263,8 @@ class BankBatches(_Batches):
         )
 
     def bank(self, split: str) -> FeatureBank:
-        """The split's bank (encoded or read once, then kept), its labels on the device and its
-        features too unless they exceed ``train.bank_device_budget_gb`` (then they stay
-        memory-mapped and :meth:`FeatureBank.take` reads the rows a batch needs)."""
+        """The split's bank (built once, then kept), labels on the device, features too within
+        ``train.bank_device_budget_gb`` (else memory-mapped: :meth:`FeatureBank.take`)."""
         if split not in self._banks:
             bank = self.encode(split)
             fits = self.device_budget is None or bank.nbytes <= self.device_budget
@@ -303,14 +276,9 @@ class BankBatches(_Batches):
         return len(batch_bounds(rows, self.batch_size, self.dist.world_size))
 
     def train_batches(self, epoch: int, generator: torch.Generator) -> Iterator[dict]:
-        """The epoch's rows — every bank row in each of the detector's ``feature_copies`` —
-        in a shuffled order, in global batches of which this rank takes every
-        ``world_size``-th row.
-
-        Each batch's rows are gathered (from the device or the memory map) and augmented by the
-        detector as they are needed (:meth:`_augmented`), so neither the bank nor its copies
-        are ever materialised for the whole epoch, and where the bank is held does not change
-        a single number."""
+        """The epoch's rows (each row in each of ``feature_copies``) shuffled, in global
+        batches of which this rank takes every ``world_size``-th row. Gathered and augmented per
+        batch: nothing is materialised per epoch; where the bank is held changes no number."""
         bank = self.bank("train")
         n, copies = len(bank), self.detector.feature_copies
         order = torch.randperm(n * copies, generator=generator, device=self.device)
@@ -323,9 +291,8 @@ class BankBatches(_Batches):
     def _augmented(
         self, bank: FeatureBank, rows: torch.Tensor, copy: torch.Tensor, generator: torch.Generator
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Copy ``copy[i]`` of bank row ``rows[i]``: the detector augments the rows
-        (``augment_features`` gives ``feature_copies`` blocks of them, block ``k`` holding copy
-        ``k`` of every row) and the wanted copy of each is kept."""
+        """Copy ``copy[i]`` of bank row ``rows[i]``: ``augment_features`` gives ``feature_copies``
+        blocks (block ``k`` = copy ``k`` of every row); the wanted copy of each row is kept."""
         features, labels = bank.take(rows, self.device), bank.labels[rows]
         augmented, augmented_labels = self.detector.augment_features(features, labels, generator)
         if len(augmented) != len(rows) * self.detector.feature_copies:

@@ -1,36 +1,13 @@
-"""Feature bank: a frozen backbone encodes each frame once, and every epoch and every detector of
-a comparison reuses the result (the SP Cup paper's "feature bank C",
-docs/methods.md §6).
+"""Feature bank: a frozen backbone encodes each frame once, reused by every epoch and detector
+(the SP Cup paper's "feature bank C", docs/methods.md §6).
 
-Over 450 lines for one job: the bank's fingerprint, extraction and reading follow one file
-format and one staleness rule, which a split would scatter over several modules.
-
-A bank is identified by a fingerprint (:func:`bank_fingerprint`) of everything that determines
-its rows, so that a bank is never reused where it would be stale: the backbone's own fingerprint
-(model, weights, feature layer, preprocessing, precision setting), the autocast dtype the
-extraction actually runs in on this device, the torch / open_clip / timm versions, and for every
-frame its dataset, key and resolved label (``data.label_dict`` as applied to its video), the
-dataset JSONs (size and modification time) and where the bytes come from: each LMDB read (path,
-size, modification time of ``data.mdb``) or, for frames read from disk, the resolved
-``data.data_root`` and every frame file's size and modification time. ``docs/reliability.md``
-lists what is and is not covered.
-
-On disk a bank is a folder ``<cache>/<fingerprint>/`` holding ``features.npy`` (float32
-``(rows, dim)``, memory-mapped when read) and ``meta.json`` (row count, the dataset index, label,
-video and frame key of each row, and the identity that was hashed). Both are checked when read:
-a damaged bank (truncated file, unreadable JSON, wrong or extra rows, rows that disagree with the
-dataset) is a :class:`~dfshield.errors.DataError` naming the folder from :func:`read_bank`, and
-:func:`load_or_extract` encodes it again with a warning.
-
-Extraction writes each batch's rows into a pre-allocated memory map as they come (one part per
-``torchrun`` rank) on a writer thread (:class:`RowWriter`: the copy to the host and the write
-overlap the encoding of the next batch, with no host sync per batch), then assembles the parts in
-dataset order into the final memory map, so host memory stays at a few batches whatever the
-bank's size. Parts and the assembled folder are private to the process (their names carry its pid
-and a random token) and only moved into place when complete; a lock file per fingerprint
-(``filelock``) makes a second process that wants the same bank wait for the first and then read
-its result instead of encoding it again.
-"""
+Over 450 lines for one job: fingerprint, extraction and reading share one file format and one
+staleness rule. :func:`bank_fingerprint` covers all that determines the rows (docs/reliability.md).
+A bank is ``<cache>/<fingerprint>/`` with ``features.npy`` (float32 ``(rows, dim)``, memory-mapped)
+and ``meta.json``; a damaged one is a ``DataError`` naming the folder, re-encoded by
+:func:`load_or_extract`. Extraction writes rows into memory maps on a writer thread (no host sync
+per batch), in private folders moved into place when complete (atomic), under a per-fingerprint
+lock so a second process waits and reads."""
 
 from __future__ import annotations
 
@@ -89,18 +66,10 @@ class DamagedBankError(DataError):
 
 @dataclass
 class FeatureBank:
-    """Features of one split, row-aligned with labels, video ids and frame keys.
-
-    Attributes:
-        features: float32 ``(M, D)``: the rows as stored (memory-mapped from ``features.npy``)
-            or copied onto a device (:meth:`to`).
-        labels: ``(N,)`` long, fake = 1.
-        video_ids, frame_keys: of each of the ``N`` rows.
-        path: the bank's folder.
-        rows: which rows of ``features`` this bank holds, in order (``None``: all of them); a
-            subset of a larger bank (:func:`subset_bank`) shares its memory map instead of
-            copying it.
-    """
+    """Features of one split, row-aligned with ``labels`` (``(N,)`` long, fake = 1), ``video_ids``
+    and ``frame_keys``. ``features``: float32 ``(M, D)`` memory-mapped, or on a device (:meth:`to`);
+    ``rows``: which of them this bank holds (``None``: all), so a :func:`subset_bank` shares the
+    memory map. ``path``: the bank's folder."""
 
     features: torch.Tensor
     labels: torch.Tensor
@@ -122,8 +91,7 @@ class FeatureBank:
         return len(self) * self.dim * self.features.element_size()
 
     def to(self, device: torch.device, *, features: bool = True) -> FeatureBank:
-        """A copy with its labels, and unless ``features=False`` its features, in ``device``
-        memory (the bank on disk stays memory-mapped; ``features=False`` keeps reading it)."""
+        """A copy with labels (and features unless ``features=False``) in ``device`` memory."""
         labels = self.labels.to(device)
         if not features:
             return FeatureBank(
@@ -143,8 +111,7 @@ class FeatureBank:
 
 
 def feature_cache_dir(cfg, given: str | os.PathLike | None = None) -> Path:
-    """The folder of feature banks: ``given``, else ``<train.output_dir>/feature_cache`` (shared by
-    every run under that output folder)."""
+    """Banks' folder: ``given``, else ``<train.output_dir>/feature_cache`` (shared by its runs)."""
     return Path(given) if given else Path(cfg.train.output_dir) / "feature_cache"
 
 
@@ -162,8 +129,7 @@ def bank_fingerprint(backbone, dataset, device: torch.device) -> str:
 
 
 def bank_identity(backbone, dataset, device: torch.device) -> dict[str, Any]:
-    """What determines a bank besides its frame list: the backbone's fingerprint, the precision
-    the extraction computes in on ``device``, the library versions and the dataset's sources."""
+    """What determines a bank besides its frames: backbone, precision, libraries, sources."""
     return {
         "format": BANK_FORMAT,
         "backbone": backbone.fingerprint(),
@@ -174,10 +140,8 @@ def bank_identity(backbone, dataset, device: torch.device) -> dict[str, Any]:
 
 
 def extraction_precision(backbone, device: torch.device) -> str:
-    """What a frozen backbone computes in on ``device`` (``bf16``, ``fp16``, ``tf32`` or
-    ``fp32``; :func:`~dfshield.backbones.base.frozen_precision`, the rule its encoding
-    follows): the backbone's own fingerprint records it for where its weights are now, which is
-    not yet the extraction device when the fingerprint is taken."""
+    """What a frozen backbone computes in on ``device`` (``bf16``/``fp16``/``tf32``/``fp32``,
+    :func:`~dfshield.backbones.base.frozen_precision`): the backbone may not be there yet."""
     return frozen_precision(
         getattr(backbone, "precision", "fp32"), device, getattr(backbone, "strict_fp32", False)
     )
@@ -185,8 +149,7 @@ def extraction_precision(backbone, device: torch.device) -> str:
 
 @functools.cache
 def library_versions() -> dict[str, str]:
-    """Installed versions of :data:`LIBRARIES` (``absent`` when not installed), read once per
-    process (reading package metadata takes tens of ms, and the code running does not change)."""
+    """Versions of :data:`LIBRARIES` (``absent`` if missing), read once: metadata is slow."""
     versions = {}
     for name in LIBRARIES:
         try:
@@ -197,9 +160,8 @@ def library_versions() -> dict[str, str]:
 
 
 def dataset_sources(dataset) -> list[str]:
-    """The files and folders the dataset is read from: each JSON (size and modification time),
-    each LMDB actually read (its ``data.mdb``, likewise) and each frame folder (its resolved
-    path; the frame files themselves are in :func:`frame_entries`)."""
+    """Where the dataset is read from: each JSON and each LMDB read (``data.mdb``) with size and
+    mtime, and each resolved frame folder (frame files are in :func:`frame_entries`)."""
     from dfshield.data.index import json_path
 
     sources = []
@@ -214,8 +176,7 @@ def dataset_sources(dataset) -> list[str]:
 
 
 def frame_entries(dataset) -> Iterator[str]:
-    """One line per item: dataset, frame key, resolved label and, for frames read from disk, the
-    frame file's path, size and modification time."""
+    """One line per item: dataset, key, resolved label (+ path, size, mtime of a disk frame)."""
     names, keys, labels = dataset.item_datasets, dataset.frame_keys, dataset.labels
     for name, key, label in zip(names, keys, labels):
         store = dataset.store(name)
@@ -250,9 +211,8 @@ def load_or_extract(
     dist_info: DistInfo = DistInfo(),
     description: str = "",
 ) -> FeatureBank:
-    """The dataset's bank from ``cache_dir`` if it is there and sound, else encode it (once) and
-    store it. A damaged bank is encoded again, with a warning naming its folder. Only one
-    process at a time encodes a given bank; another that needs it waits, then reads it."""
+    """The dataset's bank from ``cache_dir`` if sound, else encoded once (a damaged one with a
+    warning); one process at a time encodes a bank, another waits and then reads it."""
     folder = Path(cache_dir).expanduser() / bank_fingerprint(backbone, dataset, device)
     bank, problem = _try_read(folder, dataset) if dist_info.is_main else (None, None)
     if _from_main(problem, dist_info) is not None:
@@ -319,9 +279,8 @@ def _extraction_lock(folder: Path, info: DistInfo) -> Iterator[None]:
 
 
 def subset_bank(full: FeatureBank, dataset) -> FeatureBank | None:
-    """The rows of ``full`` that hold ``dataset``'s frames, in the dataset's order (as encoding the
-    dataset itself would give them), sharing ``full``'s memory map; ``None`` when a frame is not
-    in ``full`` or its label differs, so the caller encodes the dataset on its own instead."""
+    """The rows of ``full`` holding ``dataset``'s frames in its order, sharing its memory map;
+    ``None`` when a frame is absent or its label differs (then the dataset is encoded alone)."""
     row_of = {key: row for row, key in enumerate(full.frame_keys)}
     try:
         rows = [row_of[str(key)] for key in dataset.frame_keys]
@@ -344,9 +303,8 @@ def subset_bank(full: FeatureBank, dataset) -> FeatureBank | None:
 
 
 def read_bank(folder: str | os.PathLike, dataset=None) -> FeatureBank:
-    """The bank stored in ``folder``, its features memory-mapped. Its files are checked (and,
-    given ``dataset``, its rows against the dataset's frames and labels); anything wrong is a
-    :class:`~dfshield.errors.DataError` that names the folder to delete."""
+    """The bank in ``folder``, features memory-mapped; files (and, given ``dataset``, rows and
+    labels) checked; anything wrong is a :class:`~dfshield.errors.DataError` naming the folder."""
     folder = Path(folder)
     meta = _read_meta(folder)
     dim = _check_features_file(folder, meta["count"])
@@ -387,8 +345,7 @@ def _read_meta(folder: Path) -> dict[str, Any]:
 
 
 def _check_features_file(folder: Path, count: int) -> int:
-    """The feature dimension, once ``features.npy`` is known to hold exactly ``count`` float32
-    rows (header and file size: a truncated or extended file is caught before it is mapped)."""
+    """Feature dim, once header and size show exactly ``count`` float32 rows (before mapping)."""
     path = folder / "features.npy"
     try:
         shape, dtype, fortran, offset = _npy_header(path)
@@ -451,8 +408,7 @@ def _extract(
     dist_info: DistInfo,
     description: str,
 ) -> None:
-    """Encode this rank's share into a private parts folder; the main rank assembles the parts
-    and moves the bank into place (called by every rank, the main one holding the lock)."""
+    """Encode this rank's share into private parts; the main rank (holding the lock) assembles."""
     token = _from_main(f"{os.getpid()}-{uuid.uuid4().hex[:8]}", dist_info)
     parts = folder.parent / f".{folder.name}.{token}.parts"
     if dist_info.is_main:
@@ -488,8 +444,7 @@ def _extract(
 
 
 def _remove_leftovers(folder: Path, token: str) -> None:
-    """Parts and half-assembled folders of this fingerprint left by killed processes (none is
-    in use: the caller holds the fingerprint's lock)."""
+    """Parts and half-assembled folders of killed processes (the caller holds the lock)."""
     for path in folder.parent.glob(f".{folder.name}.*"):
         if path.is_dir() and token not in path.name:
             shutil.rmtree(path, ignore_errors=True)
@@ -508,10 +463,8 @@ def encode_part(
     dist_info: DistInfo,
     description: str = "",
 ) -> int:
-    """Encode every ``world_size``-th item (from ``rank``) into ``parts``: ``features-<rank>.npy``,
-    pre-allocated for the whole share and filled batch by batch, and ``indices-<rank>.npy``,
-    the dataset index of each row written (undecodable frames that were skipped have none).
-    Returns the rows written."""
+    """Encode every ``world_size``-th item from ``rank`` into ``features-<rank>.npy``
+    (pre-allocated) and ``indices-<rank>.npy`` (each row's dataset index). Returns the rows."""
     from dfshield.data import make_loader
 
     rank = dist_info.rank
@@ -527,19 +480,17 @@ def encode_part(
         for batch in bar:  # batches of only undecodable (skipped) frames are left out
             writer.put(backbone(dataset.normalizer(batch["image"], device)).float(), batch["index"])
     count = writer.count
-    rows.flush()
+    if isinstance(rows, np.memmap):  # an empty part is a plain array
+        rows.flush()
     del rows
     np.save(parts / f"indices-{rank}.npy", indices[:count])
     return count
 
 
 class RowWriter:
-    """Writes encoded batches into a part's rows on a thread of its own, so that the device
-    encodes the next batch while this one is copied to the host and written: no host sync per
-    batch. On CUDA each batch is copied (non-blocking) into one of :data:`WRITE_BUFFERS` pinned
-    host buffers and an event marks when the copy is done; the thread waits for that event, not
-    the caller. An error on the thread is raised by the next :meth:`put` or on leaving the
-    ``with`` block. ``count``: rows written."""
+    """Writes encoded batches into a part's rows on its own thread while the device encodes the
+    next, with no host sync (CUDA: non-blocking copies into :data:`WRITE_BUFFERS` pinned buffers,
+    events waited on by the thread). Its errors raise at the next :meth:`put` or ``with`` exit."""
 
     def __init__(self, rows: np.ndarray, indices: np.ndarray, device: torch.device):
         self.rows, self.indices, self.count = rows, indices, 0
@@ -555,8 +506,7 @@ class RowWriter:
         return self
 
     def put(self, features: torch.Tensor, index: torch.Tensor) -> None:
-        """Queue one batch: ``features`` ``(B, D)`` float32 on the device and the dataset index
-        of each row (on the host)."""
+        """Queue ``features`` ``(B, D)`` float32 on the device and each row's dataset index."""
         self._raise()
         buffer, event = None, None
         if self.cuda:
@@ -567,8 +517,7 @@ class RowWriter:
         self._queue.put((features, torch.as_tensor(index), event, buffer))
 
     def _pinned(self, shape: torch.Size) -> torch.Tensor:
-        """A pinned host buffer for ``shape``: a free one (waiting for one once
-        :data:`WRITE_BUFFERS` exist), replaced when it is too small."""
+        """A free pinned buffer for ``shape`` (waiting at :data:`WRITE_BUFFERS`), grown if small."""
         if self._free.empty() and self._buffers < WRITE_BUFFERS:
             self._buffers += 1
             buffer = None
@@ -613,9 +562,8 @@ def assemble(
     identity: dict[str, Any],
     token: str = "",
 ) -> None:
-    """Copy the parts' rows in dataset order into a new bank folder, chunk by chunk, write its
-    ``meta.json`` (with ``identity``, :func:`bank_identity`), then move it to ``folder``
-    (replacing a damaged bank there)."""
+    """Copy the parts' rows in dataset order into a new bank folder chunk by chunk, write its
+    ``meta.json`` (with ``identity``), then move it to ``folder`` (replacing a damaged bank)."""
     indices = [np.load(parts / f"indices-{rank}.npy") for rank in range(world_size)]
     order = np.sort(np.concatenate(indices))
     staging = folder.parent / f".{folder.name}.{token}.tmp"
@@ -632,7 +580,8 @@ def assemble(
             stop = start + ASSEMBLE_ROWS
             features[positions[start:stop]] = part[start:stop]
         del part
-    features.flush()
+    if isinstance(features, np.memmap):  # no rows: a plain array
+        features.flush()
     del features
     labels, video_ids, frame_keys = dataset.labels, dataset.video_ids, dataset.frame_keys
     write_json_atomic(
@@ -656,9 +605,8 @@ def assemble(
 
 
 def _new_rows(path: Path, count: int, dim: int) -> np.ndarray:
-    """A float32 ``(count, dim)`` ``.npy`` file, memory-mapped for writing (an empty one is
-    written directly: older numpy cannot map it), its disk space reserved (``ENOSPC`` now, not a
-    SIGBUS later)."""
+    """A float32 ``(count, dim)`` ``.npy`` memory-mapped for writing (empty: a plain array, older
+    numpy cannot map it), disk space reserved (``ENOSPC`` now, not SIGBUS later)."""
     if count == 0:
         np.save(path, np.zeros((0, dim), np.float32))
         return np.zeros((0, dim), np.float32)

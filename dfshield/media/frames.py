@@ -1,5 +1,4 @@
-"""Frame selection (numeric order; evenly spaced or the first N) and decoding of frame, mask and
-landmark bytes."""
+"""Frame selection (numeric order; evenly spaced or first N); frame, mask, landmark decoding."""
 
 from __future__ import annotations
 
@@ -42,12 +41,8 @@ def sort_frames(frames: Iterable[str]) -> list[str]:
 
 
 def even_indices(total: int, n: int) -> list[int]:
-    """``n`` indices spread evenly over ``range(total)``, first and last included.
-
-    The exact rule: ``floor(linspace(0, total - 1, n) + 0.5)`` (rounding halves up). For
-    ``n <= total`` the indices are strictly increasing (no repeats); for ``n > total`` each index
-    repeats about ``n / total`` times, still in order.
-    """
+    """``n`` indices spread evenly over ``range(total)``: ``floor(linspace(0, total-1, n) + 0.5)``;
+    no repeats for ``n <= total``, else each repeated about ``n / total`` times, in order."""
     if total < 1 or n < 1:
         return []
     if n == 1:
@@ -65,14 +60,11 @@ def check_sampling(sampling: str) -> str:
     return sampling
 
 
-def select_frames(frames: Sequence[T], n: int, sampling: str = "even") -> list[T]:
-    """Sort frame paths numerically by integer stem and keep ``n`` of them: evenly spaced
-    (``sampling="even"``) or the first ``n`` (``"first"``, what DeepfakeBench does).
-
-    A video with ``n`` or fewer frames keeps all of them.
-    """
+def select_frames(frames: Sequence[str], n: int, sampling: str = "even") -> list[str]:
+    """Frame paths in numeric order, ``n`` of them: evenly spaced (``"even"``) or the first ``n``
+    (``"first"``, as DeepfakeBench); a video with ``n`` or fewer frames keeps all."""
     check_sampling(sampling)
-    ordered = sort_frames(frames)  # type: ignore[arg-type]
+    ordered = sort_frames(frames)
     if n >= len(ordered):
         return list(ordered)
     if sampling == "first":
@@ -86,17 +78,11 @@ def repeat_evenly(frames: Sequence[T], n: int) -> list[T]:
 
 
 def select_clips(
-    frames: Sequence[T], frame_num: int, clip_size: int, sampling: str = "even"
-) -> list[list[T]]:
-    """Clips of ``clip_size`` frames for video mode, deterministic.
-
-    ``max(frame_num, clip_size)`` frames are chosen by :func:`select_frames` (evenly, or the first
-    ones with ``sampling="first"``) and cut into
-    ``len // clip_size`` clips of consecutive chosen frames whose start indices are spread evenly
-    (:func:`even_indices` over the possible starts; one clip is centred). A video with fewer than
-    ``clip_size`` frames gives one clip in which its frames are repeated evenly
-    (:func:`repeat_evenly`: ``[a, b, c]`` -> ``[a, a, b, b, b, b, c, c]`` for 8).
-    """
+    frames: Sequence[str], frame_num: int, clip_size: int, sampling: str = "even"
+) -> list[list[str]]:
+    """Deterministic clips of ``clip_size`` consecutive chosen frames (video mode): of
+    ``max(frame_num, clip_size)`` selected frames, ``len // clip_size`` clips, starts spread evenly;
+    a video shorter than ``clip_size`` gives one clip of its frames repeated evenly."""
     chosen = select_frames(frames, max(frame_num, clip_size), sampling)
     if not chosen:
         return []
@@ -131,14 +117,10 @@ def decode_image(
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     option: str = "data.max_pixels",
 ) -> np.ndarray:
-    """Decode image bytes (PNG, JPEG, ...) to an ``HxWx3`` uint8 RGB array.
+    """Image bytes as an ``HxWx3`` uint8 RGB array (gray replicated, alpha dropped, 16-bit scaled).
 
-    Grayscale is replicated to three channels, an alpha channel is dropped, 16-bit is scaled to
-    8-bit. ``exif_orientation`` turns the picture as its EXIF orientation tag says (media files
-    from cameras; stored dataset frames carry no tag). An image over ``max_pixels`` (``option``
-    sets it) is refused from its header, before decoding. Bytes OpenCV cannot decode raise
-    :class:`DataError` naming ``key`` (and ``dataset``).
-    """
+    ``exif_orientation`` applies the EXIF turn (camera media). Over ``max_pixels`` is refused from
+    the header; undecodable bytes raise :class:`DataError` naming ``key`` and ``dataset``."""
     if data is None or len(data) == 0:
         raise DataError(f"image {_describe(key, dataset)} is empty (0 bytes)")
     check_image_pixels(data, f"image {_describe(key, dataset)}", max_pixels, option)
@@ -170,11 +152,9 @@ def decode_image(
 def check_image_pixels(
     data: bytes, name: str, max_pixels: int | None, option: str = "--max-pixels"
 ) -> None:
-    """Refuse an image of more than ``max_pixels`` pixels from its header, before its pixels are
-    decoded (:func:`dfshield.media.video.check_pixels`); a header no Pillow plugin reads is left
-    to the decoder. Pillow's own decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``) is
-    lifted while the header is read, as it would refuse without telling the size: this cap is
-    the limit here."""
+    """Refuse an image over ``max_pixels`` from its header, before decoding; a header Pillow cannot
+    read is left to the decoder. Pillow's own bomb limit is lifted meanwhile (it refuses without
+    saying the size)."""
     if max_pixels is None:
         return
     from PIL import Image  # Pillow comes with torchvision and matplotlib
@@ -198,12 +178,8 @@ def decode_mask(data: bytes, key: str, dataset: str | None = None) -> np.ndarray
 
 
 def decode_landmark(data: bytes, key: str, dataset: str | None = None) -> np.ndarray:
-    """Decode landmark bytes to an ``(N, 2)`` float32 array.
-
-    DeepfakeBench's LMDBs store the raw array bytes without an ``.npy`` header, read as uint32
-    ``(81, 2)``; bytes that start with the ``.npy`` magic (a file on disk) are read with
-    ``np.load(allow_pickle=False)``.
-    """
+    """Decode landmark bytes to an ``(N, 2)`` float32 array: DeepfakeBench's LMDBs hold raw uint32
+    ``(81, 2)`` bytes; bytes with the ``.npy`` magic are read by ``np.load(allow_pickle=False)``."""
     if data is None or len(data) == 0:
         raise DataError(f"landmarks {_describe(key, dataset)} are empty (0 bytes)")
     try:
