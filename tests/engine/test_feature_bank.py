@@ -352,6 +352,26 @@ def test_the_parts_of_several_ranks_assemble_in_dataset_order(toy_dataset, tmp_p
     assert bank.frame_keys == single.frame_keys and torch.equal(bank.labels, single.labels)
 
 
+def test_a_rank_with_no_items_writes_an_empty_part(toy_dataset, tmp_path, detector):
+    # more ranks than items: the last rank's share is empty (its rows are not memory-mapped)
+    dataset = train_split(data_config(toy_dataset), detector)
+    world = len(dataset) + 1
+    count = encode_part(
+        detector.backbone,
+        dataset,
+        tmp_path,
+        device=CPU,
+        batch_size=4,
+        num_workers=0,
+        progress=False,
+        dist_info=DistInfo(world - 1, world),
+    )
+    assert count == 0
+    dim = detector.backbone.feature_dim
+    assert np.load(tmp_path / f"features-{world - 1}.npy").shape == (0, dim)
+    assert np.load(tmp_path / f"indices-{world - 1}.npy").shape == (0,)
+
+
 def _extract_in_child(cfg: DataConfig, cache: str, barrier, results) -> None:
     """One of two processes that want the same bank at the same moment."""
     torch.set_num_threads(1)
