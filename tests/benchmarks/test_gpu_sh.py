@@ -92,6 +92,7 @@ def test_rows_refuses_the_end_to_end_row_without_the_frames_of_the_loader_row():
     assert done.returncode == 2 and "add loader" in done.stderr
 
 
+@pytest.mark.slow  # 3-6 s: starts python3 on the script
 @no_cuda
 def test_cuda_asked_for_without_cuda_fails_loudly_with_python3(tmp_path):
     # a PATH where only python3 runs Python (as on GPU images without `python`)
