@@ -55,7 +55,8 @@ class TrainConfig:
             ``robust_clip``) together as one batched model, each run with its own weights,
             batches, optimiser, validation and checkpoints (``dfshield.engine.grouped_runs``). Other
             detectors, and different configs such as the losses of ``--ablation``, run
-            separately.
+            separately. For a GPU, where a head's step is launch-bound; on a CPU separate runs
+            are as fast or faster (docs/benchmarks.md).
     """
 
     epochs: int = 10
