@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from dfshield.errors import ConfigError, DataError
+from dfshield.media.frames import jpeg_round_trip
 
 
 def encode_png(rgb: np.ndarray) -> bytes:
@@ -33,13 +34,7 @@ class Reencoder:
         return f"{self.format}:{self.quality}"
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
-        bgr = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR)
-        ok, buffer = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(self.quality)])
-        if not ok:  # pragma: no cover
-            raise DataError(f"JPEG re-encoding failed for an image of shape {rgb.shape}.")
-        decoded = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
-        assert decoded is not None  # a buffer imencode just wrote
-        return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
+        return jpeg_round_trip(rgb, self.quality)
 
 
 def parse_reencode(spec: str | None) -> Reencoder | None:

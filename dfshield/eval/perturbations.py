@@ -17,6 +17,7 @@ import numpy as np
 
 from dfshield._suggest import did_you_mean
 from dfshield.errors import ConfigError
+from dfshield.media.frames import jpeg_round_trip
 
 __all__ = [
     "Perturbation",
@@ -58,17 +59,7 @@ def _check_rgb(rgb: np.ndarray) -> np.ndarray:
 
 def jpeg(rgb: np.ndarray, quality: int) -> np.ndarray:
     """JPEG-compress an RGB frame at ``quality`` (1–100) and decode it again."""
-    image = _check_rgb(rgb)
-    ok, buffer = cv2.imencode(
-        ".jpg",
-        cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
-        [int(cv2.IMWRITE_JPEG_QUALITY), int(quality)],
-    )
-    if not ok:  # pragma: no cover - libjpeg does not fail on valid uint8 frames
-        raise RuntimeError(f"OpenCV could not JPEG-encode a frame of shape {image.shape}")
-    decoded = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
-    assert decoded is not None  # a buffer imencode just wrote
-    return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
+    return jpeg_round_trip(_check_rgb(rgb), quality)
 
 
 def gaussian_blur(rgb: np.ndarray, sigma: float) -> np.ndarray:

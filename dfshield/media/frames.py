@@ -1,4 +1,5 @@
-"""Frame selection (numeric order; evenly spaced or first N); frame, mask, landmark decoding."""
+"""Frame selection (numeric order; evenly spaced or first N); frame, mask, landmark decoding; the
+one JPEG round trip (``--reencode`` and the ``jpeg`` perturbation)."""
 
 from __future__ import annotations
 
@@ -193,3 +194,14 @@ def decode_landmark(data: bytes, key: str, dataset: str | None = None) -> np.nda
     except (ValueError, EOFError, OSError) as error:
         raise DataError(f"cannot read landmarks {_describe(key, dataset)}: {error}") from error
     return array
+
+
+def jpeg_round_trip(rgb: np.ndarray, quality: int) -> np.ndarray:
+    """An RGB uint8 frame JPEG-encoded by OpenCV at ``quality`` (1–100) and decoded again."""
+    bgr = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR)
+    ok, buffer = cv2.imencode(".jpg", bgr, [int(cv2.IMWRITE_JPEG_QUALITY), int(quality)])
+    if not ok:  # pragma: no cover - libjpeg does not fail on valid uint8 frames
+        raise DataError(f"OpenCV could not JPEG-encode a frame of shape {np.shape(rgb)}")
+    decoded = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+    assert decoded is not None  # a buffer imencode just wrote
+    return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)

@@ -12,6 +12,7 @@ from dfshield.media.frames import (
     decode_landmark,
     decode_mask,
     even_indices,
+    jpeg_round_trip,
     repeat_evenly,
     select_clips,
     select_frames,
@@ -130,3 +131,16 @@ def test_decode_mask_and_landmarks():
     assert np.array_equal(decode_landmark(buffer.getvalue(), "npy"), raw)
     with pytest.raises(DataError, match="cannot read landmarks 'bad'"):
         decode_landmark(b"abc", "bad")
+
+
+def test_jpeg_round_trip_keeps_colours_and_loses_more_at_lower_quality():
+    ramp = np.linspace(0, 255, 64)
+    smooth = np.stack(np.broadcast_arrays(ramp[:, None], ramp[None, :], 255 - ramp[:, None]), -1)
+    smooth = (smooth + 40 * np.sin(ramp / 9)[None, :, None]).clip(0, 255).astype(np.uint8)
+    red = np.zeros((32, 32, 3), np.uint8)
+    red[..., 0] = 200
+    back = jpeg_round_trip(red, 95)
+    assert back.shape == red.shape and back.dtype == np.uint8
+    assert back[..., 0].min() > 150 and back[..., 2].max() < 50  # RGB stays RGB (not BGR)
+    errors = [np.abs(jpeg_round_trip(smooth, q).astype(int) - smooth).mean() for q in (100, 75, 10)]
+    assert errors[0] < 2 and errors[0] < errors[1] < errors[2]
