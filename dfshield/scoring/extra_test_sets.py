@@ -3,7 +3,7 @@
 A spec is a DeepfakeBench dataset name, or a folder of ``real/`` and ``fake/`` face crops
 converted once (as ``build-lmdb``: one-frame ``test`` videos, centre 256²) into a locked cache
 reused until a file changes. Each set is one more split, evaluated like the test split, with a
-``"<detector> on <spec>"`` row and ``extra_tests/<label>/`` folder.
+``"<detector> on <spec>"`` row and ``extra_tests/<label>/`` folder (docs/imbalance.md).
 """
 
 from __future__ import annotations

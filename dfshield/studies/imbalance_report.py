@@ -1,5 +1,6 @@
 """The imbalance study's report, mean ± std over seeds, written atomically: ``imbalance.md`` (a
-detector × ratio table per test set), ``.csv``, ``_runs.csv``, ``.json``, ``.png`` (AUC vs ratio).
+detector × ratio table per test set), ``.csv``, ``_runs.csv``, ``.json``, ``.png`` (AUC vs ratio);
+docs/imbalance.md lists their columns.
 """
 
 from __future__ import annotations

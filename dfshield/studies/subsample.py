@@ -3,7 +3,8 @@
 Only the training minority is subsampled, by video, to ``⌊n_major / r⌋`` (``minority: fake``:
 real:fake = r:1); a ratio must keep 2 to ``n_minority`` videos. Kept: the first of a seeded
 permutation of the path-sorted minority (exact, nested across ratios); seed ``i`` is
-``train.seed + i``. Only the JSON copies change; ``lmdb_dir`` stays.
+``train.seed + i``. Only the JSON copies change; ``lmdb_dir`` stays. docs/imbalance.md has the
+rules in full.
 """
 
 from __future__ import annotations
