@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import subprocess
 import sys
 import types
 
@@ -66,3 +67,11 @@ def test_each_line_is_written_once_when_a_library_configured_the_root_logger(
     assert err.count("info line") == 1, err
     assert err.count("warning line") == 1, err
     assert logging.getLogger("dfshield").propagate  # put back afterwards
+
+
+def test_python_m_dfshield_is_the_dfshield_command():
+    done = subprocess.run(
+        [sys.executable, "-m", "dfshield", "--version"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("dfshield ")
