@@ -13,6 +13,7 @@ import math
 import threading
 import weakref
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -186,7 +187,25 @@ class _TorchSteps:
     frame with ``transforms.v2``'s kernels, whose sizes are PIL's (module docstring: why)."""
 
     def __init__(self, steps: Sequence[Any]):
-        self.steps = list(steps)
+        from torchvision.transforms import CenterCrop, Resize
+        from torchvision.transforms.v2.functional import center_crop_image, resize_image
+
+        # each step's kernel with its arguments, resolved once (a frame only runs them)
+        self.kernels: list[Callable[[torch.Tensor], torch.Tensor]] = []
+        for step in steps:
+            if isinstance(step, Resize):
+                size = [step.size] if isinstance(step.size, int) else list(step.size)
+                self.kernels.append(
+                    partial(
+                        resize_image,
+                        size=size,
+                        interpolation=step.interpolation,
+                        max_size=step.max_size,
+                        antialias=True,
+                    )
+                )
+            elif isinstance(step, CenterCrop):
+                self.kernels.append(partial(center_crop_image, output_size=list(step.size)))
 
     @classmethod
     def of(cls, steps: Sequence[Any]) -> _TorchSteps | None:
@@ -204,17 +223,10 @@ class _TorchSteps:
         return cls(steps) if steps and all(runs(step) for step in steps) else None
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
-        from torchvision.transforms import CenterCrop, Resize
-        from torchvision.transforms.v2.functional import center_crop_image, resize_image
-
         hwc = np.require(rgb, requirements=("C", "W"))
         image = torch.from_numpy(hwc).permute(2, 0, 1)  # (3, H, W)
-        for step in self.steps:
-            if isinstance(step, Resize):
-                size = [step.size] if isinstance(step.size, int) else list(step.size)
-                image = resize_image(image, size, step.interpolation, step.max_size, True)
-            elif isinstance(step, CenterCrop):
-                image = center_crop_image(image, list(step.size))
+        for kernel in self.kernels:
+            image = kernel(image)
         return image.permute(1, 2, 0).numpy()
 
     def __repr__(self) -> str:
