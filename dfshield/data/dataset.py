@@ -155,7 +155,8 @@ class DeepfakeDataset(Dataset):
             )
         self._records = records
 
-        frame_num = cfg.frame_num[split] if isinstance(cfg.frame_num, dict) else cfg.frame_num
+        assert isinstance(cfg.frame_num, dict)  # DataConfig makes a number one value a split
+        frame_num = cfg.frame_num[split]
         items: list[tuple[int, Any]] = []
         self.short_videos = 0
         for position, record in enumerate(records):
