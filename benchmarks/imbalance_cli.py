@@ -20,9 +20,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import footer, load_average, new_parser, record
+import torch
+from _common import footer, header, new_parser, record
 
 import dfshield
+from dfshield.config import config_dir
 
 
 def parse_args(argv: list[str] | None = None):
@@ -54,7 +56,7 @@ def dfshield_cli(*args: str, log: Path) -> tuple[float, float]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    print(f"command: python {' '.join(sys.argv)}\nload average (1/5/15 min): {load_average()}")
+    print(header(torch.device("cpu")))  # each command runs on one thread (OMP_NUM_THREADS=1)
     print(f"dfshield at {Path(dfshield.__file__).parent}")
     with tempfile.TemporaryDirectory(prefix="dfshield-bench-imbalance-") as tmp:
         work = Path(tmp)
@@ -62,9 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         if not (data / "json").is_dir():
             dfshield_cli("demo-data", str(data), "--no-progress", "-q", log=work / "data.log")
         protocol = work / "protocol.yaml"
-        demo = Path(dfshield.__file__).parents[1] / "configs" / "demo.yaml"
         protocol.write_text(
-            f"_base_: {demo}\n"
+            f"_base_: {config_dir() / 'demo.yaml'}\n"
             f"data: {{json_dir: {data / 'json'}, lmdb_dir: {data / 'lmdb'}}}\n"
             f"train: {{epochs: {args.epochs}, batched_runs: true, output_dir: {work / 'out'}}}\n"
         )
